@@ -1,0 +1,26 @@
+import { Controller, Delete, Get, HttpCode, NotFoundException, Param, Post, Req } from '@nestjs/common';
+import { CurrentSession, SessionService, type ActiveSession } from '../session/index.js';
+
+/** "My devices": a user sees and revokes only their own sessions. */
+@Controller('sessions')
+export class SessionsController {
+  constructor(private readonly sessions: SessionService) {}
+
+  @Get()
+  list(@CurrentSession() session: ActiveSession) {
+    return this.sessions.list(session.userId, session);
+  }
+
+  @Delete(':id') @HttpCode(204)
+  async revoke(@CurrentSession() session: ActiveSession, @Param('id') id: string, @Req() req: any): Promise<void> {
+    // Someone else's session and no session at all look the same: 404.
+    const revoked = await this.sessions.revoke(id, { reason: 'user', actorId: session.userId, onlyUserId: session.userId, request: req });
+    if (!revoked) throw new NotFoundException('No such session');
+  }
+
+  @Post('revoke-others')
+  async revokeOthers(@CurrentSession() session: ActiveSession, @Req() req: any) {
+    const revoked = await this.sessions.revokeAll(session.userId, { except: session, reason: 'revoke_others', actorId: session.userId, request: req });
+    return { revoked };
+  }
+}

@@ -1,0 +1,62 @@
+import { Injectable } from '@nestjs/common';
+import { randomBytes, scrypt, timingSafeEqual, type BinaryLike, type ScryptOptions } from 'node:crypto';
+
+export interface DemoUser {
+  id: string;
+  username: string;
+  roles: string[];
+}
+
+interface StoredUser extends DemoUser {
+  salt: Buffer;
+  hash: Buffer;
+}
+
+const KEY_LENGTH = 32;
+const SCRYPT: ScryptOptions = { N: 16_384, r: 8, p: 1 };
+
+function scryptAsync(password: BinaryLike, salt: BinaryLike): Promise<Buffer> {
+  return new Promise((resolve, reject) =>
+    scrypt(password, salt, KEY_LENGTH, SCRYPT, (error, key) => (error ? reject(error) : resolve(key))));
+}
+
+/** The demo's user directory: three fixed users, passwords kept as scrypt hashes only. */
+@Injectable()
+export class UsersService {
+  private readonly users = new Map<string, StoredUser>();
+  private readonly ready: Promise<void>;
+  private dummy: { salt: Buffer; hash: Buffer } | undefined;
+
+  constructor() {
+    this.ready = this.seed();
+  }
+
+  private async seed(): Promise<void> {
+    const seeds: Array<[string, string, string, string[]]> = [
+      ['u-alice', 'alice', 'alice-password', ['user']],
+      ['u-bob', 'bob', 'bob-password', ['user']],
+      ['u-admin', 'admin', 'admin-password', ['user', 'admin']],
+    ];
+    for (const [id, username, password, roles] of seeds) {
+      const salt = randomBytes(16);
+      this.users.set(username, { id, username, roles, salt, hash: await scryptAsync(password, salt) });
+    }
+    const salt = randomBytes(16);
+    this.dummy = { salt, hash: await scryptAsync(randomBytes(16), salt) };
+  }
+
+  /** The user when the password matches; unknown users cost the same scrypt, so timing tells nothing. */
+  async verify(username: string, password: string): Promise<DemoUser | undefined> {
+    await this.ready;
+    const user = this.users.get(username);
+    const target = user ?? this.dummy!;
+    const candidate = await scryptAsync(password, target.salt);
+    if (!user || !timingSafeEqual(candidate, target.hash)) return undefined;
+    return { id: user.id, username: user.username, roles: user.roles };
+  }
+
+  findById(id: string): DemoUser | undefined {
+    for (const user of this.users.values()) if (user.id === id) return { id: user.id, username: user.username, roles: user.roles };
+    return undefined;
+  }
+}

@@ -1,0 +1,41 @@
+/** What handlers see of the request's session (`@CurrentSession()`). Holds no token material. */
+export interface ActiveSession {
+  readonly id: string;
+  readonly userId: string;
+  readonly data: Readonly<Record<string, unknown>>;
+  readonly createdAt: Date;
+  readonly lastSeenAt: Date;
+  readonly authenticatedAt: Date;
+  /** The earlier of the idle and the absolute expiry. */
+  readonly expiresAt: Date;
+  readonly idleExpiresAt: Date;
+  readonly absoluteExpiresAt: Date;
+  readonly transport: 'cookie' | 'bearer';
+}
+
+/** Why a request has no usable session; sent as `reason` in the 401 body. */
+export type SessionFailureReason = 'missing' | 'invalid' | 'idle_timeout' | 'absolute_timeout' | 'revoked';
+
+/** What the module keeps about a request's session that handlers must not see. */
+interface SessionInternals {
+  tokenHash: Buffer;
+}
+
+// WeakMaps, not request properties: nothing here can be serialised, logged or spoofed by
+// another middleware writing `req.session`.
+const sessionsByRequest = new WeakMap<object, ActiveSession | null>();
+const internalsBySession = new WeakMap<ActiveSession, SessionInternals>();
+
+export function attachSession(request: object, session: ActiveSession | null, internals?: SessionInternals): void {
+  sessionsByRequest.set(request, session);
+  if (session && internals) internalsBySession.set(session, internals);
+}
+
+/** The session the guard (or `SessionService.create`) attached to this request, if any. */
+export function sessionOf(request: object): ActiveSession | undefined {
+  return sessionsByRequest.get(request) ?? undefined;
+}
+
+export function internalsOf(session: ActiveSession): SessionInternals | undefined {
+  return internalsBySession.get(session);
+}

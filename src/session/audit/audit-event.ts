@@ -1,0 +1,29 @@
+/** Every event the module records in `session_audit_log`. */
+export const AUDIT_EVENTS = [
+  'created', 'rotated', 'logout', 'revoked', 'revoked_all', 'expired_idle', 'expired_absolute',
+  'purged', 'token_reuse_detected', 'csrf_failed', 'invalid_token', 'ip_changed', 'ua_changed',
+] as const;
+export type AuditEvent = (typeof AUDIT_EVENTS)[number];
+
+/** Why a session was revoked (`details.reason` of a `revoked` row). */
+export type RevokeReason =
+  | 'user' | 'admin' | 'revoke_others' | 'password_change' | 'limit_evicted' | 'fixation' | 'token_reuse';
+
+/** Who did it and from where; stored with the event. */
+export interface AuditContext {
+  actorId?: string | null;
+  ip?: string | null;
+  userAgent?: string | null;
+}
+
+export const MAX_USER_AGENT_LENGTH = 512;
+export const MAX_IP_LENGTH = 64;
+
+/**
+ * Request-supplied strings are stored as given but bounded, and without NUL (which Postgres
+ * text refuses). Anything printing them (logs, admin UIs) must still escape them.
+ */
+export function boundText(value: string | null | undefined, max: number): string | null {
+  if (value === undefined || value === null) return null;
+  return value.slice(0, max).replaceAll('\u0000', '\ufffd');
+}

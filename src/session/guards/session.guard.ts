@@ -1,0 +1,67 @@
+import {
+  CanActivate, ExecutionContext, Injectable, Logger, ServiceUnavailableException, UnauthorizedException,
+} from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { attachSession, type SessionFailureReason } from '../active-session.js';
+import { OPTIONAL_SESSION, PUBLIC_ROUTE } from '../decorators/session.decorators.js';
+import { SessionValidator } from '../session-validator.js';
+import { StoreUnavailableError } from '../store/session.store.js';
+import type { HttpRequestLike, HttpResponseLike } from '../transport/http.js';
+
+/**
+ * Deny by default: every route needs a valid session unless marked @Public(). Registered
+ * globally by SessionModule (unless `globalGuard: false`). Subclass and override the
+ * protected methods to change how the request is found or how failures are reported.
+ */
+@Injectable()
+export class SessionGuard implements CanActivate {
+  private readonly logger = new Logger(SessionGuard.name);
+
+  constructor(
+    protected readonly reflector: Reflector,
+    protected readonly validator: SessionValidator,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const targets = [context.getHandler(), context.getClass()];
+    const optional = this.reflector.getAllAndOverride<boolean>(OPTIONAL_SESSION, targets) === true;
+    if (!optional && this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets) === true) return true;
+
+    const { request, response } = this.getRequestResponse(context);
+    let outcome;
+    try {
+      outcome = await this.validator.validate(request, response);
+    } catch (error) {
+      // Fail closed: without the store no request is let through, and the client is told to retry.
+      if (error instanceof StoreUnavailableError) {
+        this.logger.warn(`session store unavailable: ${error.message}`);
+        throw new ServiceUnavailableException({ statusCode: 503, error: 'Service Unavailable', message: 'Session store unavailable' });
+      }
+      throw error;
+    }
+    if (outcome.ok) return true;
+    attachSession(request, null);
+    if (optional) return true;
+    return this.throwUnauthorized(outcome.reason);
+  }
+
+  protected getRequestResponse(context: ExecutionContext): { request: HttpRequestLike; response: HttpResponseLike } {
+    if (context.getType() !== 'http') {
+      throw new UnauthorizedException({ statusCode: 401, error: 'Unauthorized', message: `SessionGuard does not support '${context.getType()}' contexts`, reason: 'unsupported_context' });
+    }
+    const http = context.switchToHttp();
+    return { request: http.getRequest(), response: http.getResponse() };
+  }
+
+  protected throwUnauthorized(reason: SessionFailureReason): never {
+    throw new UnauthorizedException({ statusCode: 401, error: 'Unauthorized', message: MESSAGES[reason], reason });
+  }
+}
+
+const MESSAGES: Record<SessionFailureReason, string> = {
+  missing: 'No session: log in first',
+  invalid: 'The session token is not valid',
+  idle_timeout: 'The session ended after inactivity',
+  absolute_timeout: 'The session reached its maximum lifetime',
+  revoked: 'The session was revoked',
+};

@@ -1,0 +1,24 @@
+export { SessionModule } from './session.module.js';
+export { SESSION_ENTITIES, type SessionModuleExtras } from './session.module-definition.js';
+export { SessionService, type CreateSessionInput, type CreatedSession } from './session.service.js';
+export { SessionValidator, type ValidationOutcome } from './session-validator.js';
+export { SessionGuard } from './guards/session.guard.js';
+export { Public, OptionalSession, CurrentSession } from './decorators/session.decorators.js';
+export type { ActiveSession, SessionFailureReason } from './active-session.js';
+export { sessionOf } from './active-session.js';
+export {
+  resolveSessionOptions, SessionOptionsError,
+  type SessionModuleOptions, type SessionCookieOptions, type ResolvedSessionOptions,
+} from './session.options.js';
+export { SESSION_OPTIONS, SESSION_TRANSPORT } from './session.constants.js';
+export type { Duration } from './duration.js';
+export { SessionStore, StoreUnavailableError, SQL as SESSION_SQL } from './store/session.store.js';
+export type { SessionSummary, SessionRow } from './store/session-row.js';
+export { UserSessionEntity } from './store/session.entity.js';
+export { SessionAuditLogEntity } from './audit/audit-log.entity.js';
+export { AUDIT_EVENTS, type AuditEvent, type RevokeReason, type AuditContext } from './audit/audit-event.js';
+export type { SessionTransport, TokenReading } from './transport/session-transport.js';
+export { CookieTransport } from './transport/cookie.transport.js';
+export { BearerTransport } from './transport/bearer.transport.js';
+export { generateToken, hashToken, isWellFormedToken } from './token/session-token.js';
+export { sessionMigrations } from '../../migrations/index.js';

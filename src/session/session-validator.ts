@@ -1,0 +1,130 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { attachSession, type ActiveSession, type SessionFailureReason } from './active-session.js';
+import { boundText, MAX_IP_LENGTH, MAX_USER_AGENT_LENGTH, type AuditContext } from './audit/audit-event.js';
+import { SESSION_OPTIONS, SESSION_TRANSPORT } from './session.constants.js';
+import type { ResolvedSessionOptions } from './session.options.js';
+import type { SessionLookup } from './store/session-row.js';
+import { SessionStore } from './store/session.store.js';
+import { generateToken, hashToken } from './token/session-token.js';
+import { clientIp, headerValue, type HttpRequestLike, type HttpResponseLike } from './transport/http.js';
+import type { SessionTransport } from './transport/session-transport.js';
+
+export type ValidationOutcome =
+  | { readonly ok: true; readonly session: ActiveSession }
+  | { readonly ok: false; readonly reason: SessionFailureReason };
+
+/**
+ * The hot path, top to bottom: token → row → decision → request.
+ *
+ *  1. read the token from the transport; none or malformed ends here, with no SQL;
+ *  2. one indexed read by SHA-256(token), which also returns the database clock;
+ *  3. decide: revoked, absolute expiry, idle expiry, previous token inside or past grace;
+ *  4. write only when needed: rotate after the rotation interval, else touch when
+ *     last_seen_at is older than the touch interval (conditional UPDATE, one writer);
+ *  5. attach the session to the request.
+ */
+@Injectable()
+export class SessionValidator {
+  constructor(
+    private readonly store: SessionStore,
+    @Inject(SESSION_TRANSPORT) private readonly transport: SessionTransport,
+    @Inject(SESSION_OPTIONS) private readonly options: ResolvedSessionOptions,
+  ) {}
+
+  async validate(request: HttpRequestLike, response: HttpResponseLike): Promise<ValidationOutcome> {
+    // 1. token
+    const reading = this.transport.read(request);
+    if (reading.kind === 'none') return fail('missing');
+    if (reading.kind === 'malformed') return this.reject(response, 'invalid');
+    const tokenHash = hashToken(reading.token);
+
+    // 2. row
+    const row = await this.store.lookupByTokenHash(tokenHash);
+    if (!row) return this.reject(response, 'invalid');
+
+    // 3. decision, on the database clock
+    const now = row.dbNow.getTime();
+    if (row.revokedAt) return this.reject(response, 'revoked');
+    if (now >= row.absoluteExpiresAt.getTime()) {
+      await this.store.deleteWithEvent(row.id, 'expired_absolute', auditContext(request));
+      return this.reject(response, 'absolute_timeout');
+    }
+    if (now >= row.idleExpiresAt.getTime()) {
+      await this.store.deleteWithEvent(row.id, 'expired_idle', auditContext(request));
+      return this.reject(response, 'idle_timeout');
+    }
+    if (!row.isCurrentToken) {
+      // A rotated-out token: fine for requests that were in flight during the rotation;
+      // after the grace window, two parties hold the session, so neither keeps it.
+      if (now > row.rotatedAt.getTime() + this.options.rotationGraceMs) {
+        await this.store.revoke(row.id, 'token_reuse', auditContext(request), { event: 'token_reuse_detected' });
+        return this.reject(response, 'revoked');
+      }
+      return this.accept(request, row, tokenHash);
+    }
+
+    // 4. writes, rarely
+    const rotationDue = this.options.rotationIntervalMs > 0 && now - row.rotatedAt.getTime() >= this.options.rotationIntervalMs;
+    if (rotationDue) {
+      const rotated = await this.rotateToken(request, response, row, tokenHash, 'interval');
+      if (rotated) return this.accept(request, rotated.row, rotated.tokenHash);
+      // Another request rotated first; this one was served under the old token.
+    } else if (now - row.lastSeenAt.getTime() >= this.options.touchIntervalMs) {
+      const touched = await this.store.touchIfStale(row.id, this.options.idleTimeoutMs, this.options.touchIntervalMs);
+      if (touched) return this.accept(request, { ...row, ...touched }, tokenHash);
+    }
+
+    // 5. request
+    return this.accept(request, row, tokenHash);
+  }
+
+  /**
+   * Issues a new token for the session and sends it to the client. Returns undefined if
+   * the presented token is no longer the current one (a concurrent rotation won).
+   */
+  async rotateToken(request: HttpRequestLike, response: HttpResponseLike, row: { id: string }, oldTokenHash: Buffer,
+    reason: 'interval' | 'manual' | 'reauthenticated'): Promise<{ row: SessionLookup; tokenHash: Buffer } | undefined> {
+    const token = generateToken();
+    const tokenHash = hashToken(token);
+    const rotated = await this.store.rotate({
+      id: row.id, oldTokenHash, newTokenHash: tokenHash, idleTimeoutMs: this.options.idleTimeoutMs, reason,
+      reauthenticated: reason === 'reauthenticated', context: auditContext(request),
+    });
+    if (!rotated) return undefined;
+    this.transport.write(response, token, rotated.absoluteExpiresAt.getTime() - rotated.dbNow.getTime());
+    return { row: rotated, tokenHash };
+  }
+
+  private accept(request: HttpRequestLike, row: SessionLookup, tokenHash: Buffer): ValidationOutcome {
+    const session = toActiveSession(row, this.transport.kind);
+    attachSession(request, session, { tokenHash });
+    return { ok: true, session };
+  }
+
+  /** A presented token that does not work is removed from the client, so it stops sending it. */
+  private reject(response: HttpResponseLike, reason: SessionFailureReason): ValidationOutcome {
+    this.transport.clear(response);
+    return fail(reason);
+  }
+}
+
+function fail(reason: SessionFailureReason): ValidationOutcome {
+  return { ok: false, reason };
+}
+
+export function toActiveSession(row: SessionLookup, transport: 'cookie' | 'bearer'): ActiveSession {
+  const expiresAt = row.idleExpiresAt < row.absoluteExpiresAt ? row.idleExpiresAt : row.absoluteExpiresAt;
+  return {
+    id: row.id, userId: row.userId, data: row.data, createdAt: row.createdAt, lastSeenAt: row.lastSeenAt,
+    authenticatedAt: row.authenticatedAt, expiresAt, idleExpiresAt: row.idleExpiresAt,
+    absoluteExpiresAt: row.absoluteExpiresAt, transport,
+  };
+}
+
+export function auditContext(request: HttpRequestLike, actorId?: string): AuditContext {
+  return {
+    actorId: actorId ?? null,
+    ip: boundText(clientIp(request), MAX_IP_LENGTH),
+    userAgent: boundText(headerValue(request, 'user-agent'), MAX_USER_AGENT_LENGTH),
+  };
+}

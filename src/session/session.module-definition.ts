@@ -1,0 +1,72 @@
+import { ConfigurableModuleBuilder, type DynamicModule, type Provider } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
+import type { Pool } from 'pg';
+import type { DataSource } from 'typeorm';
+import { SessionAuditLogEntity } from './audit/audit-log.entity.js';
+import { SessionGuard } from './guards/session.guard.js';
+import { SessionValidator } from './session-validator.js';
+import { SESSION_OPTIONS, SESSION_TRANSPORT } from './session.constants.js';
+import { resolveSessionOptions, type ResolvedSessionOptions, type SessionModuleOptions } from './session.options.js';
+import { SessionService } from './session.service.js';
+import { UserSessionEntity } from './store/session.entity.js';
+import { SessionStore } from './store/session.store.js';
+import { BearerTransport } from './transport/bearer.transport.js';
+import { CookieTransport } from './transport/cookie.transport.js';
+import type { SessionTransport } from './transport/session-transport.js';
+
+/** Set where the module is imported (not inside the options factory), because they shape the module itself. */
+export interface SessionModuleExtras {
+  /** Make SessionService & co. injectable everywhere. Default true. */
+  isGlobal?: boolean;
+  /** Register SessionGuard as APP_GUARD, so every route needs a session unless @Public(). Default true. */
+  globalGuard?: boolean;
+  /** Name of the TypeORM DataSource to use, when the app has several. Default: the default one. */
+  dataSource?: string;
+}
+
+export const SESSION_ENTITIES = [UserSessionEntity, SessionAuditLogEntity];
+
+export const {
+  ConfigurableModuleClass,
+  MODULE_OPTIONS_TOKEN: SESSION_MODULE_OPTIONS,
+  OPTIONS_TYPE,
+  ASYNC_OPTIONS_TYPE,
+} = new ConfigurableModuleBuilder<SessionModuleOptions>({ moduleName: 'Session' })
+  .setClassMethodName('forRoot')
+  .setExtras<SessionModuleExtras>({ isGlobal: true, globalGuard: true }, withSessionProviders)
+  .build();
+
+function withSessionProviders(definition: DynamicModule, extras: SessionModuleExtras): DynamicModule {
+  const providers: Provider[] = [
+    {
+      provide: SESSION_OPTIONS,
+      // Validated here, so a bad option stops the app at start-up with a message naming it.
+      useFactory: (raw: SessionModuleOptions) => resolveSessionOptions(raw),
+      inject: [SESSION_MODULE_OPTIONS],
+    },
+    {
+      provide: SESSION_TRANSPORT,
+      useFactory: (o: ResolvedSessionOptions): SessionTransport =>
+        o.transport === 'bearer' ? new BearerTransport(o.bearerRotationHeader) : new CookieTransport(o.cookie),
+      inject: [SESSION_OPTIONS],
+    },
+    {
+      provide: SessionStore,
+      // The store speaks SQL to TypeORM's own pg pool: one pool, prepared statements on the hot path.
+      useFactory: (dataSource: DataSource) => new SessionStore((dataSource.driver as unknown as { master: Pool }).master),
+      inject: [getDataSourceToken(extras.dataSource)],
+    },
+    SessionValidator,
+    SessionService,
+    SessionGuard,
+  ];
+  if (extras.globalGuard !== false) providers.push({ provide: APP_GUARD, useExisting: SessionGuard });
+  return {
+    ...definition,
+    global: extras.isGlobal !== false,
+    imports: [...(definition.imports ?? []), TypeOrmModule.forFeature(SESSION_ENTITIES, extras.dataSource)],
+    providers: [...(definition.providers ?? []), ...providers],
+    exports: [...(definition.exports ?? []), SESSION_OPTIONS, SESSION_TRANSPORT, SessionStore, SessionValidator, SessionService, SessionGuard],
+  };
+}

@@ -1,0 +1,236 @@
+import 'reflect-metadata';
+import { plainToInstance, Type } from 'class-transformer';
+import {
+  IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, ValidateNested,
+  registerDecorator, validateSync, type ValidationArguments, type ValidationError,
+} from 'class-validator';
+import { parseDuration, type Duration } from './duration.js';
+
+export type SessionTransportKind = 'cookie' | 'bearer';
+export type SameSite = 'lax' | 'strict' | 'none';
+
+export interface SessionCookieOptions {
+  /** Default `__Host-sid`: the prefix makes browsers refuse it without Secure, with a Domain or a Path other than `/`. */
+  name?: string;
+  /** Default true. Only a non-`__Host-`/`__Secure-` name may turn it off (plain-http development). */
+  secure?: boolean;
+  /** Default 'lax'. */
+  sameSite?: SameSite;
+  /** Not allowed with a `__Host-` name. */
+  domain?: string;
+  /** Default '/'; must be '/' with a `__Host-` name. */
+  path?: string;
+}
+
+/** What `SessionModule.forRoot()` takes. Every field is optional; defaults follow NIST SP 800-63B AAL2. */
+export interface SessionModuleOptions {
+  /** Ends a session this long after its last request. Default '30m'. */
+  idleTimeout?: Duration;
+  /** Ends a session this long after login, whatever the activity. Default '12h'. */
+  absoluteTimeout?: Duration;
+  /** How stale `last_seen_at` may get before a request writes it. Default min(60s, idleTimeout / 10). */
+  touchInterval?: Duration;
+  /** Replace the token this often (0 turns periodic rotation off). Default '15m'. */
+  rotationInterval?: Duration;
+  /** How long a rotated-out token still works for in-flight requests. Default '30s'. */
+  rotationGrace?: Duration;
+  /** 'cookie' (default) or 'bearer' (`Authorization: Bearer <token>`). */
+  transport?: SessionTransportKind;
+  cookie?: SessionCookieOptions;
+  /** Bearer transport: response header that carries a rotated token. Default 'session-token'. */
+  bearerRotationHeader?: string;
+  /** Upper bound of a session's JSON data, in bytes. Default 65536. */
+  maxDataBytes?: number;
+}
+
+export interface ResolvedCookieOptions {
+  name: string;
+  secure: boolean;
+  sameSite: SameSite;
+  domain?: string;
+  path: string;
+}
+
+/** Options after validation, with every duration in milliseconds. */
+export interface ResolvedSessionOptions {
+  idleTimeoutMs: number;
+  absoluteTimeoutMs: number;
+  touchIntervalMs: number;
+  rotationIntervalMs: number;
+  rotationGraceMs: number;
+  transport: SessionTransportKind;
+  cookie: ResolvedCookieOptions;
+  bearerRotationHeader: string;
+  maxDataBytes: number;
+}
+
+export const DEFAULT_IDLE_TIMEOUT_MS = 30 * 60_000;
+export const DEFAULT_ABSOLUTE_TIMEOUT_MS = 12 * 3_600_000;
+export const DEFAULT_ROTATION_INTERVAL_MS = 15 * 60_000;
+export const DEFAULT_ROTATION_GRACE_MS = 30_000;
+export const MAX_TOUCH_INTERVAL_MS = 60_000;
+
+export class SessionOptionsError extends Error {
+  override name = 'SessionOptionsError';
+}
+
+// ---- class-validator rules ------------------------------------------------------------
+
+function IsDuration(options: { positive?: boolean } = {}) {
+  return (target: object, propertyName: string) =>
+    registerDecorator({
+      name: 'isDuration',
+      target: target.constructor,
+      propertyName,
+      validator: {
+        validate(value: unknown) {
+          const ms = parseDuration(value);
+          return ms !== undefined && (!options.positive || ms > 0);
+        },
+        defaultMessage: (args?: ValidationArguments) =>
+          `must be a ${options.positive ? 'positive' : 'non-negative'} duration ` +
+          `(milliseconds, or a string like '30s', '30m', '12h'); got ${JSON.stringify(args?.value)}`,
+      },
+    });
+}
+
+/** The duration must be strictly below another option's duration (resolved with defaults). */
+function IsShorterThan(other: keyof SessionOptionsSchema, resolveOther: (o: SessionOptionsSchema) => number) {
+  return (target: object, propertyName: string) =>
+    registerDecorator({
+      name: 'isShorterThan',
+      target: target.constructor,
+      propertyName,
+      validator: {
+        validate(value: unknown, args?: ValidationArguments) {
+          const mine = parseDuration(value);
+          const theirs = resolveOther(args!.object as SessionOptionsSchema);
+          return mine === undefined || Number.isNaN(theirs) || mine < theirs;
+        },
+        defaultMessage: (args?: ValidationArguments) =>
+          `${JSON.stringify(args?.value)} must be shorter than ${String(other)} ` +
+          `(${resolveOther(args!.object as SessionOptionsSchema)} ms)`,
+      },
+    });
+}
+
+/** Cookie prefix rules from RFC 6265bis, checked here so a browser never silently drops our cookie. */
+function IsValidCookiePrefix() {
+  return (target: object, propertyName: string) =>
+    registerDecorator({
+      name: 'isValidCookiePrefix',
+      target: target.constructor,
+      propertyName,
+      validator: {
+        validate(name: unknown, args?: ValidationArguments) {
+          return cookiePrefixProblem(String(name), args!.object as CookieOptionsSchema) === undefined;
+        },
+        defaultMessage: (args?: ValidationArguments) =>
+          `${cookiePrefixProblem(String(args?.value), args!.object as CookieOptionsSchema)}`,
+      },
+    });
+}
+
+function cookiePrefixProblem(name: string, cookie: CookieOptionsSchema): string | undefined {
+  const secure = cookie.secure ?? true;
+  if (name.startsWith('__Host-')) {
+    if (!secure) return `a '__Host-' cookie requires cookie.secure: true`;
+    if (cookie.domain !== undefined) return `a '__Host-' cookie must not set cookie.domain`;
+    if ((cookie.path ?? '/') !== '/') return `a '__Host-' cookie requires cookie.path '/'`;
+  }
+  if (name.startsWith('__Secure-') && !secure) return `a '__Secure-' cookie requires cookie.secure: true`;
+  if (/^__(host|secure)-/i.test(name) && !/^__(Host|Secure)-/.test(name)) {
+    return `'${name}' looks like a cookie prefix but is not spelled '__Host-' or '__Secure-'`;
+  }
+  if ((cookie.sameSite ?? 'lax') === 'none' && !secure) return `cookie.sameSite 'none' requires cookie.secure: true`;
+  return undefined;
+}
+
+class CookieOptionsSchema implements SessionCookieOptions {
+  @IsOptional() @IsString() @Matches(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/, { message: 'must be a cookie token of 1..64 characters' })
+  @IsValidCookiePrefix()
+  name?: string = '__Host-sid'; // a default here, so the prefix rules also judge the default name
+
+  @IsOptional() @IsBoolean()
+  secure?: boolean;
+
+  @IsOptional() @IsIn(['lax', 'strict', 'none'])
+  sameSite?: SameSite;
+
+  @IsOptional() @IsString() @Matches(/^\.?[a-z0-9.-]{1,253}$/i, { message: 'must be a host name' })
+  domain?: string;
+
+  @IsOptional() @IsString() @Matches(/^\/[\x21-\x3a\x3c-\x7e]*$/, { message: "must start with '/' and hold no ';', spaces or control characters" })
+  path?: string;
+}
+
+const idleOf = (o: SessionOptionsSchema) => parseDuration(o.idleTimeout ?? DEFAULT_IDLE_TIMEOUT_MS) ?? NaN;
+const absoluteOf = (o: SessionOptionsSchema) => parseDuration(o.absoluteTimeout ?? DEFAULT_ABSOLUTE_TIMEOUT_MS) ?? NaN;
+
+class SessionOptionsSchema implements SessionModuleOptions {
+  @IsOptional() @IsDuration({ positive: true })
+  @IsShorterThan('absoluteTimeout', (o) => absoluteOf(o) + 1) // idle may equal absolute
+  idleTimeout?: Duration;
+
+  @IsOptional() @IsDuration({ positive: true })
+  absoluteTimeout?: Duration;
+
+  @IsOptional() @IsDuration({ positive: true }) @IsShorterThan('idleTimeout', idleOf)
+  touchInterval?: Duration;
+
+  @IsOptional() @IsDuration()
+  rotationInterval?: Duration;
+
+  @IsOptional() @IsDuration() @IsShorterThan('idleTimeout', idleOf)
+  rotationGrace?: Duration;
+
+  @IsOptional() @IsIn(['cookie', 'bearer'])
+  transport?: SessionTransportKind;
+
+  @IsOptional() @ValidateNested() @Type(() => CookieOptionsSchema)
+  cookie?: CookieOptionsSchema;
+
+  @IsOptional() @IsString() @Matches(/^[a-z][a-z0-9-]{0,63}$/i, { message: 'must be an HTTP header name' })
+  bearerRotationHeader?: string;
+
+  @IsOptional() @IsInt() @Min(2) @Max(1_048_576)
+  maxDataBytes?: number;
+}
+
+function flatten(errors: ValidationError[], prefix = ''): string[] {
+  return errors.flatMap((error) => {
+    const path = prefix + error.property;
+    const own = Object.values(error.constraints ?? {}).map((message) => `${path}: ${message}`);
+    return [...own, ...flatten(error.children ?? [], `${path}.`)];
+  });
+}
+
+/** Validates options with class-validator and fills in defaults. Throws SessionOptionsError naming each bad option. */
+export function resolveSessionOptions(input: SessionModuleOptions = {}): ResolvedSessionOptions {
+  if (input === null || typeof input !== 'object') throw new SessionOptionsError('SessionModule options must be an object');
+  const schema = plainToInstance(SessionOptionsSchema, input);
+  const errors = validateSync(schema, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true });
+  if (errors.length > 0) {
+    throw new SessionOptionsError(`Invalid SessionModule options:\n  - ${flatten(errors).join('\n  - ')}`);
+  }
+  const idleTimeoutMs = idleOf(schema);
+  const absoluteTimeoutMs = absoluteOf(schema);
+  const cookie = input.cookie ?? {};
+  return {
+    idleTimeoutMs,
+    absoluteTimeoutMs,
+    touchIntervalMs: parseDuration(input.touchInterval) ?? Math.min(MAX_TOUCH_INTERVAL_MS, Math.floor(idleTimeoutMs / 10)),
+    rotationIntervalMs: parseDuration(input.rotationInterval) ?? DEFAULT_ROTATION_INTERVAL_MS,
+    rotationGraceMs: parseDuration(input.rotationGrace) ?? DEFAULT_ROTATION_GRACE_MS,
+    transport: input.transport ?? 'cookie',
+    cookie: {
+      name: cookie.name ?? '__Host-sid',
+      secure: cookie.secure ?? true,
+      sameSite: cookie.sameSite ?? 'lax',
+      domain: cookie.domain,
+      path: cookie.path ?? '/',
+    },
+    bearerRotationHeader: (input.bearerRotationHeader ?? 'session-token').toLowerCase(),
+    maxDataBytes: input.maxDataBytes ?? 65_536,
+  };
+}

@@ -1,0 +1,137 @@
+import { BadRequestException, Inject, Injectable, NotFoundException, PayloadTooLargeException } from '@nestjs/common';
+import { attachSession, internalsOf, sessionOf, type ActiveSession } from './active-session.js';
+import type { RevokeReason } from './audit/audit-event.js';
+import { assertStorableData } from './session-data.js';
+import { auditContext, SessionValidator, toActiveSession } from './session-validator.js';
+import { SESSION_OPTIONS, SESSION_TRANSPORT } from './session.constants.js';
+import type { ResolvedSessionOptions } from './session.options.js';
+import type { SessionSummary } from './store/session-row.js';
+import { SessionStore } from './store/session.store.js';
+import { generateToken, hashToken } from './token/session-token.js';
+import { setHeader, type HttpRequestLike, type HttpResponseLike } from './transport/http.js';
+import type { SessionTransport } from './transport/session-transport.js';
+
+export interface CreateSessionInput {
+  userId: string;
+  data?: Record<string, unknown>;
+}
+
+/** What `create()` returns; safe to send as the login response body. */
+export interface CreatedSession {
+  sessionId: string;
+  userId: string;
+  createdAt: Date;
+  expiresAt: Date;
+  /** Bearer transport only: the client's token. Never present with cookies. */
+  token?: string;
+}
+
+/** The session lifecycle: login, logout, rotation, revocation, device list and data. */
+@Injectable()
+export class SessionService {
+  constructor(
+    private readonly store: SessionStore,
+    private readonly validator: SessionValidator,
+    @Inject(SESSION_TRANSPORT) private readonly transport: SessionTransport,
+    @Inject(SESSION_OPTIONS) private readonly options: ResolvedSessionOptions,
+  ) {}
+
+  /**
+   * Starts a session for an authenticated user. The token is always new; a token the
+   * request already carried (planted by an attacker, or the user's old one) is revoked in
+   * the same statement, so session fixation cannot work.
+   */
+  async create(request: HttpRequestLike, response: HttpResponseLike, input: CreateSessionInput): Promise<CreatedSession> {
+    if (typeof input?.userId !== 'string' || input.userId.length === 0 || input.userId.length > 255) {
+      throw new TypeError('SessionService.create: userId must be a string of 1..255 characters');
+    }
+    const data = input.data ?? {};
+    assertStorableData(data, this.options.maxDataBytes);
+    const carried = this.transport.read(request);
+    const token = generateToken();
+    const context = auditContext(request);
+    const row = await this.store.create({
+      tokenHash: hashToken(token),
+      replacesTokenHash: carried.kind === 'token' ? hashToken(carried.token) : null,
+      userId: input.userId,
+      data,
+      idleTimeoutMs: this.options.idleTimeoutMs,
+      absoluteTimeoutMs: this.options.absoluteTimeoutMs,
+      ip: context.ip ?? null,
+      userAgent: context.userAgent ?? null,
+    });
+    this.transport.write(response, token, this.options.absoluteTimeoutMs);
+    const session = toActiveSession(row, this.transport.kind);
+    attachSession(request, session, { tokenHash: hashToken(token) });
+    return {
+      sessionId: row.id, userId: row.userId, createdAt: row.createdAt, expiresAt: session.expiresAt,
+      ...(this.transport.kind === 'bearer' ? { token } : {}),
+    };
+  }
+
+  /** The session the guard attached to this request, if any. */
+  current(request: object): ActiveSession | undefined {
+    return sessionOf(request);
+  }
+
+  /** Logout: the row is deleted server-side, the cookie cleared, and the browser told to drop cookies. */
+  async destroy(request: HttpRequestLike, response: HttpResponseLike): Promise<void> {
+    const session = this.requireSession(request);
+    await this.store.deleteWithEvent(session.id, 'logout', auditContext(request, session.userId));
+    this.transport.clear(response);
+    if (this.transport.kind === 'cookie') setHeader(response, 'Clear-Site-Data', '"cookies"');
+    attachSession(request, null);
+  }
+
+  /** Issues a new token now (e.g. after a privilege change); id and absolute expiry stay. */
+  async rotate(request: HttpRequestLike, response: HttpResponseLike): Promise<ActiveSession> {
+    const session = this.requireSession(request);
+    const internals = internalsOf(session);
+    if (!internals) throw new Error('SessionService.rotate: the session was not attached by this module');
+    const rotated = await this.validator.rotateToken(request, response, session, internals.tokenHash, 'manual');
+    if (!rotated) throw new NotFoundException('session was rotated or revoked concurrently');
+    const next = toActiveSession(rotated.row, this.transport.kind);
+    attachSession(request, next, { tokenHash: rotated.tokenHash });
+    return next;
+  }
+
+  /** Revokes one session. With `onlyUserId`, a session of anyone else counts as not found. */
+  async revoke(sessionId: string, options: { reason?: RevokeReason; actorId?: string; request?: HttpRequestLike; onlyUserId?: string } = {}): Promise<boolean> {
+    const context = options.request ? auditContext(options.request, options.actorId) : { actorId: options.actorId ?? null };
+    return this.store.revoke(sessionId, options.reason ?? 'user', context, { onlyUserId: options.onlyUserId });
+  }
+
+  /** Revokes every session of a user, optionally except one (e.g. the current one). Returns how many. */
+  async revokeAll(userId: string, options: { except?: string | ActiveSession; reason?: RevokeReason; actorId?: string; request?: HttpRequestLike } = {}): Promise<number> {
+    const exceptId = typeof options.except === 'string' ? options.except : options.except?.id;
+    const context = options.request ? auditContext(options.request, options.actorId) : { actorId: options.actorId ?? null };
+    return this.store.revokeAllForUser(userId, options.reason ?? (exceptId ? 'revoke_others' : 'user'), context, exceptId);
+  }
+
+  /** A user's live sessions (devices), newest first, flagging the current one. Never tokens. */
+  async list(userId: string, current?: ActiveSession | string): Promise<SessionSummary[]> {
+    return this.store.listForUser(userId, typeof current === 'string' ? current : current?.id);
+  }
+
+  /**
+   * Merges the given keys into the session's data in one statement (`data || patch`), so
+   * concurrent patches of different keys never lose each other. Returns the merged data.
+   */
+  async patch(session: ActiveSession, patch: Record<string, unknown>): Promise<Record<string, unknown>> {
+    assertStorableData(patch, this.options.maxDataBytes);
+    const result = await this.store.patchData(session.id, patch, this.options.maxDataBytes).catch((error: { code?: string }) => {
+      // 22xxx: data exceptions (e.g. an escape jsonb refuses) are the caller's input, not a server fault.
+      if (typeof error?.code === 'string' && error.code.startsWith('22')) throw new BadRequestException('session data rejected by the database');
+      throw error;
+    });
+    if (result.ok) return result.data;
+    if (result.reason === 'too_large') throw new PayloadTooLargeException(`session data would exceed the ${this.options.maxDataBytes}-byte limit`);
+    throw new NotFoundException('session not found');
+  }
+
+  private requireSession(request: object): ActiveSession {
+    const session = sessionOf(request);
+    if (!session) throw new Error('No session on this request: call it from a route the SessionGuard protects');
+    return session;
+  }
+}

@@ -1,0 +1,34 @@
+/** A session as the store returns it. Never carries a token or token hash. */
+export interface SessionRow {
+  id: string;
+  userId: string;
+  data: Record<string, unknown>;
+  createdAt: Date;
+  lastSeenAt: Date;
+  authenticatedAt: Date;
+  idleExpiresAt: Date;
+  absoluteExpiresAt: Date;
+  rotatedAt: Date;
+  revokedAt: Date | null;
+  ip: string | null;
+  userAgent: string | null;
+  version: number;
+}
+
+/** A lookup result: the row, which token generation matched, and the database's clock. */
+export interface SessionLookup extends SessionRow {
+  /** false when the presented token is the rotated-out previous one. */
+  isCurrentToken: boolean;
+  dbNow: Date;
+}
+
+/** What `list()` shows a user about each of their sessions. */
+export interface SessionSummary {
+  id: string;
+  createdAt: Date;
+  lastSeenAt: Date;
+  expiresAt: Date;
+  ip: string | null;
+  userAgent: string | null;
+  current: boolean;
+}

@@ -1,0 +1,259 @@
+import type { Pool, QueryConfig, QueryResultRow } from 'pg';
+import type { AuditContext, RevokeReason } from '../audit/audit-event.js';
+import type { SessionLookup, SessionRow, SessionSummary } from './session-row.js';
+
+/**
+ * Every statement the module sends about sessions, in one place (as Spring Session's
+ * JdbcIndexedSessionRepository does), so a reviewer can check each against the indexes in
+ * the migration. Times are always computed by the database (`now()`), so every app
+ * instance agrees on expiry. Lifecycle changes write their audit row in the same statement
+ * (data-modifying CTEs): no change without its event, no event without its change.
+ */
+const ROW = `id, user_id, data, created_at, last_seen_at, authenticated_at, idle_expires_at,
+  absolute_expires_at, rotated_at, revoked_at, ip, user_agent, version`;
+const MS = `* interval '1 millisecond'`;
+const AUDIT_COLUMNS = `session_audit_log (event, session_id, user_id, actor_id, ip, user_agent, details)`;
+
+export const SQL = {
+  /** Hot path: one indexed read by the current or previous token hash. */
+  lookupByTokenHash: `
+    SELECT ${ROW}, token_hash = $1 AS is_current_token, now() AS db_now
+    FROM user_sessions
+    WHERE token_hash = $1 OR previous_token_hash = $1
+    LIMIT 1`,
+
+  /** Conditional: of N concurrent requests past the touch interval, exactly one writes. */
+  touchIfStale: `
+    UPDATE user_sessions
+    SET last_seen_at = now(), idle_expires_at = now() + $2 ${MS}
+    WHERE id = $1 AND revoked_at IS NULL AND last_seen_at <= now() - $3 ${MS}
+    RETURNING last_seen_at, idle_expires_at`,
+
+  /** New session; a token the request already carried is revoked in the same statement (fixation). */
+  create: `
+    WITH replaced AS (
+      UPDATE user_sessions SET revoked_at = now(), revoke_reason = 'fixation', data = '{}'::jsonb
+      WHERE $1::bytea IS NOT NULL AND (token_hash = $1 OR previous_token_hash = $1) AND revoked_at IS NULL
+      RETURNING id, user_id
+    ), replaced_audit AS (
+      INSERT INTO ${AUDIT_COLUMNS}
+      SELECT 'revoked', id, user_id, $3, $7, $8, '{"reason":"fixation"}'::jsonb FROM replaced
+    ), created AS (
+      INSERT INTO user_sessions (token_hash, user_id, data, idle_expires_at, absolute_expires_at, ip, user_agent)
+      VALUES ($2, $3, $4::jsonb, now() + $5 ${MS}, now() + $6 ${MS}, $7, $8)
+      RETURNING ${ROW}, now() AS db_now
+    ), created_audit AS (
+      INSERT INTO ${AUDIT_COLUMNS}
+      SELECT 'created', id, user_id, user_id, ip, user_agent, '{}'::jsonb FROM created
+    )
+    SELECT * FROM created`,
+
+  /** Swap in a new token; the old one stays in previous_token_hash for the grace window. */
+  rotate: `
+    WITH rotated AS (
+      UPDATE user_sessions
+      SET previous_token_hash = token_hash, token_hash = $2, rotated_at = now(), last_seen_at = now(),
+          idle_expires_at = now() + $4 ${MS}, version = version + 1,
+          authenticated_at = CASE WHEN $9 THEN now() ELSE authenticated_at END
+      WHERE id = $1 AND token_hash = $3 AND revoked_at IS NULL
+      RETURNING ${ROW}, now() AS db_now
+    ), audit AS (
+      INSERT INTO ${AUDIT_COLUMNS}
+      SELECT 'rotated', id, user_id, $5, $6, $7, jsonb_build_object('reason', $8::text, 'version', version) FROM rotated
+    )
+    SELECT * FROM rotated`,
+
+  /** Logout and expiry: the row goes, its event stays. */
+  deleteWithEvent: `
+    WITH gone AS (DELETE FROM user_sessions WHERE id = $1 RETURNING id, user_id)
+    INSERT INTO ${AUDIT_COLUMNS}
+    SELECT $2, id, user_id, $3, $4, $5, $6::jsonb FROM gone
+    RETURNING session_id`,
+
+  /**
+   * Revocation keeps a data-less tombstone until the row would have expired anyway, so the
+   * holder of the token is told 'revoked' rather than 'invalid'. $7 scopes it to one user.
+   */
+  revoke: `
+    WITH revoked AS (
+      UPDATE user_sessions SET revoked_at = now(), revoke_reason = $3, data = '{}'::jsonb
+      WHERE id = $1 AND revoked_at IS NULL AND ($7::text IS NULL OR user_id = $7)
+      RETURNING id, user_id
+    )
+    INSERT INTO ${AUDIT_COLUMNS}
+    SELECT $2, id, user_id, $4, $5, $6, jsonb_build_object('reason', $3::text) FROM revoked
+    RETURNING session_id`,
+
+  revokeAllForUser: `
+    WITH revoked AS (
+      UPDATE user_sessions SET revoked_at = now(), revoke_reason = $2, data = '{}'::jsonb
+      WHERE user_id = $1 AND revoked_at IS NULL AND ($3::uuid IS NULL OR id <> $3)
+      RETURNING id, user_id
+    ), per_session AS (
+      INSERT INTO ${AUDIT_COLUMNS}
+      SELECT 'revoked', id, user_id, $4, $5, $6, jsonb_build_object('reason', $2::text) FROM revoked
+    ), summary AS (
+      INSERT INTO ${AUDIT_COLUMNS}
+      SELECT 'revoked_all', NULL, $1, $4, $5, $6,
+             jsonb_build_object('reason', $2::text, 'count', count(*), 'except', $3::uuid)
+      FROM revoked
+    )
+    SELECT count(*)::int AS count FROM revoked`,
+
+  listForUser: `
+    SELECT id, created_at, last_seen_at, LEAST(idle_expires_at, absolute_expires_at) AS expires_at, ip, user_agent
+    FROM user_sessions
+    WHERE user_id = $1 AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()
+    ORDER BY created_at DESC, id`,
+
+  /** Per-key merge: concurrent patches of different keys both survive. */
+  patchData: `
+    UPDATE user_sessions SET data = data || $2::jsonb, version = version + 1
+    WHERE id = $1 AND revoked_at IS NULL AND octet_length((data || $2::jsonb)::text) <= $3
+    RETURNING data`,
+
+  findLiveById: `
+    SELECT ${ROW} FROM user_sessions
+    WHERE id = $1 AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()`,
+} as const;
+
+/** The database could not be reached or did not answer in time. Guards turn it into 503. */
+export class StoreUnavailableError extends Error {
+  override name = 'StoreUnavailableError';
+}
+
+export type PatchResult = { ok: true; data: Record<string, unknown> } | { ok: false; reason: 'not_found' | 'too_large' };
+
+export interface CreateSessionParams {
+  tokenHash: Buffer;
+  /** Hash of a token the request already carried: that session is revoked (fixation). */
+  replacesTokenHash: Buffer | null;
+  userId: string;
+  data: Record<string, unknown>;
+  idleTimeoutMs: number;
+  absoluteTimeoutMs: number;
+  ip: string | null;
+  userAgent: string | null;
+}
+
+export interface RotateParams {
+  id: string;
+  oldTokenHash: Buffer;
+  newTokenHash: Buffer;
+  idleTimeoutMs: number;
+  reason: 'interval' | 'manual' | 'reauthenticated';
+  reauthenticated: boolean;
+  context: AuditContext;
+}
+
+/** A pg error that means "not reachable", as opposed to a problem with the statement. */
+function isConnectionError(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  if (typeof code === 'string' && /^(08|57P|53)/.test(code)) return true;
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return true; // ECONNREFUSED, ETIMEDOUT, ...
+  const message = error instanceof Error ? error.message : '';
+  return /timeout|terminated|Connection|ECONN/i.test(message) && code === undefined;
+}
+
+export class SessionStore {
+  constructor(
+    private readonly pool: Pool,
+    private readonly queryTimeoutMs = 5_000,
+  ) {}
+
+  async lookupByTokenHash(tokenHash: Buffer): Promise<SessionLookup | undefined> {
+    const [row] = await this.run({ name: 'nps_lookup', text: SQL.lookupByTokenHash, values: [tokenHash] });
+    return row && { ...toSessionRow(row), isCurrentToken: row.is_current_token, dbNow: row.db_now };
+  }
+
+  /** The new times when this call wrote; undefined when another request already had (at most one writes). */
+  async touchIfStale(id: string, idleTimeoutMs: number, touchIntervalMs: number): Promise<{ lastSeenAt: Date; idleExpiresAt: Date } | undefined> {
+    const [row] = await this.run({ name: 'nps_touch', text: SQL.touchIfStale, values: [id, idleTimeoutMs, touchIntervalMs] });
+    return row && { lastSeenAt: row.last_seen_at, idleExpiresAt: row.idle_expires_at };
+  }
+
+  async create(p: CreateSessionParams): Promise<SessionLookup> {
+    const [row] = await this.run({
+      text: SQL.create,
+      values: [p.replacesTokenHash, p.tokenHash, p.userId, JSON.stringify(p.data), p.idleTimeoutMs, p.absoluteTimeoutMs, p.ip, p.userAgent],
+    });
+    return { ...toSessionRow(row), isCurrentToken: true, dbNow: row.db_now };
+  }
+
+  /** undefined when another request rotated (or revoked) the session first. */
+  async rotate(p: RotateParams): Promise<SessionLookup | undefined> {
+    const [row] = await this.run({
+      text: SQL.rotate,
+      values: [p.id, p.newTokenHash, p.oldTokenHash, p.idleTimeoutMs, p.context.actorId ?? null, p.context.ip ?? null,
+        p.context.userAgent ?? null, p.reason, p.reauthenticated],
+    });
+    return row && { ...toSessionRow(row), isCurrentToken: true, dbNow: row.db_now };
+  }
+
+  /** Deletes the row and records `event`; false when it was already gone. */
+  async deleteWithEvent(id: string, event: 'logout' | 'expired_idle' | 'expired_absolute', context: AuditContext,
+    details: Record<string, unknown> = {}): Promise<boolean> {
+    const rows = await this.run({
+      text: SQL.deleteWithEvent,
+      values: [id, event, context.actorId ?? null, context.ip ?? null, context.userAgent ?? null, JSON.stringify(details)],
+    });
+    return rows.length === 1;
+  }
+
+  /** Revokes one live session; `onlyUserId` limits it to that user's sessions. False when none matched. */
+  async revoke(id: string, reason: RevokeReason, context: AuditContext,
+    options: { event?: 'revoked' | 'token_reuse_detected'; onlyUserId?: string } = {}): Promise<boolean> {
+    const rows = await this.run({
+      text: SQL.revoke,
+      values: [id, options.event ?? 'revoked', reason, context.actorId ?? null, context.ip ?? null, context.userAgent ?? null,
+        options.onlyUserId ?? null],
+    });
+    return rows.length === 1;
+  }
+
+  async revokeAllForUser(userId: string, reason: RevokeReason, context: AuditContext, exceptId?: string): Promise<number> {
+    const [row] = await this.run({
+      text: SQL.revokeAllForUser,
+      values: [userId, reason, exceptId ?? null, context.actorId ?? null, context.ip ?? null, context.userAgent ?? null],
+    });
+    return row.count;
+  }
+
+  async listForUser(userId: string, currentId?: string): Promise<SessionSummary[]> {
+    const rows = await this.run({ text: SQL.listForUser, values: [userId] });
+    return rows.map((r) => ({
+      id: r.id, createdAt: r.created_at, lastSeenAt: r.last_seen_at, expiresAt: r.expires_at,
+      ip: r.ip, userAgent: r.user_agent, current: r.id === currentId,
+    }));
+  }
+
+  async findLiveById(id: string): Promise<SessionRow | undefined> {
+    const [row] = await this.run({ text: SQL.findLiveById, values: [id] });
+    return row && toSessionRow(row);
+  }
+
+  /** `patch` must already be serialisable JSON that Postgres accepts (the service checks). */
+  async patchData(id: string, patch: Record<string, unknown>, maxBytes: number): Promise<PatchResult> {
+    const [row] = await this.run({ text: SQL.patchData, values: [id, JSON.stringify(patch), maxBytes] });
+    if (row) return { ok: true, data: row.data };
+    const live = await this.findLiveById(id);
+    return { ok: false, reason: live ? 'too_large' : 'not_found' };
+  }
+
+  private async run(query: QueryConfig): Promise<QueryResultRow[]> {
+    try {
+      return (await this.pool.query({ ...query, query_timeout: this.queryTimeoutMs } as QueryConfig)).rows;
+    } catch (error) {
+      if (isConnectionError(error)) throw new StoreUnavailableError(`session store unavailable: ${(error as Error).message}`, { cause: error });
+      throw error;
+    }
+  }
+}
+
+function toSessionRow(r: QueryResultRow): SessionRow {
+  return {
+    id: r.id, userId: r.user_id, data: r.data, createdAt: r.created_at, lastSeenAt: r.last_seen_at,
+    authenticatedAt: r.authenticated_at, idleExpiresAt: r.idle_expires_at, absoluteExpiresAt: r.absolute_expires_at,
+    rotatedAt: r.rotated_at, revokedAt: r.revoked_at, ip: r.ip, userAgent: r.user_agent, version: r.version,
+  };
+}

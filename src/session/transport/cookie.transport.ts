@@ -1,0 +1,60 @@
+import { parseCookie, stringifySetCookie } from 'cookie';
+import type { ResolvedCookieOptions } from '../session.options.js';
+import { isWellFormedToken } from '../token/session-token.js';
+import { appendHeader, headerValue, setHeader, type HttpRequestLike, type HttpResponseLike } from './http.js';
+import { MALFORMED_TOKEN, NO_TOKEN, type SessionTransport, type TokenReading } from './session-transport.js';
+
+/** RFC 6265bis: browsers drop cookies whose name + value exceed 4096 bytes; we refuse to read larger ones. */
+const MAX_COOKIE_BYTES = 4096;
+const identity = (value: string) => value; // no percent-decoding: one token, one spelling
+
+export class CookieTransport implements SessionTransport {
+  readonly kind = 'cookie' as const;
+
+  constructor(private readonly cookie: ResolvedCookieOptions) {}
+
+  read(request: HttpRequestLike): TokenReading {
+    const header = headerValue(request, 'cookie');
+    if (!header) return NO_TOKEN;
+    const value = parseCookie(header, { decode: identity })[this.cookie.name];
+    if (value === undefined) return NO_TOKEN;
+    // Two cookies of our name mean a sibling domain or path planted one (cookie tossing):
+    // we cannot tell which is ours, so neither is accepted.
+    if (this.countOccurrences(header) > 1) return MALFORMED_TOKEN;
+    if (this.cookie.name.length + value.length > MAX_COOKIE_BYTES) return MALFORMED_TOKEN;
+    return isWellFormedToken(value) ? { kind: 'token', token: value } : MALFORMED_TOKEN;
+  }
+
+  write(response: HttpResponseLike, token: string, maxAgeMs: number): void {
+    this.setCookie(response, token, Math.max(0, Math.floor(maxAgeMs / 1000)));
+  }
+
+  clear(response: HttpResponseLike): void {
+    this.setCookie(response, '', 0);
+  }
+
+  private setCookie(response: HttpResponseLike, value: string, maxAgeSeconds: number): void {
+    appendHeader(response, 'Set-Cookie', stringifySetCookie({
+      name: this.cookie.name,
+      value,
+      maxAge: maxAgeSeconds,
+      httpOnly: true,
+      secure: this.cookie.secure,
+      sameSite: this.cookie.sameSite,
+      path: this.cookie.path,
+      domain: this.cookie.domain,
+    }));
+    // A response that changes the session cookie must never be stored by a shared cache.
+    setHeader(response, 'Cache-Control', 'no-store');
+  }
+
+  /** `parseCookie` keeps the first of duplicate names, so count the pairs by name ourselves. */
+  private countOccurrences(header: string): number {
+    let count = 0;
+    for (const pair of header.split(';')) {
+      const eq = pair.indexOf('=');
+      if (eq > 0 && pair.slice(0, eq).trim() === this.cookie.name) count++;
+    }
+    return count;
+  }
+}

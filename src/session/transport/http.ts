@@ -1,0 +1,39 @@
+/**
+ * The few request/response operations the session layer needs, for both Express and
+ * Fastify. Both expose Node-style `headers` on the request; only writing differs.
+ */
+export interface HttpRequestLike {
+  headers: Record<string, string | string[] | undefined>;
+  ip?: string;
+  socket?: { remoteAddress?: string };
+}
+
+export type HttpResponseLike = object;
+
+interface ExpressResponse { append(name: string, value: string): unknown; setHeader(name: string, value: string): unknown }
+interface FastifyReply { header(name: string, value: string): unknown }
+
+function isExpress(response: HttpResponseLike): response is ExpressResponse {
+  return typeof (response as Partial<ExpressResponse>).append === 'function';
+}
+
+export function headerValue(request: HttpRequestLike, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+/** Adds a header value without dropping earlier ones (several Set-Cookie lines may be sent). */
+export function appendHeader(response: HttpResponseLike, name: string, value: string): void {
+  if (isExpress(response)) response.append(name, value);
+  else (response as FastifyReply).header(name, value); // Fastify accumulates set-cookie itself
+}
+
+export function setHeader(response: HttpResponseLike, name: string, value: string): void {
+  if (isExpress(response)) response.setHeader(name, value);
+  else (response as FastifyReply).header(name, value);
+}
+
+/** The client address as the framework resolved it (Express `trust proxy`, Fastify `trustProxy`). */
+export function clientIp(request: HttpRequestLike): string | undefined {
+  return request.ip ?? request.socket?.remoteAddress;
+}
