@@ -1,5 +1,5 @@
-import { Module, type DynamicModule } from '@nestjs/common';
-import { ThrottlerModule } from '@nestjs/throttler';
+import { Module, type DynamicModule, type ExecutionContext, type Provider } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { SessionModule } from '../session/index.js';
 import { AuthController } from './auth.controller.js';
@@ -11,7 +11,8 @@ import { UsersService } from './users.service.js';
 
 @Module({})
 export class AppModule {
-  static register(config: DemoConfig): DynamicModule {
+  static async register(config: DemoConfig): Promise<DynamicModule> {
+    const rateLimit = await loginRateLimit(config.loginRateLimit);
     return {
       module: AppModule,
       imports: [
@@ -25,11 +26,27 @@ export class AppModule {
           retryAttempts: 3,
           retryDelay: 500,
         }),
-        ThrottlerModule.forRoot([{ ttl: 60_000, limit: config.loginRateLimit }]),
         SessionModule.forRoot(config.session),
+        ...rateLimit.imports,
       ],
       controllers: [AuthController, MeController, SessionsController, HealthController],
-      providers: [UsersService],
+      providers: [UsersService, ...rateLimit.providers],
     };
   }
+}
+
+/**
+ * Password guessing is limited per client address with @nestjs/throttler, on the login
+ * route only. Loaded lazily (and skipped when the limit is 0): the package is CommonJS
+ * requiring ESM-only Nest 12, which Node runs but Jest's module loader on Node 20 cannot.
+ */
+async function loginRateLimit(limitPerMinute: number): Promise<{ imports: DynamicModule[]; providers: Provider[] }> {
+  if (limitPerMinute === 0) return { imports: [], providers: [] };
+  const { ThrottlerModule, ThrottlerGuard } = await import('@nestjs/throttler');
+  const isLogin = (context: ExecutionContext) =>
+    context.getClass() === AuthController && context.getHandler() === AuthController.prototype.login;
+  return {
+    imports: [ThrottlerModule.forRoot({ throttlers: [{ name: 'login', ttl: 60_000, limit: limitPerMinute }], skipIf: (context) => !isLogin(context) })],
+    providers: [{ provide: APP_GUARD, useClass: ThrottlerGuard }],
+  };
 }

@@ -1,5 +1,4 @@
-import { Body, Controller, HttpCode, Post, Req, Res, UnauthorizedException, UseGuards } from '@nestjs/common';
-import { ThrottlerGuard } from '@nestjs/throttler';
+import { Body, Controller, HttpCode, Post, Req, Res, UnauthorizedException } from '@nestjs/common';
 import { IsString, Length } from 'class-validator';
 import { Public, SessionService } from '../session/index.js';
 import { UsersService } from './users.service.js';
@@ -16,7 +15,8 @@ export class LoginDto {
 export class AuthController {
   constructor(private readonly users: UsersService, private readonly sessions: SessionService) {}
 
-  @Public() @UseGuards(ThrottlerGuard) @Post('login') @HttpCode(200)
+  // Rate-limited per client address (app.module.ts).
+  @Public() @Post('login') @HttpCode(200)
   async login(@Body() dto: LoginDto, @Req() req: any, @Res({ passthrough: true }) res: any) {
     const user = await this.users.verify(dto.username, dto.password);
     if (!user) throw new UnauthorizedException('Invalid username or password');

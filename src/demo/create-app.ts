@@ -10,7 +10,7 @@ import { runMigrations } from './migrate.js';
 export async function createDemoApp(config: DemoConfig, options: { logger?: false } = {}): Promise<INestApplication> {
   await runMigrations(config.databaseUrl);
   const adapter = config.adapter === 'fastify' ? new FastifyAdapter() : new ExpressAdapter();
-  const app = await NestFactory.create(AppModule.register(config), adapter, { logger: options.logger ?? ['error', 'warn', 'log'] });
+  const app = await NestFactory.create(await AppModule.register(config), adapter, { logger: options.logger ?? ['error', 'warn', 'log'] });
   app.useGlobalPipes(new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true }));
   await app.init();
   if (config.adapter === 'fastify') await (app.getHttpAdapter().getInstance() as { ready(): Promise<unknown> }).ready();

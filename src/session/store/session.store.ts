@@ -146,6 +146,13 @@ export interface RotateParams {
   context: AuditContext;
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Session ids come from URLs too: anything that is not a uuid simply matches no session. */
+export function isSessionId(value: unknown): value is string {
+  return typeof value === 'string' && UUID.test(value);
+}
+
 /** A pg error that means "not reachable", as opposed to a problem with the statement. */
 function isConnectionError(error: unknown): boolean {
   const code = (error as { code?: unknown })?.code;
@@ -203,6 +210,7 @@ export class SessionStore {
   /** Revokes one live session; `onlyUserId` limits it to that user's sessions. False when none matched. */
   async revoke(id: string, reason: RevokeReason, context: AuditContext,
     options: { event?: 'revoked' | 'token_reuse_detected'; onlyUserId?: string } = {}): Promise<boolean> {
+    if (!isSessionId(id)) return false;
     const rows = await this.run({
       text: SQL.revoke,
       values: [id, options.event ?? 'revoked', reason, context.actorId ?? null, context.ip ?? null, context.userAgent ?? null,
@@ -212,6 +220,7 @@ export class SessionStore {
   }
 
   async revokeAllForUser(userId: string, reason: RevokeReason, context: AuditContext, exceptId?: string): Promise<number> {
+    if (exceptId !== undefined && !isSessionId(exceptId)) throw new TypeError('revokeAll: except must be a session id');
     const [row] = await this.run({
       text: SQL.revokeAllForUser,
       values: [userId, reason, exceptId ?? null, context.actorId ?? null, context.ip ?? null, context.userAgent ?? null],
@@ -228,6 +237,7 @@ export class SessionStore {
   }
 
   async findLiveById(id: string): Promise<SessionRow | undefined> {
+    if (!isSessionId(id)) return undefined;
     const [row] = await this.run({ text: SQL.findLiveById, values: [id] });
     return row && toSessionRow(row);
   }

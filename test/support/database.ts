@@ -1,0 +1,70 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { runMigrations } from '../../src/demo/migrate.js';
+
+export interface TestDatabase {
+  url: string;
+  name: string;
+  /** A pool for the test's own assertions (not the app's). */
+  pool: pg.Pool;
+  drop(): Promise<void>;
+}
+
+/** A fresh, migrated database on the test server, so test files never see each other's rows. */
+export async function createTestDatabase(): Promise<TestDatabase> {
+  const serverUrl = process.env.DATABASE_URL;
+  if (!serverUrl) throw new Error('DATABASE_URL is not set (global setup should have set it)');
+  const name = `nps_test_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  await runMigrations(url.toString());
+  const pool = new pg.Pool({ connectionString: url.toString(), max: 4 });
+  return {
+    url: url.toString(),
+    name,
+    pool,
+    async drop() {
+      await pool.end();
+      const client = new pg.Client({ connectionString: serverUrl });
+      await client.connect();
+      try {
+        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await client.end();
+      }
+    },
+  };
+}
+
+/**
+ * Counts real row writes to user_sessions with a trigger, so "at most one UPDATE" is
+ * measured by Postgres itself, whatever client or pool issued it.
+ */
+export async function installWriteCounter(pool: pg.Pool): Promise<{ updates(): Promise<number>; reset(): Promise<void> }> {
+  await pool.query(`
+    CREATE TABLE IF NOT EXISTS test_write_counter (op text PRIMARY KEY, n integer NOT NULL);
+    CREATE OR REPLACE FUNCTION test_count_write() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      INSERT INTO test_write_counter VALUES (TG_OP, 1) ON CONFLICT (op) DO UPDATE SET n = test_write_counter.n + 1;
+      RETURN NULL;
+    END $$;
+    DROP TRIGGER IF EXISTS test_count_write ON user_sessions;
+    CREATE TRIGGER test_count_write AFTER INSERT OR UPDATE OR DELETE ON user_sessions
+      FOR EACH ROW EXECUTE FUNCTION test_count_write();`);
+  return {
+    async updates() {
+      const { rows } = await pool.query(`SELECT coalesce((SELECT n FROM test_write_counter WHERE op = 'UPDATE'), 0) AS n`);
+      return rows[0].n;
+    },
+    async reset() {
+      await pool.query('TRUNCATE test_write_counter');
+    },
+  };
+}

@@ -1,0 +1,39 @@
+import { describe, expect, it } from '@jest/globals';
+import { createHash } from 'node:crypto';
+import { generateToken, hashToken, isWellFormedToken, TOKEN_LENGTH } from '../../src/session/token/session-token.js';
+
+describe('session tokens', () => {
+  it('are 43 base64url characters (32 random bytes) and never repeat', () => {
+    const tokens = new Set(Array.from({ length: 10_000 }, generateToken));
+    expect(tokens.size).toBe(10_000);
+    for (const token of tokens) {
+      expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(Buffer.from(token, 'base64url')).toHaveLength(32);
+      expect(isWellFormedToken(token)).toBe(true);
+    }
+  });
+
+  it('hash to SHA-256 of the token text', () => {
+    const token = generateToken();
+    expect(hashToken(token).equals(createHash('sha256').update(token).digest())).toBe(true);
+    expect(hashToken(token)).toHaveLength(32);
+  });
+
+  it.each([
+    ['empty', ''],
+    ['too short', 'a'.repeat(TOKEN_LENGTH - 1)],
+    ['too long', 'A'.repeat(TOKEN_LENGTH + 1)],
+    ['standard base64 alphabet', `${'A'.repeat(41)}+A`],
+    ['padding', `${'A'.repeat(42)}=`],
+    ['percent-encoding', `%41${'A'.repeat(40)}`],
+    ['NUL', `${'A'.repeat(42)}\u0000`],
+    ['non-canonical last character', `${'A'.repeat(42)}B`],
+    ['SQL', `' OR 1=1 --${'A'.repeat(32)}`],
+  ])('rejects %s', (_, value) => {
+    expect(isWellFormedToken(value)).toBe(false);
+  });
+
+  it('rejects non-strings', () => {
+    for (const value of [undefined, null, 42, {}, ['x'], Buffer.alloc(32)]) expect(isWellFormedToken(value)).toBe(false);
+  });
+});

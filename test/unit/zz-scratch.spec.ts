@@ -1,0 +1,28 @@
+import { it } from '@jest/globals';
+import { resolveSessionOptions } from '../../src/session/session.options.js';
+import { CookieTransport } from '../../src/session/transport/cookie.transport.js';
+import { generateToken } from '../../src/session/token/session-token.js';
+const tryIt = (label: string, f: () => unknown) => { try { console.log(label, JSON.stringify(f())); } catch (e) { console.log(label, 'THROW', (e as Error).name, (e as Error).message); } };
+it('probe', () => {
+  tryIt('name undefined secure false', () => resolveSessionOptions({ cookie: { name: undefined, secure: false } }));
+  tryIt('name null secure false', () => resolveSessionOptions({ cookie: { name: null as any, secure: false } }));
+  tryIt('idle 20s', () => resolveSessionOptions({ idleTimeout: '20s' }));
+  tryIt('array', () => resolveSessionOptions([] as any));
+  tryIt('typo', () => resolveSessionOptions({ idleTimout: '1m' } as any));
+  tryIt('cookie typo', () => resolveSessionOptions({ cookie: { sameStie: 'lax' } } as any));
+  tryIt('idle>abs', () => resolveSessionOptions({ idleTimeout: '13h' }));
+  tryIt('domain', () => resolveSessionOptions({ cookie: { domain: 'example.com' } }));
+  tryIt('path', () => resolveSessionOptions({ cookie: { path: '/app' } }));
+  tryIt('HOST', () => resolveSessionOptions({ cookie: { name: '__HOST-sid' } }));
+  tryIt('idle -1', () => resolveSessionOptions({ idleTimeout: -1 }));
+  tryIt('maxData', () => resolveSessionOptions({ maxDataBytes: 1 }));
+  tryIt('cookie string', () => resolveSessionOptions({ cookie: 'x' } as any));
+  tryIt('cookie array', () => resolveSessionOptions({ cookie: [] } as any));
+  tryIt('secure undefined name __Host', () => resolveSessionOptions({ cookie: { name: '__Host-sid', secure: undefined } }));
+  const t = new CookieTransport({ name: '__Host-sid', secure: true, sameSite: 'lax', path: '/' });
+  const tok = generateToken();
+  for (const h of [`a=1`, `__Host-sid =${tok}`, ` __Host-sid=${tok}`, `\u00a0__Host-sid=${tok}`, `__Host-sid=${tok}`, `__Host-sid="${tok}"`]) tryIt(JSON.stringify(h), () => t.read({ headers: { cookie: h } }));
+  tryIt('arr', () => t.read({ headers: { cookie: ['a=1', `__Host-sid=${tok}`] } }));
+  tryIt('arr2', () => t.read({ headers: { cookie: [`__Host-sid=${tok}`, 'a=1'] } }));
+  tryIt('write NaN', () => t.write({ header() {} }, tok, NaN));
+});
