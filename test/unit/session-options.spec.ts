@@ -1,0 +1,325 @@
+import { describe, expect, it } from '@jest/globals';
+import { parseDuration } from '../../src/session/duration.js';
+import {
+  resolveSessionOptions, SessionOptionsError, type ResolvedSessionOptions, type SessionModuleOptions,
+} from '../../src/session/session.options.js';
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+
+/** Resolves options that must be rejected; returns the error so a test can read its message. */
+function rejected(input: unknown): SessionOptionsError {
+  let thrown: unknown;
+  try {
+    resolveSessionOptions(input as SessionModuleOptions);
+  } catch (error) {
+    thrown = error;
+  }
+  expect(thrown).toBeInstanceOf(SessionOptionsError);
+  const error = thrown as SessionOptionsError;
+  expect(error.name).toBe('SessionOptionsError');
+  return error;
+}
+
+/** The message holds one "  - <option path>: <problem>" line per bad option. */
+function problemLine(option: string): RegExp {
+  return new RegExp(`^\\s+- ${option.replace(/[.]/g, '\\.')}: `, 'm');
+}
+
+function expectRejected(input: unknown, option: string, ...mentions: string[]): SessionOptionsError {
+  const error = rejected(input);
+  expect(error.message).toMatch(problemLine(option));
+  for (const mention of mentions) expect(error.message).toContain(mention);
+  return error;
+}
+
+describe('parseDuration', () => {
+  it.each([
+    [0, 0],
+    [1_500, 1_500],
+    [Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+    ['500ms', 500],
+    ['3s', 3_000],
+    ['30s', 30_000],
+    ['30m', 30 * MINUTE],
+    ['12h', 12 * HOUR],
+    ['7d', 7 * 24 * HOUR],
+    ['0s', 0],
+    [' 30m ', 30 * MINUTE],
+    ['30 m', 30 * MINUTE],
+    ['1500', 1_500],
+    ['0', 0],
+  ])('parses %p as %p ms', (input, expected) => {
+    expect(parseDuration(input)).toBe(expected);
+  });
+
+  it.each([
+    ['a negative number', -1],
+    ['negative zero spelled as a string', '-0s'],
+    ['a fraction', 1.5],
+    ['NaN', Number.NaN],
+    ['Infinity', Number.POSITIVE_INFINITY],
+    ['-Infinity', Number.NEGATIVE_INFINITY],
+    ['an unsafe integer', Number.MAX_SAFE_INTEGER + 1],
+    ['an empty string', ''],
+    ['blank', '   '],
+    ['garbage', 'soon'],
+    ['a negative string', '-5s'],
+    ['a fractional string', '1.5h'],
+    ['an upper-case unit', '30M'],
+    ['a spelled-out unit', '30 minutes'],
+    ['an unknown unit', '5w'],
+    ['a unit without a number', 'ms'],
+    ['two durations', '3s3s'],
+    ['exponent notation', '1e3'],
+    ['hex', '0x10'],
+    ['a fractional digit string', '1500.5'],
+    ['non-ASCII digits', '\u0663\u0660m'],
+    ['a digit string past MAX_SAFE_INTEGER', '9007199254740993'],
+    ['a product past MAX_SAFE_INTEGER', '999999999999999d'],
+    ['null', null],
+    ['undefined', undefined],
+    ['a boolean', true],
+    ['an object', { ms: 5 }],
+    ['an array', ['30m']],
+    ['a boxed number', Object(5)],
+    ['a bigint', 5n],
+  ])('rejects %s', (_, input) => {
+    expect(parseDuration(input)).toBeUndefined();
+  });
+});
+
+describe('resolveSessionOptions defaults', () => {
+  const defaults: ResolvedSessionOptions = {
+    idleTimeoutMs: 30 * MINUTE,
+    absoluteTimeoutMs: 12 * HOUR,
+    touchIntervalMs: 60_000,
+    rotationIntervalMs: 15 * MINUTE,
+    rotationGraceMs: 30_000,
+    transport: 'cookie',
+    cookie: { name: '__Host-sid', secure: true, sameSite: 'lax', domain: undefined, path: '/' },
+    bearerRotationHeader: 'session-token',
+    maxDataBytes: 65_536,
+  };
+
+  it('fill in NIST AAL2 timeouts and a __Host- cookie when nothing is given', () => {
+    expect(resolveSessionOptions()).toEqual(defaults);
+    expect(resolveSessionOptions({})).toEqual(defaults);
+    expect(resolveSessionOptions({}).cookie.domain).toBeUndefined();
+  });
+
+  it('fill in the cookie defaults when only part of the cookie is given', () => {
+    expect(resolveSessionOptions({ cookie: {} }).cookie).toEqual(defaults.cookie);
+    expect(resolveSessionOptions({ cookie: { sameSite: 'strict' } }).cookie)
+      .toEqual({ ...defaults.cookie, sameSite: 'strict' });
+  });
+
+  it.each([
+    ['30m', 60_000],   // 3 min would be idle/10: capped at 60 s
+    ['10m', 60_000],   // exactly 60 s
+    ['5m', 30_000],    // idle/10
+    ['1m', 6_000],
+    [999, 99],         // floored to whole ms
+  ])('derive touchInterval = min(60s, idle/10) for idleTimeout %p', (idleTimeout, touch) => {
+    expect(resolveSessionOptions({ idleTimeout }).touchIntervalMs).toBe(touch);
+  });
+
+  it('keep an explicit touchInterval instead of the derived one', () => {
+    expect(resolveSessionOptions({ idleTimeout: '5m', touchInterval: '2m' }).touchIntervalMs).toBe(2 * MINUTE);
+  });
+
+  it('accept every duration as milliseconds or as a string', () => {
+    expect(resolveSessionOptions({
+      idleTimeout: '20m', absoluteTimeout: '8h', touchInterval: '500ms', rotationInterval: '3s', rotationGrace: '1s',
+    })).toMatchObject({
+      idleTimeoutMs: 20 * MINUTE, absoluteTimeoutMs: 8 * HOUR, touchIntervalMs: 500, rotationIntervalMs: 3_000, rotationGraceMs: 1_000,
+    });
+    expect(resolveSessionOptions({
+      idleTimeout: 20 * MINUTE, absoluteTimeout: 8 * HOUR, touchInterval: 500, rotationInterval: 3_000, rotationGrace: 1_000,
+    })).toMatchObject({
+      idleTimeoutMs: 20 * MINUTE, absoluteTimeoutMs: 8 * HOUR, touchIntervalMs: 500, rotationIntervalMs: 3_000, rotationGraceMs: 1_000,
+    });
+  });
+
+  it('allow idleTimeout equal to absoluteTimeout', () => {
+    expect(resolveSessionOptions({ idleTimeout: '1h', absoluteTimeout: '60m' }))
+      .toMatchObject({ idleTimeoutMs: HOUR, absoluteTimeoutMs: HOUR });
+  });
+
+  it('allow 0 to turn rotation off and a 0 grace', () => {
+    expect(resolveSessionOptions({ rotationInterval: 0, rotationGrace: '0s' }))
+      .toMatchObject({ rotationIntervalMs: 0, rotationGraceMs: 0 });
+  });
+
+  it('never resolve a rotation grace that outlasts the idle timeout, even when the grace is the default', () => {
+    // An explicit grace of 30 s with a 20 s idle timeout is refused (see the errors below);
+    // the default grace of 30 s must not slip the same combination past validation.
+    let resolved: ResolvedSessionOptions | undefined;
+    try {
+      resolved = resolveSessionOptions({ idleTimeout: '20s' });
+    } catch (error) {
+      expect(error).toBeInstanceOf(SessionOptionsError);
+      expect((error as Error).message).toMatch(/rotationGrace/);
+      return;
+    }
+    expect(resolved.rotationGraceMs).toBeLessThan(resolved.idleTimeoutMs);
+  });
+
+  it('accept a plain-http development cookie and the bearer transport', () => {
+    expect(resolveSessionOptions({ cookie: { name: 'sid', secure: false } }).cookie)
+      .toEqual({ name: 'sid', secure: false, sameSite: 'lax', domain: undefined, path: '/' });
+    expect(resolveSessionOptions({ cookie: { name: '__Secure-sid', domain: 'example.com', path: '/app' } }).cookie)
+      .toEqual({ name: '__Secure-sid', secure: true, sameSite: 'lax', domain: 'example.com', path: '/app' });
+    expect(resolveSessionOptions({ cookie: { sameSite: 'none' } }).cookie.sameSite).toBe('none');
+    expect(resolveSessionOptions({ transport: 'bearer', bearerRotationHeader: 'X-Session-Token' }))
+      .toMatchObject({ transport: 'bearer', bearerRotationHeader: 'x-session-token' });
+  });
+
+  it('accept maxDataBytes at both ends of its range', () => {
+    expect(resolveSessionOptions({ maxDataBytes: 2 }).maxDataBytes).toBe(2);
+    expect(resolveSessionOptions({ maxDataBytes: 1_048_576 }).maxDataBytes).toBe(1_048_576);
+  });
+});
+
+describe('resolveSessionOptions errors name the bad option', () => {
+  it('refuses non-object options', () => {
+    for (const input of [null, 'cookie', 42, true]) {
+      expect(() => resolveSessionOptions(input as unknown as SessionModuleOptions)).toThrow(SessionOptionsError);
+    }
+  });
+
+  it('refuses an idleTimeout longer than the absoluteTimeout', () => {
+    expectRejected({ idleTimeout: '13h' }, 'idleTimeout', 'absoluteTimeout');
+    expectRejected({ idleTimeout: '2h', absoluteTimeout: '1h' }, 'idleTimeout', 'absoluteTimeout');
+    expectRejected({ idleTimeout: HOUR + 1, absoluteTimeout: HOUR }, 'idleTimeout', 'absoluteTimeout');
+  });
+
+  describe('cookie prefixes (RFC 6265bis), so a browser never silently drops the cookie', () => {
+    it("refuses an explicit '__Host-' name without Secure", () => {
+      expectRejected({ cookie: { name: '__Host-sid', secure: false } }, 'cookie.name', '__Host-', 'cookie.secure');
+    });
+
+    it("refuses the default '__Host-sid' name with cookie.secure: false", () => {
+      expectRejected({ cookie: { secure: false } }, 'cookie.name', '__Host-', 'cookie.secure');
+    });
+
+    it("refuses secure: false when cookie.name is present but undefined (falls back to '__Host-sid')", () => {
+      // e.g. `cookie: { name: process.env.COOKIE_NAME, secure: false }` with the variable unset
+      expectRejected({ cookie: { name: undefined, secure: false } }, 'cookie.name', '__Host-', 'cookie.secure');
+    });
+
+    it("refuses a '__Host-' cookie with a Domain", () => {
+      expectRejected({ cookie: { domain: 'example.com' } }, 'cookie.name', '__Host-', 'cookie.domain');
+      expectRejected({ cookie: { name: '__Host-sid', domain: 'example.com' } }, 'cookie.name', 'cookie.domain');
+    });
+
+    it("refuses a '__Host-' cookie with a path other than '/'", () => {
+      expectRejected({ cookie: { path: '/app' } }, 'cookie.name', '__Host-', 'cookie.path');
+      expectRejected({ cookie: { name: '__Host-sid', path: '/app/' } }, 'cookie.name', 'cookie.path');
+    });
+
+    it("refuses a '__Secure-' cookie without Secure", () => {
+      expectRejected({ cookie: { name: '__Secure-sid', secure: false } }, 'cookie.name', '__Secure-', 'cookie.secure');
+    });
+
+    it.each(['__HOST-sid', '__host-sid', '__SECURE-sid', '__secure-sid', '__hOsT-sid'])(
+      'refuses the look-alike prefix %s',
+      (name) => {
+        expectRejected({ cookie: { name } }, 'cookie.name', name);
+      },
+    );
+
+    it("refuses sameSite 'none' without Secure", () => {
+      expectRejected({ cookie: { name: 'sid', sameSite: 'none', secure: false } }, 'cookie.name', 'cookie.sameSite', 'cookie.secure');
+    });
+
+    it('refuses cookie names, domains and paths that cannot be sent as written', () => {
+      expectRejected({ cookie: { name: '__Host-sid ' } }, 'cookie.name');
+      expectRejected({ cookie: { name: 'my sid' } }, 'cookie.name');
+      expectRejected({ cookie: { name: 'sid;x=1' } }, 'cookie.name');
+      expectRejected({ cookie: { name: '' } }, 'cookie.name');
+      expectRejected({ cookie: { name: 'a'.repeat(65) } }, 'cookie.name');
+      expectRejected({ cookie: { name: 'sid', domain: 'example.com; Secure' } }, 'cookie.domain');
+      expectRejected({ cookie: { name: 'sid', path: 'app' } }, 'cookie.path');
+      expectRejected({ cookie: { name: 'sid', path: '/a;b' } }, 'cookie.path');
+      expectRejected({ cookie: { name: 'sid', path: '/a b' } }, 'cookie.path');
+    });
+
+    it('refuses bad cookie field types and values', () => {
+      expectRejected({ cookie: { secure: 'false' } }, 'cookie.secure');
+      expectRejected({ cookie: { sameSite: 'None' } }, 'cookie.sameSite');
+      expectRejected({ cookie: { sameSite: 'off' } }, 'cookie.sameSite');
+      expectRejected({ cookie: 'sid' }, 'cookie');
+    });
+  });
+
+  it.each([
+    ['idleTimeout', -1],
+    ['idleTimeout', Number.NaN],
+    ['idleTimeout', 'garbage'],
+    ['idleTimeout', '1.5h'],
+    ['idleTimeout', 0],
+    ['idleTimeout', '0s'],
+    ['idleTimeout', Number.POSITIVE_INFINITY],
+    ['idleTimeout', true],
+    ['absoluteTimeout', -1],
+    ['absoluteTimeout', 'forever'],
+    ['absoluteTimeout', 0],
+    ['touchInterval', 0],
+    ['touchInterval', '-1s'],
+    ['touchInterval', Number.NaN],
+    ['rotationInterval', -1],
+    ['rotationInterval', 'hourly'],
+    ['rotationInterval', Number.NaN],
+    ['rotationGrace', -1],
+    ['rotationGrace', '30 seconds'],
+    ['rotationGrace', 0.5],
+  ])('refuses %s: %p', (option, value) => {
+    expectRejected({ [option]: value }, option, 'duration');
+  });
+
+  it('refuses a touchInterval not shorter than the idle timeout', () => {
+    expectRejected({ idleTimeout: '5m', touchInterval: '5m' }, 'touchInterval', 'idleTimeout');
+    expectRejected({ idleTimeout: '5m', touchInterval: '6m' }, 'touchInterval', 'idleTimeout');
+    expectRejected({ touchInterval: '30m' }, 'touchInterval', 'idleTimeout'); // against the default idle
+    expect(resolveSessionOptions({ idleTimeout: '5m', touchInterval: 5 * MINUTE - 1 }).touchIntervalMs).toBe(5 * MINUTE - 1);
+  });
+
+  it('refuses a rotationGrace not shorter than the idle timeout', () => {
+    expectRejected({ idleTimeout: '1m', rotationGrace: '1m' }, 'rotationGrace', 'idleTimeout');
+    expectRejected({ idleTimeout: '1m', rotationGrace: '2m' }, 'rotationGrace', 'idleTimeout');
+    expectRejected({ rotationGrace: '30m' }, 'rotationGrace', 'idleTimeout'); // against the default idle
+    expect(resolveSessionOptions({ idleTimeout: '1m', rotationGrace: 59_999 }).rotationGraceMs).toBe(59_999);
+  });
+
+  it('refuses unknown option keys, such as typos', () => {
+    expectRejected({ idleTimout: '30m' }, 'idleTimout');
+    expectRejected({ idleTimeout: '30m', absolutTimeout: '12h' }, 'absolutTimeout');
+    expectRejected({ cookie: { sameSIte: 'lax' } }, 'cookie.sameSIte');
+    expectRejected({ cookie: { httpOnly: false } }, 'cookie.httpOnly');
+  });
+
+  it('refuses an unknown transport', () => {
+    for (const transport of ['header', 'Cookie', 'BEARER', '', 42]) expectRejected({ transport }, 'transport');
+  });
+
+  it('refuses a bearerRotationHeader that is not a header name', () => {
+    for (const header of ['', 'session token', 'x:y', 'x\r\nSet-Cookie: a=b', '1abc', 'a'.repeat(65)]) {
+      expectRejected({ bearerRotationHeader: header }, 'bearerRotationHeader');
+    }
+  });
+
+  it.each([1, 0, -1, 1.5, 1_048_577, Number.NaN, Number.POSITIVE_INFINITY, '65536'])(
+    'refuses maxDataBytes %p',
+    (maxDataBytes) => {
+      expectRejected({ maxDataBytes }, 'maxDataBytes');
+    },
+  );
+
+  it('lists every bad option, not only the first', () => {
+    const error = rejected({ idleTimeout: 'x', transport: 'smoke-signal', maxDataBytes: 0, cookie: { secure: false } });
+    for (const option of ['idleTimeout', 'transport', 'maxDataBytes', 'cookie.name']) {
+      expect(error.message).toMatch(problemLine(option));
+    }
+  });
+});
