@@ -7,6 +7,7 @@ import type { DemoConfig } from './demo-config.js';
 import { HealthController } from './health.controller.js';
 import { MeController } from './me.controller.js';
 import { SessionsController } from './sessions.controller.js';
+import { UsersModule } from './users.module.js';
 import { UsersService } from './users.service.js';
 
 @Module({})
@@ -26,11 +27,22 @@ export class AppModule {
           retryAttempts: 3,
           retryDelay: 500,
         }),
-        SessionModule.forRoot(config.session),
+        // The admin API (/admin/...) is for users with the 'admin' role. Its routes are declared
+        // here, statically; the role check comes from the factory, which can inject UsersService.
+        SessionModule.forRootAsync({
+          imports: [UsersModule],
+          inject: [UsersService],
+          useFactory: (users: UsersService) => ({
+            ...config.session,
+            admin: { enabled: true, authorize: (session) => users.findById(session.userId)?.roles.includes('admin') === true },
+          }),
+          admin: { enabled: true },
+        }),
+        UsersModule,
         ...rateLimit.imports,
       ],
       controllers: [AuthController, MeController, SessionsController, HealthController],
-      providers: [UsersService, ...rateLimit.providers],
+      providers: [...rateLimit.providers],
     };
   }
 }

@@ -4,6 +4,7 @@ import {
   IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, ValidateNested,
   registerDecorator, validateSync, type ValidationArguments, type ValidationError,
 } from 'class-validator';
+import { AdminOptionsSchema, mergeAdminOptions, resolveAdminOptions, type ResolvedAdminOptions, type SessionAdminOptions } from './audit/admin.options.js';
 import { parseDuration, type Duration } from './duration.js';
 
 export type SessionTransportKind = 'cookie' | 'bearer';
@@ -41,6 +42,8 @@ export interface SessionModuleOptions {
   bearerRotationHeader?: string;
   /** Upper bound of a session's JSON data, in bytes. Default 65536. */
   maxDataBytes?: number;
+  /** The admin HTTP API (audit queries, any user's sessions). Off by default. */
+  admin?: SessionAdminOptions;
 }
 
 export interface ResolvedCookieOptions {
@@ -62,6 +65,7 @@ export interface ResolvedSessionOptions {
   cookie: ResolvedCookieOptions;
   bearerRotationHeader: string;
   maxDataBytes: number;
+  admin: ResolvedAdminOptions;
 }
 
 export const DEFAULT_IDLE_TIMEOUT_MS = 30 * 60_000;
@@ -195,6 +199,9 @@ class SessionOptionsSchema implements SessionModuleOptions {
 
   @IsOptional() @IsInt() @Min(2) @Max(1_048_576)
   maxDataBytes?: number;
+
+  @IsOptional() @ValidateNested() @Type(() => AdminOptionsSchema)
+  admin?: AdminOptionsSchema;
 }
 
 function flatten(errors: ValidationError[], prefix = ''): string[] {
@@ -205,9 +212,17 @@ function flatten(errors: ValidationError[], prefix = ''): string[] {
   });
 }
 
-/** Validates options with class-validator and fills in defaults. Throws SessionOptionsError naming each bad option. */
-export function resolveSessionOptions(input: SessionModuleOptions = {}): ResolvedSessionOptions {
+/**
+ * Validates options with class-validator and fills in defaults. Throws SessionOptionsError naming each bad option.
+ * The module passes `module.admin`: the `admin` given where it was imported (for forRootAsync, beside useFactory).
+ */
+export function resolveSessionOptions(input: SessionModuleOptions = {}, module?: { admin?: SessionAdminOptions }): ResolvedSessionOptions {
   if (input === null || typeof input !== 'object') throw new SessionOptionsError('SessionModule options must be an object');
+  if (module) {
+    const merged = mergeAdminOptions(module.admin, input.admin);
+    if ('error' in merged) throw new SessionOptionsError(`Invalid SessionModule options:\n  - ${merged.error}`);
+    if (merged.admin !== input.admin) input = { ...input, admin: merged.admin };
+  }
   const schema = plainToInstance(SessionOptionsSchema, input);
   const errors = validateSync(schema, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true });
   if (errors.length > 0) {
@@ -232,5 +247,6 @@ export function resolveSessionOptions(input: SessionModuleOptions = {}): Resolve
     },
     bearerRotationHeader: (input.bearerRotationHeader ?? 'session-token').toLowerCase(),
     maxDataBytes: input.maxDataBytes ?? 65_536,
+    admin: resolveAdminOptions(input.admin),
   };
 }

@@ -100,6 +100,7 @@ describe('resolveSessionOptions defaults', () => {
     cookie: { name: '__Host-sid', secure: true, sameSite: 'lax', domain: undefined, path: '/' },
     bearerRotationHeader: 'session-token',
     maxDataBytes: 65_536,
+    admin: { enabled: false, authorize: undefined, path: 'admin' },
   };
 
   it('fill in NIST AAL2 timeouts and a __Host- cookie when nothing is given', () => {
