@@ -15,7 +15,7 @@ import type { SummaryBucket } from './audit-query.dto.js';
  */
 export const AUDIT_SQL = {
   select: `SELECT ${AUDIT_RECORD_COLUMNS}, (extract(epoch FROM occurred_at) * 1000000)::int8::text AS occurred_us
-    FROM session_audit_log`,
+    FROM session_audit_log l`,
   where: {
     userId: `user_id = $?`,
     sessionId: `session_id = $?::uuid`,
@@ -27,7 +27,8 @@ export const AUDIT_SQL = {
     /** Keyset: strictly after the previous page's last row, in (occurred_at, id) order. */
     before: `(occurred_at, id) < (timestamptz 'epoch' + $?::int8 * interval '1 microsecond', $?::int8)`,
   },
-  page: `ORDER BY occurred_at DESC, id DESC LIMIT $?`,
+  // Qualified: a bare `id` here would mean the text output column, not the bigint.
+  page: `ORDER BY l.occurred_at DESC, l.id DESC LIMIT $?`,
 
   /** Counts per bucket and event over [from, to), buckets cut in UTC. */
   summary: `
