@@ -20,6 +20,9 @@ export const AUDIT_SQL = {
     userId: `user_id = $?`,
     sessionId: `session_id = $?::uuid`,
     actorId: `actor_id = $?`,
+    // One event is an equality, so the (event, occurred_at, id) index is read in order and
+    // stops at the page size; a list cannot be read in order from it.
+    event: `event = $?`,
     events: `event = ANY($?::text[])`,
     ip: `ip = $?`,
     from: `occurred_at >= $?`,
@@ -30,14 +33,17 @@ export const AUDIT_SQL = {
   // Qualified: a bare `id` here would mean the text output column, not the bigint.
   page: `ORDER BY l.occurred_at DESC, l.id DESC LIMIT $?`,
 
-  /** Counts per bucket and event over [from, to), buckets cut in UTC. */
+  /** Counts per bucket and event over [from, to); buckets start at UTC minute/hour/day boundaries. */
   summary: `
-    SELECT date_trunc($3, occurred_at, 'UTC') AS bucket, event, count(*)::int AS count
+    SELECT date_bin($3::interval, occurred_at, timestamptz '2000-01-01 00:00:00+00') AS bucket, event, count(*)::int AS count
     FROM session_audit_log
     WHERE occurred_at >= $1 AND occurred_at < $2
     GROUP BY 1, 2
     ORDER BY 1, 2`,
 } as const;
+
+// date_bin is about twice as fast as a zoned date_trunc, and aligned on UTC midnight the same.
+const BUCKET_INTERVALS: Record<SummaryBucket, string> = { minute: '1 minute', hour: '1 hour', day: '1 day' };
 
 /** Validated filters (see AuditQueryDto). */
 export interface AuditFilter {
@@ -69,7 +75,9 @@ export function buildAuditQuery(filter: AuditFilter, position: AuditPosition | u
   if (filter.userId !== undefined) conditions.push(bind(w.userId, filter.userId));
   if (filter.sessionId !== undefined) conditions.push(bind(w.sessionId, filter.sessionId));
   if (filter.actorId !== undefined) conditions.push(bind(w.actorId, filter.actorId));
-  if (filter.events !== undefined) conditions.push(bind(w.events, [...new Set(filter.events)]));
+  const events = filter.events && [...new Set(filter.events)];
+  if (events?.length === 1) conditions.push(bind(w.event, events[0]));
+  else if (events !== undefined) conditions.push(bind(w.events, events));
   if (filter.ip !== undefined) conditions.push(bind(w.ip, filter.ip));
   if (filter.from !== undefined) conditions.push(bind(w.from, filter.from));
   if (filter.to !== undefined) conditions.push(bind(w.to, filter.to));
@@ -91,7 +99,7 @@ export class SessionAuditStore {
   }
 
   async summary(from: Date, to: Date, bucket: SummaryBucket): Promise<SummaryRow[]> {
-    const rows = await this.run({ text: AUDIT_SQL.summary, values: [from, to, bucket] });
+    const rows = await this.run({ text: AUDIT_SQL.summary, values: [from, to, BUCKET_INTERVALS[bucket]] });
     return rows.map((row) => ({ bucket: row.bucket, event: row.event, count: row.count }));
   }
 

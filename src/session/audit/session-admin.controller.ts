@@ -1,5 +1,5 @@
 import {
-  Controller, Delete, Get, Header, HttpCode, NotFoundException, Param, ParseUUIDPipe, Query, Req,
+  Controller, Delete, Get, Header, HttpCode, NotFoundException, Param, Query, Req,
   ServiceUnavailableException, UseGuards, UseInterceptors,
   type CallHandler, type ExecutionContext, type NestInterceptor, type Type,
 } from '@nestjs/common';
@@ -52,7 +52,7 @@ export class SessionAdminController {
   }
 
   @Delete('sessions/:id') @HttpCode(204)
-  async revokeSession(@Param('id', new ParseUUIDPipe()) id: string, @CurrentSession() session: ActiveSession, @Req() request: HttpRequestLike): Promise<void> {
+  async revokeSession(@Param('id') id: string, @CurrentSession() session: ActiveSession, @Req() request: HttpRequestLike): Promise<void> {
     const revoked = await this.admin.revokeSession(id, { actorId: session.userId, request });
     if (!revoked) throw new NotFoundException('No live session with this id');
   }
