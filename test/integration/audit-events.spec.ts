@@ -2,7 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 import { Test, type TestingModule } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { createHash } from 'node:crypto';
-import type { Subscription } from 'rxjs';
+import { config as rxjsConfig, type Subscription } from 'rxjs';
 import { toAuditRecord, type SessionAuditRecord } from '../../src/session/audit/audit-record.js';
 import { SessionAdminService } from '../../src/session/audit/session-admin.service.js';
 import { SessionEvents } from '../../src/session/audit/session-events.js';
@@ -275,6 +275,28 @@ describe('audit rows and SessionEvents for every lifecycle event', () => {
     const { rows } = await db.pool.query(`SELECT ${ROW} FROM session_audit_log a ORDER BY a.id`);
     expect(rows.length).toBeGreaterThan(30);
     expect([...emitted].sort((a, b) => Number(a.id) - Number(b.id))).toEqual(rows.map(toAuditRecord));
+  });
+
+  it('an observer that throws fails neither the request nor the other observers (RxJS reports its error)', async () => {
+    const reported: unknown[] = [];
+    const previous = rxjsConfig.onUnhandledError;
+    rxjsConfig.onUnhandledError = (error) => reported.push(error);
+    const seen: string[] = [];
+    const events = moduleRef.get(SessionEvents);
+    const faulty = events.on('created').subscribe(() => {
+      throw new Error('alerting is down');
+    });
+    const fine = events.on('created', 'logout').subscribe((e) => seen.push(e.sessionId!));
+    try {
+      const { id } = await login('u-observed');
+      expect(seen).toEqual([id]);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(reported).toEqual([new Error('alerting is down')]);
+    } finally {
+      faulty.unsubscribe();
+      fine.unsubscribe();
+      rxjsConfig.onUnhandledError = previous;
+    }
   });
 
   it('holds no token and no token hash in any audit row', async () => {

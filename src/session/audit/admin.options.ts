@@ -45,7 +45,7 @@ export class AdminOptionsSchema implements SessionAdminOptions {
   authorize?: SessionAdminAuthorizer;
 
   // Plain path segments only: no route parameters or wildcards that would change what is matched.
-  @IsOptional() @IsString() @Matches(/^\/?[A-Za-z0-9_.~-]+(\/[A-Za-z0-9_.~-]+)*$/, { message: "must be a path like 'admin' or 'internal/admin'" })
+  @IsOptional() @IsString() @Matches(/^\/?[A-Za-z0-9][A-Za-z0-9_.~-]*(\/[A-Za-z0-9][A-Za-z0-9_.~-]*)*$/, { message: "must be a path like 'admin' or 'internal/admin'" })
   path?: string;
 }
 

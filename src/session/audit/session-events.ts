@@ -21,7 +21,9 @@ export interface AuditEventSink {
  *
  * Each instance emits the events it recorded itself (so in a cluster every event is emitted
  * exactly once, somewhere). Delivery is synchronous inside the request that caused the event:
- * keep handlers cheap, or move work off the request with `observeOn(asyncScheduler)`.
+ * keep handlers cheap, or move work off the request with `observeOn(asyncScheduler)`. A
+ * handler that throws does not fail the request or starve other observers, but RxJS rethrows
+ * its error asynchronously (an uncaught exception): catch inside handlers.
  */
 @Injectable()
 export class SessionEvents implements AuditEventSink, OnModuleDestroy {
@@ -37,7 +39,11 @@ export class SessionEvents implements AuditEventSink, OnModuleDestroy {
     return this.events$.pipe(filter((record) => wanted.has(record.event)));
   }
 
-  /** Called by the module's writers after commit; a failing observer never fails the request. */
+  /**
+   * Called by the module's writers once the statement that wrote `record` has committed.
+   * Never throws into the writer (RxJS reports observer errors on its own; the catch covers
+   * `useDeprecatedSynchronousErrorHandling`).
+   */
   publish(record: SessionAuditRecord): void {
     try {
       this.subject.next(record);
