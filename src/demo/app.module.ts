@@ -6,6 +6,7 @@ import { AuthController } from './auth.controller.js';
 import type { DemoConfig } from './demo-config.js';
 import { HealthController } from './health.controller.js';
 import { MeController } from './me.controller.js';
+import { PageController } from './page.controller.js';
 import { SessionsController } from './sessions.controller.js';
 import { UsersService } from './users.service.js';
 
@@ -29,7 +30,7 @@ export class AppModule {
         SessionModule.forRoot(config.session),
         ...rateLimit.imports,
       ],
-      controllers: [AuthController, MeController, SessionsController, HealthController],
+      controllers: [AuthController, MeController, SessionsController, HealthController, PageController],
       providers: [UsersService, ...rateLimit.providers],
     };
   }
