@@ -22,8 +22,8 @@ export class AppModule {
           url: config.databaseUrl,
           autoLoadEntities: true,
           synchronize: false, // tables come from migrations, run before the app starts
-          // Fail fast when the database is away, so requests get a 503 instead of hanging.
-          extra: { max: 20, connectionTimeoutMillis: 2_000 },
+          // Bounded waits: a database that is away or stuck gives 503s, not hanging requests.
+          extra: { max: 20, connectionTimeoutMillis: 10_000 },
           retryAttempts: 3,
           retryDelay: 500,
         }),
