@@ -1,9 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { BadRequestException, ValidationPipe } from '@nestjs/common';
+import pg from 'pg';
 import { AUDIT_EVENTS } from '../../src/session/audit/audit-event.js';
 import { AuditQueryDto, AuditSummaryDto, type AuditQueryInput } from '../../src/session/audit/audit-query.dto.js';
 import { SessionAuditStore } from '../../src/session/audit/audit.store.js';
 import { SessionAuditService } from '../../src/session/audit/session-audit.service.js';
+import { StoreUnavailableError } from '../../src/session/store/session.store.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 interface Seed {
@@ -250,6 +252,17 @@ describe('SessionAuditService.query', () => {
         expect((await audit.query(input as AuditQueryInput)).items.map((i) => i.id)).toEqual(expected);
       }
     });
+  });
+
+  it('reports an unreachable database as StoreUnavailableError (a 503), not a 500', async () => {
+    const pool = new pg.Pool({ connectionString: 'postgres://postgres@127.0.0.1:1/none', connectionTimeoutMillis: 500 });
+    try {
+      const error = await new SessionAuditService(new SessionAuditStore(pool)).query({ userId: 'u-1' }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StoreUnavailableError);
+      expect((error as StoreUnavailableError).getStatus()).toBe(503);
+    } finally {
+      await pool.end();
+    }
   });
 
   it('works behind Nest\'s ValidationPipe (whitelist, forbidNonWhitelisted, transform)', async () => {

@@ -107,7 +107,7 @@ export class SessionAuditStore {
     try {
       return (await this.pool.query({ ...query, query_timeout: this.queryTimeoutMs } as QueryConfig)).rows;
     } catch (error) {
-      if (isConnectionError(error)) throw new StoreUnavailableError(`audit store unavailable: ${(error as Error).message}`, { cause: error });
+      if (isConnectionError(error)) throw new StoreUnavailableError((error as Error).message, { cause: error });
       throw error;
     }
   }

@@ -1,33 +1,17 @@
-import {
-  Controller, Delete, Get, Header, HttpCode, NotFoundException, Param, Query, Req,
-  ServiceUnavailableException, UseGuards, UseInterceptors,
-  type CallHandler, type ExecutionContext, type NestInterceptor, type Type,
-} from '@nestjs/common';
-import { catchError, throwError, type Observable } from 'rxjs';
+import { Controller, Delete, Get, Header, HttpCode, NotFoundException, Param, Query, Req, UseGuards, type Type } from '@nestjs/common';
 import type { ActiveSession } from '../active-session.js';
 import { CurrentSession } from '../decorators/session.decorators.js';
-import { StoreUnavailableError } from '../store/session.store.js';
 import type { HttpRequestLike } from '../transport/http.js';
 import { AuditQueryDto, AuditSummaryDto } from './audit-query.dto.js';
 import { SessionAdminGuard } from './session-admin.guard.js';
 import { SessionAdminService } from './session-admin.service.js';
 import { SessionAuditService } from './session-audit.service.js';
 
-/** The database being away is a 503 here too, as on every guarded route. */
-class StoreUnavailableInterceptor implements NestInterceptor {
-  intercept(_: ExecutionContext, next: CallHandler): Observable<unknown> {
-    return next.handle().pipe(catchError((error) => throwError(() => error instanceof StoreUnavailableError
-      ? new ServiceUnavailableException({ statusCode: 503, error: 'Service Unavailable', message: 'Session store unavailable' })
-      : error)));
-  }
-}
-
 /**
  * The admin HTTP API, mounted under `admin.path` only when `admin.enabled` (see
  * sessionAdminControllerAt). Every route needs a session that `admin.authorize` accepts.
  */
 @UseGuards(SessionAdminGuard)
-@UseInterceptors(StoreUnavailableInterceptor)
 export class SessionAdminController {
   constructor(
     private readonly audit: SessionAuditService,
