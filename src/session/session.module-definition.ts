@@ -4,7 +4,12 @@ import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import type { Pool } from 'pg';
 import type { DataSource } from 'typeorm';
 import { SessionAuditLogEntity } from './audit/audit-log.entity.js';
+import { CsrfCookieTransport } from './csrf/csrf-cookie.transport.js';
+import { CsrfGuard } from './guards/csrf.guard.js';
+import { FreshSessionGuard } from './guards/fresh-session.guard.js';
 import { SessionGuard } from './guards/session.guard.js';
+import { AggregatedAuditLog } from './security/aggregated-audit.js';
+import { TokenFloodDetector } from './security/token-flood.detector.js';
 import { SessionValidator } from './session-validator.js';
 import { SESSION_OPTIONS, SESSION_TRANSPORT } from './session.constants.js';
 import { resolveSessionOptions, type ResolvedSessionOptions, type SessionModuleOptions } from './session.options.js';
@@ -19,7 +24,10 @@ import type { SessionTransport } from './transport/session-transport.js';
 export interface SessionModuleExtras {
   /** Make SessionService & co. injectable everywhere. Default true. */
   isGlobal?: boolean;
-  /** Register SessionGuard as APP_GUARD, so every route needs a session unless @Public(). Default true. */
+  /**
+   * Register SessionGuard and then CsrfGuard as APP_GUARDs, so every route needs a session
+   * unless @Public(), and unsafe cookie requests need the CSRF token. Default true.
+   */
   globalGuard?: boolean;
   /** Name of the TypeORM DataSource to use, when the app has several. Default: the default one. */
   dataSource?: string;
@@ -47,8 +55,11 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
     },
     {
       provide: SESSION_TRANSPORT,
-      useFactory: (o: ResolvedSessionOptions): SessionTransport =>
-        o.transport === 'bearer' ? new BearerTransport(o.bearerRotationHeader) : new CookieTransport(o.cookie),
+      useFactory: (o: ResolvedSessionOptions): SessionTransport => {
+        if (o.transport === 'bearer') return new BearerTransport(o.bearerRotationHeader);
+        const cookie = new CookieTransport(o.cookie);
+        return o.csrf.enabled && o.csrf.cookieName ? new CsrfCookieTransport(cookie, o.cookie, o.csrf.cookieName) : cookie;
+      },
       inject: [SESSION_OPTIONS],
     },
     {
@@ -57,16 +68,22 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
       useFactory: (dataSource: DataSource) => new SessionStore((dataSource.driver as unknown as { master: Pool }).master),
       inject: [getDataSourceToken(extras.dataSource)],
     },
+    AggregatedAuditLog,
+    TokenFloodDetector,
     SessionValidator,
     SessionService,
     SessionGuard,
+    CsrfGuard,
+    FreshSessionGuard,
   ];
-  if (extras.globalGuard !== false) providers.push({ provide: APP_GUARD, useExisting: SessionGuard });
+  // Order matters: Nest runs global guards in registration order, and CsrfGuard needs the session.
+  if (extras.globalGuard !== false) providers.push({ provide: APP_GUARD, useExisting: SessionGuard }, { provide: APP_GUARD, useExisting: CsrfGuard });
   return {
     ...definition,
     global: extras.isGlobal !== false,
     imports: [...(definition.imports ?? []), TypeOrmModule.forFeature(SESSION_ENTITIES, extras.dataSource)],
     providers: [...(definition.providers ?? []), ...providers],
-    exports: [...(definition.exports ?? []), SESSION_OPTIONS, SESSION_TRANSPORT, SessionStore, SessionValidator, SessionService, SessionGuard],
+    exports: [...(definition.exports ?? []), SESSION_OPTIONS, SESSION_TRANSPORT, SessionStore, SessionValidator, SessionService, SessionGuard,
+      CsrfGuard, FreshSessionGuard, AggregatedAuditLog, TokenFloodDetector],
   };
 }
