@@ -76,10 +76,10 @@ export class SessionValidator {
       await this.store.revoke(row.id, 'token_reuse', auditContext(request), { event: 'token_reuse_detected' });
       return this.reject(response, 'revoked');
     }
-    const client = await this.checkClient(request, row);
-    if (client === 'rejected') return this.reject(response, 'revoked');
-    row = client;
-    if (!row.isCurrentToken) return this.accept(request, row, token);
+    const checked = await this.checkClient(request, row);
+    if (checked === 'rejected') return this.reject(response, 'revoked');
+    row = checked;
+    if (!row.isCurrentToken) return this.accept(request, row, token, tokenHash);
 
     // 4. writes, rarely
     const rotationDue = this.options.rotationIntervalMs > 0 && now - row.rotatedAt.getTime() >= this.options.rotationIntervalMs;
@@ -89,11 +89,11 @@ export class SessionValidator {
       // Another request rotated first; this one was served under the old token.
     } else if (now - row.lastSeenAt.getTime() >= this.options.touchIntervalMs) {
       const touched = await this.store.touchIfStale(row.id, this.options.idleTimeoutMs, this.options.touchIntervalMs);
-      if (touched) return this.accept(request, { ...row, ...touched }, token);
+      if (touched) return this.accept(request, { ...row, ...touched }, token, tokenHash);
     }
 
     // 5. request
-    return this.accept(request, row, token);
+    return this.accept(request, row, token, tokenHash);
   }
 
   /**
@@ -133,15 +133,15 @@ export class SessionValidator {
   }
 
   /** Attaches the session to the request; `token` is the one the client holds now. */
-  attach(request: HttpRequestLike, row: SessionLookup, token: string): ActiveSession {
+  attach(request: HttpRequestLike, row: SessionLookup, token: string, tokenHash = hashToken(token)): ActiveSession {
     const csrfToken = this.transport.kind === 'cookie' ? csrfTokenFor(token) : undefined;
     const session = toActiveSession(row, this.transport.kind, csrfToken);
-    attachSession(request, session, { tokenHash: hashToken(token), dbNow: row.dbNow, isCurrentToken: row.isCurrentToken });
+    attachSession(request, session, { tokenHash, dbNow: row.dbNow, isCurrentToken: row.isCurrentToken });
     return session;
   }
 
-  private accept(request: HttpRequestLike, row: SessionLookup, token: string): ValidationOutcome {
-    return { ok: true, session: this.attach(request, row, token) };
+  private accept(request: HttpRequestLike, row: SessionLookup, token: string, tokenHash?: Buffer): ValidationOutcome {
+    return { ok: true, session: this.attach(request, row, token, tokenHash) };
   }
 
   /** A presented token that does not work is removed from the client, so it stops sending it. */
