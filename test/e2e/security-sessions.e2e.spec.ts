@@ -148,6 +148,19 @@ describe.each(ADAPTERS)('step-up: fresh session for sensitive actions, password 
     await request(demo.server).post('/auth/login').send({ username: 'alice', password: 'new-alice-password' }).expect(200);
   });
 
+  it('asks for a recent authentication before ending other sessions (view stays open)', async () => {
+    const other = await login(demo.server, 'admin');
+    const current = await login(demo.server, 'admin');
+    await sleep(FRESH_MS + 200);
+    await request(demo.server).get('/sessions').set(cookie(current.token)).expect(200);
+    expect((await request(demo.server).delete(`/sessions/${other.sessionId}`).set(cookie(current.token)).expect(401)).body.reason).toBe('reauth_required');
+    expect((await request(demo.server).post('/sessions/revoke-others').set(cookie(current.token)).expect(401)).body.reason).toBe('reauth_required');
+    await request(demo.server).get('/me').set(cookie(other.token)).expect(200);
+    const reauth = await request(demo.server).post('/auth/reauthenticate').set(cookie(current.token)).send({ password: 'admin-password' }).expect(200);
+    await request(demo.server).delete(`/sessions/${other.sessionId}`).set(cookie(sessionCookie(reauth)!)).expect(204);
+    await request(demo.server).get('/me').set(cookie(other.token)).expect(401);
+  });
+
   it('treats a new login as fresh, and refuses the step-up routes without a session or CSRF token', async () => {
     const { token } = await login(demo.server, 'bob');
     await request(demo.server).post('/me/password').send({ currentPassword: 'bob-password', newPassword: 'x'.repeat(12) }).expect(401);
