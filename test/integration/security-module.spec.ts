@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Controller, HttpCode, Post, Req, Res, UseGuards, type INestApplication } from '@nestjs/common';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import request from 'supertest';
@@ -45,7 +46,7 @@ describe('security wiring in a host app', () => {
     await db?.drop();
   });
 
-  async function start(globalGuard: boolean): Promise<INestApplication> {
+  async function start(globalGuard: boolean, adapter: 'express' | 'fastify' = 'express'): Promise<INestApplication> {
     const moduleRef = await Test.createTestingModule({
       imports: [
         TypeOrmModule.forRoot({ type: 'postgres', url: db.url, autoLoadEntities: true, retryAttempts: 0 }),
@@ -53,11 +54,25 @@ describe('security wiring in a host app', () => {
       ],
       controllers: [WiringController],
     }).compile();
-    const app = moduleRef.createNestApplication({ logger: false });
+    const app = adapter === 'fastify'
+      ? moduleRef.createNestApplication(new FastifyAdapter(), { logger: false })
+      : moduleRef.createNestApplication({ logger: false });
     await app.init();
+    if (adapter === 'fastify') await (app.getHttpAdapter().getInstance() as { ready(): Promise<unknown> }).ready();
     apps.push(app);
     return app;
   }
+
+  it.each(['express', 'fastify'] as const)('without allowedOrigins, accepts only the request\'s own origin (%s)', async (adapter) => {
+    const app = await start(true, adapter);
+    const server = app.getHttpServer();
+    const host = 'app.test:8080'; // what the browser put in Host, i.e. the origin it thinks it talks to
+    await request(server).post('/login').set('Host', host).set('Origin', 'https://evil.example').expect(403);
+    await request(server).post('/login').set('Host', host).set('Origin', `https://${host}`).expect(403); // other scheme
+    await request(server).post('/login').set('Host', host).set('Origin', `http://${host}.evil.example`).expect(403);
+    await request(server).post('/login').set('Host', host).set('Origin', `http://${host}`).expect(200);
+    await request(server).post('/login').set('Host', host).set('Referer', `http://${host}/page`).expect(200);
+  });
 
   it('with the global guards: @SkipCsrf opens a public route to server-to-server posts, nothing else', async () => {
     const app = await start(true);

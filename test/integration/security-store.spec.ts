@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import pg from 'pg';
 import { AggregatedAuditLog } from '../../src/session/security/aggregated-audit.js';
 import { resolveSessionOptions } from '../../src/session/session.options.js';
 import { SessionStore } from '../../src/session/store/session.store.js';
@@ -88,8 +89,23 @@ describe('security statements and aggregated audit against PostgreSQL', () => {
       tokenHash: hashToken(generateToken()), replacesTokenHash: null, userId: 'user-client', data: {},
       idleTimeoutMs: HOUR, absoluteTimeoutMs: 2 * HOUR, ip: '192.0.2.50', userAgent: 'old-agent',
     });
-    const results = await Promise.all(Array.from({ length: 20 }, () => store.recordClientChange(created.id, '192.0.2.51', 'new-agent')));
-    expect(results.filter((r) => r.ipChanged)).toHaveLength(1);
+    // One connection per request, all holding the row's old values in their snapshot at once:
+    // an open transaction on the row makes them all queue behind it.
+    const pool = new pg.Pool({ connectionString: db.url, max: 20 });
+    const wide = new SessionStore(pool);
+    const blocker = await pool.connect();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query('SELECT 1 FROM user_sessions WHERE id = $1 FOR UPDATE', [created.id]);
+      const pending = Array.from({ length: 20 }, () => wide.recordClientChange(created.id, '192.0.2.51', 'new-agent'));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await blocker.query('COMMIT');
+      const results = await Promise.all(pending);
+      expect(results.filter((r) => r.ipChanged)).toHaveLength(1);
+    } finally {
+      blocker.release();
+      await pool.end();
+    }
     const { rows } = await db.pool.query(`SELECT event, details FROM session_audit_log WHERE session_id = $1 AND event IN ('ip_changed', 'ua_changed') ORDER BY event`, [created.id]);
     expect(rows).toEqual([
       { event: 'ip_changed', details: { from: '192.0.2.50', to: '192.0.2.51' } },
@@ -98,11 +114,14 @@ describe('security statements and aggregated audit against PostgreSQL', () => {
   });
 
   it('counts concurrent logins under a per-user limit exactly (reject) and rolls back a refused one completely', async () => {
-    const attempt = () => store.create({
+    const pool = new pg.Pool({ connectionString: db.url, max: 30 }); // every login on its own connection, all at once
+    const wide = new SessionStore(pool);
+    const attempt = () => wide.create({
       tokenHash: hashToken(generateToken()), replacesTokenHash: null, userId: 'user-limit', data: {},
       idleTimeoutMs: HOUR, absoluteTimeoutMs: 2 * HOUR, ip: null, userAgent: null, limit: { maxSessionsPerUser: 4, policy: 'reject' },
     });
     const results = await Promise.allSettled(Array.from({ length: 30 }, attempt));
+    await pool.end();
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(4);
     expect(results.filter((r) => r.status === 'rejected').every((r) => (r as PromiseRejectedResult).reason.name === 'SessionLimitExceededError')).toBe(true);
     const { rows: [counts] } = await db.pool.query(`SELECT
