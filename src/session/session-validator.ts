@@ -144,9 +144,14 @@ export class SessionValidator {
     return { ok: true, session: this.attach(request, row, token, tokenHash) };
   }
 
-  /** A presented token that does not work is removed from the client, so it stops sending it. */
+  /**
+   * A session that ended by time is removed from the client once (this request deleted the
+   * row, so later requests read 'invalid' and clear nothing). Other refusals leave the
+   * cookie alone: a 401 for an old or planted token may arrive after the response that set
+   * the client's new cookie, and clearing would then log the user out.
+   */
   private reject(response: HttpResponseLike, reason: SessionFailureReason): ValidationOutcome {
-    this.transport.clear(response);
+    if (reason === 'idle_timeout' || reason === 'absolute_timeout') this.transport.clear(response);
     return fail(reason);
   }
 }

@@ -125,6 +125,32 @@ function IsShorterThan(other: keyof SessionOptionsSchema, resolveOther: (o: Sess
     });
 }
 
+/**
+ * A rotation interval inside the grace window would drop a previous token while requests
+ * may still carry it, and one below a second would write on nearly every request. 0 = off.
+ */
+const MIN_ROTATION_INTERVAL_MS = 1_000;
+function IsZeroOrLongerThanGrace() {
+  const graceOf = (o: SessionOptionsSchema) =>
+    parseDuration(o.rotationGrace) ?? Math.min(DEFAULT_ROTATION_GRACE_MS, Math.floor(idleOf(o) / 2));
+  return (target: object, propertyName: string) =>
+    registerDecorator({
+      name: 'isZeroOrLongerThanGrace',
+      target: target.constructor,
+      propertyName,
+      validator: {
+        validate(value: unknown, args?: ValidationArguments) {
+          const ms = parseDuration(value);
+          if (ms === undefined || ms === 0) return true;
+          return ms > graceOf(args!.object as SessionOptionsSchema) && ms >= MIN_ROTATION_INTERVAL_MS;
+        },
+        defaultMessage: (args?: ValidationArguments) =>
+          `${JSON.stringify(args?.value)} must be 0 (off), at least ${MIN_ROTATION_INTERVAL_MS} ms, and longer than rotationGrace ` +
+          `(${graceOf(args!.object as SessionOptionsSchema)} ms)`,
+      },
+    });
+}
+
 /** Cookie prefix rules from RFC 6265bis, checked here so a browser never silently drops our cookie. */
 function IsValidCookiePrefix() {
   return (target: object, propertyName: string) =>
@@ -191,7 +217,7 @@ class SessionOptionsSchema implements SessionModuleOptions {
   @IsOptional() @IsDuration({ positive: true }) @IsShorterThan('idleTimeout', idleOf)
   touchInterval?: Duration;
 
-  @IsOptional() @IsDuration()
+  @IsOptional() @IsDuration() @IsZeroOrLongerThanGrace()
   rotationInterval?: Duration;
 
   @IsOptional() @IsDuration() @IsShorterThan('idleTimeout', idleOf)

@@ -67,14 +67,14 @@ describe.each(ADAPTERS)('touch throttling (%s)', (adapter) => {
 describe.each(ADAPTERS)('token rotation with a grace window (%s)', (adapter) => {
   let demo: RunningDemo;
   beforeAll(async () => {
-    demo = await startDemo(adapter, { SESSION_ROTATION_INTERVAL: '1s', SESSION_ROTATION_GRACE: '1s' });
+    demo = await startDemo(adapter, { SESSION_ROTATION_INTERVAL: '1500ms', SESSION_ROTATION_GRACE: '1s' });
   });
   afterAll(async () => demo?.close());
 
   it('rotates after the interval, keeps id and absolute expiry, and honours the old token only during grace', async () => {
     const { token: first, sessionId } = await login(demo.server);
     const { rows: [before] } = await demo.db.pool.query('SELECT absolute_expires_at, token_hash FROM user_sessions WHERE id = $1', [sessionId]);
-    await sleep(1_100);
+    await sleep(1_600);
 
     const rotating = await request(demo.server).get('/me').set(cookie(first)).expect(200);
     const second = sessionCookie(rotating)!;
@@ -101,7 +101,7 @@ describe.each(ADAPTERS)('token rotation with a grace window (%s)', (adapter) => 
 
   it('concurrent requests at rotation time rotate once', async () => {
     const { token, sessionId } = await login(demo.server);
-    await sleep(1_100);
+    await sleep(1_600);
     const responses = await Promise.all(Array.from({ length: 10 }, () => request(demo.server).get('/me').set(cookie(token)).expect(200)));
     const issued = responses.map(sessionCookie).filter(Boolean);
     expect(issued).toHaveLength(1);

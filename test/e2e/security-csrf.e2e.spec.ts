@@ -171,13 +171,13 @@ describe.each(ADAPTERS)('CSRF defence for cookie sessions (%s)', (adapter) => {
 describe.each(ADAPTERS)('CSRF token rotation (%s)', (adapter) => {
   let demo: RunningDemo;
   beforeAll(async () => {
-    demo = await startDemo(adapter, { SESSION_ROTATION_INTERVAL: '1s', SESSION_ROTATION_GRACE: '5s' });
+    demo = await startDemo(adapter, { SESSION_ROTATION_INTERVAL: '2s', SESSION_ROTATION_GRACE: '1500ms' });
   });
   afterAll(async () => demo?.close());
 
   it('rotates the CSRF token with the session token; the new pair arrives in the same response', async () => {
     const { token: first, csrfToken: firstCsrf } = await login(demo.server, 'alice');
-    await sleep(1_100);
+    await sleep(2_100);
     const rotating = await request(demo.server).get('/me').set(cookie(first)).expect(200);
     const second = sessionCookie(rotating)!;
     expect(second).toMatch(/^[A-Za-z0-9_-]{43}$/);

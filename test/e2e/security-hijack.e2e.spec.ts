@@ -18,14 +18,14 @@ async function auditRows(demo: RunningDemo, sessionId: string, events: string[])
 describe.each(ADAPTERS)('stolen cookie: token reuse after rotation (%s)', (adapter) => {
   let demo: RunningDemo;
   beforeAll(async () => {
-    demo = await startDemo(adapter, { SESSION_ROTATION_INTERVAL: '1s', SESSION_ROTATION_GRACE: '1s', TRUST_PROXY: 'loopback' });
+    demo = await startDemo(adapter, { SESSION_ROTATION_INTERVAL: '1500ms', SESSION_ROTATION_GRACE: '1s', TRUST_PROXY: 'loopback' });
   });
   afterAll(async () => demo?.close());
 
   it('revokes the session for both parties when a copy of a rotated-out token comes back after the grace window', async () => {
     const victim = await login(demo.server, 'alice', VICTIM);
     const stolen = victim.token; // e.g. copied from a synced backup or a malicious extension
-    await sleep(1_100);
+    await sleep(1_600);
     const rotated = await request(demo.server).get('/me').set(VICTIM).set(cookie(victim.token)).expect(200);
     const current = sessionCookie(rotated)!;
     expect(current).not.toBe(stolen);
@@ -33,7 +33,7 @@ describe.each(ADAPTERS)('stolen cookie: token reuse after rotation (%s)', (adapt
 
     const replay = await request(demo.server).get('/me').set(THIEF).set(cookie(stolen)).expect(401);
     expect(replay.body.reason).toBe('revoked');
-    expect(sessionCookie(replay)).toBe('');
+    expect(sessionCookie(replay)).toBeUndefined(); // refusals never clear a cookie (it may be newer than this token)
     // The victim is logged out too: the server cannot tell which holder is the real one.
     expect((await request(demo.server).get('/me').set(VICTIM).set(cookie(current)).expect(401)).body.reason).toBe('revoked');
     // And the thief cannot use the stolen token for anything else either.
@@ -44,7 +44,7 @@ describe.each(ADAPTERS)('stolen cookie: token reuse after rotation (%s)', (adapt
 
   it('the same when the thief rotates first and the victim comes back with the old token', async () => {
     const victim = await login(demo.server, 'bob', VICTIM);
-    await sleep(1_100);
+    await sleep(1_600);
     const thiefRotation = await request(demo.server).get('/me').set(THIEF).set(cookie(victim.token)).expect(200);
     const thiefToken = sessionCookie(thiefRotation)!;
     await sleep(1_100);

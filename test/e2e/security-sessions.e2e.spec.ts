@@ -130,8 +130,10 @@ describe.each(ADAPTERS)('step-up: fresh session for sensitive actions, password 
     const { rows: rotations } = await demo.db.pool.query(`SELECT details FROM session_audit_log WHERE event = 'rotated' AND session_id = $1`, [current.sessionId]);
     expect(rotations.map((r) => r.details.reason)).toEqual(['reauthenticated']);
 
-    // Whoever kept the token from before the step-up (still inside the rotation grace) gets no fresh session from it.
-    expect((await changePassword(current.token, 'alice-password', 'attacker-password').expect(401)).body.reason).toBe('reauth_required');
+    // Whoever kept the token from before the step-up gets nothing from it: a step-up drops the
+    // old token at once (no grace window), so it cannot ride the freshly authenticated session.
+    expect((await changePassword(current.token, 'alice-password', 'attacker-password').expect(401)).body.reason).toBe('invalid');
+    expect((await request(demo.server).get('/me').set(cookie(current.token)).expect(401)).body.reason).toBe('invalid');
 
     await changePassword(fresh, 'wrong-password', 'new-alice-password').expect(403);
     const changed = await changePassword(fresh, 'alice-password', 'new-alice-password').expect(200);

@@ -32,6 +32,7 @@ describe.each(ADAPTERS)('demo app sessions over HTTP (%s)', (adapter) => {
 
     const me = await request(demo.server).get('/me').set(cookie(token)).expect(200);
     expect(me.body).toMatchObject({ userId: 'u-alice', sessionId });
+    expect(me.headers['cache-control']).toBe('no-store'); // personal data: no shared cache may keep it
   });
 
   it('stores only SHA-256 of the token, never the token', async () => {
@@ -59,7 +60,8 @@ describe.each(ADAPTERS)('demo app sessions over HTTP (%s)', (adapter) => {
     expect(garbage.body.reason).toBe('invalid');
     const unknown = await request(demo.server).get('/me').set(cookie(generateToken())).expect(401);
     expect(unknown.body.reason).toBe('invalid');
-    expect(sessionCookie(unknown)).toBe(''); // the dead cookie is cleared
+    // Not cleared: a refusal may land after a response that set a newer cookie.
+    expect(sessionCookie(unknown)).toBeUndefined();
   });
 
   it('never reads the token from the query string', async () => {

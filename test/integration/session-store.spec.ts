@@ -113,3 +113,44 @@ describe('SessionStore against PostgreSQL', () => {
     expect(plan).toMatch(/user_sessions_previous_token_hash_idx/);
   });
 });
+
+describe('SessionStore failure bounds', () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(async () => db?.drop());
+
+  it('answers StoreUnavailableError (503) when no connection frees up in time, instead of hanging', async () => {
+    const { default: pg } = await import('pg');
+    const { StoreUnavailableError } = await import('../../src/session/store/session.store.js');
+    const tiny = new pg.Pool({ connectionString: db.url, max: 1 }); // pg's default: wait forever for a client
+    const held = await tiny.connect();
+    try {
+      const store = new SessionStore(tiny, 300);
+      const started = Date.now();
+      const error = await store.lookupByTokenHash(hashToken(generateToken())).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StoreUnavailableError);
+      expect((error as InstanceType<typeof StoreUnavailableError>).getStatus()).toBe(503);
+      expect(Date.now() - started).toBeLessThan(2_000);
+    } finally {
+      held.release();
+      await tiny.end();
+    }
+  });
+
+  it('never extends or rotates a session that expired between the lookup and the write', async () => {
+    const store = new SessionStore(db.pool);
+    const token = generateToken();
+    const row = await store.create({
+      tokenHash: hashToken(token), replacesTokenHash: null, userId: 'late', data: {},
+      idleTimeoutMs: HOUR, absoluteTimeoutMs: 2 * HOUR, ip: null, userAgent: null,
+    });
+    await db.pool.query(`UPDATE user_sessions SET idle_expires_at = now() - interval '1 second', last_seen_at = now() - interval '1 hour' WHERE id = $1`, [row.id]);
+    expect(await store.touchIfStale(row.id, HOUR, 1_000)).toBeUndefined();
+    expect(await store.rotate({
+      id: row.id, oldTokenHash: hashToken(token), newTokenHash: hashToken(generateToken()), idleTimeoutMs: HOUR,
+      reason: 'interval', reauthenticated: false, context: ctx,
+    })).toBeUndefined();
+  });
+});

@@ -130,7 +130,8 @@ describe.each([
     const headers = headersOf(response);
     expect(headers.get('session-token')).toBe(token);
     expect(headers.get('Cache-Control')).toBe('no-store');
-    expect([...headers.keys()].map((name) => name.toLowerCase()).sort()).toEqual(['cache-control', 'session-token']);
+    expect(headers.get('Access-Control-Expose-Headers')).toBe('session-token'); // readable by cross-origin clients
+    expect([...headers.keys()].map((name) => name.toLowerCase()).sort()).toEqual(['access-control-expose-headers', 'cache-control', 'session-token']);
   });
 
   it('uses the configured rotation header', () => {

@@ -329,3 +329,13 @@ describe('resolveSessionOptions errors name the bad option', () => {
     }
   });
 });
+
+describe('rotationInterval bounds', () => {
+  it('refuses a rotation interval inside the grace window or under a second, naming the option', () => {
+    expect(() => resolveSessionOptions({ rotationInterval: '1s', rotationGrace: '1s' })).toThrow(/rotationInterval.*rotationGrace/);
+    expect(() => resolveSessionOptions({ rotationInterval: '10s' })).toThrow(/rotationInterval/); // default grace 30 s
+    expect(() => resolveSessionOptions({ rotationInterval: 1, rotationGrace: 0 })).toThrow(/rotationInterval.*at least 1000 ms/);
+    expect(resolveSessionOptions({ rotationInterval: 0 }).rotationIntervalMs).toBe(0);
+    expect(resolveSessionOptions({ rotationInterval: '2m', rotationGrace: '30s' }).rotationIntervalMs).toBe(120_000);
+  });
+});

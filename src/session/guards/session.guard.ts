@@ -6,7 +6,7 @@ import { attachSession, type SessionFailureReason } from '../active-session.js';
 import { OPTIONAL_SESSION, PUBLIC_ROUTE } from '../decorators/session.decorators.js';
 import { SessionValidator } from '../session-validator.js';
 import { StoreUnavailableError } from '../store/session.store.js';
-import type { HttpRequestLike, HttpResponseLike } from '../transport/http.js';
+import { setHeader, type HttpRequestLike, type HttpResponseLike } from '../transport/http.js';
 
 /**
  * Deny by default: every route needs a valid session unless marked @Public(). Registered
@@ -36,7 +36,11 @@ export class SessionGuard implements CanActivate {
       if (error instanceof StoreUnavailableError) this.logger.warn(`session store unavailable: ${error.detail}`);
       throw error;
     }
-    if (outcome.ok) return true;
+    if (outcome.ok) {
+      // Whatever the handler returns is this user's: no shared cache may keep it.
+      setHeader(response, 'Cache-Control', 'no-store');
+      return true;
+    }
     attachSession(request, null);
     if (outcome.reason === 'too_many_invalid_tokens') return this.throwTooManyInvalidTokens();
     if (optional) return true;

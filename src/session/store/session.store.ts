@@ -36,7 +36,7 @@ export const SQL = {
   touchIfStale: `
     UPDATE user_sessions
     SET last_seen_at = now(), idle_expires_at = now() + $2 ${MS}
-    WHERE id = $1 AND revoked_at IS NULL AND last_seen_at <= now() - $3 ${MS}
+    WHERE id = $1 AND ${LIVE} AND last_seen_at <= now() - $3 ${MS}
     RETURNING last_seen_at, idle_expires_at`,
 
   /**
@@ -77,14 +77,18 @@ export const SQL = {
     )
     SELECT *, ${auditRowsOf('replaced_audit', 'created_audit')} FROM created`,
 
-  /** Swap in a new token; the old one stays in previous_token_hash for the grace window. */
+  /**
+   * Swap in a new token. After a periodic rotation the old one stays in previous_token_hash
+   * for the grace window (in-flight requests); after a manual one or a step-up it is dropped
+   * at once, so whoever else held it cannot ride the newly elevated session.
+   */
   rotate: `
     WITH rotated AS (
       UPDATE user_sessions
-      SET previous_token_hash = token_hash, token_hash = $2, rotated_at = now(), last_seen_at = now(),
+      SET previous_token_hash = CASE WHEN $8::text = 'interval' THEN token_hash END, token_hash = $2, rotated_at = now(), last_seen_at = now(),
           idle_expires_at = now() + $4 ${MS}, version = version + 1,
           authenticated_at = CASE WHEN $9 THEN now() ELSE authenticated_at END
-      WHERE id = $1 AND token_hash = $3 AND revoked_at IS NULL
+      WHERE id = $1 AND token_hash = $3 AND ${LIVE}
       RETURNING ${ROW}, now() AS db_now
     ), audit AS (
       INSERT INTO ${AUDIT_COLUMNS}
@@ -405,10 +409,18 @@ export class SessionStore {
   }
 
   private async run(query: QueryConfig, client: Pool | PoolClient = this.pool): Promise<QueryResultRow[]> {
+    // query_timeout starts only once a connection is checked out; the race also bounds the
+    // wait for one (an exhausted pool, a black-holed host), so a request never hangs.
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new StoreUnavailableError(`no answer within ${this.queryTimeoutMs} ms`)), this.queryTimeoutMs);
+    });
     try {
-      return (await client.query({ ...query, query_timeout: this.queryTimeoutMs } as QueryConfig)).rows;
+      return (await Promise.race([client.query({ ...query, query_timeout: this.queryTimeoutMs } as QueryConfig), timeout])).rows;
     } catch (error) {
       throw asStoreError(error);
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -24,6 +24,8 @@ export class BearerTransport implements SessionTransport {
 
   write(response: HttpResponseLike, token: string, _maxAgeMs?: number): void {
     setHeader(response, this.rotationHeader, token);
+    // Cross-origin browser clients can read the new token only if it is exposed to them.
+    setHeader(response, 'Access-Control-Expose-Headers', this.rotationHeader);
     setHeader(response, 'Cache-Control', 'no-store');
   }
 
