@@ -1,4 +1,4 @@
-import type { SessionModuleOptions } from '../session/index.js';
+import type { SessionModuleOptions, SessionPurgeOptions } from '../session/index.js';
 
 /** Everything the demo reads from the environment. These names are a stable contract for black-box tests. */
 export interface DemoConfig {
@@ -29,6 +29,7 @@ export function loadDemoConfig(env: NodeJS.ProcessEnv, databaseUrl: string): Dem
   for (const [key, value] of Object.entries(durations)) {
     if (value !== undefined && value !== '') (session as Record<string, unknown>)[key] = value;
   }
+  session.purge = purgeOptions(env);
   return {
     databaseUrl,
     port: integer(env.PORT, 3000, 'PORT'),
@@ -42,4 +43,20 @@ function integer(value: string | undefined, fallback: number, name: string): num
   if (value === undefined || value === '') return fallback;
   if (!/^\d+$/.test(value)) throw new DemoConfigError(`${name} must be a non-negative integer, got '${value}'`);
   return Number(value);
+}
+
+/**
+ * PURGE_CRON: a cron expression or 'off'; AUDIT_RETENTION: a duration or 'forever';
+ * PURGE_BATCH_SIZE: rows per batch. The module validates the values. Also read by `npm run purge`.
+ */
+export function purgeOptions(env: NodeJS.ProcessEnv): SessionPurgeOptions {
+  const purge: SessionPurgeOptions = {};
+  if (env.PURGE_BATCH_SIZE) purge.batchSize = integer(env.PURGE_BATCH_SIZE, 0, 'PURGE_BATCH_SIZE');
+  const cron = env.PURGE_CRON?.trim();
+  if (cron === 'off') purge.enabled = false;
+  else if (cron) purge.cron = cron;
+  const retention = env.AUDIT_RETENTION?.trim();
+  if (retention === 'forever') purge.auditRetention = false;
+  else if (retention) purge.auditRetention = retention;
+  return purge;
 }

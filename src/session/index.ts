@@ -3,12 +3,15 @@ export { SESSION_ENTITIES, type SessionModuleExtras } from './session.module-def
 export { SessionService, type CreateSessionInput, type CreatedSession } from './session.service.js';
 export { SessionValidator, type ValidationOutcome } from './session-validator.js';
 export { SessionGuard } from './guards/session.guard.js';
+export { SessionPurgeService, SESSION_PURGE_JOB, type PurgeResult } from './purge/session-purge.service.js';
+export { PURGE_SQL, PURGE_LOCK_KEY } from './purge/purge.store.js';
 export { Public, OptionalSession, CurrentSession } from './decorators/session.decorators.js';
 export type { ActiveSession, SessionFailureReason } from './active-session.js';
 export { sessionOf } from './active-session.js';
 export {
   resolveSessionOptions, SessionOptionsError,
   type SessionModuleOptions, type SessionCookieOptions, type ResolvedSessionOptions,
+  type SessionPurgeOptions, type ResolvedPurgeOptions,
 } from './session.options.js';
 export { SESSION_OPTIONS, SESSION_TRANSPORT } from './session.constants.js';
 export type { Duration } from './duration.js';

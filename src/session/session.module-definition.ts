@@ -1,10 +1,13 @@
 import { ConfigurableModuleBuilder, type DynamicModule, type Provider } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
+import { ScheduleModule } from '@nestjs/schedule';
 import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import type { Pool } from 'pg';
 import type { DataSource } from 'typeorm';
 import { SessionAuditLogEntity } from './audit/audit-log.entity.js';
 import { SessionGuard } from './guards/session.guard.js';
+import { PurgeStore } from './purge/purge.store.js';
+import { SessionPurgeService } from './purge/session-purge.service.js';
 import { SessionValidator } from './session-validator.js';
 import { SESSION_OPTIONS, SESSION_TRANSPORT } from './session.constants.js';
 import { resolveSessionOptions, type ResolvedSessionOptions, type SessionModuleOptions } from './session.options.js';
@@ -57,16 +60,23 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
       useFactory: (dataSource: DataSource) => new SessionStore((dataSource.driver as unknown as { master: Pool }).master),
       inject: [getDataSourceToken(extras.dataSource)],
     },
+    {
+      provide: PurgeStore,
+      useFactory: (dataSource: DataSource) => new PurgeStore((dataSource.driver as unknown as { master: Pool }).master),
+      inject: [getDataSourceToken(extras.dataSource)],
+    },
     SessionValidator,
     SessionService,
     SessionGuard,
+    SessionPurgeService,
   ];
   if (extras.globalGuard !== false) providers.push({ provide: APP_GUARD, useExisting: SessionGuard });
   return {
     ...definition,
     global: extras.isGlobal !== false,
-    imports: [...(definition.imports ?? []), TypeOrmModule.forFeature(SESSION_ENTITIES, extras.dataSource)],
+    // ScheduleModule.forRoot() with default options is deduplicated with the app's own import of it.
+    imports: [...(definition.imports ?? []), TypeOrmModule.forFeature(SESSION_ENTITIES, extras.dataSource), ScheduleModule.forRoot()],
     providers: [...(definition.providers ?? []), ...providers],
-    exports: [...(definition.exports ?? []), SESSION_OPTIONS, SESSION_TRANSPORT, SessionStore, SessionValidator, SessionService, SessionGuard],
+    exports: [...(definition.exports ?? []), SESSION_OPTIONS, SESSION_TRANSPORT, SessionStore, SessionValidator, SessionService, SessionGuard, SessionPurgeService],
   };
 }

@@ -1,9 +1,10 @@
 import 'reflect-metadata';
 import { plainToInstance, Type } from 'class-transformer';
 import {
-  IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, ValidateNested,
+  IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, ValidateIf, ValidateNested,
   registerDecorator, validateSync, type ValidationArguments, type ValidationError,
 } from 'class-validator';
+import { validateCronExpression } from 'cron';
 import { parseDuration, type Duration } from './duration.js';
 
 export type SessionTransportKind = 'cookie' | 'bearer';
@@ -41,6 +42,21 @@ export interface SessionModuleOptions {
   bearerRotationHeader?: string;
   /** Upper bound of a session's JSON data, in bytes. Default 65536. */
   maxDataBytes?: number;
+  /** The scheduled purge of expired sessions and old audit rows. */
+  purge?: SessionPurgeOptions;
+}
+
+export interface SessionPurgeOptions {
+  /** false: no scheduled job (`SessionPurgeService.runOnce()` and `npm run purge` still work). Default true. */
+  enabled?: boolean;
+  /** When the job runs, in cron syntax (an optional leading seconds field). Default every 5 minutes. */
+  cron?: string;
+  /** Rows deleted per batch; each batch is one short transaction. Default 5000. */
+  batchSize?: number;
+  /** Pause between batches, so request traffic, autovacuum and replicas keep up. Default '20ms'. */
+  batchPause?: Duration;
+  /** Audit rows older than this are deleted by the purge; false keeps them forever. Default '90d'. */
+  auditRetention?: Duration | false;
 }
 
 export interface ResolvedCookieOptions {
@@ -62,6 +78,16 @@ export interface ResolvedSessionOptions {
   cookie: ResolvedCookieOptions;
   bearerRotationHeader: string;
   maxDataBytes: number;
+  purge: ResolvedPurgeOptions;
+}
+
+export interface ResolvedPurgeOptions {
+  enabled: boolean;
+  cron: string;
+  batchSize: number;
+  batchPauseMs: number;
+  /** null: audit rows are kept forever. */
+  auditRetentionMs: number | null;
 }
 
 export const DEFAULT_IDLE_TIMEOUT_MS = 30 * 60_000;
@@ -69,6 +95,10 @@ export const DEFAULT_ABSOLUTE_TIMEOUT_MS = 12 * 3_600_000;
 export const DEFAULT_ROTATION_INTERVAL_MS = 15 * 60_000;
 export const DEFAULT_ROTATION_GRACE_MS = 30_000;
 export const MAX_TOUCH_INTERVAL_MS = 60_000;
+export const DEFAULT_PURGE_CRON = '*/5 * * * *';
+export const DEFAULT_PURGE_BATCH_SIZE = 5_000;
+export const DEFAULT_PURGE_BATCH_PAUSE_MS = 20;
+export const DEFAULT_AUDIT_RETENTION_MS = 90 * 86_400_000;
 
 export class SessionOptionsError extends Error {
   override name = 'SessionOptionsError';
@@ -164,6 +194,39 @@ class CookieOptionsSchema implements SessionCookieOptions {
   path?: string;
 }
 
+function IsCronExpression() {
+  return (target: object, propertyName: string) =>
+    registerDecorator({
+      name: 'isCronExpression',
+      target: target.constructor,
+      propertyName,
+      validator: {
+        validate: (value: unknown) => typeof value === 'string' && validateCronExpression(value).valid,
+        defaultMessage: (args?: ValidationArguments) =>
+          `must be a cron expression such as '*/5 * * * *'; got ${JSON.stringify(args?.value)}` +
+          (typeof args?.value === 'string' ? ` (${validateCronExpression(args.value).error?.message})` : ''),
+      },
+    });
+}
+
+class PurgeOptionsSchema implements SessionPurgeOptions {
+  @IsOptional() @IsBoolean()
+  enabled?: boolean;
+
+  @IsOptional() @IsCronExpression()
+  cron?: string;
+
+  @IsOptional() @IsInt() @Min(1) @Max(100_000)
+  batchSize?: number;
+
+  @IsOptional() @IsDuration()
+  batchPause?: Duration;
+
+  // false, or a positive duration: retention 0 would delete every audit row as it is written.
+  @IsOptional() @ValidateIf((o: PurgeOptionsSchema) => o.auditRetention !== false) @IsDuration({ positive: true })
+  auditRetention?: Duration | false;
+}
+
 const idleOf = (o: SessionOptionsSchema) => parseDuration(o.idleTimeout ?? DEFAULT_IDLE_TIMEOUT_MS) ?? NaN;
 const absoluteOf = (o: SessionOptionsSchema) => parseDuration(o.absoluteTimeout ?? DEFAULT_ABSOLUTE_TIMEOUT_MS) ?? NaN;
 
@@ -195,6 +258,9 @@ class SessionOptionsSchema implements SessionModuleOptions {
 
   @IsOptional() @IsInt() @Min(2) @Max(1_048_576)
   maxDataBytes?: number;
+
+  @IsOptional() @ValidateNested() @Type(() => PurgeOptionsSchema)
+  purge?: PurgeOptionsSchema;
 }
 
 function flatten(errors: ValidationError[], prefix = ''): string[] {
@@ -216,6 +282,7 @@ export function resolveSessionOptions(input: SessionModuleOptions = {}): Resolve
   const idleTimeoutMs = idleOf(schema);
   const absoluteTimeoutMs = absoluteOf(schema);
   const cookie = input.cookie ?? {};
+  const purge = input.purge ?? {};
   return {
     idleTimeoutMs,
     absoluteTimeoutMs,
@@ -232,5 +299,12 @@ export function resolveSessionOptions(input: SessionModuleOptions = {}): Resolve
     },
     bearerRotationHeader: (input.bearerRotationHeader ?? 'session-token').toLowerCase(),
     maxDataBytes: input.maxDataBytes ?? 65_536,
+    purge: {
+      enabled: purge.enabled ?? true,
+      cron: purge.cron ?? DEFAULT_PURGE_CRON,
+      batchSize: purge.batchSize ?? DEFAULT_PURGE_BATCH_SIZE,
+      batchPauseMs: parseDuration(purge.batchPause) ?? DEFAULT_PURGE_BATCH_PAUSE_MS,
+      auditRetentionMs: purge.auditRetention === false ? null : parseDuration(purge.auditRetention) ?? DEFAULT_AUDIT_RETENTION_MS,
+    },
   };
 }

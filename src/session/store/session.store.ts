@@ -154,7 +154,7 @@ export function isSessionId(value: unknown): value is string {
 }
 
 /** A pg error that means "not reachable", as opposed to a problem with the statement. */
-function isConnectionError(error: unknown): boolean {
+export function isConnectionError(error: unknown): boolean {
   const code = (error as { code?: unknown })?.code;
   if (typeof code === 'string' && /^(08|57P|53)/.test(code)) return true;
   if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return true; // ECONNREFUSED, ETIMEDOUT, ...
