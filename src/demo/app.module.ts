@@ -1,5 +1,6 @@
 import { Module, type DynamicModule, type ExecutionContext, type Provider } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
+import { ScheduleModule } from '@nestjs/schedule';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { SessionModule } from '../session/index.js';
 import { AuthController } from './auth.controller.js';
@@ -26,6 +27,7 @@ export class AppModule {
           retryAttempts: 3,
           retryDelay: 500,
         }),
+        ScheduleModule.forRoot(), // the session purge registers its job here (PURGE_CRON)
         SessionModule.forRoot(config.session),
         ...rateLimit.imports,
       ],

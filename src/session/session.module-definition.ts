@@ -1,6 +1,5 @@
 import { ConfigurableModuleBuilder, type DynamicModule, type Provider } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
-import { ScheduleModule } from '@nestjs/schedule';
 import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import type { Pool } from 'pg';
 import type { DataSource } from 'typeorm';
@@ -74,8 +73,7 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
   return {
     ...definition,
     global: extras.isGlobal !== false,
-    // ScheduleModule.forRoot() with default options is deduplicated with the app's own import of it.
-    imports: [...(definition.imports ?? []), TypeOrmModule.forFeature(SESSION_ENTITIES, extras.dataSource), ScheduleModule.forRoot()],
+    imports: [...(definition.imports ?? []), TypeOrmModule.forFeature(SESSION_ENTITIES, extras.dataSource)],
     providers: [...(definition.providers ?? []), ...providers],
     exports: [...(definition.exports ?? []), SESSION_OPTIONS, SESSION_TRANSPORT, SessionStore, SessionValidator, SessionService, SessionGuard, SessionPurgeService],
   };

@@ -131,7 +131,7 @@ export class PurgeConnection {
         clean = false;
       }
     }
-    if (clean) this.client.removeListener('error', this.onError); // a destroyed client keeps it: it may still report its end
+    this.client.removeListener('error', this.onError); // the pool puts its own listener back
     this.client.release(clean ? undefined : true);
   }
 

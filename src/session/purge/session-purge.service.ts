@@ -38,19 +38,24 @@ export interface PurgeResult {
 export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger(SessionPurgeService.name);
   private readonly options: ResolvedPurgeOptions;
+  private readonly scheduler: SchedulerRegistry;
   private readonly shutdown = new AbortController();
   private current: Promise<PurgeResult> | undefined;
 
   constructor(
     private readonly store: PurgeStore,
     @Inject(SESSION_OPTIONS) options: ResolvedSessionOptions,
-    @Optional() private readonly scheduler?: SchedulerRegistry,
+    // The app's registry when it imports ScheduleModule.forRoot(), so the job can be seen and
+    // paused there. Not imported by this module: each forRoot() is a module instance of its
+    // own, and a second one would run every @Cron job of the app twice.
+    @Optional() scheduler?: SchedulerRegistry,
   ) {
     this.options = options.purge;
+    this.scheduler = scheduler ?? new SchedulerRegistry();
   }
 
   onApplicationBootstrap(): void {
-    if (!this.options.enabled || !this.scheduler) return;
+    if (!this.options.enabled) return;
     const job = CronJob.from({ cronTime: this.options.cron, onTick: () => this.tick(), start: true, waitForCompletion: true });
     this.scheduler.addCronJob(SESSION_PURGE_JOB, job as CronJob<null, null>);
   }
@@ -136,7 +141,7 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
 
   private async stop(): Promise<void> {
     this.shutdown.abort();
-    if (this.scheduler?.doesExist('cron', SESSION_PURGE_JOB)) this.scheduler.deleteCronJob(SESSION_PURGE_JOB);
+    if (this.scheduler.doesExist('cron', SESSION_PURGE_JOB)) this.scheduler.deleteCronJob(SESSION_PURGE_JOB);
     await this.current?.catch(() => undefined);
   }
 
