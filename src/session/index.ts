@@ -4,7 +4,7 @@ export { SessionService, type CreateSessionInput, type CreatedSession } from './
 export { SessionValidator, type ValidationOutcome } from './session-validator.js';
 export { SessionGuard } from './guards/session.guard.js';
 export { SessionPurgeService, SESSION_PURGE_JOB, type PurgeResult } from './purge/session-purge.service.js';
-export { PURGE_SQL, PURGE_LOCK_KEY } from './purge/purge.store.js';
+export { PURGE_SQL, PURGE_LOCK_KEY, PurgeStore } from './purge/purge.store.js';
 export { Public, OptionalSession, CurrentSession } from './decorators/session.decorators.js';
 export type { ActiveSession, SessionFailureReason } from './active-session.js';
 export { sessionOf } from './active-session.js';

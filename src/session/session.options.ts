@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { plainToInstance, Type } from 'class-transformer';
 import {
-  IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, ValidateIf, ValidateNested,
+  IsBoolean, IsIn, IsInt, IsNumber, IsOptional, IsString, Matches, Max, Min, ValidateIf, ValidateNested,
   registerDecorator, validateSync, type ValidationArguments, type ValidationError,
 } from 'class-validator';
 import { validateCronExpression } from 'cron';
@@ -53,8 +53,12 @@ export interface SessionPurgeOptions {
   cron?: string;
   /** Rows deleted per batch; each batch is one short transaction. Default 5000. */
   batchSize?: number;
-  /** Pause between batches, so request traffic, autovacuum and replicas keep up. Default '20ms'. */
-  batchPause?: Duration;
+  /**
+   * Share of the time a run spends in batches, so request traffic, autovacuum and replicas
+   * keep up with a large backlog: after a batch that took t, the run pauses
+   * t × (1 − dutyCycle) / dutyCycle. 1 = no pause. Default 0.1 (a 100 ms batch, then 900 ms off).
+   */
+  dutyCycle?: number;
   /** Audit rows older than this are deleted by the purge; false keeps them forever. Default '90d'. */
   auditRetention?: Duration | false;
 }
@@ -85,7 +89,7 @@ export interface ResolvedPurgeOptions {
   enabled: boolean;
   cron: string;
   batchSize: number;
-  batchPauseMs: number;
+  dutyCycle: number;
   /** null: audit rows are kept forever. */
   auditRetentionMs: number | null;
 }
@@ -97,7 +101,7 @@ export const DEFAULT_ROTATION_GRACE_MS = 30_000;
 export const MAX_TOUCH_INTERVAL_MS = 60_000;
 export const DEFAULT_PURGE_CRON = '*/5 * * * *';
 export const DEFAULT_PURGE_BATCH_SIZE = 5_000;
-export const DEFAULT_PURGE_BATCH_PAUSE_MS = 20;
+export const DEFAULT_PURGE_DUTY_CYCLE = 0.1;
 export const DEFAULT_AUDIT_RETENTION_MS = 90 * 86_400_000;
 
 export class SessionOptionsError extends Error {
@@ -219,8 +223,8 @@ class PurgeOptionsSchema implements SessionPurgeOptions {
   @IsOptional() @IsInt() @Min(1) @Max(100_000)
   batchSize?: number;
 
-  @IsOptional() @IsDuration()
-  batchPause?: Duration;
+  @IsOptional() @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(0.001) @Max(1)
+  dutyCycle?: number;
 
   // false, or a positive duration: retention 0 would delete every audit row as it is written.
   @IsOptional() @ValidateIf((o: PurgeOptionsSchema) => o.auditRetention !== false) @IsDuration({ positive: true })
@@ -303,7 +307,7 @@ export function resolveSessionOptions(input: SessionModuleOptions = {}): Resolve
       enabled: purge.enabled ?? true,
       cron: purge.cron ?? DEFAULT_PURGE_CRON,
       batchSize: purge.batchSize ?? DEFAULT_PURGE_BATCH_SIZE,
-      batchPauseMs: parseDuration(purge.batchPause) ?? DEFAULT_PURGE_BATCH_PAUSE_MS,
+      dutyCycle: purge.dutyCycle ?? DEFAULT_PURGE_DUTY_CYCLE,
       auditRetentionMs: purge.auditRetention === false ? null : parseDuration(purge.auditRetention) ?? DEFAULT_AUDIT_RETENTION_MS,
     },
   };

@@ -27,7 +27,7 @@ describe('purge while the database is down', () => {
         }),
         ScheduleModule.forRoot(),
         // A schedule that never comes round by itself: the test fires the ticks.
-        SessionModule.forRoot({ purge: { cron: '0 0 1 1 *', batchSize: 50, batchPause: '400ms' } }),
+        SessionModule.forRoot({ purge: { cron: '0 0 1 1 *', batchSize: 50, dutyCycle: 0.005 } }),
       ],
     }).setLogger(logger).compile();
     app = await moduleRef.init();
@@ -77,7 +77,8 @@ describe('purge while the database is down', () => {
     const before = await purgedSoFar();
     const purge = app.get(SessionPurgeService);
     const run = purge.runOnce();
-    // Batch 1 is done once its audit rows are there; the run then pauses 400 ms holding its connection.
+    // Batch 1 is done once its audit rows are there; the run then pauses (199 times as long as
+    // the batch took) holding its connection.
     await eventually(async () => (await purgedSoFar()) >= before + 50, 5_000, 20);
     await probe.end();
     await db.pause(); // the idle, checked-out purge connection is told FATAL: terminating connection

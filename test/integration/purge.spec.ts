@@ -42,7 +42,7 @@ async function seedMany(pool: pg.Pool, count: number, prefix: string, idle: numb
 }
 
 function purger(pool: pg.Pool, purge: SessionPurgeOptions = {}): SessionPurgeService {
-  return new SessionPurgeService(new PurgeStore(pool), resolveSessionOptions({ purge: { batchPause: 0, ...purge } }));
+  return new SessionPurgeService(new PurgeStore(pool), resolveSessionOptions({ purge: { dutyCycle: 1, ...purge } }));
 }
 
 async function purgedAuditRows(pool: pg.Pool) {
@@ -235,8 +235,8 @@ describe('session purge (store level, real Postgres)', () => {
     const poolA = new pg.Pool({ connectionString: db.url, max: 2 });
     const poolB = new pg.Pool({ connectionString: db.url, max: 2 });
     try {
-      // Small batches with a pause, so the winner is still purging when the other asks.
-      const options = { batchSize: 100, batchPause: '20ms' };
+      // Small batches with pauses, so the winner is still purging when the other asks.
+      const options = { batchSize: 100, dutyCycle: 0.5 };
       const results = await Promise.all([purger(poolA, options).runOnce(), purger(poolB, options).runOnce()]);
 
       const ran = results.filter((r) => r.skipped === undefined);
@@ -306,13 +306,14 @@ describe('session purge (store level, real Postgres)', () => {
 
   it('shutdown between batches stops the run at once and leaves every deleted session with its audit row', async () => {
     await seedMany(db.pool, 1_000, 'idle', -60, 3_600);
-    const purge = purger(db.pool, { batchSize: 100, batchPause: '5s' });
+    // After batch 1 the run pauses 999 times as long as the batch took: seconds.
+    const purge = purger(db.pool, { batchSize: 100, dutyCycle: 0.001 });
     const run = purge.runOnce();
     await eventually(async () => (await count(db.pool, `session_audit_log WHERE event = 'purged'`)) > 0, 5_000, 10);
 
     const stopping = Date.now();
     await purge.onApplicationShutdown(); // waits for the run, which is pausing after batch 1
-    expect(Date.now() - stopping).toBeLessThan(2_000); // the 5 s pause was cut short
+    expect(Date.now() - stopping).toBeLessThan(1_000); // the pause was cut short
     const result = await run;
 
     expect(result).toMatchObject({ interrupted: true, sessionsDeleted: 100, batches: 1 });
@@ -329,7 +330,7 @@ describe('session purge (store level, real Postgres)', () => {
 
   it('a second runOnce while one is running in the same instance is skipped, not run twice', async () => {
     await seedMany(db.pool, 300, 'idle', -60, 3_600);
-    const purge = purger(db.pool, { batchSize: 100, batchPause: '50ms' });
+    const purge = purger(db.pool, { batchSize: 100, dutyCycle: 0.2 });
     const first = purge.runOnce();
     await sleep(10);
     expect(await purge.runOnce()).toMatchObject({ skipped: 'running', sessionsDeleted: 0 });

@@ -16,17 +16,17 @@ function problem(options: unknown): string {
 }
 
 describe('purge options', () => {
-  it('default to every 5 minutes, batches of 5000 with a 20 ms pause, audit kept 90 days', () => {
+  it('default to every 5 minutes, batches of 5000 at a 10% duty cycle, audit kept 90 days', () => {
     expect(resolveSessionOptions().purge).toEqual({
-      enabled: true, cron: '*/5 * * * *', batchSize: 5_000, batchPauseMs: 20, auditRetentionMs: 90 * DAY,
+      enabled: true, cron: '*/5 * * * *', batchSize: 5_000, dutyCycle: 0.1, auditRetentionMs: 90 * DAY,
     });
     expect(resolveSessionOptions({ purge: {} }).purge).toEqual(resolveSessionOptions().purge);
   });
 
-  it('take a cron with seconds, a batch size, a pause and a retention as a duration', () => {
-    expect(purge({ cron: '30 */2 * * * *', batchSize: 100, batchPause: '1s', auditRetention: '400d' }))
-      .toEqual({ enabled: true, cron: '30 */2 * * * *', batchSize: 100, batchPauseMs: 1_000, auditRetentionMs: 400 * DAY });
-    expect(purge({ batchPause: 0 }).batchPauseMs).toBe(0);
+  it('take a cron with seconds, a batch size, a duty cycle and a retention as a duration', () => {
+    expect(purge({ cron: '30 */2 * * * *', batchSize: 100, dutyCycle: 0.5, auditRetention: '400d' }))
+      .toEqual({ enabled: true, cron: '30 */2 * * * *', batchSize: 100, dutyCycle: 0.5, auditRetentionMs: 400 * DAY });
+    expect(purge({ dutyCycle: 1 }).dutyCycle).toBe(1);
   });
 
   it('auditRetention: false keeps audit rows forever; enabled: false schedules nothing', () => {
@@ -42,7 +42,10 @@ describe('purge options', () => {
     [{ batchSize: 100_001 }, 'purge.batchSize'],
     [{ batchSize: 2.5 }, 'purge.batchSize'],
     [{ batchSize: '500' }, 'purge.batchSize'],
-    [{ batchPause: '-1s' }, 'purge.batchPause'],
+    [{ dutyCycle: 0 }, 'purge.dutyCycle'],
+    [{ dutyCycle: 1.5 }, 'purge.dutyCycle'],
+    [{ dutyCycle: '0.5' }, 'purge.dutyCycle'],
+    [{ dutyCycle: Number.NaN }, 'purge.dutyCycle'],
     [{ auditRetention: 0 }, 'purge.auditRetention: must be a positive duration'],
     [{ auditRetention: '0d' }, 'purge.auditRetention'],
     [{ auditRetention: true }, 'purge.auditRetention'],

@@ -100,7 +100,7 @@ describe('resolveSessionOptions defaults', () => {
     cookie: { name: '__Host-sid', secure: true, sameSite: 'lax', domain: undefined, path: '/' },
     bearerRotationHeader: 'session-token',
     maxDataBytes: 65_536,
-    purge: { enabled: true, cron: '*/5 * * * *', batchSize: 5_000, batchPauseMs: 20, auditRetentionMs: 90 * 24 * HOUR },
+    purge: { enabled: true, cron: '*/5 * * * *', batchSize: 5_000, dutyCycle: 0.1, auditRetentionMs: 90 * 24 * HOUR },
   };
 
   it('fill in NIST AAL2 timeouts and a __Host- cookie when nothing is given', () => {

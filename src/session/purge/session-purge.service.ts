@@ -122,21 +122,22 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
     }
   }
 
-  /** Runs batches until one comes back short. False when shutdown stopped it first. */
+  /**
+   * Runs batches until one comes back short, pausing after each in proportion to how long it
+   * took (the duty cycle), so the pace adapts to the server. False when shutdown stopped it.
+   */
   private async drain(result: PurgeResult, batch: () => Promise<number>, count: (deleted: number) => void): Promise<boolean> {
+    const { batchSize, dutyCycle } = this.options;
     for (;;) {
       if (this.shutdown.signal.aborted) return false;
+      const started = performance.now();
       const deleted = await batch();
       count(deleted);
       if (deleted > 0) result.batches++;
-      if (deleted < this.options.batchSize) return true;
-      await this.pause();
+      if (deleted < batchSize) return true;
+      const pauseMs = ((performance.now() - started) * (1 - dutyCycle)) / dutyCycle;
+      if (pauseMs >= 1) await sleep(pauseMs, undefined, { signal: this.shutdown.signal }).catch(() => undefined);
     }
-  }
-
-  private async pause(): Promise<void> {
-    if (this.options.batchPauseMs === 0) return;
-    await sleep(this.options.batchPauseMs, undefined, { signal: this.shutdown.signal }).catch(() => undefined);
   }
 
   private async stop(): Promise<void> {
