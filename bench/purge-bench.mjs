@@ -9,6 +9,7 @@
 // embedded PostgreSQL. `runPurgeBench()` returns the figures; run standalone, it prints them
 // as JSON on stdout (progress goes to stderr).
 import { randomBytes } from 'node:crypto';
+import { loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { Logger } from '@nestjs/common';
 import pg from 'pg';
@@ -26,7 +27,7 @@ const defaults = {
   loops: 8,
   /** Validations per second per loop (8 × 250 = 2,000/s in all). */
   ratePerLoop: 250,
-  /** Length of the no-purge baseline window. */
+  /** Length of each no-purge baseline window (one before the purge, one after). */
   baselineMs: 10_000,
   /** SessionModule `purge` options for the batched run (defaults otherwise). */
   purge: {},
@@ -48,6 +49,8 @@ export async function runPurgeBench(options = {}) {
   url.pathname = `/${name}`;
   const databaseUrl = url.toString();
   const pool = new pg.Pool({ connectionString: databaseUrl, max: o.loops + 2 });
+  let closing = false; // pool.end() resolves before its connections have finished closing
+  pool.on('error', (error) => closing || log(`idle connection lost: ${error.message}`));
   try {
     await runMigrations(databaseUrl);
     const version = (await pool.query('SHOW server_version')).rows[0].server_version;
@@ -59,14 +62,16 @@ export async function runPurgeBench(options = {}) {
       const liveHashes = (await pool.query('SELECT token_hash FROM user_sessions WHERE idle_expires_at > now() AND absolute_expires_at > now()')).rows.map((r) => r.token_hash);
       const expiredIds = (await pool.query(`SELECT id FROM user_sessions WHERE idle_expires_at <= now() OR absolute_expires_at <= now() ORDER BY random() LIMIT 20000`)).rows.map((r) => r.id);
 
-      const baseline = await measure(pool, liveHashes, expiredIds, o, () => sleep(o.baselineMs));
-      log(`${mode}: baseline validation p99 ${baseline.validation.p99.toFixed(2)} ms over ${baseline.validation.count} lookups`);
+      const before = await measure(pool, liveHashes, expiredIds, o, () => sleep(o.baselineMs));
+      log(`${mode}: validation p99 before ${before.validation.p99.toFixed(2)} ms over ${before.validation.count} lookups`);
+      const loadBefore = loadavg()[0];
 
       let deleted = 0;
       let extra = {};
       const during = await measure(pool, liveHashes, expiredIds, o, async () => {
         if (mode === 'batched') {
           const purgePool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
+          purgePool.on('error', (error) => log(`idle purge connection lost: ${error.message}`));
           const purge = new SessionPurgeService(new PurgeStore(purgePool), resolveSessionOptions({ purge: { enabled: false, ...o.purge } }));
           const result = await purge.runOnce();
           await purgePool.end();
@@ -78,14 +83,23 @@ export async function runPurgeBench(options = {}) {
           extra = { auditRowsWritten: 0 };
         }
       });
+      const loadDuring = loadavg()[0];
       const left = (await pool.query('SELECT count(*)::int AS n FROM user_sessions')).rows[0].n;
+      // The no-purge baseline is taken before and after (on the vacuumed table), so a change in
+      // the machine's other load during the run weighs on both sides.
+      await pool.query('VACUUM user_sessions');
+      await pool.query('VACUUM session_audit_log');
+      const after = await measure(pool, liveHashes, expiredIds, o, () => sleep(o.baselineMs));
+      const baseline = { validation: stats([...before.validation.samples, ...after.validation.samples]), expire: stats([...before.expire.samples, ...after.expire.samples]) };
       runs[mode] = {
         sessionsDeleted: deleted,
         liveLeft: left,
         durationMs: Math.round(during.elapsedMs),
         rowsPerSecond: Math.round(deleted / (during.elapsedMs / 1_000)),
         ...extra,
+        loadAverage1m: { before: round(loadBefore), endOfPurge: round(loadDuring) },
         validation: {
+          baselineP99BeforeMs: round(before.validation.p99), baselineP99AfterMs: round(after.validation.p99),
           baselineP50Ms: round(baseline.validation.p50), baselineP99Ms: round(baseline.validation.p99),
           duringP50Ms: round(during.validation.p50), duringP99Ms: round(during.validation.p99),
           duringMaxMs: round(during.validation.max), lookups: during.validation.count,
@@ -107,6 +121,7 @@ export async function runPurgeBench(options = {}) {
       ...runs,
     };
   } finally {
+    closing = true;
     await pool.end();
     await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
     await admin.end();
@@ -196,7 +211,7 @@ async function measure(pool, liveHashes, expiredIds, o, work) {
 function stats(samples) {
   const sorted = [...samples].sort((a, b) => a - b);
   const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
-  return { count: sorted.length, p50: at(0.5), p99: at(0.99), max: sorted.at(-1) ?? NaN };
+  return { count: sorted.length, p50: at(0.5), p99: at(0.99), max: sorted.at(-1) ?? NaN, samples };
 }
 
 const round = (n) => Math.round(n * 100) / 100;

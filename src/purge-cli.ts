@@ -9,7 +9,7 @@ import { resolveSessionOptions, SessionOptionsError } from './session/session.op
 /**
  * `npm run purge`: one purge run against DATABASE_URL, then exit (for an external
  * scheduler, or by hand). Same lock as the in-app job, so it is safe next to running apps.
- * AUDIT_RETENTION and PURGE_BATCH_SIZE are read as by the demo. Exit code 0 when the run
+ * AUDIT_RETENTION, PURGE_BATCH_SIZE and PURGE_DUTY_CYCLE are read as by the demo. Exit code 0 when the run
  * finished or was skipped because another instance is purging, 1 when it failed.
  */
 async function main(): Promise<number> {

@@ -47,11 +47,13 @@ function integer(value: string | undefined, fallback: number, name: string): num
 
 /**
  * PURGE_CRON: a cron expression or 'off'; AUDIT_RETENTION: a duration or 'forever';
- * PURGE_BATCH_SIZE: rows per batch. The module validates the values. Also read by `npm run purge`.
+ * PURGE_BATCH_SIZE: rows per batch; PURGE_DUTY_CYCLE: 0.001..1. The module validates the
+ * values. Also read by `npm run purge`.
  */
 export function purgeOptions(env: NodeJS.ProcessEnv): SessionPurgeOptions {
   const purge: SessionPurgeOptions = {};
   if (env.PURGE_BATCH_SIZE) purge.batchSize = integer(env.PURGE_BATCH_SIZE, 0, 'PURGE_BATCH_SIZE');
+  if (env.PURGE_DUTY_CYCLE) purge.dutyCycle = Number(env.PURGE_DUTY_CYCLE);
   const cron = env.PURGE_CRON?.trim();
   if (cron === 'off') purge.enabled = false;
   else if (cron) purge.cron = cron;

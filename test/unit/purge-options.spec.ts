@@ -67,13 +67,14 @@ describe('demo purge environment', () => {
 
   it('maps PURGE_CRON, AUDIT_RETENTION and PURGE_BATCH_SIZE to the module options', () => {
     expect(config({})).toEqual({});
-    expect(config({ PURGE_CRON: '*/10 * * * *', AUDIT_RETENTION: '30d', PURGE_BATCH_SIZE: '1000' }))
-      .toEqual({ cron: '*/10 * * * *', auditRetention: '30d', batchSize: 1_000 });
+    expect(config({ PURGE_CRON: '*/10 * * * *', AUDIT_RETENTION: '30d', PURGE_BATCH_SIZE: '1000', PURGE_DUTY_CYCLE: '0.5' }))
+      .toEqual({ cron: '*/10 * * * *', auditRetention: '30d', batchSize: 1_000, dutyCycle: 0.5 });
     expect(config({ PURGE_CRON: 'off', AUDIT_RETENTION: 'forever' })).toEqual({ enabled: false, auditRetention: false });
   });
 
   it('leaves checking the values to the module, which names the bad one', () => {
     expect(() => resolveSessionOptions(loadDemoConfig({ PURGE_CRON: 'hourly-ish' }, 'postgres://x').session)).toThrow(/purge\.cron/);
+    expect(() => resolveSessionOptions(loadDemoConfig({ PURGE_DUTY_CYCLE: 'half' }, 'postgres://x').session)).toThrow(/purge\.dutyCycle/);
     expect(() => loadDemoConfig({ PURGE_BATCH_SIZE: 'lots' }, 'postgres://x')).toThrow(DemoConfigError);
   });
 });
