@@ -7,6 +7,7 @@ import { AuthController } from './auth.controller.js';
 import type { DemoConfig } from './demo-config.js';
 import { HealthController } from './health.controller.js';
 import { MeController } from './me.controller.js';
+import { PageController } from './page.controller.js';
 import { SessionsController } from './sessions.controller.js';
 import { UsersService } from './users.service.js';
 
@@ -22,8 +23,8 @@ export class AppModule {
           url: config.databaseUrl,
           autoLoadEntities: true,
           synchronize: false, // tables come from migrations, run before the app starts
-          // Fail fast when the database is away, so requests get a 503 instead of hanging.
-          extra: { max: 20, connectionTimeoutMillis: 2_000 },
+          // Bounded waits: a database that is away or stuck gives 503s, not hanging requests.
+          extra: { max: 20, connectionTimeoutMillis: 10_000 },
           retryAttempts: 3,
           retryDelay: 500,
         }),
@@ -31,7 +32,7 @@ export class AppModule {
         SessionModule.forRoot(config.session),
         ...rateLimit.imports,
       ],
-      controllers: [AuthController, MeController, SessionsController, HealthController],
+      controllers: [AuthController, MeController, SessionsController, HealthController, PageController],
       providers: [UsersService, ...rateLimit.providers],
     };
   }

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { plainToInstance, Type } from 'class-transformer';
+import { plainToInstance, Transform, Type } from 'class-transformer';
 import {
   IsBoolean, IsIn, IsInt, IsNumber, IsOptional, IsString, Matches, Max, Min, ValidateIf, ValidateNested,
   registerDecorator, validateSync, type ValidationArguments, type ValidationError,
@@ -183,7 +183,9 @@ function cookiePrefixProblem(name: string, cookie: CookieOptionsSchema): string 
 class CookieOptionsSchema implements SessionCookieOptions {
   @IsOptional() @IsString() @Matches(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/, { message: 'must be a cookie token of 1..64 characters' })
   @IsValidCookiePrefix()
-  name?: string = '__Host-sid'; // a default here, so the prefix rules also judge the default name
+  // The default is filled in here (also over an explicit undefined) so the prefix rules judge it too.
+  @Transform(({ value }) => value ?? '__Host-sid')
+  name?: string = '__Host-sid';
 
   @IsOptional() @IsBoolean()
   secure?: boolean;
@@ -292,7 +294,8 @@ export function resolveSessionOptions(input: SessionModuleOptions = {}): Resolve
     absoluteTimeoutMs,
     touchIntervalMs: parseDuration(input.touchInterval) ?? Math.min(MAX_TOUCH_INTERVAL_MS, Math.floor(idleTimeoutMs / 10)),
     rotationIntervalMs: parseDuration(input.rotationInterval) ?? DEFAULT_ROTATION_INTERVAL_MS,
-    rotationGraceMs: parseDuration(input.rotationGrace) ?? DEFAULT_ROTATION_GRACE_MS,
+    // The default grace must not outlast a short idle timeout.
+    rotationGraceMs: parseDuration(input.rotationGrace) ?? Math.min(DEFAULT_ROTATION_GRACE_MS, Math.floor(idleTimeoutMs / 2)),
     transport: input.transport ?? 'cookie',
     cookie: {
       name: cookie.name ?? '__Host-sid',

@@ -4,7 +4,8 @@ import { BearerTransport } from '../../src/session/transport/bearer.transport.js
 import type { HttpRequestLike } from '../../src/session/transport/http.js';
 import type { SessionTransport } from '../../src/session/transport/session-transport.js';
 
-const bearer = new BearerTransport('session-token');
+/** Typed as the interface the session layer calls it through. */
+const bearer: SessionTransport = new BearerTransport('session-token');
 
 const withAuthorization = (authorization: string | string[]): HttpRequestLike => ({ headers: { authorization } });
 
@@ -135,7 +136,7 @@ describe.each([
   it('uses the configured rotation header', () => {
     const response = makeResponse();
     const token = generateToken();
-    new BearerTransport('x-new-session').write(response, token, 60_000);
+    (new BearerTransport('x-new-session') as SessionTransport).write(response, token, 60_000);
     expect(headersOf(response).get('x-new-session')).toBe(token);
     expect(headersOf(response).has('session-token')).toBe(false);
   });
@@ -146,7 +147,7 @@ describe.each([
     expect([...headersOf(response).keys()].map((name) => name.toLowerCase())).not.toContain('set-cookie');
     if (response instanceof FakeExpressResponse) expect(response.appended).toEqual([]);
     const cleared = makeResponse();
-    (bearer as SessionTransport).clear(cleared);
+    bearer.clear(cleared);
     expect(headersOf(cleared).size).toBe(0);
   });
 });

@@ -1,5 +1,5 @@
 import {
-  CanActivate, ExecutionContext, Injectable, Logger, ServiceUnavailableException, UnauthorizedException,
+  CanActivate, ExecutionContext, Injectable, Logger, UnauthorizedException,
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { attachSession, type SessionFailureReason } from '../active-session.js';
@@ -32,11 +32,8 @@ export class SessionGuard implements CanActivate {
     try {
       outcome = await this.validator.validate(request, response);
     } catch (error) {
-      // Fail closed: without the store no request is let through, and the client is told to retry.
-      if (error instanceof StoreUnavailableError) {
-        this.logger.warn(`session store unavailable: ${error.message}`);
-        throw new ServiceUnavailableException({ statusCode: 503, error: 'Service Unavailable', message: 'Session store unavailable' });
-      }
+      // Fail closed: without the store no request is let through; the 503 tells the client to retry.
+      if (error instanceof StoreUnavailableError) this.logger.warn(`session store unavailable: ${error.detail}`);
       throw error;
     }
     if (outcome.ok) return true;

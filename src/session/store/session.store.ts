@@ -1,3 +1,4 @@
+import { ServiceUnavailableException } from '@nestjs/common';
 import type { Pool, QueryConfig, QueryResultRow } from 'pg';
 import type { AuditContext, RevokeReason } from '../audit/audit-event.js';
 import type { SessionLookup, SessionRow, SessionSummary } from './session-row.js';
@@ -117,9 +118,15 @@ export const SQL = {
     WHERE id = $1 AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()`,
 } as const;
 
-/** The database could not be reached or did not answer in time. Guards turn it into 503. */
-export class StoreUnavailableError extends Error {
-  override name = 'StoreUnavailableError';
+/**
+ * The database could not be reached or did not answer in time. An HttpException, so that
+ * wherever it surfaces (guard, service call in a handler) the client gets 503, not 500.
+ */
+export class StoreUnavailableError extends ServiceUnavailableException {
+  constructor(readonly detail: string, options?: { cause?: unknown }) {
+    super({ statusCode: 503, error: 'Service Unavailable', message: 'Session store unavailable' }, options);
+    this.name = 'StoreUnavailableError';
+  }
 }
 
 export type PatchResult = { ok: true; data: Record<string, unknown> } | { ok: false; reason: 'not_found' | 'too_large' };
@@ -254,7 +261,7 @@ export class SessionStore {
     try {
       return (await this.pool.query({ ...query, query_timeout: this.queryTimeoutMs } as QueryConfig)).rows;
     } catch (error) {
-      if (isConnectionError(error)) throw new StoreUnavailableError(`session store unavailable: ${(error as Error).message}`, { cause: error });
+      if (isConnectionError(error)) throw new StoreUnavailableError((error as Error).message, { cause: error });
       throw error;
     }
   }

@@ -1,7 +1,7 @@
 import { parseCookie, stringifySetCookie } from 'cookie';
 import type { ResolvedCookieOptions } from '../session.options.js';
 import { isWellFormedToken } from '../token/session-token.js';
-import { appendHeader, headerValue, setHeader, type HttpRequestLike, type HttpResponseLike } from './http.js';
+import { appendHeader, setHeader, type HttpRequestLike, type HttpResponseLike } from './http.js';
 import { MALFORMED_TOKEN, NO_TOKEN, type SessionTransport, type TokenReading } from './session-transport.js';
 
 /** RFC 6265bis: browsers drop cookies whose name + value exceed 4096 bytes; we refuse to read larger ones. */
@@ -14,7 +14,9 @@ export class CookieTransport implements SessionTransport {
   constructor(private readonly cookie: ResolvedCookieOptions) {}
 
   read(request: HttpRequestLike): TokenReading {
-    const header = headerValue(request, 'cookie');
+    const raw = request.headers.cookie;
+    // HTTP/2 may deliver several cookie headers; they are one list joined by '; ' (RFC 9113 §8.2.3).
+    const header = Array.isArray(raw) ? raw.join('; ') : raw;
     if (!header) return NO_TOKEN;
     const value = parseCookie(header, { decode: identity })[this.cookie.name];
     if (value === undefined) return NO_TOKEN;

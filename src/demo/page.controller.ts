@@ -1,0 +1,136 @@
+import { Controller, Get, Header } from '@nestjs/common';
+import { Public } from '../session/index.js';
+
+/**
+ * A small page for trying the demo in a browser: login, who am I, my devices (revoke one,
+ * sign out everywhere else), logout. Plain HTML and one script file under a strict CSP; it
+ * never sees the session cookie (HttpOnly), only the CSRF token the API hands out.
+ */
+const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+const PAGE = `<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>nest-pg-session demo</title>
+  <link rel="stylesheet" href="/app.css">
+</head>
+<body>
+  <h1>nest-pg-session demo</h1>
+  <form id="login">
+    <label>Username <input name="username" autocomplete="username" required></label>
+    <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
+    <button type="submit">Sign in</button>
+  </form>
+  <section id="account" hidden>
+    <p>Signed in as <strong id="user"></strong> <span id="session-id"></span></p>
+    <button id="logout">Sign out</button>
+    <button id="revoke-others">Sign out everywhere else</button>
+    <h2>My sessions</h2>
+    <table id="sessions"><thead><tr><th>Device</th><th>IP</th><th>Created</th><th>Last seen</th><th></th></tr></thead><tbody></tbody></table>
+  </section>
+  <p id="status" role="status"></p>
+  <script src="/app.js"></script>
+</body>
+</html>`;
+
+const SCRIPT = `'use strict';
+let csrfToken = null;
+const $ = (id) => document.getElementById(id);
+const status = (text) => { $('status').textContent = text; };
+
+async function api(method, path, body) {
+  const headers = { accept: 'application/json' };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (csrfToken && method !== 'GET') headers['x-csrf-token'] = csrfToken;
+  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin' });
+  const text = await response.text();
+  const data = text ? JSON.parse(text) : null;
+  if (!response.ok) throw Object.assign(new Error((data && (data.reason || data.message)) || response.statusText), { status: response.status });
+  return data;
+}
+
+function cell(row, text) { const td = document.createElement('td'); td.textContent = text; row.appendChild(td); return td; }
+
+async function refresh() {
+  try {
+    const me = await api('GET', '/me');
+    if (me.csrfToken) csrfToken = me.csrfToken;
+    $('login').hidden = true;
+    $('account').hidden = false;
+    $('user').textContent = me.userId;
+    $('session-id').textContent = '(session ' + me.sessionId + ')';
+    const sessions = await api('GET', '/sessions');
+    const body = $('sessions').querySelector('tbody');
+    body.replaceChildren();
+    for (const s of sessions) {
+      const row = document.createElement('tr');
+      row.dataset.sessionId = s.id;
+      cell(row, (s.userAgent || 'unknown') + (s.current ? ' (this device)' : ''));
+      cell(row, s.ip || '');
+      cell(row, new Date(s.createdAt).toLocaleString());
+      cell(row, new Date(s.lastSeenAt).toLocaleString());
+      const action = cell(row, '');
+      if (!s.current) {
+        const button = document.createElement('button');
+        button.textContent = 'Revoke';
+        button.className = 'revoke';
+        button.addEventListener('click', () => act(() => api('DELETE', '/sessions/' + encodeURIComponent(s.id)), 'Session revoked'));
+        action.appendChild(button);
+      }
+      body.appendChild(row);
+    }
+  } catch (error) {
+    csrfToken = null;
+    $('login').hidden = false;
+    $('account').hidden = true;
+    if (error.status !== 401) status('Error: ' + error.message);
+  }
+}
+
+async function act(action, done) {
+  try { await action(); status(done); } catch (error) { status('Refused: ' + error.message); }
+  await refresh();
+}
+
+$('login').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  act(async () => {
+    const result = await api('POST', '/auth/login', { username: form.get('username'), password: form.get('password') });
+    if (result.csrfToken) csrfToken = result.csrfToken;
+    event.target.reset();
+  }, 'Signed in');
+});
+$('logout').addEventListener('click', () => act(() => api('POST', '/auth/logout'), 'Signed out'));
+$('revoke-others').addEventListener('click', () => act(async () => {
+  const result = await api('POST', '/sessions/revoke-others');
+  status('Signed out ' + result.revoked + ' other session(s)');
+}, 'Other sessions signed out'));
+refresh();
+`;
+
+const STYLE = `body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 56rem; color: #222; }
+form label { display: block; margin: .5rem 0; }
+table { border-collapse: collapse; width: 100%; margin-top: 1rem; }
+th, td { border-bottom: 1px solid #ddd; padding: .4rem; text-align: left; font-size: .9rem; }
+button { margin: .25rem .25rem .25rem 0; }
+#status { color: #555; }`;
+
+@Controller()
+export class PageController {
+  @Public() @Get() @Header('Content-Type', 'text/html; charset=utf-8') @Header('Content-Security-Policy', CSP)
+  page(): string {
+    return PAGE;
+  }
+
+  @Public() @Get('app.js') @Header('Content-Type', 'text/javascript; charset=utf-8')
+  script(): string {
+    return SCRIPT;
+  }
+
+  @Public() @Get('app.css') @Header('Content-Type', 'text/css; charset=utf-8')
+  style(): string {
+    return STYLE;
+  }
+}

@@ -1,0 +1,119 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { existsSync, mkdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { startDemo, type RunningDemo } from '../support/demo.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ARTIFACTS = new URL('../artifacts/', import.meta.url).pathname;
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium) console.warn(`[browser tests] skipped: no Chromium at ${CHROMIUM} (.ci/run installs Debian's chromium)`);
+const describeBrowser = haveChromium ? describe : describe.skip;
+
+/** Real cookie behaviour in headless Chromium against the demo app listening on localhost. */
+describeBrowser('demo page in Chromium', () => {
+  let demo: RunningDemo;
+  let browser: Browser;
+  let origin: string;
+  let attacker: Server;
+  let attackerOrigin: string;
+
+  beforeAll(async () => {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    demo = await startDemo('express');
+    await demo.app.listen(0, '127.0.0.1');
+    origin = `http://localhost:${(demo.app.getHttpServer().address() as AddressInfo).port}`;
+    // A second origin (a different site: 127.0.0.1 vs localhost) that tries a cross-site form POST.
+    attacker = createServer((_, res) => {
+      res.setHeader('content-type', 'text/html');
+      res.end(`<form id="f" method="POST" action="${origin}/sessions/revoke-others"></form><script>document.getElementById('f').submit()</script>`);
+    });
+    await new Promise<void>((resolve) => attacker.listen(0, '127.0.0.1', resolve));
+    attackerOrigin = `http://127.0.0.1:${(attacker.address() as AddressInfo).port}`;
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await new Promise((resolve) => attacker?.close(resolve));
+    await demo?.close();
+  });
+
+  async function signIn(context: BrowserContext, username: string): Promise<Page> {
+    const page = await context.newPage();
+    await page.goto(origin);
+    await page.fill('input[name=username]', username);
+    await page.fill('input[name=password]', `${username}-password`);
+    await page.click('button[type=submit]');
+    await page.waitForSelector('#account:not([hidden])');
+    return page;
+  }
+
+  it('signs in through the form with a cookie scripts cannot read, and stays signed in on reload', async () => {
+    const context = await browser.newContext();
+    const page = await signIn(context, 'alice');
+    expect(await page.textContent('#user')).toBe('u-alice');
+    expect(await page.evaluate(() => document.cookie)).not.toContain('__Host-sid');
+
+    const [cookie] = (await context.cookies()).filter((c) => c.name === '__Host-sid');
+    expect(cookie).toMatchObject({ httpOnly: true, secure: true, sameSite: 'Lax', path: '/', domain: 'localhost' });
+    expect(cookie.value).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    await page.screenshot({ path: `${ARTIFACTS}signed-in.png`, fullPage: true });
+
+    await page.reload();
+    await page.waitForSelector('#account:not([hidden])');
+    expect(await page.textContent('#user')).toBe('u-alice');
+    await context.close();
+  });
+
+  it('revokes another device from the list; that device is refused next time', async () => {
+    const laptop = await browser.newContext();
+    const phone = await browser.newContext();
+    const laptopPage = await signIn(laptop, 'bob');
+    const phonePage = await signIn(phone, 'bob');
+    await laptopPage.reload();
+    await laptopPage.waitForSelector('#sessions tbody tr button.revoke');
+    const phoneSessionId = (await phonePage.textContent('#session-id'))!.match(/session ([0-9a-f-]{36})/)![1];
+    await laptopPage.click(`#sessions tbody tr[data-session-id="${phoneSessionId}"] button.revoke`);
+    await laptopPage.waitForFunction((id) => !document.querySelector(`tr[data-session-id="${id}"]`), phoneSessionId);
+    await laptopPage.screenshot({ path: `${ARTIFACTS}after-revoke.png`, fullPage: true });
+
+    await phonePage.reload();
+    await phonePage.waitForSelector('#login:not([hidden])');
+    const status = await phonePage.evaluate(async () => (await fetch('/me')).status);
+    expect(status).toBe(401);
+    await laptopPage.reload();
+    await laptopPage.waitForSelector('#account:not([hidden])');
+    await laptop.close();
+    await phone.close();
+  });
+
+  it('signs out: the cookie is gone from the browser', async () => {
+    const context = await browser.newContext();
+    const page = await signIn(context, 'alice');
+    await page.click('#logout');
+    await page.waitForSelector('#login:not([hidden])');
+    expect((await context.cookies()).filter((c) => c.name === '__Host-sid')).toEqual([]);
+    await context.close();
+  });
+
+  it('a cross-site form POST from another origin does not act on the session', async () => {
+    const context = await browser.newContext();
+    const page = await signIn(context, 'admin');
+    const other = await signIn(await browser.newContext(), 'admin');
+    const otherId = (await other.textContent('#session-id'))!.match(/session ([0-9a-f-]{36})/)![1];
+
+    const evil = await context.newPage();
+    const posted = evil.waitForResponse((r) => r.url().endsWith('/sessions/revoke-others'));
+    await evil.goto(attackerOrigin);
+    expect((await posted).status()).not.toBe(201);
+
+    // The other admin session is still alive, and so is ours.
+    const list: Array<{ id: string }> = await page.evaluate(async () => (await fetch('/sessions')).json());
+    expect(list.map((s) => s.id)).toContain(otherId);
+    await context.close();
+  });
+});

@@ -1,0 +1,57 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { freePort } from '../../src/demo/embedded-postgres.js';
+
+const MAIN = new URL('../../dist/src/main.js', import.meta.url).pathname;
+
+export interface DemoProcess {
+  url: string;
+  process: ChildProcess;
+  output(): string;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** The built demo (`dist/src/main.js`, as `npm start` runs it) in its own process. */
+export async function spawnDemo(env: Record<string, string>): Promise<DemoProcess> {
+  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first (npm test does)`);
+  const port = await freePort();
+  const child = spawn(process.execPath, [MAIN], {
+    env: { ...process.env, PORT: String(port), NODE_OPTIONS: '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  const url = `http://127.0.0.1:${port}`;
+  const started = Date.now();
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`demo exited with ${child.exitCode}:\n${output}`);
+    try {
+      if ((await fetch(`${url}/health`)).status === 200) break;
+    } catch { /* not listening yet */ }
+    if (Date.now() - started > 20_000) throw new Error(`demo did not start within 20 s:\n${output}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return {
+    url,
+    process: child,
+    output: () => output,
+    stop: (signal = 'SIGTERM') => new Promise((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill(signal);
+    }),
+  };
+}
+
+/** Logs in over plain fetch; returns the cookie header to send back. */
+export async function loginOver(url: string, username: string): Promise<{ cookie: string; sessionId: string; body: any }> {
+  const response = await fetch(`${url}/auth/login`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username, password: `${username}-password` }),
+  });
+  if (response.status !== 200) throw new Error(`login failed: ${response.status} ${await response.text()}`);
+  const line = response.headers.getSetCookie().find((h) => h.startsWith('__Host-sid='))!;
+  const body = await response.json();
+  return { cookie: line.split(';')[0], sessionId: body.sessionId, body };
+}
