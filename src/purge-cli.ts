@@ -5,6 +5,7 @@ import { DemoConfigError, purgeOptions } from './demo/demo-config.js';
 import { PurgeStore } from './session/purge/purge.store.js';
 import { SessionPurgeService } from './session/purge/session-purge.service.js';
 import { resolveSessionOptions, SessionOptionsError } from './session/session.options.js';
+import { StoreUnavailableError } from './session/store/session.store.js';
 
 /**
  * `npm run purge`: one purge run against DATABASE_URL, then exit (for an external
@@ -38,7 +39,8 @@ async function main(): Promise<number> {
     await purge.runOnce();
     return 0;
   } catch (error) {
-    logger.error(`purge failed: ${(error as Error).message}`);
+    const reason = error instanceof StoreUnavailableError ? `database unavailable: ${error.detail}` : (error as Error).message;
+    logger.error(`purge failed: ${reason}`);
     return 1;
   } finally {
     await pool.end();

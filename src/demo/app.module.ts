@@ -9,6 +9,7 @@ import { HealthController } from './health.controller.js';
 import { MeController } from './me.controller.js';
 import { PageController } from './page.controller.js';
 import { SessionsController } from './sessions.controller.js';
+import { UsersModule } from './users.module.js';
 import { UsersService } from './users.service.js';
 
 @Module({})
@@ -29,11 +30,22 @@ export class AppModule {
           retryDelay: 500,
         }),
         ScheduleModule.forRoot(), // the session purge registers its job here (PURGE_CRON)
-        SessionModule.forRoot(config.session),
+        // The admin API (/admin/...) is for users with the 'admin' role. Its routes are declared
+        // here, statically; the role check comes from the factory, which can inject UsersService.
+        SessionModule.forRootAsync({
+          imports: [UsersModule],
+          inject: [UsersService],
+          useFactory: (users: UsersService) => ({
+            ...config.session,
+            admin: { enabled: true, authorize: (session) => users.findById(session.userId)?.roles.includes('admin') === true },
+          }),
+          admin: { enabled: true },
+        }),
+        UsersModule,
         ...rateLimit.imports,
       ],
       controllers: [AuthController, MeController, SessionsController, HealthController, PageController],
-      providers: [UsersService, ...rateLimit.providers],
+      providers: [...rateLimit.providers],
     };
   }
 }

@@ -20,6 +20,18 @@ export type { SessionSummary, SessionRow } from './store/session-row.js';
 export { UserSessionEntity } from './store/session.entity.js';
 export { SessionAuditLogEntity } from './audit/audit-log.entity.js';
 export { AUDIT_EVENTS, type AuditEvent, type RevokeReason, type AuditContext } from './audit/audit-event.js';
+export type { SessionAuditRecord } from './audit/audit-record.js';
+export { SessionEvents } from './audit/session-events.js';
+export { SessionAuditService, type AuditPage, type AuditSummary } from './audit/session-audit.service.js';
+export {
+  AuditQueryDto, AuditSummaryDto, MAX_AUDIT_PAGE_SIZE, SUMMARY_BUCKETS,
+  type AuditQueryInput, type AuditSummaryInput, type SummaryBucket,
+} from './audit/audit-query.dto.js';
+export { SessionAuditStore, AUDIT_SQL } from './audit/audit.store.js';
+export { SessionAdminService, type AdminActor } from './audit/session-admin.service.js';
+export { SessionAdminGuard } from './audit/session-admin.guard.js';
+export { SessionAdminController } from './audit/session-admin.controller.js';
+export type { SessionAdminOptions, SessionAdminAuthorizer } from './audit/admin.options.js';
 export type { SessionTransport, TokenReading } from './transport/session-transport.js';
 export { CookieTransport } from './transport/cookie.transport.js';
 export { BearerTransport } from './transport/bearer.transport.js';

@@ -3,7 +3,14 @@ import { APP_GUARD } from '@nestjs/core';
 import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import type { Pool } from 'pg';
 import type { DataSource } from 'typeorm';
+import type { SessionAdminOptions } from './audit/admin.options.js';
 import { SessionAuditLogEntity } from './audit/audit-log.entity.js';
+import { SessionAuditStore } from './audit/audit.store.js';
+import { sessionAdminControllerAt } from './audit/session-admin.controller.js';
+import { SessionAdminGuard } from './audit/session-admin.guard.js';
+import { SessionAdminService } from './audit/session-admin.service.js';
+import { SessionAuditService } from './audit/session-audit.service.js';
+import { SessionEvents } from './audit/session-events.js';
 import { SessionGuard } from './guards/session.guard.js';
 import { PurgeStore } from './purge/purge.store.js';
 import { SessionPurgeService } from './purge/session-purge.service.js';
@@ -25,6 +32,12 @@ export interface SessionModuleExtras {
   globalGuard?: boolean;
   /** Name of the TypeORM DataSource to use, when the app has several. Default: the default one. */
   dataSource?: string;
+  /**
+   * The admin HTTP API. With forRoot it is simply the `admin` option. With forRootAsync, give
+   * `admin: { enabled: true, path? }` beside useFactory (routes exist before the factory runs);
+   * `authorize` may come from there or from the factory's options.
+   */
+  admin?: SessionAdminOptions;
 }
 
 export const SESSION_ENTITIES = [UserSessionEntity, SessionAuditLogEntity];
@@ -44,7 +57,7 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
     {
       provide: SESSION_OPTIONS,
       // Validated here, so a bad option stops the app at start-up with a message naming it.
-      useFactory: (raw: SessionModuleOptions) => resolveSessionOptions(raw),
+      useFactory: (raw: SessionModuleOptions) => resolveSessionOptions(raw, { admin: extras.admin }),
       inject: [SESSION_MODULE_OPTIONS],
     },
     {
@@ -56,7 +69,13 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
     {
       provide: SessionStore,
       // The store speaks SQL to TypeORM's own pg pool: one pool, prepared statements on the hot path.
-      useFactory: (dataSource: DataSource) => new SessionStore((dataSource.driver as unknown as { master: Pool }).master),
+      useFactory: (dataSource: DataSource, events: SessionEvents) =>
+        new SessionStore((dataSource.driver as unknown as { master: Pool }).master, undefined, events),
+      inject: [getDataSourceToken(extras.dataSource), SessionEvents],
+    },
+    {
+      provide: SessionAuditStore,
+      useFactory: (dataSource: DataSource) => new SessionAuditStore((dataSource.driver as unknown as { master: Pool }).master),
       inject: [getDataSourceToken(extras.dataSource)],
     },
     {
@@ -64,17 +83,25 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
       useFactory: (dataSource: DataSource) => new PurgeStore((dataSource.driver as unknown as { master: Pool }).master),
       inject: [getDataSourceToken(extras.dataSource)],
     },
+    SessionEvents,
     SessionValidator,
     SessionService,
     SessionGuard,
+    SessionAuditService,
+    SessionAdminService,
+    SessionAdminGuard,
     SessionPurgeService,
   ];
   if (extras.globalGuard !== false) providers.push({ provide: APP_GUARD, useExisting: SessionGuard });
+  // Off by default: the routes exist only when enabled where the module is imported.
+  const admin = extras.admin?.enabled === true ? [sessionAdminControllerAt((extras.admin.path ?? 'admin').replace(/^\//, ''))] : [];
   return {
     ...definition,
     global: extras.isGlobal !== false,
     imports: [...(definition.imports ?? []), TypeOrmModule.forFeature(SESSION_ENTITIES, extras.dataSource)],
     providers: [...(definition.providers ?? []), ...providers],
-    exports: [...(definition.exports ?? []), SESSION_OPTIONS, SESSION_TRANSPORT, SessionStore, SessionValidator, SessionService, SessionGuard, SessionPurgeService],
+    controllers: [...(definition.controllers ?? []), ...admin],
+    exports: [...(definition.exports ?? []), SESSION_OPTIONS, SESSION_TRANSPORT, SessionStore, SessionValidator, SessionService, SessionGuard,
+      SessionEvents, SessionAuditService, SessionAdminService, SessionPurgeService],
   };
 }

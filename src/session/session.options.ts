@@ -5,6 +5,7 @@ import {
   registerDecorator, validateSync, type ValidationArguments, type ValidationError,
 } from 'class-validator';
 import { validateCronExpression } from 'cron';
+import { AdminOptionsSchema, mergeAdminOptions, resolveAdminOptions, type ResolvedAdminOptions, type SessionAdminOptions } from './audit/admin.options.js';
 import { parseDuration, type Duration } from './duration.js';
 
 export type SessionTransportKind = 'cookie' | 'bearer';
@@ -44,6 +45,8 @@ export interface SessionModuleOptions {
   maxDataBytes?: number;
   /** The scheduled purge of expired sessions and old audit rows. */
   purge?: SessionPurgeOptions;
+  /** The admin HTTP API (audit queries, any user's sessions). Off by default. */
+  admin?: SessionAdminOptions;
 }
 
 export interface SessionPurgeOptions {
@@ -83,6 +86,7 @@ export interface ResolvedSessionOptions {
   bearerRotationHeader: string;
   maxDataBytes: number;
   purge: ResolvedPurgeOptions;
+  admin: ResolvedAdminOptions;
 }
 
 export interface ResolvedPurgeOptions {
@@ -267,6 +271,9 @@ class SessionOptionsSchema implements SessionModuleOptions {
 
   @IsOptional() @ValidateNested() @Type(() => PurgeOptionsSchema)
   purge?: PurgeOptionsSchema;
+
+  @IsOptional() @ValidateNested() @Type(() => AdminOptionsSchema)
+  admin?: AdminOptionsSchema;
 }
 
 function flatten(errors: ValidationError[], prefix = ''): string[] {
@@ -277,9 +284,17 @@ function flatten(errors: ValidationError[], prefix = ''): string[] {
   });
 }
 
-/** Validates options with class-validator and fills in defaults. Throws SessionOptionsError naming each bad option. */
-export function resolveSessionOptions(input: SessionModuleOptions = {}): ResolvedSessionOptions {
+/**
+ * Validates options with class-validator and fills in defaults. Throws SessionOptionsError naming each bad option.
+ * The module passes `module.admin`: the `admin` given where it was imported (for forRootAsync, beside useFactory).
+ */
+export function resolveSessionOptions(input: SessionModuleOptions = {}, module?: { admin?: SessionAdminOptions }): ResolvedSessionOptions {
   if (input === null || typeof input !== 'object') throw new SessionOptionsError('SessionModule options must be an object');
+  if (module) {
+    const merged = mergeAdminOptions(module.admin, input.admin);
+    if ('error' in merged) throw new SessionOptionsError(`Invalid SessionModule options:\n  - ${merged.error}`);
+    if (merged.admin !== input.admin) input = { ...input, admin: merged.admin };
+  }
   const schema = plainToInstance(SessionOptionsSchema, input);
   const errors = validateSync(schema, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true });
   if (errors.length > 0) {
@@ -313,5 +328,6 @@ export function resolveSessionOptions(input: SessionModuleOptions = {}): Resolve
       dutyCycle: purge.dutyCycle ?? DEFAULT_PURGE_DUTY_CYCLE,
       auditRetentionMs: purge.auditRetention === false ? null : parseDuration(purge.auditRetention) ?? DEFAULT_AUDIT_RETENTION_MS,
     },
+    admin: resolveAdminOptions(input.admin),
   };
 }

@@ -95,13 +95,16 @@ export class SessionService {
     return next;
   }
 
-  /** Revokes one session. With `onlyUserId`, a session of anyone else counts as not found. */
+  /**
+   * Revokes one session. With `onlyUserId`, a session of anyone else counts as not found.
+   * The audit row's actor is `actorId`, else the session's owner; reason 'admin' requires `actorId`.
+   */
   async revoke(sessionId: string, options: { reason?: RevokeReason; actorId?: string; request?: HttpRequestLike; onlyUserId?: string } = {}): Promise<boolean> {
     const context = options.request ? auditContext(options.request, options.actorId) : { actorId: options.actorId ?? null };
     return this.store.revoke(sessionId, options.reason ?? 'user', context, { onlyUserId: options.onlyUserId });
   }
 
-  /** Revokes every session of a user, optionally except one (e.g. the current one). Returns how many. */
+  /** Revokes every session of a user, optionally except one (e.g. the current one). Returns how many. Actor as in revoke(). */
   async revokeAll(userId: string, options: { except?: string | ActiveSession; reason?: RevokeReason; actorId?: string; request?: HttpRequestLike } = {}): Promise<number> {
     const exceptId = typeof options.except === 'string' ? options.except : options.except?.id;
     const context = options.request ? auditContext(options.request, options.actorId) : { actorId: options.actorId ?? null };

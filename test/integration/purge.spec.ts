@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
+import { SessionEvents } from '../../src/session/audit/session-events.js';
+import type { SessionAuditRecord } from '../../src/session/audit/audit-record.js';
 import { PURGE_LOCK_KEY, PURGE_SQL, PurgeStore } from '../../src/session/purge/purge.store.js';
 import { SessionPurgeService } from '../../src/session/purge/session-purge.service.js';
 import { resolveSessionOptions, type SessionPurgeOptions } from '../../src/session/session.options.js';
@@ -136,6 +138,33 @@ describe('session purge (store level, real Postgres)', () => {
     expect(line).toMatch(/^purge run \{"sessionsDeleted":2000,"auditRowsDeleted":0,"batches":5,"durationMs":\d+\}$/);
   });
 
+  it('emits each purged row to SessionEvents observers after its batch committed, and fetches none without observers', async () => {
+    await seedMany(db.pool, 250, 'idle', -60, 3_600);
+    const events = new SessionEvents();
+    const seen: SessionAuditRecord[] = [];
+    const subscription = events.on('purged').subscribe((record) => seen.push(record));
+    const purge = new SessionPurgeService(new PurgeStore(db.pool), resolveSessionOptions({ purge: { batchSize: 100, dutyCycle: 1 } }), undefined, events);
+
+    expect(await purge.runOnce()).toMatchObject({ sessionsDeleted: 250, batches: 3 });
+    subscription.unsubscribe();
+
+    const stored = await purgedAuditRows(db.pool);
+    expect(seen.map((r) => r.sessionId).sort()).toEqual(stored.map((r) => r.session_id).sort());
+    expect(seen.every((r) => r.event === 'purged' && r.details.expiry === 'idle' && r.actorId === null)).toBe(true);
+    expect(new Set(seen.map((r) => r.id)).size).toBe(250);
+
+    // Nobody listening: the rows are not even sent back by the database.
+    await seedMany(db.pool, 10, 'more', -60, 3_600);
+    expect(events.observed).toBe(false);
+    const connection = await new PurgeStore(db.pool).connect();
+    try {
+      expect(await connection.purgeExpiredSessions('idle', 100, false)).toEqual({ deleted: 10, auditRows: [] });
+    } finally {
+      await connection.release(false);
+    }
+    expect(seen).toHaveLength(250);
+  });
+
   it('plans each batch as an index range scan, never a sequential scan of the table', async () => {
     await seedMany(db.pool, 10_000, 'idle', -60, 3_600);
     await seedMany(db.pool, 10_000, 'live', 600, 3_600);
@@ -144,8 +173,8 @@ describe('session purge (store level, real Postgres)', () => {
     const plan = async (sql: string, values: unknown[]) =>
       JSON.stringify((await db.pool.query(`EXPLAIN (FORMAT JSON) ${sql}`, values)).rows[0]['QUERY PLAN']);
 
-    const idle = await plan(PURGE_SQL.purgeIdleExpired, [5_000]);
-    const absolute = await plan(PURGE_SQL.purgeAbsoluteExpired, [5_000]);
+    const idle = await plan(PURGE_SQL.purgeIdleExpired, [5_000, false]);
+    const absolute = await plan(PURGE_SQL.purgeAbsoluteExpired, [5_000, false]);
     const audit = await plan(PURGE_SQL.purgeOldAuditRows, [90 * 86_400_000, 5_000]);
 
     expect(idle).toContain('user_sessions_idle_expires_at_idx');

@@ -101,6 +101,7 @@ describe('resolveSessionOptions defaults', () => {
     bearerRotationHeader: 'session-token',
     maxDataBytes: 65_536,
     purge: { enabled: true, cron: '*/5 * * * *', batchSize: 5_000, dutyCycle: 0.1, auditRetentionMs: 90 * 24 * HOUR },
+    admin: { enabled: false, authorize: undefined, path: 'admin' },
   };
 
   it('fill in NIST AAL2 timeouts and a __Host- cookie when nothing is given', () => {

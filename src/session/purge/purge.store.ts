@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
+import { AUDIT_RECORD_COLUMNS, toAuditRecord, type SessionAuditRecord } from '../audit/audit-record.js';
 import { isConnectionError, StoreUnavailableError } from '../store/session.store.js';
 
 /** Advisory lock key of the purge ('npsp'); the migration lock uses another one. */
@@ -6,7 +7,8 @@ export const PURGE_LOCK_KEY = 0x6e70_7370;
 
 /**
  * Deletes at most $1 expired sessions, oldest deadline first, and writes one `purged` audit
- * row per deleted session in the same statement. Two ordered passes (idle, then absolute)
+ * row per deleted session in the same statement; with $2 true it also returns those rows
+ * (for SessionEvents observers; not shipped when nobody listens). Two ordered passes (idle, then absolute)
  * rather than one `idle <= now() OR absolute <= now()`: each pass is a plain range scan of
  * its own index that stops after $1 rows, and the index entries of rows deleted by earlier
  * batches are marked dead by the scan, so batch N costs as much as batch 1. An OR would
@@ -37,8 +39,10 @@ function purgeExpiredBy(deadline: 'idle_expires_at' | 'absolute_expires_at'): st
         'revokedAt', revoked_at,
         'reason', revoke_reason))
       FROM gone
+      RETURNING ${AUDIT_RECORD_COLUMNS}
     )
-    SELECT count(*)::int AS deleted FROM gone`;
+    SELECT (SELECT count(*)::int FROM gone) AS deleted,
+           CASE WHEN $2 THEN (SELECT json_agg(a ORDER BY a.id::bigint) FROM audit a) END AS audit_rows`;
 }
 
 /** Every statement the purge sends, in one place (the session SQL lives in store/session.store.ts). */
@@ -105,9 +109,10 @@ export class PurgeConnection {
     return row.locked;
   }
 
-  async purgeExpiredSessions(pass: ExpiryPass, batchSize: number): Promise<number> {
-    const [row] = await this.query(pass === 'idle' ? PURGE_SQL.purgeIdleExpired : PURGE_SQL.purgeAbsoluteExpired, [batchSize]);
-    return row.deleted;
+  /** Deletes one batch; `auditRows` are the `purged` rows written, when asked for. */
+  async purgeExpiredSessions(pass: ExpiryPass, batchSize: number, withAuditRows: boolean): Promise<{ deleted: number; auditRows: SessionAuditRecord[] }> {
+    const [row] = await this.query(pass === 'idle' ? PURGE_SQL.purgeIdleExpired : PURGE_SQL.purgeAbsoluteExpired, [batchSize, withAuditRows]);
+    return { deleted: row.deleted, auditRows: (row.audit_rows ?? []).map(toAuditRecord) };
   }
 
   async purgeOldAuditRows(retentionMs: number, batchSize: number): Promise<number> {
@@ -141,7 +146,7 @@ export class PurgeConnection {
     } catch (error) {
       if (this.broken || isConnectionError(error)) {
         this.broken = true;
-        throw new StoreUnavailableError(`session store unavailable: ${(error as Error).message}`, { cause: error });
+        throw new StoreUnavailableError((error as Error).message, { cause: error });
       }
       throw error;
     }
@@ -155,7 +160,7 @@ export class PurgeStore {
     try {
       return new PurgeConnection(await this.pool.connect());
     } catch (error) {
-      throw new StoreUnavailableError(`session store unavailable: ${(error as Error).message}`, { cause: error });
+      throw new StoreUnavailableError((error as Error).message, { cause: error });
     }
   }
 }

@@ -5,8 +5,10 @@ import {
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob } from 'cron';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { SessionEvents } from '../audit/session-events.js';
 import { SESSION_OPTIONS } from '../session.constants.js';
 import type { ResolvedPurgeOptions, ResolvedSessionOptions } from '../session.options.js';
+import { StoreUnavailableError } from '../store/session.store.js';
 import { PurgeStore } from './purge.store.js';
 
 /** Name of the purge's job in the SchedulerRegistry. */
@@ -49,6 +51,8 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
     // paused there. Not imported by this module: each forRoot() is a module instance of its
     // own, and a second one would run every @Cron job of the app twice.
     @Optional() scheduler?: SchedulerRegistry,
+    /** Receives the `purged` rows of each batch once it committed, while anyone observes them. */
+    @Optional() private readonly events?: SessionEvents,
   ) {
     this.options = options.purge;
     this.scheduler = scheduler ?? new SchedulerRegistry();
@@ -97,7 +101,8 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
     try {
       await this.runOnce();
     } catch (error) {
-      this.logger.warn(`purge run failed, the next tick tries again: ${(error as Error).message}`);
+      const reason = error instanceof StoreUnavailableError ? `session store unavailable: ${error.detail}` : (error as Error).message;
+      this.logger.warn(`purge run failed, the next tick tries again: ${reason}`);
     }
   }
 
@@ -109,9 +114,14 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
       locked = await connection.tryLock();
       if (!locked) return { ...result, skipped: 'locked', durationMs: elapsed(started) };
       const { batchSize, auditRetentionMs } = this.options;
+      const sessions = (pass: 'idle' | 'absolute') => async () => {
+        const { deleted, auditRows } = await connection.purgeExpiredSessions(pass, batchSize, this.events?.observed === true);
+        for (const record of auditRows) this.events!.publish(record);
+        return deleted;
+      };
       const done =
-        (await this.drain(result, () => connection.purgeExpiredSessions('idle', batchSize), (n) => (result.sessionsDeleted += n))) &&
-        (await this.drain(result, () => connection.purgeExpiredSessions('absolute', batchSize), (n) => (result.sessionsDeleted += n))) &&
+        (await this.drain(result, sessions('idle'), (n) => (result.sessionsDeleted += n))) &&
+        (await this.drain(result, sessions('absolute'), (n) => (result.sessionsDeleted += n))) &&
         (auditRetentionMs === null ||
           (await this.drain(result, () => connection.purgeOldAuditRows(auditRetentionMs, batchSize), (n) => (result.auditRowsDeleted += n))));
       if (!done) result.interrupted = true;

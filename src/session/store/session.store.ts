@@ -1,6 +1,8 @@
 import { ServiceUnavailableException } from '@nestjs/common';
 import type { Pool, QueryConfig, QueryResultRow } from 'pg';
 import type { AuditContext, RevokeReason } from '../audit/audit-event.js';
+import { AUDIT_RECORD_COLUMNS, toAuditRecord } from '../audit/audit-record.js';
+import type { AuditEventSink } from '../audit/session-events.js';
 import type { SessionLookup, SessionRow, SessionSummary } from './session-row.js';
 
 /**
@@ -8,12 +10,18 @@ import type { SessionLookup, SessionRow, SessionSummary } from './session-row.js
  * JdbcIndexedSessionRepository does), so a reviewer can check each against the indexes in
  * the migration. Times are always computed by the database (`now()`), so every app
  * instance agrees on expiry. Lifecycle changes write their audit row in the same statement
- * (data-modifying CTEs): no change without its event, no event without its change.
+ * (data-modifying CTEs): no change without its event, no event without its change. Each
+ * statement returns the audit rows it wrote (`audit_rows`), which are emitted to
+ * SessionEvents once the statement has committed.
  */
 const ROW = `id, user_id, data, created_at, last_seen_at, authenticated_at, idle_expires_at,
   absolute_expires_at, rotated_at, revoked_at, ip, user_agent, version`;
 const MS = `* interval '1 millisecond'`;
 const AUDIT_COLUMNS = `session_audit_log (event, session_id, user_id, actor_id, ip, user_agent, details)`;
+const AUDITED = `RETURNING ${AUDIT_RECORD_COLUMNS}`;
+/** The audit rows written by the named CTEs, as one json array column. */
+const auditRowsOf = (...ctes: string[]) =>
+  `(SELECT coalesce(json_agg(a ORDER BY a.id::bigint), '[]'::json) FROM (${ctes.map((c) => `SELECT * FROM ${c}`).join(' UNION ALL ')}) a) AS audit_rows`;
 
 export const SQL = {
   /** Hot path: one indexed read by the current or previous token hash. */
@@ -39,6 +47,7 @@ export const SQL = {
     ), replaced_audit AS (
       INSERT INTO ${AUDIT_COLUMNS}
       SELECT 'revoked', id, user_id, $3, $7, $8, '{"reason":"fixation"}'::jsonb FROM replaced
+      ${AUDITED}
     ), created AS (
       INSERT INTO user_sessions (token_hash, user_id, data, idle_expires_at, absolute_expires_at, ip, user_agent)
       VALUES ($2, $3, $4::jsonb, now() + $5 ${MS}, now() + $6 ${MS}, $7, $8)
@@ -46,8 +55,9 @@ export const SQL = {
     ), created_audit AS (
       INSERT INTO ${AUDIT_COLUMNS}
       SELECT 'created', id, user_id, user_id, ip, user_agent, '{}'::jsonb FROM created
+      ${AUDITED}
     )
-    SELECT * FROM created`,
+    SELECT *, ${auditRowsOf('replaced_audit', 'created_audit')} FROM created`,
 
   /** Swap in a new token; the old one stays in previous_token_hash for the grace window. */
   rotate: `
@@ -61,19 +71,23 @@ export const SQL = {
     ), audit AS (
       INSERT INTO ${AUDIT_COLUMNS}
       SELECT 'rotated', id, user_id, $5, $6, $7, jsonb_build_object('reason', $8::text, 'version', version) FROM rotated
+      ${AUDITED}
     )
-    SELECT * FROM rotated`,
+    SELECT *, ${auditRowsOf('audit')} FROM rotated`,
 
   /** Logout and expiry: the row goes, its event stays. */
   deleteWithEvent: `
     WITH gone AS (DELETE FROM user_sessions WHERE id = $1 RETURNING id, user_id)
     INSERT INTO ${AUDIT_COLUMNS}
     SELECT $2, id, user_id, $3, $4, $5, $6::jsonb FROM gone
-    RETURNING session_id`,
+    ${AUDITED}`,
 
   /**
    * Revocation keeps a data-less tombstone until the row would have expired anyway, so the
    * holder of the token is told 'revoked' rather than 'invalid'. $7 scopes it to one user.
+   * A `revoked` row always names an actor: the caller's, else the session's owner (who
+   * revokes their own session, changes their password, is evicted by their own login).
+   * `token_reuse_detected` is the system's doing and keeps a null actor unless one is given.
    */
   revoke: `
     WITH revoked AS (
@@ -82,8 +96,9 @@ export const SQL = {
       RETURNING id, user_id
     )
     INSERT INTO ${AUDIT_COLUMNS}
-    SELECT $2, id, user_id, $4, $5, $6, jsonb_build_object('reason', $3::text) FROM revoked
-    RETURNING session_id`,
+    SELECT $2, id, user_id, coalesce($4, CASE WHEN $2 = 'revoked' THEN user_id END), $5, $6, jsonb_build_object('reason', $3::text)
+    FROM revoked
+    ${AUDITED}`,
 
   revokeAllForUser: `
     WITH revoked AS (
@@ -92,14 +107,16 @@ export const SQL = {
       RETURNING id, user_id
     ), per_session AS (
       INSERT INTO ${AUDIT_COLUMNS}
-      SELECT 'revoked', id, user_id, $4, $5, $6, jsonb_build_object('reason', $2::text) FROM revoked
+      SELECT 'revoked', id, user_id, coalesce($4, $1), $5, $6, jsonb_build_object('reason', $2::text) FROM revoked
+      ${AUDITED}
     ), summary AS (
       INSERT INTO ${AUDIT_COLUMNS}
-      SELECT 'revoked_all', NULL, $1, $4, $5, $6,
+      SELECT 'revoked_all', NULL, $1, coalesce($4, $1), $5, $6,
              jsonb_build_object('reason', $2::text, 'count', count(*), 'except', $3::uuid)
       FROM revoked
+      ${AUDITED}
     )
-    SELECT count(*)::int AS count FROM revoked`,
+    SELECT (SELECT count(*)::int FROM revoked) AS count, ${auditRowsOf('per_session', 'summary')}`,
 
   listForUser: `
     SELECT id, created_at, last_seen_at, LEAST(idle_expires_at, absolute_expires_at) AS expires_at, ip, user_agent
@@ -173,6 +190,8 @@ export class SessionStore {
   constructor(
     private readonly pool: Pool,
     private readonly queryTimeoutMs = 5_000,
+    /** Receives each audit row after its statement committed (SessionEvents). */
+    private readonly events?: AuditEventSink,
   ) {}
 
   async lookupByTokenHash(tokenHash: Buffer): Promise<SessionLookup | undefined> {
@@ -191,6 +210,7 @@ export class SessionStore {
       text: SQL.create,
       values: [p.replacesTokenHash, p.tokenHash, p.userId, JSON.stringify(p.data), p.idleTimeoutMs, p.absoluteTimeoutMs, p.ip, p.userAgent],
     });
+    this.publish(row.audit_rows);
     return { ...toSessionRow(row), isCurrentToken: true, dbNow: row.db_now };
   }
 
@@ -201,6 +221,7 @@ export class SessionStore {
       values: [p.id, p.newTokenHash, p.oldTokenHash, p.idleTimeoutMs, p.context.actorId ?? null, p.context.ip ?? null,
         p.context.userAgent ?? null, p.reason, p.reauthenticated],
     });
+    if (row) this.publish(row.audit_rows);
     return row && { ...toSessionRow(row), isCurrentToken: true, dbNow: row.db_now };
   }
 
@@ -211,6 +232,7 @@ export class SessionStore {
       text: SQL.deleteWithEvent,
       values: [id, event, context.actorId ?? null, context.ip ?? null, context.userAgent ?? null, JSON.stringify(details)],
     });
+    this.publish(rows);
     return rows.length === 1;
   }
 
@@ -218,20 +240,24 @@ export class SessionStore {
   async revoke(id: string, reason: RevokeReason, context: AuditContext,
     options: { event?: 'revoked' | 'token_reuse_detected'; onlyUserId?: string } = {}): Promise<boolean> {
     if (!isSessionId(id)) return false;
+    requireActorForAdmin(reason, context);
     const rows = await this.run({
       text: SQL.revoke,
       values: [id, options.event ?? 'revoked', reason, context.actorId ?? null, context.ip ?? null, context.userAgent ?? null,
         options.onlyUserId ?? null],
     });
+    this.publish(rows);
     return rows.length === 1;
   }
 
   async revokeAllForUser(userId: string, reason: RevokeReason, context: AuditContext, exceptId?: string): Promise<number> {
     if (exceptId !== undefined && !isSessionId(exceptId)) throw new TypeError('revokeAll: except must be a session id');
+    requireActorForAdmin(reason, context);
     const [row] = await this.run({
       text: SQL.revokeAllForUser,
       values: [userId, reason, exceptId ?? null, context.actorId ?? null, context.ip ?? null, context.userAgent ?? null],
     });
+    this.publish(row.audit_rows);
     return row.count;
   }
 
@@ -257,6 +283,12 @@ export class SessionStore {
     return { ok: false, reason: live ? 'too_large' : 'not_found' };
   }
 
+  /** Hands the audit rows a statement wrote to the event sink; only called after it returned (committed). */
+  private publish(rows: unknown): void {
+    if (!this.events || !Array.isArray(rows)) return;
+    for (const row of rows) this.events.publish(toAuditRecord(row));
+  }
+
   private async run(query: QueryConfig): Promise<QueryResultRow[]> {
     try {
       return (await this.pool.query({ ...query, query_timeout: this.queryTimeoutMs } as QueryConfig)).rows;
@@ -265,6 +297,11 @@ export class SessionStore {
       throw error;
     }
   }
+}
+
+/** An admin revocation must say which admin: the audit row is the only record of who did it. */
+function requireActorForAdmin(reason: RevokeReason, context: AuditContext): void {
+  if (reason === 'admin' && !context.actorId) throw new TypeError("revoking with reason 'admin' needs the admin's id as actorId");
 }
 
 function toSessionRow(r: QueryResultRow): SessionRow {
