@@ -51,17 +51,18 @@ export class AppModule {
 }
 
 /**
- * Password guessing is limited per client address with @nestjs/throttler, on the login
- * route only. Loaded lazily (and skipped when the limit is 0): the package is CommonJS
- * requiring ESM-only Nest 12, which Node runs but Jest's module loader on Node 20 cannot.
+ * Password guessing is limited per client address with @nestjs/throttler, on the routes that
+ * check a password (login, re-authentication, password change). Loaded lazily (and skipped
+ * when the limit is 0): the package is CommonJS requiring ESM-only Nest 12, which Node runs
+ * but Jest's module loader on Node 20 cannot.
  */
 async function loginRateLimit(limitPerMinute: number): Promise<{ imports: DynamicModule[]; providers: Provider[] }> {
   if (limitPerMinute === 0) return { imports: [], providers: [] };
   const { ThrottlerModule, ThrottlerGuard } = await import('@nestjs/throttler');
-  const isLogin = (context: ExecutionContext) =>
-    context.getClass() === AuthController && context.getHandler() === AuthController.prototype.login;
+  const checksPassword = [AuthController.prototype.login, AuthController.prototype.reauthenticate, MeController.prototype.changePassword];
+  const isPasswordRoute = (context: ExecutionContext) => checksPassword.includes(context.getHandler() as never);
   return {
-    imports: [ThrottlerModule.forRoot({ throttlers: [{ name: 'login', ttl: 60_000, limit: limitPerMinute }], skipIf: (context) => !isLogin(context) })],
+    imports: [ThrottlerModule.forRoot({ throttlers: [{ name: 'login', ttl: 60_000, limit: limitPerMinute }], skipIf: (context) => !isPasswordRoute(context) })],
     providers: [{ provide: APP_GUARD, useClass: ThrottlerGuard }],
   };
 }

@@ -1,12 +1,17 @@
-import { Body, Controller, HttpCode, Post, Req, Res, UnauthorizedException } from '@nestjs/common';
+import { Body, Controller, ForbiddenException, HttpCode, Post, Req, Res, UnauthorizedException } from '@nestjs/common';
 import { IsString, Length } from 'class-validator';
-import { Public, SessionService } from '../session/index.js';
+import { CurrentSession, Public, SessionService, type ActiveSession } from '../session/index.js';
 import { UsersService } from './users.service.js';
 
 export class LoginDto {
   @IsString() @Length(1, 64)
   username: string;
 
+  @IsString() @Length(1, 256)
+  password: string;
+}
+
+export class ReauthenticateDto {
   @IsString() @Length(1, 256)
   password: string;
 }
@@ -21,7 +26,18 @@ export class AuthController {
     const user = await this.users.verify(dto.username, dto.password);
     if (!user) throw new UnauthorizedException('Invalid username or password');
     const created = await this.sessions.create(req, res, { userId: user.id });
-    return { userId: created.userId, sessionId: created.sessionId, expiresAt: created.expiresAt, ...(created.token ? { token: created.token } : {}) };
+    return {
+      userId: created.userId, sessionId: created.sessionId, expiresAt: created.expiresAt,
+      ...(created.token ? { token: created.token } : {}), ...(created.csrfToken ? { csrfToken: created.csrfToken } : {}),
+    };
+  }
+
+  /** Step-up: proves the password again; the session becomes fresh and gets a new token. Rate-limited like login. */
+  @Post('reauthenticate') @HttpCode(200)
+  async reauthenticate(@CurrentSession() session: ActiveSession, @Body() dto: ReauthenticateDto, @Req() req: any, @Res({ passthrough: true }) res: any) {
+    if (!(await this.users.verifyById(session.userId, dto.password))) throw new ForbiddenException('Wrong password');
+    const fresh = await this.sessions.reauthenticate(req, res);
+    return { authenticatedAt: fresh.authenticatedAt, ...(fresh.csrfToken ? { csrfToken: fresh.csrfToken } : {}) };
   }
 
   @Post('logout') @HttpCode(204)

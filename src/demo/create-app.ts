@@ -12,7 +12,7 @@ import { runMigrations } from './migrate.js';
 /** Builds the demo app on either adapter; used by `npm start` and by the e2e tests. */
 export async function createDemoApp(config: DemoConfig, options: { logger?: false } = {}): Promise<INestApplication> {
   await runMigrations(config.databaseUrl);
-  const adapter = config.adapter === 'fastify' ? new FastifyAdapter() : new ExpressAdapter();
+  const adapter = config.adapter === 'fastify' ? new FastifyAdapter({ trustProxy: config.trustProxy }) : expressAdapter(config.trustProxy);
   const app = await NestFactory.create(await AppModule.register(config), adapter, { logger: options.logger ?? ['error', 'warn', 'log'] });
   app.useGlobalPipes(new JsonDepthPipe(32), new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true }));
   if (config.adapter === 'express') answerMalformedRequestsWithJson(app.getHttpServer());
@@ -33,4 +33,10 @@ function answerMalformedRequestsWithJson(server: Server): void {
     const body = JSON.stringify({ statusCode: status, error: reason, message: 'Malformed HTTP request' });
     socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   });
+}
+
+function expressAdapter(trustProxy: DemoConfig['trustProxy']): ExpressAdapter {
+  const adapter = new ExpressAdapter();
+  if (trustProxy !== undefined) adapter.set('trust proxy', trustProxy);
+  return adapter;
 }

@@ -1,4 +1,4 @@
-import type { SessionModuleOptions, SessionPurgeOptions } from '../session/index.js';
+import type { SessionLimitPolicy, SessionModuleOptions, SessionPurgeOptions } from '../session/index.js';
 
 /** Everything the demo reads from the environment. These names are a stable contract for black-box tests. */
 export interface DemoConfig {
@@ -8,6 +8,8 @@ export interface DemoConfig {
   session: SessionModuleOptions;
   /** Login attempts per minute per client address (@nestjs/throttler). */
   loginRateLimit: number;
+  /** Express `trust proxy` / Fastify `trustProxy` (TRUST_PROXY: 'true' or addresses such as 'loopback'); off by default. */
+  trustProxy?: boolean | string;
 }
 
 export class DemoConfigError extends Error {}
@@ -29,14 +31,51 @@ export function loadDemoConfig(env: NodeJS.ProcessEnv, databaseUrl: string): Dem
   for (const [key, value] of Object.entries(durations)) {
     if (value !== undefined && value !== '') (session as Record<string, unknown>)[key] = value;
   }
+  const port = integer(env.PORT, 3000, 'PORT');
+  Object.assign(session, securityOptions(env, port));
   session.purge = purgeOptions(env);
   return {
     databaseUrl,
-    port: integer(env.PORT, 3000, 'PORT'),
+    port,
     adapter,
     session,
     loginRateLimit: integer(env.LOGIN_RATE_LIMIT, 30, 'LOGIN_RATE_LIMIT'),
+    trustProxy: trustProxy(env.TRUST_PROXY),
   };
+}
+
+/** CSRF origins, flood limits, per-user session limit, step-up age, client binding. */
+function securityOptions(env: NodeJS.ProcessEnv, port: number): Partial<SessionModuleOptions> {
+  const origins = env.SESSION_ALLOWED_ORIGINS
+    ? env.SESSION_ALLOWED_ORIGINS.split(',').map((origin) => origin.trim()).filter(Boolean)
+    : [`http://localhost:${port}`, `http://127.0.0.1:${port}`];
+  const options: Partial<SessionModuleOptions> = { csrf: { allowedOrigins: origins } };
+  if (present(env.SESSION_FLOOD_LIMIT) || present(env.SESSION_FLOOD_WINDOW)) {
+    options.flood = {
+      ...(present(env.SESSION_FLOOD_LIMIT) ? { limit: integer(env.SESSION_FLOOD_LIMIT, 0, 'SESSION_FLOOD_LIMIT') } : {}),
+      ...(present(env.SESSION_FLOOD_WINDOW) ? { window: env.SESSION_FLOOD_WINDOW } : {}),
+    };
+  }
+  if (present(env.SESSION_MAX_PER_USER)) {
+    options.sessionLimit = {
+      maxSessionsPerUser: integer(env.SESSION_MAX_PER_USER, 0, 'SESSION_MAX_PER_USER'),
+      ...(present(env.SESSION_LIMIT_POLICY) ? { policy: env.SESSION_LIMIT_POLICY as SessionLimitPolicy } : {}),
+    };
+  } else if (present(env.SESSION_LIMIT_POLICY)) {
+    throw new DemoConfigError('SESSION_LIMIT_POLICY needs SESSION_MAX_PER_USER');
+  }
+  if (present(env.SESSION_FRESH_AGE)) options.stepUp = { maxAge: env.SESSION_FRESH_AGE };
+  if (present(env.SESSION_REJECT_UA_CHANGE)) options.clientBinding = { rejectOnUserAgentChange: env.SESSION_REJECT_UA_CHANGE === 'true' };
+  return options;
+}
+
+function present(value: string | undefined): value is string {
+  return value !== undefined && value !== '';
+}
+
+function trustProxy(value: string | undefined): boolean | string | undefined {
+  if (!present(value)) return undefined;
+  return value === 'true' || value === 'false' ? value === 'true' : value;
 }
 
 function integer(value: string | undefined, fallback: number, name: string): number {

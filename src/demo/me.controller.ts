@@ -1,13 +1,26 @@
-import { Body, Controller, Get, Patch } from '@nestjs/common';
-import { CurrentSession, SessionService, type ActiveSession } from '../session/index.js';
+import { Body, Controller, ForbiddenException, Get, HttpCode, Patch, Post, Req } from '@nestjs/common';
+import { IsString, Length } from 'class-validator';
+import { CurrentSession, RequireFreshSession, SessionService, type ActiveSession } from '../session/index.js';
+import { UsersService } from './users.service.js';
+
+export class ChangePasswordDto {
+  @IsString() @Length(1, 256)
+  currentPassword: string;
+
+  @IsString() @Length(8, 256)
+  newPassword: string;
+}
 
 @Controller('me')
 export class MeController {
-  constructor(private readonly sessions: SessionService) {}
+  constructor(private readonly sessions: SessionService, private readonly users: UsersService) {}
 
   @Get()
   me(@CurrentSession() session: ActiveSession) {
-    return { userId: session.userId, sessionId: session.id, createdAt: session.createdAt, expiresAt: session.expiresAt };
+    return {
+      userId: session.userId, sessionId: session.id, createdAt: session.createdAt, expiresAt: session.expiresAt,
+      ...(session.csrfToken ? { csrfToken: session.csrfToken } : {}),
+    };
   }
 
   @Get('data')
@@ -19,5 +32,19 @@ export class MeController {
   @Patch('data')
   patch(@CurrentSession() session: ActiveSession, @Body() body: Record<string, unknown>) {
     return this.sessions.patch(session, body);
+  }
+
+  /**
+   * Needs a recent authentication (SESSION_FRESH_AGE, default 5m; else 401 reauth_required:
+   * POST /auth/reauthenticate first) and the current password; every other session of the
+   * user ends, this one stays.
+   */
+  @Post('password') @HttpCode(200) @RequireFreshSession()
+  async changePassword(@CurrentSession() session: ActiveSession, @Body() dto: ChangePasswordDto, @Req() req: any) {
+    if (!(await this.users.changePassword(session.userId, dto.currentPassword, dto.newPassword))) {
+      throw new ForbiddenException('Current password is wrong');
+    }
+    const revoked = await this.sessions.revokeAll(session.userId, { except: session, reason: 'password_change', actorId: session.userId, request: req });
+    return { revokedOtherSessions: revoked };
   }
 }

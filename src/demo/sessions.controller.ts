@@ -1,7 +1,10 @@
 import { Controller, Delete, Get, HttpCode, NotFoundException, Param, Post, Req } from '@nestjs/common';
-import { CurrentSession, SessionService, type ActiveSession } from '../session/index.js';
+import { CurrentSession, RequireFreshSession, SessionService, type ActiveSession } from '../session/index.js';
 
-/** "My devices": a user sees and revokes only their own sessions. */
+/**
+ * "My devices": a user sees and revokes only their own sessions. Ending sessions needs a
+ * recent authentication (ASVS 7.5.2), so a stolen idle session cannot lock the owner out.
+ */
 @Controller('sessions')
 export class SessionsController {
   constructor(private readonly sessions: SessionService) {}
@@ -11,14 +14,14 @@ export class SessionsController {
     return this.sessions.list(session.userId, session);
   }
 
-  @Delete(':id') @HttpCode(204)
+  @Delete(':id') @HttpCode(204) @RequireFreshSession()
   async revoke(@CurrentSession() session: ActiveSession, @Param('id') id: string, @Req() req: any): Promise<void> {
     // Someone else's session and no session at all look the same: 404.
     const revoked = await this.sessions.revoke(id, { reason: 'user', actorId: session.userId, onlyUserId: session.userId, request: req });
     if (!revoked) throw new NotFoundException('No such session');
   }
 
-  @Post('revoke-others')
+  @Post('revoke-others') @RequireFreshSession()
   async revokeOthers(@CurrentSession() session: ActiveSession, @Req() req: any) {
     const revoked = await this.sessions.revokeAll(session.userId, { except: session, reason: 'revoke_others', actorId: session.userId, request: req });
     return { revoked };

@@ -55,6 +55,22 @@ export class UsersService {
     return { id: user.id, username: user.username, roles: user.roles };
   }
 
+  /** Re-authentication of a signed-in user: the same constant-cost check, by user id. */
+  async verifyById(id: string, password: string): Promise<boolean> {
+    await this.ready;
+    const user = [...this.users.values()].find((candidate) => candidate.id === id);
+    return (await this.verify(user?.username ?? '', password)) !== undefined;
+  }
+
+  /** Replaces the password when `current` is right; false otherwise. */
+  async changePassword(id: string, current: string, next: string): Promise<boolean> {
+    if (!(await this.verifyById(id, current))) return false;
+    const user = [...this.users.values()].find((candidate) => candidate.id === id)!;
+    user.salt = randomBytes(16);
+    user.hash = await scryptAsync(next, user.salt);
+    return true;
+  }
+
   findById(id: string): DemoUser | undefined {
     for (const user of this.users.values()) if (user.id === id) return { id: user.id, username: user.username, roles: user.roles };
     return undefined;

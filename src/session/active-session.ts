@@ -11,14 +11,32 @@ export interface ActiveSession {
   readonly idleExpiresAt: Date;
   readonly absoluteExpiresAt: Date;
   readonly transport: 'cookie' | 'bearer';
+  /**
+   * Cookie sessions: the CSRF token that unsafe requests must send in the `x-csrf-token`
+   * header (also in the non-HttpOnly `__Host-csrf` cookie). Changes when the token rotates.
+   */
+  readonly csrfToken?: string;
 }
 
-/** Why a request has no usable session; sent as `reason` in the 401 body. */
-export type SessionFailureReason = 'missing' | 'invalid' | 'idle_timeout' | 'absolute_timeout' | 'revoked';
+/**
+ * Why a request has no usable session; sent as `reason` in the 401 body (429 for
+ * 'too_many_invalid_tokens'; 'reauth_required' comes from @RequireFreshSession).
+ */
+export type SessionFailureReason =
+  | 'missing' | 'invalid' | 'idle_timeout' | 'absolute_timeout' | 'revoked' | 'too_many_invalid_tokens' | 'reauth_required';
 
 /** What the module keeps about a request's session that handlers must not see. */
 interface SessionInternals {
   tokenHash: Buffer;
+  /** The database clock when the session was checked (freshness is judged on it). */
+  dbNow?: Date;
+  /** false when the request came with the rotated-out token (inside the grace window). */
+  isCurrentToken?: boolean;
+}
+
+/** Whether the session guard has already looked at this request (with or without a session). */
+export function isSessionResolved(request: object): boolean {
+  return sessionsByRequest.has(request);
 }
 
 // WeakMaps, not request properties: nothing here can be serialised, logged or spoofed by

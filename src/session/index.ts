@@ -6,6 +6,15 @@ export { SessionGuard } from './guards/session.guard.js';
 export { SessionPurgeService, SESSION_PURGE_JOB, type PurgeResult } from './purge/session-purge.service.js';
 export { PURGE_SQL, PURGE_LOCK_KEY, PurgeStore } from './purge/purge.store.js';
 export { Public, OptionalSession, CurrentSession } from './decorators/session.decorators.js';
+export { RequireFreshSession, SkipCsrf } from './decorators/security.decorators.js';
+export { CsrfGuard, type CsrfFailure } from './guards/csrf.guard.js';
+export { FreshSessionGuard } from './guards/fresh-session.guard.js';
+export { csrfTokenFor } from './csrf/csrf-token.js';
+export { AggregatedAuditLog } from './security/aggregated-audit.js';
+export { TokenFloodDetector } from './security/token-flood.detector.js';
+export type {
+  SessionCsrfOptions, SessionFloodOptions, SessionLimitOptions, SessionLimitPolicy, SessionStepUpOptions, SessionClientBindingOptions,
+} from './security/security.options.js';
 export type { ActiveSession, SessionFailureReason } from './active-session.js';
 export { sessionOf } from './active-session.js';
 export {
@@ -15,7 +24,7 @@ export {
 } from './session.options.js';
 export { SESSION_OPTIONS, SESSION_TRANSPORT } from './session.constants.js';
 export type { Duration } from './duration.js';
-export { SessionStore, StoreUnavailableError, SQL as SESSION_SQL } from './store/session.store.js';
+export { SessionStore, StoreUnavailableError, SessionLimitExceededError, SQL as SESSION_SQL } from './store/session.store.js';
 export type { SessionSummary, SessionRow } from './store/session-row.js';
 export { UserSessionEntity } from './store/session.entity.js';
 export { SessionAuditLogEntity } from './audit/audit-log.entity.js';

@@ -1,12 +1,14 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { attachSession, type ActiveSession, type SessionFailureReason } from './active-session.js';
 import { boundText, MAX_IP_LENGTH, MAX_USER_AGENT_LENGTH, type AuditContext } from './audit/audit-event.js';
+import { csrfTokenFor } from './csrf/csrf-token.js';
+import { TokenFloodDetector } from './security/token-flood.detector.js';
 import { SESSION_OPTIONS, SESSION_TRANSPORT } from './session.constants.js';
 import type { ResolvedSessionOptions } from './session.options.js';
 import type { SessionLookup } from './store/session-row.js';
 import { SessionStore } from './store/session.store.js';
 import { generateToken, hashToken } from './token/session-token.js';
-import { clientIp, headerValue, type HttpRequestLike, type HttpResponseLike } from './transport/http.js';
+import { clientIp, headerValue, setHeader, type HttpRequestLike, type HttpResponseLike } from './transport/http.js';
 import type { SessionTransport } from './transport/session-transport.js';
 
 export type ValidationOutcome =
@@ -16,9 +18,11 @@ export type ValidationOutcome =
 /**
  * The hot path, top to bottom: token → row → decision → request.
  *
- *  1. read the token from the transport; none or malformed ends here, with no SQL;
+ *  1. read the token from the transport; none or malformed ends here, with no SQL; a source
+ *     that has presented too many unknown or malformed tokens is refused (429), with no SQL;
  *  2. one indexed read by SHA-256(token), which also returns the database clock;
- *  3. decide: revoked, absolute expiry, idle expiry, previous token inside or past grace;
+ *  3. decide: revoked, absolute expiry, idle expiry, previous token past grace (theft),
+ *     client change (audited once per change, or rejected);
  *  4. write only when needed: rotate after the rotation interval, else touch when
  *     last_seen_at is older than the touch interval (conditional UPDATE, one writer);
  *  5. attach the session to the request.
@@ -29,18 +33,31 @@ export class SessionValidator {
     private readonly store: SessionStore,
     @Inject(SESSION_TRANSPORT) private readonly transport: SessionTransport,
     @Inject(SESSION_OPTIONS) private readonly options: ResolvedSessionOptions,
+    private readonly flood: TokenFloodDetector,
   ) {}
 
   async validate(request: HttpRequestLike, response: HttpResponseLike): Promise<ValidationOutcome> {
     // 1. token
     const reading = this.transport.read(request);
     if (reading.kind === 'none') return fail('missing');
-    if (reading.kind === 'malformed') return this.reject(response, 'invalid');
-    const tokenHash = hashToken(reading.token);
+    const retryAfter = this.flood.retryAfterSeconds(request);
+    if (retryAfter > 0) {
+      setHeader(response, 'Retry-After', String(retryAfter));
+      return fail('too_many_invalid_tokens');
+    }
+    if (reading.kind === 'malformed') {
+      this.flood.recordInvalid(request, 'malformed');
+      return this.reject(response, 'invalid');
+    }
+    const token = reading.token;
+    const tokenHash = hashToken(token);
 
     // 2. row
-    const row = await this.store.lookupByTokenHash(tokenHash);
-    if (!row) return this.reject(response, 'invalid');
+    let row = await this.store.lookupByTokenHash(tokenHash);
+    if (!row) {
+      this.flood.recordInvalid(request, 'unknown');
+      return this.reject(response, 'invalid');
+    }
 
     // 3. decision, on the database clock
     const now = row.dbNow.getTime();
@@ -53,29 +70,50 @@ export class SessionValidator {
       await this.store.deleteWithEvent(row.id, 'expired_idle', auditContext(request));
       return this.reject(response, 'idle_timeout');
     }
-    if (!row.isCurrentToken) {
-      // A rotated-out token: fine for requests that were in flight during the rotation;
-      // after the grace window, two parties hold the session, so neither keeps it.
-      if (now > row.rotatedAt.getTime() + this.options.rotationGraceMs) {
-        await this.store.revoke(row.id, 'token_reuse', auditContext(request), { event: 'token_reuse_detected' });
-        return this.reject(response, 'revoked');
-      }
-      return this.accept(request, row, tokenHash);
+    // A rotated-out token is fine for requests that were in flight during the rotation;
+    // after the grace window, two parties hold the session, so neither keeps it.
+    if (!row.isCurrentToken && now > row.rotatedAt.getTime() + this.options.rotationGraceMs) {
+      await this.store.revoke(row.id, 'token_reuse', auditContext(request), { event: 'token_reuse_detected' });
+      return this.reject(response, 'revoked');
     }
+    const checked = await this.checkClient(request, row);
+    if (checked === 'rejected') return this.reject(response, 'revoked');
+    row = checked;
+    if (!row.isCurrentToken) return this.accept(request, row, token, tokenHash);
 
     // 4. writes, rarely
     const rotationDue = this.options.rotationIntervalMs > 0 && now - row.rotatedAt.getTime() >= this.options.rotationIntervalMs;
     if (rotationDue) {
       const rotated = await this.rotateToken(request, response, row, tokenHash, 'interval');
-      if (rotated) return this.accept(request, rotated.row, rotated.tokenHash);
+      if (rotated) return this.accept(request, rotated.row, rotated.token);
       // Another request rotated first; this one was served under the old token.
     } else if (now - row.lastSeenAt.getTime() >= this.options.touchIntervalMs) {
       const touched = await this.store.touchIfStale(row.id, this.options.idleTimeoutMs, this.options.touchIntervalMs);
-      if (touched) return this.accept(request, { ...row, ...touched }, tokenHash);
+      if (touched) return this.accept(request, { ...row, ...touched }, token, tokenHash);
     }
 
     // 5. request
-    return this.accept(request, row, tokenHash);
+    return this.accept(request, row, token, tokenHash);
+  }
+
+  /**
+   * Client binding as detection: a request from another address or user agent than the row
+   * records is audited once (the row then records the new one); with
+   * `rejectOnUserAgentChange`, a new user agent revokes the session instead.
+   */
+  private async checkClient(request: HttpRequestLike, row: SessionLookup): Promise<SessionLookup | 'rejected'> {
+    const { audit, rejectOnUserAgentChange } = this.options.clientBinding;
+    if (!audit && !rejectOnUserAgentChange) return row;
+    const context = auditContext(request);
+    const ip = context.ip ?? null;
+    const userAgent = context.userAgent ?? null;
+    if (rejectOnUserAgentChange && userAgent !== row.userAgent) {
+      await this.store.revoke(row.id, 'ua_changed', context, { event: 'ua_changed', details: { from: row.userAgent, to: userAgent } });
+      return 'rejected';
+    }
+    if (!audit || (ip === row.ip && userAgent === row.userAgent)) return row;
+    await this.store.recordClientChange(row.id, ip, userAgent);
+    return { ...row, ip, userAgent };
   }
 
   /**
@@ -83,22 +121,27 @@ export class SessionValidator {
    * the presented token is no longer the current one (a concurrent rotation won).
    */
   async rotateToken(request: HttpRequestLike, response: HttpResponseLike, row: { id: string }, oldTokenHash: Buffer,
-    reason: 'interval' | 'manual' | 'reauthenticated'): Promise<{ row: SessionLookup; tokenHash: Buffer } | undefined> {
+    reason: 'interval' | 'manual' | 'reauthenticated'): Promise<{ row: SessionLookup; token: string } | undefined> {
     const token = generateToken();
-    const tokenHash = hashToken(token);
     const rotated = await this.store.rotate({
-      id: row.id, oldTokenHash, newTokenHash: tokenHash, idleTimeoutMs: this.options.idleTimeoutMs, reason,
+      id: row.id, oldTokenHash, newTokenHash: hashToken(token), idleTimeoutMs: this.options.idleTimeoutMs, reason,
       reauthenticated: reason === 'reauthenticated', context: auditContext(request),
     });
     if (!rotated) return undefined;
     this.transport.write(response, token, rotated.absoluteExpiresAt.getTime() - rotated.dbNow.getTime());
-    return { row: rotated, tokenHash };
+    return { row: rotated, token };
   }
 
-  private accept(request: HttpRequestLike, row: SessionLookup, tokenHash: Buffer): ValidationOutcome {
-    const session = toActiveSession(row, this.transport.kind);
-    attachSession(request, session, { tokenHash });
-    return { ok: true, session };
+  /** Attaches the session to the request; `token` is the one the client holds now. */
+  attach(request: HttpRequestLike, row: SessionLookup, token: string, tokenHash = hashToken(token)): ActiveSession {
+    const csrfToken = this.transport.kind === 'cookie' ? csrfTokenFor(token) : undefined;
+    const session = toActiveSession(row, this.transport.kind, csrfToken);
+    attachSession(request, session, { tokenHash, dbNow: row.dbNow, isCurrentToken: row.isCurrentToken });
+    return session;
+  }
+
+  private accept(request: HttpRequestLike, row: SessionLookup, token: string, tokenHash?: Buffer): ValidationOutcome {
+    return { ok: true, session: this.attach(request, row, token, tokenHash) };
   }
 
   /** A presented token that does not work is removed from the client, so it stops sending it. */
@@ -112,12 +155,12 @@ function fail(reason: SessionFailureReason): ValidationOutcome {
   return { ok: false, reason };
 }
 
-export function toActiveSession(row: SessionLookup, transport: 'cookie' | 'bearer'): ActiveSession {
+export function toActiveSession(row: SessionLookup, transport: 'cookie' | 'bearer', csrfToken?: string): ActiveSession {
   const expiresAt = row.idleExpiresAt < row.absoluteExpiresAt ? row.idleExpiresAt : row.absoluteExpiresAt;
   return {
     id: row.id, userId: row.userId, data: row.data, createdAt: row.createdAt, lastSeenAt: row.lastSeenAt,
     authenticatedAt: row.authenticatedAt, expiresAt, idleExpiresAt: row.idleExpiresAt,
-    absoluteExpiresAt: row.absoluteExpiresAt, transport,
+    absoluteExpiresAt: row.absoluteExpiresAt, transport, ...(csrfToken ? { csrfToken } : {}),
   };
 }
 

@@ -11,9 +11,14 @@ import { SessionAdminGuard } from './audit/session-admin.guard.js';
 import { SessionAdminService } from './audit/session-admin.service.js';
 import { SessionAuditService } from './audit/session-audit.service.js';
 import { SessionEvents } from './audit/session-events.js';
+import { CsrfCookieTransport } from './csrf/csrf-cookie.transport.js';
+import { CsrfGuard } from './guards/csrf.guard.js';
+import { FreshSessionGuard } from './guards/fresh-session.guard.js';
 import { SessionGuard } from './guards/session.guard.js';
 import { PurgeStore } from './purge/purge.store.js';
 import { SessionPurgeService } from './purge/session-purge.service.js';
+import { AggregatedAuditLog } from './security/aggregated-audit.js';
+import { TokenFloodDetector } from './security/token-flood.detector.js';
 import { SessionValidator } from './session-validator.js';
 import { SESSION_OPTIONS, SESSION_TRANSPORT } from './session.constants.js';
 import { resolveSessionOptions, type ResolvedSessionOptions, type SessionModuleOptions } from './session.options.js';
@@ -28,7 +33,10 @@ import type { SessionTransport } from './transport/session-transport.js';
 export interface SessionModuleExtras {
   /** Make SessionService & co. injectable everywhere. Default true. */
   isGlobal?: boolean;
-  /** Register SessionGuard as APP_GUARD, so every route needs a session unless @Public(). Default true. */
+  /**
+   * Register SessionGuard and then CsrfGuard as APP_GUARDs, so every route needs a session
+   * unless @Public(), and unsafe cookie requests need the CSRF token. Default true.
+   */
   globalGuard?: boolean;
   /** Name of the TypeORM DataSource to use, when the app has several. Default: the default one. */
   dataSource?: string;
@@ -62,8 +70,11 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
     },
     {
       provide: SESSION_TRANSPORT,
-      useFactory: (o: ResolvedSessionOptions): SessionTransport =>
-        o.transport === 'bearer' ? new BearerTransport(o.bearerRotationHeader) : new CookieTransport(o.cookie),
+      useFactory: (o: ResolvedSessionOptions): SessionTransport => {
+        if (o.transport === 'bearer') return new BearerTransport(o.bearerRotationHeader);
+        const cookie = new CookieTransport(o.cookie);
+        return o.csrf.enabled && o.csrf.cookieName ? new CsrfCookieTransport(cookie, o.cookie, o.csrf.cookieName) : cookie;
+      },
       inject: [SESSION_OPTIONS],
     },
     {
@@ -84,15 +95,20 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
       inject: [getDataSourceToken(extras.dataSource)],
     },
     SessionEvents,
+    AggregatedAuditLog,
+    TokenFloodDetector,
     SessionValidator,
     SessionService,
     SessionGuard,
+    CsrfGuard,
+    FreshSessionGuard,
     SessionAuditService,
     SessionAdminService,
     SessionAdminGuard,
     SessionPurgeService,
   ];
-  if (extras.globalGuard !== false) providers.push({ provide: APP_GUARD, useExisting: SessionGuard });
+  // Order matters: Nest runs global guards in registration order, and CsrfGuard needs the session.
+  if (extras.globalGuard !== false) providers.push({ provide: APP_GUARD, useExisting: SessionGuard }, { provide: APP_GUARD, useExisting: CsrfGuard });
   // Off by default: the routes exist only when enabled where the module is imported.
   const admin = extras.admin?.enabled === true ? [sessionAdminControllerAt((extras.admin.path ?? 'admin').replace(/^\//, ''))] : [];
   return {
@@ -102,6 +118,7 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
     providers: [...(definition.providers ?? []), ...providers],
     controllers: [...(definition.controllers ?? []), ...admin],
     exports: [...(definition.exports ?? []), SESSION_OPTIONS, SESSION_TRANSPORT, SessionStore, SessionValidator, SessionService, SessionGuard,
-      SessionEvents, SessionAuditService, SessionAdminService, SessionPurgeService],
+      CsrfGuard, FreshSessionGuard, AggregatedAuditLog, TokenFloodDetector, SessionEvents, SessionAuditService, SessionAdminService,
+      SessionPurgeService],
   };
 }

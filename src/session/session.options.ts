@@ -7,6 +7,10 @@ import {
 import { validateCronExpression } from 'cron';
 import { AdminOptionsSchema, mergeAdminOptions, resolveAdminOptions, type ResolvedAdminOptions, type SessionAdminOptions } from './audit/admin.options.js';
 import { parseDuration, type Duration } from './duration.js';
+import {
+  ClientBindingOptionsSchema, CsrfOptionsSchema, csrfCookieProblem, FloodOptionsSchema, resolveSecurityOptions,
+  SessionLimitOptionsSchema, StepUpOptionsSchema, type ResolvedSecurityOptions, type SecurityOptionsInput,
+} from './security/security.options.js';
 
 export type SessionTransportKind = 'cookie' | 'bearer';
 export type SameSite = 'lax' | 'strict' | 'none';
@@ -24,8 +28,11 @@ export interface SessionCookieOptions {
   path?: string;
 }
 
-/** What `SessionModule.forRoot()` takes. Every field is optional; defaults follow NIST SP 800-63B AAL2. */
-export interface SessionModuleOptions {
+/**
+ * What `SessionModule.forRoot()` takes. Every field is optional; defaults follow NIST SP 800-63B AAL2.
+ * Security options (csrf, flood, sessionLimit, stepUp, clientBinding): see security/security.options.ts.
+ */
+export interface SessionModuleOptions extends SecurityOptionsInput {
   /** Ends a session this long after its last request. Default '30m'. */
   idleTimeout?: Duration;
   /** Ends a session this long after login, whatever the activity. Default '12h'. */
@@ -75,7 +82,7 @@ export interface ResolvedCookieOptions {
 }
 
 /** Options after validation, with every duration in milliseconds. */
-export interface ResolvedSessionOptions {
+export interface ResolvedSessionOptions extends ResolvedSecurityOptions {
   idleTimeoutMs: number;
   absoluteTimeoutMs: number;
   touchIntervalMs: number;
@@ -274,6 +281,20 @@ class SessionOptionsSchema implements SessionModuleOptions {
 
   @IsOptional() @ValidateNested() @Type(() => AdminOptionsSchema)
   admin?: AdminOptionsSchema;
+  @IsOptional() @ValidateNested() @Type(() => CsrfOptionsSchema)
+  csrf?: CsrfOptionsSchema;
+
+  @IsOptional() @ValidateNested() @Type(() => FloodOptionsSchema)
+  flood?: FloodOptionsSchema;
+
+  @IsOptional() @ValidateNested() @Type(() => SessionLimitOptionsSchema)
+  sessionLimit?: SessionLimitOptionsSchema;
+
+  @IsOptional() @ValidateNested() @Type(() => StepUpOptionsSchema)
+  stepUp?: StepUpOptionsSchema;
+
+  @IsOptional() @ValidateNested() @Type(() => ClientBindingOptionsSchema)
+  clientBinding?: ClientBindingOptionsSchema;
 }
 
 function flatten(errors: ValidationError[], prefix = ''): string[] {
@@ -303,6 +324,17 @@ export function resolveSessionOptions(input: SessionModuleOptions = {}, module?:
   const idleTimeoutMs = idleOf(schema);
   const absoluteTimeoutMs = absoluteOf(schema);
   const cookie = input.cookie ?? {};
+  const resolvedCookie = {
+    name: cookie.name ?? '__Host-sid',
+    secure: cookie.secure ?? true,
+    sameSite: cookie.sameSite ?? 'lax',
+    domain: cookie.domain,
+    path: cookie.path ?? '/',
+  };
+  const security = resolveSecurityOptions(input, resolvedCookie.name);
+  // A default CSRF cookie name inherits the session cookie's prefix, whose rules the schema checks.
+  const csrfProblem = input.csrf?.cookieName === undefined ? undefined : csrfCookieProblem(security.csrf.cookieName, resolvedCookie);
+  if (csrfProblem) throw new SessionOptionsError(`Invalid SessionModule options:\n  - ${csrfProblem}`);
   const purge = input.purge ?? {};
   return {
     idleTimeoutMs,
@@ -312,13 +344,7 @@ export function resolveSessionOptions(input: SessionModuleOptions = {}, module?:
     // The default grace must not outlast a short idle timeout.
     rotationGraceMs: parseDuration(input.rotationGrace) ?? Math.min(DEFAULT_ROTATION_GRACE_MS, Math.floor(idleTimeoutMs / 2)),
     transport: input.transport ?? 'cookie',
-    cookie: {
-      name: cookie.name ?? '__Host-sid',
-      secure: cookie.secure ?? true,
-      sameSite: cookie.sameSite ?? 'lax',
-      domain: cookie.domain,
-      path: cookie.path ?? '/',
-    },
+    cookie: resolvedCookie,
     bearerRotationHeader: (input.bearerRotationHeader ?? 'session-token').toLowerCase(),
     maxDataBytes: input.maxDataBytes ?? 65_536,
     purge: {
@@ -329,5 +355,6 @@ export function resolveSessionOptions(input: SessionModuleOptions = {}, module?:
       auditRetentionMs: purge.auditRetention === false ? null : parseDuration(purge.auditRetention) ?? DEFAULT_AUDIT_RETENTION_MS,
     },
     admin: resolveAdminOptions(input.admin),
+    ...security,
   };
 }

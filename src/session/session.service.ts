@@ -1,12 +1,12 @@
-import { BadRequestException, Inject, Injectable, NotFoundException, PayloadTooLargeException } from '@nestjs/common';
+import { BadRequestException, ConflictException, Inject, Injectable, NotFoundException, PayloadTooLargeException } from '@nestjs/common';
 import { attachSession, internalsOf, sessionOf, type ActiveSession } from './active-session.js';
 import type { RevokeReason } from './audit/audit-event.js';
 import { assertStorableData } from './session-data.js';
-import { auditContext, SessionValidator, toActiveSession } from './session-validator.js';
+import { auditContext, SessionValidator } from './session-validator.js';
 import { SESSION_OPTIONS, SESSION_TRANSPORT } from './session.constants.js';
 import type { ResolvedSessionOptions } from './session.options.js';
 import type { SessionSummary } from './store/session-row.js';
-import { SessionStore } from './store/session.store.js';
+import { SessionLimitExceededError, SessionStore } from './store/session.store.js';
 import { generateToken, hashToken } from './token/session-token.js';
 import { setHeader, type HttpRequestLike, type HttpResponseLike } from './transport/http.js';
 import type { SessionTransport } from './transport/session-transport.js';
@@ -24,6 +24,8 @@ export interface CreatedSession {
   expiresAt: Date;
   /** Bearer transport only: the client's token. Never present with cookies. */
   token?: string;
+  /** Cookie transport only: the CSRF token for the `x-csrf-token` header (also in the `__Host-csrf` cookie). */
+  csrfToken?: string;
 }
 
 /** The session lifecycle: login, logout, rotation, revocation, device list and data. */
@@ -39,7 +41,8 @@ export class SessionService {
   /**
    * Starts a session for an authenticated user. The token is always new; a token the
    * request already carried (planted by an attacker, or the user's old one) is revoked in
-   * the same statement, so session fixation cannot work.
+   * the same statement, so session fixation cannot work. With `sessionLimit`, the user's
+   * oldest sessions are revoked (evict-oldest) or the login is refused with 409 (reject).
    */
   async create(request: HttpRequestLike, response: HttpResponseLike, input: CreateSessionInput): Promise<CreatedSession> {
     if (typeof input?.userId !== 'string' || input.userId.length === 0 || input.userId.length > 255) {
@@ -59,13 +62,21 @@ export class SessionService {
       absoluteTimeoutMs: this.options.absoluteTimeoutMs,
       ip: context.ip ?? null,
       userAgent: context.userAgent ?? null,
+      limit: this.options.sessionLimit,
+    }).catch((error: unknown) => {
+      if (error instanceof SessionLimitExceededError) {
+        throw new ConflictException({
+          statusCode: 409, error: 'Conflict', reason: 'session_limit',
+          message: `This account already has ${error.limit} active sessions, the most allowed. Log out on another device (or revoke a session there) and try again.`,
+        });
+      }
+      throw error;
     });
     this.transport.write(response, token, this.options.absoluteTimeoutMs);
-    const session = toActiveSession(row, this.transport.kind);
-    attachSession(request, session, { tokenHash: hashToken(token) });
+    const session = this.validator.attach(request, row, token);
     return {
       sessionId: row.id, userId: row.userId, createdAt: row.createdAt, expiresAt: session.expiresAt,
-      ...(this.transport.kind === 'bearer' ? { token } : {}),
+      ...(this.transport.kind === 'bearer' ? { token } : { csrfToken: session.csrfToken }),
     };
   }
 
@@ -85,14 +96,25 @@ export class SessionService {
 
   /** Issues a new token now (e.g. after a privilege change); id and absolute expiry stay. */
   async rotate(request: HttpRequestLike, response: HttpResponseLike): Promise<ActiveSession> {
+    return this.rotateWith(request, response, 'manual');
+  }
+
+  /**
+   * Call after the user proved who they are again (password, passkey, ...): the session
+   * counts as freshly authenticated for `@RequireFreshSession`, and gets a new token (and
+   * so a new CSRF token), as after a login.
+   */
+  async reauthenticate(request: HttpRequestLike, response: HttpResponseLike): Promise<ActiveSession> {
+    return this.rotateWith(request, response, 'reauthenticated');
+  }
+
+  private async rotateWith(request: HttpRequestLike, response: HttpResponseLike, reason: 'manual' | 'reauthenticated'): Promise<ActiveSession> {
     const session = this.requireSession(request);
     const internals = internalsOf(session);
-    if (!internals) throw new Error('SessionService.rotate: the session was not attached by this module');
-    const rotated = await this.validator.rotateToken(request, response, session, internals.tokenHash, 'manual');
+    if (!internals) throw new Error(`SessionService.${reason === 'manual' ? 'rotate' : 'reauthenticate'}: the session was not attached by this module`);
+    const rotated = await this.validator.rotateToken(request, response, session, internals.tokenHash, reason);
     if (!rotated) throw new NotFoundException('session was rotated or revoked concurrently');
-    const next = toActiveSession(rotated.row, this.transport.kind);
-    attachSession(request, next, { tokenHash: rotated.tokenHash });
-    return next;
+    return this.validator.attach(request, rotated.row, rotated.token);
   }
 
   /**

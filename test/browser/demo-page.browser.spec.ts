@@ -3,6 +3,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { freePort } from '../../src/demo/embedded-postgres.js';
 import { startDemo, type RunningDemo } from '../support/demo.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -21,9 +22,11 @@ describeBrowser('demo page in Chromium', () => {
 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
-    demo = await startDemo('express');
-    await demo.app.listen(0, '127.0.0.1');
-    origin = `http://localhost:${(demo.app.getHttpServer().address() as AddressInfo).port}`;
+    // The demo allows its own origins (http://localhost:PORT, http://127.0.0.1:PORT) for CSRF checks.
+    const port = await freePort();
+    demo = await startDemo('express', { PORT: String(port) });
+    await demo.app.listen(port, '127.0.0.1');
+    origin = `http://localhost:${port}`;
     // A second origin (a different site: 127.0.0.1 vs localhost) that tries a cross-site form POST.
     attacker = createServer((_, res) => {
       res.setHeader('content-type', 'text/html');

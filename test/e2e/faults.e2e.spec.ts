@@ -45,9 +45,9 @@ describe.each(['express', 'fastify'])('faults, against the real demo process (%s
   });
 
   it('1,000 concurrent PATCH /me/data on one session, each its own key: all 1,000 keys are there', async () => {
-    const { cookie } = await loginOver(demo.url, 'bob');
+    const { cookie, headers } = await loginOver(demo.url, 'bob');
     const statuses = await Promise.all(Array.from({ length: 1_000 }, (_, i) => fetch(`${demo.url}/me/data`, {
-      method: 'PATCH', headers: { cookie, 'content-type': 'application/json' }, body: JSON.stringify({ [`key${i}`]: i }),
+      method: 'PATCH', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify({ [`key${i}`]: i }),
     }).then(async (r) => { await r.arrayBuffer(); return r.status; })));
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
     const data = await (await fetch(`${demo.url}/me/data`, { headers: { cookie } })).json();

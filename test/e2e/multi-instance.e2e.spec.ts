@@ -30,7 +30,7 @@ describe('several app instances on one database', () => {
   it('a revoke on one instance is honoured by all, immediately', async () => {
     const victim = await loginOver(instances[0].url, 'bob');
     const other = await loginOver(instances[1].url, 'bob');
-    const revoked = await fetch(`${instances[1].url}/sessions/${victim.sessionId}`, { method: 'DELETE', headers: { cookie: other.cookie } });
+    const revoked = await fetch(`${instances[1].url}/sessions/${victim.sessionId}`, { method: 'DELETE', headers: other.headers });
     expect(revoked.status).toBe(204);
     for (const instance of instances) {
       const response = await me(instance, victim.cookie);

@@ -16,7 +16,7 @@ describe.each(ADAPTERS)('demo app sessions over HTTP (%s)', (adapter) => {
 
   it('logs in with a hardened cookie and no token in the body', async () => {
     const { response, token, sessionId } = await login(demo.server);
-    expect(response.body).toEqual({ userId: 'u-alice', sessionId, expiresAt: expect.any(String) });
+    expect(response.body).toEqual({ userId: 'u-alice', sessionId, expiresAt: expect.any(String), csrfToken: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) });
     expect(JSON.stringify(response.body)).not.toContain(token);
     const line = setCookieLine(response)!;
     expect(line).toMatch(/; HttpOnly/);

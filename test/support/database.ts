@@ -26,9 +26,8 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   url.pathname = `/${name}`;
   await runMigrations(url.toString());
   const pool = new pg.Pool({ connectionString: url.toString(), max: 4 });
-  // pool.end() resolves before its sockets have closed; the DROP ... WITH (FORCE) in drop()
-  // can then terminate one that is still closing, and an unheard pool 'error' would fail
-  // whichever test happens to be running.
+  // pool.end() resolves before its sockets have closed, so DROP ... WITH (FORCE) in drop() can
+  // still terminate one: that error lands on an idle client, and must not crash the test run.
   pool.on('error', () => undefined);
   return {
     url: url.toString(),

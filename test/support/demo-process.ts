@@ -44,8 +44,8 @@ export async function spawnDemo(env: Record<string, string>): Promise<DemoProces
   };
 }
 
-/** Logs in over plain fetch; returns the cookie header to send back. */
-export async function loginOver(url: string, username: string): Promise<{ cookie: string; sessionId: string; body: any }> {
+/** Logs in over plain fetch; returns the cookie header and the CSRF header to send back. */
+export async function loginOver(url: string, username: string): Promise<{ cookie: string; sessionId: string; body: any; headers: Record<string, string> }> {
   const response = await fetch(`${url}/auth/login`, {
     method: 'POST', headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ username, password: `${username}-password` }),
@@ -53,5 +53,6 @@ export async function loginOver(url: string, username: string): Promise<{ cookie
   if (response.status !== 200) throw new Error(`login failed: ${response.status} ${await response.text()}`);
   const line = response.headers.getSetCookie().find((h) => h.startsWith('__Host-sid='))!;
   const body = await response.json();
-  return { cookie: line.split(';')[0], sessionId: body.sessionId, body };
+  const cookie = line.split(';')[0];
+  return { cookie, sessionId: body.sessionId, body, headers: { cookie, 'x-csrf-token': body.csrfToken } };
 }

@@ -2,6 +2,7 @@ import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { createDemoApp } from '../../src/demo/create-app.js';
 import { loadDemoConfig } from '../../src/demo/demo-config.js';
+import { csrfTokenFor } from '../../src/session/csrf/csrf-token.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 
 export type Adapter = 'express' | 'fastify';
@@ -50,10 +51,20 @@ export async function login(server: any, username = 'alice', extraHeaders: Recor
     .send({ username, password: `${username}-password` })
     .expect(200);
   const token = sessionCookie(response) ?? response.body.token;
-  return { response, token: token as string, sessionId: response.body.sessionId as string, userId: response.body.userId as string };
+  return {
+    response, token: token as string, sessionId: response.body.sessionId as string, userId: response.body.userId as string,
+    csrfToken: response.body.csrfToken as string | undefined,
+  };
 }
 
-export const cookie = (token: string) => ({ Cookie: `${SID}=${token}` });
+/**
+ * The headers a well-behaved browser app sends: the session cookie, and the CSRF token it read
+ * from the `__Host-csrf` cookie (derived from the session token, so computed here the same way).
+ * Attack tests use `bareCookie` to send the cookie alone, as a forged cross-site request would.
+ */
+export const cookie = (token: string) => ({ Cookie: `${SID}=${token}`, 'x-csrf-token': csrfTokenFor(token) });
+
+export const bareCookie = (token: string) => ({ Cookie: `${SID}=${token}` });
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

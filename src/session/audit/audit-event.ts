@@ -7,7 +7,7 @@ export type AuditEvent = (typeof AUDIT_EVENTS)[number];
 
 /** Why a session was revoked (`details.reason` of a `revoked` row). */
 export type RevokeReason =
-  | 'user' | 'admin' | 'revoke_others' | 'password_change' | 'limit_evicted' | 'fixation' | 'token_reuse';
+  | 'user' | 'admin' | 'revoke_others' | 'password_change' | 'limit_evicted' | 'fixation' | 'token_reuse' | 'ua_changed';
 
 /** Who did it and from where; stored with the event. */
 export interface AuditContext {

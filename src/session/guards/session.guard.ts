@@ -1,5 +1,5 @@
 import {
-  CanActivate, ExecutionContext, Injectable, Logger, UnauthorizedException,
+  CanActivate, ExecutionContext, HttpException, HttpStatus, Injectable, Logger, UnauthorizedException,
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { attachSession, type SessionFailureReason } from '../active-session.js';
@@ -38,6 +38,7 @@ export class SessionGuard implements CanActivate {
     }
     if (outcome.ok) return true;
     attachSession(request, null);
+    if (outcome.reason === 'too_many_invalid_tokens') return this.throwTooManyInvalidTokens();
     if (optional) return true;
     return this.throwUnauthorized(outcome.reason);
   }
@@ -53,6 +54,12 @@ export class SessionGuard implements CanActivate {
   protected throwUnauthorized(reason: SessionFailureReason): never {
     throw new UnauthorizedException({ statusCode: 401, error: 'Unauthorized', message: MESSAGES[reason], reason });
   }
+
+  /** The validator already set Retry-After; no session (not even an optional one) is looked up. */
+  protected throwTooManyInvalidTokens(): never {
+    const reason: SessionFailureReason = 'too_many_invalid_tokens';
+    throw new HttpException({ statusCode: 429, error: 'Too Many Requests', message: MESSAGES[reason], reason }, HttpStatus.TOO_MANY_REQUESTS);
+  }
 }
 
 const MESSAGES: Record<SessionFailureReason, string> = {
@@ -61,4 +68,6 @@ const MESSAGES: Record<SessionFailureReason, string> = {
   idle_timeout: 'The session ended after inactivity',
   absolute_timeout: 'The session reached its maximum lifetime',
   revoked: 'The session was revoked',
+  too_many_invalid_tokens: 'Too many invalid session tokens from this address: try again later',
+  reauth_required: 'This action needs a recent login: authenticate again',
 };

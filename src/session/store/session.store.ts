@@ -1,5 +1,5 @@
 import { ServiceUnavailableException } from '@nestjs/common';
-import type { Pool, QueryConfig, QueryResultRow } from 'pg';
+import type { Pool, PoolClient, QueryConfig, QueryResultRow } from 'pg';
 import type { AuditContext, RevokeReason } from '../audit/audit-event.js';
 import { AUDIT_RECORD_COLUMNS, toAuditRecord } from '../audit/audit-record.js';
 import type { AuditEventSink } from '../audit/session-events.js';
@@ -22,6 +22,7 @@ const AUDITED = `RETURNING ${AUDIT_RECORD_COLUMNS}`;
 /** The audit rows written by the named CTEs, as one json array column. */
 const auditRowsOf = (...ctes: string[]) =>
   `(SELECT coalesce(json_agg(a ORDER BY a.id::bigint), '[]'::json) FROM (${ctes.map((c) => `SELECT * FROM ${c}`).join(' UNION ALL ')}) a) AS audit_rows`;
+const LIVE = `revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()`;
 
 export const SQL = {
   /** Hot path: one indexed read by the current or previous token hash. */
@@ -38,7 +39,11 @@ export const SQL = {
     WHERE id = $1 AND revoked_at IS NULL AND last_seen_at <= now() - $3 ${MS}
     RETURNING last_seen_at, idle_expires_at`,
 
-  /** New session; a token the request already carried is revoked in the same statement (fixation). */
+  /**
+   * New session; a token the request already carried is revoked in the same statement
+   * (fixation). With $9 (a per-user limit, evict-oldest), the user's oldest live sessions
+   * beyond the newest $9 - 1 are revoked too; the caller holds the user's advisory lock.
+   */
   create: `
     WITH replaced AS (
       UPDATE user_sessions SET revoked_at = now(), revoke_reason = 'fixation', data = '{}'::jsonb
@@ -47,6 +52,19 @@ export const SQL = {
     ), replaced_audit AS (
       INSERT INTO ${AUDIT_COLUMNS}
       SELECT 'revoked', id, user_id, $3, $7, $8, '{"reason":"fixation"}'::jsonb FROM replaced
+      ${AUDITED}
+    ), evicted AS (
+      UPDATE user_sessions SET revoked_at = now(), revoke_reason = 'limit_evicted', data = '{}'::jsonb
+      WHERE id IN (
+        SELECT id FROM user_sessions
+        WHERE $9::int IS NOT NULL AND user_id = $3 AND ${LIVE}
+          AND ($1::bytea IS NULL OR (token_hash <> $1 AND previous_token_hash IS DISTINCT FROM $1))
+        ORDER BY created_at DESC, id DESC
+        OFFSET greatest($9::int - 1, 0))
+      RETURNING id, user_id
+    ), evicted_audit AS (
+      INSERT INTO ${AUDIT_COLUMNS}
+      SELECT 'revoked', id, user_id, $3, $7, $8, '{"reason":"limit_evicted"}'::jsonb FROM evicted
       ${AUDITED}
     ), created AS (
       INSERT INTO user_sessions (token_hash, user_id, data, idle_expires_at, absolute_expires_at, ip, user_agent)
@@ -96,7 +114,8 @@ export const SQL = {
       RETURNING id, user_id
     )
     INSERT INTO ${AUDIT_COLUMNS}
-    SELECT $2, id, user_id, coalesce($4, CASE WHEN $2 = 'revoked' THEN user_id END), $5, $6, jsonb_build_object('reason', $3::text)
+    SELECT $2, id, user_id, coalesce($4, CASE WHEN $2 = 'revoked' THEN user_id END), $5, $6,
+           jsonb_build_object('reason', $3::text) || coalesce($8::jsonb, '{}'::jsonb)
     FROM revoked
     ${AUDITED}`,
 
@@ -130,6 +149,48 @@ export const SQL = {
     WHERE id = $1 AND revoked_at IS NULL AND octet_length((data || $2::jsonb)::text) <= $3
     RETURNING data`,
 
+  /** Per-user session limit: serialises logins of one user (transaction-scoped; key space 'nps2'). */
+  lockUserSessions: `SELECT pg_advisory_xact_lock(${0x6e70_7332}, hashtext($1))`,
+
+  /** Live sessions of a user, not counting the one a login is about to replace (fixation). */
+  countLiveForUser: `
+    SELECT count(*)::int AS count FROM user_sessions
+    WHERE user_id = $1 AND ${LIVE}
+      AND ($2::bytea IS NULL OR (token_hash <> $2 AND previous_token_hash IS DISTINCT FROM $2))`,
+
+  /**
+   * Client binding as detection: when a request's address or user agent differs from the
+   * row's, store the new one and audit the change, all in one statement. Under concurrency
+   * the row lock makes it happen once per change: later requests see the updated row.
+   */
+  recordClientChange: `
+    WITH current AS (
+      SELECT id, user_id, ip, user_agent FROM user_sessions WHERE id = $1 AND revoked_at IS NULL FOR UPDATE
+    ), changed AS (
+      UPDATE user_sessions s SET ip = $2, user_agent = $3
+      FROM current c
+      WHERE s.id = c.id AND (c.ip IS DISTINCT FROM $2 OR c.user_agent IS DISTINCT FROM $3)
+      RETURNING s.id, s.user_id, c.ip AS old_ip, c.user_agent AS old_user_agent
+    ), ip_audit AS (
+      INSERT INTO ${AUDIT_COLUMNS}
+      SELECT 'ip_changed', id, user_id, NULL, $2, $3, jsonb_build_object('from', old_ip, 'to', $2::text)
+      FROM changed WHERE old_ip IS DISTINCT FROM $2
+      ${AUDITED}
+    ), ua_audit AS (
+      INSERT INTO ${AUDIT_COLUMNS}
+      SELECT 'ua_changed', id, user_id, NULL, $2, $3, jsonb_build_object('from', old_user_agent, 'to', $3::text)
+      FROM changed WHERE old_user_agent IS DISTINCT FROM $3
+      ${AUDITED}
+    )
+    SELECT old_ip, old_user_agent, ${auditRowsOf('ip_audit', 'ua_audit')} FROM changed`,
+
+  /** Aggregated events (invalid_token, csrf_failed): many rows, one statement, once per window. */
+  insertAggregatedEvents: `
+    INSERT INTO session_audit_log (event, session_id, user_id, ip, user_agent, details)
+    SELECT r.event, r.session_id, r.user_id, r.ip, r.user_agent, r.details
+    FROM jsonb_to_recordset($1::jsonb) AS r(event text, session_id uuid, user_id text, ip text, user_agent text, details jsonb)
+    ${AUDITED}`,
+
   findLiveById: `
     SELECT ${ROW} FROM user_sessions
     WHERE id = $1 AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()`,
@@ -146,6 +207,24 @@ export class StoreUnavailableError extends ServiceUnavailableException {
   }
 }
 
+/** A login refused by the per-user session limit (policy 'reject'). */
+export class SessionLimitExceededError extends Error {
+  override name = 'SessionLimitExceededError';
+  constructor(readonly limit: number) {
+    super(`session limit of ${limit} reached`);
+  }
+}
+
+/** One aggregated audit row (see AggregatedAuditLog). */
+export interface AggregatedAuditRow {
+  event: string;
+  session_id: string | null;
+  user_id: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  details: Record<string, unknown>;
+}
+
 export type PatchResult = { ok: true; data: Record<string, unknown> } | { ok: false; reason: 'not_found' | 'too_large' };
 
 export interface CreateSessionParams {
@@ -158,6 +237,8 @@ export interface CreateSessionParams {
   absoluteTimeoutMs: number;
   ip: string | null;
   userAgent: string | null;
+  /** Per-user cap on live sessions; the user's logins are serialised while it is checked. */
+  limit?: { maxSessionsPerUser: number; policy: 'evict-oldest' | 'reject' };
 }
 
 export interface RotateParams {
@@ -177,10 +258,20 @@ export function isSessionId(value: unknown): value is string {
   return typeof value === 'string' && UUID.test(value);
 }
 
-/** A pg error that means "not reachable", as opposed to a problem with the statement. */
+function asStoreError(error: unknown): unknown {
+  return isConnectionError(error) ? new StoreUnavailableError((error as Error).message, { cause: error }) : error;
+}
+
+/**
+ * A pg error that means "not reachable or not answering now", as opposed to a problem with
+ * the statement: connection exceptions (08), operator intervention and statement timeout
+ * (57), resources (53), serialization failure and deadlock (40), read-only after a failover
+ * (25006), lock not available (55P03). All are worth a 503 and a retry, never a 500.
+ */
 export function isConnectionError(error: unknown): boolean {
   const code = (error as { code?: unknown })?.code;
-  if (typeof code === 'string' && /^(08|57P|53)/.test(code)) return true;
+  if (typeof code === 'string' && /^(08|57|53|40)/.test(code)) return true;
+  if (code === '25006' || code === '55P03') return true;
   if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return true; // ECONNREFUSED, ETIMEDOUT, ...
   const message = error instanceof Error ? error.message : '';
   return /timeout|terminated|Connection|ECONN/i.test(message) && code === undefined;
@@ -206,10 +297,23 @@ export class SessionStore {
   }
 
   async create(p: CreateSessionParams): Promise<SessionLookup> {
-    const [row] = await this.run({
+    const evictBeyond = p.limit?.policy === 'evict-oldest' ? p.limit.maxSessionsPerUser : null;
+    const insert = (run: (query: QueryConfig) => Promise<QueryResultRow[]>) => run({
       text: SQL.create,
-      values: [p.replacesTokenHash, p.tokenHash, p.userId, JSON.stringify(p.data), p.idleTimeoutMs, p.absoluteTimeoutMs, p.ip, p.userAgent],
+      values: [p.replacesTokenHash, p.tokenHash, p.userId, JSON.stringify(p.data), p.idleTimeoutMs, p.absoluteTimeoutMs, p.ip, p.userAgent, evictBeyond],
     });
+    const [row] = p.limit === undefined
+      ? await insert((query) => this.run(query))
+      : await this.transaction(async (run) => {
+        // Serialise this user's logins, so counting and inserting see each other (READ COMMITTED:
+        // every later statement of the transaction takes its snapshot after the lock is granted).
+        await run({ text: SQL.lockUserSessions, values: [p.userId] });
+        if (p.limit!.policy === 'reject') {
+          const [live] = await run({ text: SQL.countLiveForUser, values: [p.userId, p.replacesTokenHash] });
+          if (live.count >= p.limit!.maxSessionsPerUser) throw new SessionLimitExceededError(p.limit!.maxSessionsPerUser);
+        }
+        return insert(run);
+      });
     this.publish(row.audit_rows);
     return { ...toSessionRow(row), isCurrentToken: true, dbNow: row.db_now };
   }
@@ -238,13 +342,13 @@ export class SessionStore {
 
   /** Revokes one live session; `onlyUserId` limits it to that user's sessions. False when none matched. */
   async revoke(id: string, reason: RevokeReason, context: AuditContext,
-    options: { event?: 'revoked' | 'token_reuse_detected'; onlyUserId?: string } = {}): Promise<boolean> {
+    options: { event?: 'revoked' | 'token_reuse_detected' | 'ua_changed'; onlyUserId?: string; details?: Record<string, unknown> } = {}): Promise<boolean> {
     if (!isSessionId(id)) return false;
     requireActorForAdmin(reason, context);
     const rows = await this.run({
       text: SQL.revoke,
       values: [id, options.event ?? 'revoked', reason, context.actorId ?? null, context.ip ?? null, context.userAgent ?? null,
-        options.onlyUserId ?? null],
+        options.onlyUserId ?? null, options.details ? JSON.stringify(options.details) : null],
     });
     this.publish(rows);
     return rows.length === 1;
@@ -283,18 +387,49 @@ export class SessionStore {
     return { ok: false, reason: live ? 'too_large' : 'not_found' };
   }
 
+  /** Stores the request's address and user agent when they differ from the row's, auditing each change once. */
+  async recordClientChange(id: string, ip: string | null, userAgent: string | null): Promise<{ ipChanged: boolean; userAgentChanged: boolean }> {
+    const [row] = await this.run({ text: SQL.recordClientChange, values: [id, ip, userAgent] });
+    if (row) this.publish(row.audit_rows);
+    return { ipChanged: row !== undefined && row.old_ip !== ip, userAgentChanged: row !== undefined && row.old_user_agent !== userAgent };
+  }
+
+  async insertAggregatedEvents(rows: AggregatedAuditRow[]): Promise<void> {
+    if (rows.length > 0) this.publish(await this.run({ text: SQL.insertAggregatedEvents, values: [JSON.stringify(rows)] }));
+  }
+
   /** Hands the audit rows a statement wrote to the event sink; only called after it returned (committed). */
   private publish(rows: unknown): void {
     if (!this.events || !Array.isArray(rows)) return;
     for (const row of rows) this.events.publish(toAuditRecord(row));
   }
 
-  private async run(query: QueryConfig): Promise<QueryResultRow[]> {
+  private async run(query: QueryConfig, client: Pool | PoolClient = this.pool): Promise<QueryResultRow[]> {
     try {
-      return (await this.pool.query({ ...query, query_timeout: this.queryTimeoutMs } as QueryConfig)).rows;
+      return (await client.query({ ...query, query_timeout: this.queryTimeoutMs } as QueryConfig)).rows;
     } catch (error) {
-      if (isConnectionError(error)) throw new StoreUnavailableError((error as Error).message, { cause: error });
+      throw asStoreError(error);
+    }
+  }
+
+  /** Runs `work` in one transaction on one connection; any error rolls it back. */
+  private async transaction<T>(work: (run: (query: QueryConfig) => Promise<QueryResultRow[]>) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect().catch((error: unknown) => {
+      throw asStoreError(error);
+    });
+    let broken = false;
+    try {
+      await this.run({ text: 'BEGIN' }, client);
+      const result = await work((query) => this.run(query, client));
+      await this.run({ text: 'COMMIT' }, client);
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {
+        broken = true;
+      });
       throw error;
+    } finally {
+      client.release(broken);
     }
   }
 }

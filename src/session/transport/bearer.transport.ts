@@ -22,7 +22,7 @@ export class BearerTransport implements SessionTransport {
     return isWellFormedToken(match[1]) ? { kind: 'token', token: match[1] } : MALFORMED_TOKEN;
   }
 
-  write(response: HttpResponseLike, token: string): void {
+  write(response: HttpResponseLike, token: string, _maxAgeMs?: number): void {
     setHeader(response, this.rotationHeader, token);
     setHeader(response, 'Cache-Control', 'no-store');
   }

@@ -4,8 +4,18 @@ import { isWellFormedToken } from '../token/session-token.js';
 import { appendHeader, setHeader, type HttpRequestLike, type HttpResponseLike } from './http.js';
 import { MALFORMED_TOKEN, NO_TOKEN, type SessionTransport, type TokenReading } from './session-transport.js';
 
-/** RFC 6265bis: browsers drop cookies whose name + value exceed 4096 bytes; we refuse to read larger ones. */
-const MAX_COOKIE_BYTES = 4096;
+/** RFC 6265bis / ASVS 3.3.5: browsers drop cookies whose name + value exceed 4096 bytes; we neither read nor write larger ones. */
+export const MAX_COOKIE_BYTES = 4096;
+
+export function cookieBytes(name: string, value: string): number {
+  return Buffer.byteLength(name, 'utf8') + Buffer.byteLength(value, 'utf8');
+}
+
+/** A cookie the browser would silently drop is a bug to report, not a header to send. */
+export function assertCookieFits(name: string, value: string): void {
+  const bytes = cookieBytes(name, value);
+  if (bytes > MAX_COOKIE_BYTES) throw new RangeError(`cookie '${name}' would be ${bytes} bytes (name + value); browsers keep at most ${MAX_COOKIE_BYTES}`);
+}
 const identity = (value: string) => value; // no percent-decoding: one token, one spelling
 
 export class CookieTransport implements SessionTransport {
@@ -23,7 +33,7 @@ export class CookieTransport implements SessionTransport {
     // Two cookies of our name mean a sibling domain or path planted one (cookie tossing):
     // we cannot tell which is ours, so neither is accepted.
     if (this.countOccurrences(header) > 1) return MALFORMED_TOKEN;
-    if (this.cookie.name.length + value.length > MAX_COOKIE_BYTES) return MALFORMED_TOKEN;
+    if (cookieBytes(this.cookie.name, value) > MAX_COOKIE_BYTES) return MALFORMED_TOKEN;
     return isWellFormedToken(value) ? { kind: 'token', token: value } : MALFORMED_TOKEN;
   }
 
@@ -36,6 +46,7 @@ export class CookieTransport implements SessionTransport {
   }
 
   private setCookie(response: HttpResponseLike, value: string, maxAgeSeconds: number): void {
+    assertCookieFits(this.cookie.name, value);
     appendHeader(response, 'Set-Cookie', stringifySetCookie({
       name: this.cookie.name,
       value,

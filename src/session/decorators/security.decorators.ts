@@ -1,0 +1,23 @@
+import { applyDecorators, SetMetadata, UseGuards } from '@nestjs/common';
+import { parseDuration, type Duration } from '../duration.js';
+import { FreshSessionGuard } from '../guards/fresh-session.guard.js';
+import { FRESH_SESSION_MAX_AGE, SKIP_CSRF } from './security.metadata.js';
+
+/**
+ * The route takes unsafe requests without the CSRF checks (no token, no Origin check): only
+ * for endpoints no browser session should reach, e.g. a webhook called server to server.
+ */
+export const SkipCsrf = () => SetMetadata(SKIP_CSRF, true);
+
+/**
+ * Step-up: the route needs a session whose last authentication (login or
+ * `SessionService.reauthenticate()`) is at most `maxAge` old ('5m', '30s', ms); older ones
+ * get 401 with reason 'reauth_required'. Without an argument, `stepUp.maxAge` (default 5m).
+ */
+export function RequireFreshSession(maxAge?: Duration) {
+  const maxAgeMs = maxAge === undefined ? null : parseDuration(maxAge);
+  if (maxAgeMs === undefined || maxAgeMs === 0) {
+    throw new TypeError(`@RequireFreshSession: maxAge must be a positive duration such as '5m'; got ${JSON.stringify(maxAge)}`);
+  }
+  return applyDecorators(SetMetadata(FRESH_SESSION_MAX_AGE, maxAgeMs), UseGuards(FreshSessionGuard));
+}

@@ -1,0 +1,96 @@
+import { CanActivate, ExecutionContext, ForbiddenException, Inject, Injectable } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { isSessionResolved, sessionOf, type ActiveSession } from '../active-session.js';
+import { csrfTokensMatch } from '../csrf/csrf-token.js';
+import { checkRequestOrigin } from '../csrf/request-origin.js';
+import { OPTIONAL_SESSION, PUBLIC_ROUTE } from '../decorators/session.decorators.js';
+import { SKIP_CSRF } from '../decorators/security.metadata.js';
+import { AggregatedAuditLog } from '../security/aggregated-audit.js';
+import { sourceOf } from '../security/request-source.js';
+import { SESSION_OPTIONS, SESSION_TRANSPORT } from '../session.constants.js';
+import type { ResolvedSessionOptions } from '../session.options.js';
+import { clientIp, headerValue, type HttpRequestLike } from '../transport/http.js';
+import type { SessionTransport } from '../transport/session-transport.js';
+
+export type CsrfFailure = 'cross_site' | 'origin_not_allowed' | 'csrf_token_missing' | 'csrf_token_invalid';
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+const MESSAGES: Record<CsrfFailure, string> = {
+  cross_site: 'Cross-site request refused',
+  origin_not_allowed: 'Request origin not allowed',
+  csrf_token_missing: 'CSRF token missing',
+  csrf_token_invalid: 'CSRF token does not match the session',
+};
+
+type RequestWithMethod = HttpRequestLike & { method?: string; protocol?: string };
+
+/**
+ * Cross-site request forgery defence for cookie sessions, on every unsafe method (anything
+ * but GET, HEAD, OPTIONS). Registered globally right after SessionGuard (it needs the session
+ * that guard attached). Bearer sessions need none: browsers never attach them on their own.
+ *
+ *  1. every unsafe request, @Public ones included (login CSRF): `Sec-Fetch-Site: cross-site`
+ *     fails, and so does an Origin (without Origin: the Referer's origin) that is present and
+ *     not exactly one of `csrf.allowedOrigins` (default: the request's own origin);
+ *  2. with a cookie session: the `x-csrf-token` header must equal `session.csrfToken`
+ *     (constant-time), so a token from any other session, the attacker's own included, fails.
+ *
+ * Failures answer 403 with a `reason` and are audited as `csrf_failed`, aggregated per
+ * source and session and window, so a forged-request flood cannot flood the audit table.
+ */
+@Injectable()
+export class CsrfGuard implements CanActivate {
+  private readonly allowedOrigins: ReadonlySet<string> | undefined;
+
+  constructor(
+    protected readonly reflector: Reflector,
+    @Inject(SESSION_OPTIONS) protected readonly options: ResolvedSessionOptions,
+    @Inject(SESSION_TRANSPORT) protected readonly transport: SessionTransport,
+    protected readonly audit: AggregatedAuditLog,
+  ) {
+    this.allowedOrigins = options.csrf.allowedOrigins && new Set(options.csrf.allowedOrigins);
+  }
+
+  canActivate(context: ExecutionContext): boolean {
+    if (!this.options.csrf.enabled || this.transport.kind !== 'cookie' || context.getType() !== 'http') return true;
+    const request = context.switchToHttp().getRequest<RequestWithMethod>();
+    if (SAFE_METHODS.has((request.method ?? '').toUpperCase())) return true;
+    const targets = [context.getHandler(), context.getClass()];
+    if (this.reflector.getAllAndOverride<boolean>(SKIP_CSRF, targets) === true) return true;
+
+    const session = sessionOf(request);
+    const verdict = checkRequestOrigin({
+      secFetchSite: headerValue(request, 'sec-fetch-site'),
+      origin: headerValue(request, 'origin'),
+      referer: headerValue(request, 'referer'),
+    }, this.allowedOrigins ?? new Set([ownOrigin(request)]));
+    if (!verdict.ok) return this.fail(request, verdict.reason, session, verdict.origin);
+
+    const isPublic = this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets) === true
+      && this.reflector.getAllAndOverride<boolean>(OPTIONAL_SESSION, targets) !== true;
+    if (isPublic) return true;
+    // Fail closed if registered in the wrong order: without the session we cannot check its token.
+    if (!isSessionResolved(request)) throw new Error('CsrfGuard must run after SessionGuard (register SessionGuard first)');
+    if (!session || session.transport !== 'cookie' || !session.csrfToken) return true;
+
+    const presented = headerValue(request, this.options.csrf.headerName);
+    if (presented === undefined) return this.fail(request, 'csrf_token_missing', session);
+    if (!csrfTokensMatch(session.csrfToken, presented)) return this.fail(request, 'csrf_token_invalid', session);
+    return true;
+  }
+
+  protected fail(request: HttpRequestLike, reason: CsrfFailure, session: ActiveSession | undefined, origin?: string): never {
+    this.audit.record({
+      event: 'csrf_failed', source: sourceOf(clientIp(request)), sessionId: session?.id, userId: session?.userId,
+      userAgent: headerValue(request, 'user-agent'), reason, origin,
+    });
+    throw new ForbiddenException({ statusCode: 403, error: 'Forbidden', message: MESSAGES[reason], reason });
+  }
+}
+
+/** The origin the request was sent to, from Host and the protocol the framework saw. */
+function ownOrigin(request: RequestWithMethod): string {
+  const protocol = request.protocol === 'https' ? 'https' : 'http';
+  return `${protocol}://${(headerValue(request, 'host') ?? '').toLowerCase()}`;
+}

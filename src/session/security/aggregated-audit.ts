@@ -1,0 +1,171 @@
+import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
+import { boundText, MAX_USER_AGENT_LENGTH } from '../audit/audit-event.js';
+import { SESSION_OPTIONS } from '../session.constants.js';
+import type { ResolvedSessionOptions } from '../session.options.js';
+import { SessionStore, type AggregatedAuditRow } from '../store/session.store.js';
+
+/** Events an attacker can trigger at will; they are counted in memory and written once per window. */
+export type AggregatedEvent = 'invalid_token' | 'csrf_failed';
+
+export interface Occurrence {
+  event: AggregatedEvent;
+  /** See sourceOf(): an IPv4 address or an IPv6 /64. */
+  source: string;
+  sessionId?: string | null;
+  userId?: string | null;
+  userAgent?: string | null;
+  /** What happened, counted in `details.reasons` (e.g. 'unknown', 'malformed', 'blocked', 'csrf_token_missing'). */
+  reason: string;
+  /** The offending Origin/Referer origin, if any (a few distinct ones are kept). */
+  origin?: string;
+}
+
+interface Tally {
+  event: AggregatedEvent;
+  source: string | null;
+  sessionId: string | null;
+  userId: string | null;
+  userAgent: string | null;
+  firstAt: number;
+  lastAt: number;
+  count: number;
+  reasons: Record<string, number>;
+  origins: string[];
+  /** Overflow tallies only: how many per-source tallies were folded in. */
+  folded?: number;
+}
+
+const MAX_ORIGINS = 5;
+const MAX_ORIGIN_LENGTH = 200;
+const MAX_SWEEP_INTERVAL_MS = 5_000;
+
+/**
+ * The audit log's defence against being used as a write amplifier. Rows for invalid tokens
+ * and CSRF failures are tallied in memory per (event, source, session) and written when the
+ * tally's window ends: at most one row per key per window, however many requests caused it,
+ * all rows of a sweep in one INSERT. Memory is bounded by an LRU; a tally pushed out of it is
+ * folded into one overflow row per event and window (ip NULL, `details.folded` = how many).
+ */
+@Injectable()
+export class AggregatedAuditLog implements OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger('SessionAudit');
+  private readonly windowMs: number;
+  private readonly maxPending: number;
+  private readonly tallies: LRUCache<string, Tally>;
+  private readonly overflow = new Map<AggregatedEvent, Tally>();
+  private pending: AggregatedAuditRow[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+
+  constructor(
+    private readonly store: SessionStore,
+    @Inject(SESSION_OPTIONS) options: ResolvedSessionOptions,
+  ) {
+    this.windowMs = options.flood.windowMs;
+    this.maxPending = options.flood.maxSources;
+    this.tallies = new LRUCache<string, Tally>({
+      max: options.flood.maxSources,
+      dispose: (tally, _key, reason) => {
+        if (reason === 'evict') this.foldIntoOverflow(tally);
+      },
+    });
+  }
+
+  onModuleInit(): void {
+    // A few sweeps per window: a row is written at most a quarter window after its window ends.
+    this.timer = setInterval(() => void this.flush(), Math.max(50, Math.min(this.windowMs / 4, MAX_SWEEP_INTERVAL_MS)));
+    this.timer.unref();
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flush({ all: true });
+  }
+
+  /** Counts one occurrence; no I/O. */
+  record(occurrence: Occurrence, now = Date.now()): void {
+    const key = `${occurrence.event}\u0000${occurrence.source}\u0000${occurrence.sessionId ?? ''}`;
+    let tally = this.tallies.get(key);
+    if (!tally) {
+      tally = {
+        event: occurrence.event, source: occurrence.source, sessionId: occurrence.sessionId ?? null,
+        userId: occurrence.userId ?? null, userAgent: null, firstAt: now, lastAt: now, count: 0, reasons: {}, origins: [],
+      };
+      this.tallies.set(key, tally);
+    }
+    tally.lastAt = now;
+    tally.count++;
+    tally.reasons[occurrence.reason] = (tally.reasons[occurrence.reason] ?? 0) + 1;
+    tally.userAgent = boundText(occurrence.userAgent, MAX_USER_AGENT_LENGTH);
+    const origin = boundText(occurrence.origin, MAX_ORIGIN_LENGTH);
+    if (origin !== null && tally.origins.length < MAX_ORIGINS && !tally.origins.includes(origin)) tally.origins.push(origin);
+  }
+
+  /**
+   * Writes every tally whose window has ended (with `all`, every tally: shutdown). One INSERT
+   * per call; rows that could not be written are retried on the next sweep, up to a bound.
+   */
+  async flush(options: { all?: boolean; now?: number } = {}): Promise<void> {
+    while (this.flushing) await this.flushing;
+    this.flushing = this.writeEnded(options.all === true, options.now ?? Date.now()).finally(() => {
+      this.flushing = undefined;
+    });
+    return this.flushing;
+  }
+
+  private async writeEnded(all: boolean, now: number): Promise<void> {
+    const ended = (tally: Tally) => all || now >= tally.firstAt + this.windowMs;
+    const endedKeys = [...this.tallies.entries()].filter(([, tally]) => ended(tally)).map(([key]) => key);
+    for (const key of endedKeys) {
+      this.pending.push(toRow(this.tallies.peek(key)!));
+      this.tallies.delete(key);
+    }
+    for (const [event, tally] of this.overflow) {
+      if (!ended(tally)) continue;
+      this.overflow.delete(event);
+      this.pending.push(toRow(tally));
+    }
+    if (this.pending.length === 0) return;
+    const batch = this.pending;
+    this.pending = [];
+    try {
+      await this.store.insertAggregatedEvents(batch);
+    } catch (error) {
+      const kept = batch.slice(-this.maxPending);
+      this.pending = [...kept, ...this.pending].slice(-this.maxPending);
+      this.logger.warn(`could not write ${batch.length} aggregated audit rows (kept ${kept.length} for retry): ${(error as Error).message}`);
+    }
+  }
+
+  private foldIntoOverflow(tally: Tally): void {
+    let overflow = this.overflow.get(tally.event);
+    if (!overflow) {
+      overflow = { ...tally, source: null, sessionId: null, userId: null, userAgent: null, count: 0, reasons: {}, origins: [], folded: 0 };
+      this.overflow.set(tally.event, overflow);
+    }
+    overflow.folded! += 1;
+    overflow.count += tally.count;
+    overflow.firstAt = Math.min(overflow.firstAt, tally.firstAt);
+    overflow.lastAt = Math.max(overflow.lastAt, tally.lastAt);
+    for (const [reason, n] of Object.entries(tally.reasons)) overflow.reasons[reason] = (overflow.reasons[reason] ?? 0) + n;
+  }
+}
+
+function toRow(tally: Tally): AggregatedAuditRow {
+  return {
+    event: tally.event,
+    session_id: tally.sessionId,
+    user_id: tally.userId,
+    ip: tally.source,
+    user_agent: tally.userAgent,
+    details: {
+      count: tally.count,
+      reasons: tally.reasons,
+      first_at: new Date(tally.firstAt).toISOString(),
+      last_at: new Date(tally.lastAt).toISOString(),
+      ...(tally.origins.length > 0 ? { origins: tally.origins } : {}),
+      ...(tally.folded !== undefined ? { folded: tally.folded } : {}),
+    },
+  };
+}
