@@ -4,14 +4,21 @@
 //
 //   npm run build && node bench/purge-bench.mjs            (1,000,000 expired + 100,000 live)
 //   EXPIRED=100000 LIVE=10000 node bench/purge-bench.mjs   (smaller, for a quick look)
+//   MODES=batched PURGE_DUTY_CYCLE=0.2 node bench/purge-bench.mjs
 //
 // Uses DATABASE_URL's server when set (in a fresh database it creates and drops), else an
 // embedded PostgreSQL. `runPurgeBench()` returns the figures; run standalone, it prints them
 // as JSON on stdout (progress goes to stderr).
+//
+// On a shared machine, other work comes and goes during a run. So "with purge" and "without
+// purge" latencies are taken in alternating windows over the same period: the batched purge
+// runs for `onMs`, is stopped between two batches (the service's own shutdown), rests for
+// `offMs`, and the next run picks up where it stopped. The unbatched DELETE is one statement,
+// so it gets a no-purge window of `offMs` right before and right after it.
+import { Logger } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
-import { Logger } from '@nestjs/common';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../dist/src/demo/embedded-postgres.js';
 import { runMigrations } from '../dist/src/demo/migrate.js';
@@ -27,9 +34,10 @@ const defaults = {
   loops: 8,
   /** Validations per second per loop (8 × 250 = 2,000/s in all). */
   ratePerLoop: 250,
-  /** Length of each no-purge baseline window (one before the purge, one after). */
-  baselineMs: 10_000,
-  /** SessionModule `purge` options for the batched run (defaults otherwise). */
+  /** Alternating windows: the purge runs for onMs, then rests for offMs (the no-purge baseline). */
+  onMs: 8_000,
+  offMs: 4_000,
+  /** SessionModule `purge` options for the batched run (the module's defaults otherwise). */
   purge: {},
   /** batched: the module's defaults; batched-unthrottled: dutyCycle 1 (no pauses); unbatched: the peers' DELETE. */
   modes: ['batched', 'batched-unthrottled', 'unbatched'],
@@ -60,57 +68,26 @@ export async function runPurgeBench(options = {}) {
     const runs = {};
     for (const mode of o.modes) {
       await seed(pool, o, log);
-      const liveHashes = (await pool.query('SELECT token_hash FROM user_sessions WHERE idle_expires_at > now() AND absolute_expires_at > now()')).rows.map((r) => r.token_hash);
-      const expiredIds = (await pool.query(`SELECT id FROM user_sessions WHERE idle_expires_at <= now() OR absolute_expires_at <= now() ORDER BY random() LIMIT 20000`)).rows.map((r) => r.id);
-
-      const expiring = { ids: expiredIds, next: 0 }; // each request-side expiry picks a session not tried before
-      const before = await measure(pool, liveHashes, expiring, o, () => sleep(o.baselineMs));
-      log(`${mode}: validation p99 before ${before.validation.p99.toFixed(2)} ms over ${before.validation.count} lookups`);
+      const load = new Load(pool, o);
+      await load.start();
       const loadBefore = loadavg()[0];
-
-      let deleted = 0;
-      let extra = {};
-      const during = await measure(pool, liveHashes, expiring, o, async () => {
-        if (mode.startsWith('batched')) {
-          const purgePool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
-          purgePool.on('error', (error) => log(`idle purge connection lost: ${error.message}`));
-          const options = resolveSessionOptions({ purge: { enabled: false, ...o.purge, ...(mode === 'batched-unthrottled' ? { dutyCycle: 1 } : {}) } });
-          const purge = new SessionPurgeService(new PurgeStore(purgePool), options);
-          const result = await purge.runOnce();
-          await purgePool.end();
-          deleted = result.sessionsDeleted;
-          extra = { batches: result.batches, batchSize: options.purge.batchSize, dutyCycle: options.purge.dutyCycle, auditRowsWritten: deleted };
-        } else {
-          deleted = (await pool.query(PEER_UNBATCHED_DELETE)).rowCount;
-          extra = { auditRowsWritten: 0 };
-        }
-      });
-      const loadDuring = loadavg()[0];
+      const purge = mode === 'unbatched' ? await unbatched(pool, load, o) : await batched(databaseUrl, load, o, mode === 'batched-unthrottled' ? { dutyCycle: 1 } : {});
+      const loadAfter = loadavg()[0];
+      const samples = await load.stop();
       const left = (await pool.query('SELECT count(*)::int AS n FROM user_sessions')).rows[0].n;
-      // The no-purge baseline is taken before and after (on the vacuumed table), so a change in
-      // the machine's other load during the run weighs on both sides.
-      await pool.query('VACUUM user_sessions');
-      await pool.query('VACUUM session_audit_log');
-      const after = await measure(pool, liveHashes, expiring, o, () => sleep(o.baselineMs));
-      const baseline = { validation: stats([...before.validation.samples, ...after.validation.samples]), expire: stats([...before.expire.samples, ...after.expire.samples]) };
+      const off = stats(samples.off.validation);
+      const on = stats(samples.on.validation);
       runs[mode] = {
-        sessionsDeleted: deleted,
+        ...purge,
+        rowsPerSecond: Math.round(purge.sessionsDeleted / (purge.purgeTimeMs / 1_000)),
         liveLeft: left,
-        durationMs: Math.round(during.elapsedMs),
-        rowsPerSecond: Math.round(deleted / (during.elapsedMs / 1_000)),
-        ...extra,
-        loadAverage1m: { before: round(loadBefore), endOfPurge: round(loadDuring) },
+        loadAverage1m: { start: round(loadBefore), end: round(loadAfter) },
         validation: {
-          baselineP99BeforeMs: round(before.validation.p99), baselineP99AfterMs: round(after.validation.p99),
-          baselineP50Ms: round(baseline.validation.p50), baselineP99Ms: round(baseline.validation.p99),
-          duringP50Ms: round(during.validation.p50), duringP99Ms: round(during.validation.p99),
-          duringMaxMs: round(during.validation.max), lookups: during.validation.count,
-          p99Ratio: round(during.validation.p99 / baseline.validation.p99),
+          withoutPurge: { lookups: off.count, p50Ms: round(off.p50), p99Ms: round(off.p99), maxMs: round(off.max) },
+          duringPurge: { lookups: on.count, p50Ms: round(on.p50), p99Ms: round(on.p99), maxMs: round(on.max) },
+          p99Ratio: round(on.p99 / off.p99),
         },
-        expiringRequest: {
-          baselineP99Ms: round(baseline.expire.p99), duringP99Ms: round(during.expire.p99),
-          duringMaxMs: round(during.expire.max), requests: during.expire.count,
-        },
+        requestSideExpiry: summary(samples.on.expire, samples.off.expire),
       };
       log(`${mode}: ${JSON.stringify(runs[mode])}`);
     }
@@ -118,7 +95,9 @@ export async function runPurgeBench(options = {}) {
       server: `PostgreSQL ${version}${embedded ? ' (embedded)' : ''}`,
       expired: o.expired,
       live: o.live,
-      load: `${o.loops} loops × ${o.ratePerLoop} validations/s (lookup by token hash, store SQL) + 1 loop × 20/s request-side expiries of expired sessions`,
+      load: `${o.loops} loops × ${o.ratePerLoop} validations/s (lookup by token hash, the store's SQL) + 1 loop × 20/s ` +
+        'request-side expiries of expired sessions (DELETE with its audit row)',
+      windows: `batched: purge on ${o.onMs} ms / off ${o.offMs} ms, alternating; unbatched: ${o.offMs} ms off before and after`,
       goal: 'batched.validation.p99Ratio <= 2.0',
       ...runs,
     };
@@ -129,6 +108,53 @@ export async function runPurgeBench(options = {}) {
     await admin.end();
     await embedded?.stop();
   }
+}
+
+/** The module's purge, run in alternating windows until nothing is left; each window is a fresh run. */
+async function batched(databaseUrl, load, o, override) {
+  const purgePool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
+  purgePool.on('error', () => undefined);
+  const options = resolveSessionOptions({ purge: { enabled: false, ...o.purge, ...override } });
+  let sessionsDeleted = 0;
+  let batches = 0;
+  let purgeTimeMs = 0;
+  let windows = 0;
+  try {
+    for (;;) {
+      const purge = new SessionPurgeService(new PurgeStore(purgePool), options);
+      load.phase = 'on';
+      const started = performance.now();
+      const stop = setTimeout(() => void purge.onApplicationShutdown(), o.onMs);
+      const result = await purge.runOnce();
+      clearTimeout(stop);
+      purgeTimeMs += performance.now() - started;
+      windows++;
+      sessionsDeleted += result.sessionsDeleted;
+      batches += result.batches;
+      load.phase = 'off';
+      if (!result.interrupted) break;
+      await sleep(o.offMs);
+    }
+    await sleep(o.offMs);
+  } finally {
+    await purgePool.end();
+  }
+  return {
+    sessionsDeleted, auditRowsWritten: sessionsDeleted, batches, purgeWindows: windows, purgeTimeMs: Math.round(purgeTimeMs),
+    batchSize: options.purge.batchSize, dutyCycle: options.purge.dutyCycle,
+  };
+}
+
+/** The peers' way: one DELETE of every expired row, no audit. */
+async function unbatched(pool, load, o) {
+  await sleep(o.offMs);
+  load.phase = 'on';
+  const started = performance.now();
+  const { rowCount } = await pool.query(PEER_UNBATCHED_DELETE);
+  const purgeTimeMs = performance.now() - started;
+  load.phase = 'off';
+  await sleep(o.offMs);
+  return { sessionsDeleted: rowCount, auditRowsWritten: 0, purgeTimeMs: Math.round(purgeTimeMs) };
 }
 
 /** Fresh tables: `expired` sessions past idle and/or absolute expiry (some revoked tombstones), `live` ones. */
@@ -156,65 +182,78 @@ async function seed(pool, o, log) {
   await pool.query('VACUUM ANALYZE user_sessions');
   await pool.query('VACUUM ANALYZE session_audit_log');
   await pool.query('CHECKPOINT'); // the seed's writes are not the purge's to pay for
-  await sleep(3_000);
   log(`seeded ${e + o.live} sessions in ${((Date.now() - started) / 1_000).toFixed(1)} s`);
 }
 
 /**
- * Runs the validation loops while `work` runs. Latency is measured from each request's
- * planned start (or its real start, when a timer fired early), so a loop that falls behind
- * counts its waiting too (no coordinated omission).
- * Next to them, one loop expires expired sessions the way the request path does (DELETE with
- * its audit row): the request that waits when a purge holds the row.
+ * Steady request traffic: `loops` validation loops and one loop that expires expired sessions
+ * the way the request path does (the request that waits when a purge holds the row). Each
+ * sample is filed under the phase ('on' = purge running, 'off' = not) it started in.
+ * Latency counts from a request's planned start (or its real start, when a timer fired
+ * early), so a loop that falls behind counts its waiting too (no coordinated omission).
  */
-async function measure(pool, liveHashes, expiring, o, work) {
-  let running = true;
-  const validation = [];
-  const expire = [];
-  const intervalMs = 1_000 / o.ratePerLoop;
-  const loop = async (index) => {
-    let next = performance.now() + (intervalMs * index) / o.loops;
-    while (running) {
+class Load {
+  phase = 'warmup';
+  #running = true;
+  #loops = [];
+  #samples = { warmup: { validation: [], expire: [] }, on: { validation: [], expire: [] }, off: { validation: [], expire: [] } };
+
+  constructor(pool, o) {
+    this.pool = pool;
+    this.o = o;
+  }
+
+  async start() {
+    const { rows: live } = await this.pool.query('SELECT token_hash FROM user_sessions WHERE idle_expires_at > now() AND absolute_expires_at > now()');
+    const { rows: expired } = await this.pool.query(
+      'SELECT id FROM user_sessions WHERE idle_expires_at <= now() OR absolute_expires_at <= now() ORDER BY random() LIMIT 50000');
+    const hashes = live.map((r) => r.token_hash);
+    const ids = expired.map((r) => r.id);
+    let nextExpired = 0;
+    const intervalMs = 1_000 / this.o.ratePerLoop;
+    for (let i = 0; i < this.o.loops; i++) {
+      this.#loops.push(this.#steady(intervalMs, (intervalMs * i) / this.o.loops, 'validation', async () => {
+        const hash = hashes[Math.floor(Math.random() * hashes.length)];
+        const { rows } = await this.pool.query({ name: 'nps_lookup', text: SESSION_SQL.lookupByTokenHash, values: [hash] });
+        if (rows.length !== 1) throw new Error('a live session was not found');
+      }));
+    }
+    this.#loops.push(this.#steady(50, 0, 'expire', () =>
+      this.pool.query(SESSION_SQL.deleteWithEvent, [ids[nextExpired++ % ids.length], 'expired_idle', null, null, null, '{}'])));
+    await sleep(1_000); // warm-up, not recorded
+    this.phase = 'off';
+  }
+
+  async stop() {
+    this.#running = false;
+    await Promise.all(this.#loops);
+    return this.#samples;
+  }
+
+  async #steady(intervalMs, offsetMs, kind, request) {
+    let next = performance.now() + offsetMs;
+    while (this.#running) {
       const wait = next - performance.now();
       if (wait > 0) await sleep(wait);
       const start = Math.min(next, performance.now());
-      const hash = liveHashes[Math.floor(Math.random() * liveHashes.length)];
-      const { rows } = await pool.query({ name: 'nps_lookup', text: SESSION_SQL.lookupByTokenHash, values: [hash] });
-      if (rows.length !== 1) throw new Error('a live session was not found');
-      validation.push(performance.now() - start);
+      const phase = this.phase;
+      await request();
+      this.#samples[phase][kind].push(performance.now() - start);
       next += intervalMs;
     }
-  };
-  const expireLoop = async () => {
-    let next = performance.now();
-    while (running) {
-      const wait = next - performance.now();
-      if (wait > 0) await sleep(wait);
-      const start = Math.min(next, performance.now());
-      await pool.query(SESSION_SQL.deleteWithEvent, [expiring.ids[expiring.next++ % expiring.ids.length], 'expired_idle', null, null, null, '{}']);
-      expire.push(performance.now() - start);
-      next += 50;
-    }
-  };
-  const loops = [...Array.from({ length: o.loops }, (_, i) => loop(i)), expireLoop()];
-  await sleep(1_000); // warm-up, not recorded
-  validation.length = 0;
-  expire.length = 0;
-  const started = performance.now();
-  try {
-    await work();
-  } finally {
-    running = false;
   }
-  const elapsedMs = performance.now() - started;
-  await Promise.all(loops);
-  return { elapsedMs, validation: stats(validation), expire: stats(expire) };
 }
 
 function stats(samples) {
   const sorted = [...samples].sort((a, b) => a - b);
   const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
-  return { count: sorted.length, p50: at(0.5), p99: at(0.99), max: sorted.at(-1) ?? NaN, samples };
+  return { count: sorted.length, p50: at(0.5), p99: at(0.99), max: sorted.at(-1) ?? NaN };
+}
+
+function summary(on, off) {
+  const a = stats(on);
+  const b = stats(off);
+  return { duringPurge: { requests: a.count, p99Ms: round(a.p99), maxMs: round(a.max) }, withoutPurge: { requests: b.count, p99Ms: round(b.p99), maxMs: round(b.max) } };
 }
 
 const round = (n) => Math.round(n * 100) / 100;
