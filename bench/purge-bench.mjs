@@ -187,13 +187,14 @@ async function seed(pool, o, log) {
 
 /**
  * Steady request traffic: `loops` validation loops and one loop that expires expired sessions
- * the way the request path does (the request that waits when a purge holds the row). Each
- * sample is filed under the phase ('on' = purge running, 'off' = not) it started in.
+ * the way the request path does (the request that waits when a purge holds the row).
  * Latency counts from a request's planned start (or its real start, when a timer fired
- * early), so a loop that falls behind counts its waiting too (no coordinated omission).
+ * early), so a loop that falls behind counts its waiting too (no coordinated omission), and
+ * each sample is filed under the phase ('on' = purge running, 'off' = not) of that planned
+ * start: a backlog built up during the purge is charged to the purge.
  */
 class Load {
-  phase = 'warmup';
+  #phases = [[0, 'warmup']];
   #running = true;
   #loops = [];
   #samples = { warmup: { validation: [], expire: [] }, on: { validation: [], expire: [] }, off: { validation: [], expire: [] } };
@@ -224,6 +225,15 @@ class Load {
     this.phase = 'off';
   }
 
+  set phase(phase) {
+    this.#phases.push([performance.now(), phase]);
+  }
+
+  #phaseAt(time) {
+    for (let i = this.#phases.length - 1; i >= 0; i--) if (this.#phases[i][0] <= time) return this.#phases[i][1];
+    return 'warmup';
+  }
+
   async stop() {
     this.#running = false;
     await Promise.all(this.#loops);
@@ -236,9 +246,8 @@ class Load {
       const wait = next - performance.now();
       if (wait > 0) await sleep(wait);
       const start = Math.min(next, performance.now());
-      const phase = this.phase;
       await request();
-      this.#samples[phase][kind].push(performance.now() - start);
+      this.#samples[this.#phaseAt(start)][kind].push(performance.now() - start);
       next += intervalMs;
     }
   }
