@@ -304,10 +304,10 @@ describe('session purge (store level, real Postgres)', () => {
       await migration.query('LOCK TABLE session_audit_log IN ACCESS EXCLUSIVE MODE');
       const started = Date.now();
       // The purge's lock_timeout ends the run instead of queueing behind the table lock.
-      await expect(purger(db.pool).runOnce()).rejects.toThrow(/lock timeout/);
+      await expect(purger(db.pool).runOnce()).rejects.toMatchObject({ name: 'StoreUnavailableError', detail: expect.stringMatching(/lock timeout/) });
       expect(Date.now() - started).toBeLessThan(10_000);
-      await migration.query('ROLLBACK');
     } finally {
+      await migration.query('ROLLBACK');
       migration.release();
     }
     expect(await purgeLockHeld(db.pool)).toBe(false);

@@ -144,10 +144,8 @@ export class PurgeConnection {
     try {
       return (await this.client.query(text, values)).rows;
     } catch (error) {
-      if (this.broken || isConnectionError(error)) {
-        this.broken = true;
-        throw new StoreUnavailableError((error as Error).message, { cause: error });
-      }
+      // Unreachable, or busy (lock timeout, statement timeout): the run ends, the next tick retries.
+      if (this.broken || isConnectionError(error)) throw new StoreUnavailableError((error as Error).message, { cause: error });
       throw error;
     }
   }
