@@ -1,5 +1,6 @@
 import { Module, type DynamicModule, type ExecutionContext, type Provider } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
+import { ScheduleModule } from '@nestjs/schedule';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { SessionModule } from '../session/index.js';
 import { AuthController } from './auth.controller.js';
@@ -28,6 +29,7 @@ export class AppModule {
           retryAttempts: 3,
           retryDelay: 500,
         }),
+        ScheduleModule.forRoot(), // the session purge registers its job here (PURGE_CRON)
         // The admin API (/admin/...) is for users with the 'admin' role. Its routes are declared
         // here, statically; the role check comes from the factory, which can inject UsersService.
         SessionModule.forRootAsync({

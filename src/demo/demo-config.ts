@@ -1,4 +1,4 @@
-import type { SessionLimitPolicy, SessionModuleOptions } from '../session/index.js';
+import type { SessionLimitPolicy, SessionModuleOptions, SessionPurgeOptions } from '../session/index.js';
 
 /** Everything the demo reads from the environment. These names are a stable contract for black-box tests. */
 export interface DemoConfig {
@@ -33,6 +33,7 @@ export function loadDemoConfig(env: NodeJS.ProcessEnv, databaseUrl: string): Dem
   }
   const port = integer(env.PORT, 3000, 'PORT');
   Object.assign(session, securityOptions(env, port));
+  session.purge = purgeOptions(env);
   return {
     databaseUrl,
     port,
@@ -81,4 +82,22 @@ function integer(value: string | undefined, fallback: number, name: string): num
   if (value === undefined || value === '') return fallback;
   if (!/^\d+$/.test(value)) throw new DemoConfigError(`${name} must be a non-negative integer, got '${value}'`);
   return Number(value);
+}
+
+/**
+ * PURGE_CRON: a cron expression or 'off'; AUDIT_RETENTION: a duration or 'forever';
+ * PURGE_BATCH_SIZE: rows per batch; PURGE_DUTY_CYCLE: 0.001..1. The module validates the
+ * values. Also read by `npm run purge`.
+ */
+export function purgeOptions(env: NodeJS.ProcessEnv): SessionPurgeOptions {
+  const purge: SessionPurgeOptions = {};
+  if (env.PURGE_BATCH_SIZE) purge.batchSize = integer(env.PURGE_BATCH_SIZE, 0, 'PURGE_BATCH_SIZE');
+  if (env.PURGE_DUTY_CYCLE) purge.dutyCycle = Number(env.PURGE_DUTY_CYCLE);
+  const cron = env.PURGE_CRON?.trim();
+  if (cron === 'off') purge.enabled = false;
+  else if (cron) purge.cron = cron;
+  const retention = env.AUDIT_RETENTION?.trim();
+  if (retention === 'forever') purge.auditRetention = false;
+  else if (retention) purge.auditRetention = retention;
+  return purge;
 }

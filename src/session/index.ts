@@ -3,6 +3,8 @@ export { SESSION_ENTITIES, type SessionModuleExtras } from './session.module-def
 export { SessionService, type CreateSessionInput, type CreatedSession } from './session.service.js';
 export { SessionValidator, type ValidationOutcome } from './session-validator.js';
 export { SessionGuard } from './guards/session.guard.js';
+export { SessionPurgeService, SESSION_PURGE_JOB, type PurgeResult } from './purge/session-purge.service.js';
+export { PURGE_SQL, PURGE_LOCK_KEY, PurgeStore } from './purge/purge.store.js';
 export { Public, OptionalSession, CurrentSession } from './decorators/session.decorators.js';
 export { RequireFreshSession, SkipCsrf } from './decorators/security.decorators.js';
 export { CsrfGuard, type CsrfFailure } from './guards/csrf.guard.js';
@@ -18,6 +20,7 @@ export { sessionOf } from './active-session.js';
 export {
   resolveSessionOptions, SessionOptionsError,
   type SessionModuleOptions, type SessionCookieOptions, type ResolvedSessionOptions,
+  type SessionPurgeOptions, type ResolvedPurgeOptions,
 } from './session.options.js';
 export { SESSION_OPTIONS, SESSION_TRANSPORT } from './session.constants.js';
 export type { Duration } from './duration.js';

@@ -15,6 +15,8 @@ import { CsrfCookieTransport } from './csrf/csrf-cookie.transport.js';
 import { CsrfGuard } from './guards/csrf.guard.js';
 import { FreshSessionGuard } from './guards/fresh-session.guard.js';
 import { SessionGuard } from './guards/session.guard.js';
+import { PurgeStore } from './purge/purge.store.js';
+import { SessionPurgeService } from './purge/session-purge.service.js';
 import { AggregatedAuditLog } from './security/aggregated-audit.js';
 import { TokenFloodDetector } from './security/token-flood.detector.js';
 import { SessionValidator } from './session-validator.js';
@@ -87,6 +89,11 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
       useFactory: (dataSource: DataSource) => new SessionAuditStore((dataSource.driver as unknown as { master: Pool }).master),
       inject: [getDataSourceToken(extras.dataSource)],
     },
+    {
+      provide: PurgeStore,
+      useFactory: (dataSource: DataSource) => new PurgeStore((dataSource.driver as unknown as { master: Pool }).master),
+      inject: [getDataSourceToken(extras.dataSource)],
+    },
     SessionEvents,
     AggregatedAuditLog,
     TokenFloodDetector,
@@ -98,6 +105,7 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
     SessionAuditService,
     SessionAdminService,
     SessionAdminGuard,
+    SessionPurgeService,
   ];
   // Order matters: Nest runs global guards in registration order, and CsrfGuard needs the session.
   if (extras.globalGuard !== false) providers.push({ provide: APP_GUARD, useExisting: SessionGuard }, { provide: APP_GUARD, useExisting: CsrfGuard });
@@ -110,6 +118,7 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
     providers: [...(definition.providers ?? []), ...providers],
     controllers: [...(definition.controllers ?? []), ...admin],
     exports: [...(definition.exports ?? []), SESSION_OPTIONS, SESSION_TRANSPORT, SessionStore, SessionValidator, SessionService, SessionGuard,
-      CsrfGuard, FreshSessionGuard, AggregatedAuditLog, TokenFloodDetector, SessionEvents, SessionAuditService, SessionAdminService],
+      CsrfGuard, FreshSessionGuard, AggregatedAuditLog, TokenFloodDetector, SessionEvents, SessionAuditService, SessionAdminService,
+      SessionPurgeService],
   };
 }

@@ -1,9 +1,10 @@
 import 'reflect-metadata';
 import { plainToInstance, Transform, Type } from 'class-transformer';
 import {
-  IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, ValidateNested,
+  IsBoolean, IsIn, IsInt, IsNumber, IsOptional, IsString, Matches, Max, Min, ValidateIf, ValidateNested,
   registerDecorator, validateSync, type ValidationArguments, type ValidationError,
 } from 'class-validator';
+import { validateCronExpression } from 'cron';
 import { AdminOptionsSchema, mergeAdminOptions, resolveAdminOptions, type ResolvedAdminOptions, type SessionAdminOptions } from './audit/admin.options.js';
 import { parseDuration, type Duration } from './duration.js';
 import {
@@ -49,8 +50,27 @@ export interface SessionModuleOptions extends SecurityOptionsInput {
   bearerRotationHeader?: string;
   /** Upper bound of a session's JSON data, in bytes. Default 65536. */
   maxDataBytes?: number;
+  /** The scheduled purge of expired sessions and old audit rows. */
+  purge?: SessionPurgeOptions;
   /** The admin HTTP API (audit queries, any user's sessions). Off by default. */
   admin?: SessionAdminOptions;
+}
+
+export interface SessionPurgeOptions {
+  /** false: no scheduled job (`SessionPurgeService.runOnce()` and `npm run purge` still work). Default true. */
+  enabled?: boolean;
+  /** When the job runs, in cron syntax (an optional leading seconds field). Default every 5 minutes. */
+  cron?: string;
+  /** Rows deleted per batch; each batch is one short transaction. Default 5000. */
+  batchSize?: number;
+  /**
+   * Share of the time a run spends in batches, so request traffic, autovacuum and replicas
+   * keep up with a large backlog: after a batch that took t, the run pauses
+   * t × (1 − dutyCycle) / dutyCycle. 1 = no pause. Default 0.1 (a 100 ms batch, then 900 ms off).
+   */
+  dutyCycle?: number;
+  /** Audit rows older than this are deleted by the purge; false keeps them forever. Default '90d'. */
+  auditRetention?: Duration | false;
 }
 
 export interface ResolvedCookieOptions {
@@ -72,7 +92,17 @@ export interface ResolvedSessionOptions extends ResolvedSecurityOptions {
   cookie: ResolvedCookieOptions;
   bearerRotationHeader: string;
   maxDataBytes: number;
+  purge: ResolvedPurgeOptions;
   admin: ResolvedAdminOptions;
+}
+
+export interface ResolvedPurgeOptions {
+  enabled: boolean;
+  cron: string;
+  batchSize: number;
+  dutyCycle: number;
+  /** null: audit rows are kept forever. */
+  auditRetentionMs: number | null;
 }
 
 export const DEFAULT_IDLE_TIMEOUT_MS = 30 * 60_000;
@@ -80,6 +110,10 @@ export const DEFAULT_ABSOLUTE_TIMEOUT_MS = 12 * 3_600_000;
 export const DEFAULT_ROTATION_INTERVAL_MS = 15 * 60_000;
 export const DEFAULT_ROTATION_GRACE_MS = 30_000;
 export const MAX_TOUCH_INTERVAL_MS = 60_000;
+export const DEFAULT_PURGE_CRON = '*/5 * * * *';
+export const DEFAULT_PURGE_BATCH_SIZE = 5_000;
+export const DEFAULT_PURGE_DUTY_CYCLE = 0.1;
+export const DEFAULT_AUDIT_RETENTION_MS = 90 * 86_400_000;
 
 export class SessionOptionsError extends Error {
   override name = 'SessionOptionsError';
@@ -203,6 +237,39 @@ class CookieOptionsSchema implements SessionCookieOptions {
   path?: string;
 }
 
+function IsCronExpression() {
+  return (target: object, propertyName: string) =>
+    registerDecorator({
+      name: 'isCronExpression',
+      target: target.constructor,
+      propertyName,
+      validator: {
+        validate: (value: unknown) => typeof value === 'string' && validateCronExpression(value).valid,
+        defaultMessage: (args?: ValidationArguments) =>
+          `must be a cron expression such as '*/5 * * * *'; got ${JSON.stringify(args?.value)}` +
+          (typeof args?.value === 'string' ? ` (${validateCronExpression(args.value).error?.message})` : ''),
+      },
+    });
+}
+
+class PurgeOptionsSchema implements SessionPurgeOptions {
+  @IsOptional() @IsBoolean()
+  enabled?: boolean;
+
+  @IsOptional() @IsCronExpression()
+  cron?: string;
+
+  @IsOptional() @IsInt() @Min(1) @Max(100_000)
+  batchSize?: number;
+
+  @IsOptional() @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(0.001) @Max(1)
+  dutyCycle?: number;
+
+  // false, or a positive duration: retention 0 would delete every audit row as it is written.
+  @IsOptional() @ValidateIf((o: PurgeOptionsSchema) => o.auditRetention !== false) @IsDuration({ positive: true })
+  auditRetention?: Duration | false;
+}
+
 const idleOf = (o: SessionOptionsSchema) => parseDuration(o.idleTimeout ?? DEFAULT_IDLE_TIMEOUT_MS) ?? NaN;
 const absoluteOf = (o: SessionOptionsSchema) => parseDuration(o.absoluteTimeout ?? DEFAULT_ABSOLUTE_TIMEOUT_MS) ?? NaN;
 
@@ -234,6 +301,9 @@ class SessionOptionsSchema implements SessionModuleOptions {
 
   @IsOptional() @IsInt() @Min(2) @Max(1_048_576)
   maxDataBytes?: number;
+
+  @IsOptional() @ValidateNested() @Type(() => PurgeOptionsSchema)
+  purge?: PurgeOptionsSchema;
 
   @IsOptional() @ValidateNested() @Type(() => AdminOptionsSchema)
   admin?: AdminOptionsSchema;
@@ -291,6 +361,7 @@ export function resolveSessionOptions(input: SessionModuleOptions = {}, module?:
   // A default CSRF cookie name inherits the session cookie's prefix, whose rules the schema checks.
   const csrfProblem = input.csrf?.cookieName === undefined ? undefined : csrfCookieProblem(security.csrf.cookieName, resolvedCookie);
   if (csrfProblem) throw new SessionOptionsError(`Invalid SessionModule options:\n  - ${csrfProblem}`);
+  const purge = input.purge ?? {};
   return {
     idleTimeoutMs,
     absoluteTimeoutMs,
@@ -302,6 +373,13 @@ export function resolveSessionOptions(input: SessionModuleOptions = {}, module?:
     cookie: resolvedCookie,
     bearerRotationHeader: (input.bearerRotationHeader ?? 'session-token').toLowerCase(),
     maxDataBytes: input.maxDataBytes ?? 65_536,
+    purge: {
+      enabled: purge.enabled ?? true,
+      cron: purge.cron ?? DEFAULT_PURGE_CRON,
+      batchSize: purge.batchSize ?? DEFAULT_PURGE_BATCH_SIZE,
+      dutyCycle: purge.dutyCycle ?? DEFAULT_PURGE_DUTY_CYCLE,
+      auditRetentionMs: purge.auditRetention === false ? null : parseDuration(purge.auditRetention) ?? DEFAULT_AUDIT_RETENTION_MS,
+    },
     admin: resolveAdminOptions(input.admin),
     ...security,
   };

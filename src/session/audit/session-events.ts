@@ -33,6 +33,11 @@ export class SessionEvents implements AuditEventSink, OnModuleDestroy {
   /** Every recorded event. */
   readonly events$: Observable<SessionAuditRecord> = this.subject.asObservable();
 
+  /** Whether anyone listens: a writer of many rows at once (the purge) fetches them only then. */
+  get observed(): boolean {
+    return this.subject.observed;
+  }
+
   /** Only the named events. */
   on(...events: AuditEvent[]): Observable<SessionAuditRecord> {
     const wanted = new Set<string>(events);

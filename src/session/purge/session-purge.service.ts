@@ -1,0 +1,167 @@
+import {
+  Inject, Injectable, Logger, Optional,
+  type BeforeApplicationShutdown, type OnApplicationBootstrap, type OnApplicationShutdown,
+} from '@nestjs/common';
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { CronJob } from 'cron';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SessionEvents } from '../audit/session-events.js';
+import { SESSION_OPTIONS } from '../session.constants.js';
+import type { ResolvedPurgeOptions, ResolvedSessionOptions } from '../session.options.js';
+import { StoreUnavailableError } from '../store/session.store.js';
+import { PurgeStore } from './purge.store.js';
+
+/** Name of the purge's job in the SchedulerRegistry. */
+export const SESSION_PURGE_JOB = 'nest-pg-session:purge';
+
+/** What one purge run did. Returned by `runOnce()` and logged as one line. */
+export interface PurgeResult {
+  sessionsDeleted: number;
+  auditRowsDeleted: number;
+  /** Batches that deleted at least one row; each is its own short transaction. */
+  batches: number;
+  durationMs: number;
+  /**
+   * The run did nothing: 'locked' another instance is purging, 'running' this instance
+   * already is, 'shutdown' the application is stopping.
+   */
+  skipped?: 'locked' | 'running' | 'shutdown';
+  /** Shutdown stopped the run between two batches; the next run picks up the rest. */
+  interrupted?: true;
+}
+
+/**
+ * Deletes expired sessions (each with a `purged` audit row, in the same statement) and audit
+ * rows past their retention, in small batches. One instance at a time: the others skip the
+ * tick instead of waiting (see PurgeConnection for the lock). Scheduled with
+ * @nestjs/schedule from the `purge.cron` option; `runOnce()` runs it by hand.
+ */
+@Injectable()
+export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
+  private readonly logger = new Logger(SessionPurgeService.name);
+  private readonly options: ResolvedPurgeOptions;
+  private readonly scheduler: SchedulerRegistry;
+  private readonly shutdown = new AbortController();
+  private current: Promise<PurgeResult> | undefined;
+
+  constructor(
+    private readonly store: PurgeStore,
+    @Inject(SESSION_OPTIONS) options: ResolvedSessionOptions,
+    // The app's registry when it imports ScheduleModule.forRoot(), so the job can be seen and
+    // paused there. Not imported by this module: each forRoot() is a module instance of its
+    // own, and a second one would run every @Cron job of the app twice.
+    @Optional() scheduler?: SchedulerRegistry,
+    /** Receives the `purged` rows of each batch once it committed, while anyone observes them. */
+    @Optional() private readonly events?: SessionEvents,
+  ) {
+    this.options = options.purge;
+    this.scheduler = scheduler ?? new SchedulerRegistry();
+  }
+
+  onApplicationBootstrap(): void {
+    if (!this.options.enabled) return;
+    const job = CronJob.from({ cronTime: this.options.cron, onTick: () => this.tick(), start: true, waitForCompletion: true });
+    this.scheduler.addCronJob(SESSION_PURGE_JOB, job as CronJob<null, null>);
+  }
+
+  /**
+   * Stops here rather than only in onApplicationShutdown: TypeORM closes the pool in its own
+   * onApplicationShutdown, and a run must end (after its current batch) before that.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.stop();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.stop();
+  }
+
+  /**
+   * One purge run. Resolves with what it did (also when another instance holds the lock:
+   * `skipped: 'locked'`); rejects when the database fails (StoreUnavailableError when it
+   * is unreachable). A batch is one statement, so a failure or a shutdown never leaves
+   * half of one behind.
+   */
+  async runOnce(): Promise<PurgeResult> {
+    const started = performance.now();
+    const skip = (skipped: PurgeResult['skipped']) =>
+      this.report({ sessionsDeleted: 0, auditRowsDeleted: 0, batches: 0, durationMs: elapsed(started), skipped });
+    if (this.shutdown.signal.aborted) return skip('shutdown');
+    if (this.current) return skip('running');
+    this.current = this.run(started);
+    try {
+      return this.report(await this.current);
+    } finally {
+      this.current = undefined;
+    }
+  }
+
+  /** The scheduled run: a failure (database down) is one warning, and the next tick tries again. */
+  private async tick(): Promise<void> {
+    try {
+      await this.runOnce();
+    } catch (error) {
+      const reason = error instanceof StoreUnavailableError ? `session store unavailable: ${error.detail}` : (error as Error).message;
+      this.logger.warn(`purge run failed, the next tick tries again: ${reason}`);
+    }
+  }
+
+  private async run(started: number): Promise<PurgeResult> {
+    const result: PurgeResult = { sessionsDeleted: 0, auditRowsDeleted: 0, batches: 0, durationMs: 0 };
+    const connection = await this.store.connect();
+    let locked = false;
+    try {
+      locked = await connection.tryLock();
+      if (!locked) return { ...result, skipped: 'locked', durationMs: elapsed(started) };
+      const { batchSize, auditRetentionMs } = this.options;
+      const sessions = (pass: 'idle' | 'absolute') => async () => {
+        const { deleted, auditRows } = await connection.purgeExpiredSessions(pass, batchSize, this.events?.observed === true);
+        for (const record of auditRows) this.events!.publish(record);
+        return deleted;
+      };
+      const done =
+        (await this.drain(result, sessions('idle'), (n) => (result.sessionsDeleted += n))) &&
+        (await this.drain(result, sessions('absolute'), (n) => (result.sessionsDeleted += n))) &&
+        (auditRetentionMs === null ||
+          (await this.drain(result, () => connection.purgeOldAuditRows(auditRetentionMs, batchSize), (n) => (result.auditRowsDeleted += n))));
+      if (!done) result.interrupted = true;
+      result.durationMs = elapsed(started);
+      return result;
+    } finally {
+      await connection.release(locked);
+    }
+  }
+
+  /**
+   * Runs batches until one comes back short, pausing after each in proportion to how long it
+   * took (the duty cycle), so the pace adapts to the server. False when shutdown stopped it.
+   */
+  private async drain(result: PurgeResult, batch: () => Promise<number>, count: (deleted: number) => void): Promise<boolean> {
+    const { batchSize, dutyCycle } = this.options;
+    for (;;) {
+      if (this.shutdown.signal.aborted) return false;
+      const started = performance.now();
+      const deleted = await batch();
+      count(deleted);
+      if (deleted > 0) result.batches++;
+      if (deleted < batchSize) return true;
+      const pauseMs = ((performance.now() - started) * (1 - dutyCycle)) / dutyCycle;
+      if (pauseMs >= 1) await sleep(pauseMs, undefined, { signal: this.shutdown.signal }).catch(() => undefined);
+    }
+  }
+
+  private async stop(): Promise<void> {
+    this.shutdown.abort();
+    if (this.scheduler.doesExist('cron', SESSION_PURGE_JOB)) this.scheduler.deleteCronJob(SESSION_PURGE_JOB);
+    await this.current?.catch(() => undefined);
+  }
+
+  private report(result: PurgeResult): PurgeResult {
+    this.logger.log(`purge run ${JSON.stringify(result)}`);
+    return result;
+  }
+}
+
+function elapsed(started: number): number {
+  return Math.round(performance.now() - started);
+}
