@@ -10,7 +10,7 @@ describe('several app instances on one database', () => {
     db = await createTestDatabase();
     const adapters = ['express', 'fastify', 'express'];
     instances = await Promise.all(adapters.map((HTTP_ADAPTER) => spawnDemo({ DATABASE_URL: db.url, HTTP_ADAPTER, SESSION_CACHE: 'off' })));
-  }, 60_000);
+  }, 120_000);
   afterAll(async () => {
     await Promise.all(instances.map((i) => i.stop()));
     await db?.drop();
