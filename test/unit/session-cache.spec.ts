@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
+import { DemoConfigError, loadDemoConfig } from '../../src/demo/demo-config.js';
 import { clockOffset, SessionCache } from '../../src/session/cache/session-cache.js';
 import { resolveSessionOptions, SessionOptionsError } from '../../src/session/session.options.js';
 import type { SessionLookup } from '../../src/session/store/session-row.js';
@@ -154,5 +155,23 @@ describe('cache options', () => {
   ])('refuse %j, naming the option', (cache, option) => {
     expect(() => resolveSessionOptions({ cache } as never)).toThrow(SessionOptionsError);
     expect(() => resolveSessionOptions({ cache } as never)).toThrow(new RegExp(`- ${option.replace('.', '\\.')}: `));
+  });
+});
+
+describe('demo SESSION_CACHE / SESSION_CACHE_TTL', () => {
+  const cacheOf = (env: Record<string, string>) => loadDemoConfig(env, 'postgres://x').session.cache;
+
+  it('is on by default, off on request, with the TTL passed to the module', () => {
+    expect(cacheOf({})).toEqual({ enabled: true });
+    expect(cacheOf({ SESSION_CACHE: 'off' })).toEqual({ enabled: false });
+    expect(cacheOf({ SESSION_CACHE: 'on', SESSION_CACHE_TTL: '2s' })).toEqual({ enabled: true, ttl: '2s' });
+    expect(resolveSessionOptions(loadDemoConfig({ SESSION_CACHE_TTL: '10s' }, 'postgres://x').session).cache)
+      .toEqual({ enabled: true, maxEntries: 10_000, ttlMs: 10_000 });
+  });
+
+  it('refuses anything but on/off, and a TTL the module refuses', () => {
+    expect(() => loadDemoConfig({ SESSION_CACHE: 'yes' }, 'postgres://x')).toThrow(DemoConfigError);
+    expect(() => loadDemoConfig({ SESSION_CACHE: 'ON' }, 'postgres://x')).toThrow(/SESSION_CACHE must be 'on' or 'off'/);
+    expect(() => resolveSessionOptions(loadDemoConfig({ SESSION_CACHE_TTL: '5m' }, 'postgres://x').session)).toThrow(/cache\.ttl/);
   });
 });
