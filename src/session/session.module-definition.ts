@@ -19,6 +19,10 @@ import { PurgeStore } from './purge/purge.store.js';
 import { SessionPurgeService } from './purge/session-purge.service.js';
 import { AggregatedAuditLog } from './security/aggregated-audit.js';
 import { TokenFloodDetector } from './security/token-flood.detector.js';
+import { SESSION_CACHE_STATUS, type SessionCacheStatus } from './health/cache-status.js';
+import { SessionHealth } from './health/session-health.js';
+import { createSessionMetrics } from './metrics/prometheus-session-metrics.js';
+import { SessionMetrics } from './metrics/session-metrics.js';
 import { SessionValidator } from './session-validator.js';
 import { SESSION_OPTIONS, SESSION_TRANSPORT } from './session.constants.js';
 import { resolveSessionOptions, type ResolvedSessionOptions, type SessionModuleOptions } from './session.options.js';
@@ -78,11 +82,25 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
       inject: [SESSION_OPTIONS],
     },
     {
+      provide: SessionMetrics,
+      // Async: prom-client is imported here, and only when metrics are enabled.
+      useFactory: (o: ResolvedSessionOptions, dataSource: DataSource) =>
+        createSessionMetrics(o.metrics, (dataSource.driver as unknown as { master: Pool }).master),
+      inject: [SESSION_OPTIONS, getDataSourceToken(extras.dataSource)],
+    },
+    {
       provide: SessionStore,
       // The store speaks SQL to TypeORM's own pg pool: one pool, prepared statements on the hot path.
-      useFactory: (dataSource: DataSource, events: SessionEvents) =>
-        new SessionStore((dataSource.driver as unknown as { master: Pool }).master, undefined, events),
-      inject: [getDataSourceToken(extras.dataSource), SessionEvents],
+      useFactory: (dataSource: DataSource, events: SessionEvents, metrics: SessionMetrics) =>
+        new SessionStore((dataSource.driver as unknown as { master: Pool }).master, undefined, events, metrics.enabled ? metrics : undefined),
+      inject: [getDataSourceToken(extras.dataSource), SessionEvents, SessionMetrics],
+    },
+    {
+      provide: SessionHealth,
+      useFactory: (dataSource: DataSource, purge: SessionPurgeService, o: ResolvedSessionOptions, cache?: SessionCacheStatus) =>
+        new SessionHealth((dataSource.driver as unknown as { master: Pool }).master, purge, cache, o.purge.enabled),
+      // The cache provides SESSION_CACHE_STATUS when it is on; without it the cache shows as 'disabled'.
+      inject: [getDataSourceToken(extras.dataSource), SessionPurgeService, SESSION_OPTIONS, { token: SESSION_CACHE_STATUS, optional: true }],
     },
     {
       provide: SessionAuditStore,
@@ -119,6 +137,6 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
     controllers: [...(definition.controllers ?? []), ...admin],
     exports: [...(definition.exports ?? []), SESSION_OPTIONS, SESSION_TRANSPORT, SessionStore, SessionValidator, SessionService, SessionGuard,
       CsrfGuard, FreshSessionGuard, AggregatedAuditLog, TokenFloodDetector, SessionEvents, SessionAuditService, SessionAdminService,
-      SessionPurgeService],
+      SessionPurgeService, SessionMetrics, SessionHealth],
   };
 }

@@ -7,6 +7,7 @@ import {
 import { validateCronExpression } from 'cron';
 import { AdminOptionsSchema, mergeAdminOptions, resolveAdminOptions, type ResolvedAdminOptions, type SessionAdminOptions } from './audit/admin.options.js';
 import { parseDuration, type Duration } from './duration.js';
+import { MetricsOptionsSchema, resolveMetricsOptions, type ResolvedMetricsOptions, type SessionMetricsOptions } from './metrics/metrics.options.js';
 import {
   ClientBindingOptionsSchema, CsrfOptionsSchema, csrfCookieProblem, FloodOptionsSchema, resolveSecurityOptions,
   SessionLimitOptionsSchema, StepUpOptionsSchema, type ResolvedSecurityOptions, type SecurityOptionsInput,
@@ -54,6 +55,8 @@ export interface SessionModuleOptions extends SecurityOptionsInput {
   purge?: SessionPurgeOptions;
   /** The admin HTTP API (audit queries, any user's sessions). Off by default. */
   admin?: SessionAdminOptions;
+  /** Prometheus metrics through prom-client (an optional peer dependency). Off by default. */
+  metrics?: SessionMetricsOptions;
 }
 
 export interface SessionPurgeOptions {
@@ -94,6 +97,7 @@ export interface ResolvedSessionOptions extends ResolvedSecurityOptions {
   maxDataBytes: number;
   purge: ResolvedPurgeOptions;
   admin: ResolvedAdminOptions;
+  metrics: ResolvedMetricsOptions;
 }
 
 export interface ResolvedPurgeOptions {
@@ -307,6 +311,10 @@ class SessionOptionsSchema implements SessionModuleOptions {
 
   @IsOptional() @ValidateNested() @Type(() => AdminOptionsSchema)
   admin?: AdminOptionsSchema;
+
+  @IsOptional() @ValidateNested() @Type(() => MetricsOptionsSchema)
+  metrics?: MetricsOptionsSchema;
+
   @IsOptional() @ValidateNested() @Type(() => CsrfOptionsSchema)
   csrf?: CsrfOptionsSchema;
 
@@ -381,6 +389,7 @@ export function resolveSessionOptions(input: SessionModuleOptions = {}, module?:
       auditRetentionMs: purge.auditRetention === false ? null : parseDuration(purge.auditRetention) ?? DEFAULT_AUDIT_RETENTION_MS,
     },
     admin: resolveAdminOptions(input.admin),
+    metrics: resolveMetricsOptions(input.metrics),
     ...security,
   };
 }

@@ -3,7 +3,9 @@ import type { Pool, PoolClient, QueryConfig, QueryResultRow } from 'pg';
 import type { AuditContext, RevokeReason } from '../audit/audit-event.js';
 import { AUDIT_RECORD_COLUMNS, toAuditRecord } from '../audit/audit-record.js';
 import type { AuditEventSink } from '../audit/session-events.js';
+import type { SessionMetrics } from '../metrics/session-metrics.js';
 import type { SessionLookup, SessionRow, SessionSummary } from './session-row.js';
+import { StoreErrorLog } from './store-error-log.js';
 
 /**
  * Every statement the module sends about sessions, in one place (as Spring Session's
@@ -282,11 +284,15 @@ export function isConnectionError(error: unknown): boolean {
 }
 
 export class SessionStore {
+  private readonly errorLog = new StoreErrorLog();
+
   constructor(
     private readonly pool: Pool,
     private readonly queryTimeoutMs = 5_000,
     /** Receives each audit row after its statement committed (SessionEvents). */
     private readonly events?: AuditEventSink,
+    /** Only when metrics are enabled: without it, no statement reads the clock. */
+    private readonly metrics?: SessionMetrics,
   ) {}
 
   async lookupByTokenHash(tokenHash: Buffer): Promise<SessionLookup | undefined> {
@@ -297,6 +303,7 @@ export class SessionStore {
   /** The new times when this call wrote; undefined when another request already had (at most one writes). */
   async touchIfStale(id: string, idleTimeoutMs: number, touchIntervalMs: number): Promise<{ lastSeenAt: Date; idleExpiresAt: Date } | undefined> {
     const [row] = await this.run({ name: 'nps_touch', text: SQL.touchIfStale, values: [id, idleTimeoutMs, touchIntervalMs] });
+    if (row) this.metrics?.touch();
     return row && { lastSeenAt: row.last_seen_at, idleExpiresAt: row.idle_expires_at };
   }
 
@@ -330,6 +337,7 @@ export class SessionStore {
         p.context.userAgent ?? null, p.reason, p.reauthenticated],
     });
     if (row) this.publish(row.audit_rows);
+    if (row) this.metrics?.rotation(p.reason);
     return row && { ...toSessionRow(row), isCurrentToken: true, dbNow: row.db_now };
   }
 
@@ -411,6 +419,7 @@ export class SessionStore {
   private async run(query: QueryConfig, client: Pool | PoolClient = this.pool): Promise<QueryResultRow[]> {
     // query_timeout starts only once a connection is checked out; the race also bounds the
     // wait for one (an exhausted pool, a black-holed host), so a request never hangs.
+    const started = this.metrics && performance.now();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new StoreUnavailableError(`no answer within ${this.queryTimeoutMs} ms`)), this.queryTimeoutMs);
@@ -418,15 +427,18 @@ export class SessionStore {
     try {
       return (await Promise.race([client.query({ ...query, query_timeout: this.queryTimeoutMs } as QueryConfig), timeout])).rows;
     } catch (error) {
+      this.errorLog.report(query.text, error);
       throw asStoreError(error);
     } finally {
       clearTimeout(timer);
+      if (started !== undefined) this.metrics!.statement(query.text, started);
     }
   }
 
   /** Runs `work` in one transaction on one connection; any error rolls it back. */
   private async transaction<T>(work: (run: (query: QueryConfig) => Promise<QueryResultRow[]>) => Promise<T>): Promise<T> {
     const client = await this.pool.connect().catch((error: unknown) => {
+      this.errorLog.report('BEGIN', error);
       throw asStoreError(error);
     });
     let broken = false;
