@@ -73,6 +73,7 @@ export class PrometheusSessionMetrics extends SessionMetrics implements OnModule
     const validations = counter('validations_total', 'Session validations by the guard, by outcome', ['outcome']);
     // Bound children, created up front: no label hashing per request, and every outcome is exported from 0.
     this.validations = Object.fromEntries(VALIDATION_OUTCOMES.map((o) => [o, validations.labels(o)])) as never;
+    for (const o of VALIDATION_OUTCOMES) validations.labels(o).inc(0);
     this.statements = this.register('store_query_duration_seconds', () => new prom.Histogram<'statement'>({
       name: `${p}store_query_duration_seconds`, help: 'Session store statements, by statement name (SQL constant of session.store.ts)',
       labelNames: ['statement'], buckets: STATEMENT_BUCKETS, registers,
@@ -81,11 +82,11 @@ export class PrometheusSessionMetrics extends SessionMetrics implements OnModule
     this.cacheMisses = counter('cache_misses_total', 'Session lookups the cache sent to the database');
     this.touches = counter('touches_total', 'Touches that wrote last_seen_at (at most one per session and touch interval)');
     this.rotations = counter('rotations_total', 'Token rotations, by reason', ['reason']);
-    for (const reason of ['interval', 'manual', 'reauthenticated']) this.rotations.labels(reason);
+    for (const reason of ['interval', 'manual', 'reauthenticated']) this.rotations.labels(reason).inc(0);
     this.purgeRows = counter('purge_rows_total', 'Rows deleted by the purge (kind: sessions or audit)', ['kind']);
-    for (const kind of ['sessions', 'audit']) this.purgeRows.labels(kind);
+    for (const kind of ['sessions', 'audit']) this.purgeRows.labels(kind).inc(0);
     this.purgeRuns = counter('purge_runs_total', 'Purge runs on this instance, by result (ok, skipped, failed)', ['result']);
-    for (const result of ['ok', 'skipped', 'failed']) this.purgeRuns.labels(result);
+    for (const result of ['ok', 'skipped', 'failed']) this.purgeRuns.labels(result).inc(0);
     this.purgeDuration = this.register('purge_duration_seconds', () => new prom.Histogram({
       name: `${p}purge_duration_seconds`, help: 'Duration of purge runs that ran (not skipped), failed ones included',
       buckets: PURGE_BUCKETS, registers,
