@@ -7,7 +7,7 @@ import {
 import { validateCronExpression } from 'cron';
 import { AdminOptionsSchema, mergeAdminOptions, resolveAdminOptions, type ResolvedAdminOptions, type SessionAdminOptions } from './audit/admin.options.js';
 import { parseDuration, type Duration } from './duration.js';
-import { MetricsOptionsSchema, resolveMetricsOptions, type ResolvedMetricsOptions, type SessionMetricsOptions } from './metrics/metrics.options.js';
+import { metricsOptionsForValidation, MetricsOptionsSchema, resolveMetricsOptions, type ResolvedMetricsOptions, type SessionMetricsOptions } from './metrics/metrics.options.js';
 import {
   ClientBindingOptionsSchema, CsrfOptionsSchema, csrfCookieProblem, FloodOptionsSchema, resolveSecurityOptions,
   SessionLimitOptionsSchema, StepUpOptionsSchema, type ResolvedSecurityOptions, type SecurityOptionsInput,
@@ -350,7 +350,7 @@ export function resolveSessionOptions(input: SessionModuleOptions = {}, module?:
     if ('error' in merged) throw new SessionOptionsError(`Invalid SessionModule options:\n  - ${merged.error}`);
     if (merged.admin !== input.admin) input = { ...input, admin: merged.admin };
   }
-  const schema = plainToInstance(SessionOptionsSchema, input);
+  const schema = plainToInstance(SessionOptionsSchema, 'metrics' in input ? { ...input, metrics: metricsOptionsForValidation(input.metrics) } : input);
   const errors = validateSync(schema, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true });
   if (errors.length > 0) {
     throw new SessionOptionsError(`Invalid SessionModule options:\n  - ${flatten(errors).join('\n  - ')}`);

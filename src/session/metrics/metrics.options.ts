@@ -1,4 +1,3 @@
-import { Transform } from 'class-transformer';
 import { IsBoolean, IsOptional, IsString, Matches, registerDecorator } from 'class-validator';
 
 /**
@@ -30,6 +29,26 @@ export interface ResolvedMetricsOptions {
 
 export const DEFAULT_METRICS_PREFIX = 'nest_pg_session_';
 
+/** Stands in for a valid registry while the options are validated (see metricsOptionsForValidation). */
+const A_REGISTRY = Symbol('a prom-client Registry');
+
+function isRegistryLike(value: unknown): boolean {
+  return typeof value === 'object' && value !== null &&
+    ['registerMetric', 'removeSingleMetric', 'metrics'].every((m) => typeof (value as Record<string, unknown>)[m] === 'function');
+}
+
+/**
+ * The `metrics` options as class-validator gets them. A registry is a live object graph:
+ * class-transformer would walk it and even re-construct its metrics (which throws), so it is
+ * checked here and replaced by a marker; resolveMetricsOptions keeps the original object.
+ */
+export function metricsOptionsForValidation(metrics: unknown): unknown {
+  if (typeof metrics !== 'object' || metrics === null || !('registry' in metrics)) return metrics;
+  const { registry } = metrics as { registry: unknown };
+  const stand = registry === undefined ? undefined : isRegistryLike(registry) ? A_REGISTRY : typeof registry === 'object' ? 'an object that is not a Registry' : registry;
+  return { ...metrics, registry: stand };
+}
+
 function IsMetricsRegistry() {
   return (target: object, propertyName: string) =>
     registerDecorator({
@@ -37,10 +56,7 @@ function IsMetricsRegistry() {
       target: target.constructor,
       propertyName,
       validator: {
-        validate: (value: unknown) =>
-          value === undefined ||
-          (typeof value === 'object' && value !== null &&
-            ['registerMetric', 'removeSingleMetric', 'metrics'].every((m) => typeof (value as Record<string, unknown>)[m] === 'function')),
+        validate: (value: unknown) => value === undefined || value === A_REGISTRY,
         defaultMessage: () => 'must be a prom-client Registry',
       },
     });
@@ -54,8 +70,6 @@ export class MetricsOptionsSchema implements SessionMetricsOptions {
   @IsOptional() @IsString() @Matches(/^[a-zA-Z_:][a-zA-Z0-9_:]*$/, { message: "must be a Prometheus name prefix like 'nest_pg_session_'" })
   prefix?: string;
 
-  // class-transformer would copy a Registry into a plain object without its methods: keep the original.
-  @Transform(({ obj }) => (obj as SessionMetricsOptions).registry, { toClassOnly: true })
   @IsMetricsRegistry()
   registry?: SessionMetricsRegistry;
 }

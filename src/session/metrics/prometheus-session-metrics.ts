@@ -39,9 +39,9 @@ export async function loadPromClient(importer: () => Promise<unknown> = () => im
 }
 
 /** The SessionMetrics provider: the no-op unless enabled, so prom-client is never even imported when off. */
-export async function createSessionMetrics(options: ResolvedMetricsOptions, pool: Pool): Promise<SessionMetrics> {
+export async function createSessionMetrics(options: ResolvedMetricsOptions, pool: Pool, importer?: () => Promise<unknown>): Promise<SessionMetrics> {
   if (!options.enabled) return new NoopSessionMetrics();
-  return new PrometheusSessionMetrics(await loadPromClient(), options, pool);
+  return new PrometheusSessionMetrics(await loadPromClient(importer), options, pool);
 }
 
 export class PrometheusSessionMetrics extends SessionMetrics implements OnModuleDestroy {
@@ -155,8 +155,9 @@ export class PrometheusSessionMetrics extends SessionMetrics implements OnModule
    */
   private async sampleActiveSessions(): Promise<number | undefined> {
     if (!this.activeSample || performance.now() - this.activeSample.at >= ACTIVE_SESSIONS_SAMPLE_MS) {
-      this.sampling ??= this.pool
-        .query({ text: METRICS_SQL.countActiveSessions, query_timeout: ACTIVE_SESSIONS_TIMEOUT_MS } as QueryConfig)
+      // Started inside a promise chain, so even a synchronous throw ends as "no new sample", never as a failed scrape.
+      this.sampling ??= Promise.resolve()
+        .then(() => this.pool.query({ text: METRICS_SQL.countActiveSessions, query_timeout: ACTIVE_SESSIONS_TIMEOUT_MS } as QueryConfig))
         .then((r) => {
           this.activeSample = { at: performance.now(), value: r.rows[0].n };
         })

@@ -272,12 +272,14 @@ function asStoreError(error: unknown): unknown {
  * A pg error that means "not reachable or not answering now", as opposed to a problem with
  * the statement: connection exceptions (08), operator intervention and statement timeout
  * (57), resources (53), serialization failure and deadlock (40), read-only after a failover
- * (25006), lock not available (55P03). All are worth a 503 and a retry, never a 500.
+ * (25006), lock not available (55P03), and a new connection refused because the database is
+ * gone or the credentials no longer work (3D000, 28: a dropped or renamed database, a rotated
+ * password). All are worth a 503 and a retry, never a 500.
  */
 export function isConnectionError(error: unknown): boolean {
   const code = (error as { code?: unknown })?.code;
   if (typeof code === 'string' && /^(08|57|53|40)/.test(code)) return true;
-  if (code === '25006' || code === '55P03') return true;
+  if (code === '25006' || code === '55P03' || code === '3D000' || (typeof code === 'string' && code.startsWith('28'))) return true;
   if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return true; // ECONNREFUSED, ETIMEDOUT, ...
   const message = error instanceof Error ? error.message : '';
   return /timeout|terminated|Connection|ECONN/i.test(message) && code === undefined;

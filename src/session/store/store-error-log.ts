@@ -15,7 +15,8 @@ export function describeStoreError(error: unknown): string {
     return [typeof code === 'string' ? code : undefined, typeof message === 'string' ? message : String(e)].filter(Boolean).join(' ');
   };
   const cause = (error as { cause?: unknown })?.cause;
-  const name = error instanceof Error ? `${error.name}: ` : '';
+  // pg's DatabaseError is named 'error'; its class says more.
+  const name = error instanceof Error ? `${error.name === 'error' ? error.constructor.name : error.name}: ` : '';
   return redactSecrets(`${name}${describe(error)}${cause ? ` (cause: ${describe(cause)})` : ''}`);
 }
 
