@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import request from 'supertest';
-import { csrfTokenFor, generateToken, SessionPurgeService } from '../../src/session/index.js';
+import { csrfTokenFor, generateToken, SessionMetrics, SessionPurgeService } from '../../src/session/index.js';
 import { cookie, login, sessionCookie, startDemo, type RunningDemo } from '../support/demo.js';
 import { captureNestLogs, type CapturingLogger } from '../support/log-capture.js';
 
@@ -69,6 +69,8 @@ describe('log lines of the session module', () => {
     const warnings = logs.from('SessionStore', 'warn');
     expect(warnings).toHaveLength(1);
     expect(warnings[0].message).toMatch(/^statement lookupByTokenHash failed: .*(does not exist|terminat|3D000|57P01)/);
+    // The same ten show in the metrics as db_error validations.
+    expect(await demo.app.get(SessionMetrics).registry!.metrics()).toContain('nest_pg_session_validations_total{outcome="db_error"} 10');
 
     const all = lines();
     expect(all.length).toBeGreaterThanOrEqual(4);
