@@ -3,7 +3,10 @@ import type { Pool } from 'pg';
 import { Counter, Registry } from 'prom-client';
 import { NoopSessionMetrics, resolveSessionOptions, SessionOptionsError } from '../../src/session/index.js';
 import { createSessionMetrics, loadPromClient, PrometheusSessionMetrics } from '../../src/session/metrics/prometheus-session-metrics.js';
-import { describeStoreError, redactSecrets } from '../../src/session/store/store-error-log.js';
+import { Logger } from '@nestjs/common';
+import { describeStoreError, redactSecrets, StoreErrorLog } from '../../src/session/store/store-error-log.js';
+import { SESSION_SQL } from '../../src/session/index.js';
+import { CapturingLogger } from '../support/log-capture.js';
 
 const noPool = {} as Pool;
 const notInstalled = () => Promise.reject(Object.assign(new Error("Cannot find package 'prom-client'"), { code: 'ERR_MODULE_NOT_FOUND' }));
@@ -92,5 +95,24 @@ describe('store errors in logs', () => {
     const cause = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
     const error = new Error(`lookup of ${token} failed`, { cause });
     expect(describeStoreError(error)).toBe('Error: lookup of [redacted] failed (cause: ECONNREFUSED connect ECONNREFUSED 127.0.0.1:5432)');
+  });
+});
+
+describe('StoreErrorLog', () => {
+  it('warns once per statement and interval with the cause, counts the ones held back, and ignores the caller\'s bad data', async () => {
+    const logs = new CapturingLogger();
+    Logger.overrideLogger(logs);
+    const log = new StoreErrorLog(50);
+    const down = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    for (let i = 0; i < 5; i++) log.report(SESSION_SQL.lookupByTokenHash, down);
+    log.report(SESSION_SQL.rotate, down);
+    log.report(SESSION_SQL.patchData, Object.assign(new Error('unsupported Unicode escape sequence'), { code: '22P05' }));
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    log.report(SESSION_SQL.lookupByTokenHash, down);
+    expect(logs.from('SessionStore', 'warn').map((e) => e.message)).toEqual([
+      'statement lookupByTokenHash failed: Error: ECONNREFUSED connect ECONNREFUSED 127.0.0.1:5432',
+      'statement rotate failed: Error: ECONNREFUSED connect ECONNREFUSED 127.0.0.1:5432',
+      expect.stringMatching(/^statement lookupByTokenHash failed: .* \(4 more failures of it in the last 0 s\)$/),
+    ]);
   });
 });

@@ -31,6 +31,8 @@ export class StoreErrorLog {
   constructor(private readonly intervalMs = 10_000) {}
 
   report(text: string, error: unknown): void {
+    // Data exceptions (22xxx, e.g. an escape jsonb refuses) are the caller's input, answered 400: not a store fault, and their text may quote user data.
+    if (String((error as { code?: unknown })?.code ?? '').startsWith('22')) return;
     const statement = statementName(text);
     const now = performance.now();
     const last = this.lastWarned.get(statement);
