@@ -1,12 +1,15 @@
 import { Module, type DynamicModule, type ExecutionContext, type Provider } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { ScheduleModule } from '@nestjs/schedule';
+import { TerminusModule } from '@nestjs/terminus';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { SessionModule } from '../session/index.js';
+import { SessionHealthIndicator } from '../session/health/index.js';
+import { SessionModule, type SessionMetricsRegistry } from '../session/index.js';
 import { AuthController } from './auth.controller.js';
 import type { DemoConfig } from './demo-config.js';
 import { HealthController } from './health.controller.js';
 import { MeController } from './me.controller.js';
+import { MetricsController } from './metrics.controller.js';
 import { PageController } from './page.controller.js';
 import { SessionsController } from './sessions.controller.js';
 import { UsersModule } from './users.module.js';
@@ -16,6 +19,7 @@ import { UsersService } from './users.service.js';
 export class AppModule {
   static async register(config: DemoConfig): Promise<DynamicModule> {
     const rateLimit = await loginRateLimit(config.loginRateLimit);
+    const metricsRegistry = await ownRegistry(config.session.metrics?.enabled === true);
     return {
       module: AppModule,
       imports: [
@@ -37,17 +41,30 @@ export class AppModule {
           inject: [UsersService],
           useFactory: (users: UsersService) => ({
             ...config.session,
+            ...(metricsRegistry ? { metrics: { ...config.session.metrics, registry: metricsRegistry } } : {}),
             admin: { enabled: true, authorize: (session) => users.findById(session.userId)?.roles.includes('admin') === true },
           }),
           admin: { enabled: true },
         }),
         UsersModule,
+        TerminusModule.forRoot({ logger: false }), // GET /health; its 503 body says what is down
         ...rateLimit.imports,
       ],
-      controllers: [AuthController, MeController, SessionsController, HealthController, PageController],
-      providers: [...rateLimit.providers],
+      controllers: [AuthController, MeController, SessionsController, HealthController, PageController, ...(metricsRegistry ? [MetricsController] : [])],
+      providers: [SessionHealthIndicator, ...rateLimit.providers],
     };
   }
+}
+
+/**
+ * A prom-client registry of this app's own (SESSION_METRICS=on), rather than the process-wide
+ * default one: several demo apps in one process (the tests) would otherwise collide on metric
+ * names. Imported only when metrics are on, like the library does.
+ */
+async function ownRegistry(enabled: boolean): Promise<SessionMetricsRegistry | undefined> {
+  if (!enabled) return undefined;
+  const { Registry } = await import('prom-client');
+  return new Registry();
 }
 
 /**

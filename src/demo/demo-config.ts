@@ -35,6 +35,7 @@ export function loadDemoConfig(env: NodeJS.ProcessEnv, databaseUrl: string): Dem
   Object.assign(session, securityOptions(env, port));
   session.purge = purgeOptions(env);
   session.cache = cacheOptions(env);
+  session.metrics = { enabled: onOff(env.SESSION_METRICS, true, 'SESSION_METRICS') }; // GET /metrics, admins only
   return {
     databaseUrl,
     port,
@@ -68,6 +69,12 @@ function securityOptions(env: NodeJS.ProcessEnv, port: number): Partial<SessionM
   if (present(env.SESSION_FRESH_AGE)) options.stepUp = { maxAge: env.SESSION_FRESH_AGE };
   if (present(env.SESSION_REJECT_UA_CHANGE)) options.clientBinding = { rejectOnUserAgentChange: env.SESSION_REJECT_UA_CHANGE === 'true' };
   return options;
+}
+
+function onOff(value: string | undefined, fallback: boolean, name: string): boolean {
+  if (!present(value)) return fallback;
+  if (value !== 'on' && value !== 'off') throw new DemoConfigError(`${name} must be 'on' or 'off', got '${value}'`);
+  return value === 'on';
 }
 
 function present(value: string | undefined): value is string {

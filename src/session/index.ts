@@ -3,7 +3,7 @@ export { SESSION_ENTITIES, type SessionModuleExtras } from './session.module-def
 export { SessionService, type CreateSessionInput, type CreatedSession } from './session.service.js';
 export { SessionValidator, type ValidationOutcome } from './session-validator.js';
 export { SessionGuard } from './guards/session.guard.js';
-export { SessionPurgeService, SESSION_PURGE_JOB, type PurgeResult } from './purge/session-purge.service.js';
+export { SessionPurgeService, SESSION_PURGE_JOB, type PurgeResult, type PurgeRunStatus } from './purge/session-purge.service.js';
 export { PURGE_SQL, PURGE_LOCK_KEY, PurgeStore } from './purge/purge.store.js';
 export { Public, OptionalSession, CurrentSession } from './decorators/session.decorators.js';
 export { RequireFreshSession, SkipCsrf } from './decorators/security.decorators.js';
@@ -30,6 +30,20 @@ export {
   SessionStore, StoreUnavailableError, SessionLimitExceededError, SQL as SESSION_SQL, INVALIDATION_CHANNEL, INVALIDATE_ALL,
   type SessionChangeSink,
 } from './store/session.store.js';
+export {
+  SessionHealth, HEALTH_SQL, DEFAULT_HEALTH_TIMEOUT_MS,
+  type SessionHealthReport, type SessionHealthStatus, type SessionPurgeHealth,
+} from './health/session-health.js';
+export { SESSION_CACHE_STATUS, type SessionCacheStatus } from './health/cache-status.js';
+// The Terminus indicator lives in the `nest-pg-session/health` entry (terminus is an optional peer).
+export {
+  SessionMetrics, NoopSessionMetrics, VALIDATION_OUTCOMES, type ValidationMetricOutcome, type RotationReason,
+} from './metrics/session-metrics.js';
+// Not the prom-client implementation itself: its types name prom-client, which a host app may not have.
+export { METRICS_SQL, ACTIVE_SESSIONS_SAMPLE_MS } from './metrics/metrics.sql.js';
+export {
+  DEFAULT_METRICS_PREFIX, type SessionMetricsOptions, type ResolvedMetricsOptions, type SessionMetricsRegistry,
+} from './metrics/metrics.options.js';
 export type { SessionSummary, SessionRow } from './store/session-row.js';
 export { UserSessionEntity } from './store/session.entity.js';
 export { SessionAuditLogEntity } from './audit/audit-log.entity.js';

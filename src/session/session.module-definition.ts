@@ -21,6 +21,10 @@ import { PurgeStore } from './purge/purge.store.js';
 import { SessionPurgeService } from './purge/session-purge.service.js';
 import { AggregatedAuditLog } from './security/aggregated-audit.js';
 import { TokenFloodDetector } from './security/token-flood.detector.js';
+import { SESSION_CACHE_STATUS, type SessionCacheStatus } from './health/cache-status.js';
+import { SessionHealth } from './health/session-health.js';
+import { createSessionMetrics } from './metrics/prometheus-session-metrics.js';
+import { SessionMetrics } from './metrics/session-metrics.js';
 import { SessionValidator } from './session-validator.js';
 import { SESSION_OPTIONS, SESSION_TRANSPORT } from './session.constants.js';
 import { resolveSessionOptions, type ResolvedSessionOptions, type SessionModuleOptions } from './session.options.js';
@@ -80,10 +84,18 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
       inject: [SESSION_OPTIONS],
     },
     {
+      provide: SessionMetrics,
+      // Async: prom-client is imported here, and only when metrics are enabled.
+      useFactory: (o: ResolvedSessionOptions, dataSource: DataSource) =>
+        createSessionMetrics(o.metrics, (dataSource.driver as unknown as { master: Pool }).master),
+      inject: [SESSION_OPTIONS, getDataSourceToken(extras.dataSource)],
+    },
+    {
       provide: SessionCache,
       // Always present (a disabled one serves nothing), so the hot path has one shape.
-      useFactory: (o: ResolvedSessionOptions) => new SessionCache(o.cache.enabled, o.cache.maxEntries, o.cache.ttlMs),
-      inject: [SESSION_OPTIONS],
+      useFactory: (o: ResolvedSessionOptions, metrics: SessionMetrics) =>
+        new SessionCache(o.cache.enabled, o.cache.maxEntries, o.cache.ttlMs, Date.now, metrics.enabled ? metrics : undefined),
+      inject: [SESSION_OPTIONS, SessionMetrics],
     },
     {
       provide: SESSION_LISTENER_CONNECTION,
@@ -92,12 +104,26 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
     },
     SessionInvalidationListener,
     {
+      provide: SESSION_CACHE_STATUS,
+      // Read by SessionHealth; without a cache there is no listener to report on.
+      useFactory: (o: ResolvedSessionOptions, listener: SessionInvalidationListener): SessionCacheStatus | undefined =>
+        o.cache.enabled ? { enabled: true, get connected() { return listener.connected; } } : undefined,
+      inject: [SESSION_OPTIONS, SessionInvalidationListener],
+    },
+    {
       provide: SessionStore,
       // The store speaks SQL to TypeORM's own pg pool: one pool, prepared statements on the hot path.
       // It tells the local cache what it changed; other instances learn it by NOTIFY.
-      useFactory: (dataSource: DataSource, events: SessionEvents, cache: SessionCache) =>
-        new SessionStore((dataSource.driver as unknown as { master: Pool }).master, undefined, events, cache),
-      inject: [getDataSourceToken(extras.dataSource), SessionEvents, SessionCache],
+      useFactory: (dataSource: DataSource, events: SessionEvents, cache: SessionCache, metrics: SessionMetrics) =>
+        new SessionStore((dataSource.driver as unknown as { master: Pool }).master, undefined, events, cache, metrics.enabled ? metrics : undefined),
+      inject: [getDataSourceToken(extras.dataSource), SessionEvents, SessionCache, SessionMetrics],
+    },
+    {
+      provide: SessionHealth,
+      useFactory: (dataSource: DataSource, purge: SessionPurgeService, o: ResolvedSessionOptions, cache?: SessionCacheStatus) =>
+        new SessionHealth((dataSource.driver as unknown as { master: Pool }).master, purge, cache, o.purge.enabled),
+      // The cache provides SESSION_CACHE_STATUS when it is on; without it the cache shows as 'disabled'.
+      inject: [getDataSourceToken(extras.dataSource), SessionPurgeService, SESSION_OPTIONS, { token: SESSION_CACHE_STATUS, optional: true }],
     },
     {
       provide: SessionAuditStore,
@@ -134,6 +160,6 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
     controllers: [...(definition.controllers ?? []), ...admin],
     exports: [...(definition.exports ?? []), SESSION_OPTIONS, SESSION_TRANSPORT, SessionStore, SessionValidator, SessionService, SessionGuard,
       CsrfGuard, FreshSessionGuard, AggregatedAuditLog, TokenFloodDetector, SessionEvents, SessionAuditService, SessionAdminService,
-      SessionPurgeService, SessionCache, SessionInvalidationListener],
+      SessionPurgeService, SessionCache, SessionInvalidationListener, SessionMetrics, SessionHealth],
   };
 }

@@ -7,6 +7,7 @@ import {
 import { validateCronExpression } from 'cron';
 import { AdminOptionsSchema, mergeAdminOptions, resolveAdminOptions, type ResolvedAdminOptions, type SessionAdminOptions } from './audit/admin.options.js';
 import { parseDuration, type Duration } from './duration.js';
+import { metricsOptionsForValidation, MetricsOptionsSchema, resolveMetricsOptions, type ResolvedMetricsOptions, type SessionMetricsOptions } from './metrics/metrics.options.js';
 import {
   ClientBindingOptionsSchema, CsrfOptionsSchema, csrfCookieProblem, FloodOptionsSchema, resolveSecurityOptions,
   SessionLimitOptionsSchema, StepUpOptionsSchema, type ResolvedSecurityOptions, type SecurityOptionsInput,
@@ -56,6 +57,8 @@ export interface SessionModuleOptions extends SecurityOptionsInput {
   admin?: SessionAdminOptions;
   /** In-process cache of validated sessions, kept coherent across instances by LISTEN/NOTIFY. Off by default. */
   cache?: SessionCacheOptions;
+  /** Prometheus metrics through prom-client (an optional peer dependency). Off by default. */
+  metrics?: SessionMetricsOptions;
 }
 
 export interface SessionCacheOptions {
@@ -109,6 +112,7 @@ export interface ResolvedSessionOptions extends ResolvedSecurityOptions {
   purge: ResolvedPurgeOptions;
   admin: ResolvedAdminOptions;
   cache: ResolvedCacheOptions;
+  metrics: ResolvedMetricsOptions;
 }
 
 export interface ResolvedCacheOptions {
@@ -358,6 +362,8 @@ class SessionOptionsSchema implements SessionModuleOptions {
 
   @IsOptional() @ValidateNested() @Type(() => CacheOptionsSchema)
   cache?: CacheOptionsSchema;
+  @IsOptional() @ValidateNested() @Type(() => MetricsOptionsSchema)
+  metrics?: MetricsOptionsSchema;
 
   @IsOptional() @ValidateNested() @Type(() => CsrfOptionsSchema)
   csrf?: CsrfOptionsSchema;
@@ -394,7 +400,7 @@ export function resolveSessionOptions(input: SessionModuleOptions = {}, module?:
     if ('error' in merged) throw new SessionOptionsError(`Invalid SessionModule options:\n  - ${merged.error}`);
     if (merged.admin !== input.admin) input = { ...input, admin: merged.admin };
   }
-  const schema = plainToInstance(SessionOptionsSchema, input);
+  const schema = plainToInstance(SessionOptionsSchema, 'metrics' in input ? { ...input, metrics: metricsOptionsForValidation(input.metrics) } : input);
   const errors = validateSync(schema, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true });
   if (errors.length > 0) {
     throw new SessionOptionsError(`Invalid SessionModule options:\n  - ${flatten(errors).join('\n  - ')}`);
@@ -438,6 +444,7 @@ export function resolveSessionOptions(input: SessionModuleOptions = {}, module?:
       maxEntries: input.cache?.maxEntries ?? DEFAULT_CACHE_MAX_ENTRIES,
       ttlMs: parseDuration(input.cache?.ttl) ?? DEFAULT_CACHE_TTL_MS,
     },
+    metrics: resolveMetricsOptions(input.metrics),
     ...security,
   };
 }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -31,6 +31,7 @@ describe('the published package', () => {
   it('holds the compiled library, its types, the migrations and the README, and no tests or demo', () => {
     expect(files).toEqual(expect.arrayContaining([
       'package.json', 'README.md', 'dist/src/session/index.js', 'dist/src/session/index.d.ts', 'dist/migrations/index.js',
+      'dist/src/session/health/index.js', 'dist/src/session/health/index.d.ts',
     ]));
     expect(files.filter((f) => /^(test|src|bench|\.ci)\/|dist\/src\/demo|dist\/src\/main|embedded-postgres|\.env/.test(f))).toEqual([]);
   });
@@ -68,11 +69,16 @@ describe('the published package', () => {
       const base = 'http://127.0.0.1:' + app.getHttpServer().address().port;
       const open = await fetch(base + '/open');
       const closed = await fetch(base + '/closed');
-      console.log(JSON.stringify({ open: open.status, closed: closed.status, reason: (await closed.json()).reason }));
+      // The Terminus entry needs its optional peer, which this app did not install.
+      const health = await import('nest-pg-session/health').then(() => 'loaded', (e) => e.code + ' ' + e.message.includes('@nestjs/terminus'));
+      console.log(JSON.stringify({ open: open.status, closed: closed.status, reason: (await closed.json()).reason, health }));
       await app.close();
     `);
     const output = execFileSync(process.execPath, ['main.js'], { cwd: scratch, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '', DATABASE_URL: db.url } });
-    expect(JSON.parse(output.trim().split('\n').pop()!)).toEqual({ open: 200, closed: 401, reason: 'missing' });
+    expect(JSON.parse(output.trim().split('\n').pop()!)).toEqual({ open: 200, closed: 401, reason: 'missing', health: 'ERR_MODULE_NOT_FOUND true' });
+    // Optional peers (peerDependenciesMeta): npm installs neither, and the main entry works without them.
+    expect(existsSync(join(scratch, 'node_modules/@nestjs/terminus'))).toBe(false);
+    expect(existsSync(join(scratch, 'node_modules/prom-client'))).toBe(false);
     const { rows } = await db.pool.query(`SELECT to_regclass('user_sessions') AS sessions, to_regclass('session_audit_log') AS audit`);
     expect(rows[0]).toEqual({ sessions: 'user_sessions', audit: 'session_audit_log' });
   }, 180_000);

@@ -45,6 +45,8 @@ export class SessionCache implements SessionChangeSink {
     readonly maxEntries: number,
     readonly ttlMs: number,
     private readonly now: () => number = Date.now,
+    /** Hit/miss counters (SessionMetrics; a no-op unless metrics are enabled). */
+    private readonly counters?: { cacheHit(): void; cacheMiss(): void },
   ) {
     this.entries = new LRUCache<string, CacheEntry>({
       max: maxEntries,
@@ -74,6 +76,8 @@ export class SessionCache implements SessionChangeSink {
   get(tokenHash: Buffer): SessionLookup | undefined {
     if (!this.usable) return undefined;
     const entry = this.entries.get(keyOf(tokenHash));
+    if (entry) this.counters?.cacheHit();
+    else this.counters?.cacheMiss();
     return entry && { ...entry.row, dbNow: new Date(this.now() + entry.offsetMs) };
   }
 

@@ -1,9 +1,10 @@
 import {
-  CanActivate, ExecutionContext, HttpException, HttpStatus, Injectable, Logger, UnauthorizedException,
+  CanActivate, ExecutionContext, HttpException, HttpStatus, Inject, Injectable, Optional, UnauthorizedException,
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { attachSession, type SessionFailureReason } from '../active-session.js';
 import { OPTIONAL_SESSION, PUBLIC_ROUTE } from '../decorators/session.decorators.js';
+import { OUTCOME_OF_REASON, SessionMetrics } from '../metrics/session-metrics.js';
 import { SessionValidator } from '../session-validator.js';
 import { StoreUnavailableError } from '../store/session.store.js';
 import { setHeader, type HttpRequestLike, type HttpResponseLike } from '../transport/http.js';
@@ -15,7 +16,8 @@ import { setHeader, type HttpRequestLike, type HttpResponseLike } from '../trans
  */
 @Injectable()
 export class SessionGuard implements CanActivate {
-  private readonly logger = new Logger(SessionGuard.name);
+  // A property, not a constructor parameter: subclasses keep their super(reflector, validator) call.
+  @Optional() @Inject(SessionMetrics) private readonly metrics?: SessionMetrics;
 
   constructor(
     protected readonly reflector: Reflector,
@@ -33,9 +35,11 @@ export class SessionGuard implements CanActivate {
       outcome = await this.validator.validate(request, response);
     } catch (error) {
       // Fail closed: without the store no request is let through; the 503 tells the client to retry.
-      if (error instanceof StoreUnavailableError) this.logger.warn(`session store unavailable: ${error.detail}`);
+      // (SessionStore has already logged the failed statement with its cause.)
+      this.metrics?.validation(error instanceof StoreUnavailableError ? 'db_error' : 'error');
       throw error;
     }
+    this.metrics?.validation(outcome.ok ? 'ok' : OUTCOME_OF_REASON[outcome.reason]);
     if (outcome.ok) {
       // Whatever the handler returns is this user's: no shared cache may keep it.
       setHeader(response, 'Cache-Control', 'no-store');

@@ -6,6 +6,7 @@ import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob } from 'cron';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SessionEvents } from '../audit/session-events.js';
+import { SessionMetrics } from '../metrics/session-metrics.js';
 import { SESSION_OPTIONS } from '../session.constants.js';
 import type { ResolvedPurgeOptions, ResolvedSessionOptions } from '../session.options.js';
 import { StoreUnavailableError } from '../store/session.store.js';
@@ -30,6 +31,15 @@ export interface PurgeResult {
   interrupted?: true;
 }
 
+/** The last purge run of this instance that ended (for health checks). */
+export interface PurgeRunStatus {
+  finishedAt: Date;
+  /** What it did; absent when it failed. */
+  result?: PurgeResult;
+  /** Why it failed; absent when it did not. */
+  error?: string;
+}
+
 /**
  * Deletes expired sessions (each with a `purged` audit row, in the same statement) and audit
  * rows past their retention, in small batches. One instance at a time: the others skip the
@@ -43,6 +53,7 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
   private readonly scheduler: SchedulerRegistry;
   private readonly shutdown = new AbortController();
   private current: Promise<PurgeResult> | undefined;
+  private last: PurgeRunStatus | undefined;
 
   constructor(
     private readonly store: PurgeStore,
@@ -53,6 +64,7 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
     @Optional() scheduler?: SchedulerRegistry,
     /** Receives the `purged` rows of each batch once it committed, while anyone observes them. */
     @Optional() private readonly events?: SessionEvents,
+    @Optional() private readonly metrics?: SessionMetrics,
   ) {
     this.options = options.purge;
     this.scheduler = scheduler ?? new SchedulerRegistry();
@@ -77,6 +89,14 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
   }
 
   /**
+   * The last run that ended on this instance, undefined before the first. A run skipped
+   * because this instance was already purging or shutting down is not one.
+   */
+  get lastRun(): PurgeRunStatus | undefined {
+    return this.last;
+  }
+
+  /**
    * One purge run. Resolves with what it did (also when another instance holds the lock:
    * `skipped: 'locked'`); rejects when the database fails (StoreUnavailableError when it
    * is unreachable). A batch is one statement, so a failure or a shutdown never leaves
@@ -91,6 +111,10 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
     this.current = this.run(started);
     try {
       return this.report(await this.current);
+    } catch (error) {
+      this.last = { finishedAt: new Date(), error: describe(error) };
+      this.metrics?.purgeRun({ error });
+      throw error;
     } finally {
       this.current = undefined;
     }
@@ -101,8 +125,7 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
     try {
       await this.runOnce();
     } catch (error) {
-      const reason = error instanceof StoreUnavailableError ? `session store unavailable: ${error.detail}` : (error as Error).message;
-      this.logger.warn(`purge run failed, the next tick tries again: ${reason}`);
+      this.logger.warn(`purge run failed, the next tick tries again: ${describe(error)}`);
     }
   }
 
@@ -156,10 +179,17 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
     await this.current?.catch(() => undefined);
   }
 
+  /** The run's one log line (a failed run's is the tick's warning). */
   private report(result: PurgeResult): PurgeResult {
+    if (result.skipped !== 'running' && result.skipped !== 'shutdown') this.last = { finishedAt: new Date(), result };
+    this.metrics?.purgeRun({ result });
     this.logger.log(`purge run ${JSON.stringify(result)}`);
     return result;
   }
+}
+
+function describe(error: unknown): string {
+  return error instanceof StoreUnavailableError ? `session store unavailable: ${error.detail}` : String((error as Error)?.message ?? error);
 }
 
 function elapsed(started: number): number {

@@ -3,7 +3,9 @@ import type { Pool, PoolClient, QueryConfig, QueryResultRow } from 'pg';
 import type { AuditContext, RevokeReason } from '../audit/audit-event.js';
 import { AUDIT_RECORD_COLUMNS, toAuditRecord } from '../audit/audit-record.js';
 import type { AuditEventSink } from '../audit/session-events.js';
+import type { SessionMetrics } from '../metrics/session-metrics.js';
 import type { SessionLookup, SessionRow, SessionSummary } from './session-row.js';
+import { StoreErrorLog } from './store-error-log.js';
 
 /**
  * Every statement the module sends about sessions, in one place (as Spring Session's
@@ -299,12 +301,14 @@ function asStoreError(error: unknown): unknown {
  * A pg error that means "not reachable or not answering now", as opposed to a problem with
  * the statement: connection exceptions (08), operator intervention and statement timeout
  * (57), resources (53), serialization failure and deadlock (40), read-only after a failover
- * (25006), lock not available (55P03). All are worth a 503 and a retry, never a 500.
+ * (25006), lock not available (55P03), and a new connection refused because the database is
+ * gone or the credentials no longer work (3D000, 28: a dropped or renamed database, a rotated
+ * password). All are worth a 503 and a retry, never a 500.
  */
 export function isConnectionError(error: unknown): boolean {
   const code = (error as { code?: unknown })?.code;
   if (typeof code === 'string' && /^(08|57|53|40)/.test(code)) return true;
-  if (code === '25006' || code === '55P03') return true;
+  if (code === '25006' || code === '55P03' || code === '3D000' || (typeof code === 'string' && code.startsWith('28'))) return true;
   if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return true; // ECONNREFUSED, ETIMEDOUT, ...
   const message = error instanceof Error ? error.message : '';
   return /timeout|terminated|Connection|ECONN/i.test(message) && code === undefined;
@@ -320,6 +324,8 @@ export interface SessionChangeSink {
 }
 
 export class SessionStore {
+  private readonly errorLog = new StoreErrorLog();
+
   constructor(
     private readonly pool: Pool,
     private readonly queryTimeoutMs = 5_000,
@@ -327,6 +333,8 @@ export class SessionStore {
     private readonly events?: AuditEventSink,
     /** The local cache, if any. */
     private readonly changes?: SessionChangeSink,
+    /** Only when metrics are enabled: without it, no statement reads the clock. */
+    private readonly metrics?: SessionMetrics,
   ) {}
 
   async lookupByTokenHash(tokenHash: Buffer): Promise<SessionLookup | undefined> {
@@ -337,6 +345,7 @@ export class SessionStore {
   /** The new times when this call wrote; undefined when another request already had (at most one writes). */
   async touchIfStale(id: string, idleTimeoutMs: number, touchIntervalMs: number): Promise<{ lastSeenAt: Date; idleExpiresAt: Date } | undefined> {
     const [row] = await this.run({ name: 'nps_touch', text: SQL.touchIfStale, values: [id, idleTimeoutMs, touchIntervalMs] });
+    if (row) this.metrics?.touch();
     return row && { lastSeenAt: row.last_seen_at, idleExpiresAt: row.idle_expires_at };
   }
 
@@ -372,6 +381,7 @@ export class SessionStore {
     });
     if (row) this.publish(row.audit_rows);
     if (row) this.changed(row.notified_ids);
+    if (row) this.metrics?.rotation(p.reason);
     return row && { ...toSessionRow(row), isCurrentToken: true, dbNow: row.db_now };
   }
 
@@ -463,6 +473,7 @@ export class SessionStore {
   private async run(query: QueryConfig, client: Pool | PoolClient = this.pool): Promise<QueryResultRow[]> {
     // query_timeout starts only once a connection is checked out; the race also bounds the
     // wait for one (an exhausted pool, a black-holed host), so a request never hangs.
+    const started = this.metrics && performance.now();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new StoreUnavailableError(`no answer within ${this.queryTimeoutMs} ms`)), this.queryTimeoutMs);
@@ -470,15 +481,18 @@ export class SessionStore {
     try {
       return (await Promise.race([client.query({ ...query, query_timeout: this.queryTimeoutMs } as QueryConfig), timeout])).rows;
     } catch (error) {
+      this.errorLog.report(query.text, error);
       throw asStoreError(error);
     } finally {
       clearTimeout(timer);
+      if (started !== undefined) this.metrics!.statement(query.text, started);
     }
   }
 
   /** Runs `work` in one transaction on one connection; any error rolls it back. */
   private async transaction<T>(work: (run: (query: QueryConfig) => Promise<QueryResultRow[]>) => Promise<T>): Promise<T> {
     const client = await this.pool.connect().catch((error: unknown) => {
+      this.errorLog.report('BEGIN', error);
       throw asStoreError(error);
     });
     let broken = false;

@@ -1,0 +1,13 @@
+/**
+ * Injection token of the session cache's status, read by SessionHealth. Provided by the
+ * cache when it is part of SessionModule; absent (no cache), health reports the cache as
+ * 'disabled'.
+ */
+export const SESSION_CACHE_STATUS = Symbol('SESSION_CACHE_STATUS');
+
+export interface SessionCacheStatus {
+  /** Whether the cache serves lookups. */
+  readonly enabled: boolean;
+  /** Whether its invalidation listener (LISTEN/NOTIFY) is connected; while not, lookups read the database. */
+  readonly connected: boolean;
+}

@@ -1,0 +1,98 @@
+import type { Pool, QueryConfig } from 'pg';
+import type { PurgeRunStatus, SessionPurgeService } from '../purge/session-purge.service.js';
+import { describeStoreError } from '../store/store-error-log.js';
+import type { SessionCacheStatus } from './cache-status.js';
+
+/** Every statement the health check sends. */
+export const HEALTH_SQL = {
+  ping: 'SELECT 1',
+} as const;
+
+/** Short: a health probe must answer before the orchestrator's own timeout. */
+export const DEFAULT_HEALTH_TIMEOUT_MS = 1_000;
+
+export type SessionHealthStatus = 'up' | 'degraded' | 'down';
+
+export interface SessionHealthReport {
+  /**
+   * 'down' only when the store cannot be reached (sessions cannot be checked); 'degraded'
+   * when requests are still served but something needs a look: the last purge run failed,
+   * or the cache's invalidation listener is disconnected (lookups fall back to the database).
+   */
+  status: SessionHealthStatus;
+  store: { status: 'up' | 'down'; responseTimeMs: number; error?: string };
+  purge: SessionPurgeHealth;
+  cache: { status: 'disabled' | 'connected' | 'disconnected' };
+}
+
+export interface SessionPurgeHealth {
+  /** 'never_run' until this instance's first run ends (or when it has no scheduled purge and none was run by hand). */
+  status: 'ok' | 'skipped' | 'failed' | 'never_run';
+  /** Whether this instance runs the purge on a schedule. */
+  scheduled: boolean;
+  lastRunAt?: string;
+  /** Seconds since the last run ended. */
+  ageSeconds?: number;
+  sessionsDeleted?: number;
+  auditRowsDeleted?: number;
+  durationMs?: number;
+  /** 'locked': another instance held the purge lock, which is how a cluster shares the job. */
+  skipped?: string;
+  error?: string;
+}
+
+/**
+ * The session module's health, without any health-check framework: the Terminus indicator
+ * (`nest-pg-session/health`) and any other probe build on `check()`.
+ */
+export class SessionHealth {
+  constructor(
+    private readonly pool: Pool,
+    private readonly purge: SessionPurgeService,
+    private readonly cache?: SessionCacheStatus,
+    private readonly purgeScheduled = true,
+  ) {}
+
+  async check(options: { timeoutMs?: number } = {}): Promise<SessionHealthReport> {
+    const store = await this.pingStore(options.timeoutMs ?? DEFAULT_HEALTH_TIMEOUT_MS);
+    const purge = purgeHealth(this.purge.lastRun, this.purgeScheduled);
+    const cache = { status: !this.cache?.enabled ? 'disabled' : this.cache.connected ? 'connected' : 'disconnected' } as const;
+    const status: SessionHealthStatus = store.status === 'down' ? 'down'
+      : purge.status === 'failed' || cache.status === 'disconnected' ? 'degraded' : 'up';
+    return { status, store, purge, cache };
+  }
+
+  /**
+   * `SELECT 1` through the pool the sessions use, so a full or broken pool shows. The timer
+   * bounds the wait for a connection too (query_timeout starts only once one is checked out).
+   */
+  private async pingStore(timeoutMs: number): Promise<SessionHealthReport['store']> {
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.pool.query({ text: HEALTH_SQL.ping, query_timeout: timeoutMs } as QueryConfig),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
+      return { status: 'up', responseTimeMs: Math.round(performance.now() - started) };
+    } catch (error) {
+      return { status: 'down', responseTimeMs: Math.round(performance.now() - started), error: describeStoreError(error) };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function purgeHealth(last: PurgeRunStatus | undefined, scheduled: boolean): SessionPurgeHealth {
+  if (!last) return { status: 'never_run', scheduled };
+  const common = {
+    scheduled,
+    lastRunAt: last.finishedAt.toISOString(),
+    ageSeconds: Math.round((Date.now() - last.finishedAt.getTime()) / 1000),
+  };
+  if (!last.result) return { status: 'failed', ...common, error: last.error };
+  const { sessionsDeleted, auditRowsDeleted, durationMs, skipped } = last.result;
+  return { status: skipped ? 'skipped' : 'ok', ...common, sessionsDeleted, auditRowsDeleted, durationMs, ...(skipped ? { skipped } : {}) };
+}
