@@ -57,7 +57,9 @@ export const {
   ASYNC_OPTIONS_TYPE,
 } = new ConfigurableModuleBuilder<SessionModuleOptions>({ moduleName: 'Session' })
   .setClassMethodName('forRoot')
-  .setExtras<SessionModuleExtras>({ isGlobal: true, globalGuard: true }, withSessionProviders)
+  // Every extra that is not a SessionModuleOptions field needs a key here (even undefined):
+  // forRoot() strips only these keys from the options, and validation refuses unknown ones.
+  .setExtras<SessionModuleExtras>({ isGlobal: true, globalGuard: true, dataSource: undefined }, withSessionProviders)
   .build();
 
 function withSessionProviders(definition: DynamicModule, extras: SessionModuleExtras): DynamicModule {
