@@ -3,6 +3,7 @@ export { SESSION_ENTITIES, type SessionModuleExtras } from './session.module-def
 export { SessionService, type CreateSessionInput, type CreatedSession } from './session.service.js';
 export { SessionValidator, type ValidationOutcome } from './session-validator.js';
 export { SessionGuard } from './guards/session.guard.js';
+export { requestResponseOf, UnsupportedContextError, type RequestResponse } from './guards/execution-context.js';
 export { SessionPurgeService, SESSION_PURGE_JOB, type PurgeResult } from './purge/session-purge.service.js';
 export { PURGE_SQL, PURGE_LOCK_KEY, PurgeStore } from './purge/purge.store.js';
 export { Public, OptionalSession, CurrentSession } from './decorators/session.decorators.js';
