@@ -6,6 +6,7 @@ import type { DataSource } from 'typeorm';
 import type { SessionAdminOptions } from './audit/admin.options.js';
 import { SessionAuditLogEntity } from './audit/audit-log.entity.js';
 import { SessionAuditStore } from './audit/audit.store.js';
+import { sessionAdminOpenApiProvider } from './audit/openapi.js';
 import { sessionAdminControllerAt } from './audit/session-admin.controller.js';
 import { SessionAdminGuard } from './audit/session-admin.guard.js';
 import { SessionAdminService } from './audit/session-admin.service.js';
@@ -113,6 +114,7 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
   if (extras.globalGuard !== false) providers.push({ provide: APP_GUARD, useExisting: SessionGuard }, { provide: APP_GUARD, useExisting: CsrfGuard });
   // Off by default: the routes exist only when enabled where the module is imported.
   const admin = extras.admin?.enabled === true ? [sessionAdminControllerAt((extras.admin.path ?? 'admin').replace(/^\//, ''))] : [];
+  if (admin.length > 0) providers.push(sessionAdminOpenApiProvider); // OpenAPI docs when @nestjs/swagger is installed
   return {
     ...definition,
     global: extras.isGlobal !== false,
