@@ -42,7 +42,9 @@ export { SessionAdminService, type AdminActor } from './audit/session-admin.serv
 export { SessionAdminGuard } from './audit/session-admin.guard.js';
 export { SessionAdminController } from './audit/session-admin.controller.js';
 export type { SessionAdminOptions, SessionAdminAuthorizer } from './audit/admin.options.js';
+export { SESSION_ADMIN_TAG, SESSION_BEARER_SECURITY, SESSION_COOKIE_SECURITY } from './audit/openapi.js';
 export type { SessionTransport, TokenReading } from './transport/session-transport.js';
+export type { HttpRequestLike, HttpResponseLike } from './transport/http.js';
 export { CookieTransport } from './transport/cookie.transport.js';
 export { BearerTransport } from './transport/bearer.transport.js';
 export { generateToken, hashToken, isWellFormedToken } from './token/session-token.js';

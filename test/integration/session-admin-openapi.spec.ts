@@ -3,15 +3,15 @@ import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { AUDIT_EVENTS, SessionModule } from '../../src/session/index.js';
+import { AUDIT_EVENTS, SESSION_BEARER_SECURITY, SESSION_COOKIE_SECURITY, SessionModule } from '../../src/session/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 /** How an app documents its API with the admin routes in it (the README snippet). */
 const documentOf = (app: INestApplication): OpenAPIObject =>
   SwaggerModule.createDocument(app, new DocumentBuilder()
     .setTitle('app')
-    .addCookieAuth('__Host-sid', { type: 'apiKey', in: 'cookie' }, 'session-cookie')
-    .addBearerAuth({ type: 'http', scheme: 'bearer' }, 'session-bearer')
+    .addCookieAuth('__Host-sid', { type: 'apiKey', in: 'cookie' }, SESSION_COOKIE_SECURITY) // 'session-cookie'
+    .addBearerAuth({ type: 'http', scheme: 'bearer' }, SESSION_BEARER_SECURITY) // 'session-bearer'
     .build());
 
 describe('OpenAPI document of the admin API (@nestjs/swagger installed)', () => {

@@ -6,9 +6,8 @@ import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import request from 'supertest';
 import {
-  CsrfGuard, CurrentSession, Public, SessionGuard, SessionModule, SessionService, type ActiveSession,
+  CsrfGuard, CurrentSession, Public, SessionGuard, SessionModule, SessionService, type ActiveSession, type HttpRequestLike,
 } from '../../src/session/index.js';
-import type { HttpRequestLike } from '../../src/session/transport/http.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 /** A subclass as an app behind its own edge proxy would write it: the proxy sets x-client-ip. */
