@@ -90,8 +90,8 @@ export class CsrfGuard implements CanActivate {
 
   /**
    * Calls that must not change anything, so need no token: GET, HEAD and OPTIONS, and GraphQL
-   * queries (whatever the HTTP method: GraphQL sends queries by POST too). GraphQL mutations
-   * are unsafe even when the request carries a query beside them.
+   * queries, judged by the executed operation's type since GraphQL sends queries by POST too.
+   * Mutations, subscriptions and a resolver without `info` (fail closed) need the token.
    */
   protected isSafe(context: ExecutionContext, request: RequestWithMethod): boolean {
     if (context.getType<string>() === 'graphql') {
