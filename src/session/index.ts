@@ -3,6 +3,7 @@ export { SESSION_ENTITIES, type SessionModuleExtras } from './session.module-def
 export { SessionService, type CreateSessionInput, type CreatedSession } from './session.service.js';
 export { SessionValidator, type ValidationOutcome } from './session-validator.js';
 export { SessionGuard } from './guards/session.guard.js';
+export { requestResponseOf, UnsupportedContextError, type RequestResponse } from './guards/execution-context.js';
 export { SessionPurgeService, SESSION_PURGE_JOB, type PurgeResult, type PurgeRunStatus } from './purge/session-purge.service.js';
 export { PURGE_SQL, PURGE_LOCK_KEY, PurgeStore } from './purge/purge.store.js';
 export { Public, OptionalSession, CurrentSession } from './decorators/session.decorators.js';
@@ -60,7 +61,9 @@ export { SessionAdminService, type AdminActor } from './audit/session-admin.serv
 export { SessionAdminGuard } from './audit/session-admin.guard.js';
 export { SessionAdminController } from './audit/session-admin.controller.js';
 export type { SessionAdminOptions, SessionAdminAuthorizer } from './audit/admin.options.js';
+export { SESSION_ADMIN_TAG, SESSION_BEARER_SECURITY, SESSION_COOKIE_SECURITY } from './audit/openapi.js';
 export type { SessionTransport, TokenReading } from './transport/session-transport.js';
+export type { HttpRequestLike, HttpResponseLike } from './transport/http.js';
 export { CookieTransport } from './transport/cookie.transport.js';
 export { BearerTransport } from './transport/bearer.transport.js';
 export { generateToken, hashToken, isWellFormedToken } from './token/session-token.js';

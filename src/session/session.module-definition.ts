@@ -8,6 +8,7 @@ import { SessionAuditLogEntity } from './audit/audit-log.entity.js';
 import { SessionCache } from './cache/session-cache.js';
 import { listenerConnectionOf, SESSION_LISTENER_CONNECTION, SessionInvalidationListener } from './cache/session-invalidation.listener.js';
 import { SessionAuditStore } from './audit/audit.store.js';
+import { sessionAdminOpenApiProvider } from './audit/openapi.js';
 import { sessionAdminControllerAt } from './audit/session-admin.controller.js';
 import { SessionAdminGuard } from './audit/session-admin.guard.js';
 import { SessionAdminService } from './audit/session-admin.service.js';
@@ -63,7 +64,9 @@ export const {
   ASYNC_OPTIONS_TYPE,
 } = new ConfigurableModuleBuilder<SessionModuleOptions>({ moduleName: 'Session' })
   .setClassMethodName('forRoot')
-  .setExtras<SessionModuleExtras>({ isGlobal: true, globalGuard: true }, withSessionProviders)
+  // Every extra that is not a SessionModuleOptions field needs a key here (even undefined):
+  // forRoot() strips only these keys from the options, and validation refuses unknown ones.
+  .setExtras<SessionModuleExtras>({ isGlobal: true, globalGuard: true, dataSource: undefined }, withSessionProviders)
   .build();
 
 function withSessionProviders(definition: DynamicModule, extras: SessionModuleExtras): DynamicModule {
@@ -152,6 +155,7 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
   if (extras.globalGuard !== false) providers.push({ provide: APP_GUARD, useExisting: SessionGuard }, { provide: APP_GUARD, useExisting: CsrfGuard });
   // Off by default: the routes exist only when enabled where the module is imported.
   const admin = extras.admin?.enabled === true ? [sessionAdminControllerAt((extras.admin.path ?? 'admin').replace(/^\//, ''))] : [];
+  if (admin.length > 0) providers.push(sessionAdminOpenApiProvider); // OpenAPI docs when @nestjs/swagger is installed
   return {
     ...definition,
     global: extras.isGlobal !== false,

@@ -1,5 +1,6 @@
 import { createParamDecorator, SetMetadata, type ExecutionContext } from '@nestjs/common';
 import { sessionOf } from '../active-session.js';
+import { requestOf } from '../guards/execution-context.js';
 
 export const PUBLIC_ROUTE = 'nest-pg-session:public';
 export const OPTIONAL_SESSION = 'nest-pg-session:optional';
@@ -12,4 +13,4 @@ export const OptionalSession = () => SetMetadata(OPTIONAL_SESSION, true);
 
 /** The active session of the request (undefined on @Public/@OptionalSession routes without one). */
 export const CurrentSession = createParamDecorator((_: unknown, context: ExecutionContext) =>
-  sessionOf(context.switchToHttp().getRequest()));
+  sessionOf(requestOf(context))); // HTTP, or the GraphQL context's req

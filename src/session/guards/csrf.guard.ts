@@ -11,10 +11,12 @@ import { SESSION_OPTIONS, SESSION_TRANSPORT } from '../session.constants.js';
 import type { ResolvedSessionOptions } from '../session.options.js';
 import { clientIp, headerValue, type HttpRequestLike } from '../transport/http.js';
 import type { SessionTransport } from '../transport/session-transport.js';
+import { requestOf } from './execution-context.js';
 
 export type CsrfFailure = 'cross_site' | 'origin_not_allowed' | 'csrf_token_missing' | 'csrf_token_invalid';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+const HTTP_LIKE = new Set(['http', 'graphql']);
 
 const MESSAGES: Record<CsrfFailure, string> = {
   cross_site: 'Cross-site request refused',
@@ -53,9 +55,10 @@ export class CsrfGuard implements CanActivate {
   }
 
   canActivate(context: ExecutionContext): boolean {
-    if (!this.options.csrf.enabled || this.transport.kind !== 'cookie' || context.getType() !== 'http') return true;
-    const request = context.switchToHttp().getRequest<RequestWithMethod>();
-    if (SAFE_METHODS.has((request.method ?? '').toUpperCase())) return true;
+    // Only HTTP and GraphQL calls come from browsers that attach cookies on their own.
+    if (!this.options.csrf.enabled || this.transport.kind !== 'cookie' || !HTTP_LIKE.has(context.getType<string>())) return true;
+    const request = this.getRequest(context);
+    if (this.isSafe(context, request)) return true;
     const targets = [context.getHandler(), context.getClass()];
     if (this.reflector.getAllAndOverride<boolean>(SKIP_CSRF, targets) === true) return true;
 
@@ -78,6 +81,23 @@ export class CsrfGuard implements CanActivate {
     if (presented === undefined) return this.fail(request, 'csrf_token_missing', session);
     if (!csrfTokensMatch(session.csrfToken, presented)) return this.fail(request, 'csrf_token_invalid', session);
     return true;
+  }
+
+  /** The request of an HTTP call or of a GraphQL resolver (its context's `req`); override like SessionGuard.getRequestResponse. */
+  protected getRequest(context: ExecutionContext): RequestWithMethod {
+    return requestOf(context);
+  }
+
+  /**
+   * Calls that must not change anything, so need no token: GET, HEAD and OPTIONS, and GraphQL
+   * queries, judged by the executed operation's type since GraphQL sends queries by POST too.
+   * Mutations, subscriptions and a resolver without `info` (fail closed) need the token.
+   */
+  protected isSafe(context: ExecutionContext, request: RequestWithMethod): boolean {
+    if (context.getType<string>() === 'graphql') {
+      return context.getArgByIndex<{ operation?: { operation?: string } } | undefined>(3)?.operation?.operation === 'query';
+    }
+    return SAFE_METHODS.has((request.method ?? '').toUpperCase());
   }
 
   protected fail(request: HttpRequestLike, reason: CsrfFailure, session: ActiveSession | undefined, origin?: string): never {

@@ -4,6 +4,7 @@ import { internalsOf, sessionOf, type SessionFailureReason } from '../active-ses
 import { FRESH_SESSION_MAX_AGE } from '../decorators/security.metadata.js';
 import { SESSION_OPTIONS } from '../session.constants.js';
 import type { ResolvedSessionOptions } from '../session.options.js';
+import { requestOf } from './execution-context.js';
 
 /**
  * Applied by @RequireFreshSession(): after the global SessionGuard, checks how long ago the
@@ -21,7 +22,7 @@ export class FreshSessionGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     const maxAgeMs = this.reflector.getAllAndOverride<number | null | undefined>(FRESH_SESSION_MAX_AGE, [context.getHandler(), context.getClass()])
       ?? this.options.stepUp.maxAgeMs;
-    const session = sessionOf(context.switchToHttp().getRequest());
+    const session = sessionOf(requestOf(context));
     if (!session) return this.deny('missing', 'No session: log in first');
     const internals = internalsOf(session);
     const now = internals?.dbNow?.getTime() ?? Date.now();

@@ -2,17 +2,26 @@ import {
   CanActivate, ExecutionContext, HttpException, HttpStatus, Inject, Injectable, Optional, UnauthorizedException,
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { attachSession, type SessionFailureReason } from '../active-session.js';
+import { attachSession, sessionOf, type SessionFailureReason } from '../active-session.js';
 import { OPTIONAL_SESSION, PUBLIC_ROUTE } from '../decorators/session.decorators.js';
 import { OUTCOME_OF_REASON, SessionMetrics } from '../metrics/session-metrics.js';
 import { SessionValidator } from '../session-validator.js';
 import { StoreUnavailableError } from '../store/session.store.js';
-import { setHeader, type HttpRequestLike, type HttpResponseLike } from '../transport/http.js';
+import { frameworkClientIp, rememberClientIp, setHeader, type HttpRequestLike, type HttpResponseLike } from '../transport/http.js';
+import { requestResponseOf } from './execution-context.js';
+
+const HTTP_LIKE = new Set(['http', 'graphql']);
 
 /**
  * Deny by default: every route needs a valid session unless marked @Public(). Registered
- * globally by SessionModule (unless `globalGuard: false`). Subclass and override the
- * protected methods to change how the request is found or how failures are reported.
+ * globally by SessionModule (unless `globalGuard: false`). Works for HTTP (Express, Fastify)
+ * and GraphQL resolvers; other contexts (WebSocket messages, microservices) throw an
+ * UnsupportedContextError unless the handler is @Public().
+ *
+ * Like @nestjs/throttler's guard, it is meant to be subclassed: override the protected
+ * methods (`shouldSkip`, `getRequestResponse`, `getClientIp`, `throwUnauthorized`, ...) and
+ * register the subclass with `globalGuard: false` and
+ * `{ provide: APP_GUARD, useClass: MyGuard }, { provide: APP_GUARD, useExisting: CsrfGuard }`.
  */
 @Injectable()
 export class SessionGuard implements CanActivate {
@@ -25,11 +34,20 @@ export class SessionGuard implements CanActivate {
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
+    if (await this.shouldSkip(context)) return true;
     const targets = [context.getHandler(), context.getClass()];
     const optional = this.reflector.getAllAndOverride<boolean>(OPTIONAL_SESSION, targets) === true;
-    if (!optional && this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets) === true) return true;
+    const isPublic = !optional && this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets) === true;
+    // A @Public() handler in a context without a request (a WebSocket message) has nothing to read.
+    if (isPublic && !HTTP_LIKE.has(context.getType<string>())) return true;
 
     const { request, response } = this.getRequestResponse(context);
+    // Also on @Public() routes: the login's `created` audit row must carry the same address.
+    rememberClientIp(request, this.getClientIp(request));
+    if (isPublic) return true;
+    // Several guarded resolvers of one GraphQL request (or the guard applied twice) check once.
+    if (sessionOf(request)) return true;
+
     let outcome;
     try {
       outcome = await this.validator.validate(request, response);
@@ -51,12 +69,27 @@ export class SessionGuard implements CanActivate {
     return this.throwUnauthorized(outcome.reason);
   }
 
+  /** Return true to let a call through without looking at sessions at all (e.g. health checks). Default: never. */
+  protected shouldSkip(_context: ExecutionContext): boolean | Promise<boolean> {
+    return false;
+  }
+
+  /**
+   * Where the request and response come from: HTTP, or `req`/`res` of the GraphQL context.
+   * Override for other transports or a custom GraphQL context shape.
+   */
   protected getRequestResponse(context: ExecutionContext): { request: HttpRequestLike; response: HttpResponseLike } {
-    if (context.getType() !== 'http') {
-      throw new UnauthorizedException({ statusCode: 401, error: 'Unauthorized', message: `SessionGuard does not support '${context.getType()}' contexts`, reason: 'unsupported_context' });
-    }
-    const http = context.switchToHttp();
-    return { request: http.getRequest(), response: http.getResponse() };
+    return requestResponseOf(context);
+  }
+
+  /**
+   * The client address recorded in audit rows and used for flood limits and client binding.
+   * Default: what the framework resolved, so Express `trust proxy` and Fastify `trustProxy`
+   * decide which forwarding headers count. Override only to read a header that a proxy you
+   * control always sets (never trust a client-supplied header by default).
+   */
+  protected getClientIp(request: HttpRequestLike): string | undefined {
+    return frameworkClientIp(request);
   }
 
   protected throwUnauthorized(reason: SessionFailureReason): never {

@@ -34,6 +34,20 @@ export function setHeader(response: HttpResponseLike, name: string, value: strin
 }
 
 /** The client address as the framework resolved it (Express `trust proxy`, Fastify `trustProxy`). */
-export function clientIp(request: HttpRequestLike): string | undefined {
+export function frameworkClientIp(request: HttpRequestLike): string | undefined {
   return request.ip ?? request.socket?.remoteAddress;
+}
+
+// What SessionGuard.getClientIp() answered for a request. A WeakMap, like the session itself:
+// nothing another middleware writes onto the request can change the address we audit.
+const resolvedClientIps = new WeakMap<object, string | undefined>();
+
+/** Records the guard's answer, so audit rows, flood counting and CSRF audits all use the same address. */
+export function rememberClientIp(request: HttpRequestLike, ip: string | undefined): void {
+  resolvedClientIps.set(request, ip);
+}
+
+/** The client address: SessionGuard.getClientIp()'s answer for this request, else the framework's. */
+export function clientIp(request: HttpRequestLike): string | undefined {
+  return resolvedClientIps.has(request) ? resolvedClientIps.get(request) : frameworkClientIp(request);
 }

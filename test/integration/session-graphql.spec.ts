@@ -1,0 +1,126 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { ApolloDriverConfig } from '@nestjs/apollo';
+import { Controller, HttpCode, Post, Req, Res, type INestApplication } from '@nestjs/common';
+import { Args, Field, GraphQLModule, Mutation, ObjectType, Query, Resolver } from '@nestjs/graphql';
+import { Test } from '@nestjs/testing';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import request from 'supertest';
+import { CurrentSession, Public, SessionModule, SessionService, type ActiveSession } from '../../src/session/index.js';
+import { csrfTokenFor } from '../../src/session/csrf/csrf-token.js';
+import { ExpressApolloDriver } from '../support/apollo-express.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+
+@ObjectType()
+class Me {
+  @Field()
+  userId: string;
+
+  @Field()
+  sessionId: string;
+}
+
+@Resolver(() => Me)
+class MeResolver {
+  constructor(private readonly sessions: SessionService) {}
+
+  @Query(() => Me)
+  me(@CurrentSession() session: ActiveSession): Me {
+    return { userId: session.userId, sessionId: session.id };
+  }
+
+  @Public() @Query(() => String)
+  hello(): string {
+    return 'world';
+  }
+
+  @Mutation(() => String)
+  async setNickname(@CurrentSession() session: ActiveSession, @Args('nickname') nickname: string): Promise<string> {
+    await this.sessions.patch(session, { nickname });
+    return nickname;
+  }
+}
+
+@Controller()
+class LoginController {
+  constructor(private readonly sessions: SessionService) {}
+
+  @Public() @Post('login') @HttpCode(200)
+  login(@Req() req: any, @Res({ passthrough: true }) res: any) {
+    return this.sessions.create(req, res, { userId: 'u-gql' });
+  }
+}
+
+const sidOf = (response: request.Response) =>
+  (response.headers['set-cookie'] as unknown as string[] | undefined)?.find((l) => l.startsWith('__Host-sid='))?.split(';')[0].slice('__Host-sid='.length);
+
+describe('SessionGuard on GraphQL resolvers (Apollo, code first, Express)', () => {
+  let db: TestDatabase;
+  let app: INestApplication;
+  let server: any;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        TypeOrmModule.forRoot({ type: 'postgres', url: db.url, autoLoadEntities: true, retryAttempts: 0 }),
+        SessionModule.forRoot({ rotationInterval: '2s', rotationGrace: '1s' }),
+        GraphQLModule.forRoot<ApolloDriverConfig>({ driver: ExpressApolloDriver, autoSchemaFile: true, graphiql: false }),
+      ],
+      controllers: [LoginController],
+      providers: [MeResolver],
+    }).compile();
+    app = moduleRef.createNestApplication({ logger: false });
+    await app.init();
+    server = app.getHttpServer();
+  });
+  afterAll(async () => {
+    await app?.close();
+    await db?.drop();
+  });
+
+  const gql = (query: string, headers: Record<string, string> = {}) =>
+    request(server).post('/graphql').set(headers).send({ query });
+
+  it('answers a guarded query with a valid session cookie, and refuses it without one', async () => {
+    const login = await request(server).post('/login').expect(200);
+    const token = sidOf(login)!;
+
+    const ok = await gql('{ me { userId sessionId } }', { Cookie: `__Host-sid=${token}` }).expect(200);
+    expect(ok.body).toEqual({ data: { me: { userId: 'u-gql', sessionId: login.body.sessionId } } });
+    expect(ok.headers['cache-control']).toBe('no-store'); // written on the GraphQL context's response
+
+    const refused = await gql('{ me { userId } }');
+    expect(refused.body.data).toBeNull();
+    expect(refused.body.errors[0]).toMatchObject({ message: 'No session: log in first', extensions: { code: 'UNAUTHENTICATED' } });
+    const forged = await gql('{ me { userId } }', { Cookie: `__Host-sid=${'A'.repeat(43)}` });
+    expect(forged.body.errors[0].extensions.code).toBe('UNAUTHENTICATED');
+
+    // @Public resolvers need nothing.
+    await gql('{ hello }').expect(200, { data: { hello: 'world' } });
+  });
+
+  it('mutations need the CSRF token with a cookie session; queries do not', async () => {
+    const token = sidOf(await request(server).post('/login').expect(200))!;
+    const cookie = `__Host-sid=${token}`;
+    const mutation = 'mutation { setNickname(nickname: "neo") }';
+
+    const forged = await gql(mutation, { Cookie: cookie });
+    expect(forged.body.errors[0]).toMatchObject({ message: 'CSRF token missing', extensions: { code: 'FORBIDDEN' } });
+    const { rows: before } = await db.pool.query(`SELECT data FROM user_sessions WHERE data ? 'nickname'`);
+    expect(before).toEqual([]);
+
+    const done = await gql(mutation, { Cookie: cookie, 'x-csrf-token': csrfTokenFor(token) }).expect(200);
+    expect(done.body).toEqual({ data: { setNickname: 'neo' } });
+    const { rows } = await db.pool.query(`SELECT data->>'nickname' AS nickname FROM user_sessions WHERE data ? 'nickname'`);
+    expect(rows).toEqual([{ nickname: 'neo' }]);
+  });
+
+  it('a rotation due during a GraphQL request sends the new cookie on that response', async () => {
+    const token = sidOf(await request(server).post('/login').expect(200))!;
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
+    const rotated = await gql('{ me { userId } }', { Cookie: `__Host-sid=${token}` }).expect(200);
+    const next = sidOf(rotated);
+    expect(next).toBeDefined();
+    expect(next).not.toBe(token);
+    await gql('{ me { userId } }', { Cookie: `__Host-sid=${next}` }).expect(200, { data: { me: { userId: 'u-gql' } } });
+  });
+});

@@ -1,0 +1,81 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Controller, Get, HttpCode, Post, Req, Res, type INestApplication } from '@nestjs/common';
+import { ConfigModule, ConfigService } from '@nestjs/config';
+import { Test } from '@nestjs/testing';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import request from 'supertest';
+import { CurrentSession, Public, SessionModule, SessionService, type ActiveSession } from '../../src/session/index.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+
+@Controller()
+class AppController {
+  constructor(private readonly sessions: SessionService) {}
+
+  @Public() @Post('login') @HttpCode(200)
+  login(@Req() req: any, @Res({ passthrough: true }) res: any) {
+    return this.sessions.create(req, res, { userId: 'u-config' });
+  }
+
+  @Get('me')
+  me(@CurrentSession() session: ActiveSession) {
+    return { userId: session.userId };
+  }
+}
+
+/** What `ConfigModule.forRoot({ load })` reads, as an app would from env or a file. */
+const sessionConfig = () => ({
+  session: { idleTimeout: '2s', absoluteTimeout: '1h', cookieName: '__Host-app-sid' },
+});
+
+describe('SessionModule.forRootAsync with @nestjs/config', () => {
+  let db: TestDatabase;
+  let app: INestApplication;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        ConfigModule.forRoot({ load: [sessionConfig], ignoreEnvFile: true }),
+        TypeOrmModule.forRoot({ type: 'postgres', url: db.url, autoLoadEntities: true, retryAttempts: 0 }),
+        SessionModule.forRootAsync({
+          imports: [ConfigModule],
+          inject: [ConfigService],
+          useFactory: (config: ConfigService) => ({
+            idleTimeout: config.getOrThrow<string>('session.idleTimeout'),
+            absoluteTimeout: config.getOrThrow<string>('session.absoluteTimeout'),
+            cookie: { name: config.getOrThrow<string>('session.cookieName') },
+          }),
+        }),
+      ],
+      controllers: [AppController],
+    }).compile();
+    app = moduleRef.createNestApplication({ logger: false });
+    await app.init();
+  });
+  afterAll(async () => {
+    await app?.close();
+    await db?.drop();
+  });
+
+  it('uses the cookie name and idle timeout from ConfigService', async () => {
+    const server = app.getHttpServer();
+    const login = await request(server).post('/login').expect(200);
+    const line = (login.headers['set-cookie'] as unknown as string[]).find((l) => l.startsWith('__Host-app-sid='));
+    expect(line).toBeDefined();
+    const cookie = line!.split(';')[0];
+
+    // The configured name is the one the guard reads; the default name is not.
+    await request(server).get('/me').set('Cookie', cookie).expect(200, { userId: 'u-config' });
+    await request(server).get('/me').set('Cookie', cookie.replace('__Host-app-sid', '__Host-sid')).expect(401);
+
+    // The row's idle window is the configured 2s (the default is 30 minutes), on the database clock.
+    const { rows } = await db.pool.query(
+      `SELECT extract(epoch FROM idle_expires_at - last_seen_at)::float AS idle, extract(epoch FROM absolute_expires_at - created_at)::float AS absolute
+         FROM user_sessions WHERE id = $1`, [login.body.sessionId]);
+    expect(rows[0]).toEqual({ idle: 2, absolute: 3600 });
+
+    // And in behaviour: 2.5s without a request ends the session.
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    const expired = await request(server).get('/me').set('Cookie', cookie).expect(401);
+    expect(expired.body.reason).toBe('idle_timeout');
+  });
+});
