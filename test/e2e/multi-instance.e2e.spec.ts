@@ -1,6 +1,44 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { eventually, sleep } from '../support/demo.js';
 import { loginOver, spawnDemo, type DemoProcess } from '../support/demo-process.js';
+
+/** The purge ticks this often on every instance (cron with a seconds field). */
+const PURGE_EVERY_S = 2;
+
+/** Each instance's connections carry its name, so Postgres itself can tell who did what. */
+function withApplicationName(url: string, name: string): string {
+  const u = new URL(url);
+  u.searchParams.set('application_name', name);
+  return u.toString();
+}
+
+/**
+ * Records, inside the purge's own statement, which instance (application_name) deleted how
+ * many sessions of which wave (user id prefix). A statement-level trigger on the audit log:
+ * the purge writes one `purged` audit row per deleted session in the same statement.
+ */
+async function installPurgeWitness(db: TestDatabase): Promise<void> {
+  await db.pool.query(`
+    CREATE TABLE test_purge_witness (app text NOT NULL, wave text NOT NULL, xact_at timestamptz NOT NULL, deleted int NOT NULL);
+    CREATE FUNCTION test_witness_purge() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      INSERT INTO test_purge_witness
+      SELECT current_setting('application_name'), split_part(user_id, '-', 1), now(), count(*)
+      FROM written WHERE event = 'purged' GROUP BY 2;
+      RETURN NULL;
+    END $$;
+    CREATE TRIGGER test_witness_purge AFTER INSERT ON session_audit_log
+      REFERENCING NEW TABLE AS written FOR EACH STATEMENT EXECUTE FUNCTION test_witness_purge();`);
+}
+
+interface PurgeRunLine { sessionsDeleted: number; batches: number; durationMs: number; skipped?: string; loggedAt: string }
+
+/** The `purge run {...}` lines an instance logged since `from` (an offset into its output), with the logger's wall-clock second. */
+function purgeRuns(instance: DemoProcess, from: number): PurgeRunLine[] {
+  return [...instance.output().slice(from).matchAll(/(\d{1,2}:\d\d:\d\d [AP]M).*purge run (\{.*\})/g)]
+    .map((m) => ({ ...JSON.parse(m[2]), loggedAt: m[1] }));
+}
 
 /** Three demo processes on one PostgreSQL, as behind a round-robin load balancer. */
 describe('several app instances on one database', () => {
@@ -8,8 +46,13 @@ describe('several app instances on one database', () => {
   let instances: DemoProcess[] = [];
   beforeAll(async () => {
     db = await createTestDatabase();
+    await installPurgeWitness(db);
     const adapters = ['express', 'fastify', 'express'];
-    instances = await Promise.all(adapters.map((HTTP_ADAPTER) => spawnDemo({ DATABASE_URL: db.url, HTTP_ADAPTER, SESSION_CACHE: 'off' })));
+    instances = await Promise.all(adapters.map((HTTP_ADAPTER, i) => spawnDemo({
+      DATABASE_URL: withApplicationName(db.url, `demo-${i}`), HTTP_ADAPTER, SESSION_CACHE: 'off',
+      // Every instance schedules the purge at the same wall-clock seconds, as in production.
+      PURGE_CRON: `*/${PURGE_EVERY_S} * * * * *`, PURGE_BATCH_SIZE: '500', PURGE_DUTY_CYCLE: '0.5', AUDIT_RETENTION: 'forever',
+    })));
   }, 60_000);
   afterAll(async () => {
     await Promise.all(instances.map((i) => i.stop()));
@@ -46,4 +89,54 @@ describe('several app instances on one database', () => {
     expect(attempts.filter((s) => s === 429).length).toBeGreaterThanOrEqual(5);
     expect(attempts.filter((s) => s !== 429 && s !== 401)).toEqual([]);
   });
+
+  it('the purge runs on exactly one instance per tick: the other instances skip while it holds the lock', async () => {
+    const WAVES = 3;
+    const PER_WAVE = 20_000; // 40 batches of 500 at a 50 % duty cycle: a run outlasts the spread of the instances' ticks
+    const from = instances.map((i) => i.output().length);
+    const started = Date.now();
+    for (let wave = 1; wave <= WAVES; wave++) {
+      // One INSERT: a tick sees all of the wave or none of it.
+      await db.pool.query(
+        `INSERT INTO user_sessions (token_hash, user_id, idle_expires_at, absolute_expires_at)
+         SELECT sha256(gen_random_uuid()::text::bytea), $1 || '-' || g, now() - interval '1 minute', now() + interval '1 hour'
+         FROM generate_series(1, $2) g`,
+        [`w${wave}`, PER_WAVE]);
+      await eventually(async () => (await db.pool.query(`SELECT count(*)::int AS n FROM user_sessions WHERE user_id LIKE $1`, [`w${wave}-%`])).rows[0].n === 0, 60_000, 100);
+      await sleep(PURGE_EVERY_S * 1_000 + 500); // the draining run ends, and every instance ticks again
+    }
+    const elapsedMs = Date.now() - started;
+
+    // Postgres' witness: every wave was deleted by the connections of one instance only.
+    const { rows: witness } = await db.pool.query(
+      `SELECT wave, app, sum(deleted)::int AS deleted, count(*)::int AS batches,
+              round(extract(epoch FROM max(xact_at) - min(xact_at)) * 1000)::int AS span_ms
+       FROM test_purge_witness WHERE wave LIKE 'w%' GROUP BY wave, app ORDER BY wave, app`);
+    const runs = instances.map((instance, i) => purgeRuns(instance, from[i]));
+    const perInstance = runs.map((lines, i) => ({
+      instance: `demo-${i}`,
+      ran: lines.filter((r) => !r.skipped).length,
+      withWork: lines.filter((r) => r.sessionsDeleted > 0).length,
+      skippedLocked: lines.filter((r) => r.skipped === 'locked').length,
+    }));
+    // For the record, not asserted: a tick whose run is over (nothing to delete takes a few ms) before a
+    // later-ticking instance asks for the lock lets that instance run an empty pass too.
+    const shortRunsBySecond = new Map<string, number>();
+    for (const r of runs.flat()) if (!r.skipped && r.durationMs < 500) shortRunsBySecond.set(r.loggedAt, (shortRunsBySecond.get(r.loggedAt) ?? 0) + 1);
+    const ticksWithTwoEmptyPasses = [...shortRunsBySecond.values()].filter((n) => n > 1).length;
+    console.log(`[multi-instance purge] ${WAVES} waves of ${PER_WAVE} in ${elapsedMs} ms; witness ${JSON.stringify(witness)}; ` +
+      `runs ${JSON.stringify(perInstance)}; ticks where more than one instance ran an empty pass: ${ticksWithTwoEmptyPasses}`);
+
+    expect(witness.map((w) => w.wave)).toEqual(Array.from({ length: WAVES }, (_, i) => `w${i + 1}`)); // one row per wave: one instance each
+    for (const w of witness) expect(w.deleted).toBe(PER_WAVE);
+    // Each purged session has exactly one `purged` audit row.
+    const { rows: [audit] } = await db.pool.query(
+      `SELECT count(*)::int AS n, count(DISTINCT session_id)::int AS sessions FROM session_audit_log WHERE event = 'purged' AND user_id LIKE 'w%'`);
+    expect(audit).toEqual({ n: WAVES * PER_WAVE, sessions: WAVES * PER_WAVE });
+    // The logs agree: one run with work per wave, on one instance, and the others were turned away by the lock.
+    const withWork = runs.flat().filter((r) => r.sessionsDeleted > 0);
+    expect(withWork).toHaveLength(WAVES);
+    expect(withWork.every((r) => r.sessionsDeleted === PER_WAVE)).toBe(true);
+    expect(runs.flat().filter((r) => r.skipped === 'locked').length).toBeGreaterThanOrEqual(WAVES);
+  }, 180_000);
 });
