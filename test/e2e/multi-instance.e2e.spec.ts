@@ -53,7 +53,7 @@ describe('several app instances on one database', () => {
       // Every instance schedules the purge at the same wall-clock seconds, as in production.
       PURGE_CRON: `*/${PURGE_EVERY_S} * * * * *`, PURGE_BATCH_SIZE: '500', PURGE_DUTY_CYCLE: '0.5', AUDIT_RETENTION: 'forever',
     })));
-  }, 60_000);
+  }, 120_000);
   afterAll(async () => {
     await Promise.all(instances.map((i) => i.stop()));
     await db?.drop();
