@@ -40,8 +40,8 @@ function purgeRuns(instance: DemoProcess, from: number): PurgeRunLine[] {
     .map((m) => ({ ...JSON.parse(m[2]), loggedAt: m[1] }));
 }
 
-/** Three demo processes on one PostgreSQL, as behind a round-robin load balancer. */
-describe('several app instances on one database', () => {
+/** Three demo processes on one PostgreSQL, as behind a round-robin load balancer; no session cache. */
+describe('several app instances on one database, SESSION_CACHE=off', () => {
   let db: TestDatabase;
   let instances: DemoProcess[] = [];
   beforeAll(async () => {
@@ -73,8 +73,10 @@ describe('several app instances on one database', () => {
   it('a revoke on one instance is honoured by all, immediately', async () => {
     const victim = await loginOver(instances[0].url, 'bob');
     const other = await loginOver(instances[1].url, 'bob');
+    for (const instance of instances) expect((await me(instance, victim.cookie)).status).toBe(200); // every instance has seen it
     const revoked = await fetch(`${instances[1].url}/sessions/${victim.sessionId}`, { method: 'DELETE', headers: other.headers });
     expect(revoked.status).toBe(204);
+    // Without a cache there is nothing to invalidate: the very next request on any instance is refused.
     for (const instance of instances) {
       const response = await me(instance, victim.cookie);
       expect(response.status).toBe(401);
@@ -139,4 +141,63 @@ describe('several app instances on one database', () => {
     expect(withWork.every((r) => r.sessionsDeleted === PER_WAVE)).toBe(true);
     expect(runs.flat().filter((r) => r.skipped === 'locked').length).toBeGreaterThanOrEqual(WAVES);
   }, 180_000);
+});
+
+/** The same three instances with the session cache on (the demo's default): revocation travels by NOTIFY. */
+describe('several app instances on one database, SESSION_CACHE=on', () => {
+  let db: TestDatabase;
+  let instances: DemoProcess[] = [];
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    const adapters = ['express', 'fastify', 'express'];
+    // A long TTL, so only the invalidation notice (not the entry's expiry) can explain a prompt 401.
+    instances = await Promise.all(adapters.map((HTTP_ADAPTER) => spawnDemo({ DATABASE_URL: db.url, HTTP_ADAPTER, SESSION_CACHE: 'on', SESSION_CACHE_TTL: '60s' })));
+  }, 120_000);
+  afterAll(async () => {
+    await Promise.all(instances.map((i) => i.stop()));
+    await db?.drop();
+  });
+
+  const meStatus = async (instance: DemoProcess, cookie: string) => {
+    const response = await fetch(`${instance.url}/me`, { headers: { cookie } });
+    return { status: response.status, body: await response.json() };
+  };
+
+  it('a session created on one instance works on all of them', async () => {
+    const { cookie, sessionId } = await loginOver(instances[0].url, 'alice');
+    for (const instance of instances) {
+      for (let i = 0; i < 2; i++) expect(await meStatus(instance, cookie)).toMatchObject({ status: 200, body: { sessionId } });
+    }
+  });
+
+  it('a revoke on one instance is honoured by every instance within 100 ms, though each had the session cached', async () => {
+    const ROUNDS = 10;
+    const latencies: number[][] = []; // [round][instance]: ms from the revoke's 204 to that instance's first 401
+    for (let round = 0; round < ROUNDS; round++) {
+      const victim = await loginOver(instances[round % 3].url, 'bob');
+      const other = await loginOver(instances[(round + 1) % 3].url, 'bob');
+      // Fill every instance's cache with the victim's session.
+      for (const instance of instances) for (let i = 0; i < 3; i++) expect((await meStatus(instance, victim.cookie)).status).toBe(200);
+
+      const revoked = await fetch(`${instances[(round + 1) % 3].url}/sessions/${victim.sessionId}`, { method: 'DELETE', headers: other.headers });
+      expect(revoked.status).toBe(204);
+      const revokedAt = performance.now();
+      latencies.push(await Promise.all(instances.map(async (instance) => {
+        for (;;) {
+          const { status, body } = await meStatus(instance, victim.cookie);
+          if (status === 401) {
+            expect(body.reason).toBe('revoked');
+            return Math.round((performance.now() - revokedAt) * 10) / 10;
+          }
+          expect(status).toBe(200); // still served from the cache, until the notice arrives
+          if (performance.now() - revokedAt > 10_000) throw new Error('revoke not honoured within 10 s');
+          await sleep(2);
+        }
+      })));
+    }
+    const all = latencies.flat().sort((a, b) => a - b);
+    console.log(`[multi-instance cache on] revoke → 401 on every instance, ms over ${ROUNDS} rounds × 3 instances: ` +
+      `median ${all[Math.floor(all.length / 2)]}, max ${all[all.length - 1]}; per round ${JSON.stringify(latencies)}`);
+    expect(all[all.length - 1]).toBeLessThan(100);
+  });
 });
