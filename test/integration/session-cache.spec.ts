@@ -1,12 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
-import type { Pool } from 'pg';
+import pg, { type Pool } from 'pg';
 import type { DataSource } from 'typeorm';
 import {
+  clockOffset, generateToken, hashToken, INVALIDATE_ALL, INVALIDATION_CHANNEL, PurgeStore, SessionStore,
   SessionCache, SessionInvalidationListener, SessionModule, SessionService, SessionValidator, type ActiveSession, type SessionModuleOptions,
   type ValidationOutcome,
 } from '../../src/session/index.js';
+import { freePort } from '../../src/demo/embedded-postgres.js';
+import { resolveSessionOptions } from '../../src/session/session.options.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventually, sleep } from '../support/demo.js';
 import { fakeRequest, FakeResponse } from '../support/fake-http.js';
@@ -80,7 +83,8 @@ describe('session cache across two instances (LISTEN/NOTIFY)', () => {
   beforeAll(async () => {
     db = await createTestDatabase();
     // A never rotates by itself; B rotates every 2 s, so B's rotations are what A must learn about.
-    a = await startInstance(db.url, { cache, rotationInterval: 0, rotationGrace: '1s' });
+    // The grace window is judged by whoever reads the row: A's, 2 s.
+    a = await startInstance(db.url, { cache, rotationInterval: 0, rotationGrace: '2s' });
     b = await startInstance(db.url, { cache, rotationInterval: '2s', rotationGrace: '1s' });
     uncached = await startInstance(db.url, { rotationInterval: 0 });
   });
@@ -161,17 +165,17 @@ describe('session cache across two instances (LISTEN/NOTIFY)', () => {
     await cachedOnA(token);
     await sleep(2_050); // B's rotation interval
     const response = new FakeResponse();
+    const rotating = Date.now();
     const onB = await b.validator.validate(fakeRequest({ token }), response);
     expect(onB.ok).toBe(true);
     const fresh = response.sessionToken();
     expect(fresh).toBeDefined(); // B rotated
     await sleep(20);
-    const ms = Date.now();
     // Inside the grace window the old token still works, now as the previous one (read from the database).
     const before = a.statements();
     expect((await a.validate(token)).ok).toBe(true);
     expect(a.statements()).toBeGreaterThan(before);
-    await sleep(Math.max(0, 1_100 - (Date.now() - ms)));
+    await sleep(Math.max(0, 2_200 - (Date.now() - rotating)));
     // After it, presenting the old token is reuse: refused, and the session revoked.
     const late = await a.validate(token);
     expect(late).toMatchObject({ ok: false, reason: 'revoked' });
@@ -204,12 +208,18 @@ describe('session cache across two instances (LISTEN/NOTIFY)', () => {
   it('with the listener connection killed, A bypasses its cache: a revoke on B is honoured on the very next request; the listener reconnects', async () => {
     const { token, id } = await a.login();
     await cachedOnA(token);
-    // Terminate every LISTEN connection on this database (A's and B's), waiting until they are gone.
+    // Terminate every LISTEN connection on this database (A's and B's) and wait until A has noticed.
     const { rows } = await db.pool.query(
-      `SELECT pg_terminate_backend(pid, 5000) AS killed FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'`);
+      `SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'`);
     expect(rows.length).toBeGreaterThanOrEqual(2);
-    expect(await b.sessions.revoke(id)).toBe(true); // its notice reaches no one on A
+    await eventually(async () => !a.listener.connected, 2_000, 1);
+    expect(a.cache.usable).toBe(false);
+    // Before the first reconnect attempt (100 ms): a revoke whose notice reaches no one on A...
+    expect(await b.sessions.revoke(id)).toBe(true);
+    // ...is honoured on A's very next request, which went to the database.
+    const before = a.statements();
     expect(await a.validate(token)).toMatchObject({ ok: false, reason: 'revoked' });
+    expect(a.statements()).toBe(before + 1);
     const reconnectMs = await eventually(async () => a.listener.connected && b.listener.connected, 10_000, 20);
     console.log(`[cache] listeners reconnected within ${reconnectMs} ms`);
     // And the cache works again after reconnecting.
@@ -244,5 +254,137 @@ describe('session cache across two instances (LISTEN/NOTIFY)', () => {
       expect(await instance.validate('not-a-token')).toMatchObject({ ok: false, reason: 'invalid' });
       expect(instance.statements()).toBe(before);
     }
+  });
+});
+
+/**
+ * Publishing: every statement that changes what a cached copy says sends pg_notify in the
+ * same statement (delivered on commit) and evicts this instance's cache at once; the
+ * per-request statements (lookup, touch) send nothing.
+ */
+describe('the statements that change a session announce it', () => {
+  let db: TestDatabase;
+  let listener: pg.Client;
+  const notices: string[] = [];
+  const cache = new SessionCache(true, 100, 60_000);
+  let store: SessionStore;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    listener = new pg.Client({ connectionString: db.url });
+    await listener.connect();
+    listener.on('notification', (message) => notices.push(message.payload ?? ''));
+    await listener.query(`LISTEN ${INVALIDATION_CHANNEL}`);
+    cache.resume();
+    store = new SessionStore(db.pool, 5_000, undefined, cache);
+  });
+  afterAll(async () => {
+    await listener?.end();
+    await db?.drop();
+  });
+
+  const HOUR = 3_600_000;
+  const context = { actorId: null, ip: '10.0.0.1', userAgent: 'jest' };
+
+  /** A new session whose row is in the local cache. */
+  async function cachedSession(userId = 'user-1') {
+    const token = generateToken();
+    const tokenHash = hashToken(token);
+    await store.create({
+      tokenHash, replacesTokenHash: null, userId, data: {}, idleTimeoutMs: HOUR, absoluteTimeoutMs: 2 * HOUR, ip: context.ip, userAgent: context.userAgent,
+    });
+    const sentAt = Date.now();
+    const row = (await store.lookupByTokenHash(tokenHash))!;
+    expect(cache.set(tokenHash, row, clockOffset(row.dbNow, sentAt), cache.ticket())).toBe(true);
+    return { token, tokenHash, id: row.id };
+  }
+
+  /** Runs `change`; the session must leave the local cache at once and its id (or '*') must be announced. */
+  async function expectAnnounced(session: { tokenHash: Buffer; id: string }, change: () => Promise<unknown>, payload = session.id) {
+    await sleep(20);
+    notices.length = 0;
+    await change();
+    expect(cache.get(session.tokenHash)).toBeUndefined();
+    await eventually(async () => notices.includes(payload), 1_000, 5);
+  }
+
+  it('revoke, revokeAllForUser, logout, rotate, patchData, recordClientChange', async () => {
+    let s = await cachedSession();
+    await expectAnnounced(s, () => store.revoke(s.id, 'user', context));
+    s = await cachedSession('user-all');
+    const other = await cachedSession('user-all');
+    await expectAnnounced(s, () => store.revokeAllForUser('user-all', 'user', context));
+    expect(notices).toContain(other.id);
+    expect(cache.get(other.tokenHash)).toBeUndefined();
+    s = await cachedSession();
+    await expectAnnounced(s, () => store.deleteWithEvent(s.id, 'logout', context));
+    s = await cachedSession();
+    await expectAnnounced(s, () => store.rotate({
+      id: s.id, oldTokenHash: s.tokenHash, newTokenHash: hashToken(generateToken()), idleTimeoutMs: HOUR, reason: 'interval',
+      reauthenticated: false, context,
+    }));
+    s = await cachedSession();
+    await expectAnnounced(s, () => store.patchData(s.id, { theme: 'dark' }, 65_536));
+    s = await cachedSession();
+    await expectAnnounced(s, () => store.recordClientChange(s.id, '10.0.0.2', 'jest'));
+  });
+
+  it('a login that revokes the token it carried (fixation)', async () => {
+    const s = await cachedSession();
+    await expectAnnounced(s, () => store.create({
+      tokenHash: hashToken(generateToken()), replacesTokenHash: s.tokenHash, userId: 'user-1', data: {}, idleTimeoutMs: HOUR,
+      absoluteTimeoutMs: 2 * HOUR, ip: null, userAgent: null,
+    }));
+  });
+
+  it('a purge batch that deleted rows flushes everything (one notice, not one per row)', async () => {
+    const s = await cachedSession();
+    const expired = await cachedSession();
+    await db.pool.query(`UPDATE user_sessions SET idle_expires_at = now() - interval '1 second' WHERE id = $1`, [expired.id]);
+    const connection = await new PurgeStore(db.pool, cache).connect();
+    try {
+      await expectAnnounced(s, () => connection.purgeExpiredSessions('idle', 100, false), INVALIDATE_ALL);
+      expect(notices.filter((n) => n === INVALIDATE_ALL)).toHaveLength(1);
+      notices.length = 0;
+      await connection.purgeExpiredSessions('idle', 100, false); // nothing left to delete: no notice
+    } finally {
+      await connection.release(false);
+    }
+    await sleep(50);
+    expect(notices).toEqual([]);
+  });
+
+  it('the per-request statements (lookup, touch) announce nothing and keep the cache', async () => {
+    const s = await cachedSession();
+    await sleep(20);
+    notices.length = 0;
+    await store.lookupByTokenHash(s.tokenHash);
+    await db.pool.query(`UPDATE user_sessions SET last_seen_at = now() - interval '5 minutes' WHERE id = $1`, [s.id]);
+    notices.length = 0;
+    expect(await store.touchIfStale(s.id, HOUR, 60_000)).toBeDefined();
+    await sleep(50);
+    expect(notices).toEqual([]);
+    expect(cache.get(s.tokenHash)?.id).toBe(s.id);
+  });
+});
+
+describe('SessionInvalidationListener with the database away', () => {
+  it('does not stop the app: it starts bypassed, keeps retrying, and stops cleanly', async () => {
+    const cache = new SessionCache(true, 100, 5_000);
+    const port = await freePort(); // nothing listens there
+    const listener = new SessionInvalidationListener(cache, { host: '127.0.0.1', port, user: 'postgres', connectionTimeoutMillis: 500 },
+      resolveSessionOptions({ cache: { enabled: true } }));
+    await listener.onModuleInit();
+    expect(listener.connected).toBe(false);
+    expect(cache.usable).toBe(false);
+    const h = hashToken(generateToken());
+    const now = Date.now();
+    expect(cache.set(h, {
+      id: 's', userId: 'u', data: {}, createdAt: new Date(now), lastSeenAt: new Date(now), authenticatedAt: new Date(now),
+      idleExpiresAt: new Date(now + 60_000), absoluteExpiresAt: new Date(now + 60_000), rotatedAt: new Date(now), revokedAt: null,
+      ip: null, userAgent: null, version: 1, isCurrentToken: true, dbNow: new Date(now),
+    }, 0, cache.ticket())).toBe(false);
+    await sleep(400); // a few retries (100, 200 ms)
+    expect(listener.connected).toBe(false);
+    await listener.onModuleDestroy();
   });
 });
