@@ -92,7 +92,7 @@ describe('several app instances on one database, SESSION_CACHE=off', () => {
     expect(attempts.filter((s) => s !== 429 && s !== 401)).toEqual([]);
   });
 
-  it('the purge runs on exactly one instance per tick: the other instances skip while it holds the lock', async () => {
+  it('the purge deletes on exactly one instance per tick: the other instances skip while it holds the lock', async () => {
     const WAVES = 3;
     const PER_WAVE = 20_000; // 40 batches of 500 at a 50 % duty cycle: a run outlasts the spread of the instances' ticks
     const from = instances.map((i) => i.output().length);
