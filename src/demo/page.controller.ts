@@ -21,6 +21,7 @@ const PAGE = `<!doctype html>
     <label>Username <input name="username" autocomplete="username" required></label>
     <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
     <button type="submit">Sign in</button>
+    <p class="hint">Demo users: alice, bob, admin; each one's password is &lt;name&gt;-password.</p>
   </form>
   <section id="account" hidden>
     <p>Signed in as <strong id="user"></strong> <span id="session-id"></span></p>
@@ -52,6 +53,17 @@ async function api(method, path, body) {
 
 function cell(row, text) { const td = document.createElement('td'); td.textContent = text; row.appendChild(td); return td; }
 
+/** 'Chrome 131 on Linux' from a user-agent string; the raw string goes in the cell's tooltip. */
+function device(userAgent) {
+  if (!userAgent) return 'Unknown device';
+  const browser = [['Edg', 'Edge'], ['OPR', 'Opera'], ['Firefox', 'Firefox'], ['HeadlessChrome', 'Headless Chrome'], ['Chrome', 'Chrome'], ['Version', 'Safari']]
+    .map(([token, name]) => { const m = userAgent.match(new RegExp(token + '/(\\\\d+)')); return m && name + ' ' + m[1]; }).find(Boolean);
+  const os = [['Windows', 'Windows'], ['Android', 'Android'], ['iPhone', 'iOS'], ['iPad', 'iPadOS'], ['Mac OS X', 'macOS'], ['Linux', 'Linux']]
+    .find(([token]) => userAgent.includes(token));
+  if (!browser && !os) return userAgent.length > 40 ? userAgent.slice(0, 40) + '…' : userAgent;
+  return (browser || 'Browser') + (os ? ' on ' + os[1] : '');
+}
+
 async function refresh() {
   try {
     const me = await api('GET', '/me');
@@ -66,7 +78,14 @@ async function refresh() {
     for (const s of sessions) {
       const row = document.createElement('tr');
       row.dataset.sessionId = s.id;
-      cell(row, (s.userAgent || 'unknown') + (s.current ? ' (this device)' : ''));
+      const name = cell(row, device(s.userAgent));
+      name.title = s.userAgent || '';
+      if (s.current) {
+        const mark = document.createElement('span');
+        mark.className = 'current';
+        mark.textContent = 'this device';
+        name.appendChild(mark);
+      }
       cell(row, s.ip || '');
       cell(row, new Date(s.createdAt).toLocaleString());
       cell(row, new Date(s.lastSeenAt).toLocaleString());
@@ -89,7 +108,7 @@ async function refresh() {
 }
 
 async function act(action, done) {
-  try { await action(); status(done); } catch (error) { status('Refused: ' + error.message); }
+  try { const message = await action(); status(typeof message === 'string' ? message : done); } catch (error) { status('Refused: ' + error.message); }
   await refresh();
 }
 
@@ -105,16 +124,24 @@ $('login').addEventListener('submit', (event) => {
 $('logout').addEventListener('click', () => act(() => api('POST', '/auth/logout'), 'Signed out'));
 $('revoke-others').addEventListener('click', () => act(async () => {
   const result = await api('POST', '/sessions/revoke-others');
-  status('Signed out ' + result.revoked + ' other session(s)');
+  return 'Signed out ' + result.revoked + ' other session' + (result.revoked === 1 ? '' : 's');
 }, 'Other sessions signed out'));
 refresh();
 `;
 
 const STYLE = `body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 56rem; color: #222; }
-form label { display: block; margin: .5rem 0; }
+form label { display: grid; grid-template-columns: 6rem 16rem; align-items: center; margin: .5rem 0; }
+input { font: inherit; padding: .25rem .4rem; border: 1px solid #888; border-radius: 4px; }
+.hint { color: #666; font-size: .85rem; }
 table { border-collapse: collapse; width: 100%; margin-top: 1rem; }
 th, td { border-bottom: 1px solid #ddd; padding: .4rem; text-align: left; font-size: .9rem; }
-button { margin: .25rem .25rem .25rem 0; }
+button { margin: .25rem .25rem .25rem 0; padding: .3rem .8rem; font: inherit; font-size: .9rem; border: 1px solid #888; border-radius: 4px; background: #f4f4f4; cursor: pointer; }
+button:hover { background: #e8e8e8; }
+button[type=submit] { margin-top: .5rem; }
+button.revoke { color: #a40000; border-color: #d9a0a0; background: #fff5f5; }
+td:last-child { text-align: right; }
+.current { margin-left: .5rem; padding: .05rem .4rem; border-radius: 3px; background: #e3f1e3; color: #235c23; font-size: .8rem; }
+#session-id { color: #666; font-size: .85rem; }
 #status { color: #555; }`;
 
 @Controller()

@@ -57,8 +57,17 @@ describeBrowser('demo page in Chromium', () => {
 
   it('signs in through the form with a cookie scripts cannot read, and stays signed in on reload', async () => {
     const context = await browser.newContext();
+    const form = await context.newPage();
+    await form.goto(origin);
+    await form.waitForSelector('#login:not([hidden])');
+    await form.screenshot({ path: `${ARTIFACTS}sign-in-form.png`, fullPage: true });
+    await form.close();
     const page = await signIn(context, 'alice');
     expect(await page.textContent('#user')).toBe('u-alice');
+    // The device list names the browser in words (the raw user agent is the tooltip) and marks this one.
+    const device = page.locator('#sessions tbody tr td').first();
+    expect(await device.textContent()).toMatch(/^Headless Chrome \d+ on Linuxthis device$/);
+    expect(await device.getAttribute('title')).toMatch(/HeadlessChrome\/\d+/);
     expect(await page.evaluate(() => document.cookie)).not.toContain('__Host-sid');
 
     const [cookie] = (await context.cookies()).filter((c) => c.name === '__Host-sid');
@@ -80,6 +89,7 @@ describeBrowser('demo page in Chromium', () => {
     await laptopPage.reload();
     await laptopPage.waitForSelector('#sessions tbody tr button.revoke');
     const phoneSessionId = (await phonePage.textContent('#session-id'))!.match(/session ([0-9a-f-]{36})/)![1];
+    await laptopPage.screenshot({ path: `${ARTIFACTS}devices.png`, fullPage: true });
     await laptopPage.click(`#sessions tbody tr[data-session-id="${phoneSessionId}"] button.revoke`);
     await laptopPage.waitForFunction((id) => !document.querySelector(`tr[data-session-id="${id}"]`), phoneSessionId);
     await laptopPage.screenshot({ path: `${ARTIFACTS}after-revoke.png`, fullPage: true });
