@@ -113,7 +113,8 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
    * One purge run. Resolves with what it did (also when another instance holds the lock:
    * `skipped: 'locked'`); rejects when the database fails (StoreUnavailableError when it
    * is unreachable). A batch is one statement, so a failure or a shutdown never leaves
-   * half of one behind.
+   * half of one behind. By hand there is no scheduled tick: it claims none, writes no
+   * session_purge_runs row, and runs even in a tick another instance has claimed.
    */
   async runOnce(): Promise<PurgeResult> {
     return this.execute();
