@@ -3,8 +3,9 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
 /**
  * session_purge_runs: one row per scheduled purge tick, written by the instance that claimed
  * it (`INSERT ... ON CONFLICT (tick) DO NOTHING`), so a tick runs on one instance only. The
- * claimer fills in finished_at and the counts when its run ends; a row whose finished_at
- * stays NULL is a claimer that died (or lost the database) mid-run. The purge deletes rows
+ * claimer fills in finished_at and the counts when its run ends, and error when it failed
+ * (or 'interrupted by shutdown'); a row whose finished_at stays NULL is a claimer that died
+ * (or lost the database) mid-run. The tick is not run again either way: the next one catches up. The purge deletes rows
  * older than 7 days itself; `tick` is the primary key, so that delete is an index range scan.
  */
 export class CreateSessionPurgeRuns1796169600000 implements MigrationInterface {
