@@ -9,7 +9,8 @@ import { StoreUnavailableError } from './session/store/session.store.js';
 
 /**
  * `npm run purge`: one purge run against DATABASE_URL, then exit (for an external
- * scheduler, or by hand). Same lock as the in-app job, so it is safe next to running apps.
+ * scheduler, or by hand). Same lock as the in-app job, so it is safe next to running apps;
+ * like any `runOnce()`, it claims no scheduled tick and writes no session_purge_runs row.
  * AUDIT_RETENTION, PURGE_BATCH_SIZE and PURGE_DUTY_CYCLE are read as by the demo. Exit code 0 when the run
  * finished or was skipped because another instance is purging, 1 when it failed.
  */

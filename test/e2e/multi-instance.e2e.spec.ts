@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { hostname } from 'node:os';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventually, sleep } from '../support/demo.js';
 import { loginOver, spawnDemo, type DemoProcess } from '../support/demo-process.js';
@@ -32,12 +33,11 @@ async function installPurgeWitness(db: TestDatabase): Promise<void> {
       REFERENCING NEW TABLE AS written FOR EACH STATEMENT EXECUTE FUNCTION test_witness_purge();`);
 }
 
-interface PurgeRunLine { sessionsDeleted: number; batches: number; durationMs: number; skipped?: string; loggedAt: string }
+interface PurgeRunLine { sessionsDeleted: number; auditRowsDeleted: number; batches: number; durationMs: number; skipped?: string; tick: string }
 
-/** The `purge run {...}` lines an instance logged since `from` (an offset into its output), with the logger's wall-clock second. */
+/** The `purge run {...}` lines an instance logged since `from` (an offset into its output). */
 function purgeRuns(instance: DemoProcess, from: number): PurgeRunLine[] {
-  return [...instance.output().slice(from).matchAll(/(\d{1,2}:\d\d:\d\d [AP]M).*purge run (\{.*\})/g)]
-    .map((m) => ({ ...JSON.parse(m[2]), loggedAt: m[1] }));
+  return [...instance.output().slice(from).matchAll(/purge run (\{.*\})/g)].map((m) => JSON.parse(m[1]));
 }
 
 /** Three demo processes on one PostgreSQL, as behind a round-robin load balancer; no session cache. */
@@ -92,7 +92,7 @@ describe('several app instances on one database, SESSION_CACHE=off', () => {
     expect(attempts.filter((s) => s !== 429 && s !== 401)).toEqual([]);
   });
 
-  it('the purge deletes on exactly one instance per tick: the other instances skip while it holds the lock', async () => {
+  it('the purge runs on exactly one instance per tick: one claim row per tick, and every other instance skips that tick', async () => {
     const WAVES = 3;
     const PER_WAVE = 20_000; // 40 batches of 500 at a 50 % duty cycle: a run outlasts the spread of the instances' ticks
     const from = instances.map((i) => i.output().length);
@@ -107,27 +107,34 @@ describe('several app instances on one database, SESSION_CACHE=off', () => {
       await eventually(async () => (await db.pool.query(`SELECT count(*)::int AS n FROM user_sessions WHERE user_id LIKE $1`, [`w${wave}-%`])).rows[0].n === 0, 60_000, 100);
       await sleep(PURGE_EVERY_S * 1_000 + 500); // the draining run ends, and every instance ticks again
     }
-    const elapsedMs = Date.now() - started;
+    const ended = Date.now();
+    await sleep(1_500); // the empty runs of the last ticks end and log
+    const elapsedMs = ended - started;
 
     // Postgres' witness: every wave was deleted by the connections of one instance only.
     const { rows: witness } = await db.pool.query(
       `SELECT wave, app, sum(deleted)::int AS deleted, count(*)::int AS batches,
               round(extract(epoch FROM max(xact_at) - min(xact_at)) * 1000)::int AS span_ms
        FROM test_purge_witness WHERE wave LIKE 'w%' GROUP BY wave, app ORDER BY wave, app`);
-    const runs = instances.map((instance, i) => purgeRuns(instance, from[i]));
+    // The ticks due while the test ran (all of their log lines come after `from`).
+    const inWindow = (tick: string) => Date.parse(tick) >= started && Date.parse(tick) <= ended;
+    const runs = instances.map((instance, i) => purgeRuns(instance, from[i]).filter((r) => inWindow(r.tick)));
+    const { rows: claims } = await db.pool.query(
+      `SELECT tick, instance, finished_at, sessions_deleted, audit_rows_deleted, error FROM session_purge_runs
+       WHERE tick BETWEEN $1 AND $2 ORDER BY tick`, [new Date(started), new Date(ended)]);
+    const byTick = new Map<string, { instance: number; line: PurgeRunLine }[]>();
+    runs.forEach((lines, i) => lines.forEach((line) => byTick.set(line.tick, [...(byTick.get(line.tick) ?? []), { instance: i, line }])));
+    const ran = (tick: string) => byTick.get(tick)!.filter((l) => l.line.skipped === undefined);
     const perInstance = runs.map((lines, i) => ({
       instance: `demo-${i}`,
       ran: lines.filter((r) => !r.skipped).length,
       withWork: lines.filter((r) => r.sessionsDeleted > 0).length,
       skippedLocked: lines.filter((r) => r.skipped === 'locked').length,
+      skippedClaimed: lines.filter((r) => r.skipped === 'claimed').length,
     }));
-    // For the record, not asserted: a tick whose run is over (nothing to delete takes a few ms) before a
-    // later-ticking instance asks for the lock lets that instance run an empty pass too.
-    const shortRunsBySecond = new Map<string, number>();
-    for (const r of runs.flat()) if (!r.skipped && r.durationMs < 500) shortRunsBySecond.set(r.loggedAt, (shortRunsBySecond.get(r.loggedAt) ?? 0) + 1);
-    const ticksWithTwoEmptyPasses = [...shortRunsBySecond.values()].filter((n) => n > 1).length;
+    const ticksRunTwice = [...byTick.keys()].filter((tick) => ran(tick).length > 1);
     console.log(`[multi-instance purge] ${WAVES} waves of ${PER_WAVE} in ${elapsedMs} ms; witness ${JSON.stringify(witness)}; ` +
-      `runs ${JSON.stringify(perInstance)}; ticks where more than one instance ran an empty pass: ${ticksWithTwoEmptyPasses}`);
+      `runs ${JSON.stringify(perInstance)}; ${byTick.size} ticks, ${claims.length} claimed; ticks run by more than one instance: ${ticksRunTwice.length}`);
 
     expect(witness.map((w) => w.wave)).toEqual(Array.from({ length: WAVES }, (_, i) => `w${i + 1}`)); // one row per wave: one instance each
     for (const w of witness) expect(w.deleted).toBe(PER_WAVE);
@@ -135,7 +142,26 @@ describe('several app instances on one database, SESSION_CACHE=off', () => {
     const { rows: [audit] } = await db.pool.query(
       `SELECT count(*)::int AS n, count(DISTINCT session_id)::int AS sessions FROM session_audit_log WHERE event = 'purged' AND user_id LIKE 'w%'`);
     expect(audit).toEqual({ n: WAVES * PER_WAVE, sessions: WAVES * PER_WAVE });
-    // The logs agree: one run with work per wave, on one instance, and the others were turned away by the lock.
+
+    // Every tick: each instance logged it once, and at most one instance ran it. A tick that
+    // nobody ran came while a draining run held the lock: every instance that ticked was
+    // turned away by the lock (the runner's own cron skips a tick while its run goes on).
+    expect(byTick.size).toBeGreaterThanOrEqual(Math.floor(elapsedMs / (PURGE_EVERY_S * 1_000)) - 1);
+    expect(ticksRunTwice).toEqual([]);
+    for (const [tick, lines] of byTick) {
+      expect(new Set(lines.map((l) => l.instance)).size).toBe(lines.length);
+      if (ran(tick).length === 0) expect(lines.map((l) => l.line.skipped)).toEqual(lines.map(() => 'locked'));
+    }
+    // session_purge_runs agrees with the logs: one finished row per tick that ran, naming the
+    // process that logged the run, with its counts; no row for a tick nobody ran.
+    const pids = instances.map((i) => `${hostname()}:${i.process.pid}`);
+    expect(claims.map((c) => c.tick.toISOString())).toEqual([...byTick.keys()].filter((tick) => ran(tick).length === 1).sort());
+    for (const claim of claims) {
+      const [{ instance, line }] = ran(claim.tick.toISOString());
+      expect(claim).toMatchObject({ instance: pids[instance], sessions_deleted: line.sessionsDeleted, audit_rows_deleted: line.auditRowsDeleted, error: null });
+      expect(claim.finished_at).toBeInstanceOf(Date);
+    }
+    // The logs agree with the witness: one run with work per wave, on one instance, and the others were turned away by the lock.
     const withWork = runs.flat().filter((r) => r.sessionsDeleted > 0);
     expect(withWork).toHaveLength(WAVES);
     expect(withWork.every((r) => r.sessionsDeleted === PER_WAVE)).toBe(true);

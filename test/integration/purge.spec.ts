@@ -58,9 +58,13 @@ async function count(pool: pg.Pool, sql: string, values: unknown[] = []): Promis
   return rows[0].n;
 }
 
-/** The advisory lock of the purge, held by any connection right now? */
+/**
+ * The advisory lock of the purge, held by any connection to this test's database right now?
+ * (Advisory locks are per database; other test files purge their own databases meanwhile.)
+ */
 async function purgeLockHeld(pool: pg.Pool): Promise<boolean> {
-  return (await count(pool, `pg_locks WHERE locktype = 'advisory' AND objid = $1 AND granted`, [PURGE_LOCK_KEY])) > 0;
+  return (await count(pool, `pg_locks WHERE locktype = 'advisory' AND objid = $1 AND granted
+    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`, [PURGE_LOCK_KEY])) > 0;
 }
 
 describe('session purge (store level, real Postgres)', () => {

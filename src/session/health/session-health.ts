@@ -36,7 +36,10 @@ export interface SessionPurgeHealth {
   sessionsDeleted?: number;
   auditRowsDeleted?: number;
   durationMs?: number;
-  /** 'locked': another instance held the purge lock, which is how a cluster shares the job. */
+  /**
+   * 'locked': another instance held the purge lock; 'claimed': another instance already ran
+   * this tick. Both are how a cluster shares the job.
+   */
   skipped?: string;
   error?: string;
 }

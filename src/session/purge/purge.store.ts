@@ -77,7 +77,29 @@ export const PURGE_SQL = {
       RETURNING 1
     )
     SELECT count(*)::int AS deleted FROM gone`,
+
+  /**
+   * Claims a scheduled tick ($1, the instant the cron was due) for this instance ($2): a row
+   * comes back for the one instance whose INSERT got there first, none for the others. Sent
+   * after tryLock, on the same connection (see SessionPurgeService.run for why that order).
+   */
+  claimTick: `
+    INSERT INTO session_purge_runs (tick, instance) VALUES ($1, $2)
+    ON CONFLICT (tick) DO NOTHING
+    RETURNING tick`,
+  /** What the claimed tick's run did, or why it failed ($5), when it ended. */
+  finishTick: `
+    UPDATE session_purge_runs
+    SET finished_at = now(), sessions_deleted = $2, audit_rows_deleted = $3, error = $4
+    WHERE tick = $1`,
+  /** Claims older than $1 ms, in one statement: a few rows per run (one per tick), by the primary key. */
+  purgeOldTicks: `
+    WITH gone AS (DELETE FROM session_purge_runs WHERE tick < now() - $1 * interval '1 millisecond' RETURNING 1)
+    SELECT count(*)::int AS deleted FROM gone`,
 } as const;
+
+/** How long session_purge_runs keeps a tick's row: a week of history for whoever investigates. */
+export const PURGE_RUNS_RETENTION_MS = 7 * 86_400_000;
 
 const STATEMENT_TIMEOUT = '60s';
 const LOCK_TIMEOUT = '2s';
@@ -117,6 +139,21 @@ export class PurgeConnection {
     const [row] = await this.query(pass === 'idle' ? PURGE_SQL.purgeIdleExpired : PURGE_SQL.purgeAbsoluteExpired, [batchSize, withAuditRows]);
     if (row.deleted > 0) this.changes?.evictAll();
     return { deleted: row.deleted, auditRows: (row.audit_rows ?? []).map(toAuditRecord) };
+  }
+
+  /** True when this connection claimed the tick, false when another instance already had. */
+  async claimTick(tick: Date, instance: string): Promise<boolean> {
+    const rows = await this.query(PURGE_SQL.claimTick, [tick, instance]);
+    return rows.length === 1;
+  }
+
+  async finishTick(tick: Date, outcome: { sessionsDeleted: number; auditRowsDeleted: number; error?: string }): Promise<void> {
+    await this.query(PURGE_SQL.finishTick, [tick, outcome.sessionsDeleted, outcome.auditRowsDeleted, outcome.error ?? null]);
+  }
+
+  async purgeOldTicks(retentionMs: number): Promise<number> {
+    const [row] = await this.query(PURGE_SQL.purgeOldTicks, [retentionMs]);
+    return row.deleted;
   }
 
   async purgeOldAuditRows(retentionMs: number, batchSize: number): Promise<number> {

@@ -4,13 +4,14 @@ import {
 } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob } from 'cron';
+import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SessionEvents } from '../audit/session-events.js';
 import { SessionMetrics } from '../metrics/session-metrics.js';
 import { SESSION_OPTIONS } from '../session.constants.js';
 import type { ResolvedPurgeOptions, ResolvedSessionOptions } from '../session.options.js';
 import { StoreUnavailableError } from '../store/session.store.js';
-import { PurgeStore } from './purge.store.js';
+import { PURGE_RUNS_RETENTION_MS, PurgeStore, type PurgeConnection } from './purge.store.js';
 
 /** Name of the purge's job in the SchedulerRegistry. */
 export const SESSION_PURGE_JOB = 'nest-pg-session:purge';
@@ -24,11 +25,17 @@ export interface PurgeResult {
   durationMs: number;
   /**
    * The run did nothing: 'locked' another instance is purging, 'running' this instance
-   * already is, 'shutdown' the application is stopping.
+   * already is, 'shutdown' the application is stopping, 'claimed' another instance already
+   * ran (or is running) this scheduled tick.
    */
-  skipped?: 'locked' | 'running' | 'shutdown';
+  skipped?: 'locked' | 'running' | 'shutdown' | 'claimed';
   /** Shutdown stopped the run between two batches; the next run picks up the rest. */
   interrupted?: true;
+  /**
+   * The scheduled instant (ISO, whole second) of the cron tick this run was for: the key of its
+   * row in session_purge_runs. Absent for `runOnce()` by hand, which claims no tick.
+   */
+  tick?: string;
 }
 
 /** The last purge run of this instance that ended (for health checks). */
@@ -42,9 +49,11 @@ export interface PurgeRunStatus {
 
 /**
  * Deletes expired sessions (each with a `purged` audit row, in the same statement) and audit
- * rows past their retention, in small batches. One instance at a time: the others skip the
- * tick instead of waiting (see PurgeConnection for the lock). Scheduled with
- * @nestjs/schedule from the `purge.cron` option; `runOnce()` runs it by hand.
+ * rows past their retention, in small batches. One instance at a time: the others skip
+ * instead of waiting (see PurgeConnection for the lock). Scheduled with @nestjs/schedule from
+ * the `purge.cron` option, and each scheduled tick runs on one instance only: the lock holder
+ * claims the tick in session_purge_runs, and an instance whose tick fires after that skips it
+ * (`skipped: 'claimed'`). `runOnce()` runs it by hand, under the lock but without a tick.
  */
 @Injectable()
 export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
@@ -52,6 +61,8 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
   private readonly options: ResolvedPurgeOptions;
   private readonly scheduler: SchedulerRegistry;
   private readonly shutdown = new AbortController();
+  /** Recorded with each tick this instance claims (session_purge_runs.instance). */
+  private readonly instance = `${hostname()}:${process.pid}`;
   private current: Promise<PurgeResult> | undefined;
   private last: PurgeRunStatus | undefined;
 
@@ -72,7 +83,9 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
 
   onApplicationBootstrap(): void {
     if (!this.options.enabled) return;
-    const job = CronJob.from({ cronTime: this.options.cron, onTick: () => this.tick(), start: true, waitForCompletion: true });
+    const job: CronJob = CronJob.from({
+      cronTime: this.options.cron, onTick: async () => void (await this.tick(scheduledInstant(job))), start: true, waitForCompletion: true,
+    });
     this.scheduler.addCronJob(SESSION_PURGE_JOB, job as CronJob<null, null>);
   }
 
@@ -100,15 +113,34 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
    * One purge run. Resolves with what it did (also when another instance holds the lock:
    * `skipped: 'locked'`); rejects when the database fails (StoreUnavailableError when it
    * is unreachable). A batch is one statement, so a failure or a shutdown never leaves
-   * half of one behind.
+   * half of one behind. By hand there is no scheduled tick: it claims none, writes no
+   * session_purge_runs row, and runs even in a tick another instance has claimed.
    */
   async runOnce(): Promise<PurgeResult> {
+    return this.execute();
+  }
+
+  /**
+   * The scheduled run for the cron tick due at `tick`: a failure (database down) is one
+   * warning, and the next tick tries again. Resolves with what it did, undefined when it failed.
+   */
+  private async tick(tick: Date): Promise<PurgeResult | undefined> {
+    try {
+      return await this.execute(tick);
+    } catch (error) {
+      this.logger.warn(`purge run failed, the next tick tries again: ${describe(error)}`);
+      return undefined;
+    }
+  }
+
+  /** One run, for a scheduled tick (claimed first) or, without one, by hand. */
+  private async execute(tick?: Date): Promise<PurgeResult> {
     const started = performance.now();
     const skip = (skipped: PurgeResult['skipped']) =>
-      this.report({ sessionsDeleted: 0, auditRowsDeleted: 0, batches: 0, durationMs: elapsed(started), skipped });
+      this.report({ sessionsDeleted: 0, auditRowsDeleted: 0, batches: 0, durationMs: elapsed(started), skipped, ...tickOf(tick) });
     if (this.shutdown.signal.aborted) return skip('shutdown');
     if (this.current) return skip('running');
-    this.current = this.run(started);
+    this.current = this.run(started, tick);
     try {
       return this.report(await this.current);
     } catch (error) {
@@ -120,39 +152,52 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
     }
   }
 
-  /** The scheduled run: a failure (database down) is one warning, and the next tick tries again. */
-  private async tick(): Promise<void> {
-    try {
-      await this.runOnce();
-    } catch (error) {
-      this.logger.warn(`purge run failed, the next tick tries again: ${describe(error)}`);
-    }
-  }
-
-  private async run(started: number): Promise<PurgeResult> {
-    const result: PurgeResult = { sessionsDeleted: 0, auditRowsDeleted: 0, batches: 0, durationMs: 0 };
+  /**
+   * Lock, then claim, in that order. The lock alone lets an instance whose tick fires after the
+   * winner finished run the same tick again; the claim (one row per tick, first INSERT wins)
+   * stops that. Claiming only once the lock is ours means an instance turned away by the lock
+   * (a run still going, here or elsewhere, or a `runOnce()` by hand) claims nothing, so it never
+   * takes a tick away from a later instance that could run it. The claim commits at once;
+   * should the claimer die or lose the database before the end, its row keeps finished_at NULL
+   * (or an error) as the evidence, the tick is not run again, and the next tick purges the rest.
+   */
+  private async run(started: number, tick?: Date): Promise<PurgeResult> {
+    const result: PurgeResult = { sessionsDeleted: 0, auditRowsDeleted: 0, batches: 0, durationMs: 0, ...tickOf(tick) };
     const connection = await this.store.connect();
     let locked = false;
     try {
       locked = await connection.tryLock();
       if (!locked) return { ...result, skipped: 'locked', durationMs: elapsed(started) };
-      const { batchSize, auditRetentionMs } = this.options;
-      const sessions = (pass: 'idle' | 'absolute') => async () => {
-        const { deleted, auditRows } = await connection.purgeExpiredSessions(pass, batchSize, this.events?.observed === true);
-        for (const record of auditRows) this.events!.publish(record);
-        return deleted;
-      };
-      const done =
-        (await this.drain(result, sessions('idle'), (n) => (result.sessionsDeleted += n))) &&
-        (await this.drain(result, sessions('absolute'), (n) => (result.sessionsDeleted += n))) &&
-        (auditRetentionMs === null ||
-          (await this.drain(result, () => connection.purgeOldAuditRows(auditRetentionMs, batchSize), (n) => (result.auditRowsDeleted += n))));
-      if (!done) result.interrupted = true;
+      if (tick && !(await connection.claimTick(tick, this.instance))) return { ...result, skipped: 'claimed', durationMs: elapsed(started) };
+      try {
+        await this.purge(connection, result);
+      } catch (error) {
+        if (tick) await connection.finishTick(tick, { ...result, error: describe(error) }).catch(() => undefined);
+        throw error;
+      }
+      if (tick) await connection.finishTick(tick, { ...result, error: result.interrupted ? 'interrupted by shutdown' : undefined });
       result.durationMs = elapsed(started);
       return result;
     } finally {
       await connection.release(locked);
     }
+  }
+
+  /** The run's work, counted into `result`; session_purge_runs keeps a week of ticks. */
+  private async purge(connection: PurgeConnection, result: PurgeResult): Promise<void> {
+    const { batchSize, auditRetentionMs } = this.options;
+    const sessions = (pass: 'idle' | 'absolute') => async () => {
+      const { deleted, auditRows } = await connection.purgeExpiredSessions(pass, batchSize, this.events?.observed === true);
+      for (const record of auditRows) this.events!.publish(record);
+      return deleted;
+    };
+    const done =
+      (await this.drain(result, sessions('idle'), (n) => (result.sessionsDeleted += n))) &&
+      (await this.drain(result, sessions('absolute'), (n) => (result.sessionsDeleted += n))) &&
+      (auditRetentionMs === null ||
+        (await this.drain(result, () => connection.purgeOldAuditRows(auditRetentionMs, batchSize), (n) => (result.auditRowsDeleted += n))));
+    if (!done) result.interrupted = true;
+    else await connection.purgeOldTicks(PURGE_RUNS_RETENTION_MS);
   }
 
   /**
@@ -190,6 +235,36 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
 
 function describe(error: unknown): string {
   return error instanceof StoreUnavailableError ? `session store unavailable: ${error.detail}` : String((error as Error)?.message ?? error);
+}
+
+/**
+ * The instant a firing of `job` was due: the latest occurrence of its cron at or before the
+ * moment it fired (cron fires at an occurrence or a little after it, never before), to the
+ * second. Every instance on the same cron expression computes the same instant for the same
+ * tick, however late its timer fired.
+ */
+export function scheduledInstant(job: CronJob, firedAt: Date = job.lastDate() ?? new Date()): Date {
+  const zone = job.nextDate().zone;
+  const fired = Math.floor(firedAt.getTime() / 1_000) * 1_000;
+  // The first occurrence strictly after t (cron only has that direction).
+  const after = (t: number) => job.cronTime.getNextDateFrom(new Date(t), zone).toMillis();
+  // Look back 1 s, 2 s, 4 s, ... until an occurrence falls at or before the firing, then step
+  // forward to the last such one: a few calls however late the timer was.
+  let back = 1_000;
+  while (after(fired - back) > fired) {
+    if (back > MAX_LATENESS_MS) return new Date(fired);
+    back *= 2;
+  }
+  let due = after(fired - back);
+  for (let next = after(due); next <= fired; next = after(next)) due = next;
+  return new Date(due);
+}
+
+/** How far back scheduledInstant looks for the occurrence a late timer fired for. */
+const MAX_LATENESS_MS = 86_400_000;
+
+function tickOf(tick: Date | undefined): Pick<PurgeResult, 'tick'> {
+  return tick ? { tick: tick.toISOString() } : {};
 }
 
 function elapsed(started: number): number {
