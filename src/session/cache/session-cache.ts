@@ -101,6 +101,7 @@ export class SessionCache implements SessionChangeSink {
 
   /** Drops every cached token of the session (revoked, rotated, logged out, data changed). */
   evictSession(id: string): void {
+    if (!this.enabled) return; // the store reports every change; a disabled cache has nothing to drop
     this.evictedAt.set(id, ++this.seq);
     // Bounded memory: forgetting per-id marks is safe if every older ticket is refused.
     if (this.evictedAt.size > this.maxEntries) this.raiseFloor();

@@ -42,7 +42,7 @@ export const INVALIDATION_CHANNEL = 'nest_pg_session';
 export const INVALIDATE_ALL = '*';
 /**
  * Sends one notice per session id in the named CTEs and returns those ids as a json array
- * (\`notified_ids\`), so the store also evicts them locally at once. A scalar subquery in the
+ * (`notified_ids`), so the store also evicts them locally at once. A scalar subquery in the
  * final SELECT: a plain SELECT inside WITH runs only if the final query reads it, and the
  * volatile pg_notify column is never pruned from the subquery.
  */
