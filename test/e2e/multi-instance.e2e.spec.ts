@@ -38,17 +38,20 @@ describe('several app instances on one database', () => {
     const revoked = await fetch(`${instances[1].url}/sessions/${victim.sessionId}`, { method: 'DELETE', headers: other.headers });
     expect(revoked.status).toBe(204);
     const since = Date.now();
+    // Per instance: how long after the revoke a request could still be accepted, i.e. when the
+    // first request that was refused had been SENT (its own round trip is not staleness).
     const refusedAfter = await Promise.all(instances.map(async (instance) => {
       for (;;) {
+        const sentAt = Date.now();
         const response = await me(instance, victim.cookie);
         if (response.status === 401) {
           expect((await response.json()).reason).toBe('revoked');
-          return Date.now() - since;
+          return sentAt - since;
         }
         if (Date.now() - since > 2_000) throw new Error('revoked session still accepted after 2 s');
       }
     }));
-    console.log(`[multi-instance] revoke refused on each instance after ${refusedAfter.join(', ')} ms`);
+    console.log(`[multi-instance] revoke: requests sent this long after it were refused on each instance: ${refusedAfter.join(', ')} ms`);
     for (const ms of refusedAfter) expect(ms).toBeLessThan(100);
   });
 
