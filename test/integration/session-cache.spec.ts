@@ -64,10 +64,14 @@ async function startInstance(url: string, options: SessionModuleOptions): Promis
   };
 }
 
-/** How long after `since` instance A first refuses (or stops returning) what `accepted` accepts. */
+/**
+ * How long after `since` a stale answer was still possible: when the first attempt for which
+ * `check` holds had started (its own duration is not staleness). Polls every 2 ms.
+ */
 async function msUntil(check: () => Promise<boolean>, since: number, timeoutMs = 2_000): Promise<number> {
   for (;;) {
-    if (await check()) return Date.now() - since;
+    const startedAt = Date.now();
+    if (await check()) return startedAt - since;
     if (Date.now() - since > timeoutMs) throw new Error(`not within ${timeoutMs} ms`);
     await sleep(2);
   }
