@@ -76,31 +76,12 @@ describe('several app instances on one database, SESSION_CACHE=off', () => {
     for (const instance of instances) expect((await me(instance, victim.cookie)).status).toBe(200); // every instance has seen it
     const revoked = await fetch(`${instances[1].url}/sessions/${victim.sessionId}`, { method: 'DELETE', headers: other.headers });
     expect(revoked.status).toBe(204);
-<<<<<<< HEAD
     // Without a cache there is nothing to invalidate: the very next request on any instance is refused.
     for (const instance of instances) {
       const response = await me(instance, victim.cookie);
       expect(response.status).toBe(401);
       expect((await response.json()).reason).toBe('revoked');
     }
-=======
-    const since = Date.now();
-    // Per instance: how long after the revoke a request could still be accepted, i.e. when the
-    // first request that was refused had been SENT (its own round trip is not staleness).
-    const refusedAfter = await Promise.all(instances.map(async (instance) => {
-      for (;;) {
-        const sentAt = Date.now();
-        const response = await me(instance, victim.cookie);
-        if (response.status === 401) {
-          expect((await response.json()).reason).toBe('revoked');
-          return sentAt - since;
-        }
-        if (Date.now() - since > 2_000) throw new Error('revoked session still accepted after 2 s');
-      }
-    }));
-    console.log(`[multi-instance] revoke: requests sent this long after it were refused on each instance: ${refusedAfter.join(', ')} ms`);
-    for (const ms of refusedAfter) expect(ms).toBeLessThan(100);
->>>>>>> feat/cache
   });
 
   it('logins are rate limited per client address by @nestjs/throttler in the real process', async () => {
