@@ -17,14 +17,20 @@ import 'reflect-metadata';
 import pg from 'pg';
 
 // ---- the SQL counter: installed before anything creates a pg client --------------------
-const counts = { reads: 0, writes: 0, other: 0 };
+const counts = { requests: 0, reads: 0, writes: 0, other: 0 };
+let writeKinds = {};
 const WRITE = /\b(INSERT|UPDATE|DELETE|MERGE)\b/i;
 const READ = /^\s*(\(\s*)?(SELECT|WITH|VALUES|TABLE|SHOW)\b/i;
 const originalQuery = pg.Client.prototype.query;
 pg.Client.prototype.query = function countedQuery(config, values, callback) {
   const text = typeof config === 'string' ? config : config?.text;
   if (typeof text === 'string') {
-    if (WRITE.test(text)) counts.writes++;
+    if (WRITE.test(text)) {
+      counts.writes++;
+      // Which writes: the prepared statement's name, else its first words.
+      const kind = config?.name ?? text.trim().replace(/\s+/g, ' ').slice(0, 48);
+      writeKinds[kind] = (writeKinds[kind] ?? 0) + 1;
+    }
     else if (READ.test(text)) counts.reads++;
     else counts.other++; // BEGIN, COMMIT, SET ...: none on the measured paths, but counted if they appear
   }
@@ -122,6 +128,8 @@ async function start(module, setup) {
   if (adapterName === 'fastify') await app.getHttpAdapter().getInstance().ready();
   const port = await freePort();
   await app.listen(port, '127.0.0.1');
+  // Server-side request count: the denominator of SQL per request, over the same window as the SQL counts.
+  app.getHttpServer().on('request', () => { counts.requests++; });
   return { app, port };
 }
 
@@ -160,10 +168,11 @@ try {
 
 process.on('message', async (message) => {
   if (message.cmd === 'reset') {
-    counts.reads = 0; counts.writes = 0; counts.other = 0;
+    counts.requests = 0; counts.reads = 0; counts.writes = 0; counts.other = 0;
+    writeKinds = {};
     process.send({ id: message.id, counts: { ...counts } });
   } else if (message.cmd === 'counts') {
-    process.send({ id: message.id, counts: { ...counts } });
+    process.send({ id: message.id, counts: { ...counts, writeKinds } });
   } else if (message.cmd === 'stop') {
     for (const app of apps) await app.close().catch(() => undefined);
     await peerPool.end().catch(() => undefined);

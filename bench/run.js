@@ -1,12 +1,14 @@
 // nest-pg-session benchmark: `npm run bench` (= npm run build && node bench/run.js).
 //
-//   node bench/run.js                 full run: 3 s warm-up + 10 s per route, 50 connections, 50 sessions;
+//   node bench/run.js                 full run: per route 4 rounds (ABBA order) of 3 s warm-up + ~10 s measured, 50 connections, 50 sessions;
 //                                     10k vs 1M rows; purge bench at 100k expired + 10k live
 //   node bench/run.js --quick         smoke test: 1 s warm-up + 3 s per route, smaller side benches
 //   node bench/run.js --10m           the row-count test compares 10k with 10M rows (takes minutes to seed);
 //                                     same as BENCH_10M=1
 //   node bench/run.js --purge-full    the purge bench at its own full size (1M expired + 100k live; slow)
+//   node bench/run.js --rounds=N      measured rounds per route, in ABBA order (default 4; 1 with --quick)
 //   node bench/run.js --no-purge      skip the purge bench
+//   node bench/run.js --no-rows       skip the 10k vs 1M/10M row-count test (its 1M seed takes a minute or two)
 //
 // Postgres: DATABASE_URL's server when set (the bench creates fresh databases there and drops
 // them), else an embedded PostgreSQL (dist/src/demo/embedded-postgres.js), like the tests.
@@ -56,6 +58,8 @@ const QUICK = args.has('--quick');
 const TEN_M = args.has('--10m') || process.env.BENCH_10M === '1';
 const PURGE_FULL = args.has('--purge-full');
 const NO_PURGE = args.has('--no-purge');
+const NO_ROWS = args.has('--no-rows');
+const ADAPTERS = (process.env.BENCH_ADAPTERS ?? 'express,fastify').split(','); // for development only
 const WARMUP_S = QUICK ? 1 : 3;
 const RUN_S = QUICK ? 3 : 10;
 const CONNECTIONS = 50;
@@ -64,6 +68,14 @@ const SEEDED = 100_000;
 const UA = 'autocannon-bench';
 const COOKIE = '__Host-sid';
 const PEER_SECRET = `bench-${randomBytes(6).toString('hex')}`;
+const QUIESCE_MS = 2_000;
+const roundsArg = process.argv.find((a) => a.startsWith('--rounds='));
+const ROUNDS = roundsArg ? Math.max(1, Number(roundsArg.slice(9))) : QUICK ? 1 : 4;
+function percentile(values, q) {
+  const s = Float64Array.from(values).sort();
+  return s.length ? s[Math.min(s.length - 1, Math.floor(q * s.length))] : NaN;
+}
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const log = (line) => process.stderr.write(`[bench] ${line}\n`);
 
 // ---- tokens: deterministic per i, in the module's format -------------------------------
@@ -180,14 +192,16 @@ function startChild(adapter, databaseUrl, cache) {
   return { child, ready: readyPromise, ask };
 }
 
-function cannon(url, cookies, durationS) {
+/** `length`: { duration: s } or { amount: requests }. */
+function cannon(url, cookies, length, latencies) {
   return new Promise((resolve, reject) => {
     let n = 0;
-    autocannon({
-      url, connections: CONNECTIONS, duration: durationS, headers: { 'user-agent': UA },
+    const instance = autocannon({
+      url, connections: CONNECTIONS, ...length, headers: { 'user-agent': UA },
       // One cookie per connection: 50 connections, 50 distinct sessions.
       setupClient: (client) => client.setHeaders({ 'user-agent': UA, cookie: cookies[n++ % cookies.length] }),
     }, (error, result) => (error ? reject(error) : resolve(result)));
+    if (latencies) instance.on('response', (_client, _status, _bytes, ms) => latencies.push(ms));
   });
 }
 
@@ -221,12 +235,78 @@ async function benchAdapter(adapter, databaseUrl, pool, cache) {
       log(`${adapter} ${r.key}: ${r.na}`);
     }
   }
-  // Requests that must cost no SQL: no cookie, malformed token (and, for reference, an unknown well-formed one).
+  const samples = Object.fromEntries(routes.map((r) => [r.key, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    // ABCDE, then EDCBA: a load that drifts during the run falls on every route alike.
+    for (const r of (round % 2 ? [...routes].reverse() : routes)) {
+      if (r.na) continue;
+      await refreshBenchSessions(pool);
+      const warm = await cannon(r.url, r.cookies, { duration: WARMUP_S });
+      await sleep(QUIESCE_MS); // requests in flight when the warm-up stopped finish outside the window
+      // Stopping by time drops the requests in flight; on those the server sees a closed socket
+      // (no client address: a client-change write). So: re-seed the steady state after the
+      // warm-up, and measure a fixed number of requests (about RUN_S seconds at the warm-up's
+      // rate), which every connection completes: no request is aborted inside the window.
+      await refreshBenchSessions(pool);
+      await pool.query('TRUNCATE session_audit_log');
+      const amount = Math.max(CONNECTIONS * 20, Math.round((warm.requests.total / WARMUP_S) * RUN_S));
+      await c.ask('reset');
+      const load = loadavg()[0];
+      const latencies = [];
+      const res = await cannon(r.url, r.cookies, { amount }, latencies);
+      await sleep(200);
+      const { counts } = await c.ask('counts');
+      const { rows: audit } = await pool.query(`SELECT event, details::text AS details, count(*)::int AS n FROM session_audit_log GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 5`);
+      samples[r.key].push({ res, latencies, counts, audit, load });
+      log(`${adapter} round ${round + 1} ${r.key}: ${Math.round(res.requests.total / res.duration)} req/s, p50 ${res.latency.p50} ms, p99 ${res.latency.p99} ms, ` +
+        `${res.duration} s, sql ${JSON.stringify(counts)}, non2xx ${res.non2xx}, errors ${res.errors}, audit ${JSON.stringify(audit)}`);
+    }
+  }
+  for (const r of routes) {
+    if (r.na) {
+      results[r.key] = { label: r.label, na: r.na };
+      continue;
+    }
+    const runs = samples[r.key];
+    const sum = (f) => runs.reduce((acc, x) => acc + f(x), 0);
+    const total = sum((x) => x.res.requests.total);
+    const duration = sum((x) => x.res.duration);
+    const served = sum((x) => x.counts.requests);
+    const counts = { reads: sum((x) => x.counts.reads), writes: sum((x) => x.counts.writes), other: sum((x) => x.counts.other) };
+    const writeKinds = {};
+    for (const x of runs) for (const [k, v] of Object.entries(x.counts.writeKinds)) writeKinds[k] = (writeKinds[k] ?? 0) + v;
+    const latencies = runs.flatMap((x) => x.latencies);
+    results[r.key] = {
+      label: r.label,
+      // req/s over all rounds; latency percentiles over every response of every round.
+      reqPerSec: Math.round(total / duration),
+      perRoundReqPerSec: runs.map((x) => Math.round(x.res.requests.total / x.res.duration)),
+      durationS: Math.round(duration * 100) / 100,
+      p50Ms: round3(percentile(latencies, 0.5)),
+      p99Ms: round3(percentile(latencies, 0.99)),
+      requests: total,
+      non2xx: sum((x) => x.res.non2xx),
+      errors: sum((x) => x.res.errors),
+      timeouts: sum((x) => x.res.timeouts),
+      serverRequests: served,
+      sqlReadsPerReq: served ? counts.reads / served : NaN,
+      sqlWritesPerReq: served ? counts.writes / served : NaN,
+      sqlOtherPerReq: served ? counts.other / served : NaN,
+      sqlCounts: counts,
+      writeKinds,
+      auditRowsInWindow: runs.map((x) => x.audit),
+      loadAverage1m: runs.map((x) => Math.round(x.load * 100) / 100),
+    };
+  }
+  // Requests that must cost no SQL: no cookie, malformed tokens (and, for reference, an unknown
+  // well-formed one, which costs its one lookup). Run after the measured routes and kept under
+  // the flood limit (100 bad tokens per source per minute), which would otherwise refuse every
+  // later request from 127.0.0.1 with a 429 (and no SQL).
   const zeroSql = {};
   const oursMe = `${base('ours')}/me`;
-  for (const [name, cookie] of [['noCookie', undefined], ['malformed', `${COOKIE}=not-a-token!`], ['malformed43', `${COOKIE}=${'A'.repeat(42)}B`], ['unknownWellFormed', `${COOKIE}=${tokenOf(999_999_999)}`]]) {
+  for (const [name, cookie, n] of [['noCookie', undefined, 100], ['malformed', `${COOKIE}=not-a-token!`, 30],
+    ['malformed43', `${COOKIE}=${'A'.repeat(42)}B`, 30], ['unknownWellFormed', `${COOKIE}=${tokenOf(999_999_999)}`, 30]]) {
     await c.ask('reset');
-    const n = 200;
     const statuses = {};
     for (let i = 0; i < n; i++) {
       const p = await probe(oursMe, cookie);
@@ -236,37 +316,6 @@ async function benchAdapter(adapter, databaseUrl, pool, cache) {
     zeroSql[name] = { requests: n, statuses, sql: counts.reads + counts.writes + counts.other, ...counts };
   }
   log(`${adapter} zero-SQL checks: ${JSON.stringify(zeroSql)}`);
-
-  for (const r of routes) {
-    if (r.na) {
-      results[r.key] = { label: r.label, na: r.na };
-      continue;
-    }
-    await refreshBenchSessions(pool);
-    await cannon(r.url, r.cookies, WARMUP_S);
-    await c.ask('reset');
-    const load = loadavg()[0];
-    const res = await cannon(r.url, r.cookies, RUN_S);
-    const { counts } = await c.ask('counts');
-    const total = res.requests.total;
-    results[r.key] = {
-      label: r.label,
-      reqPerSec: Math.round(total / (res.duration || RUN_S)),
-      p50Ms: res.latency.p50,
-      p99Ms: res.latency.p99,
-      requests: total,
-      non2xx: res.non2xx,
-      errors: res.errors,
-      timeouts: res.timeouts,
-      sqlReadsPerReq: total ? counts.reads / total : NaN,
-      sqlWritesPerReq: total ? counts.writes / total : NaN,
-      sqlOtherPerReq: total ? counts.other / total : NaN,
-      sqlCounts: counts,
-      loadAverage1m: Math.round(load * 100) / 100,
-    };
-    log(`${adapter} ${r.key}: ${results[r.key].reqPerSec} req/s p50 ${res.latency.p50} ms p99 ${res.latency.p99} ms, ` +
-      `sql ${JSON.stringify(counts)} / ${total} req, non2xx ${res.non2xx}, errors ${res.errors}`);
-  }
   await c.ask('stop');
   return { adapter, peerNote: info.peer.note, results, zeroSql };
 }
@@ -277,7 +326,7 @@ async function rowCountBench(serverUrl) {
   const sizes = [10_000, big];
   const dbs = [];
   try {
-    for (const rows of sizes) {
+    for (const rows of seedOrder) {
       const name = `nps_bench_rows_${rows}_${randomBytes(3).toString('hex')}`;
       const url = await createDatabase(serverUrl, name);
       await runMigrations(url);
@@ -288,6 +337,8 @@ async function rowCountBench(serverUrl) {
       await pool.query('CHECKPOINT');
       dbs.push({ rows, name, url, pool });
     }
+    dbs.sort((a, b) => a.rows - b.rows);
+    await sleep(3_000);
     const options = resolveSessionOptions({ purge: { enabled: false } });
     const transport = new CookieTransport(options.cookie);
     for (const db of dbs) {
@@ -299,11 +350,12 @@ async function rowCountBench(serverUrl) {
     const requests = ourCookies.map((cookie) => ({ headers: { cookie, 'user-agent': UA }, ip: '127.0.0.1' }));
     const response = { setHeader() {}, append() {} };
     const loops = 8;
-    const windowMs = QUICK ? 1_000 : 2_500;
-    const rounds = QUICK ? 3 : 6;
-    // Alternating windows (10k, big, 10k, big, ...), the same 50 sessions and 8 concurrent
+    const windowMs = QUICK ? 500 : 1_000;
+    const rounds = QUICK ? 4 : 16;
+    // Alternating windows (10k, big, big, 10k, ...), the same 50 sessions and 8 concurrent
     // loops on each: the shared machine's noise falls on both sizes alike.
     const run = async (db, ms, record) => {
+      const samples = [];
       const end = performance.now() + ms;
       await Promise.all(Array.from({ length: loops }, async (_, l) => {
         let i = l;
@@ -311,24 +363,34 @@ async function rowCountBench(serverUrl) {
           const started = performance.now();
           const outcome = await db.validator.validate(requests[i++ % requests.length], response);
           if (!outcome.ok) throw new Error(`validation failed on ${db.rows} rows: ${outcome.reason}`);
-          if (record) db.samples.push(performance.now() - started);
+          samples.push(performance.now() - started);
         }
       }));
+      if (record) db.samples.push(...samples);
+      return samples;
     };
-    for (const db of dbs) await run(db, 500, false); // warm-up
-    for (let round = 0; round < rounds; round++) for (const db of (round % 2 ? [...dbs].reverse() : dbs)) await run(db, windowMs, true);
+    const pct = (values, q) => {
+      const s = [...values].sort((a, b) => a - b);
+      return s[Math.min(s.length - 1, Math.floor(q * s.length))];
+    };
+    for (const db of dbs) await run(db, 1_000, false); // warm-up
+    const pairedRatios = [];
+    for (let round = 0; round < rounds; round++) {
+      const p50 = {};
+      for (const db of (round % 2 ? [...dbs].reverse() : dbs)) p50[db.rows] = pct(await run(db, windowMs, true), 0.5);
+      pairedRatios.push(p50[big] / p50[10_000]);
+    }
     const out = {};
     for (const db of dbs) {
-      const s = [...db.samples].sort((a, b) => a - b);
-      const at = (q) => s[Math.min(s.length - 1, Math.floor(q * s.length))];
-      out[db.rows] = { validations: s.length, p50Ms: round3(at(0.5)), p99Ms: round3(at(0.99)) };
-      const { rows: depth } = await db.pool.query(`SELECT pg_size_pretty(pg_relation_size('user_sessions_token_hash_key')) AS size`);
-      out[db.rows].tokenIndexSize = depth[0].size;
+      out[db.rows] = { validations: db.samples.length, p50Ms: round3(pct(db.samples, 0.5)), p99Ms: round3(pct(db.samples, 0.99)) };
+      const { rows: size } = await db.pool.query(`SELECT pg_size_pretty(pg_relation_size('user_sessions_token_hash_key')) AS size`);
+      out[db.rows].tokenIndexSize = size[0].size;
     }
     return {
       sizes, method: `SessionValidator.validate() in-process, ${loops} concurrent loops over the same ${SESSIONS} sessions, ` +
         `${rounds} alternating windows of ${windowMs} ms per size`,
       results: out, p50Ratio: round3(out[big].p50Ms / out[10_000].p50Ms),
+      pairedWindowP50Ratios: { median: round3(pct(pairedRatios, 0.5)), min: round3(Math.min(...pairedRatios)), max: round3(Math.max(...pairedRatios)) },
     };
   } finally {
     for (const db of dbs) {
@@ -367,6 +429,12 @@ function targets(adapters, rowCount) {
     const r = a.results;
     const ours = r.ours;
     if (ours?.na) continue;
+    for (const x of Object.values(r)) {
+      if (!x.na && (x.non2xx > 0 || x.errors > 0 || x.timeouts > 0)) {
+        check(`${a.adapter}: ${x.label} answered only 2xx`, x.non2xx + x.errors + x.timeouts, false,
+          `${x.non2xx} non-2xx, ${x.errors} errors, ${x.timeouts} timeouts: its figures are not valid`);
+      }
+    }
     const bare = r.bare;
     check(`${a.adapter}: no cache req/s >= 0.9x bare SELECT`, round3(ours.reqPerSec / bare.reqPerSec), ours.reqPerSec >= 0.9 * bare.reqPerSec,
       `${ours.reqPerSec} / ${bare.reqPerSec}`);
@@ -387,7 +455,7 @@ function targets(adapters, rowCount) {
       Math.abs(ours.sqlReadsPerReq - 1) < 0.005 && ours.sqlOtherPerReq === 0 && ours.sqlWritesPerReq <= 0.01,
       `reads ${fmt(ours.sqlReadsPerReq, 4)} + writes ${fmt(ours.sqlWritesPerReq, 4)} + other ${fmt(ours.sqlOtherPerReq, 4)}`);
     check(`${a.adapter}: no cache writes/request <= 0.01`, round3(ours.sqlWritesPerReq), ours.sqlWritesPerReq <= 0.01,
-      `${ours.sqlCounts.writes} writes / ${ours.requests} req (peer ${peer ? fmt(peer.sqlWritesPerReq, 2) : 'n/a'})`);
+      `${ours.sqlCounts.writes} writes / ${ours.serverRequests} req (peer ${peer ? fmt(peer.sqlWritesPerReq, 2) : 'n/a'})`);
     const cached = r.cached;
     if (cached.na) {
       check(`${a.adapter}: cache on req/s >= 0.85x no-session route`, 'n/a', null, cached.na);
@@ -396,7 +464,7 @@ function targets(adapters, rowCount) {
       check(`${a.adapter}: cache on req/s >= 0.85x no-session route`, round3(cached.reqPerSec / r.public.reqPerSec),
         cached.reqPerSec >= 0.85 * r.public.reqPerSec, `${cached.reqPerSec} / ${r.public.reqPerSec}`);
       check(`${a.adapter}: cache on SQL reads/request <= 0.05`, round3(cached.sqlReadsPerReq), cached.sqlReadsPerReq <= 0.05,
-        `${cached.sqlCounts.reads} reads / ${cached.requests} req`);
+        `${cached.sqlCounts.reads} reads / ${cached.serverRequests} req`);
     }
     for (const [name, z] of Object.entries(a.zeroSql)) {
       if (name === 'unknownWellFormed') continue;
@@ -448,16 +516,20 @@ async function main() {
       resolveSessionOptions({ cache: { enabled: true } });
       cache = { available: true };
     } catch (error) {
-      cache = { available: false, reason: `no cache option in this build: ${String(error.message).split('\n')[0].slice(0, 80)}` };
+      const detail = String(error.message).split('\n').find((l) => /cache/i.test(l))?.trim() ?? String(error.message).split('\n')[0];
+      cache = { available: false, reason: `no cache option in this build: ${detail.slice(0, 90)}` };
       log(`cache row: ${cache.reason}`);
     }
 
     const adapters = [];
-    for (const adapter of ['express', 'fastify']) adapters.push(await benchAdapter(adapter, databaseUrl, pool, cache));
+    for (const adapter of ADAPTERS) adapters.push(await benchAdapter(adapter, databaseUrl, pool, cache));
 
-    log(`row-count bench (${TEN_M ? '10k vs 10M' : '10k vs 1M'})`);
-    const rowCount = await rowCountBench(serverUrl);
-    log(`row-count bench: ${JSON.stringify(rowCount.results)}`);
+    let rowCount;
+    if (!NO_ROWS) {
+      log(`row-count bench (${TEN_M ? '10k vs 10M' : '10k vs 1M'})`);
+      rowCount = await rowCountBench(serverUrl);
+      log(`row-count bench: ${JSON.stringify(rowCount.results)} ${JSON.stringify(rowCount.pairedWindowP50Ratios)}`);
+    }
 
     let purge;
     if (!NO_PURGE) {
@@ -471,7 +543,7 @@ async function main() {
     const checks = targets(adapters, rowCount);
     const fastifyPeer = adapters.find((a) => a.adapter === 'fastify')?.results.peer;
     const lines = [];
-    lines.push(`nest-pg-session bench ${startedAt.toISOString()}  mode: ${QUICK ? 'QUICK (1 s warm-up, 3 s run)' : `full (${WARMUP_S} s warm-up, ${RUN_S} s run)`}, ` +
+    lines.push(`nest-pg-session bench ${startedAt.toISOString()}  mode: ${QUICK ? 'QUICK (1 s warm-up, 3 s run)' : `full (${WARMUP_S} s warm-up, ${RUN_S} s run)`} x ${ROUNDS} round(s) per route, ` +
       `${CONNECTIONS} connections, ${SESSIONS} distinct sessions, ${SEEDED.toLocaleString('en')} seeded sessions per table`);
     lines.push(machineLine);
     lines.push('');
@@ -480,12 +552,16 @@ async function main() {
     else lines.push('note: the fastify peer runs express-session through Nest FastifyAdapter.use() (@fastify/middie).');
     lines.push('SQL counts: every statement through pg.Client#query in the child, after the warm-up; reads = SELECT/WITH, writes = INSERT/UPDATE/DELETE.');
     lines.push('');
+    if (rowCount) {
     lines.push(`row count (${rowCount.method}):`);
     for (const [rows, r] of Object.entries(rowCount.results)) {
       lines.push(`  ${Number(rows).toLocaleString('en').padStart(10)} rows: p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.validations} validations, token index ${r.tokenIndexSize}`);
     }
+    const pr = rowCount.pairedWindowP50Ratios;
+    lines.push(`  p50 ratio ${rowCount.p50Ratio} (pooled); per adjacent window pair: median ${pr.median}, min ${pr.min}, max ${pr.max}`);
     if (!TEN_M) lines.push('  (default run compares 10k with 1M rows; 10M is opt-in: --10m or BENCH_10M=1)');
     lines.push('');
+    }
     if (purge) {
       lines.push(`purge (bench/purge-bench.mjs, ${purge.expired.toLocaleString('en')} expired + ${purge.live.toLocaleString('en')} live${PURGE_FULL ? '' : '; full size: --purge-full'}):`);
       for (const mode of ['batched', 'batched-unthrottled', 'unbatched']) {
@@ -507,9 +583,9 @@ async function main() {
 
     const figures = {
       startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString(),
-      flags: { quick: QUICK, tenM: TEN_M, purgeFull: PURGE_FULL, noPurge: NO_PURGE },
-      settings: { warmupS: WARMUP_S, runS: RUN_S, connections: CONNECTIONS, sessions: SESSIONS, seeded: SEEDED },
-      machine, cache, adapters, rowCount, purge: purge ?? null, targets: checks, printed: lines.join('\n'),
+      flags: { quick: QUICK, tenM: TEN_M, purgeFull: PURGE_FULL, noPurge: NO_PURGE, noRows: NO_ROWS },
+      settings: { rounds: ROUNDS, warmupS: WARMUP_S, runS: RUN_S, connections: CONNECTIONS, sessions: SESSIONS, seeded: SEEDED },
+      machine, cache, adapters, rowCount: rowCount ?? null, purge: purge ?? null, targets: checks, printed: lines.join('\n'),
     };
     await mkdir(join(here, 'results'), { recursive: true });
     const file = join(here, 'results', 'latest.json');
