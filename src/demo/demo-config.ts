@@ -1,4 +1,4 @@
-import type { SessionLimitPolicy, SessionModuleOptions, SessionPurgeOptions } from '../session/index.js';
+import type { SessionCacheOptions, SessionLimitPolicy, SessionModuleOptions, SessionPurgeOptions } from '../session/index.js';
 
 /** Everything the demo reads from the environment. These names are a stable contract for black-box tests. */
 export interface DemoConfig {
@@ -34,6 +34,7 @@ export function loadDemoConfig(env: NodeJS.ProcessEnv, databaseUrl: string): Dem
   const port = integer(env.PORT, 3000, 'PORT');
   Object.assign(session, securityOptions(env, port));
   session.purge = purgeOptions(env);
+  session.cache = cacheOptions(env);
   return {
     databaseUrl,
     port,
@@ -82,6 +83,17 @@ function integer(value: string | undefined, fallback: number, name: string): num
   if (value === undefined || value === '') return fallback;
   if (!/^\d+$/.test(value)) throw new DemoConfigError(`${name} must be a non-negative integer, got '${value}'`);
   return Number(value);
+}
+
+/**
+ * SESSION_CACHE: 'on' (default in the demo) or 'off'; SESSION_CACHE_TTL: a duration the
+ * module validates (at most 60 s). On by default here, so `npm start` shows the cached hot path.
+ */
+function cacheOptions(env: NodeJS.ProcessEnv): SessionCacheOptions {
+  const mode = env.SESSION_CACHE?.trim() || 'on';
+  if (mode !== 'on' && mode !== 'off') throw new DemoConfigError(`SESSION_CACHE must be 'on' or 'off', got '${env.SESSION_CACHE}'`);
+  const ttl = env.SESSION_CACHE_TTL?.trim();
+  return { enabled: mode === 'on', ...(ttl ? { ttl } : {}) };
 }
 
 /**

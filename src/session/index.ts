@@ -20,11 +20,16 @@ export { sessionOf } from './active-session.js';
 export {
   resolveSessionOptions, SessionOptionsError,
   type SessionModuleOptions, type SessionCookieOptions, type ResolvedSessionOptions,
-  type SessionPurgeOptions, type ResolvedPurgeOptions,
+  type SessionPurgeOptions, type ResolvedPurgeOptions, type SessionCacheOptions, type ResolvedCacheOptions,
 } from './session.options.js';
+export { SessionCache, clockOffset } from './cache/session-cache.js';
+export { SessionInvalidationListener } from './cache/session-invalidation.listener.js';
 export { SESSION_OPTIONS, SESSION_TRANSPORT } from './session.constants.js';
 export type { Duration } from './duration.js';
-export { SessionStore, StoreUnavailableError, SessionLimitExceededError, SQL as SESSION_SQL } from './store/session.store.js';
+export {
+  SessionStore, StoreUnavailableError, SessionLimitExceededError, SQL as SESSION_SQL, INVALIDATION_CHANNEL, INVALIDATE_ALL,
+  type SessionChangeSink,
+} from './store/session.store.js';
 export type { SessionSummary, SessionRow } from './store/session-row.js';
 export { UserSessionEntity } from './store/session.entity.js';
 export { SessionAuditLogEntity } from './audit/audit-log.entity.js';

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { attachSession, type ActiveSession, type SessionFailureReason } from './active-session.js';
 import { boundText, MAX_IP_LENGTH, MAX_USER_AGENT_LENGTH, type AuditContext } from './audit/audit-event.js';
+import { clockOffset, SessionCache } from './cache/session-cache.js';
 import { csrfTokenFor } from './csrf/csrf-token.js';
 import { TokenFloodDetector } from './security/token-flood.detector.js';
 import { SESSION_OPTIONS, SESSION_TRANSPORT } from './session.constants.js';
@@ -20,11 +21,13 @@ export type ValidationOutcome =
  *
  *  1. read the token from the transport; none or malformed ends here, with no SQL; a source
  *     that has presented too many unknown or malformed tokens is refused (429), with no SQL;
- *  2. one indexed read by SHA-256(token), which also returns the database clock;
+ *  2. one indexed read by SHA-256(token), which also returns the database clock; none when
+ *     the cache (optional, kept coherent by NOTIFY) holds a live copy of the row;
  *  3. decide: revoked, absolute expiry, idle expiry, previous token past grace (theft),
  *     client change (audited once per change, or rejected);
  *  4. write only when needed: rotate after the rotation interval, else touch when
  *     last_seen_at is older than the touch interval (conditional UPDATE, one writer);
+ *     a touch refreshes the cached copy, a rotation evicts it (the new token is read once);
  *  5. attach the session to the request.
  */
 @Injectable()
@@ -34,6 +37,7 @@ export class SessionValidator {
     @Inject(SESSION_TRANSPORT) private readonly transport: SessionTransport,
     @Inject(SESSION_OPTIONS) private readonly options: ResolvedSessionOptions,
     private readonly flood: TokenFloodDetector,
+    private readonly cache: SessionCache,
   ) {}
 
   async validate(request: HttpRequestLike, response: HttpResponseLike): Promise<ValidationOutcome> {
@@ -52,8 +56,11 @@ export class SessionValidator {
     const token = reading.token;
     const tokenHash = hashToken(token);
 
-    // 2. row
-    let row = await this.store.lookupByTokenHash(tokenHash);
+    // 2. row: a cached copy only ever says "still live" (its dbNow is our clock plus the
+    // database clock's offset); one that looks expired is read again, so the database decides.
+    const ticket = this.cache.ticket();
+    const cached = this.cache.get(tokenHash);
+    let row = cached && isLive(cached) ? cached : await this.read(tokenHash, ticket);
     if (!row) {
       this.flood.recordInvalid(request, 'unknown');
       return this.reject(response, 'invalid');
@@ -87,13 +94,29 @@ export class SessionValidator {
       const rotated = await this.rotateToken(request, response, row, tokenHash, 'interval');
       if (rotated) return this.accept(request, rotated.row, rotated.token);
       // Another request rotated first; this one was served under the old token.
+      this.cache.evictSession(row.id); // whatever happened instead, a copy of this row is out of date
     } else if (now - row.lastSeenAt.getTime() >= this.options.touchIntervalMs) {
+      const sentAt = Date.now();
       const touched = await this.store.touchIfStale(row.id, this.options.idleTimeoutMs, this.options.touchIntervalMs);
-      if (touched) return this.accept(request, { ...row, ...touched }, token, tokenHash);
+      if (touched) {
+        row = { ...row, ...touched, dbNow: touched.lastSeenAt };
+        this.cache.set(tokenHash, row, clockOffset(touched.lastSeenAt, sentAt), ticket);
+        return this.accept(request, row, token, tokenHash);
+      }
+      // Another request or instance touched it first: a cached copy has the old times.
+      if (cached) this.cache.evictSession(row.id);
     }
 
     // 5. request
     return this.accept(request, row, token, tokenHash);
+  }
+
+  /** The indexed read; a live row for the current token is cached, with the clock offset of this read. */
+  private async read(tokenHash: Buffer, ticket: number): Promise<SessionLookup | undefined> {
+    const sentAt = Date.now();
+    const row = await this.store.lookupByTokenHash(tokenHash);
+    if (row) this.cache.set(tokenHash, row, clockOffset(row.dbNow, sentAt), ticket);
+    return row;
   }
 
   /**
@@ -154,6 +177,11 @@ export class SessionValidator {
     if (reason === 'idle_timeout' || reason === 'absolute_timeout') this.transport.clear(response);
     return fail(reason);
   }
+}
+
+function isLive(row: SessionLookup): boolean {
+  const now = row.dbNow.getTime();
+  return now < row.idleExpiresAt.getTime() && now < row.absoluteExpiresAt.getTime();
 }
 
 function fail(reason: SessionFailureReason): ValidationOutcome {

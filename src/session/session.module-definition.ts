@@ -5,6 +5,8 @@ import type { Pool } from 'pg';
 import type { DataSource } from 'typeorm';
 import type { SessionAdminOptions } from './audit/admin.options.js';
 import { SessionAuditLogEntity } from './audit/audit-log.entity.js';
+import { SessionCache } from './cache/session-cache.js';
+import { listenerConnectionOf, SESSION_LISTENER_CONNECTION, SessionInvalidationListener } from './cache/session-invalidation.listener.js';
 import { SessionAuditStore } from './audit/audit.store.js';
 import { sessionAdminControllerAt } from './audit/session-admin.controller.js';
 import { SessionAdminGuard } from './audit/session-admin.guard.js';
@@ -78,11 +80,24 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
       inject: [SESSION_OPTIONS],
     },
     {
+      provide: SessionCache,
+      // Always present (a disabled one serves nothing), so the hot path has one shape.
+      useFactory: (o: ResolvedSessionOptions) => new SessionCache(o.cache.enabled, o.cache.maxEntries, o.cache.ttlMs),
+      inject: [SESSION_OPTIONS],
+    },
+    {
+      provide: SESSION_LISTENER_CONNECTION,
+      useFactory: (dataSource: DataSource) => listenerConnectionOf((dataSource.driver as unknown as { master: Pool & { options?: Record<string, unknown> } }).master),
+      inject: [getDataSourceToken(extras.dataSource)],
+    },
+    SessionInvalidationListener,
+    {
       provide: SessionStore,
       // The store speaks SQL to TypeORM's own pg pool: one pool, prepared statements on the hot path.
-      useFactory: (dataSource: DataSource, events: SessionEvents) =>
-        new SessionStore((dataSource.driver as unknown as { master: Pool }).master, undefined, events),
-      inject: [getDataSourceToken(extras.dataSource), SessionEvents],
+      // It tells the local cache what it changed; other instances learn it by NOTIFY.
+      useFactory: (dataSource: DataSource, events: SessionEvents, cache: SessionCache) =>
+        new SessionStore((dataSource.driver as unknown as { master: Pool }).master, undefined, events, cache),
+      inject: [getDataSourceToken(extras.dataSource), SessionEvents, SessionCache],
     },
     {
       provide: SessionAuditStore,
@@ -91,8 +106,8 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
     },
     {
       provide: PurgeStore,
-      useFactory: (dataSource: DataSource) => new PurgeStore((dataSource.driver as unknown as { master: Pool }).master),
-      inject: [getDataSourceToken(extras.dataSource)],
+      useFactory: (dataSource: DataSource, cache: SessionCache) => new PurgeStore((dataSource.driver as unknown as { master: Pool }).master, cache),
+      inject: [getDataSourceToken(extras.dataSource), SessionCache],
     },
     SessionEvents,
     AggregatedAuditLog,
@@ -119,6 +134,6 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
     controllers: [...(definition.controllers ?? []), ...admin],
     exports: [...(definition.exports ?? []), SESSION_OPTIONS, SESSION_TRANSPORT, SessionStore, SessionValidator, SessionService, SessionGuard,
       CsrfGuard, FreshSessionGuard, AggregatedAuditLog, TokenFloodDetector, SessionEvents, SessionAuditService, SessionAdminService,
-      SessionPurgeService],
+      SessionPurgeService, SessionCache, SessionInvalidationListener],
   };
 }

@@ -54,6 +54,20 @@ export interface SessionModuleOptions extends SecurityOptionsInput {
   purge?: SessionPurgeOptions;
   /** The admin HTTP API (audit queries, any user's sessions). Off by default. */
   admin?: SessionAdminOptions;
+  /** In-process cache of validated sessions, kept coherent across instances by LISTEN/NOTIFY. Off by default. */
+  cache?: SessionCacheOptions;
+}
+
+export interface SessionCacheOptions {
+  /** Default false. On: a hot session costs no SQL per request; a LISTEN connection per instance keeps it coherent. */
+  enabled?: boolean;
+  /** Sessions (token hashes) held at once, least recently used dropped first. Default 10000. */
+  maxEntries?: number;
+  /**
+   * How long an entry may be served before it is read again. Default '5s', at most '60s':
+   * NOTIFY is what evicts on change; the TTL only bounds what a silently dead listener could miss.
+   */
+  ttl?: Duration;
 }
 
 export interface SessionPurgeOptions {
@@ -94,6 +108,13 @@ export interface ResolvedSessionOptions extends ResolvedSecurityOptions {
   maxDataBytes: number;
   purge: ResolvedPurgeOptions;
   admin: ResolvedAdminOptions;
+  cache: ResolvedCacheOptions;
+}
+
+export interface ResolvedCacheOptions {
+  enabled: boolean;
+  maxEntries: number;
+  ttlMs: number;
 }
 
 export interface ResolvedPurgeOptions {
@@ -114,6 +135,9 @@ export const DEFAULT_PURGE_CRON = '*/5 * * * *';
 export const DEFAULT_PURGE_BATCH_SIZE = 5_000;
 export const DEFAULT_PURGE_DUTY_CYCLE = 0.1;
 export const DEFAULT_AUDIT_RETENTION_MS = 90 * 86_400_000;
+export const DEFAULT_CACHE_MAX_ENTRIES = 10_000;
+export const DEFAULT_CACHE_TTL_MS = 5_000;
+export const MAX_CACHE_TTL_MS = 60_000;
 
 export class SessionOptionsError extends Error {
   override name = 'SessionOptionsError';
@@ -135,6 +159,19 @@ function IsDuration(options: { positive?: boolean } = {}) {
         defaultMessage: (args?: ValidationArguments) =>
           `must be a ${options.positive ? 'positive' : 'non-negative'} duration ` +
           `(milliseconds, or a string like '30s', '30m', '12h'); got ${JSON.stringify(args?.value)}`,
+      },
+    });
+}
+
+function IsDurationAtMost(maxMs: number) {
+  return (target: object, propertyName: string) =>
+    registerDecorator({
+      name: 'isDurationAtMost',
+      target: target.constructor,
+      propertyName,
+      validator: {
+        validate: (value: unknown) => (parseDuration(value) ?? 0) <= maxMs,
+        defaultMessage: (args?: ValidationArguments) => `must be at most ${maxMs} ms; got ${JSON.stringify(args?.value)}`,
       },
     });
 }
@@ -270,6 +307,17 @@ class PurgeOptionsSchema implements SessionPurgeOptions {
   auditRetention?: Duration | false;
 }
 
+class CacheOptionsSchema implements SessionCacheOptions {
+  @IsOptional() @IsBoolean()
+  enabled?: boolean;
+
+  @IsOptional() @IsInt() @Min(1) @Max(10_000_000)
+  maxEntries?: number;
+
+  @IsOptional() @IsDuration({ positive: true }) @IsDurationAtMost(MAX_CACHE_TTL_MS)
+  ttl?: Duration;
+}
+
 const idleOf = (o: SessionOptionsSchema) => parseDuration(o.idleTimeout ?? DEFAULT_IDLE_TIMEOUT_MS) ?? NaN;
 const absoluteOf = (o: SessionOptionsSchema) => parseDuration(o.absoluteTimeout ?? DEFAULT_ABSOLUTE_TIMEOUT_MS) ?? NaN;
 
@@ -307,6 +355,10 @@ class SessionOptionsSchema implements SessionModuleOptions {
 
   @IsOptional() @ValidateNested() @Type(() => AdminOptionsSchema)
   admin?: AdminOptionsSchema;
+
+  @IsOptional() @ValidateNested() @Type(() => CacheOptionsSchema)
+  cache?: CacheOptionsSchema;
+
   @IsOptional() @ValidateNested() @Type(() => CsrfOptionsSchema)
   csrf?: CsrfOptionsSchema;
 
@@ -381,6 +433,11 @@ export function resolveSessionOptions(input: SessionModuleOptions = {}, module?:
       auditRetentionMs: purge.auditRetention === false ? null : parseDuration(purge.auditRetention) ?? DEFAULT_AUDIT_RETENTION_MS,
     },
     admin: resolveAdminOptions(input.admin),
+    cache: {
+      enabled: input.cache?.enabled ?? false,
+      maxEntries: input.cache?.maxEntries ?? DEFAULT_CACHE_MAX_ENTRIES,
+      ttlMs: parseDuration(input.cache?.ttl) ?? DEFAULT_CACHE_TTL_MS,
+    },
     ...security,
   };
 }

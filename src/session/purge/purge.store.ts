@@ -1,6 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import { AUDIT_RECORD_COLUMNS, toAuditRecord, type SessionAuditRecord } from '../audit/audit-record.js';
-import { isConnectionError, StoreUnavailableError } from '../store/session.store.js';
+import { INVALIDATE_ALL, INVALIDATION_CHANNEL, isConnectionError, StoreUnavailableError, type SessionChangeSink } from '../store/session.store.js';
 
 /** Advisory lock key of the purge ('npsp'); the migration lock uses another one. */
 export const PURGE_LOCK_KEY = 0x6e70_7370;
@@ -17,6 +17,8 @@ export const PURGE_LOCK_KEY = 0x6e70_7370;
  * SKIP LOCKED: a row a request is deleting or updating right now is left for the next
  * run, so the purge never waits on request traffic; live rows are never locked at all.
  * Revoked tombstones need no clause of their own: they are kept until these deadlines.
+ * A batch that deleted anything tells every instance's cache to flush ('*'), in the same
+ * statement: one notice instead of one per row (see INVALIDATION_CHANNEL).
  */
 function purgeExpiredBy(deadline: 'idle_expires_at' | 'absolute_expires_at'): string {
   return `
@@ -42,7 +44,8 @@ function purgeExpiredBy(deadline: 'idle_expires_at' | 'absolute_expires_at'): st
       RETURNING ${AUDIT_RECORD_COLUMNS}
     )
     SELECT (SELECT count(*)::int FROM gone) AS deleted,
-           CASE WHEN $2 THEN (SELECT json_agg(a ORDER BY a.id::bigint) FROM audit a) END AS audit_rows`;
+           CASE WHEN $2 THEN (SELECT json_agg(a ORDER BY a.id::bigint) FROM audit a) END AS audit_rows,
+           (SELECT count(*) FROM (SELECT pg_notify('${INVALIDATION_CHANNEL}', '${INVALIDATE_ALL}') WHERE EXISTS (SELECT 1 FROM gone)) n) AS notified`;
 }
 
 /** Every statement the purge sends, in one place (the session SQL lives in store/session.store.ts). */
@@ -98,7 +101,7 @@ export class PurgeConnection {
     this.broken = true;
   };
 
-  constructor(private readonly client: PoolClient) {
+  constructor(private readonly client: PoolClient, private readonly changes?: SessionChangeSink) {
     client.on('error', this.onError);
   }
 
@@ -112,6 +115,7 @@ export class PurgeConnection {
   /** Deletes one batch; `auditRows` are the `purged` rows written, when asked for. */
   async purgeExpiredSessions(pass: ExpiryPass, batchSize: number, withAuditRows: boolean): Promise<{ deleted: number; auditRows: SessionAuditRecord[] }> {
     const [row] = await this.query(pass === 'idle' ? PURGE_SQL.purgeIdleExpired : PURGE_SQL.purgeAbsoluteExpired, [batchSize, withAuditRows]);
+    if (row.deleted > 0) this.changes?.evictAll();
     return { deleted: row.deleted, auditRows: (row.audit_rows ?? []).map(toAuditRecord) };
   }
 
@@ -152,11 +156,11 @@ export class PurgeConnection {
 }
 
 export class PurgeStore {
-  constructor(private readonly pool: Pool) {}
+  constructor(private readonly pool: Pool, private readonly changes?: SessionChangeSink) {}
 
   async connect(): Promise<PurgeConnection> {
     try {
-      return new PurgeConnection(await this.pool.connect());
+      return new PurgeConnection(await this.pool.connect(), this.changes);
     } catch (error) {
       throw new StoreUnavailableError((error as Error).message, { cause: error });
     }

@@ -24,6 +24,28 @@ const auditRowsOf = (...ctes: string[]) =>
   `(SELECT coalesce(json_agg(a ORDER BY a.id::bigint), '[]'::json) FROM (${ctes.map((c) => `SELECT * FROM ${c}`).join(' UNION ALL ')}) a) AS audit_rows`;
 const LIVE = `revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()`;
 
+/**
+ * Channel on which every change to a session that a cached copy must not survive is
+ * announced (payload: the session id), for the in-process caches of all instances
+ * (cache/session-invalidation.listener.ts). pg_notify runs in the statement that makes the
+ * change, so the notice is delivered exactly when the change commits, and never without it.
+ * Always on, whether or not this instance caches: a fleet where some instances cache and
+ * others do not stays coherent, and the cost is one notice per rare event (revoke, logout,
+ * expiry delete, rotation, data patch, client change, purge), never per request.
+ */
+export const INVALIDATION_CHANNEL = 'nest_pg_session';
+/** Payload meaning "drop every cached session" (the purge: thousands of ids per batch, all of them expired anyway). */
+export const INVALIDATE_ALL = '*';
+/**
+ * Sends one notice per session id in the named CTEs and returns those ids as a json array
+ * (\`notified_ids\`), so the store also evicts them locally at once. A scalar subquery in the
+ * final SELECT: a plain SELECT inside WITH runs only if the final query reads it, and the
+ * volatile pg_notify column is never pruned from the subquery.
+ */
+const notifyOf = (...ctes: string[]) =>
+  `(SELECT coalesce(json_agg(n.id), '[]'::json) FROM (SELECT id, pg_notify('${INVALIDATION_CHANNEL}', id::text)
+    FROM (${ctes.map((c) => `SELECT id FROM ${c}`).join(' UNION ')}) ids) n) AS notified_ids`;
+
 export const SQL = {
   /** Hot path: one indexed read by the current or previous token hash. */
   lookupByTokenHash: `
@@ -75,7 +97,7 @@ export const SQL = {
       SELECT 'created', id, user_id, user_id, ip, user_agent, '{}'::jsonb FROM created
       ${AUDITED}
     )
-    SELECT *, ${auditRowsOf('replaced_audit', 'created_audit')} FROM created`,
+    SELECT *, ${auditRowsOf('replaced_audit', 'created_audit')}, ${notifyOf('replaced', 'evicted')} FROM created`,
 
   /**
    * Swap in a new token. After a periodic rotation the old one stays in previous_token_hash
@@ -95,14 +117,16 @@ export const SQL = {
       SELECT 'rotated', id, user_id, $5, $6, $7, jsonb_build_object('reason', $8::text, 'version', version) FROM rotated
       ${AUDITED}
     )
-    SELECT *, ${auditRowsOf('audit')} FROM rotated`,
+    SELECT *, ${auditRowsOf('audit')}, ${notifyOf('rotated')} FROM rotated`,
 
   /** Logout and expiry: the row goes, its event stays. */
   deleteWithEvent: `
-    WITH gone AS (DELETE FROM user_sessions WHERE id = $1 RETURNING id, user_id)
-    INSERT INTO ${AUDIT_COLUMNS}
-    SELECT $2, id, user_id, $3, $4, $5, $6::jsonb FROM gone
-    ${AUDITED}`,
+    WITH gone AS (DELETE FROM user_sessions WHERE id = $1 RETURNING id, user_id), audit AS (
+      INSERT INTO ${AUDIT_COLUMNS}
+      SELECT $2, id, user_id, $3, $4, $5, $6::jsonb FROM gone
+      ${AUDITED}
+    )
+    SELECT (SELECT count(*)::int FROM gone) AS count, ${auditRowsOf('audit')}, ${notifyOf('gone')}`,
 
   /**
    * Revocation keeps a data-less tombstone until the row would have expired anyway, so the
@@ -116,12 +140,14 @@ export const SQL = {
       UPDATE user_sessions SET revoked_at = now(), revoke_reason = $3, data = '{}'::jsonb
       WHERE id = $1 AND revoked_at IS NULL AND ($7::text IS NULL OR user_id = $7)
       RETURNING id, user_id
+    ), audit AS (
+      INSERT INTO ${AUDIT_COLUMNS}
+      SELECT $2, id, user_id, coalesce($4, CASE WHEN $2 = 'revoked' THEN user_id END), $5, $6,
+             jsonb_build_object('reason', $3::text) || coalesce($8::jsonb, '{}'::jsonb)
+      FROM revoked
+      ${AUDITED}
     )
-    INSERT INTO ${AUDIT_COLUMNS}
-    SELECT $2, id, user_id, coalesce($4, CASE WHEN $2 = 'revoked' THEN user_id END), $5, $6,
-           jsonb_build_object('reason', $3::text) || coalesce($8::jsonb, '{}'::jsonb)
-    FROM revoked
-    ${AUDITED}`,
+    SELECT (SELECT count(*)::int FROM revoked) AS count, ${auditRowsOf('audit')}, ${notifyOf('revoked')}`,
 
   revokeAllForUser: `
     WITH revoked AS (
@@ -139,7 +165,7 @@ export const SQL = {
       FROM revoked
       ${AUDITED}
     )
-    SELECT (SELECT count(*)::int FROM revoked) AS count, ${auditRowsOf('per_session', 'summary')}`,
+    SELECT (SELECT count(*)::int FROM revoked) AS count, ${auditRowsOf('per_session', 'summary')}, ${notifyOf('revoked')}`,
 
   listForUser: `
     SELECT id, created_at, last_seen_at, LEAST(idle_expires_at, absolute_expires_at) AS expires_at, ip, user_agent
@@ -149,9 +175,12 @@ export const SQL = {
 
   /** Per-key merge: concurrent patches of different keys both survive. */
   patchData: `
-    UPDATE user_sessions SET data = data || $2::jsonb, version = version + 1
-    WHERE id = $1 AND revoked_at IS NULL AND octet_length((data || $2::jsonb)::text) <= $3
-    RETURNING data`,
+    WITH patched AS (
+      UPDATE user_sessions SET data = data || $2::jsonb, version = version + 1
+      WHERE id = $1 AND revoked_at IS NULL AND octet_length((data || $2::jsonb)::text) <= $3
+      RETURNING id, data
+    )
+    SELECT data, ${notifyOf('patched')} FROM patched`,
 
   /** Per-user session limit: serialises logins of one user (transaction-scoped; key space 'nps2'). */
   lockUserSessions: `SELECT pg_advisory_xact_lock(${0x6e70_7332}, hashtext($1))`,
@@ -186,7 +215,7 @@ export const SQL = {
       FROM changed WHERE old_user_agent IS DISTINCT FROM $3
       ${AUDITED}
     )
-    SELECT old_ip, old_user_agent, ${auditRowsOf('ip_audit', 'ua_audit')} FROM changed`,
+    SELECT old_ip, old_user_agent, ${auditRowsOf('ip_audit', 'ua_audit')}, ${notifyOf('changed')} FROM changed`,
 
   /** Aggregated events (invalid_token, csrf_failed): many rows, one statement, once per window. */
   insertAggregatedEvents: `
@@ -281,12 +310,23 @@ export function isConnectionError(error: unknown): boolean {
   return /timeout|terminated|Connection|ECONN/i.test(message) && code === undefined;
 }
 
+/**
+ * Told which sessions a committed statement changed (the ids it also sent by NOTIFY), so
+ * this instance's cache drops them at once rather than when its own notice comes back.
+ */
+export interface SessionChangeSink {
+  evictSession(id: string): void;
+  evictAll(): void;
+}
+
 export class SessionStore {
   constructor(
     private readonly pool: Pool,
     private readonly queryTimeoutMs = 5_000,
     /** Receives each audit row after its statement committed (SessionEvents). */
     private readonly events?: AuditEventSink,
+    /** The local cache, if any. */
+    private readonly changes?: SessionChangeSink,
   ) {}
 
   async lookupByTokenHash(tokenHash: Buffer): Promise<SessionLookup | undefined> {
@@ -319,6 +359,7 @@ export class SessionStore {
         return insert(run);
       });
     this.publish(row.audit_rows);
+    this.changed(row.notified_ids);
     return { ...toSessionRow(row), isCurrentToken: true, dbNow: row.db_now };
   }
 
@@ -330,18 +371,20 @@ export class SessionStore {
         p.context.userAgent ?? null, p.reason, p.reauthenticated],
     });
     if (row) this.publish(row.audit_rows);
+    if (row) this.changed(row.notified_ids);
     return row && { ...toSessionRow(row), isCurrentToken: true, dbNow: row.db_now };
   }
 
   /** Deletes the row and records `event`; false when it was already gone. */
   async deleteWithEvent(id: string, event: 'logout' | 'expired_idle' | 'expired_absolute', context: AuditContext,
     details: Record<string, unknown> = {}): Promise<boolean> {
-    const rows = await this.run({
+    const [row] = await this.run({
       text: SQL.deleteWithEvent,
       values: [id, event, context.actorId ?? null, context.ip ?? null, context.userAgent ?? null, JSON.stringify(details)],
     });
-    this.publish(rows);
-    return rows.length === 1;
+    this.publish(row.audit_rows);
+    this.changed(row.notified_ids);
+    return row.count === 1;
   }
 
   /** Revokes one live session; `onlyUserId` limits it to that user's sessions. False when none matched. */
@@ -349,13 +392,14 @@ export class SessionStore {
     options: { event?: 'revoked' | 'token_reuse_detected' | 'ua_changed'; onlyUserId?: string; details?: Record<string, unknown> } = {}): Promise<boolean> {
     if (!isSessionId(id)) return false;
     requireActorForAdmin(reason, context);
-    const rows = await this.run({
+    const [row] = await this.run({
       text: SQL.revoke,
       values: [id, options.event ?? 'revoked', reason, context.actorId ?? null, context.ip ?? null, context.userAgent ?? null,
         options.onlyUserId ?? null, options.details ? JSON.stringify(options.details) : null],
     });
-    this.publish(rows);
-    return rows.length === 1;
+    this.publish(row.audit_rows);
+    this.changed(row.notified_ids);
+    return row.count === 1;
   }
 
   async revokeAllForUser(userId: string, reason: RevokeReason, context: AuditContext, exceptId?: string): Promise<number> {
@@ -366,6 +410,7 @@ export class SessionStore {
       values: [userId, reason, exceptId ?? null, context.actorId ?? null, context.ip ?? null, context.userAgent ?? null],
     });
     this.publish(row.audit_rows);
+    this.changed(row.notified_ids);
     return row.count;
   }
 
@@ -386,6 +431,7 @@ export class SessionStore {
   /** `patch` must already be serialisable JSON that Postgres accepts (the service checks). */
   async patchData(id: string, patch: Record<string, unknown>, maxBytes: number): Promise<PatchResult> {
     const [row] = await this.run({ text: SQL.patchData, values: [id, JSON.stringify(patch), maxBytes] });
+    if (row) this.changed(row.notified_ids);
     if (row) return { ok: true, data: row.data };
     const live = await this.findLiveById(id);
     return { ok: false, reason: live ? 'too_large' : 'not_found' };
@@ -395,6 +441,7 @@ export class SessionStore {
   async recordClientChange(id: string, ip: string | null, userAgent: string | null): Promise<{ ipChanged: boolean; userAgentChanged: boolean }> {
     const [row] = await this.run({ text: SQL.recordClientChange, values: [id, ip, userAgent] });
     if (row) this.publish(row.audit_rows);
+    if (row) this.changed(row.notified_ids);
     return { ipChanged: row !== undefined && row.old_ip !== ip, userAgentChanged: row !== undefined && row.old_user_agent !== userAgent };
   }
 
@@ -406,6 +453,11 @@ export class SessionStore {
   private publish(rows: unknown): void {
     if (!this.events || !Array.isArray(rows)) return;
     for (const row of rows) this.events.publish(toAuditRecord(row));
+  }
+
+  private changed(ids: unknown): void {
+    if (!this.changes || !Array.isArray(ids)) return;
+    for (const id of ids) this.changes.evictSession(String(id));
   }
 
   private async run(query: QueryConfig, client: Pool | PoolClient = this.pool): Promise<QueryResultRow[]> {

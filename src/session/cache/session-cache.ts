@@ -1,0 +1,143 @@
+import { LRUCache } from 'lru-cache';
+import type { SessionLookup } from '../store/session-row.js';
+import type { SessionChangeSink } from '../store/session.store.js';
+
+/** A cached lookup: the row as the database returned it, and the database clock relative to ours. */
+interface CacheEntry {
+  row: SessionLookup;
+  /** dbNow − local clock, measured when the row was read; "now" for this row is Date.now() + offsetMs. */
+  offsetMs: number;
+}
+
+/**
+ * The database clock's lead over ours, measured against the moment the statement was SENT.
+ * The statement ran somewhere between sending and receiving, so this is the largest offset
+ * consistent with the reading: the estimated database clock is never behind the real one,
+ * and a cached copy can only look expired early (and be re-read), never late.
+ */
+export function clockOffset(dbNow: Date, sentAt: number): number {
+  return dbNow.getTime() - sentAt;
+}
+
+/**
+ * In-process copies of validated sessions, keyed by token hash, bounded by entry count and
+ * TTL. It is only "usable" while the invalidation listener holds its LISTEN: when that
+ * connection is down, notices may be missed, so the cache empties itself and every request
+ * reads the database until LISTEN is back (fail closed to the database).
+ *
+ * Writes race with evictions: a request that read a row just before a revoke committed
+ * could store the old row after the notice evicted it. So callers take a `ticket()` before
+ * they read, and `set` refuses a row when its session (or everything) was evicted since.
+ */
+export class SessionCache implements SessionChangeSink {
+  private readonly entries: LRUCache<string, CacheEntry>;
+  /** session id → keys of its cached token hashes, so a notice naming the id finds them. */
+  private readonly keysById = new Map<string, Set<string>>();
+  private seq = 0;
+  /** Last eviction (sequence number) per session id since `floor`. */
+  private readonly evictedAt = new Map<string, number>();
+  /** Tickets older than this are refused outright (after a flush, or when evictedAt was pruned). */
+  private floor = 0;
+  private listening = false;
+
+  constructor(
+    readonly enabled: boolean,
+    readonly maxEntries: number,
+    readonly ttlMs: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.entries = new LRUCache<string, CacheEntry>({
+      max: maxEntries,
+      ttl: ttlMs,
+      perf: { now },
+      ttlResolution: 0, // the clock is read on each get: a cached "now" would stretch the TTL
+      // Whatever removes an entry (LRU bound, TTL, eviction) also removes it from the id index.
+      dispose: (entry, key) => this.unindex(entry.row.id, key),
+    });
+  }
+
+  /** True when lookups may be served from here: enabled, and the listener is listening. */
+  get usable(): boolean {
+    return this.enabled && this.listening;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Taken before reading the database; pass it to `set` with what was read. */
+  ticket(): number {
+    return this.seq;
+  }
+
+  /** The cached row with `dbNow` on the database clock as of now, or undefined. */
+  get(tokenHash: Buffer): SessionLookup | undefined {
+    if (!this.usable) return undefined;
+    const entry = this.entries.get(keyOf(tokenHash));
+    return entry && { ...entry.row, dbNow: new Date(this.now() + entry.offsetMs) };
+  }
+
+  /**
+   * Stores a row read at `ticket`. Only live rows for the current token are cached: a
+   * revoked or expired row, or a rotated-out token, always goes to the database, which decides it.
+   */
+  set(tokenHash: Buffer, row: SessionLookup, offsetMs: number, ticket: number): boolean {
+    if (!this.usable || row.revokedAt || !row.isCurrentToken) return false;
+    const dbNow = row.dbNow.getTime();
+    if (dbNow >= row.idleExpiresAt.getTime() || dbNow >= row.absoluteExpiresAt.getTime()) return false;
+    if (ticket < this.floor || (this.evictedAt.get(row.id) ?? -1) > ticket) return false;
+    const key = keyOf(tokenHash);
+    this.entries.set(key, { row, offsetMs });
+    if (!this.entries.has(key)) return false; // e.g. a ttl the cache refused
+    let keys = this.keysById.get(row.id);
+    if (!keys) this.keysById.set(row.id, (keys = new Set()));
+    keys.add(key);
+    return true;
+  }
+
+  /** Drops every cached token of the session (revoked, rotated, logged out, data changed). */
+  evictSession(id: string): void {
+    this.evictedAt.set(id, ++this.seq);
+    // Bounded memory: forgetting per-id marks is safe if every older ticket is refused.
+    if (this.evictedAt.size > this.maxEntries) this.raiseFloor();
+    const keys = this.keysById.get(id);
+    if (!keys) return;
+    for (const key of [...keys]) this.entries.delete(key);
+    this.keysById.delete(id);
+  }
+
+  evictAll(): void {
+    this.raiseFloor();
+    this.entries.clear();
+    this.keysById.clear();
+  }
+
+  /** The listener lost its connection: notices may be missed from now on, so serve nothing. */
+  suspend(): void {
+    this.listening = false;
+    this.evictAll();
+  }
+
+  /** LISTEN is in place again; what was cached or read before it may have missed notices. */
+  resume(): void {
+    this.evictAll();
+    this.listening = this.enabled;
+  }
+
+  private raiseFloor(): void {
+    this.floor = ++this.seq;
+    this.evictedAt.clear();
+  }
+
+  private unindex(id: string, key: string): void {
+    const keys = this.keysById.get(id);
+    if (!keys) return;
+    keys.delete(key);
+    if (keys.size === 0) this.keysById.delete(id);
+  }
+}
+
+/** A SHA-256 digest as a 32-character string (latin1 maps each byte to one char): cheap and collision-free. */
+function keyOf(tokenHash: Buffer): string {
+  return tokenHash.toString('latin1');
+}

@@ -1,0 +1,113 @@
+import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import pg from 'pg';
+import { SESSION_OPTIONS } from '../session.constants.js';
+import type { ResolvedSessionOptions } from '../session.options.js';
+import { INVALIDATE_ALL, INVALIDATION_CHANNEL } from '../store/session.store.js';
+import { SessionCache } from './session-cache.js';
+
+/** The listener's connection settings: the app pool's (pg.Pool keeps what it was given in `options`). */
+export const SESSION_LISTENER_CONNECTION = Symbol('SESSION_LISTENER_CONNECTION'); // pg.ClientConfig
+
+const MIN_BACKOFF_MS = 100;
+const MAX_BACKOFF_MS = 5_000;
+
+/**
+ * Keeps this instance's SessionCache coherent with every other instance: one dedicated
+ * connection (not from the pool: a pooled client would be handed to queries and LISTEN
+ * would be lost on release) runs `LISTEN nest_pg_session`; each notice evicts the named
+ * session, or everything for '*'. The cache is usable only while LISTEN holds: when the
+ * connection errors or ends the cache is emptied and bypassed (every request reads the
+ * database), the listener reconnects with backoff (100 ms doubling to 5 s), and once LISTEN
+ * is back the cache is emptied again, since notices sent meanwhile were lost.
+ */
+@Injectable()
+export class SessionInvalidationListener implements OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger('SessionCache');
+  private client: pg.Client | undefined;
+  private listening = false;
+  private stopped = false;
+  private backoffMs = MIN_BACKOFF_MS;
+  private retryTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly cache: SessionCache,
+    @Inject(SESSION_LISTENER_CONNECTION) private readonly connection: pg.ClientConfig,
+    @Inject(SESSION_OPTIONS) private readonly options: ResolvedSessionOptions,
+  ) {}
+
+  /** True while LISTEN is established (the cache serves lookups only then). For health checks. */
+  get connected(): boolean {
+    return this.listening;
+  }
+
+  async onModuleInit(): Promise<void> {
+    if (!this.options.cache.enabled) return; // no cache, no connection
+    // The first attempt is awaited so the cache works from the first request; a database
+    // that is away does not stop the app: the cache stays bypassed and we keep retrying.
+    await this.connect();
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    const client = this.client;
+    this.client = undefined;
+    this.dropped();
+    await client?.end().catch(() => undefined);
+  }
+
+  private async connect(): Promise<void> {
+    if (this.stopped) return;
+    // TCP keepalive: a connection that silently died would otherwise look listening for hours
+    // (while it does, entries still expire by the cache TTL).
+    const client = new pg.Client({
+      ...this.connection, keepAlive: true, keepAliveInitialDelayMillis: 10_000,
+      connectionTimeoutMillis: this.connection.connectionTimeoutMillis || 5_000,
+    });
+    this.client = client;
+    // Registered before connecting: an 'error' without a listener would crash the process.
+    client.on('error', (error) => this.lost(client, error));
+    client.on('end', () => this.lost(client));
+    client.on('notification', (message) => {
+      if (message.channel !== INVALIDATION_CHANNEL) return;
+      if (!message.payload || message.payload === INVALIDATE_ALL) this.cache.evictAll();
+      else this.cache.evictSession(message.payload);
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${INVALIDATION_CHANNEL}`);
+    } catch (error) {
+      this.lost(client, error);
+      return;
+    }
+    if (this.client !== client || this.stopped) return; // lost or stopped while connecting
+    this.listening = true;
+    this.backoffMs = MIN_BACKOFF_MS;
+    this.cache.resume();
+  }
+
+  /** The connection failed or closed: bypass the cache now, reconnect later. Once per client. */
+  private lost(client: pg.Client, error?: unknown): void {
+    if (this.client !== client) return;
+    this.client = undefined;
+    this.dropped();
+    client.end().catch(() => undefined);
+    if (this.stopped) return;
+    this.logger.warn(`invalidation listener lost (${(error as Error | undefined)?.message ?? 'connection ended'}); ` +
+      `cache bypassed, reconnecting in ${this.backoffMs} ms`);
+    this.retryTimer = setTimeout(() => void this.connect(), this.backoffMs);
+    this.retryTimer.unref();
+    this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
+  }
+
+  private dropped(): void {
+    this.listening = false;
+    this.cache.suspend();
+  }
+}
+
+/** pg.ClientConfig from the TypeORM DataSource's pool (connection string, host, credentials, ssl, ...). */
+export function listenerConnectionOf(pool: { options?: Record<string, unknown> }): pg.ClientConfig {
+  const { max: _max, min: _min, idleTimeoutMillis: _idle, maxUses: _uses, allowExitOnIdle: _exit, Client: _client, ...client } = pool.options ?? {};
+  return client as pg.ClientConfig;
+}

@@ -1,0 +1,365 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Test, type TestingModule } from '@nestjs/testing';
+import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
+import pg, { type Pool } from 'pg';
+import type { DataSource } from 'typeorm';
+import {
+  clockOffset, generateToken, hashToken, INVALIDATE_ALL, INVALIDATION_CHANNEL, PurgeStore, SessionStore,
+  SessionCache, SessionInvalidationListener, SessionModule, SessionService, SessionValidator, type ActiveSession, type SessionModuleOptions,
+  type ValidationOutcome,
+} from '../../src/session/index.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { eventually, sleep } from '../support/demo.js';
+import { fakeRequest, FakeResponse } from '../support/fake-http.js';
+
+/**
+ * One app instance: its own DataSource (pool), SessionModule, cache and listener, all on
+ * the shared test database, as two processes behind a load balancer would be. Every
+ * statement the session layer sends on the instance's pool is counted.
+ */
+interface Instance {
+  moduleRef: TestingModule;
+  sessions: SessionService;
+  validator: SessionValidator;
+  cache: SessionCache;
+  listener: SessionInvalidationListener;
+  statements(): number;
+  validate(token?: string): Promise<ValidationOutcome & { request: object }>;
+  login(userId?: string): Promise<{ token: string; id: string }>;
+}
+
+async function startInstance(url: string, options: SessionModuleOptions): Promise<Instance> {
+  const moduleRef = await Test.createTestingModule({
+    imports: [
+      TypeOrmModule.forRoot({ type: 'postgres', url, autoLoadEntities: true, retryAttempts: 0 }),
+      SessionModule.forRoot({ purge: { enabled: false }, ...options, globalGuard: false }),
+    ],
+  }).compile();
+  await moduleRef.init(); // onModuleInit: the listener connects and LISTENs
+  const pool = (moduleRef.get<DataSource>(getDataSourceToken()).driver as unknown as { master: Pool }).master;
+  let statements = 0;
+  const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
+  (pool as unknown as { query: unknown }).query = (...args: unknown[]) => {
+    statements += 1;
+    return query(...args);
+  };
+  const sessions = moduleRef.get(SessionService);
+  const validator = moduleRef.get(SessionValidator);
+  return {
+    moduleRef, sessions, validator,
+    cache: moduleRef.get(SessionCache),
+    listener: moduleRef.get(SessionInvalidationListener),
+    statements: () => statements,
+    async validate(token) {
+      const request = fakeRequest({ token });
+      return { ...(await validator.validate(request, new FakeResponse())), request };
+    },
+    async login(userId = 'u-1') {
+      const response = new FakeResponse();
+      const created = await sessions.create(fakeRequest(), response, { userId });
+      return { token: response.sessionToken()!, id: created.sessionId };
+    },
+  };
+}
+
+/** How long after `since` instance A first refuses (or stops returning) what `accepted` accepts. */
+async function msUntil(check: () => Promise<boolean>, since: number, timeoutMs = 2_000): Promise<number> {
+  for (;;) {
+    if (await check()) return Date.now() - since;
+    if (Date.now() - since > timeoutMs) throw new Error(`not within ${timeoutMs} ms`);
+    await sleep(2);
+  }
+}
+
+describe('session cache across two instances (LISTEN/NOTIFY)', () => {
+  let db: TestDatabase;
+  let a: Instance;
+  let b: Instance;
+  let uncached: Instance;
+  // A TTL far longer than any assertion: only a NOTIFY can evict in time.
+  const cache = { enabled: true, ttl: '60s' };
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    // A never rotates by itself; B rotates every 2 s, so B's rotations are what A must learn about.
+    a = await startInstance(db.url, { cache, rotationInterval: 0, rotationGrace: '1s' });
+    b = await startInstance(db.url, { cache, rotationInterval: '2s', rotationGrace: '1s' });
+    uncached = await startInstance(db.url, { rotationInterval: 0 });
+  });
+  afterAll(async () => {
+    for (const instance of [a, b, uncached]) await instance?.moduleRef.close();
+    await db?.drop();
+  });
+
+  /** Validates on A until it is served from A's cache (no statement). */
+  async function cachedOnA(token: string): Promise<ActiveSession> {
+    const first = await a.validate(token);
+    expect(first.ok).toBe(true);
+    const before = a.statements();
+    const second = await a.validate(token);
+    expect(second.ok).toBe(true);
+    expect(a.statements()).toBe(before); // served from the cache
+    return (second as { session: ActiveSession }).session;
+  }
+
+  const refusedOnA = (token: string, reason: string) => async () => {
+    const outcome = await a.validate(token);
+    return !outcome.ok && outcome.reason === reason;
+  };
+
+  it('both listeners are connected', () => {
+    expect(a.listener.connected).toBe(true);
+    expect(b.listener.connected).toBe(true);
+    expect(uncached.listener.connected).toBe(false); // cache off: no LISTEN connection at all
+  });
+
+  it('a session cached on A and revoked on B is refused by A within 100 ms', async () => {
+    const { token, id } = await a.login();
+    await cachedOnA(token);
+    expect(await b.sessions.revoke(id)).toBe(true);
+    const ms = await msUntil(refusedOnA(token, 'revoked'), Date.now());
+    console.log(`[cache] revoke on B refused on A after ${ms} ms`);
+    expect(ms).toBeLessThan(100);
+  });
+
+  it('revokeAll on B reaches A within 100 ms', async () => {
+    const first = await a.login('u-all');
+    const second = await a.login('u-all');
+    await cachedOnA(first.token);
+    await cachedOnA(second.token);
+    expect(await b.sessions.revokeAll('u-all')).toBe(2);
+    const started = Date.now();
+    await msUntil(refusedOnA(first.token, 'revoked'), started);
+    const ms = await msUntil(refusedOnA(second.token, 'revoked'), started);
+    console.log(`[cache] revokeAll on B refused on A after ${ms} ms`);
+    expect(ms).toBeLessThan(100);
+  });
+
+  it('a logout on B is honoured by A within 100 ms', async () => {
+    const { token } = await a.login();
+    await cachedOnA(token);
+    const onB = await b.validate(token);
+    expect(onB.ok).toBe(true);
+    await b.sessions.destroy(onB.request as never, new FakeResponse());
+    const ms = await msUntil(refusedOnA(token, 'invalid'), Date.now());
+    console.log(`[cache] logout on B refused on A after ${ms} ms`);
+    expect(ms).toBeLessThan(100);
+  });
+
+  it('a manual rotation on B drops the old token on A within 100 ms', async () => {
+    const { token } = await a.login();
+    await cachedOnA(token);
+    const onB = await b.validate(token);
+    const response = new FakeResponse();
+    await b.sessions.rotate(onB.request as never, response);
+    const ms = await msUntil(refusedOnA(token, 'invalid'), Date.now());
+    console.log(`[cache] manual rotation on B: old token refused on A after ${ms} ms`);
+    expect(ms).toBeLessThan(100);
+    expect((await a.validate(response.sessionToken())).ok).toBe(true);
+  });
+
+  it('after a periodic rotation on B, A serves the old token only for the grace window', async () => {
+    const { token } = await a.login();
+    await cachedOnA(token);
+    await sleep(2_050); // B's rotation interval
+    const response = new FakeResponse();
+    const onB = await b.validator.validate(fakeRequest({ token }), response);
+    expect(onB.ok).toBe(true);
+    const fresh = response.sessionToken();
+    expect(fresh).toBeDefined(); // B rotated
+    await sleep(20);
+    const ms = Date.now();
+    // Inside the grace window the old token still works, now as the previous one (read from the database).
+    const before = a.statements();
+    expect((await a.validate(token)).ok).toBe(true);
+    expect(a.statements()).toBeGreaterThan(before);
+    await sleep(Math.max(0, 1_100 - (Date.now() - ms)));
+    // After it, presenting the old token is reuse: refused, and the session revoked.
+    const late = await a.validate(token);
+    expect(late).toMatchObject({ ok: false, reason: 'revoked' });
+    expect((await a.validate(fresh)).ok).toBe(false);
+  });
+
+  it('data patched on B is seen on A within 100 ms', async () => {
+    const { token } = await a.login();
+    await cachedOnA(token);
+    const onB = await b.validate(token);
+    await b.sessions.patch((onB as { session: ActiveSession }).session, { theme: 'dark' });
+    const ms = await msUntil(async () => {
+      const outcome = await a.validate(token);
+      return outcome.ok && outcome.session.data.theme === 'dark';
+    }, Date.now());
+    console.log(`[cache] patch on B seen on A after ${ms} ms`);
+    expect(ms).toBeLessThan(100);
+  });
+
+  it('a change made on A itself is seen by A at once (no wait for its own notice)', async () => {
+    const { token, id } = await a.login();
+    const session = await cachedOnA(token);
+    await a.sessions.patch(session, { step: 2 });
+    const outcome = await a.validate(token);
+    expect(outcome.ok && outcome.session.data.step).toBe(2);
+    await a.sessions.revoke(id);
+    expect(await a.validate(token)).toMatchObject({ ok: false, reason: 'revoked' });
+  });
+
+  it('with the listener connection killed, A bypasses its cache: a revoke on B is honoured on the very next request; the listener reconnects', async () => {
+    const { token, id } = await a.login();
+    await cachedOnA(token);
+    // Terminate every LISTEN connection on this database (A's and B's) and wait until A has noticed.
+    const { rows } = await db.pool.query(
+      `SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'`);
+    expect(rows.length).toBeGreaterThanOrEqual(2);
+    await eventually(async () => !a.listener.connected, 2_000, 1);
+    expect(a.cache.usable).toBe(false);
+    // Before the first reconnect attempt (100 ms): a revoke whose notice reaches no one on A...
+    expect(await b.sessions.revoke(id)).toBe(true);
+    // ...is honoured on A's very next request, which went to the database.
+    const before = a.statements();
+    expect(await a.validate(token)).toMatchObject({ ok: false, reason: 'revoked' });
+    expect(a.statements()).toBe(before + 1);
+    const reconnectMs = await eventually(async () => a.listener.connected && b.listener.connected, 10_000, 20);
+    console.log(`[cache] listeners reconnected within ${reconnectMs} ms`);
+    // And the cache works again after reconnecting.
+    const again = await a.login();
+    await cachedOnA(again.token);
+  });
+
+  it('with the cache, a hot session costs at most 0.05 statements per request', async () => {
+    const { token } = await a.login();
+    const requests = 200;
+    const before = a.statements();
+    for (let i = 0; i < requests; i++) expect((await a.validate(token)).ok).toBe(true);
+    const perRequest = (a.statements() - before) / requests;
+    console.log(`[cache] cache on: ${a.statements() - before} statements for ${requests} requests (${perRequest} per request)`);
+    expect(perRequest).toBeLessThanOrEqual(0.05);
+  });
+
+  it('without the cache, exactly one statement per request at steady state', async () => {
+    const { token } = await uncached.login();
+    expect((await uncached.validate(token)).ok).toBe(true);
+    const requests = 50;
+    const before = uncached.statements();
+    for (let i = 0; i < requests; i++) expect((await uncached.validate(token)).ok).toBe(true);
+    console.log(`[cache] cache off: ${uncached.statements() - before} statements for ${requests} requests`);
+    expect(uncached.statements() - before).toBe(requests);
+  });
+
+  it('no cookie or a malformed token costs no statement, cached or not', async () => {
+    for (const instance of [a, uncached]) {
+      const before = instance.statements();
+      expect(await instance.validate()).toMatchObject({ ok: false, reason: 'missing' });
+      expect(await instance.validate('not-a-token')).toMatchObject({ ok: false, reason: 'invalid' });
+      expect(instance.statements()).toBe(before);
+    }
+  });
+});
+
+/**
+ * Publishing: every statement that changes what a cached copy says sends pg_notify in the
+ * same statement (delivered on commit) and evicts this instance's cache at once; the
+ * per-request statements (lookup, touch) send nothing.
+ */
+describe('the statements that change a session announce it', () => {
+  let db: TestDatabase;
+  let listener: pg.Client;
+  const notices: string[] = [];
+  const cache = new SessionCache(true, 100, 60_000);
+  let store: SessionStore;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    listener = new pg.Client({ connectionString: db.url });
+    await listener.connect();
+    listener.on('notification', (message) => notices.push(message.payload ?? ''));
+    await listener.query(`LISTEN ${INVALIDATION_CHANNEL}`);
+    cache.resume();
+    store = new SessionStore(db.pool, 5_000, undefined, cache);
+  });
+  afterAll(async () => {
+    await listener?.end();
+    await db?.drop();
+  });
+
+  const HOUR = 3_600_000;
+  const context = { actorId: null, ip: '10.0.0.1', userAgent: 'jest' };
+
+  /** A new session whose row is in the local cache. */
+  async function cachedSession(userId = 'user-1') {
+    const token = generateToken();
+    const tokenHash = hashToken(token);
+    await store.create({
+      tokenHash, replacesTokenHash: null, userId, data: {}, idleTimeoutMs: HOUR, absoluteTimeoutMs: 2 * HOUR, ip: context.ip, userAgent: context.userAgent,
+    });
+    const sentAt = Date.now();
+    const row = (await store.lookupByTokenHash(tokenHash))!;
+    expect(cache.set(tokenHash, row, clockOffset(row.dbNow, sentAt), cache.ticket())).toBe(true);
+    return { token, tokenHash, id: row.id };
+  }
+
+  /** Runs `change`; the session must leave the local cache at once and its id (or '*') must be announced. */
+  async function expectAnnounced(session: { tokenHash: Buffer; id: string }, change: () => Promise<unknown>, payload = session.id) {
+    await sleep(20);
+    notices.length = 0;
+    await change();
+    expect(cache.get(session.tokenHash)).toBeUndefined();
+    await eventually(async () => notices.includes(payload), 1_000, 5);
+  }
+
+  it('revoke, revokeAllForUser, logout, rotate, patchData, recordClientChange', async () => {
+    let s = await cachedSession();
+    await expectAnnounced(s, () => store.revoke(s.id, 'user', context));
+    s = await cachedSession('user-all');
+    const other = await cachedSession('user-all');
+    await expectAnnounced(s, () => store.revokeAllForUser('user-all', 'user', context));
+    expect(notices).toContain(other.id);
+    expect(cache.get(other.tokenHash)).toBeUndefined();
+    s = await cachedSession();
+    await expectAnnounced(s, () => store.deleteWithEvent(s.id, 'logout', context));
+    s = await cachedSession();
+    await expectAnnounced(s, () => store.rotate({
+      id: s.id, oldTokenHash: s.tokenHash, newTokenHash: hashToken(generateToken()), idleTimeoutMs: HOUR, reason: 'interval',
+      reauthenticated: false, context,
+    }));
+    s = await cachedSession();
+    await expectAnnounced(s, () => store.patchData(s.id, { theme: 'dark' }, 65_536));
+    s = await cachedSession();
+    await expectAnnounced(s, () => store.recordClientChange(s.id, '10.0.0.2', 'jest'));
+  });
+
+  it('a login that revokes the token it carried (fixation)', async () => {
+    const s = await cachedSession();
+    await expectAnnounced(s, () => store.create({
+      tokenHash: hashToken(generateToken()), replacesTokenHash: s.tokenHash, userId: 'user-1', data: {}, idleTimeoutMs: HOUR,
+      absoluteTimeoutMs: 2 * HOUR, ip: null, userAgent: null,
+    }));
+  });
+
+  it('a purge batch that deleted rows flushes everything (one notice, not one per row)', async () => {
+    const s = await cachedSession();
+    const expired = await cachedSession();
+    await db.pool.query(`UPDATE user_sessions SET idle_expires_at = now() - interval '1 second' WHERE id = $1`, [expired.id]);
+    const connection = await new PurgeStore(db.pool, cache).connect();
+    try {
+      await expectAnnounced(s, () => connection.purgeExpiredSessions('idle', 100, false), INVALIDATE_ALL);
+      expect(notices.filter((n) => n === INVALIDATE_ALL)).toHaveLength(1);
+      notices.length = 0;
+      await connection.purgeExpiredSessions('idle', 100, false); // nothing left to delete: no notice
+    } finally {
+      await connection.release(false);
+    }
+    await sleep(50);
+    expect(notices).toEqual([]);
+  });
+
+  it('the per-request statements (lookup, touch) announce nothing and keep the cache', async () => {
+    const s = await cachedSession();
+    await sleep(20);
+    notices.length = 0;
+    await store.lookupByTokenHash(s.tokenHash);
+    await db.pool.query(`UPDATE user_sessions SET last_seen_at = now() - interval '5 minutes' WHERE id = $1`, [s.id]);
+    notices.length = 0;
+    expect(await store.touchIfStale(s.id, HOUR, 60_000)).toBeDefined();
+    await sleep(50);
+    expect(notices).toEqual([]);
+    expect(cache.get(s.tokenHash)?.id).toBe(s.id);
+  });
+});
