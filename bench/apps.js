@@ -82,7 +82,9 @@ function oursModule(cache) {
       return { userId: sessionOf(req).userId };
     }
   }
-  Inject(getDataSourceToken())(BenchController, undefined, 0);
+  // Each app in this process gets its own named DataSource (TypeORM keeps a process-wide name registry).
+  const dataSourceName = cache ? 'bench_cached' : 'bench_ours';
+  Inject(getDataSourceToken(dataSourceName))(BenchController, undefined, 0);
   decorateMethod(BenchController, 'publicOk', [Get('public'), Public()]);
   decorateMethod(BenchController, 'bare', [Get('bare'), Public()], { req: true });
   decorateMethod(BenchController, 'me', [Get('me')], { req: true });
@@ -92,10 +94,14 @@ function oursModule(cache) {
   Module({
     imports: [
       TypeOrmModule.forRoot({
-        type: 'postgres', url: databaseUrl, autoLoadEntities: true, synchronize: false, logging: false,
+        name: dataSourceName, type: 'postgres', url: databaseUrl, autoLoadEntities: true, synchronize: false, logging: false,
         extra: { max: POOL_MAX, connectionTimeoutMillis: 10_000 },
       }),
-      SessionModule.forRoot({ purge: { enabled: false }, ...(cache ? { cache: { enabled: true } } : {}) }),
+      // forRootAsync: with forRoot, the `dataSource` extra reaches the options validator, which rejects it.
+      SessionModule.forRootAsync({
+        useFactory: () => ({ purge: { enabled: false }, ...(cache ? { cache: { enabled: true } } : {}) }),
+        dataSource: dataSourceName,
+      }),
     ],
     controllers: [BenchController],
   })(OursModule);

@@ -47,9 +47,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../dist/src/demo/embedded-postgres.js';
 import { runMigrations } from '../dist/src/demo/migrate.js';
-import {
-  AggregatedAuditLog, CookieTransport, SessionStore, SessionValidator, TokenFloodDetector, resolveSessionOptions,
-} from '../dist/src/session/index.js';
+import * as lib from '../dist/src/session/index.js';
 import { runPurgeBench } from './purge-bench.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -339,11 +337,13 @@ async function rowCountBench(serverUrl) {
     }
     dbs.sort((a, b) => a.rows - b.rows);
     await sleep(3_000);
-    const options = resolveSessionOptions({ purge: { enabled: false } });
-    const transport = new CookieTransport(options.cookie);
+    const options = lib.resolveSessionOptions({ purge: { enabled: false } });
+    const transport = new lib.CookieTransport(options.cookie);
+    // No cache here (this measures the SQL lookup); builds with the cache take a disabled one.
+    const noCache = lib.SessionCache ? [new lib.SessionCache(false, 1, 1_000)] : [];
     for (const db of dbs) {
-      const store = new SessionStore(db.pool);
-      db.validator = new SessionValidator(store, transport, options, new TokenFloodDetector(options, new AggregatedAuditLog(store, options)));
+      const store = new lib.SessionStore(db.pool);
+      db.validator = new lib.SessionValidator(store, transport, options, new lib.TokenFloodDetector(options, new lib.AggregatedAuditLog(store, options)), ...noCache);
       await refreshBenchSessions(db.pool).catch(() => undefined); // no peer table here: only the first UPDATE matters
       db.samples = [];
     }
@@ -513,7 +513,7 @@ async function main() {
     // Does this build have the cache option? (It is being built on feat/cache.)
     let cache;
     try {
-      resolveSessionOptions({ cache: { enabled: true } });
+      lib.resolveSessionOptions({ cache: { enabled: true } });
       cache = { available: true };
     } catch (error) {
       const detail = String(error.message).split('\n').find((l) => /cache/i.test(l))?.trim() ?? String(error.message).split('\n')[0];
