@@ -322,6 +322,7 @@ async function benchAdapter(adapter, databaseUrl, pool, cache) {
 async function rowCountBench(serverUrl) {
   const big = TEN_M ? 10_000_000 : 1_000_000;
   const sizes = [10_000, big];
+  const seedOrder = [big, 10_000]; // the big seed's write-back settles while the small one seeds
   const dbs = [];
   try {
     for (const rows of seedOrder) {
