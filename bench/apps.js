@@ -19,6 +19,7 @@ import pg from 'pg';
 // ---- the SQL counter: installed before anything creates a pg client --------------------
 const counts = { requests: 0, reads: 0, writes: 0, other: 0 };
 let writeKinds = {};
+let cpuBase = process.cpuUsage();
 const WRITE = /\b(INSERT|UPDATE|DELETE|MERGE)\b/i;
 const READ = /^\s*(\(\s*)?(SELECT|WITH|VALUES|TABLE|SHOW)\b/i;
 const originalQuery = pg.Client.prototype.query;
@@ -176,9 +177,12 @@ process.on('message', async (message) => {
   if (message.cmd === 'reset') {
     counts.requests = 0; counts.reads = 0; counts.writes = 0; counts.other = 0;
     writeKinds = {};
+    cpuBase = process.cpuUsage();
     process.send({ id: message.id, counts: { ...counts } });
   } else if (message.cmd === 'counts') {
-    process.send({ id: message.id, counts: { ...counts, writeKinds } });
+    // This process's CPU time (user + system, µs) since the reset: the app's cost per request, whatever the machine's load.
+    const cpu = process.cpuUsage(cpuBase);
+    process.send({ id: message.id, counts: { ...counts, writeKinds, cpuMicros: cpu.user + cpu.system } });
   } else if (message.cmd === 'stop') {
     for (const app of apps) await app.close().catch(() => undefined);
     await peerPool.end().catch(() => undefined);

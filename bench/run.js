@@ -274,6 +274,7 @@ async function benchAdapter(adapter, databaseUrl, pool, cache) {
     const writeKinds = {};
     for (const x of runs) for (const [k, v] of Object.entries(x.counts.writeKinds)) writeKinds[k] = (writeKinds[k] ?? 0) + v;
     const latencies = runs.flatMap((x) => x.latencies);
+    const cpuMicros = sum((x) => x.counts.cpuMicros);
     results[r.key] = {
       label: r.label,
       // req/s over all rounds; latency percentiles over every response of every round.
@@ -287,6 +288,7 @@ async function benchAdapter(adapter, databaseUrl, pool, cache) {
       errors: sum((x) => x.res.errors),
       timeouts: sum((x) => x.res.timeouts),
       serverRequests: served,
+      nodeCpuMicrosPerReq: served ? Math.round(cpuMicros / served) : NaN,
       sqlReadsPerReq: served ? counts.reads / served : NaN,
       sqlWritesPerReq: served ? counts.writes / served : NaN,
       sqlOtherPerReq: served ? counts.other / served : NaN,
@@ -409,12 +411,12 @@ function pad(cells, widths) {
 }
 
 function printTable(adapters) {
-  const head = ['route', 'adapter', 'req/s', 'p50 ms', 'p99 ms', 'SQL reads/req', 'SQL writes/req', 'non-2xx', 'errors'];
+  const head = ['route', 'adapter', 'req/s', 'p50 ms', 'p99 ms', 'SQL reads/req', 'SQL writes/req', 'app CPU µs/req', 'non-2xx', 'errors'];
   const rows = [];
   for (const a of adapters) {
     for (const r of Object.values(a.results)) {
-      if (r.na) rows.push([r.label, a.adapter, r.na, '', '', '', '', '', '']);
-      else rows.push([r.label, a.adapter, r.reqPerSec, r.p50Ms, r.p99Ms, fmt(r.sqlReadsPerReq, 4), fmt(r.sqlWritesPerReq, 4), r.non2xx, r.errors]);
+      if (r.na) rows.push([r.label, a.adapter, r.na, '', '', '', '', '', '', '']);
+      else rows.push([r.label, a.adapter, r.reqPerSec, fmt(r.p50Ms, 1), fmt(r.p99Ms, 1), fmt(r.sqlReadsPerReq, 4), fmt(r.sqlWritesPerReq, 4), r.nodeCpuMicrosPerReq, r.non2xx, r.errors]);
     }
   }
   const widths = head.map((h, i) => Math.max(h.length, ...rows.filter((r) => !(i === 2 && String(r[2]).startsWith('n/a'))).map((r) => String(r[i]).length)));
@@ -437,7 +439,7 @@ function targets(adapters, rowCount) {
       }
     }
     const bare = r.bare;
-    check(`${a.adapter}: no cache req/s >= 0.9x bare SELECT`, round3(ours.reqPerSec / bare.reqPerSec), ours.reqPerSec >= 0.9 * bare.reqPerSec,
+    check(`${a.adapter}: no cache req/s >= 0.9x bare SELECT`, (ours.reqPerSec / bare.reqPerSec).toFixed(3), ours.reqPerSec >= 0.9 * bare.reqPerSec,
       `${ours.reqPerSec} / ${bare.reqPerSec}`);
     let peer = r.peer;
     let peerNote = '';
@@ -446,25 +448,25 @@ function targets(adapters, rowCount) {
       peerNote = ' (against the EXPRESS peer: no fastify peer)';
     }
     if (peer) {
-      check(`${a.adapter}: no cache req/s >= 1.8x express-session+connect-pg-simple${peerNote}`, round3(ours.reqPerSec / peer.reqPerSec),
+      check(`${a.adapter}: no cache req/s >= 1.8x express-session+connect-pg-simple${peerNote}`, (ours.reqPerSec / peer.reqPerSec).toFixed(3),
         ours.reqPerSec >= 1.8 * peer.reqPerSec, `${ours.reqPerSec} / ${peer.reqPerSec}; peer writes/req ${fmt(peer.sqlWritesPerReq, 4)}`);
     } else {
       check(`${a.adapter}: no cache req/s >= 1.8x peer`, 'n/a', false, 'no peer measured');
     }
     const statements = ours.sqlReadsPerReq + ours.sqlWritesPerReq + ours.sqlOtherPerReq;
-    check(`${a.adapter}: no cache exactly 1 SQL/request at steady state`, round3(statements),
+    check(`${a.adapter}: no cache exactly 1 SQL/request at steady state`, statements.toFixed(4),
       Math.abs(ours.sqlReadsPerReq - 1) < 0.005 && ours.sqlOtherPerReq === 0 && ours.sqlWritesPerReq <= 0.01,
       `reads ${fmt(ours.sqlReadsPerReq, 4)} + writes ${fmt(ours.sqlWritesPerReq, 4)} + other ${fmt(ours.sqlOtherPerReq, 4)}`);
-    check(`${a.adapter}: no cache writes/request <= 0.01`, round3(ours.sqlWritesPerReq), ours.sqlWritesPerReq <= 0.01,
+    check(`${a.adapter}: no cache writes/request <= 0.01`, ours.sqlWritesPerReq.toFixed(4), ours.sqlWritesPerReq <= 0.01,
       `${ours.sqlCounts.writes} writes / ${ours.serverRequests} req (peer ${peer ? fmt(peer.sqlWritesPerReq, 2) : 'n/a'})`);
     const cached = r.cached;
     if (cached.na) {
       check(`${a.adapter}: cache on req/s >= 0.85x no-session route`, 'n/a', null, cached.na);
       check(`${a.adapter}: cache on SQL reads/request <= 0.05`, 'n/a', null, cached.na);
     } else {
-      check(`${a.adapter}: cache on req/s >= 0.85x no-session route`, round3(cached.reqPerSec / r.public.reqPerSec),
+      check(`${a.adapter}: cache on req/s >= 0.85x no-session route`, (cached.reqPerSec / r.public.reqPerSec).toFixed(3),
         cached.reqPerSec >= 0.85 * r.public.reqPerSec, `${cached.reqPerSec} / ${r.public.reqPerSec}`);
-      check(`${a.adapter}: cache on SQL reads/request <= 0.05`, round3(cached.sqlReadsPerReq), cached.sqlReadsPerReq <= 0.05,
+      check(`${a.adapter}: cache on SQL reads/request <= 0.05`, cached.sqlReadsPerReq.toFixed(4), cached.sqlReadsPerReq <= 0.05,
         `${cached.sqlCounts.reads} reads / ${cached.serverRequests} req`);
     }
     for (const [name, z] of Object.entries(a.zeroSql)) {
@@ -552,6 +554,7 @@ async function main() {
     if (fastifyPeer?.na) lines.push('note: no fastify peer; fastify ratios against the peer use the EXPRESS peer.');
     else lines.push('note: the fastify peer runs express-session through Nest FastifyAdapter.use() (@fastify/middie).');
     lines.push('SQL counts: every statement through pg.Client#query in the child, after the warm-up; reads = SELECT/WITH, writes = INSERT/UPDATE/DELETE.');
+    lines.push('app CPU µs/req: the child process\'s user+system CPU over the measured window / requests served (Node side only, not Postgres; less load-sensitive than req/s).');
     lines.push('');
     if (rowCount) {
     lines.push(`row count (${rowCount.method}):`);
