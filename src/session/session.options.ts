@@ -311,7 +311,8 @@ class CacheOptionsSchema implements SessionCacheOptions {
   @IsOptional() @IsBoolean()
   enabled?: boolean;
 
-  @IsOptional() @IsInt() @Min(1) @Max(10_000_000)
+  // lru-cache allocates its index for every entry up front: a million is ~25 MB before any session.
+  @IsOptional() @IsInt() @Min(1) @Max(1_000_000)
   maxEntries?: number;
 
   @IsOptional() @IsDuration({ positive: true }) @IsDurationAtMost(MAX_CACHE_TTL_MS)

@@ -47,7 +47,7 @@ export class SessionCache implements SessionChangeSink {
     private readonly now: () => number = Date.now,
   ) {
     this.entries = new LRUCache<string, CacheEntry>({
-      max: maxEntries,
+      max: enabled ? maxEntries : 1, // lru-cache allocates its index for `max` up front
       ttl: ttlMs,
       perf: { now },
       ttlResolution: 0, // the clock is read on each get: a cached "now" would stretch the TTL
@@ -97,6 +97,7 @@ export class SessionCache implements SessionChangeSink {
 
   /** Drops every cached token of the session (revoked, rotated, logged out, data changed). */
   evictSession(id: string): void {
+    if (!this.enabled) return; // the store reports every change; a disabled cache has nothing to drop
     this.evictedAt.set(id, ++this.seq);
     // Bounded memory: forgetting per-id marks is safe if every older ticket is refused.
     if (this.evictedAt.size > this.maxEntries) this.raiseFloor();

@@ -75,7 +75,8 @@ export class SessionInvalidationListener implements OnModuleInit, OnModuleDestro
     });
     try {
       await client.connect();
-      await client.query(`LISTEN ${INVALIDATION_CHANNEL}`);
+      // Bounded, so a stuck server cannot hold up start-up (onModuleInit awaits the first attempt).
+      await client.query({ text: `LISTEN ${INVALIDATION_CHANNEL}`, query_timeout: 5_000 } as pg.QueryConfig);
     } catch (error) {
       this.lost(client, error);
       return;

@@ -31,14 +31,16 @@ const LIVE = `revoked_at IS NULL AND idle_expires_at > now() AND absolute_expire
  * change, so the notice is delivered exactly when the change commits, and never without it.
  * Always on, whether or not this instance caches: a fleet where some instances cache and
  * others do not stays coherent, and the cost is one notice per rare event (revoke, logout,
- * expiry delete, rotation, data patch, client change, purge), never per request.
+ * expiry delete, rotation, data patch, client change, purge), never per request (Postgres
+ * serialises the commits of notifying transactions on one queue lock, so per-request notices
+ * would cap throughput).
  */
 export const INVALIDATION_CHANNEL = 'nest_pg_session';
 /** Payload meaning "drop every cached session" (the purge: thousands of ids per batch, all of them expired anyway). */
 export const INVALIDATE_ALL = '*';
 /**
  * Sends one notice per session id in the named CTEs and returns those ids as a json array
- * (\`notified_ids\`), so the store also evicts them locally at once. A scalar subquery in the
+ * (`notified_ids`), so the store also evicts them locally at once. A scalar subquery in the
  * final SELECT: a plain SELECT inside WITH runs only if the final query reads it, and the
  * volatile pg_notify column is never pruned from the subquery.
  */
