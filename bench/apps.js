@@ -38,7 +38,7 @@ pg.Client.prototype.query = function countedQuery(config, values, callback) {
   return originalQuery.call(this, config, values, callback);
 };
 
-const { Controller, Get, Module, Req, Inject, UnauthorizedException } = await import('@nestjs/common');
+const { Controller, Get, Module, Req, Res, Inject, UnauthorizedException } = await import('@nestjs/common');
 const { NestFactory } = await import('@nestjs/core');
 const { ExpressAdapter } = await import('@nestjs/platform-express');
 const { FastifyAdapter } = await import('@nestjs/platform-fastify');
@@ -46,7 +46,7 @@ const { TypeOrmModule, getDataSourceToken } = await import('@nestjs/typeorm');
 const { parseCookie } = await import('cookie');
 const session = (await import('express-session')).default;
 const connectPgSimple = (await import('connect-pg-simple')).default;
-const { SessionModule, Public, sessionOf, hashToken, SESSION_SQL } = await import('../dist/src/session/index.js');
+const { SessionModule, Public, sessionOf, hashToken, SESSION_SQL, SessionStore, SessionValidator } = await import('../dist/src/session/index.js');
 const { freePort } = await import('../dist/src/demo/embedded-postgres.js');
 
 const adapterName = process.argv[2];
@@ -65,8 +65,10 @@ function decorateMethod(cls, name, decorators, { req = false } = {}) {
 
 function oursModule(cache) {
   class BenchController {
-    constructor(dataSource) {
+    constructor(dataSource, store, validator) {
       this.pool = dataSource.driver.master;
+      this.store = store;
+      this.validator = validator;
     }
     publicOk() {
       return { ok: true };
@@ -82,13 +84,32 @@ function oursModule(cache) {
     me(req) {
       return { userId: sessionOf(req).userId };
     }
+    // Diagnostics (not in the table; for locating the cost between /bare and /me):
+    // /diag/store: the store's lookup (its timeout race, row mapping) instead of pool.query;
+    // /diag/validate: SessionValidator.validate() called in the handler, without the guards.
+    async diagStore(req) {
+      const token = parseCookie(req.headers.cookie ?? '')[COOKIE];
+      const row = token && await this.store.lookupByTokenHash(hashToken(token));
+      if (!row) throw new UnauthorizedException();
+      return { userId: row.userId };
+    }
+    async diagValidate(req, res) {
+      const outcome = await this.validator.validate(req, res);
+      if (!outcome.ok) throw new UnauthorizedException();
+      return { userId: outcome.session.userId };
+    }
   }
   // Each app in this process gets its own named DataSource (TypeORM keeps a process-wide name registry).
   const dataSourceName = cache ? 'bench_cached' : 'bench_ours';
   Inject(getDataSourceToken(dataSourceName))(BenchController, undefined, 0);
+  Inject(SessionStore)(BenchController, undefined, 1);
+  Inject(SessionValidator)(BenchController, undefined, 2);
   decorateMethod(BenchController, 'publicOk', [Get('public'), Public()]);
   decorateMethod(BenchController, 'bare', [Get('bare'), Public()], { req: true });
   decorateMethod(BenchController, 'me', [Get('me')], { req: true });
+  decorateMethod(BenchController, 'diagStore', [Get('diag/store'), Public()], { req: true });
+  decorateMethod(BenchController, 'diagValidate', [Get('diag/validate'), Public()], { req: true });
+  Res({ passthrough: true })(BenchController.prototype, 'diagValidate', 1);
   Controller()(BenchController);
 
   class OursModule {}

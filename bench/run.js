@@ -10,6 +10,8 @@
 //   node bench/run.js --no-purge      skip the purge bench
 //   node bench/run.js --no-rows       skip the 10k vs 1M/10M row-count test (its 1M seed takes a minute or two)
 //
+// Diagnostics: bench/profile.mjs (CPU µs/request per route, optional --cpu-prof summary).
+//
 // Postgres: DATABASE_URL's server when set (the bench creates fresh databases there and drops
 // them), else an embedded PostgreSQL (dist/src/demo/embedded-postgres.js), like the tests.
 //
