@@ -1,0 +1,62 @@
+// Where does a route's time go? Starts an embedded PostgreSQL with 100,000 sessions, one
+// bench/apps.js child, and drives the listed routes of its `ours` app (public, bare, me,
+// diag/store, diag/validate) with autocannon (50 connections, 50 sessions) in ABBA order,
+// printing req/s and the child's CPU µs per request for each. With PROF=1 the child runs
+// under --cpu-prof and the self time is summarised by package and by function.
+//
+//   npm run build && node bench/profile.mjs fastify public,bare,diag/store,diag/validate,me
+//   SECS=10 PROF=1 node bench/profile.mjs fastify me
+import autocannon from 'autocannon';
+import { fork } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, mkdirSync } from 'node:fs';
+import pg from 'pg';
+import { startEmbeddedPostgres } from '../dist/src/demo/embedded-postgres.js';
+import { runMigrations } from '../dist/src/demo/migrate.js';
+const [adapter, routes] = process.argv.slice(2);
+const db = await startEmbeddedPostgres();
+await runMigrations(db.url);
+const pool = new pg.Pool({ connectionString: db.url });
+await pool.query(`INSERT INTO user_sessions (token_hash, user_id, data, created_at, last_seen_at, authenticated_at, rotated_at, idle_expires_at, absolute_expires_at, ip, user_agent)
+  SELECT sha256(convert_to(rtrim(translate(encode(sha256(int8send(g)), 'base64'), '+/', '-_'), '='), 'UTF8')), 'user-' || g, '{"role":"user"}'::jsonb,
+  now(), now(), now(), now(), now() + interval '30 minutes', now() + interval '11 hours', '127.0.0.1', 'autocannon-bench' FROM generate_series(1, 100000) g`);
+await pool.query('VACUUM ANALYZE user_sessions');
+await pool.end();
+const dir = `${new URL('../scratch/', import.meta.url).pathname}prof-${adapter}-${Date.now()}`;
+mkdirSync(dir, { recursive: true });
+const tokenOf = (i) => { const n = Buffer.alloc(8); n.writeBigInt64BE(BigInt(i)); return createHash('sha256').update(n).digest('base64url'); };
+const cookies = Array.from({ length: 50 }, (_, k) => `__Host-sid=${tokenOf(k + 1)}`);
+const child = fork(new URL('./apps.js', import.meta.url).pathname, [adapter], { execArgv: process.env.PROF ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [], env: { ...process.env, BENCH_CACHE: '0', BENCH_DATABASE_URL: db.url } });
+const info = await new Promise((r) => child.on('message', (m) => m.ready && r(m)));
+let id = 10;
+const ask = (cmd) => new Promise((r) => { const my = id++; const h = (m) => { if (m.id === my) { child.off('message', h); r(m); } }; child.on('message', h); child.send({ id: my, cmd }); });
+for (const route of [...routes.split(','), ...routes.split(',').reverse()]) {
+  let n = 0;
+  await autocannon({ url: `http://127.0.0.1:${info.ports.ours}/${route}`, connections: 50, duration: 2, headers: { 'user-agent': 'autocannon-bench' }, setupClient: (c) => c.setHeaders({ 'user-agent': 'autocannon-bench', cookie: cookies[n++ % 50] }) });
+  await new Promise((r) => setTimeout(r, 1000));
+  await ask('reset');
+  const res = await autocannon({ url: `http://127.0.0.1:${info.ports.ours}/${route}`, connections: 50, duration: Number(process.env.SECS ?? 10),
+    headers: { 'user-agent': 'autocannon-bench' }, setupClient: (c) => c.setHeaders({ 'user-agent': 'autocannon-bench', cookie: cookies[n++ % 50] }) });
+  const { counts } = await ask('counts');
+  console.log(route.padEnd(14), Math.round(res.requests.total / res.duration), 'req/s', 'non2xx', res.non2xx, 'cpu µs/req', Math.round(counts.cpuMicros / counts.requests), 'sql', counts.reads + counts.writes);
+}
+child.send({ id: 1, cmd: 'stop' });
+await new Promise((r) => child.on('exit', r));
+await db.stop();
+if (!process.env.PROF) process.exit(0);
+const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+const prof = JSON.parse(readFileSync(`${dir}/${file}`));
+const self = new Map(); const byPkg = new Map();
+const dt = (prof.endTime - prof.startTime) / prof.samples.length / 1000;
+const hits = new Map(); for (const s of prof.samples) hits.set(s, (hits.get(s) ?? 0) + 1);
+let total = 0;
+for (const node of prof.nodes) {
+  const h = hits.get(node.id) ?? 0; if (!h) continue; total += h;
+  const { functionName, url, lineNumber } = node.callFrame;
+  const key = `${functionName || '(anon)'} ${url.replace(/^.*node_modules\//, 'nm/').replace('', '')}:${lineNumber + 1}`;
+  self.set(key, (self.get(key) ?? 0) + h);
+  const pkg = url.includes('node_modules/') ? url.replace(/^.*node_modules\/((@[^/]+\/)?[^/]+).*$/, '$1') : url.includes('/dist/') ? 'nest-pg-session' : url.startsWith('node:') ? 'node:' + url.slice(5).split('/')[0] : (url || functionName);
+  byPkg.set(pkg, (byPkg.get(pkg) ?? 0) + h);
+}
+const top = (m, k) => [...m].sort((a, b) => b[1] - a[1]).slice(0, k).map(([n, h]) => `${(100 * h / total).toFixed(1).padStart(5)}%  ${n}`).join('\n');
+console.log(`profile ${dir}/${file}, ${total} samples, ${dt.toFixed(2)} ms/sample\n-- by package --\n${top(byPkg, 20)}\n-- self, top 30 --\n${top(self, 30)}`);
