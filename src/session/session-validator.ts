@@ -128,7 +128,9 @@ export class SessionValidator {
     const { audit, rejectOnUserAgentChange } = this.options.clientBinding;
     if (!audit && !rejectOnUserAgentChange) return row;
     const context = auditContext(request);
-    const ip = context.ip ?? null;
+    // An unknown address (the client hung up before we read it, or a transport without one)
+    // is no evidence of a move: recording it would write the row and audit a change twice.
+    const ip = context.ip ?? row.ip;
     const userAgent = context.userAgent ?? null;
     if (rejectOnUserAgentChange && userAgent !== row.userAgent) {
       await this.store.revoke(row.id, 'ua_changed', context, { event: 'ua_changed', details: { from: row.userAgent, to: userAgent } });

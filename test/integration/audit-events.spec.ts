@@ -52,7 +52,7 @@ describe('audit rows and SessionEvents for every lifecycle event', () => {
   };
 
   /** A request the validator has attached the session to, as the guard would. */
-  const authenticated = async (token: string, options: { ip?: string; userAgent?: string } = {}) => {
+  const authenticated = async (token: string, options: { ip?: string | null; userAgent?: string } = {}) => {
     const request = fakeRequest({ token, ...options });
     const response = new FakeResponse();
     const outcome = await validator.validate(request, response);
@@ -171,6 +171,19 @@ describe('audit rows and SessionEvents for every lifecycle event', () => {
     expect((await authenticated(idle.token)).outcome).toEqual({ ok: false, reason: 'invalid' });
     expect(await theRow('expired_idle', idle.id)).toMatchObject({ userId: 'u-expired', actorId: null, ip: '198.51.100.14' });
     expect(await theRow('expired_absolute', absolute.id)).toMatchObject({ userId: 'u-expired', actorId: null, ip: '198.51.100.15' });
+  });
+
+  it('ip_changed: not for a request whose address is unknown (client gone): no write, no audit row, the row keeps its address', async () => {
+    const { id, token } = await login('u-gone', { ip: '192.0.2.10' });
+    const before = (await db.pool.query('SELECT ip, version FROM user_sessions WHERE id = $1', [id])).rows[0];
+    const { outcome } = await authenticated(token, { ip: null });
+    expect(outcome.ok).toBe(true);
+    const { rows } = await db.pool.query(`SELECT event FROM session_audit_log WHERE session_id = $1 AND event = 'ip_changed'`, [id]);
+    expect(rows).toEqual([]);
+    expect((await db.pool.query('SELECT ip, version FROM user_sessions WHERE id = $1', [id])).rows[0]).toEqual(before);
+    // A real move is still recorded.
+    await authenticated(token, { ip: '192.0.2.11' });
+    expect((await theRow('ip_changed', id)).details).toEqual({ from: '192.0.2.10', to: '192.0.2.11' });
   });
 
   it('token_reuse_detected: a rotated-out token after the grace window revokes the session, once, by the system', async () => {

@@ -17,12 +17,13 @@ export class FakeResponse {
   }
 }
 
-export function fakeRequest(options: { token?: string; ip?: string; userAgent?: string } = {}): HttpRequestLike {
+/** `ip: null` is a request whose address is unknown (e.g. the socket closed before it was read). */
+export function fakeRequest(options: { token?: string; ip?: string | null; userAgent?: string } = {}): HttpRequestLike {
   return {
     headers: {
       'user-agent': options.userAgent ?? 'jest-agent/1.0',
       ...(options.token ? { cookie: `__Host-sid=${options.token}` } : {}),
     },
-    ip: options.ip ?? '203.0.113.7',
+    ip: options.ip === null ? undefined : options.ip ?? '203.0.113.7',
   };
 }
