@@ -5,7 +5,10 @@ import { Args, Field, GraphQLModule, Mutation, ObjectType, Query, Resolver } fro
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import request from 'supertest';
-import { CurrentSession, Public, SessionModule, SessionService, type ActiveSession } from '../../src/session/index.js';
+import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
+import {
+  CsrfGuard, CurrentSession, Public, SessionGuard, SessionModule, SessionService, UnsupportedContextError, type ActiveSession,
+} from '../../src/session/index.js';
 import { csrfTokenFor } from '../../src/session/csrf/csrf-token.js';
 import { ExpressApolloDriver } from '../support/apollo-express.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -123,4 +126,21 @@ describe('SessionGuard on GraphQL resolvers (Apollo, code first, Express)', () =
     expect(next).not.toBe(token);
     await gql('{ me { userId } }', { Cookie: `__Host-sid=${next}` }).expect(200, { data: { me: { userId: 'u-gql' } } });
   });
+
+  it('a GraphQL call without an HTTP request (a subscription): refused unless @Public(), which both guards let through', async () => {
+    // What a subscription resolver's ExecutionContext looks like: type 'graphql', a context with no req.
+    const contextFor = (method: 'hello' | 'me') => {
+      const host = new ExecutionContextHost([{}, {}, { connectionParams: {} }, { operation: { operation: 'subscription' } }],
+        MeResolver, MeResolver.prototype[method]);
+      host.setType('graphql');
+      return host;
+    };
+    const sessionGuard = app.get(SessionGuard);
+    const csrfGuard = app.get(CsrfGuard);
+    expect(await sessionGuard.canActivate(contextFor('hello'))).toBe(true);
+    expect(csrfGuard.canActivate(contextFor('hello'))).toBe(true);
+    await expect(sessionGuard.canActivate(contextFor('me'))).rejects.toThrow(UnsupportedContextError);
+    expect(() => csrfGuard.canActivate(contextFor('me'))).toThrow(UnsupportedContextError);
+  });
 });
+

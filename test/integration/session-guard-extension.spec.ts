@@ -19,7 +19,7 @@ class EdgeProxyGuard extends SessionGuard {
   }
 
   protected override shouldSkip(context: ExecutionContext): boolean {
-    return context.getHandler().name === 'health';
+    return context.getHandler().name.startsWith('health');
   }
 }
 
@@ -39,6 +39,11 @@ class AppController {
 
   @Get('health')
   health() {
+    return { ok: true };
+  }
+
+  @Post('health/ping') @HttpCode(200)
+  healthPing() {
     return { ok: true };
   }
 }
@@ -94,6 +99,10 @@ describe('SessionGuard subclasses', () => {
     // The subclass really is the guard in force: /me still needs a session, /health is skipped.
     await request(server).get('/me').expect(401);
     await request(server).get('/health').expect(200, { ok: true });
+    // A skipped unsafe route: no session, so no token to check, but CsrfGuard still checks the origin.
+    await request(server).post('/health/ping').expect(200, { ok: true });
+    const forged = await request(server).post('/health/ping').set('Origin', 'https://evil.example').expect(403);
+    expect(forged.body.reason).toBe('origin_not_allowed');
   });
 
   it("the default getClientIp ignores client headers and follows Express' trust proxy", async () => {

@@ -11,12 +11,11 @@ import { SESSION_OPTIONS, SESSION_TRANSPORT } from '../session.constants.js';
 import type { ResolvedSessionOptions } from '../session.options.js';
 import { clientIp, headerValue, type HttpRequestLike } from '../transport/http.js';
 import type { SessionTransport } from '../transport/session-transport.js';
-import { requestOf } from './execution-context.js';
+import { HTTP_LIKE, requestOf, UnsupportedContextError } from './execution-context.js';
 
 export type CsrfFailure = 'cross_site' | 'origin_not_allowed' | 'csrf_token_missing' | 'csrf_token_invalid';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
-const HTTP_LIKE = new Set(['http', 'graphql']);
 
 const MESSAGES: Record<CsrfFailure, string> = {
   cross_site: 'Cross-site request refused',
@@ -57,10 +56,18 @@ export class CsrfGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     // Only HTTP and GraphQL calls come from browsers that attach cookies on their own.
     if (!this.options.csrf.enabled || this.transport.kind !== 'cookie' || !HTTP_LIKE.has(context.getType<string>())) return true;
-    const request = this.getRequest(context);
-    if (this.isSafe(context, request)) return true;
     const targets = [context.getHandler(), context.getClass()];
     if (this.reflector.getAllAndOverride<boolean>(SKIP_CSRF, targets) === true) return true;
+    let request: RequestWithMethod;
+    try {
+      request = this.getRequest(context);
+    } catch (error) {
+      // A GraphQL call without an HTTP request (a subscription) carries no cookie to forge with;
+      // SessionGuard has already refused it unless it is public.
+      if (error instanceof UnsupportedContextError && isPublicRoute(this.reflector, targets)) return true;
+      throw error;
+    }
+    if (this.isSafe(context, request)) return true;
 
     const session = sessionOf(request);
     const verdict = checkRequestOrigin({
@@ -70,9 +77,7 @@ export class CsrfGuard implements CanActivate {
     }, this.allowedOrigins ?? new Set([ownOrigin(request)]));
     if (!verdict.ok) return this.fail(request, verdict.reason, session, verdict.origin);
 
-    const isPublic = this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets) === true
-      && this.reflector.getAllAndOverride<boolean>(OPTIONAL_SESSION, targets) !== true;
-    if (isPublic) return true;
+    if (isPublicRoute(this.reflector, targets)) return true;
     // Fail closed if registered in the wrong order: without the session we cannot check its token.
     if (!isSessionResolved(request)) throw new Error('CsrfGuard must run after SessionGuard (register SessionGuard first)');
     if (!session || session.transport !== 'cookie' || !session.csrfToken) return true;
@@ -113,4 +118,10 @@ export class CsrfGuard implements CanActivate {
 function ownOrigin(request: RequestWithMethod): string {
   const protocol = request.protocol === 'https' ? 'https' : 'http';
   return `${protocol}://${(headerValue(request, 'host') ?? '').toLowerCase()}`;
+}
+
+/** @Public() and not @OptionalSession(): no session is looked up, so there is no token to check. */
+function isPublicRoute(reflector: Reflector, targets: Parameters<Reflector['getAllAndOverride']>[1]): boolean {
+  return reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets) === true
+    && reflector.getAllAndOverride<boolean>(OPTIONAL_SESSION, targets) !== true;
 }

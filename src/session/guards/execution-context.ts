@@ -6,6 +6,9 @@ export interface RequestResponse {
   response: HttpResponseLike;
 }
 
+/** Context types whose calls carry an HTTP request (and so may carry a browser's cookies). */
+export const HTTP_LIKE: ReadonlySet<string> = new Set(['http', 'graphql']);
+
 /** GraphQL's resolver context as the Apollo and Mercurius drivers build it (the third resolver argument). */
 interface GraphQLContextLike {
   req?: HttpRequestLike & { res?: HttpResponseLike };

@@ -8,9 +8,8 @@ import { OUTCOME_OF_REASON, SessionMetrics } from '../metrics/session-metrics.js
 import { SessionValidator } from '../session-validator.js';
 import { StoreUnavailableError } from '../store/session.store.js';
 import { frameworkClientIp, rememberClientIp, setHeader, type HttpRequestLike, type HttpResponseLike } from '../transport/http.js';
-import { requestResponseOf } from './execution-context.js';
+import { HTTP_LIKE, requestResponseOf, UnsupportedContextError } from './execution-context.js';
 
-const HTTP_LIKE = new Set(['http', 'graphql']);
 
 /**
  * Deny by default: every route needs a valid session unless marked @Public(). Registered
@@ -34,14 +33,27 @@ export class SessionGuard implements CanActivate {
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    if (await this.shouldSkip(context)) return true;
+    const skipped = await this.shouldSkip(context);
     const targets = [context.getHandler(), context.getClass()];
     const optional = this.reflector.getAllAndOverride<boolean>(OPTIONAL_SESSION, targets) === true;
-    const isPublic = !optional && this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets) === true;
-    // A @Public() handler in a context without a request (a WebSocket message) has nothing to read.
+    const isPublic = skipped || (!optional && this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets) === true);
+    // A public or skipped handler in a context without a request (a WebSocket message, a GraphQL
+    // subscription) has nothing to read.
     if (isPublic && !HTTP_LIKE.has(context.getType<string>())) return true;
 
-    const { request, response } = this.getRequestResponse(context);
+    let request: HttpRequestLike, response: HttpResponseLike;
+    try {
+      ({ request, response } = this.getRequestResponse(context));
+    } catch (error) {
+      if (isPublic && error instanceof UnsupportedContextError) return true;
+      throw error;
+    }
+    if (skipped) {
+      // Say "no session here" rather than nothing: CsrfGuard then still checks the origin of an
+      // unsafe request, instead of taking the missing answer for a guard registered out of order.
+      attachSession(request, null);
+      return true;
+    }
     // Also on @Public() routes: the login's `created` audit row must carry the same address.
     rememberClientIp(request, this.getClientIp(request));
     if (isPublic) return true;
