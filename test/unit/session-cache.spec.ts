@@ -44,6 +44,16 @@ describe('SessionCache', () => {
     expect(cache.get(hashes[3])?.id).toBe('s3');
   });
 
+  it("hands each request its own copy of the session's data", () => {
+    const cache = listeningCache();
+    const h = hash();
+    cache.set(h, row('s1', 0, { data: { cart: ['a'], role: 'user' } }), 0, cache.ticket());
+    const first = cache.get(h)!;
+    (first.data.cart as string[]).push('injected');
+    first.data.role = 'admin';
+    expect(cache.get(h)!.data).toEqual({ cart: ['a'], role: 'user' });
+  });
+
   it('serves an entry for its TTL only', () => {
     const c = clock();
     const cache = listeningCache(100, 5_000, c.now);

@@ -78,7 +78,9 @@ export class SessionCache implements SessionChangeSink {
     const entry = this.entries.get(keyOf(tokenHash));
     if (entry) this.counters?.cacheHit();
     else this.counters?.cacheMiss();
-    return entry && { ...entry.row, dbNow: new Date(this.now() + entry.offsetMs) };
+    // Each request gets its own copy of `data`, as it would from the database: a handler that
+    // mutates it (a bug: only patch() persists) must not change what later requests are served.
+    return entry && { ...entry.row, data: structuredClone(entry.row.data), dbNow: new Date(this.now() + entry.offsetMs) };
   }
 
   /**
