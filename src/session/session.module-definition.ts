@@ -117,9 +117,10 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
       provide: SessionStore,
       // The store speaks SQL to TypeORM's own pg pool: one pool, prepared statements on the hot path.
       // It tells the local cache what it changed; other instances learn it by NOTIFY.
-      useFactory: (dataSource: DataSource, events: SessionEvents, cache: SessionCache, metrics: SessionMetrics) =>
-        new SessionStore((dataSource.driver as unknown as { master: Pool }).master, undefined, events, cache, metrics.enabled ? metrics : undefined),
-      inject: [getDataSourceToken(extras.dataSource), SessionEvents, SessionCache, SessionMetrics],
+      useFactory: (dataSource: DataSource, events: SessionEvents, cache: SessionCache, metrics: SessionMetrics, o: ResolvedSessionOptions) =>
+        new SessionStore((dataSource.driver as unknown as { master: Pool }).master, undefined, events, cache,
+          metrics.enabled ? metrics : undefined, o.cache.notify),
+      inject: [getDataSourceToken(extras.dataSource), SessionEvents, SessionCache, SessionMetrics, SESSION_OPTIONS],
     },
     {
       provide: SessionHealth,
@@ -135,8 +136,9 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
     },
     {
       provide: PurgeStore,
-      useFactory: (dataSource: DataSource, cache: SessionCache) => new PurgeStore((dataSource.driver as unknown as { master: Pool }).master, cache),
-      inject: [getDataSourceToken(extras.dataSource), SessionCache],
+      useFactory: (dataSource: DataSource, cache: SessionCache, o: ResolvedSessionOptions) =>
+        new PurgeStore((dataSource.driver as unknown as { master: Pool }).master, cache, o.cache.notify),
+      inject: [getDataSourceToken(extras.dataSource), SessionCache, SESSION_OPTIONS],
     },
     SessionEvents,
     AggregatedAuditLog,

@@ -71,6 +71,13 @@ export interface SessionCacheOptions {
    * NOTIFY is what evicts on change; the TTL only bounds what a silently dead listener could miss.
    */
   ttl?: Duration;
+  /**
+   * Announce every session change on the `nest_pg_session` channel (NOTIFY), so caches evict.
+   * Default: `enabled`. Set true on the instances that do not cache when others in the fleet do;
+   * it cannot be false with the cache on. Off without a cache because Postgres serialises the
+   * commits of all notifying transactions.
+   */
+  notify?: boolean;
 }
 
 export interface SessionPurgeOptions {
@@ -119,6 +126,7 @@ export interface ResolvedCacheOptions {
   enabled: boolean;
   maxEntries: number;
   ttlMs: number;
+  notify: boolean;
 }
 
 export interface ResolvedPurgeOptions {
@@ -321,6 +329,9 @@ class CacheOptionsSchema implements SessionCacheOptions {
 
   @IsOptional() @IsDuration({ positive: true }) @IsDurationAtMost(MAX_CACHE_TTL_MS)
   ttl?: Duration;
+
+  @IsOptional() @IsBoolean()
+  notify?: boolean;
 }
 
 const idleOf = (o: SessionOptionsSchema) => parseDuration(o.idleTimeout ?? DEFAULT_IDLE_TIMEOUT_MS) ?? NaN;
@@ -420,6 +431,10 @@ export function resolveSessionOptions(input: SessionModuleOptions = {}, module?:
   // A default CSRF cookie name inherits the session cookie's prefix, whose rules the schema checks.
   const csrfProblem = input.csrf?.cookieName === undefined ? undefined : csrfCookieProblem(security.csrf.cookieName, resolvedCookie);
   if (csrfProblem) throw new SessionOptionsError(`Invalid SessionModule options:\n  - ${csrfProblem}`);
+  // A cache whose own instance stays silent would serve this instance's changes to the others.
+  if (input.cache?.enabled === true && input.cache.notify === false) {
+    throw new SessionOptionsError('Invalid SessionModule options:\n  - cache.notify: cannot be false while cache.enabled is true');
+  }
   const purge = input.purge ?? {};
   return {
     idleTimeoutMs,
@@ -444,6 +459,7 @@ export function resolveSessionOptions(input: SessionModuleOptions = {}, module?:
       enabled: input.cache?.enabled ?? false,
       maxEntries: input.cache?.maxEntries ?? DEFAULT_CACHE_MAX_ENTRIES,
       ttlMs: parseDuration(input.cache?.ttl) ?? DEFAULT_CACHE_TTL_MS,
+      notify: input.cache?.notify ?? input.cache?.enabled ?? false,
     },
     metrics: resolveMetricsOptions(input.metrics),
     ...security,

@@ -357,6 +357,29 @@ describe('the statements that change a session announce it', () => {
     expect(notices).toEqual([]);
   });
 
+  it('announces nothing when notify is off (no instance caches): Postgres serialises notifying commits', async () => {
+    const silent = new SessionStore(db.pool, 5_000, undefined, undefined, undefined, false);
+    const tokenHash = hashToken(generateToken());
+    const created = await silent.create({
+      tokenHash, replacesTokenHash: null, userId: 'user-quiet', data: {}, idleTimeoutMs: HOUR, absoluteTimeoutMs: 2 * HOUR, ip: null, userAgent: null,
+    });
+    await sleep(20);
+    notices.length = 0;
+    await silent.patchData(created.id, { a: 1 }, 65_536);
+    await silent.rotate({ id: created.id, oldTokenHash: tokenHash, newTokenHash: hashToken(generateToken()), idleTimeoutMs: HOUR,
+      reason: 'manual', reauthenticated: false, context });
+    expect(await silent.revoke(created.id, 'user', context)).toBe(true);
+    await db.pool.query(`UPDATE user_sessions SET idle_expires_at = now() - interval '1 second' WHERE id = $1`, [created.id]);
+    const connection = await new PurgeStore(db.pool, undefined, false).connect();
+    try {
+      expect((await connection.purgeExpiredSessions('idle', 100, false)).deleted).toBeGreaterThan(0);
+    } finally {
+      await connection.release(false);
+    }
+    await sleep(100);
+    expect(notices).toEqual([]);
+  });
+
   it('the per-request statements (lookup, touch) announce nothing and keep the cache', async () => {
     const s = await cachedSession();
     await sleep(20);

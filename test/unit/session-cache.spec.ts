@@ -149,9 +149,15 @@ describe('SessionCache', () => {
 
 describe('cache options', () => {
   it('default to off, 10000 entries, 5 s', () => {
-    expect(resolveSessionOptions().cache).toEqual({ enabled: false, maxEntries: 10_000, ttlMs: 5_000 });
+    expect(resolveSessionOptions().cache).toEqual({ enabled: false, maxEntries: 10_000, ttlMs: 5_000, notify: false });
     expect(resolveSessionOptions({ cache: { enabled: true, maxEntries: 50, ttl: '60s' } }).cache)
-      .toEqual({ enabled: true, maxEntries: 50, ttlMs: 60_000 });
+      .toEqual({ enabled: true, maxEntries: 50, ttlMs: 60_000, notify: true });
+  });
+
+  it('notify follows enabled; it may be on without a cache (mixed fleets), never off with one', () => {
+    expect(resolveSessionOptions({ cache: { notify: true } }).cache.notify).toBe(true);
+    expect(() => resolveSessionOptions({ cache: { enabled: true, notify: false } })).toThrow(/cache\.notify: cannot be false while cache\.enabled/);
+    expect(() => resolveSessionOptions({ cache: { notify: 'yes' as never } })).toThrow(/cache\.notify/);
   });
 
   it.each([
@@ -176,7 +182,7 @@ describe('demo SESSION_CACHE / SESSION_CACHE_TTL', () => {
     expect(cacheOf({ SESSION_CACHE: 'off' })).toEqual({ enabled: false });
     expect(cacheOf({ SESSION_CACHE: 'on', SESSION_CACHE_TTL: '2s' })).toEqual({ enabled: true, ttl: '2s' });
     expect(resolveSessionOptions(loadDemoConfig({ SESSION_CACHE_TTL: '10s' }, 'postgres://x').session).cache)
-      .toEqual({ enabled: true, maxEntries: 10_000, ttlMs: 10_000 });
+      .toEqual({ enabled: true, maxEntries: 10_000, ttlMs: 10_000, notify: true });
   });
 
   it('refuses anything but on/off, and a TTL the module refuses', () => {

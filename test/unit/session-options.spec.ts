@@ -102,7 +102,7 @@ describe('resolveSessionOptions defaults', () => {
     maxDataBytes: 65_536,
     purge: { enabled: true, cron: '*/5 * * * *', batchSize: 5_000, dutyCycle: 0.1, auditRetentionMs: 90 * 24 * HOUR },
     admin: { enabled: false, authorize: undefined, path: 'admin' },
-    cache: { enabled: false, maxEntries: 10_000, ttlMs: 5_000 },
+    cache: { enabled: false, maxEntries: 10_000, ttlMs: 5_000, notify: false },
     metrics: { enabled: false, prefix: 'nest_pg_session_' },
     csrf: { enabled: true, headerName: 'x-csrf-token', cookieName: '__Host-csrf', allowedOrigins: undefined },
     flood: { limit: 100, windowMs: MINUTE, maxSources: 10_000 },

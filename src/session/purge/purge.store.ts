@@ -20,7 +20,7 @@ export const PURGE_LOCK_KEY = 0x6e70_7370;
  * A batch that deleted anything tells every instance's cache to flush ('*'), in the same
  * statement: one notice instead of one per row (see INVALIDATION_CHANNEL).
  */
-function purgeExpiredBy(deadline: 'idle_expires_at' | 'absolute_expires_at'): string {
+function purgeExpiredBy(deadline: 'idle_expires_at' | 'absolute_expires_at', notify = true): string {
   return `
     WITH gone AS (
       DELETE FROM user_sessions
@@ -45,7 +45,7 @@ function purgeExpiredBy(deadline: 'idle_expires_at' | 'absolute_expires_at'): st
     )
     SELECT (SELECT count(*)::int FROM gone) AS deleted,
            CASE WHEN $2 THEN (SELECT json_agg(a ORDER BY a.id::bigint) FROM audit a) END AS audit_rows,
-           (SELECT count(*) FROM (SELECT pg_notify('${INVALIDATION_CHANNEL}', '${INVALIDATE_ALL}') WHERE EXISTS (SELECT 1 FROM gone)) n) AS notified`;
+           ${notify ? `(SELECT count(*) FROM (SELECT pg_notify('${INVALIDATION_CHANNEL}', '${INVALIDATE_ALL}') WHERE EXISTS (SELECT 1 FROM gone)) n)` : '0'} AS notified`;
 }
 
 /** Every statement the purge sends, in one place (the session SQL lives in store/session.store.ts). */
@@ -63,6 +63,9 @@ export const PURGE_SQL = {
 
   purgeIdleExpired: purgeExpiredBy('idle_expires_at'),
   purgeAbsoluteExpired: purgeExpiredBy('absolute_expires_at'),
+  /** The same, without the NOTIFY (`cache.notify` off: no instance caches). */
+  purgeIdleExpiredQuietly: purgeExpiredBy('idle_expires_at', false),
+  purgeAbsoluteExpiredQuietly: purgeExpiredBy('absolute_expires_at', false),
 
   /** Audit rows past the retention ($1 ms), oldest first, $2 at a time (backward scan of the time index). */
   purgeOldAuditRows: `
@@ -123,7 +126,7 @@ export class PurgeConnection {
     this.broken = true;
   };
 
-  constructor(private readonly client: PoolClient, private readonly changes?: SessionChangeSink) {
+  constructor(private readonly client: PoolClient, private readonly changes?: SessionChangeSink, private readonly notify = true) {
     client.on('error', this.onError);
   }
 
@@ -136,7 +139,10 @@ export class PurgeConnection {
 
   /** Deletes one batch; `auditRows` are the `purged` rows written, when asked for. */
   async purgeExpiredSessions(pass: ExpiryPass, batchSize: number, withAuditRows: boolean): Promise<{ deleted: number; auditRows: SessionAuditRecord[] }> {
-    const [row] = await this.query(pass === 'idle' ? PURGE_SQL.purgeIdleExpired : PURGE_SQL.purgeAbsoluteExpired, [batchSize, withAuditRows]);
+    const statement = pass === 'idle'
+      ? (this.notify ? PURGE_SQL.purgeIdleExpired : PURGE_SQL.purgeIdleExpiredQuietly)
+      : (this.notify ? PURGE_SQL.purgeAbsoluteExpired : PURGE_SQL.purgeAbsoluteExpiredQuietly);
+    const [row] = await this.query(statement, [batchSize, withAuditRows]);
     if (row.deleted > 0) this.changes?.evictAll();
     return { deleted: row.deleted, auditRows: (row.audit_rows ?? []).map(toAuditRecord) };
   }
@@ -193,11 +199,12 @@ export class PurgeConnection {
 }
 
 export class PurgeStore {
-  constructor(private readonly pool: Pool, private readonly changes?: SessionChangeSink) {}
+  /** `notify`: announce purged batches to caches (`cache.notify`); on by default (the CLI cannot know the fleet). */
+  constructor(private readonly pool: Pool, private readonly changes?: SessionChangeSink, private readonly notify = true) {}
 
   async connect(): Promise<PurgeConnection> {
     try {
-      return new PurgeConnection(await this.pool.connect(), this.changes);
+      return new PurgeConnection(await this.pool.connect(), this.changes, this.notify);
     } catch (error) {
       throw new StoreUnavailableError((error as Error).message, { cause: error });
     }

@@ -31,11 +31,10 @@ const LIVE = `revoked_at IS NULL AND idle_expires_at > now() AND absolute_expire
  * announced (payload: the session id), for the in-process caches of all instances
  * (cache/session-invalidation.listener.ts). pg_notify runs in the statement that makes the
  * change, so the notice is delivered exactly when the change commits, and never without it.
- * Always on, whether or not this instance caches: a fleet where some instances cache and
- * others do not stays coherent, and the cost is one notice per rare event (revoke, logout,
- * expiry delete, rotation, data patch, client change, purge), never per request (Postgres
- * serialises the commits of notifying transactions on one queue lock, so per-request notices
- * would cap throughput).
+ * Sent when `cache.notify` is on (by default: when this instance caches; a fleet where only
+ * some instances cache needs it on everywhere). Never per request, and off without a cache,
+ * because Postgres serialises the commits of all notifying transactions on one global queue
+ * lock: rotations and data patches of every session would queue behind each other for nothing.
  */
 export const INVALIDATION_CHANNEL = 'nest_pg_session';
 /** Payload meaning "drop every cached session" (the purge: thousands of ids per batch, all of them expired anyway). */
@@ -46,11 +45,15 @@ export const INVALIDATE_ALL = '*';
  * final SELECT: a plain SELECT inside WITH runs only if the final query reads it, and the
  * volatile pg_notify column is never pruned from the subquery.
  */
-const notifyOf = (...ctes: string[]) =>
+const notifying = (...ctes: string[]) =>
   `(SELECT coalesce(json_agg(n.id), '[]'::json) FROM (SELECT id, pg_notify('${INVALIDATION_CHANNEL}', id::text)
     FROM (${ctes.map((c) => `SELECT id FROM ${c}`).join(' UNION ')}) ids) n) AS notified_ids`;
+const quiet = () => `'[]'::json AS notified_ids`;
 
-export const SQL = {
+/** The session statements, with or without the NOTIFY of changes (see INVALIDATION_CHANNEL). */
+function sessionSql(notify: boolean) {
+  const notifyOf = notify ? notifying : quiet;
+  return {
   /** Hot path: one indexed read by the current or previous token hash. */
   lookupByTokenHash: `
     SELECT ${ROW}, token_hash = $1 AS is_current_token, now() AS db_now
@@ -232,6 +235,10 @@ export const SQL = {
     SELECT ${ROW} FROM user_sessions
     WHERE id = $1 AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()`,
 } as const;
+}
+
+export const SQL = sessionSql(true);
+export const SQL_WITHOUT_NOTIFY = sessionSql(false);
 
 /**
  * The database could not be reached or did not answer in time. An HttpException, so that
@@ -327,6 +334,7 @@ export interface SessionChangeSink {
 
 export class SessionStore {
   private readonly errorLog = new StoreErrorLog();
+  private readonly sql: typeof SQL;
 
   constructor(
     private readonly pool: Pool,
@@ -337,16 +345,20 @@ export class SessionStore {
     private readonly changes?: SessionChangeSink,
     /** Only when metrics are enabled: without it, no statement reads the clock. */
     private readonly metrics?: SessionMetrics,
-  ) {}
+    /** Announce changes on INVALIDATION_CHANNEL (`cache.notify`). */
+    notify = true,
+  ) {
+    this.sql = notify ? SQL : SQL_WITHOUT_NOTIFY;
+  }
 
   async lookupByTokenHash(tokenHash: Buffer): Promise<SessionLookup | undefined> {
-    const [row] = await this.run({ name: 'nps_lookup', text: SQL.lookupByTokenHash, values: [tokenHash] });
+    const [row] = await this.run({ name: 'nps_lookup', text: this.sql.lookupByTokenHash, values: [tokenHash] });
     return row && { ...toSessionRow(row), isCurrentToken: row.is_current_token, dbNow: row.db_now };
   }
 
   /** The new times when this call wrote; undefined when another request already had (at most one writes). */
   async touchIfStale(id: string, idleTimeoutMs: number, touchIntervalMs: number): Promise<{ lastSeenAt: Date; idleExpiresAt: Date } | undefined> {
-    const [row] = await this.run({ name: 'nps_touch', text: SQL.touchIfStale, values: [id, idleTimeoutMs, touchIntervalMs] });
+    const [row] = await this.run({ name: 'nps_touch', text: this.sql.touchIfStale, values: [id, idleTimeoutMs, touchIntervalMs] });
     if (row) this.metrics?.touch();
     return row && { lastSeenAt: row.last_seen_at, idleExpiresAt: row.idle_expires_at };
   }
@@ -354,7 +366,7 @@ export class SessionStore {
   async create(p: CreateSessionParams): Promise<SessionLookup> {
     const evictBeyond = p.limit?.policy === 'evict-oldest' ? p.limit.maxSessionsPerUser : null;
     const insert = (run: (query: QueryConfig) => Promise<QueryResultRow[]>) => run({
-      text: SQL.create,
+      text: this.sql.create,
       values: [p.replacesTokenHash, p.tokenHash, p.userId, JSON.stringify(p.data), p.idleTimeoutMs, p.absoluteTimeoutMs, p.ip, p.userAgent, evictBeyond],
     });
     const [row] = p.limit === undefined
@@ -362,9 +374,9 @@ export class SessionStore {
       : await this.transaction(async (run) => {
         // Serialise this user's logins, so counting and inserting see each other (READ COMMITTED:
         // every later statement of the transaction takes its snapshot after the lock is granted).
-        await run({ text: SQL.lockUserSessions, values: [p.userId] });
+        await run({ text: this.sql.lockUserSessions, values: [p.userId] });
         if (p.limit!.policy === 'reject') {
-          const [live] = await run({ text: SQL.countLiveForUser, values: [p.userId, p.replacesTokenHash] });
+          const [live] = await run({ text: this.sql.countLiveForUser, values: [p.userId, p.replacesTokenHash] });
           if (live.count >= p.limit!.maxSessionsPerUser) throw new SessionLimitExceededError(p.limit!.maxSessionsPerUser);
         }
         return insert(run);
@@ -377,7 +389,7 @@ export class SessionStore {
   /** undefined when another request rotated (or revoked) the session first. */
   async rotate(p: RotateParams): Promise<SessionLookup | undefined> {
     const [row] = await this.run({
-      text: SQL.rotate,
+      text: this.sql.rotate,
       values: [p.id, p.newTokenHash, p.oldTokenHash, p.idleTimeoutMs, p.context.actorId ?? null, p.context.ip ?? null,
         p.context.userAgent ?? null, p.reason, p.reauthenticated],
     });
@@ -391,7 +403,7 @@ export class SessionStore {
   async deleteWithEvent(id: string, event: 'logout' | 'expired_idle' | 'expired_absolute', context: AuditContext,
     details: Record<string, unknown> = {}): Promise<boolean> {
     const [row] = await this.run({
-      text: SQL.deleteWithEvent,
+      text: this.sql.deleteWithEvent,
       values: [id, event, context.actorId ?? null, context.ip ?? null, context.userAgent ?? null, JSON.stringify(details)],
     });
     this.publish(row.audit_rows);
@@ -405,7 +417,7 @@ export class SessionStore {
     if (!isSessionId(id)) return false;
     requireActorForAdmin(reason, context);
     const [row] = await this.run({
-      text: SQL.revoke,
+      text: this.sql.revoke,
       values: [id, options.event ?? 'revoked', reason, context.actorId ?? null, context.ip ?? null, context.userAgent ?? null,
         options.onlyUserId ?? null, options.details ? JSON.stringify(options.details) : null],
     });
@@ -418,7 +430,7 @@ export class SessionStore {
     if (exceptId !== undefined && !isSessionId(exceptId)) throw new TypeError('revokeAll: except must be a session id');
     requireActorForAdmin(reason, context);
     const [row] = await this.run({
-      text: SQL.revokeAllForUser,
+      text: this.sql.revokeAllForUser,
       values: [userId, reason, exceptId ?? null, context.actorId ?? null, context.ip ?? null, context.userAgent ?? null],
     });
     this.publish(row.audit_rows);
@@ -427,7 +439,7 @@ export class SessionStore {
   }
 
   async listForUser(userId: string, currentId?: string): Promise<SessionSummary[]> {
-    const rows = await this.run({ text: SQL.listForUser, values: [userId] });
+    const rows = await this.run({ text: this.sql.listForUser, values: [userId] });
     return rows.map((r) => ({
       id: r.id, createdAt: r.created_at, lastSeenAt: r.last_seen_at, expiresAt: r.expires_at,
       ip: r.ip, userAgent: r.user_agent, current: r.id === currentId,
@@ -436,13 +448,13 @@ export class SessionStore {
 
   async findLiveById(id: string): Promise<SessionRow | undefined> {
     if (!isSessionId(id)) return undefined;
-    const [row] = await this.run({ text: SQL.findLiveById, values: [id] });
+    const [row] = await this.run({ text: this.sql.findLiveById, values: [id] });
     return row && toSessionRow(row);
   }
 
   /** `patch` must already be serialisable JSON that Postgres accepts (the service checks). */
   async patchData(id: string, patch: Record<string, unknown>, maxBytes: number): Promise<PatchResult> {
-    const [row] = await this.run({ text: SQL.patchData, values: [id, JSON.stringify(patch), maxBytes] });
+    const [row] = await this.run({ text: this.sql.patchData, values: [id, JSON.stringify(patch), maxBytes] });
     if (row) this.changed(row.notified_ids);
     if (row) return { ok: true, data: row.data };
     const live = await this.findLiveById(id);
@@ -451,14 +463,14 @@ export class SessionStore {
 
   /** Stores the request's address and user agent when they differ from the row's, auditing each change once. */
   async recordClientChange(id: string, ip: string | null, userAgent: string | null): Promise<{ ipChanged: boolean; userAgentChanged: boolean }> {
-    const [row] = await this.run({ text: SQL.recordClientChange, values: [id, ip, userAgent] });
+    const [row] = await this.run({ text: this.sql.recordClientChange, values: [id, ip, userAgent] });
     if (row) this.publish(row.audit_rows);
     if (row) this.changed(row.notified_ids);
     return { ipChanged: row !== undefined && row.old_ip !== ip, userAgentChanged: row !== undefined && row.old_user_agent !== userAgent };
   }
 
   async insertAggregatedEvents(rows: AggregatedAuditRow[]): Promise<void> {
-    if (rows.length > 0) this.publish(await this.run({ text: SQL.insertAggregatedEvents, values: [JSON.stringify(rows)] }));
+    if (rows.length > 0) this.publish(await this.run({ text: this.sql.insertAggregatedEvents, values: [JSON.stringify(rows)] }));
   }
 
   /** Hands the audit rows a statement wrote to the event sink; only called after it returned (committed). */

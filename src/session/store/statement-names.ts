@@ -1,4 +1,4 @@
-import { SQL } from './session.store.js';
+import { SQL, SQL_WITHOUT_NOTIFY } from './session.store.js';
 
 let names: Map<string, string> | undefined;
 
@@ -9,7 +9,7 @@ let names: Map<string, string> | undefined;
  */
 export function statementName(text: string): string {
   names ??= new Map<string, string>([
-    ...Object.entries(SQL).map(([name, sql]) => [sql, name] as [string, string]),
+    ...[SQL, SQL_WITHOUT_NOTIFY].flatMap((set) => Object.entries(set).map(([name, sql]) => [sql, name] as [string, string])),
     ['BEGIN', 'begin'], ['COMMIT', 'commit'],
   ]);
   return names.get(text) ?? 'other';
