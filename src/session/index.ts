@@ -32,7 +32,7 @@ export {
   type SessionChangeSink,
 } from './store/session.store.js';
 export {
-  SessionHealth, HEALTH_SQL, DEFAULT_HEALTH_TIMEOUT_MS,
+  SessionHealth, HEALTH_SQL, DEFAULT_HEALTH_TIMEOUT_MS, storeErrorCategory, type HealthCheckOptions,
   type SessionHealthReport, type SessionHealthStatus, type SessionPurgeHealth,
 } from './health/session-health.js';
 export { SESSION_CACHE_STATUS, type SessionCacheStatus } from './health/cache-status.js';

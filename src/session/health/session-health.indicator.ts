@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 // The only file of the library that imports @nestjs/terminus (an optional peer dependency):
 // it is reachable only through the `nest-pg-session/health` entry, never from the main one.
 import { HealthIndicatorService } from '@nestjs/terminus';
-import { SessionHealth } from './session-health.js';
+import { SessionHealth, type HealthCheckOptions } from './session-health.js';
 
 /**
  * A Terminus health indicator for the session store. Provide it in a module that imports
@@ -25,7 +25,7 @@ export class SessionHealthIndicator {
     private readonly indicators: HealthIndicatorService,
   ) {}
 
-  async isHealthy<const Key extends string = 'session'>(key: Key = 'session' as Key, options: { timeoutMs?: number } = {}) {
+  async isHealthy<const Key extends string = 'session'>(key: Key = 'session' as Key, options: HealthCheckOptions = {}) {
     const indicator = this.indicators.check(key);
     const { status, ...details } = await this.health.check(options);
     if (status === 'down') return indicator.down(details);

@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import type { Pool, QueryConfig } from 'pg';
 import type { PurgeRunStatus, SessionPurgeService } from '../purge/session-purge.service.js';
 import { describeStoreError } from '../store/store-error-log.js';
@@ -12,6 +13,31 @@ export const HEALTH_SQL = {
 export const DEFAULT_HEALTH_TIMEOUT_MS = 1_000;
 
 export type SessionHealthStatus = 'up' | 'degraded' | 'down';
+
+export interface HealthCheckOptions {
+  /** How long the store may take to answer `SELECT 1`. Default 1 s. */
+  timeoutMs?: number;
+  /**
+   * Put the database's own error text in the report. Default false: health endpoints are
+   * usually public, and that text names hosts, ports, users and databases; the report then
+   * carries a category (`timeout`, `connection_refused`, ...) and the full text goes to the log.
+   */
+  errorDetail?: boolean;
+}
+
+/** What kind of failure, without anything that names the infrastructure. */
+export function storeErrorCategory(error: unknown): string {
+  const code = String((error as { code?: unknown })?.code ?? (error as { cause?: { code?: unknown } })?.cause?.code ?? '');
+  const message = error instanceof Error ? error.message : '';
+  if (/no answer within|timeout/i.test(message) || code === '57014') return 'timeout';
+  if (code === 'ECONNREFUSED') return 'connection_refused';
+  if (code.startsWith('28')) return 'auth_failed';
+  if (code === '3D000') return 'database_missing';
+  if (code.startsWith('57P') || /terminat/i.test(message)) return 'connection_terminated';
+  if (code.startsWith('08') || /^E[A-Z]+$/.test(code)) return 'connection_failed';
+  if (code.startsWith('53')) return 'server_overloaded';
+  return 'error';
+}
 
 export interface SessionHealthReport {
   /**
@@ -49,6 +75,8 @@ export interface SessionPurgeHealth {
  * (`nest-pg-session/health`) and any other probe build on `check()`.
  */
 export class SessionHealth {
+  private readonly logger = new Logger('SessionHealth');
+
   constructor(
     private readonly pool: Pool,
     private readonly purge: SessionPurgeService,
@@ -56,8 +84,8 @@ export class SessionHealth {
     private readonly purgeScheduled = true,
   ) {}
 
-  async check(options: { timeoutMs?: number } = {}): Promise<SessionHealthReport> {
-    const store = await this.pingStore(options.timeoutMs ?? DEFAULT_HEALTH_TIMEOUT_MS);
+  async check(options: HealthCheckOptions = {}): Promise<SessionHealthReport> {
+    const store = await this.pingStore(options.timeoutMs ?? DEFAULT_HEALTH_TIMEOUT_MS, options.errorDetail === true);
     const purge = purgeHealth(this.purge.lastRun, this.purgeScheduled);
     const cache = { status: !this.cache?.enabled ? 'disabled' : this.cache.connected ? 'connected' : 'disconnected' } as const;
     const status: SessionHealthStatus = store.status === 'down' ? 'down'
@@ -69,7 +97,7 @@ export class SessionHealth {
    * `SELECT 1` through the pool the sessions use, so a full or broken pool shows. The timer
    * bounds the wait for a connection too (query_timeout starts only once one is checked out).
    */
-  private async pingStore(timeoutMs: number): Promise<SessionHealthReport['store']> {
+  private async pingStore(timeoutMs: number, errorDetail: boolean): Promise<SessionHealthReport['store']> {
     const started = performance.now();
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -81,7 +109,9 @@ export class SessionHealth {
       ]);
       return { status: 'up', responseTimeMs: Math.round(performance.now() - started) };
     } catch (error) {
-      return { status: 'down', responseTimeMs: Math.round(performance.now() - started), error: describeStoreError(error) };
+      const detail = describeStoreError(error);
+      if (!errorDetail) this.logger.warn(`session store down: ${detail}`);
+      return { status: 'down', responseTimeMs: Math.round(performance.now() - started), error: errorDetail ? detail : storeErrorCategory(error) };
     } finally {
       clearTimeout(timer);
     }
