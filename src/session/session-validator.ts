@@ -137,7 +137,7 @@ export class SessionValidator {
       return 'rejected';
     }
     if (!audit || (ip === row.ip && userAgent === row.userAgent)) return row;
-    await this.store.recordClientChange(row.id, ip, userAgent);
+    await this.store.recordClientChange(row.id, ip, userAgent, context.ip ?? null);
     return { ...row, ip, userAgent };
   }
 

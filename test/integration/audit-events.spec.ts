@@ -181,8 +181,11 @@ describe('audit rows and SessionEvents for every lifecycle event', () => {
     const { rows } = await db.pool.query(`SELECT event FROM session_audit_log WHERE session_id = $1 AND event = 'ip_changed'`, [id]);
     expect(rows).toEqual([]);
     expect((await db.pool.query('SELECT ip, version FROM user_sessions WHERE id = $1', [id])).rows[0]).toEqual(before);
+    // A new user agent from an unknown address: audited, without claiming the old address for it.
+    await authenticated(token, { ip: null, userAgent: 'other-agent/2.0' });
+    expect(await theRow('ua_changed', id)).toMatchObject({ ip: null, userAgent: 'other-agent/2.0' });
     // A real move is still recorded.
-    await authenticated(token, { ip: '192.0.2.11' });
+    await authenticated(token, { ip: '192.0.2.11', userAgent: 'other-agent/2.0' });
     expect((await theRow('ip_changed', id)).details).toEqual({ from: '192.0.2.10', to: '192.0.2.11' });
   });
 

@@ -218,7 +218,7 @@ function sessionSql(notify: boolean) {
       ${AUDITED}
     ), ua_audit AS (
       INSERT INTO ${AUDIT_COLUMNS}
-      SELECT 'ua_changed', id, user_id, NULL, $2, $3, jsonb_build_object('from', old_user_agent, 'to', $3::text)
+      SELECT 'ua_changed', id, user_id, NULL, $4, $3, jsonb_build_object('from', old_user_agent, 'to', $3::text)
       FROM changed WHERE old_user_agent IS DISTINCT FROM $3
       ${AUDITED}
     )
@@ -462,8 +462,10 @@ export class SessionStore {
   }
 
   /** Stores the request's address and user agent when they differ from the row's, auditing each change once. */
-  async recordClientChange(id: string, ip: string | null, userAgent: string | null): Promise<{ ipChanged: boolean; userAgentChanged: boolean }> {
-    const [row] = await this.run({ text: this.sql.recordClientChange, values: [id, ip, userAgent] });
+  async recordClientChange(id: string, ip: string | null, userAgent: string | null,
+    /** The request's own address for the audit rows, when `ip` is the row's kept because the request's is unknown. */
+    requestIp: string | null = ip): Promise<{ ipChanged: boolean; userAgentChanged: boolean }> {
+    const [row] = await this.run({ text: this.sql.recordClientChange, values: [id, ip, userAgent, requestIp] });
     if (row) this.publish(row.audit_rows);
     if (row) this.changed(row.notified_ids);
     return { ipChanged: row !== undefined && row.old_ip !== ip, userAgentChanged: row !== undefined && row.old_user_agent !== userAgent };
