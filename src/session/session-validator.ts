@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { attachSession, type ActiveSession, type SessionFailureReason } from './active-session.js';
 import { boundText, MAX_IP_LENGTH, MAX_USER_AGENT_LENGTH, type AuditContext } from './audit/audit-event.js';
-import { clockOffset, SessionCache } from './cache/session-cache.js';
+import { clockOffset, monotonicNow, SessionCache } from './cache/session-cache.js';
 import { csrfTokenFor } from './csrf/csrf-token.js';
 import { TokenFloodDetector } from './security/token-flood.detector.js';
 import { SESSION_OPTIONS, SESSION_TRANSPORT } from './session.constants.js';
@@ -96,7 +96,7 @@ export class SessionValidator {
       // Another request rotated first; this one was served under the old token.
       this.cache.evictSession(row.id); // whatever happened instead, a copy of this row is out of date
     } else if (now - row.lastSeenAt.getTime() >= this.options.touchIntervalMs) {
-      const sentAt = Date.now();
+      const sentAt = monotonicNow();
       const touched = await this.store.touchIfStale(row.id, this.options.idleTimeoutMs, this.options.touchIntervalMs);
       if (touched) {
         row = { ...row, ...touched, dbNow: touched.lastSeenAt };
@@ -113,7 +113,7 @@ export class SessionValidator {
 
   /** The indexed read; a live row for the current token is cached, with the clock offset of this read. */
   private async read(tokenHash: Buffer, ticket: number): Promise<SessionLookup | undefined> {
-    const sentAt = Date.now();
+    const sentAt = monotonicNow();
     const row = await this.store.lookupByTokenHash(tokenHash);
     if (row) this.cache.set(tokenHash, row, clockOffset(row.dbNow, sentAt), ticket);
     return row;

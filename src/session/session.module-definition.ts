@@ -5,7 +5,7 @@ import type { Pool } from 'pg';
 import type { DataSource } from 'typeorm';
 import type { SessionAdminOptions } from './audit/admin.options.js';
 import { SessionAuditLogEntity } from './audit/audit-log.entity.js';
-import { SessionCache } from './cache/session-cache.js';
+import { monotonicNow, SessionCache } from './cache/session-cache.js';
 import { listenerConnectionOf, SESSION_LISTENER_CONNECTION, SessionInvalidationListener } from './cache/session-invalidation.listener.js';
 import { SessionAuditStore } from './audit/audit.store.js';
 import { sessionAdminOpenApiProvider } from './audit/openapi.js';
@@ -97,7 +97,7 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
       provide: SessionCache,
       // Always present (a disabled one serves nothing), so the hot path has one shape.
       useFactory: (o: ResolvedSessionOptions, metrics: SessionMetrics) =>
-        new SessionCache(o.cache.enabled, o.cache.maxEntries, o.cache.ttlMs, Date.now, metrics.enabled ? metrics : undefined),
+        new SessionCache(o.cache.enabled, o.cache.maxEntries, o.cache.ttlMs, monotonicNow, metrics.enabled ? metrics : undefined),
       inject: [SESSION_OPTIONS, SessionMetrics],
     },
     {

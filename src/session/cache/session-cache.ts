@@ -5,7 +5,7 @@ import type { SessionChangeSink } from '../store/session.store.js';
 /** A cached lookup: the row as the database returned it, and the database clock relative to ours. */
 interface CacheEntry {
   row: SessionLookup;
-  /** dbNow − local clock, measured when the row was read; "now" for this row is Date.now() + offsetMs. */
+  /** dbNow − local clock, measured when the row was read; "now" for this row is monotonicNow() + offsetMs. */
   offsetMs: number;
 }
 
@@ -15,6 +15,12 @@ interface CacheEntry {
  * consistent with the reading: the estimated database clock is never behind the real one,
  * and a cached copy can only look expired early (and be re-read), never late.
  */
+/**
+ * Our clock for cached entries: monotonic (an NTP step back cannot stretch an entry's life),
+ * in epoch milliseconds like Date.now() so offsets stay readable.
+ */
+export const monotonicNow = (): number => performance.timeOrigin + performance.now();
+
 export function clockOffset(dbNow: Date, sentAt: number): number {
   return dbNow.getTime() - sentAt;
 }
@@ -44,7 +50,7 @@ export class SessionCache implements SessionChangeSink {
     readonly enabled: boolean,
     readonly maxEntries: number,
     readonly ttlMs: number,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = monotonicNow,
     /** Hit/miss counters (SessionMetrics; a no-op unless metrics are enabled). */
     private readonly counters?: { cacheHit(): void; cacheMiss(): void },
   ) {

@@ -10,6 +10,8 @@ export const SESSION_LISTENER_CONNECTION = Symbol('SESSION_LISTENER_CONNECTION')
 
 const MIN_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 5_000;
+/** A connection that lasted this long was healthy: the next loss starts the backoff afresh. */
+const STABLE_AFTER_MS = 30_000;
 
 /**
  * Keeps this instance's SessionCache coherent with every other instance: one dedicated
@@ -27,6 +29,7 @@ export class SessionInvalidationListener implements OnModuleInit, OnModuleDestro
   private listening = false;
   private stopped = false;
   private backoffMs = MIN_BACKOFF_MS;
+  private listeningSince = 0;
   private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -58,8 +61,9 @@ export class SessionInvalidationListener implements OnModuleInit, OnModuleDestro
 
   private async connect(): Promise<void> {
     if (this.stopped) return;
-    // TCP keepalive: a connection that silently died would otherwise look listening for hours
-    // (while it does, entries still expire by the cache TTL).
+    // TCP keepalive: a connection that silently died would otherwise look listening for hours.
+    // With the kernel's default probe count that still takes minutes to notice; meanwhile what
+    // a missed notice can leave stale is bounded by the cache TTL (at most 60 s).
     const client = new pg.Client({
       ...this.connection, keepAlive: true, keepAliveInitialDelayMillis: 10_000,
       connectionTimeoutMillis: this.connection.connectionTimeoutMillis || 5_000,
@@ -83,7 +87,7 @@ export class SessionInvalidationListener implements OnModuleInit, OnModuleDestro
     }
     if (this.client !== client || this.stopped) return; // lost or stopped while connecting
     this.listening = true;
-    this.backoffMs = MIN_BACKOFF_MS;
+    this.listeningSince = performance.now();
     this.cache.resume();
   }
 
@@ -94,6 +98,10 @@ export class SessionInvalidationListener implements OnModuleInit, OnModuleDestro
     this.dropped();
     client.end().catch(() => undefined);
     if (this.stopped) return;
+    // Only a connection that stayed up resets the backoff: one that a pooler or
+    // idle_session_timeout drops right away must not reconnect (and flush the cache) every 100 ms.
+    if (this.listeningSince > 0 && performance.now() - this.listeningSince >= STABLE_AFTER_MS) this.backoffMs = MIN_BACKOFF_MS;
+    this.listeningSince = 0;
     this.logger.warn(`invalidation listener lost (${(error as Error | undefined)?.message ?? 'connection ended'}); ` +
       `cache bypassed, reconnecting in ${this.backoffMs} ms`);
     this.retryTimer = setTimeout(() => void this.connect(), this.backoffMs);
