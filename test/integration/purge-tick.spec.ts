@@ -201,3 +201,27 @@ describe('each scheduled purge tick runs on exactly one instance (two Nest apps 
     }
   });
 });
+
+describe('an upgrade that skipped the purge-runs migration', () => {
+  it('fails each tick with an error that names the migration to run', async () => {
+    const db = await createTestDatabase();
+    await db.pool.query('DROP TABLE session_purge_runs');
+    const logs = new CapturingLogger();
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        TypeOrmModule.forRoot({ type: 'postgres', url: db.url, autoLoadEntities: true, retryAttempts: 0 }),
+        SessionModule.forRoot({ purge: { cron: NEVER, dutyCycle: 1 } }),
+      ],
+    }).setLogger(logs).compile();
+    await moduleRef.init();
+    try {
+      const purge = moduleRef.get(SessionPurgeService);
+      expect(await purge['tick'](second())).toBeUndefined();
+      const errors = logs.entries.filter((e) => e.level === 'error').map((e) => e.message);
+      expect(errors.join('\n')).toMatch(/run the migrations .*CreateSessionPurgeRuns1796169600000/);
+    } finally {
+      await moduleRef.close();
+      await db.drop();
+    }
+  });
+});

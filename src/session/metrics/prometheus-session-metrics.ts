@@ -171,7 +171,11 @@ export class PrometheusSessionMetrics extends SessionMetrics implements OnModule
         })
         .catch(() => undefined)
         .finally(() => (this.sampling = undefined));
-      await this.sampling;
+      // query_timeout starts only once a connection is checked out: with the pool exhausted the
+      // count may wait long, so the scrape stops waiting (and reports the last value) in time.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.sampling, new Promise<void>((resolve) => (timer = setTimeout(resolve, ACTIVE_SESSIONS_TIMEOUT_MS)))]);
+      clearTimeout(timer);
     }
     return this.activeSample?.value;
   }

@@ -90,7 +90,7 @@ export const PURGE_SQL = {
     INSERT INTO session_purge_runs (tick, instance) VALUES ($1, $2)
     ON CONFLICT (tick) DO NOTHING
     RETURNING tick`,
-  /** What the claimed tick's run did, or why it failed ($5), when it ended. */
+  /** What the claimed tick's run did, or why it failed ($4), when it ended. */
   finishTick: `
     UPDATE session_purge_runs
     SET finished_at = now(), sessions_deleted = $2, audit_rows_deleted = $3, error = $4

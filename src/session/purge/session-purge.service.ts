@@ -128,7 +128,13 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
     try {
       return await this.execute(tick);
     } catch (error) {
-      this.logger.warn(`purge run failed, the next tick tries again: ${describe(error)}`);
+      // An upgrade that skipped the migration fails every tick the same way: say what to do.
+      if ((error as { code?: unknown })?.code === '42P01' || (error as { cause?: { code?: unknown } })?.cause?.code === '42P01') {
+        this.logger.error(`purge run failed: a session table is missing; run the migrations (sessionMigrations, ` +
+          `CreateSessionPurgeRuns1796169600000 added session_purge_runs): ${describe(error)}`);
+      } else {
+        this.logger.warn(`purge run failed, the next tick tries again: ${describe(error)}`);
+      }
       return undefined;
     }
   }
