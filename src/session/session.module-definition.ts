@@ -57,6 +57,11 @@ export interface SessionModuleExtras {
 
 export const SESSION_ENTITIES = [UserSessionEntity, SessionAuditLogEntity];
 
+/** TypeORM's own pg pool: the module speaks SQL through it (prepared statements on the hot path), no second pool. */
+function poolOf(dataSource: DataSource): Pool {
+  return (dataSource.driver as unknown as { master: Pool }).master;
+}
+
 export const {
   ConfigurableModuleClass,
   MODULE_OPTIONS_TOKEN: SESSION_MODULE_OPTIONS,
@@ -90,7 +95,7 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
       provide: SessionMetrics,
       // Async: prom-client is imported here, and only when metrics are enabled.
       useFactory: (o: ResolvedSessionOptions, dataSource: DataSource) =>
-        createSessionMetrics(o.metrics, (dataSource.driver as unknown as { master: Pool }).master),
+        createSessionMetrics(o.metrics, poolOf(dataSource)),
       inject: [SESSION_OPTIONS, getDataSourceToken(extras.dataSource)],
     },
     {
@@ -102,7 +107,7 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
     },
     {
       provide: SESSION_LISTENER_CONNECTION,
-      useFactory: (dataSource: DataSource) => listenerConnectionOf((dataSource.driver as unknown as { master: Pool & { options?: Record<string, unknown> } }).master),
+      useFactory: (dataSource: DataSource) => listenerConnectionOf(poolOf(dataSource) as Pool & { options?: Record<string, unknown> }),
       inject: [getDataSourceToken(extras.dataSource)],
     },
     SessionInvalidationListener,
@@ -118,26 +123,26 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
       // The store speaks SQL to TypeORM's own pg pool: one pool, prepared statements on the hot path.
       // It tells the local cache what it changed; other instances learn it by NOTIFY.
       useFactory: (dataSource: DataSource, events: SessionEvents, cache: SessionCache, metrics: SessionMetrics, o: ResolvedSessionOptions) =>
-        new SessionStore((dataSource.driver as unknown as { master: Pool }).master, undefined, events, cache,
+        new SessionStore(poolOf(dataSource), undefined, events, cache,
           metrics.enabled ? metrics : undefined, o.cache.notify),
       inject: [getDataSourceToken(extras.dataSource), SessionEvents, SessionCache, SessionMetrics, SESSION_OPTIONS],
     },
     {
       provide: SessionHealth,
       useFactory: (dataSource: DataSource, purge: SessionPurgeService, o: ResolvedSessionOptions, cache?: SessionCacheStatus) =>
-        new SessionHealth((dataSource.driver as unknown as { master: Pool }).master, purge, cache, o.purge.enabled),
+        new SessionHealth(poolOf(dataSource), purge, cache, o.purge.enabled),
       // The cache provides SESSION_CACHE_STATUS when it is on; without it the cache shows as 'disabled'.
       inject: [getDataSourceToken(extras.dataSource), SessionPurgeService, SESSION_OPTIONS, { token: SESSION_CACHE_STATUS, optional: true }],
     },
     {
       provide: SessionAuditStore,
-      useFactory: (dataSource: DataSource) => new SessionAuditStore((dataSource.driver as unknown as { master: Pool }).master),
+      useFactory: (dataSource: DataSource) => new SessionAuditStore(poolOf(dataSource)),
       inject: [getDataSourceToken(extras.dataSource)],
     },
     {
       provide: PurgeStore,
       useFactory: (dataSource: DataSource, cache: SessionCache, o: ResolvedSessionOptions) =>
-        new PurgeStore((dataSource.driver as unknown as { master: Pool }).master, cache, o.cache.notify),
+        new PurgeStore(poolOf(dataSource), cache, o.cache.notify),
       inject: [getDataSourceToken(extras.dataSource), SessionCache, SESSION_OPTIONS],
     },
     SessionEvents,

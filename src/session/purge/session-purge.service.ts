@@ -11,6 +11,7 @@ import { SessionMetrics } from '../metrics/session-metrics.js';
 import { SESSION_OPTIONS } from '../session.constants.js';
 import type { ResolvedPurgeOptions, ResolvedSessionOptions } from '../session.options.js';
 import { StoreUnavailableError } from '../store/session.store.js';
+import { redactSecrets } from '../store/store-error-log.js';
 import { PURGE_RUNS_RETENTION_MS, PurgeStore, type PurgeConnection } from './purge.store.js';
 
 /** Name of the purge's job in the SchedulerRegistry. */
@@ -239,8 +240,9 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
   }
 }
 
+/** For the log line and session_purge_runs.error: with anything token-shaped redacted, as the store's warnings are. */
 function describe(error: unknown): string {
-  return error instanceof StoreUnavailableError ? `session store unavailable: ${error.detail}` : String((error as Error)?.message ?? error);
+  return redactSecrets(error instanceof StoreUnavailableError ? `session store unavailable: ${error.detail}` : String((error as Error)?.message ?? error));
 }
 
 /**
