@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { Pool, QueryConfig } from 'pg';
 import type { PurgeRunStatus, SessionPurgeService } from '../purge/session-purge.service.js';
+import { within } from '../store/bounded-wait.js';
 import { describeStoreError } from '../store/store-error-log.js';
 import type { SessionCacheStatus } from './cache-status.js';
 
@@ -93,27 +94,18 @@ export class SessionHealth {
     return { status, store, purge, cache };
   }
 
-  /**
-   * `SELECT 1` through the pool the sessions use, so a full or broken pool shows. The timer
-   * bounds the wait for a connection too (query_timeout starts only once one is checked out).
-   */
+  /** `SELECT 1` through the pool the sessions use, so a full or broken pool shows (the wait for a connection is bounded too). */
   private async pingStore(timeoutMs: number, errorDetail: boolean): Promise<SessionHealthReport['store']> {
     const started = performance.now();
-    let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([
-        this.pool.query({ text: HEALTH_SQL.ping, query_timeout: timeoutMs } as QueryConfig),
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-        }),
-      ]);
+      await within(this.pool.query({ text: HEALTH_SQL.ping, query_timeout: timeoutMs } as QueryConfig), timeoutMs, () => {
+        throw new Error(`no answer within ${timeoutMs} ms`);
+      });
       return { status: 'up', responseTimeMs: Math.round(performance.now() - started) };
     } catch (error) {
       const detail = describeStoreError(error);
       if (!errorDetail) this.logger.warn(`session store down: ${detail}`);
       return { status: 'down', responseTimeMs: Math.round(performance.now() - started), error: errorDetail ? detail : storeErrorCategory(error) };
-    } finally {
-      clearTimeout(timer);
     }
   }
 }

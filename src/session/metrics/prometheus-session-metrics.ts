@@ -3,6 +3,7 @@ import type { Pool, QueryConfig } from 'pg';
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { PurgeResult } from '../purge/session-purge.service.js';
 import { SessionOptionsError } from '../session.options.js';
+import { within } from '../store/bounded-wait.js';
 import { statementName } from '../store/statement-names.js';
 import { ACTIVE_SESSIONS_SAMPLE_MS, METRICS_SQL } from './metrics.sql.js';
 import type { ResolvedMetricsOptions, SessionMetricsRegistry } from './metrics.options.js';
@@ -171,11 +172,8 @@ export class PrometheusSessionMetrics extends SessionMetrics implements OnModule
         })
         .catch(() => undefined)
         .finally(() => (this.sampling = undefined));
-      // query_timeout starts only once a connection is checked out: with the pool exhausted the
-      // count may wait long, so the scrape stops waiting (and reports the last value) in time.
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.sampling, new Promise<void>((resolve) => (timer = setTimeout(resolve, ACTIVE_SESSIONS_TIMEOUT_MS)))]);
-      clearTimeout(timer);
+      // With the pool exhausted the count may wait long: the scrape stops waiting (and reports the last value) in time.
+      await within(this.sampling, ACTIVE_SESSIONS_TIMEOUT_MS, () => undefined);
     }
     return this.activeSample?.value;
   }

@@ -5,6 +5,7 @@ import { AUDIT_RECORD_COLUMNS, toAuditRecord } from '../audit/audit-record.js';
 import type { AuditEventSink } from '../audit/session-events.js';
 import type { SessionMetrics } from '../metrics/session-metrics.js';
 import type { SessionLookup, SessionRow, SessionSummary } from './session-row.js';
+import { within } from './bounded-wait.js';
 import { StoreErrorLog } from './store-error-log.js';
 
 /**
@@ -487,20 +488,17 @@ export class SessionStore {
   }
 
   private async run(query: QueryConfig, client: Pool | PoolClient = this.pool): Promise<QueryResultRow[]> {
-    // query_timeout starts only once a connection is checked out; the race also bounds the
-    // wait for one (an exhausted pool, a black-holed host), so a request never hangs.
+    // Bounded as a whole, the wait for a connection included, so a request never hangs.
     const started = this.metrics && performance.now();
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new StoreUnavailableError(`no answer within ${this.queryTimeoutMs} ms`)), this.queryTimeoutMs);
-    });
     try {
-      return (await Promise.race([client.query({ ...query, query_timeout: this.queryTimeoutMs } as QueryConfig), timeout])).rows;
+      const result = await within(client.query({ ...query, query_timeout: this.queryTimeoutMs } as QueryConfig), this.queryTimeoutMs, () => {
+        throw new StoreUnavailableError(`no answer within ${this.queryTimeoutMs} ms`);
+      });
+      return result.rows;
     } catch (error) {
       this.errorLog.report(query.text, error);
       throw asStoreError(error);
     } finally {
-      clearTimeout(timer);
       if (started !== undefined) this.metrics!.statement(query.text, started);
     }
   }
