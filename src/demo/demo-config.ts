@@ -97,10 +97,8 @@ function integer(value: string | undefined, fallback: number, name: string): num
  * module validates (at most 60 s). On by default here, so `npm start` shows the cached hot path.
  */
 function cacheOptions(env: NodeJS.ProcessEnv): SessionCacheOptions {
-  const mode = env.SESSION_CACHE?.trim() || 'on';
-  if (mode !== 'on' && mode !== 'off') throw new DemoConfigError(`SESSION_CACHE must be 'on' or 'off', got '${env.SESSION_CACHE}'`);
   const ttl = env.SESSION_CACHE_TTL?.trim();
-  return { enabled: mode === 'on', ...(ttl ? { ttl } : {}) };
+  return { enabled: onOff(env.SESSION_CACHE?.trim(), true, 'SESSION_CACHE'), ...(ttl ? { ttl } : {}) };
 }
 
 /**

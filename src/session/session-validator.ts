@@ -6,7 +6,7 @@ import { csrfTokenFor } from './csrf/csrf-token.js';
 import { TokenFloodDetector } from './security/token-flood.detector.js';
 import { SESSION_OPTIONS, SESSION_TRANSPORT } from './session.constants.js';
 import type { ResolvedSessionOptions } from './session.options.js';
-import type { SessionLookup } from './store/session-row.js';
+import { isLiveAt, type SessionLookup } from './store/session-row.js';
 import { SessionStore } from './store/session.store.js';
 import { generateToken, hashToken } from './token/session-token.js';
 import { clientIp, headerValue, setHeader, type HttpRequestLike, type HttpResponseLike } from './transport/http.js';
@@ -60,7 +60,7 @@ export class SessionValidator {
     // database clock's offset); one that looks expired is read again, so the database decides.
     const ticket = this.cache.ticket();
     const cached = this.cache.get(tokenHash);
-    let row = cached && isLive(cached) ? cached : await this.read(tokenHash, ticket);
+    let row = cached && isLiveAt(cached) ? cached : await this.read(tokenHash, ticket);
     if (!row) {
       this.flood.recordInvalid(request, 'unknown');
       return this.reject(response, 'invalid');
@@ -179,11 +179,6 @@ export class SessionValidator {
     if (reason === 'idle_timeout' || reason === 'absolute_timeout') this.transport.clear(response);
     return fail(reason);
   }
-}
-
-function isLive(row: SessionLookup): boolean {
-  const now = row.dbNow.getTime();
-  return now < row.idleExpiresAt.getTime() && now < row.absoluteExpiresAt.getTime();
 }
 
 function fail(reason: SessionFailureReason): ValidationOutcome {

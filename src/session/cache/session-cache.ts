@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import type { SessionLookup } from '../store/session-row.js';
+import { isLiveAt, type SessionLookup } from '../store/session-row.js';
 import type { SessionChangeSink } from '../store/session.store.js';
 
 /** A cached lookup: the row as the database returned it, and the database clock relative to ours. */
@@ -94,9 +94,7 @@ export class SessionCache implements SessionChangeSink {
    * revoked or expired row, or a rotated-out token, always goes to the database, which decides it.
    */
   set(tokenHash: Buffer, row: SessionLookup, offsetMs: number, ticket: number): boolean {
-    if (!this.usable || row.revokedAt || !row.isCurrentToken) return false;
-    const dbNow = row.dbNow.getTime();
-    if (dbNow >= row.idleExpiresAt.getTime() || dbNow >= row.absoluteExpiresAt.getTime()) return false;
+    if (!this.usable || row.revokedAt || !row.isCurrentToken || !isLiveAt(row)) return false;
     if (ticket < this.floor || (this.evictedAt.get(row.id) ?? -1) > ticket) return false;
     const key = keyOf(tokenHash);
     this.entries.set(key, { row, offsetMs });

@@ -1,3 +1,5 @@
+import { LIVE } from '../store/session.store.js';
+
 /** Every statement the metrics send (the session SQL lives in store/session.store.ts). */
 export const METRICS_SQL = {
   /**
@@ -5,8 +7,7 @@ export const METRICS_SQL = {
    * run at most once per ACTIVE_SESSIONS_SAMPLE_MS per instance, never once per scrape.
    */
   countActiveSessions: `
-    SELECT count(*)::int AS n FROM user_sessions
-    WHERE idle_expires_at > now() AND absolute_expires_at > now() AND revoked_at IS NULL`,
+    SELECT count(*)::int AS n FROM user_sessions WHERE ${LIVE}`,
 } as const;
 
 export const ACTIVE_SESSIONS_SAMPLE_MS = 60_000;

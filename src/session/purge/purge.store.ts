@@ -101,6 +101,10 @@ export const PURGE_SQL = {
     SELECT count(*)::int AS deleted FROM gone`,
 } as const;
 
+/** The statement of each expiry pass, with and without the NOTIFY to caches. */
+const EXPIRY_PASSES = { idle: PURGE_SQL.purgeIdleExpired, absolute: PURGE_SQL.purgeAbsoluteExpired } as const;
+const QUIET_EXPIRY_PASSES = { idle: PURGE_SQL.purgeIdleExpiredQuietly, absolute: PURGE_SQL.purgeAbsoluteExpiredQuietly } as const;
+
 /** How long session_purge_runs keeps a tick's row: a week of history for whoever investigates. */
 export const PURGE_RUNS_RETENTION_MS = 7 * 86_400_000;
 
@@ -139,10 +143,7 @@ export class PurgeConnection {
 
   /** Deletes one batch; `auditRows` are the `purged` rows written, when asked for. */
   async purgeExpiredSessions(pass: ExpiryPass, batchSize: number, withAuditRows: boolean): Promise<{ deleted: number; auditRows: SessionAuditRecord[] }> {
-    const statement = pass === 'idle'
-      ? (this.notify ? PURGE_SQL.purgeIdleExpired : PURGE_SQL.purgeIdleExpiredQuietly)
-      : (this.notify ? PURGE_SQL.purgeAbsoluteExpired : PURGE_SQL.purgeAbsoluteExpiredQuietly);
-    const [row] = await this.query(statement, [batchSize, withAuditRows]);
+    const [row] = await this.query((this.notify ? EXPIRY_PASSES : QUIET_EXPIRY_PASSES)[pass], [batchSize, withAuditRows]);
     if (row.deleted > 0) this.changes?.evictAll();
     return { deleted: row.deleted, auditRows: (row.audit_rows ?? []).map(toAuditRecord) };
   }

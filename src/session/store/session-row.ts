@@ -22,6 +22,12 @@ export interface SessionLookup extends SessionRow {
   dbNow: Date;
 }
 
+/** Neither deadline has passed at the row's own `dbNow` (revocation is a separate question). */
+export function isLiveAt(row: SessionLookup): boolean {
+  const now = row.dbNow.getTime();
+  return now < row.idleExpiresAt.getTime() && now < row.absoluteExpiresAt.getTime();
+}
+
 /** What `list()` shows a user about each of their sessions. */
 export interface SessionSummary {
   id: string;

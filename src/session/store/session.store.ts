@@ -25,7 +25,8 @@ const AUDITED = `RETURNING ${AUDIT_RECORD_COLUMNS}`;
 /** The audit rows written by the named CTEs, as one json array column. */
 const auditRowsOf = (...ctes: string[]) =>
   `(SELECT coalesce(json_agg(a ORDER BY a.id::bigint), '[]'::json) FROM (${ctes.map((c) => `SELECT * FROM ${c}`).join(' UNION ALL ')}) a) AS audit_rows`;
-const LIVE = `revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()`;
+/** A session that still counts: not revoked, neither deadline passed (on the database clock). */
+export const LIVE = `revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()`;
 
 /**
  * Channel on which every change to a session that a cached copy must not survive is
