@@ -111,13 +111,8 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
       inject: [getDataSourceToken(extras.dataSource)],
     },
     SessionInvalidationListener,
-    {
-      provide: SESSION_CACHE_STATUS,
-      // Read by SessionHealth; without a cache there is no listener to report on.
-      useFactory: (o: ResolvedSessionOptions, listener: SessionInvalidationListener): SessionCacheStatus | undefined =>
-        o.cache.enabled ? { enabled: true, get connected() { return listener.connected; } } : undefined,
-      inject: [SESSION_OPTIONS, SessionInvalidationListener],
-    },
+    // Read by SessionHealth: the listener says whether there is a cache and whether it listens.
+    { provide: SESSION_CACHE_STATUS, useExisting: SessionInvalidationListener },
     {
       provide: SessionStore,
       // The store speaks SQL to TypeORM's own pg pool: one pool, prepared statements on the hot path.
@@ -131,8 +126,7 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
       provide: SessionHealth,
       useFactory: (dataSource: DataSource, purge: SessionPurgeService, o: ResolvedSessionOptions, cache?: SessionCacheStatus) =>
         new SessionHealth(poolOf(dataSource), purge, cache, o.purge.enabled),
-      // The cache provides SESSION_CACHE_STATUS when it is on; without it the cache shows as 'disabled'.
-      inject: [getDataSourceToken(extras.dataSource), SessionPurgeService, SESSION_OPTIONS, { token: SESSION_CACHE_STATUS, optional: true }],
+      inject: [getDataSourceToken(extras.dataSource), SessionPurgeService, SESSION_OPTIONS, SESSION_CACHE_STATUS],
     },
     {
       provide: SessionAuditStore,

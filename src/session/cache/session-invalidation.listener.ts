@@ -3,6 +3,7 @@ import pg from 'pg';
 import { SESSION_OPTIONS } from '../session.constants.js';
 import type { ResolvedSessionOptions } from '../session.options.js';
 import { INVALIDATE_ALL, INVALIDATION_CHANNEL } from '../store/session.store.js';
+import type { SessionCacheStatus } from '../health/cache-status.js';
 import { SessionCache } from './session-cache.js';
 
 /** The listener's connection settings: the app pool's (pg.Pool keeps what it was given in `options`). */
@@ -23,7 +24,7 @@ const STABLE_AFTER_MS = 30_000;
  * is back the cache is emptied again, since notices sent meanwhile were lost.
  */
 @Injectable()
-export class SessionInvalidationListener implements OnModuleInit, OnModuleDestroy {
+export class SessionInvalidationListener implements SessionCacheStatus, OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('SessionCache');
   private client: pg.Client | undefined;
   private listening = false;
@@ -38,13 +39,18 @@ export class SessionInvalidationListener implements OnModuleInit, OnModuleDestro
     @Inject(SESSION_OPTIONS) private readonly options: ResolvedSessionOptions,
   ) {}
 
+  /** Whether there is a cache to keep coherent (no cache, no connection). For health checks. */
+  get enabled(): boolean {
+    return this.options.cache.enabled;
+  }
+
   /** True while LISTEN is established (the cache serves lookups only then). For health checks. */
   get connected(): boolean {
     return this.listening;
   }
 
   async onModuleInit(): Promise<void> {
-    if (!this.options.cache.enabled) return; // no cache, no connection
+    if (!this.enabled) return; // no cache, no connection
     // The first attempt is awaited so the cache works from the first request; a database
     // that is away does not stop the app: the cache stays bypassed and we keep retrying.
     await this.connect();

@@ -1,7 +1,6 @@
 /**
- * Injection token of the session cache's status, read by SessionHealth. Provided by the
- * cache when it is part of SessionModule; absent (no cache), health reports the cache as
- * 'disabled'.
+ * Injection token of the session cache's status, read by SessionHealth: SessionModule's
+ * invalidation listener. With the cache off, `enabled` is false and health reports 'disabled'.
  */
 export const SESSION_CACHE_STATUS = Symbol('SESSION_CACHE_STATUS');
 
