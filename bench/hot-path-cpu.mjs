@@ -1,0 +1,57 @@
+// Where the hot path's CPU goes, without HTTP: this process's CPU µs per operation for
+// the bare `pg` lookup, pg's query_timeout, the within() race, both, the store's lookup and
+// SessionValidator.validate(), 50 concurrent callers, 6 ABBA rounds against an embedded PostgreSQL.
+// Less noisy than req/s: Postgres runs in another process, so its CPU is not counted.
+//
+//   npm run build && node bench/hot-path-cpu.mjs            (KINDS=bare,store,validate to choose)
+import 'reflect-metadata';
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+const { NestFactory } = await import('@nestjs/core');
+const { Module } = await import('@nestjs/common');
+const { TypeOrmModule, getDataSourceToken } = await import('@nestjs/typeorm');
+const { parseCookie } = await import('cookie');
+const { SessionModule, hashToken, SESSION_SQL, SessionStore, SessionValidator } = await import('../dist/src/session/index.js');
+const { startEmbeddedPostgres } = await import('../dist/src/demo/embedded-postgres.js');
+const db = await startEmbeddedPostgres();
+const url = db.url;
+const { runMigrations } = await import('../dist/src/demo/migrate.js');
+await runMigrations(url);
+const p0 = new pg.Pool({ connectionString: url });
+await p0.query(`INSERT INTO user_sessions (token_hash, user_id, data, created_at, last_seen_at, authenticated_at, rotated_at, idle_expires_at, absolute_expires_at, ip, user_agent)
+  SELECT sha256(convert_to(rtrim(translate(encode(sha256(int8send(g)), 'base64'), '+/', '-_'), '='), 'UTF8')), 'user-' || g, '{"role":"user"}'::jsonb,
+  now(), now(), now(), now(), now() + interval '30 minutes', now() + interval '11 hours', '127.0.0.1', 'autocannon-bench' FROM generate_series(1, 1000) g`);
+await p0.end();
+const cache = process.env.CACHE === '1';
+class M {}
+Module({ imports: [TypeOrmModule.forRoot({ type: 'postgres', url, autoLoadEntities: true, extra: { max: 20 } }),
+  SessionModule.forRoot({ purge: { enabled: false }, ...(cache ? { cache: { enabled: true } } : {}) })] })(M);
+const app = await NestFactory.createApplicationContext(M, { logger: ['error'] });
+const ds = app.get(getDataSourceToken()); const pool = ds.driver.master;
+const store = app.get(SessionStore); const validator = app.get(SessionValidator);
+const tokenOf = (i) => { const n = Buffer.alloc(8); n.writeBigInt64BE(BigInt(i)); return createHash('sha256').update(n).digest('base64url'); };
+const reqs = Array.from({ length: 50 }, (_, k) => ({ headers: { cookie: `__Host-sid=${tokenOf(k + 1)}`, 'user-agent': 'autocannon-bench' }, ip: '127.0.0.1' }));
+const res = { headers: {}, append() {}, setHeader(n, v) { this.headers[n] = v; } };
+const { within } = await import('../dist/src/session/store/bounded-wait.js');
+const q = (t) => ({ name: 'nps_bare', text: SESSION_SQL.lookupByTokenHash, values: [hashToken(t)] });
+const tok = (r) => parseCookie(r.headers.cookie)['__Host-sid'];
+const kinds = {
+  qt: async (r) => { const { rows } = await pool.query({ ...q(tok(r)), query_timeout: 5000 }); if (!rows.length) throw 0; },
+  within: async (r) => { const { rows } = await within(pool.query(q(tok(r))), 5000, () => { throw 0; }); if (!rows.length) throw 0; },
+  both: async (r) => { const { rows } = await within(pool.query({ ...q(tok(r)), query_timeout: 5000 }), 5000, () => { throw 0; }); if (!rows.length) throw 0; },
+  bare: async (r) => { const t = parseCookie(r.headers.cookie)['__Host-sid']; const { rows } = await pool.query({ name: 'nps_bare', text: SESSION_SQL.lookupByTokenHash, values: [hashToken(t)] }); if (!rows.length) throw 0; },
+  store: async (r) => { const t = parseCookie(r.headers.cookie)['__Host-sid']; const row = await store.lookupByTokenHash(hashToken(t)); if (!row) throw 0; },
+  validate: async (r) => { const o = await validator.validate({ ...r }, res); if (!o.ok) throw new Error(o.reason); },
+};
+async function run(fn, ms) {
+  let n = 0; const end = Date.now() + ms; const c0 = process.cpuUsage();
+  await Promise.all(Array.from({ length: 50 }, async (_, k) => { while (Date.now() < end) { await fn(reqs[k]); n++; } }));
+  const c = process.cpuUsage(c0); return { n, us: (c.user + c.system) / n };
+}
+const order = (process.env.KINDS ?? 'bare,qt,within,both,store,validate').split(',');
+const acc = Object.fromEntries(order.map((k) => [k, []]));
+for (const k of order) await run(kinds[k], 500);
+for (let round = 0; round < 6; round++) for (const k of (round % 2 ? [...order].reverse() : order)) acc[k].push((await run(kinds[k], 1500)).us);
+for (const k of order) { const s = acc[k].sort((a, b) => a - b); console.log(k.padEnd(9), 'cpu µs/op median', s[3].toFixed(1), 'min', s[0].toFixed(1), 'all', s.map((x) => x.toFixed(0)).join(' ')); }
+await app.close();
+await db.stop();
