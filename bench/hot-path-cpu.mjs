@@ -3,7 +3,7 @@
 // SessionValidator.validate(), 50 concurrent callers, 6 ABBA rounds against an embedded PostgreSQL.
 // Less noisy than req/s: Postgres runs in another process, so its CPU is not counted.
 //
-//   npm run build && node bench/hot-path-cpu.mjs            (KINDS=bare,store,validate to choose)
+//   npm run build && node bench/hot-path-cpu.mjs     (KINDS=bare,store,validate to choose; CACHE=1 for the cached validator)
 import 'reflect-metadata';
 import { createHash } from 'node:crypto';
 import pg from 'pg';
@@ -12,10 +12,11 @@ const { Module } = await import('@nestjs/common');
 const { TypeOrmModule, getDataSourceToken } = await import('@nestjs/typeorm');
 const { parseCookie } = await import('cookie');
 const { SessionModule, hashToken, SESSION_SQL, SessionStore, SessionValidator } = await import('../dist/src/session/index.js');
+const { within } = await import('../dist/src/session/store/bounded-wait.js');
 const { startEmbeddedPostgres } = await import('../dist/src/demo/embedded-postgres.js');
+const { runMigrations } = await import('../dist/src/demo/migrate.js');
 const db = await startEmbeddedPostgres();
 const url = db.url;
-const { runMigrations } = await import('../dist/src/demo/migrate.js');
 await runMigrations(url);
 const p0 = new pg.Pool({ connectionString: url });
 await p0.query(`INSERT INTO user_sessions (token_hash, user_id, data, created_at, last_seen_at, authenticated_at, rotated_at, idle_expires_at, absolute_expires_at, ip, user_agent)
@@ -32,15 +33,15 @@ const store = app.get(SessionStore); const validator = app.get(SessionValidator)
 const tokenOf = (i) => { const n = Buffer.alloc(8); n.writeBigInt64BE(BigInt(i)); return createHash('sha256').update(n).digest('base64url'); };
 const reqs = Array.from({ length: 50 }, (_, k) => ({ headers: { cookie: `__Host-sid=${tokenOf(k + 1)}`, 'user-agent': 'autocannon-bench' }, ip: '127.0.0.1' }));
 const res = { headers: {}, append() {}, setHeader(n, v) { this.headers[n] = v; } };
-const { within } = await import('../dist/src/session/store/bounded-wait.js');
 const q = (t) => ({ name: 'nps_bare', text: SESSION_SQL.lookupByTokenHash, values: [hashToken(t)] });
 const tok = (r) => parseCookie(r.headers.cookie)['__Host-sid'];
 const kinds = {
   qt: async (r) => { const { rows } = await pool.query({ ...q(tok(r)), query_timeout: 5000 }); if (!rows.length) throw 0; },
   within: async (r) => { const { rows } = await within(pool.query(q(tok(r))), 5000, () => { throw 0; }); if (!rows.length) throw 0; },
   both: async (r) => { const { rows } = await within(pool.query({ ...q(tok(r)), query_timeout: 5000 }), 5000, () => { throw 0; }); if (!rows.length) throw 0; },
-  bare: async (r) => { const t = parseCookie(r.headers.cookie)['__Host-sid']; const { rows } = await pool.query({ name: 'nps_bare', text: SESSION_SQL.lookupByTokenHash, values: [hashToken(t)] }); if (!rows.length) throw 0; },
-  store: async (r) => { const t = parseCookie(r.headers.cookie)['__Host-sid']; const row = await store.lookupByTokenHash(hashToken(t)); if (!row) throw 0; },
+  bare: async (r) => { const { rows } = await pool.query(q(tok(r))); if (!rows.length) throw 0; },
+  store: async (r) => { const row = await store.lookupByTokenHash(hashToken(tok(r))); if (!row) throw 0; },
+  // A fresh request object per call: the module keeps per-request state in WeakMaps keyed by it.
   validate: async (r) => { const o = await validator.validate({ ...r }, res); if (!o.ok) throw new Error(o.reason); },
 };
 async function run(fn, ms) {
