@@ -83,7 +83,8 @@ export class SessionValidator {
       await this.store.revoke(row.id, 'token_reuse', auditContext(request), { event: 'token_reuse_detected' });
       return this.reject(response, 'revoked');
     }
-    const checked = await this.checkClient(request, row);
+    const binding = this.checkClient(request, row);
+    const checked = binding instanceof Promise ? await binding : binding; // a promise: the client changed, the store writes
     if (checked === 'rejected') return this.reject(response, 'revoked');
     row = checked;
     if (!row.isCurrentToken) return this.accept(request, row, token, tokenHash);
@@ -122,9 +123,10 @@ export class SessionValidator {
   /**
    * Client binding as detection: a request from another address or user agent than the row
    * records is audited once (the row then records the new one); with
-   * `rejectOnUserAgentChange`, a new user agent revokes the session instead.
+   * `rejectOnUserAgentChange`, a new user agent revokes the session instead. Returns the row
+   * itself when the client is the one recorded (no await on the common path).
    */
-  private async checkClient(request: HttpRequestLike, row: SessionLookup): Promise<SessionLookup | 'rejected'> {
+  private checkClient(request: HttpRequestLike, row: SessionLookup): SessionLookup | Promise<SessionLookup | 'rejected'> {
     const { audit, rejectOnUserAgentChange } = this.options.clientBinding;
     if (!audit && !rejectOnUserAgentChange) return row;
     const context = auditContext(request);
@@ -133,12 +135,11 @@ export class SessionValidator {
     const ip = context.ip ?? row.ip;
     const userAgent = context.userAgent ?? null;
     if (rejectOnUserAgentChange && userAgent !== row.userAgent) {
-      await this.store.revoke(row.id, 'ua_changed', context, { event: 'ua_changed', details: { from: row.userAgent, to: userAgent } });
-      return 'rejected';
+      return this.store.revoke(row.id, 'ua_changed', context, { event: 'ua_changed', details: { from: row.userAgent, to: userAgent } })
+        .then(() => 'rejected' as const);
     }
     if (!audit || (ip === row.ip && userAgent === row.userAgent)) return row;
-    await this.store.recordClientChange(row.id, ip, userAgent, context.ip ?? null);
-    return { ...row, ip, userAgent };
+    return this.store.recordClientChange(row.id, ip, userAgent, context.ip ?? null).then(() => ({ ...row, ip, userAgent }));
   }
 
   /**

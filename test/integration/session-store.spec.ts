@@ -139,6 +139,33 @@ describe('SessionStore failure bounds', () => {
     }
   });
 
+  it('gives up on a statement stuck on its connection after the timeout, and that connection does not keep its pool slot', async () => {
+    const { default: pg } = await import('pg');
+    const { StoreUnavailableError } = await import('../../src/session/store/session.store.js');
+    const tiny = new pg.Pool({ connectionString: db.url, max: 1 });
+    const store = new SessionStore(tiny, 300);
+    const token = generateToken();
+    const row = await store.create({
+      tokenHash: hashToken(token), replacesTokenHash: null, userId: 'stuck', data: {},
+      idleTimeoutMs: HOUR, absoluteTimeoutMs: 2 * HOUR, ip: null, userAgent: null,
+    });
+    const locker = await db.pool.connect();
+    try {
+      await locker.query('BEGIN');
+      await locker.query('SELECT 1 FROM user_sessions WHERE id = $1 FOR UPDATE', [row.id]);
+      const started = Date.now();
+      const error = await store.touchIfStale(row.id, HOUR, 0).catch((e: unknown) => e); // waits on the row lock
+      expect(error).toBeInstanceOf(StoreUnavailableError);
+      expect(Date.now() - started).toBeLessThan(2_000);
+      // The lock is still held: only a connection other than the stuck one can answer this.
+      expect((await store.lookupByTokenHash(hashToken(token)))?.id).toBe(row.id);
+    } finally {
+      await locker.query('ROLLBACK');
+      locker.release();
+      await tiny.end();
+    }
+  });
+
   it('never extends or rotates a session that expired between the lookup and the write', async () => {
     const store = new SessionStore(db.pool);
     const token = generateToken();

@@ -1,11 +1,10 @@
 import { ServiceUnavailableException } from '@nestjs/common';
-import type { Pool, PoolClient, QueryConfig, QueryResultRow } from 'pg';
+import type { Pool, PoolClient, QueryConfig, QueryResult, QueryResultRow } from 'pg';
 import type { AuditContext, RevokeReason } from '../audit/audit-event.js';
 import { AUDIT_RECORD_COLUMNS, toAuditRecord } from '../audit/audit-record.js';
 import type { AuditEventSink } from '../audit/session-events.js';
 import type { SessionMetrics } from '../metrics/session-metrics.js';
 import type { SessionLookup, SessionRow, SessionSummary } from './session-row.js';
-import { within } from './bounded-wait.js';
 import { StoreErrorLog } from './store-error-log.js';
 
 /**
@@ -355,7 +354,7 @@ export class SessionStore {
 
   async lookupByTokenHash(tokenHash: Buffer): Promise<SessionLookup | undefined> {
     const [row] = await this.run({ name: 'nps_lookup', text: this.sql.lookupByTokenHash, values: [tokenHash] });
-    return row && { ...toSessionRow(row), isCurrentToken: row.is_current_token, dbNow: row.db_now };
+    return row && toSessionLookup(row, row.is_current_token);
   }
 
   /** The new times when this call wrote; undefined when another request already had (at most one writes). */
@@ -385,7 +384,7 @@ export class SessionStore {
       });
     this.publish(row.audit_rows);
     this.changed(row.notified_ids);
-    return { ...toSessionRow(row), isCurrentToken: true, dbNow: row.db_now };
+    return toSessionLookup(row, true);
   }
 
   /** undefined when another request rotated (or revoked) the session first. */
@@ -398,7 +397,7 @@ export class SessionStore {
     if (row) this.publish(row.audit_rows);
     if (row) this.changed(row.notified_ids);
     if (row) this.metrics?.rotation(p.reason);
-    return row && { ...toSessionRow(row), isCurrentToken: true, dbNow: row.db_now };
+    return row && toSessionLookup(row, true);
   }
 
   /** Deletes the row and records `event`; false when it was already gone. */
@@ -488,20 +487,34 @@ export class SessionStore {
     for (const id of ids) this.changes.evictSession(String(id));
   }
 
-  private async run(query: QueryConfig, client: Pool | PoolClient = this.pool): Promise<QueryResultRow[]> {
-    // Bounded as a whole, the wait for a connection included, so a request never hangs.
+  /**
+   * One statement, bounded as a whole so a request never hangs: pg's query_timeout once a
+   * connection is checked out (on expiry pg-pool discards that connection, so a stuck
+   * statement does not keep its slot), and this timer, which also covers the wait for a
+   * connection. The callback form of query(): one promise here instead of pg's, pg-pool's
+   * and a race between them, which on the hot path cost more than the timers.
+   */
+  private run(query: QueryConfig, client: Pool | PoolClient = this.pool): Promise<QueryResultRow[]> {
     const started = this.metrics && performance.now();
-    try {
-      const result = await within(client.query({ ...query, query_timeout: this.queryTimeoutMs } as QueryConfig), this.queryTimeoutMs, () => {
-        throw new StoreUnavailableError(`no answer within ${this.queryTimeoutMs} ms`);
-      });
-      return result.rows;
-    } catch (error) {
-      this.errorLog.report(query.text, error);
-      throw asStoreError(error);
-    } finally {
-      if (started !== undefined) this.metrics!.statement(query.text, started);
-    }
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const settle = (error: unknown, rows?: QueryResultRow[]) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (started !== undefined) this.metrics!.statement(query.text, started);
+        if (rows) return resolve(rows);
+        this.errorLog.report(query.text, error);
+        reject(asStoreError(error));
+      };
+      const timer = setTimeout(() => settle(new StoreUnavailableError(`no answer within ${this.queryTimeoutMs} ms`)), this.queryTimeoutMs);
+      const config = { name: query.name, text: query.text, values: query.values, query_timeout: this.queryTimeoutMs } as QueryConfig;
+      try {
+        (client as Pool).query(config, (error: Error | undefined, result: QueryResult) => settle(error, error ? undefined : result.rows));
+      } catch (error) {
+        settle(error);
+      }
+    });
   }
 
   /** Runs `work` in one transaction on one connection; any error rolls it back. */
@@ -538,4 +551,12 @@ function toSessionRow(r: QueryResultRow): SessionRow {
     authenticatedAt: r.authenticated_at, idleExpiresAt: r.idle_expires_at, absoluteExpiresAt: r.absolute_expires_at,
     rotatedAt: r.rotated_at, revokedAt: r.revoked_at, ip: r.ip, userAgent: r.user_agent, version: r.version,
   };
+}
+
+/** A row of a statement that also returned `db_now`, completed in place rather than copied (the lookup is on the hot path). */
+function toSessionLookup(r: QueryResultRow, isCurrentToken: boolean): SessionLookup {
+  const row = toSessionRow(r) as SessionLookup;
+  row.isCurrentToken = isCurrentToken;
+  row.dbNow = r.db_now;
+  return row;
 }
