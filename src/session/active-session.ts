@@ -1,3 +1,6 @@
+import { csrfTokenFor } from './csrf/csrf-token.js';
+import type { SessionRow } from './store/session-row.js';
+
 /** What handlers see of the request's session (`@CurrentSession()`). Holds no token material. */
 export interface ActiveSession {
   readonly id: string;
@@ -16,6 +19,50 @@ export interface ActiveSession {
    * header (also in the non-HttpOnly `__Host-csrf` cookie). Changes when the token rotates.
    */
   readonly csrfToken?: string;
+}
+
+/**
+ * The session handlers get. A class for one reason: the CSRF token, an HMAC of the session
+ * token, is worked out when first read, because only unsafe requests (CsrfGuard) and login
+ * responses need it, not every GET. The session token it comes from is a private field: not
+ * enumerable, not in JSON or util.inspect output.
+ */
+export class RequestSession implements ActiveSession {
+  readonly id: string;
+  readonly userId: string;
+  readonly data: Readonly<Record<string, unknown>>;
+  readonly createdAt: Date;
+  readonly lastSeenAt: Date;
+  readonly authenticatedAt: Date;
+  readonly expiresAt: Date;
+  readonly idleExpiresAt: Date;
+  readonly absoluteExpiresAt: Date;
+  readonly #token: string | undefined;
+  #csrfToken: string | undefined;
+
+  /** `token`: the session token the client holds now; only cookie sessions have a CSRF token. */
+  constructor(row: SessionRow, readonly transport: 'cookie' | 'bearer', token: string) {
+    this.id = row.id;
+    this.userId = row.userId;
+    this.data = row.data;
+    this.createdAt = row.createdAt;
+    this.lastSeenAt = row.lastSeenAt;
+    this.authenticatedAt = row.authenticatedAt;
+    this.expiresAt = row.idleExpiresAt < row.absoluteExpiresAt ? row.idleExpiresAt : row.absoluteExpiresAt;
+    this.idleExpiresAt = row.idleExpiresAt;
+    this.absoluteExpiresAt = row.absoluteExpiresAt;
+    this.#token = transport === 'cookie' ? token : undefined;
+  }
+
+  get csrfToken(): string | undefined {
+    if (this.#csrfToken === undefined && this.#token !== undefined) this.#csrfToken = csrfTokenFor(this.#token);
+    return this.#csrfToken;
+  }
+
+  /** The public fields and, for a cookie session, the CSRF token (a getter, which JSON would skip). */
+  toJSON(): ActiveSession {
+    return this.csrfToken === undefined ? { ...this } : { ...this, csrfToken: this.csrfToken };
+  }
 }
 
 /**

@@ -1,8 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { attachSession, type ActiveSession, type SessionFailureReason } from './active-session.js';
+import { attachSession, RequestSession, type ActiveSession, type SessionFailureReason } from './active-session.js';
 import { boundText, MAX_IP_LENGTH, MAX_USER_AGENT_LENGTH, type AuditContext } from './audit/audit-event.js';
 import { clockOffset, monotonicNow, SessionCache } from './cache/session-cache.js';
-import { csrfTokenFor } from './csrf/csrf-token.js';
 import { TokenFloodDetector } from './security/token-flood.detector.js';
 import { SESSION_OPTIONS, SESSION_TRANSPORT } from './session.constants.js';
 import type { ResolvedSessionOptions } from './session.options.js';
@@ -160,8 +159,7 @@ export class SessionValidator {
 
   /** Attaches the session to the request; `token` is the one the client holds now. */
   attach(request: HttpRequestLike, row: SessionLookup, token: string, tokenHash = hashToken(token)): ActiveSession {
-    const csrfToken = this.transport.kind === 'cookie' ? csrfTokenFor(token) : undefined;
-    const session = toActiveSession(row, this.transport.kind, csrfToken);
+    const session = new RequestSession(row, this.transport.kind, token);
     attachSession(request, session, { tokenHash, dbNow: row.dbNow, isCurrentToken: row.isCurrentToken });
     return session;
   }
@@ -184,15 +182,6 @@ export class SessionValidator {
 
 function fail(reason: SessionFailureReason): ValidationOutcome {
   return { ok: false, reason };
-}
-
-export function toActiveSession(row: SessionLookup, transport: 'cookie' | 'bearer', csrfToken?: string): ActiveSession {
-  const expiresAt = row.idleExpiresAt < row.absoluteExpiresAt ? row.idleExpiresAt : row.absoluteExpiresAt;
-  return {
-    id: row.id, userId: row.userId, data: row.data, createdAt: row.createdAt, lastSeenAt: row.lastSeenAt,
-    authenticatedAt: row.authenticatedAt, expiresAt, idleExpiresAt: row.idleExpiresAt,
-    absoluteExpiresAt: row.absoluteExpiresAt, transport, ...(csrfToken ? { csrfToken } : {}),
-  };
 }
 
 export function auditContext(request: HttpRequestLike, actorId?: string): AuditContext {
