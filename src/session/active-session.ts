@@ -1,4 +1,5 @@
 import { csrfTokenFor } from './csrf/csrf-token.js';
+import { freezeData } from './session-data.js';
 import type { SessionRow } from './store/session-row.js';
 
 /** What handlers see of the request's session (`@CurrentSession()`). Holds no token material. */
@@ -44,7 +45,7 @@ export class RequestSession implements ActiveSession {
   constructor(row: SessionRow, readonly transport: 'cookie' | 'bearer', token: string) {
     this.id = row.id;
     this.userId = row.userId;
-    this.data = row.data;
+    this.data = freezeData(row.data);
     this.createdAt = row.createdAt;
     this.lastSeenAt = row.lastSeenAt;
     this.authenticatedAt = row.authenticatedAt;

@@ -15,6 +15,19 @@ export function assertStorableData(value: unknown, maxBytes: number): asserts va
   if (bytes > maxBytes) throw new PayloadTooLargeException(`session data of ${bytes} bytes exceeds the ${maxBytes}-byte limit`);
 }
 
+/**
+ * Freezes session data in place, all the way down, and returns it. Handlers get it frozen
+ * because only SessionService.patch() persists a change: an assignment fails at once instead
+ * of being lost silently (or, with the cache on, being served to the session's later
+ * requests, which now share one copy).
+ */
+export function freezeData<T>(value: T): T {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return value;
+  Object.freeze(value);
+  for (const item of Object.values(value)) freezeData(item);
+  return value;
+}
+
 function checkValue(value: unknown, path: string, depth: number): void {
   if (depth > MAX_DEPTH) throw new BadRequestException(`session data nests deeper than ${MAX_DEPTH} levels at ${path}`);
   switch (typeof value) {

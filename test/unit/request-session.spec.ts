@@ -41,6 +41,15 @@ describe('RequestSession (what handlers get)', () => {
     expect(JSON.parse(JSON.stringify(session))).not.toHaveProperty('csrfToken');
   });
 
+  it('hands out data frozen all the way down: only SessionService.patch() persists a change, so an assignment fails loudly', () => {
+    const session = new RequestSession({ ...row, data: { cart: [{ sku: 'a' }], role: 'user' } }, 'cookie', generateToken());
+    const data = session.data as { cart: { sku: string }[]; role: string };
+    expect(() => { data.role = 'admin'; }).toThrow(TypeError);
+    expect(() => data.cart.push({ sku: 'b' })).toThrow(TypeError);
+    expect(() => { data.cart[0].sku = 'z'; }).toThrow(TypeError);
+    expect(session.data).toEqual({ cart: [{ sku: 'a' }], role: 'user' });
+  });
+
   it('expires at the earlier of the idle and the absolute deadline', () => {
     expect(new RequestSession(row, 'cookie', generateToken()).expiresAt).toEqual(row.idleExpiresAt);
     const late = { ...row, idleExpiresAt: at('2026-12-02T10:00:00Z') };

@@ -44,13 +44,13 @@ describe('SessionCache', () => {
     expect(cache.get(hashes[3])?.id).toBe('s3');
   });
 
-  it("hands each request its own copy of the session's data", () => {
+  it("serves the session's data frozen, so no request can change what later requests are served", () => {
     const cache = listeningCache();
     const h = hash();
     cache.set(h, row('s1', 0, { data: { cart: ['a'], role: 'user' } }), 0, cache.ticket());
     const first = cache.get(h)!;
-    (first.data.cart as string[]).push('injected');
-    first.data.role = 'admin';
+    expect(() => (first.data.cart as string[]).push('injected')).toThrow(TypeError);
+    expect(() => { first.data.role = 'admin'; }).toThrow(TypeError);
     expect(cache.get(h)!.data).toEqual({ cart: ['a'], role: 'user' });
   });
 

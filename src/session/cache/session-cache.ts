@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import { freezeData } from '../session-data.js';
 import { isLiveAt, type SessionLookup } from '../store/session-row.js';
 import type { SessionChangeSink } from '../store/session.store.js';
 
@@ -84,9 +85,9 @@ export class SessionCache implements SessionChangeSink {
     const entry = this.entries.get(keyOf(tokenHash));
     if (entry) this.counters?.cacheHit();
     else this.counters?.cacheMiss();
-    // Each request gets its own copy of `data`, as it would from the database: a handler that
-    // mutates it (a bug: only patch() persists) must not change what later requests are served.
-    return entry && { ...entry.row, data: structuredClone(entry.row.data), dbNow: new Date(this.now() + entry.offsetMs) };
+    // `data` is shared by the requests served from this entry: frozen (see set), so a handler
+    // cannot change what later requests are served.
+    return entry && { ...entry.row, dbNow: new Date(this.now() + entry.offsetMs) };
   }
 
   /**
@@ -97,6 +98,7 @@ export class SessionCache implements SessionChangeSink {
     if (!this.usable || row.revokedAt || !row.isCurrentToken || !isLiveAt(row)) return false;
     if (ticket < this.floor || (this.evictedAt.get(row.id) ?? -1) > ticket) return false;
     const key = keyOf(tokenHash);
+    freezeData(row.data); // as handlers get it anyway (RequestSession): every request served from here shares it
     this.entries.set(key, { row, offsetMs });
     if (!this.entries.has(key)) return false; // e.g. a ttl the cache refused
     let keys = this.keysById.get(row.id);
