@@ -1,6 +1,6 @@
 import { csrfTokenFor } from './csrf/csrf-token.js';
 import { freezeData } from './session-data.js';
-import type { SessionRow } from './store/session-row.js';
+import type { SessionLookup } from './store/session-row.js';
 
 /** What handlers see of the request's session (`@CurrentSession()`). Holds no token material. */
 export interface ActiveSession {
@@ -25,8 +25,10 @@ export interface ActiveSession {
 /**
  * The session handlers get. A class for one reason: the CSRF token, an HMAC of the session
  * token, is worked out when first read, because only unsafe requests (CsrfGuard) and login
- * responses need it, not every GET. The session token it comes from is a private field: not
- * enumerable, not in JSON or util.inspect output.
+ * responses need it, not every GET. The session token it comes from, and what the module
+ * keeps about the check (the token hash, the database clock, which token generation matched),
+ * are private fields: not enumerable, not in JSON or util.inspect output, not writable by a
+ * handler or a middleware.
  */
 export class RequestSession implements ActiveSession {
   readonly id: string;
@@ -40,9 +42,11 @@ export class RequestSession implements ActiveSession {
   readonly absoluteExpiresAt: Date;
   readonly #token: string | undefined;
   #csrfToken: string | undefined;
+  readonly #internals: SessionInternals;
 
   /** `token`: the session token the client holds now; only cookie sessions have a CSRF token. */
-  constructor(row: SessionRow, readonly transport: 'cookie' | 'bearer', token: string) {
+  /** `token`: the one the client holds now, `tokenHash` its hash; `row`: the session as checked. */
+  constructor(row: SessionLookup, readonly transport: 'cookie' | 'bearer', token: string, tokenHash: Buffer) {
     this.id = row.id;
     this.userId = row.userId;
     this.data = freezeData(row.data);
@@ -53,6 +57,12 @@ export class RequestSession implements ActiveSession {
     this.idleExpiresAt = row.idleExpiresAt;
     this.absoluteExpiresAt = row.absoluteExpiresAt;
     this.#token = transport === 'cookie' ? token : undefined;
+    this.#internals = { tokenHash, dbNow: row.dbNow, isCurrentToken: row.isCurrentToken };
+  }
+
+  /** What the module keeps about the session that handlers must not see (only the module imports this class). */
+  static internalsOf(session: ActiveSession): SessionInternals | undefined {
+    return #internals in session ? session.#internals : undefined;
   }
 
   get csrfToken(): string | undefined {
@@ -75,11 +85,11 @@ export type SessionFailureReason =
 
 /** What the module keeps about a request's session that handlers must not see. */
 interface SessionInternals {
-  tokenHash: Buffer;
+  readonly tokenHash: Buffer;
   /** The database clock when the session was checked (freshness is judged on it). */
-  dbNow?: Date;
+  readonly dbNow: Date;
   /** false when the request came with the rotated-out token (inside the grace window). */
-  isCurrentToken?: boolean;
+  readonly isCurrentToken: boolean;
 }
 
 /** Whether the session guard has already looked at this request (with or without a session). */
@@ -87,14 +97,12 @@ export function isSessionResolved(request: object): boolean {
   return sessionsByRequest.has(request);
 }
 
-// WeakMaps, not request properties: nothing here can be serialised, logged or spoofed by
+// A WeakMap, not a request property: nothing here can be serialised, logged or spoofed by
 // another middleware writing `req.session`.
 const sessionsByRequest = new WeakMap<object, ActiveSession | null>();
-const internalsBySession = new WeakMap<ActiveSession, SessionInternals>();
 
-export function attachSession(request: object, session: ActiveSession | null, internals?: SessionInternals): void {
+export function attachSession(request: object, session: ActiveSession | null): void {
   sessionsByRequest.set(request, session);
-  if (session && internals) internalsBySession.set(session, internals);
 }
 
 /** The session the guard (or `SessionService.create`) attached to this request, if any. */
@@ -103,5 +111,5 @@ export function sessionOf(request: object): ActiveSession | undefined {
 }
 
 export function internalsOf(session: ActiveSession): SessionInternals | undefined {
-  return internalsBySession.get(session);
+  return RequestSession.internalsOf(session);
 }

@@ -59,10 +59,16 @@ export class SessionValidator {
     // database clock's offset); one that looks expired is read again, so the database decides.
     const ticket = this.cache.ticket();
     const cached = this.cache.get(tokenHash);
-    let row = cached && isLiveAt(cached) ? cached : await this.read(tokenHash, ticket);
+    let row = cached && isLiveAt(cached) ? cached : undefined;
     if (!row) {
-      this.flood.recordInvalid(request, 'unknown');
-      return this.reject(response, 'invalid');
+      const sentAt = monotonicNow();
+      row = await this.store.lookupByTokenHash(tokenHash);
+      if (!row) {
+        this.flood.recordInvalid(request, 'unknown');
+        return this.reject(response, 'invalid');
+      }
+      // Cached only if live and for the current token, with this read's clock offset.
+      this.cache.set(tokenHash, row, clockOffset(row.dbNow, sentAt), ticket);
     }
 
     // 3. decision, on the database clock
@@ -111,14 +117,6 @@ export class SessionValidator {
     return this.accept(request, row, token, tokenHash);
   }
 
-  /** The indexed read; a live row for the current token is cached, with the clock offset of this read. */
-  private async read(tokenHash: Buffer, ticket: number): Promise<SessionLookup | undefined> {
-    const sentAt = monotonicNow();
-    const row = await this.store.lookupByTokenHash(tokenHash);
-    if (row) this.cache.set(tokenHash, row, clockOffset(row.dbNow, sentAt), ticket);
-    return row;
-  }
-
   /**
    * Client binding as detection: a request from another address or user agent than the row
    * records is audited once (the row then records the new one); with
@@ -159,8 +157,8 @@ export class SessionValidator {
 
   /** Attaches the session to the request; `token` is the one the client holds now. */
   attach(request: HttpRequestLike, row: SessionLookup, token: string, tokenHash = hashToken(token)): ActiveSession {
-    const session = new RequestSession(row, this.transport.kind, token);
-    attachSession(request, session, { tokenHash, dbNow: row.dbNow, isCurrentToken: row.isCurrentToken });
+    const session = new RequestSession(row, this.transport.kind, token, tokenHash);
+    attachSession(request, session);
     return session;
   }
 

@@ -1,22 +1,24 @@
 import { describe, expect, it } from '@jest/globals';
 import { inspect } from 'node:util';
-import { RequestSession } from '../../src/session/active-session.js';
+import { internalsOf, RequestSession } from '../../src/session/active-session.js';
 import { csrfTokenFor } from '../../src/session/csrf/csrf-token.js';
-import type { SessionRow } from '../../src/session/store/session-row.js';
-import { generateToken } from '../../src/session/token/session-token.js';
+import type { SessionLookup } from '../../src/session/store/session-row.js';
+import { generateToken, hashToken } from '../../src/session/token/session-token.js';
 
 const at = (iso: string) => new Date(iso);
-const row: SessionRow = {
+const row: SessionLookup = {
   id: '7d0f6d2e-3a8b-4c39-9a57-0c4f3b7d2a11', userId: 'user-1', data: { theme: 'dark' },
   createdAt: at('2026-12-01T10:00:00Z'), lastSeenAt: at('2026-12-01T10:05:00Z'), authenticatedAt: at('2026-12-01T10:00:00Z'),
   idleExpiresAt: at('2026-12-01T10:35:00Z'), absoluteExpiresAt: at('2026-12-01T22:00:00Z'), rotatedAt: at('2026-12-01T10:00:00Z'),
-  revokedAt: null, ip: '10.0.0.1', userAgent: 'jest', version: 3,
+  revokedAt: null, ip: '10.0.0.1', userAgent: 'jest', version: 3, isCurrentToken: true, dbNow: at('2026-12-01T10:05:00Z'),
 };
+/** A session for `token` as the validator makes it. */
+const made = (r: SessionLookup, transport: 'cookie' | 'bearer', token = generateToken()) => new RequestSession(r, transport, token, hashToken(token));
 
 describe('RequestSession (what handlers get)', () => {
   it("a cookie session's CSRF token is the HMAC of the token the client holds, also in JSON", () => {
     const token = generateToken();
-    const session = new RequestSession(row, 'cookie', token);
+    const session = made(row, 'cookie', token);
     expect(session.csrfToken).toBe(csrfTokenFor(token));
     expect(session.csrfToken).toBe(session.csrfToken);
     expect(JSON.parse(JSON.stringify(session))).toEqual({
@@ -28,21 +30,30 @@ describe('RequestSession (what handlers get)', () => {
 
   it('never shows the session token, nor what the row keeps for the module (address, version, rotation)', () => {
     const token = generateToken();
-    const session = new RequestSession(row, 'cookie', token);
+    const session = made(row, 'cookie', token);
     for (const shown of [JSON.stringify(session), inspect(session, { depth: 5, showHidden: true }), Object.keys(session).join()]) {
       expect(shown).not.toContain(token);
-      expect(shown).not.toMatch(/10\.0\.0\.1|rotatedAt|revokedAt|version|userAgent/);
+      expect(shown).not.toMatch(/10\.0\.0\.1|rotatedAt|revokedAt|version|userAgent|tokenHash|dbNow|isCurrentToken/);
     }
   });
 
+  it("keeps the module's own facts about the check where only the module reads them", () => {
+    const token = generateToken();
+    const session = made({ ...row, isCurrentToken: false }, 'cookie', token);
+    expect(internalsOf(session)).toEqual({ tokenHash: hashToken(token), dbNow: row.dbNow, isCurrentToken: false });
+    // A look-alike object (say, a handler's copy of the session) carries none.
+    expect(internalsOf({ ...session })).toBeUndefined();
+    expect(internalsOf(JSON.parse(JSON.stringify(session)))).toBeUndefined();
+  });
+
   it('a bearer session has no CSRF token (no cookie rides along cross-site)', () => {
-    const session = new RequestSession(row, 'bearer', generateToken());
+    const session = made(row, 'bearer', generateToken());
     expect(session.csrfToken).toBeUndefined();
     expect(JSON.parse(JSON.stringify(session))).not.toHaveProperty('csrfToken');
   });
 
   it('hands out data frozen all the way down: only SessionService.patch() persists a change, so an assignment fails loudly', () => {
-    const session = new RequestSession({ ...row, data: { cart: [{ sku: 'a' }], role: 'user' } }, 'cookie', generateToken());
+    const session = made({ ...row, data: { cart: [{ sku: 'a' }], role: 'user' } }, 'cookie');
     const data = session.data as { cart: { sku: string }[]; role: string };
     expect(() => { data.role = 'admin'; }).toThrow(TypeError);
     expect(() => data.cart.push({ sku: 'b' })).toThrow(TypeError);
@@ -51,8 +62,8 @@ describe('RequestSession (what handlers get)', () => {
   });
 
   it('expires at the earlier of the idle and the absolute deadline', () => {
-    expect(new RequestSession(row, 'cookie', generateToken()).expiresAt).toEqual(row.idleExpiresAt);
+    expect(made(row, 'cookie', generateToken()).expiresAt).toEqual(row.idleExpiresAt);
     const late = { ...row, idleExpiresAt: at('2026-12-02T10:00:00Z') };
-    expect(new RequestSession(late, 'cookie', generateToken()).expiresAt).toEqual(row.absoluteExpiresAt);
+    expect(made(late, 'cookie', generateToken()).expiresAt).toEqual(row.absoluteExpiresAt);
   });
 });

@@ -33,7 +33,8 @@ export class SessionGuard implements CanActivate {
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    const skipped = await this.shouldSkip(context);
+    const skip = this.shouldSkip(context);
+    const skipped = typeof skip === 'boolean' ? skip : await skip; // no await (a microtask) for the default
     const targets = [context.getHandler(), context.getClass()];
     const optional = this.reflector.getAllAndOverride<boolean>(OPTIONAL_SESSION, targets) === true;
     const isPublic = skipped || (!optional && this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets) === true);

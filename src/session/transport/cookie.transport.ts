@@ -32,7 +32,8 @@ export class CookieTransport implements SessionTransport {
     if (value === undefined) return NO_TOKEN;
     // Two cookies of our name mean a sibling domain or path planted one (cookie tossing):
     // we cannot tell which is ours, so neither is accepted.
-    if (this.countOccurrences(header) > 1) return MALFORMED_TOKEN;
+    // (The name occurring once as a substring is the common case, and settles it without splitting.)
+    if (header.indexOf(this.cookie.name) !== header.lastIndexOf(this.cookie.name) && this.countOccurrences(header) > 1) return MALFORMED_TOKEN;
     if (cookieBytes(this.cookie.name, value) > MAX_COOKIE_BYTES) return MALFORMED_TOKEN;
     return isWellFormedToken(value) ? { kind: 'token', token: value } : MALFORMED_TOKEN;
   }
