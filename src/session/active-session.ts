@@ -2,7 +2,7 @@ import { csrfTokenFor } from './csrf/csrf-token.js';
 import { freezeData } from './session-data.js';
 import type { SessionLookup } from './store/session-row.js';
 
-/** What handlers see of the request's session (`@CurrentSession()`). Holds no token material. */
+/** What handlers see of the request's session (`@CurrentSession()`). Shows no token material. */
 export interface ActiveSession {
   readonly id: string;
   readonly userId: string;
@@ -44,7 +44,6 @@ export class RequestSession implements ActiveSession {
   #csrfToken: string | undefined;
   readonly #internals: SessionInternals;
 
-  /** `token`: the session token the client holds now; only cookie sessions have a CSRF token. */
   /** `token`: the one the client holds now, `tokenHash` its hash; `row`: the session as checked. */
   constructor(row: SessionLookup, readonly transport: 'cookie' | 'bearer', token: string, tokenHash: Buffer) {
     this.id = row.id;
