@@ -126,6 +126,10 @@ export class SessionValidator {
   private checkClient(request: HttpRequestLike, row: SessionLookup): SessionLookup | Promise<SessionLookup | 'rejected'> {
     const { audit, rejectOnUserAgentChange } = this.options.clientBinding;
     if (!audit && !rejectOnUserAgentChange) return row;
+    // The common case, settled on the raw values: the very client the row records (a value
+    // the row holds is already in the bounded form auditContext() would make of it).
+    const rawIp = clientIp(request);
+    if ((rawIp === undefined || rawIp === row.ip) && (headerValue(request, 'user-agent') ?? null) === row.userAgent) return row;
     const context = auditContext(request);
     // An unknown address (the client hung up before we read it, or a transport without one)
     // is no evidence of a move: recording it would write the row and audit a change twice.
