@@ -1,6 +1,6 @@
 // Where the hot path's CPU goes, without HTTP: this process's CPU µs per operation for
-// the bare `pg` lookup, pg's query_timeout, the within() race, both, the store's lookup and
-// SessionValidator.validate(), 50 concurrent callers, 6 ABBA rounds against an embedded PostgreSQL.
+// the bare `pg` lookup, the store's lookup and SessionValidator.validate(), 50 concurrent
+// callers, 6 ABBA rounds against an embedded PostgreSQL.
 // Less noisy than req/s: Postgres runs in another process, so its CPU is not counted.
 //
 //   npm run build && node bench/hot-path-cpu.mjs     (KINDS=bare,store,validate to choose; CACHE=1 for the cached validator)
@@ -12,7 +12,6 @@ const { Module } = await import('@nestjs/common');
 const { TypeOrmModule, getDataSourceToken } = await import('@nestjs/typeorm');
 const { parseCookie } = await import('cookie');
 const { SessionModule, hashToken, SESSION_SQL, SessionStore, SessionValidator } = await import('../dist/src/session/index.js');
-const { within } = await import('../dist/src/session/store/bounded-wait.js');
 const { startEmbeddedPostgres } = await import('../dist/src/demo/embedded-postgres.js');
 const { runMigrations } = await import('../dist/src/demo/migrate.js');
 const db = await startEmbeddedPostgres();
@@ -36,9 +35,6 @@ const res = { headers: {}, append() {}, setHeader(n, v) { this.headers[n] = v; }
 const q = (t) => ({ name: 'nps_bare', text: SESSION_SQL.lookupByTokenHash, values: [hashToken(t)] });
 const tok = (r) => parseCookie(r.headers.cookie)['__Host-sid'];
 const kinds = {
-  qt: async (r) => { const { rows } = await pool.query({ ...q(tok(r)), query_timeout: 5000 }); if (!rows.length) throw 0; },
-  within: async (r) => { const { rows } = await within(pool.query(q(tok(r))), 5000, () => { throw 0; }); if (!rows.length) throw 0; },
-  both: async (r) => { const { rows } = await within(pool.query({ ...q(tok(r)), query_timeout: 5000 }), 5000, () => { throw 0; }); if (!rows.length) throw 0; },
   bare: async (r) => { const { rows } = await pool.query(q(tok(r))); if (!rows.length) throw 0; },
   store: async (r) => { const row = await store.lookupByTokenHash(hashToken(tok(r))); if (!row) throw 0; },
   // A fresh request object per call: the module keeps per-request state in WeakMaps keyed by it.
@@ -49,7 +45,7 @@ async function run(fn, ms) {
   await Promise.all(Array.from({ length: 50 }, async (_, k) => { while (Date.now() < end) { await fn(reqs[k]); n++; } }));
   const c = process.cpuUsage(c0); return { n, us: (c.user + c.system) / n };
 }
-const order = (process.env.KINDS ?? 'bare,qt,within,both,store,validate').split(',');
+const order = (process.env.KINDS ?? 'bare,store,validate').split(',');
 const acc = Object.fromEntries(order.map((k) => [k, []]));
 for (const k of order) await run(kinds[k], 500);
 for (let round = 0; round < 6; round++) for (const k of (round % 2 ? [...order].reverse() : order)) acc[k].push((await run(kinds[k], 1500)).us);
