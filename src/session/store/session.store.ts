@@ -545,18 +545,17 @@ function requireActorForAdmin(reason: RevokeReason, context: AuditContext): void
   if (reason === 'admin' && !context.actorId) throw new TypeError("revoking with reason 'admin' needs the admin's id as actorId");
 }
 
-function toSessionRow(r: QueryResultRow): SessionRow {
+/** A row of a statement that also returned `db_now`, built as one object literal (the lookup is on the hot path). */
+function toSessionLookup(r: QueryResultRow, isCurrentToken: boolean): SessionLookup {
   return {
     id: r.id, userId: r.user_id, data: r.data, createdAt: r.created_at, lastSeenAt: r.last_seen_at,
     authenticatedAt: r.authenticated_at, idleExpiresAt: r.idle_expires_at, absoluteExpiresAt: r.absolute_expires_at,
     rotatedAt: r.rotated_at, revokedAt: r.revoked_at, ip: r.ip, userAgent: r.user_agent, version: r.version,
+    isCurrentToken, dbNow: r.db_now,
   };
 }
 
-/** A row of a statement that also returned `db_now`, completed in place rather than copied (the lookup is on the hot path). */
-function toSessionLookup(r: QueryResultRow, isCurrentToken: boolean): SessionLookup {
-  const row = toSessionRow(r) as SessionLookup;
-  row.isCurrentToken = isCurrentToken;
-  row.dbNow = r.db_now;
+function toSessionRow(r: QueryResultRow): SessionRow {
+  const { isCurrentToken: _current, dbNow: _now, ...row } = toSessionLookup(r, false);
   return row;
 }
