@@ -28,7 +28,7 @@ describe('audit rows and SessionEvents for every lifecycle event', () => {
     moduleRef = await Test.createTestingModule({
       imports: [
         TypeOrmModule.forRoot({ type: 'postgres', url: db.url, autoLoadEntities: true, retryAttempts: 0 }),
-        SessionModule.forRoot({ rotationInterval: 0, rotationGrace: '2s' }),
+        SessionModule.forRoot({ rotationInterval: 0, rotationGrace: '2s', purge: { enabled: false } }), // the expiries here are the requests' to record
       ],
     }).compile();
     sessions = moduleRef.get(SessionService);
