@@ -5,8 +5,8 @@
 //
 //   npm run build && node bench/hot-path-cpu.mjs     (KINDS=bare,store,validate to choose; CACHE=1 for the cached validator)
 import 'reflect-metadata';
-import { createHash } from 'node:crypto';
 import pg from 'pg';
+import { BENCH_USER_AGENT, seedSessions, tokenOf } from './seed.mjs';
 const { NestFactory } = await import('@nestjs/core');
 const { Module } = await import('@nestjs/common');
 const { TypeOrmModule, getDataSourceToken } = await import('@nestjs/typeorm');
@@ -18,9 +18,7 @@ const db = await startEmbeddedPostgres();
 const url = db.url;
 await runMigrations(url);
 const p0 = new pg.Pool({ connectionString: url });
-await p0.query(`INSERT INTO user_sessions (token_hash, user_id, data, created_at, last_seen_at, authenticated_at, rotated_at, idle_expires_at, absolute_expires_at, ip, user_agent)
-  SELECT sha256(convert_to(rtrim(translate(encode(sha256(int8send(g)), 'base64'), '+/', '-_'), '='), 'UTF8')), 'user-' || g, '{"role":"user"}'::jsonb,
-  now(), now(), now(), now(), now() + interval '30 minutes', now() + interval '11 hours', '127.0.0.1', 'autocannon-bench' FROM generate_series(1, 1000) g`);
+await seedSessions(p0, 1000);
 await p0.end();
 const cache = process.env.CACHE === '1';
 class M {}
@@ -29,8 +27,7 @@ Module({ imports: [TypeOrmModule.forRoot({ type: 'postgres', url, autoLoadEntiti
 const app = await NestFactory.createApplicationContext(M, { logger: ['error'] });
 const ds = app.get(getDataSourceToken()); const pool = ds.driver.master;
 const store = app.get(SessionStore); const validator = app.get(SessionValidator);
-const tokenOf = (i) => { const n = Buffer.alloc(8); n.writeBigInt64BE(BigInt(i)); return createHash('sha256').update(n).digest('base64url'); };
-const reqs = Array.from({ length: 50 }, (_, k) => ({ headers: { cookie: `__Host-sid=${tokenOf(k + 1)}`, 'user-agent': 'autocannon-bench' }, ip: '127.0.0.1' }));
+const reqs = Array.from({ length: 50 }, (_, k) => ({ headers: { cookie: `__Host-sid=${tokenOf(k + 1)}`, 'user-agent': BENCH_USER_AGENT }, ip: '127.0.0.1' }));
 const res = { headers: {}, append() {}, setHeader(n, v) { this.headers[n] = v; } };
 const q = (t) => ({ name: 'nps_bare', text: SESSION_SQL.lookupByTokenHash, values: [hashToken(t)] });
 const tok = (r) => parseCookie(r.headers.cookie)['__Host-sid'];

@@ -9,23 +9,19 @@
 //   BENCH_CACHE=1 APP=cached PROF=1 node bench/profile.mjs fastify me     (the cached app)
 import autocannon from 'autocannon';
 import { fork } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, mkdirSync } from 'node:fs';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../dist/src/demo/embedded-postgres.js';
 import { runMigrations } from '../dist/src/demo/migrate.js';
+import { BENCH_USER_AGENT, seedSessions, tokenOf } from './seed.mjs';
 const [adapter, routes] = process.argv.slice(2);
 const db = await startEmbeddedPostgres();
 await runMigrations(db.url);
 const pool = new pg.Pool({ connectionString: db.url });
-await pool.query(`INSERT INTO user_sessions (token_hash, user_id, data, created_at, last_seen_at, authenticated_at, rotated_at, idle_expires_at, absolute_expires_at, ip, user_agent)
-  SELECT sha256(convert_to(rtrim(translate(encode(sha256(int8send(g)), 'base64'), '+/', '-_'), '='), 'UTF8')), 'user-' || g, '{"role":"user"}'::jsonb,
-  now(), now(), now(), now(), now() + interval '30 minutes', now() + interval '11 hours', '127.0.0.1', 'autocannon-bench' FROM generate_series(1, 100000) g`);
-await pool.query('VACUUM ANALYZE user_sessions');
+await seedSessions(pool, 100000);
 await pool.end();
 const dir = `${new URL('../scratch/', import.meta.url).pathname}prof-${adapter}-${Date.now()}`;
 mkdirSync(dir, { recursive: true });
-const tokenOf = (i) => { const n = Buffer.alloc(8); n.writeBigInt64BE(BigInt(i)); return createHash('sha256').update(n).digest('base64url'); };
 const cookies = Array.from({ length: 50 }, (_, k) => `__Host-sid=${tokenOf(k + 1)}`);
 const child = fork(new URL('./apps.js', import.meta.url).pathname, [adapter], { execArgv: process.env.PROF ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [], env: { ...process.env, BENCH_CACHE: process.env.BENCH_CACHE ?? '0', BENCH_DATABASE_URL: db.url } });
 const info = await new Promise((r) => child.on('message', (m) => m.ready && r(m)));
@@ -33,11 +29,11 @@ let id = 10;
 const ask = (cmd) => new Promise((r) => { const my = id++; const h = (m) => { if (m.id === my) { child.off('message', h); r(m); } }; child.on('message', h); child.send({ id: my, cmd }); });
 for (const route of [...routes.split(','), ...routes.split(',').reverse()]) {
   let n = 0;
-  await autocannon({ url: `http://127.0.0.1:${info.ports[process.env.APP ?? 'ours']}/${route}`, connections: 50, duration: 2, headers: { 'user-agent': 'autocannon-bench' }, setupClient: (c) => c.setHeaders({ 'user-agent': 'autocannon-bench', cookie: cookies[n++ % 50] }) });
+  await autocannon({ url: `http://127.0.0.1:${info.ports[process.env.APP ?? 'ours']}/${route}`, connections: 50, duration: 2, headers: { 'user-agent': BENCH_USER_AGENT }, setupClient: (c) => c.setHeaders({ 'user-agent': BENCH_USER_AGENT, cookie: cookies[n++ % 50] }) });
   await new Promise((r) => setTimeout(r, 1000));
   await ask('reset');
   const res = await autocannon({ url: `http://127.0.0.1:${info.ports[process.env.APP ?? 'ours']}/${route}`, connections: 50, duration: Number(process.env.SECS ?? 10),
-    headers: { 'user-agent': 'autocannon-bench' }, setupClient: (c) => c.setHeaders({ 'user-agent': 'autocannon-bench', cookie: cookies[n++ % 50] }) });
+    headers: { 'user-agent': BENCH_USER_AGENT }, setupClient: (c) => c.setHeaders({ 'user-agent': BENCH_USER_AGENT, cookie: cookies[n++ % 50] }) });
   const { counts } = await ask('counts');
   console.log(route.padEnd(14), Math.round(res.requests.total / res.duration), 'req/s', 'non2xx', res.non2xx, 'cpu µs/req', Math.round(counts.cpuMicros / counts.requests), 'sql', counts.reads + counts.writes);
 }

@@ -51,6 +51,7 @@ import { startEmbeddedPostgres } from '../dist/src/demo/embedded-postgres.js';
 import { runMigrations } from '../dist/src/demo/migrate.js';
 import * as lib from '../dist/src/session/index.js';
 import { runPurgeBench } from './purge-bench.mjs';
+import { BENCH_USER_AGENT, seedSessions, tokenOf } from './seed.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = new Set(process.argv.slice(2));
@@ -65,7 +66,7 @@ const RUN_S = QUICK ? 3 : 10;
 const CONNECTIONS = 50;
 const SESSIONS = 50;
 const SEEDED = 100_000;
-const UA = 'autocannon-bench';
+const UA = BENCH_USER_AGENT;
 const COOKIE = '__Host-sid';
 const PEER_SECRET = `bench-${randomBytes(6).toString('hex')}`;
 const QUIESCE_MS = 2_000;
@@ -78,15 +79,7 @@ function percentile(values, q) {
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const log = (line) => process.stderr.write(`[bench] ${line}\n`);
 
-// ---- tokens: deterministic per i, in the module's format -------------------------------
-/** 32 bytes (sha256 of int8 i) as base64url without padding: 43 chars, canonical, like generateToken(). */
-function tokenOf(i) {
-  const n = Buffer.alloc(8);
-  n.writeBigInt64BE(BigInt(i));
-  return createHash('sha256').update(n).digest('base64url');
-}
-/** The same token, computed in SQL from g (encode() pads with '=' and uses '+/'). */
-const SQL_TOKEN = `rtrim(translate(encode(sha256(int8send(g)), 'base64'), '+/', '-_'), '=')`;
+// ---- tokens: deterministic per i, in the module's format (bench/seed.mjs) ---------------
 const hashOf = (token) => createHash('sha256').update(token, 'utf8').digest();
 const benchIds = Array.from({ length: SESSIONS }, (_, k) => k + 1);
 const ourCookies = benchIds.map((i) => `${COOKIE}=${tokenOf(i)}`);
@@ -116,24 +109,12 @@ async function dropDatabase(serverUrl, name) {
   await admin.end();
 }
 
-/** `rows` sessions in user_sessions, in chunks of 1M; the first SESSIONS are the benchmarked ones. */
+/** `rows` sessions in user_sessions; the first SESSIONS are the benchmarked ones. */
 async function seedOurs(pool, rows) {
   const started = Date.now();
-  const chunk = 1_000_000;
-  for (let from = 1; from <= rows; from += chunk) {
-    const to = Math.min(rows, from + chunk - 1);
-    await pool.query(`
-      INSERT INTO user_sessions (token_hash, user_id, data, created_at, last_seen_at, authenticated_at, rotated_at,
-                                 idle_expires_at, absolute_expires_at, ip, user_agent)
-      SELECT sha256(convert_to(${SQL_TOKEN}, 'UTF8')), 'user-' || g, '{"role":"user"}'::jsonb,
-             now() - interval '1 hour', now() - (g % 60) * interval '1 second', now() - interval '1 hour', now(),
-             now() - (g % 60) * interval '1 second' + interval '30 minutes', now() + interval '11 hours', '127.0.0.1', $3
-      FROM generate_series($1::bigint, $2::bigint) g`, [from, to, UA]);
-    if (rows > chunk) log(`  seeded ${to.toLocaleString('en')} / ${rows.toLocaleString('en')} sessions`);
-  }
-  await pool.query('VACUUM ANALYZE user_sessions');
-  const { rows: found } = await pool.query('SELECT count(*)::int AS n FROM user_sessions WHERE token_hash = ANY($1)', [benchIds.map((i) => hashOf(tokenOf(i)))]);
-  if (found[0].n !== SESSIONS) throw new Error(`token check failed: ${found[0].n} of ${SESSIONS} bench tokens found by hash`);
+  await seedSessions(pool, rows, {
+    verify: SESSIONS, progress: (done) => log(`  seeded ${done.toLocaleString('en')} / ${rows.toLocaleString('en')} sessions`),
+  });
   log(`seeded ${rows.toLocaleString('en')} sessions in ${((Date.now() - started) / 1000).toFixed(1)} s (tokens verified)`);
 }
 

@@ -265,8 +265,8 @@ describe('session purge (store level, real Postgres)', () => {
 
   it('two purgers started at once on two connections: exactly one runs, the other skips without waiting', async () => {
     await seedMany(db.pool, 3_000, 'idle', -60, 3_600);
-    const poolA = new pg.Pool({ connectionString: db.url, max: 2 });
-    const poolB = new pg.Pool({ connectionString: db.url, max: 2 });
+    const poolA = db.newPool({ max: 2 });
+    const poolB = db.newPool({ max: 2 });
     try {
       // Small batches with pauses, so the winner is still purging when the other asks.
       const options = { batchSize: 100, dutyCycle: 0.5 };
@@ -288,7 +288,7 @@ describe('session purge (store level, real Postgres)', () => {
 
   it('gives the lock back after every run, so no pooled connection keeps it', async () => {
     await seedMany(db.pool, 10, 'idle', -60, 3_600);
-    const pool = new pg.Pool({ connectionString: db.url, max: 1 });
+    const pool = db.newPool({ max: 1 });
     try {
       await purger(pool).runOnce();
       expect(pool.idleCount).toBe(1); // the purge's connection went back to the pool...

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import pg from 'pg';
 import { AggregatedAuditLog } from '../../src/session/security/aggregated-audit.js';
 import { resolveSessionOptions } from '../../src/session/session.options.js';
 import { SessionStore } from '../../src/session/store/session.store.js';
@@ -91,7 +90,7 @@ describe('security statements and aggregated audit against PostgreSQL', () => {
     });
     // One connection per request, all holding the row's old values in their snapshot at once:
     // an open transaction on the row makes them all queue behind it.
-    const pool = new pg.Pool({ connectionString: db.url, max: 20 });
+    const pool = db.newPool({ max: 20 });
     const wide = new SessionStore(pool);
     const blocker = await pool.connect();
     try {
@@ -114,7 +113,7 @@ describe('security statements and aggregated audit against PostgreSQL', () => {
   });
 
   it('counts concurrent logins under a per-user limit exactly (reject) and rolls back a refused one completely', async () => {
-    const pool = new pg.Pool({ connectionString: db.url, max: 30 }); // every login on its own connection, all at once
+    const pool = db.newPool({ max: 30 }); // every login on its own connection, all at once
     const wide = new SessionStore(pool);
     const attempt = () => wide.create({
       tokenHash: hashToken(generateToken()), replacesTokenHash: null, userId: 'user-limit', data: {},

@@ -122,9 +122,8 @@ describe('SessionStore failure bounds', () => {
   afterAll(async () => db?.drop());
 
   it('answers StoreUnavailableError (503) when no connection frees up in time, instead of hanging', async () => {
-    const { default: pg } = await import('pg');
     const { StoreUnavailableError } = await import('../../src/session/store/session.store.js');
-    const tiny = new pg.Pool({ connectionString: db.url, max: 1 }); // pg's default: wait forever for a client
+    const tiny = db.newPool({ max: 1 }); // pg's default: wait forever for a client
     const held = await tiny.connect();
     try {
       const store = new SessionStore(tiny, 300);
@@ -140,9 +139,8 @@ describe('SessionStore failure bounds', () => {
   });
 
   it('gives up on a statement stuck on its connection after the timeout, and that connection does not keep its pool slot', async () => {
-    const { default: pg } = await import('pg');
     const { StoreUnavailableError } = await import('../../src/session/store/session.store.js');
-    const tiny = new pg.Pool({ connectionString: db.url, max: 1 });
+    const tiny = db.newPool({ max: 1 });
     const store = new SessionStore(tiny, 300);
     const token = generateToken();
     const row = await store.create({

@@ -7,6 +7,8 @@ export interface TestDatabase {
   name: string;
   /** A pool for the test's own assertions (not the app's). */
   pool: pg.Pool;
+  /** Another pool on this database (a test's own size or timeouts), ended by drop() if the test has not. */
+  newPool(options?: Omit<pg.PoolConfig, 'connectionString'>): pg.Pool;
   drop(): Promise<void>;
 }
 
@@ -25,16 +27,23 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
   await runMigrations(url.toString());
-  const pool = new pg.Pool({ connectionString: url.toString(), max: 4 });
-  // pool.end() resolves before its sockets have closed, so DROP ... WITH (FORCE) in drop() can
-  // still terminate one: that error lands on an idle client, and must not crash the test run.
-  pool.on('error', () => undefined);
+  const pools: pg.Pool[] = [];
+  const newPool = (options: Omit<pg.PoolConfig, 'connectionString'> = {}) => {
+    const pool = new pg.Pool({ ...options, connectionString: url.toString() });
+    // pool.end() resolves before its sockets have closed, so DROP ... WITH (FORCE) in drop() can
+    // still terminate one: that error lands on an idle client, and must not crash the test run.
+    pool.on('error', () => undefined);
+    pools.push(pool);
+    return pool;
+  };
+  const pool = newPool({ max: 4 });
   return {
     url: url.toString(),
     name,
     pool,
+    newPool,
     async drop() {
-      await pool.end();
+      for (const p of pools) if (!p.ending) await p.end();
       const client = new pg.Client({ connectionString: serverUrl });
       await client.connect();
       try {
