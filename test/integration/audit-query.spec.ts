@@ -265,6 +265,20 @@ describe('SessionAuditService.query', () => {
     }
   });
 
+  it('answers StoreUnavailableError (503) when no pooled connection frees up in time, instead of hanging', async () => {
+    const tiny = db.newPool({ max: 1 }); // pg's default: wait forever for a client
+    const held = await tiny.connect();
+    try {
+      const started = Date.now();
+      const error = await new SessionAuditService(new SessionAuditStore(tiny, 300)).query({ userId: 'u-1' }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StoreUnavailableError);
+      expect(Date.now() - started).toBeLessThan(2_000);
+    } finally {
+      held.release();
+      await tiny.end();
+    }
+  });
+
   it('works behind Nest\'s ValidationPipe (whitelist, forbidNonWhitelisted, transform)', async () => {
     const pipe = new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true });
     const dto = await pipe.transform({ events: 'created,revoked', limit: '10', from: '2025-03-01T00:00:00Z' }, { type: 'query', metatype: AuditQueryDto });

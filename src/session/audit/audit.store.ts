@@ -1,4 +1,5 @@
 import type { Pool, QueryConfig, QueryResultRow } from 'pg';
+import { boundedQuery } from '../store/bounded-wait.js';
 import { isConnectionError, StoreUnavailableError } from '../store/session.store.js';
 import type { AuditEvent } from './audit-event.js';
 import { AUDIT_RECORD_COLUMNS, toAuditRecord, type SessionAuditRecord } from './audit-record.js';
@@ -103,9 +104,11 @@ export class SessionAuditStore {
     return rows.map((row) => ({ bucket: row.bucket, event: row.event, count: row.count }));
   }
 
+  /** Bounded like the session statements (the wait for a connection included): an admin query never hangs either. */
   private async run(query: QueryConfig): Promise<QueryResultRow[]> {
     try {
-      return (await this.pool.query({ ...query, query_timeout: this.queryTimeoutMs } as QueryConfig)).rows;
+      return await boundedQuery(this.pool, query, this.queryTimeoutMs,
+        () => new StoreUnavailableError(`no answer within ${this.queryTimeoutMs} ms`));
     } catch (error) {
       if (isConnectionError(error)) throw new StoreUnavailableError((error as Error).message, { cause: error });
       throw error;

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
-import type { Pool, QueryConfig } from 'pg';
+import type { Pool } from 'pg';
 import type { PurgeRunStatus, SessionPurgeService } from '../purge/session-purge.service.js';
-import { within } from '../store/bounded-wait.js';
+import { boundedQuery } from '../store/bounded-wait.js';
 import { describeStoreError } from '../store/store-error-log.js';
 import type { SessionCacheStatus } from './cache-status.js';
 
@@ -98,9 +98,7 @@ export class SessionHealth {
   private async pingStore(timeoutMs: number, errorDetail: boolean): Promise<SessionHealthReport['store']> {
     const started = performance.now();
     try {
-      await within(this.pool.query({ text: HEALTH_SQL.ping, query_timeout: timeoutMs } as QueryConfig), timeoutMs, () => {
-        throw new Error(`no answer within ${timeoutMs} ms`);
-      });
+      await boundedQuery(this.pool, { text: HEALTH_SQL.ping }, timeoutMs, () => new Error(`no answer within ${timeoutMs} ms`));
       return { status: 'up', responseTimeMs: Math.round(performance.now() - started) };
     } catch (error) {
       const detail = describeStoreError(error);

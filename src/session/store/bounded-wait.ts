@@ -1,8 +1,9 @@
+import type { Pool, PoolClient, QueryConfig, QueryResult, QueryResultRow } from 'pg';
+
 /**
- * `work`, or, when it has not settled within `ms`, what `onTimeout` returns (or throws). pg's
- * query_timeout starts only once a pooled connection is checked out, so every wait that may
- * queue on the pool (an exhausted pool, a black-holed host) is bounded with this. The timer
- * never outlives the race.
+ * `work`, or, when it has not settled within `ms`, what `onTimeout` returns (or throws). For
+ * waits on work that is already under way (the metrics' shared sample); a statement of one's
+ * own goes through queryWithin(). The timer never outlives the race.
  */
 export async function within<T>(work: Promise<T>, ms: number, onTimeout: () => T): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -20,4 +21,35 @@ export async function within<T>(work: Promise<T>, ms: number, onTimeout: () => T
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * One statement, bounded as a whole so its caller never hangs: pg's query_timeout once a
+ * connection is checked out (on expiry pg-pool discards that connection, so a stuck statement
+ * does not keep its slot), and one timer that also covers the wait for a connection. `done`
+ * is called exactly once, with the rows or with the error (`timeoutError()` on the timer).
+ * Callback style, so that callers on the hot path pay for one promise of their own: pg's,
+ * pg-pool's and a race between them cost more than the timers.
+ */
+export function queryWithin(client: Pool | PoolClient, query: QueryConfig, ms: number, timeoutError: () => unknown,
+  done: (error: unknown, rows?: QueryResultRow[]) => void): void {
+  let settled = false;
+  const settle = (error: unknown, rows?: QueryResultRow[]) => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    done(error, rows);
+  };
+  const timer = setTimeout(() => settle(timeoutError()), ms);
+  const config = { name: query.name, text: query.text, values: query.values, query_timeout: ms } as QueryConfig;
+  try {
+    (client as Pool).query(config, (error: Error | undefined, result: QueryResult) => settle(error, error ? undefined : result.rows));
+  } catch (error) {
+    settle(error);
+  }
+}
+
+/** queryWithin() as a promise of the rows, for callers off the hot path. */
+export function boundedQuery(client: Pool | PoolClient, query: QueryConfig, ms: number, timeoutError: () => unknown): Promise<QueryResultRow[]> {
+  return new Promise((resolve, reject) => queryWithin(client, query, ms, timeoutError, (error, rows) => (rows ? resolve(rows) : reject(error))));
 }

@@ -1,9 +1,10 @@
 import { ServiceUnavailableException } from '@nestjs/common';
-import type { Pool, PoolClient, QueryConfig, QueryResult, QueryResultRow } from 'pg';
+import type { Pool, PoolClient, QueryConfig, QueryResultRow } from 'pg';
 import type { AuditContext, RevokeReason } from '../audit/audit-event.js';
 import { AUDIT_RECORD_COLUMNS, toAuditRecord } from '../audit/audit-record.js';
 import type { AuditEventSink } from '../audit/session-events.js';
 import type { SessionMetrics } from '../metrics/session-metrics.js';
+import { queryWithin } from './bounded-wait.js';
 import type { SessionLookup, SessionRow, SessionSummary } from './session-row.js';
 import { StoreErrorLog } from './store-error-log.js';
 
@@ -487,34 +488,16 @@ export class SessionStore {
     for (const id of ids) this.changes.evictSession(String(id));
   }
 
-  /**
-   * One statement, bounded as a whole so a request never hangs: pg's query_timeout once a
-   * connection is checked out (on expiry pg-pool discards that connection, so a stuck
-   * statement does not keep its slot), and this timer, which also covers the wait for a
-   * connection. The callback form of query(): one promise here instead of pg's, pg-pool's
-   * and a race between them, which on the hot path cost more than the timers.
-   */
+  /** One statement, bounded as a whole (queryWithin), timed for the metrics, its failure logged and classified. */
   private run(query: QueryConfig, client: Pool | PoolClient = this.pool): Promise<QueryResultRow[]> {
     const started = this.metrics && performance.now();
-    return new Promise((resolve, reject) => {
-      let settled = false;
-      const settle = (error: unknown, rows?: QueryResultRow[]) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
+    return new Promise((resolve, reject) => queryWithin(client, query, this.queryTimeoutMs,
+      () => new StoreUnavailableError(`no answer within ${this.queryTimeoutMs} ms`), (error, rows) => {
         if (started !== undefined) this.metrics!.statement(query.text, started);
         if (rows) return resolve(rows);
         this.errorLog.report(query.text, error);
         reject(asStoreError(error));
-      };
-      const timer = setTimeout(() => settle(new StoreUnavailableError(`no answer within ${this.queryTimeoutMs} ms`)), this.queryTimeoutMs);
-      const config = { name: query.name, text: query.text, values: query.values, query_timeout: this.queryTimeoutMs } as QueryConfig;
-      try {
-        (client as Pool).query(config, (error: Error | undefined, result: QueryResult) => settle(error, error ? undefined : result.rows));
-      } catch (error) {
-        settle(error);
-      }
-    });
+      }));
   }
 
   /** Runs `work` in one transaction on one connection; any error rolls it back. */
