@@ -41,7 +41,7 @@
 // shared: only ratios within one run mean much.
 import autocannon from 'autocannon';
 import { fork } from 'node:child_process';
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -51,7 +51,7 @@ import { startEmbeddedPostgres } from '../dist/src/demo/embedded-postgres.js';
 import { runMigrations } from '../dist/src/demo/migrate.js';
 import * as lib from '../dist/src/session/index.js';
 import { runPurgeBench } from './purge-bench.mjs';
-import { BENCH_USER_AGENT, seedSessions, tokenOf } from './seed.mjs';
+import { BENCH_USER_AGENT, hashOf, seedSessions, tokenOf } from './seed.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = new Set(process.argv.slice(2));
@@ -80,7 +80,6 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const log = (line) => process.stderr.write(`[bench] ${line}\n`);
 
 // ---- tokens: deterministic per i, in the module's format (bench/seed.mjs) ---------------
-const hashOf = (token) => createHash('sha256').update(token, 'utf8').digest();
 const benchIds = Array.from({ length: SESSIONS }, (_, k) => k + 1);
 const ourCookies = benchIds.map((i) => `${COOKIE}=${tokenOf(i)}`);
 const peerSid = (i) => `bench-${i}`;

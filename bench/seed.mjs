@@ -12,6 +12,9 @@ export function tokenOf(i) {
   return createHash('sha256').update(n).digest('base64url');
 }
 
+/** SHA-256 of a token, as the module stores it in token_hash. */
+export const hashOf = (token) => createHash('sha256').update(token, 'utf8').digest();
+
 /** The same token, computed in SQL from g (encode() pads with '=' and uses '+/'). */
 const SQL_TOKEN = `rtrim(translate(encode(sha256(int8send(g)), 'base64'), '+/', '-_'), '=')`;
 
@@ -34,7 +37,7 @@ export async function seedSessions(pool, rows, { verify = 50, progress } = {}) {
     if (rows > chunk) progress?.(to);
   }
   await pool.query('VACUUM ANALYZE user_sessions');
-  const hashes = Array.from({ length: Math.min(verify, rows) }, (_, k) => createHash('sha256').update(tokenOf(k + 1), 'utf8').digest());
+  const hashes = Array.from({ length: Math.min(verify, rows) }, (_, k) => hashOf(tokenOf(k + 1)));
   const { rows: [found] } = await pool.query('SELECT count(*)::int AS n FROM user_sessions WHERE token_hash = ANY($1)', [hashes]);
   if (found.n !== hashes.length) throw new Error(`token check failed: ${found.n} of ${hashes.length} bench tokens found by hash`);
 }
