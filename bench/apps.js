@@ -84,7 +84,8 @@ function oursModule(cache) {
     me(req) {
       return { userId: sessionOf(req).userId };
     }
-    // Diagnostics (not in the table; for locating the cost between /bare and /me):
+    // Diagnostics (not in the table; for locating the cost between /public, /bare and /me):
+    // /diag/public-req: /public with a @Req() parameter like /me (Nest's parameter handling);
     // /diag/store: the store's lookup (its timeout race, row mapping) instead of pool.query;
     // /diag/validate: SessionValidator.validate() called in the handler, without the guards.
     async diagStore(req) {
@@ -92,6 +93,9 @@ function oursModule(cache) {
       const row = token && await this.store.lookupByTokenHash(hashToken(token));
       if (!row) throw new UnauthorizedException();
       return { userId: row.userId };
+    }
+    diagPublicReq(req) {
+      return { userId: req.headers['user-agent'] === undefined ? null : 'x' };
     }
     async diagValidate(req, res) {
       const outcome = await this.validator.validate(req, res);
@@ -108,6 +112,7 @@ function oursModule(cache) {
   decorateMethod(BenchController, 'bare', [Get('bare'), Public()], { req: true });
   decorateMethod(BenchController, 'me', [Get('me')], { req: true });
   decorateMethod(BenchController, 'diagStore', [Get('diag/store'), Public()], { req: true });
+  decorateMethod(BenchController, 'diagPublicReq', [Get('diag/public-req'), Public()], { req: true });
   decorateMethod(BenchController, 'diagValidate', [Get('diag/validate'), Public()], { req: true });
   Res({ passthrough: true })(BenchController.prototype, 'diagValidate', 1);
   Controller()(BenchController);

@@ -7,6 +7,7 @@
 //   npm run build && node bench/profile.mjs fastify public,bare,diag/store,diag/validate,me
 //   SECS=10 PROF=1 node bench/profile.mjs fastify me
 //   BENCH_CACHE=1 APP=cached PROF=1 node bench/profile.mjs fastify me     (the cached app)
+//   ROUNDS=3 SECS=4 node bench/profile.mjs fastify public,me                (3 ABBA rounds, then medians)
 import autocannon from 'autocannon';
 import { fork } from 'node:child_process';
 import { readdirSync, readFileSync, mkdirSync } from 'node:fs';
@@ -27,7 +28,9 @@ const child = fork(new URL('./apps.js', import.meta.url).pathname, [adapter], { 
 const info = await new Promise((r) => child.on('message', (m) => m.ready && r(m)));
 let id = 10;
 const ask = (cmd) => new Promise((r) => { const my = id++; const h = (m) => { if (m.id === my) { child.off('message', h); r(m); } }; child.on('message', h); child.send({ id: my, cmd }); });
-for (const route of [...routes.split(','), ...routes.split(',').reverse()]) {
+const cpuOf = {};
+const order = Array.from({ length: Number(process.env.ROUNDS ?? 1) }, () => [...routes.split(','), ...routes.split(',').reverse()]).flat();
+for (const route of order) {
   let n = 0;
   await autocannon({ url: `http://127.0.0.1:${info.ports[process.env.APP ?? 'ours']}/${route}`, connections: 50, duration: 2, headers: { 'user-agent': BENCH_USER_AGENT }, setupClient: (c) => c.setHeaders({ 'user-agent': BENCH_USER_AGENT, cookie: cookies[n++ % 50] }) });
   await new Promise((r) => setTimeout(r, 1000));
@@ -36,6 +39,11 @@ for (const route of [...routes.split(','), ...routes.split(',').reverse()]) {
     headers: { 'user-agent': BENCH_USER_AGENT }, setupClient: (c) => c.setHeaders({ 'user-agent': BENCH_USER_AGENT, cookie: cookies[n++ % 50] }) });
   const { counts } = await ask('counts');
   console.log(route.padEnd(14), Math.round(res.requests.total / res.duration), 'req/s', 'non2xx', res.non2xx, 'cpu µs/req', Math.round(counts.cpuMicros / counts.requests), 'sql', counts.reads + counts.writes);
+  (cpuOf[route] ??= []).push({ cpu: counts.cpuMicros / counts.requests, rps: res.requests.total / res.duration });
+}
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
+for (const [route, runs] of Object.entries(cpuOf)) {
+  console.log('median', route.padEnd(14), Math.round(median(runs.map((r) => r.rps))), 'req/s', 'cpu µs/req', median(runs.map((r) => r.cpu)).toFixed(1));
 }
 child.send({ id: 1, cmd: 'stop' });
 await new Promise((r) => child.on('exit', r));

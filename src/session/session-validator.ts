@@ -15,6 +15,9 @@ export type ValidationOutcome =
   | { readonly ok: true; readonly session: ActiveSession }
   | { readonly ok: false; readonly reason: SessionFailureReason };
 
+/** An outcome now (the cache answered and nothing needs writing) or once the database has answered. */
+export type PendingOutcome = ValidationOutcome | Promise<ValidationOutcome>;
+
 /**
  * The hot path, top to bottom: token → row → decision → request.
  *
@@ -28,6 +31,10 @@ export type ValidationOutcome =
  *     last_seen_at is older than the touch interval (conditional UPDATE, one writer);
  *     a touch refreshes the cached copy, a rotation evicts it (the new token is read once);
  *  5. attach the session to the request.
+ *
+ * Each step returns its outcome synchronously when it has nothing to wait for: a request the
+ * cache answers runs from token to decision without a promise (as does every refusal that
+ * needs no SQL). Callers `await` the result either way.
  */
 @Injectable()
 export class SessionValidator {
@@ -39,7 +46,7 @@ export class SessionValidator {
     private readonly cache: SessionCache,
   ) {}
 
-  async validate(request: HttpRequestLike, response: HttpResponseLike): Promise<ValidationOutcome> {
+  validate(request: HttpRequestLike, response: HttpResponseLike): PendingOutcome {
     // 1. token
     const reading = this.transport.read(request);
     if (reading.kind === 'none') return fail('missing');
@@ -52,69 +59,82 @@ export class SessionValidator {
       this.flood.recordInvalid(request, 'malformed');
       return this.reject(response, 'invalid');
     }
-    const token = reading.token;
-    const tokenHash = hashToken(token);
+    const presented: PresentedToken = { token: reading.token, tokenHash: hashToken(reading.token), ticket: this.cache.ticket() };
 
     // 2. row: a cached copy only ever says "still live" (its dbNow is our clock plus the
     // database clock's offset); one that looks expired is read again, so the database decides.
-    const ticket = this.cache.ticket();
-    const cached = this.cache.get(tokenHash);
-    let row = cached && isLiveAt(cached) ? cached : undefined;
-    if (!row) {
-      const sentAt = monotonicNow();
-      row = await this.store.lookupByTokenHash(tokenHash);
-      if (!row) {
-        this.flood.recordInvalid(request, 'unknown');
-        return this.reject(response, 'invalid');
-      }
-      // Cached only if live and for the current token, with this read's clock offset.
-      this.cache.set(tokenHash, row, clockOffset(row.dbNow, sentAt), ticket);
-    }
+    const cached = this.cache.get(presented.tokenHash);
+    if (cached && isLiveAt(cached)) return this.decide(request, response, cached, presented);
+    return this.read(request, response, presented);
+  }
 
-    // 3. decision, on the database clock
+  private async read(request: HttpRequestLike, response: HttpResponseLike, presented: PresentedToken): Promise<ValidationOutcome> {
+    const sentAt = monotonicNow();
+    const row = await this.store.lookupByTokenHash(presented.tokenHash);
+    if (!row) {
+      this.flood.recordInvalid(request, 'unknown');
+      return this.reject(response, 'invalid');
+    }
+    // Cached only if live and for the current token, with this read's clock offset.
+    this.cache.set(presented.tokenHash, row, clockOffset(row.dbNow, sentAt), presented.ticket);
+    return this.decide(request, response, row, presented);
+  }
+
+  // 3. decision, on the database clock
+  private decide(request: HttpRequestLike, response: HttpResponseLike, row: SessionLookup, presented: PresentedToken): PendingOutcome {
     const now = row.dbNow.getTime();
     if (row.revokedAt) return this.reject(response, 'revoked');
     if (now >= row.absoluteExpiresAt.getTime()) {
-      await this.store.deleteWithEvent(row.id, 'expired_absolute', auditContext(request));
-      return this.reject(response, 'absolute_timeout');
+      return this.store.deleteWithEvent(row.id, 'expired_absolute', auditContext(request)).then(() => this.reject(response, 'absolute_timeout'));
     }
     if (now >= row.idleExpiresAt.getTime()) {
-      await this.store.deleteWithEvent(row.id, 'expired_idle', auditContext(request));
-      return this.reject(response, 'idle_timeout');
+      return this.store.deleteWithEvent(row.id, 'expired_idle', auditContext(request)).then(() => this.reject(response, 'idle_timeout'));
     }
     // A rotated-out token is fine for requests that were in flight during the rotation;
     // after the grace window, two parties hold the session, so neither keeps it.
     if (!row.isCurrentToken && now > row.rotatedAt.getTime() + this.options.rotationGraceMs) {
-      await this.store.revoke(row.id, 'token_reuse', auditContext(request), { event: 'token_reuse_detected' });
-      return this.reject(response, 'revoked');
+      return this.store.revoke(row.id, 'token_reuse', auditContext(request), { event: 'token_reuse_detected' })
+        .then(() => this.reject(response, 'revoked'));
     }
-    const binding = this.checkClient(request, row);
-    const checked = binding instanceof Promise ? await binding : binding; // a promise: the client changed, the store writes
-    if (checked === 'rejected') return this.reject(response, 'revoked');
-    row = checked;
-    if (!row.isCurrentToken) return this.accept(request, row, token, tokenHash);
+    const checked = this.checkClient(request, row);
+    if (!(checked instanceof Promise)) return this.writeIfDue(request, response, checked, presented);
+    // The client changed: the store records it (or revokes the session) first.
+    return checked.then((client) => client === 'rejected'
+      ? this.reject(response, 'revoked')
+      : this.writeIfDue(request, response, client, presented));
+  }
 
-    // 4. writes, rarely
-    const rotationDue = this.options.rotationIntervalMs > 0 && now - row.rotatedAt.getTime() >= this.options.rotationIntervalMs;
-    if (rotationDue) {
-      const rotated = await this.rotateToken(request, response, row, tokenHash, 'interval');
-      if (rotated) return this.accept(request, rotated.row, rotated.token);
-      // Another request rotated first; this one was served under the old token.
-      this.cache.evictSession(row.id); // whatever happened instead, a copy of this row is out of date
-    } else if (now - row.lastSeenAt.getTime() >= this.options.touchIntervalMs) {
-      const sentAt = monotonicNow();
-      const touched = await this.store.touchIfStale(row.id, this.options.idleTimeoutMs, this.options.touchIntervalMs);
-      if (touched) {
-        row = { ...row, ...touched, dbNow: touched.lastSeenAt };
-        this.cache.set(tokenHash, row, clockOffset(touched.lastSeenAt, sentAt), ticket);
-        return this.accept(request, row, token, tokenHash);
-      }
-      // Another request or instance touched it first: a cached copy has the old times.
-      if (cached) this.cache.evictSession(row.id);
+  // 4. writes, rarely, then 5. request
+  private writeIfDue(request: HttpRequestLike, response: HttpResponseLike, row: SessionLookup, presented: PresentedToken): PendingOutcome {
+    if (!row.isCurrentToken) return this.accept(request, row, presented.token, presented.tokenHash);
+    const now = row.dbNow.getTime();
+    if (this.options.rotationIntervalMs > 0 && now - row.rotatedAt.getTime() >= this.options.rotationIntervalMs) {
+      return this.rotateOnInterval(request, response, row, presented);
     }
+    if (now - row.lastSeenAt.getTime() >= this.options.touchIntervalMs) return this.touch(request, row, presented);
+    return this.accept(request, row, presented.token, presented.tokenHash);
+  }
 
-    // 5. request
-    return this.accept(request, row, token, tokenHash);
+  private async rotateOnInterval(request: HttpRequestLike, response: HttpResponseLike, row: SessionLookup,
+    presented: PresentedToken): Promise<ValidationOutcome> {
+    const rotated = await this.rotateToken(request, response, row, presented.tokenHash, 'interval');
+    if (rotated) return this.accept(request, rotated.row, rotated.token);
+    // Another request rotated first; this one was served under the old token.
+    this.cache.evictSession(row.id); // whatever happened instead, a copy of this row is out of date
+    return this.accept(request, row, presented.token, presented.tokenHash);
+  }
+
+  private async touch(request: HttpRequestLike, row: SessionLookup, presented: PresentedToken): Promise<ValidationOutcome> {
+    const sentAt = monotonicNow();
+    const touched = await this.store.touchIfStale(row.id, this.options.idleTimeoutMs, this.options.touchIntervalMs);
+    if (touched) {
+      const fresh = { ...row, ...touched, dbNow: touched.lastSeenAt };
+      this.cache.set(presented.tokenHash, fresh, clockOffset(touched.lastSeenAt, sentAt), presented.ticket);
+      return this.accept(request, fresh, presented.token, presented.tokenHash);
+    }
+    // Another request or instance touched it first: a cached copy has the old times.
+    this.cache.evictSession(row.id);
+    return this.accept(request, row, presented.token, presented.tokenHash);
   }
 
   /**
@@ -180,6 +200,13 @@ export class SessionValidator {
     if (reason === 'idle_timeout' || reason === 'absolute_timeout') this.transport.clear(response);
     return fail(reason);
   }
+}
+
+/** The token a request presented, its hash, and the cache's ticket taken before any read. */
+interface PresentedToken {
+  readonly token: string;
+  readonly tokenHash: Buffer;
+  readonly ticket: number;
 }
 
 function fail(reason: SessionFailureReason): ValidationOutcome {

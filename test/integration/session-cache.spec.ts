@@ -241,6 +241,24 @@ describe('session cache across two instances (LISTEN/NOTIFY)', () => {
     expect(perRequest).toBeLessThanOrEqual(0.05);
   });
 
+  it('a cache hit is decided synchronously (no promise, no statement); a miss returns a promise', async () => {
+    const { token } = await a.login();
+    const miss = a.validator.validate(fakeRequest({ token }), new FakeResponse());
+    expect(miss).toBeInstanceOf(Promise);
+    expect((await miss).ok).toBe(true);
+    const before = a.statements();
+    const request = fakeRequest({ token });
+    const hit = a.validator.validate(request, new FakeResponse());
+    expect(hit).not.toBeInstanceOf(Promise);
+    expect(hit).toMatchObject({ ok: true, session: { userId: 'u-1' } });
+    expect(a.statements()).toBe(before);
+    // Refusals that need no SQL are synchronous too, cached or not.
+    for (const instance of [a, uncached]) {
+      expect(instance.validator.validate(fakeRequest(), new FakeResponse())).toEqual({ ok: false, reason: 'missing' });
+      expect(instance.validator.validate(fakeRequest({ token: 'not-a-token' }), new FakeResponse())).toEqual({ ok: false, reason: 'invalid' });
+    }
+  });
+
   it('without the cache, exactly one statement per request at steady state', async () => {
     const { token } = await uncached.login();
     expect((await uncached.validate(token)).ok).toBe(true);

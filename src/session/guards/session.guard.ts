@@ -5,7 +5,7 @@ import { Reflector } from '@nestjs/core';
 import { attachSession, sessionOf, type SessionFailureReason } from '../active-session.js';
 import { OPTIONAL_SESSION, PUBLIC_ROUTE } from '../decorators/session.decorators.js';
 import { OUTCOME_OF_REASON, SessionMetrics } from '../metrics/session-metrics.js';
-import { SessionValidator } from '../session-validator.js';
+import { SessionValidator, type PendingOutcome, type ValidationOutcome } from '../session-validator.js';
 import { StoreUnavailableError } from '../store/session.store.js';
 import { frameworkClientIp, rememberClientIp, setHeader, type HttpRequestLike, type HttpResponseLike } from '../transport/http.js';
 import { HTTP_LIKE, requestResponseOf, UnsupportedContextError } from './execution-context.js';
@@ -32,9 +32,13 @@ export class SessionGuard implements CanActivate {
     protected readonly validator: SessionValidator,
   ) {}
 
-  async canActivate(context: ExecutionContext): Promise<boolean> {
+  /** Synchronous unless `shouldSkip` or the validator has to wait (for the database): no promise on public routes or cache hits. */
+  canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     const skip = this.shouldSkip(context);
-    const skipped = typeof skip === 'boolean' ? skip : await skip; // no await (a microtask) for the default
+    return typeof skip === 'boolean' ? this.activate(context, skip) : skip.then((skipped) => this.activate(context, skipped));
+  }
+
+  private activate(context: ExecutionContext, skipped: boolean): boolean | Promise<boolean> {
     const targets = [context.getHandler(), context.getClass()];
     const optional = this.reflector.getAllAndOverride<boolean>(OPTIONAL_SESSION, targets) === true;
     const isPublic = skipped || (!optional && this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets) === true);
@@ -61,15 +65,30 @@ export class SessionGuard implements CanActivate {
     // Several guarded resolvers of one GraphQL request (or the guard applied twice) check once.
     if (sessionOf(request)) return true;
 
-    let outcome;
+    let outcome: PendingOutcome;
     try {
-      outcome = await this.validator.validate(request, response);
+      outcome = this.validator.validate(request, response);
     } catch (error) {
-      // Fail closed: without the store no request is let through; the 503 tells the client to retry.
-      // (SessionStore has already logged the failed statement with its cause.)
-      this.metrics?.validation(error instanceof StoreUnavailableError ? 'db_error' : 'error');
+      this.recordFailure(error);
       throw error;
     }
+    if (!(outcome instanceof Promise)) return this.conclude(outcome, request, response, optional);
+    return outcome.then((settled) => this.conclude(settled, request, response, optional), (error: unknown) => {
+      this.recordFailure(error);
+      throw error;
+    });
+  }
+
+  /**
+   * Counts a validation that ended in an error, which the caller rethrows: fail closed, no
+   * request passes without the store, and its 503 tells the client to retry. (SessionStore
+   * has already logged the failed statement with its cause.)
+   */
+  private recordFailure(error: unknown): void {
+    this.metrics?.validation(error instanceof StoreUnavailableError ? 'db_error' : 'error');
+  }
+
+  private conclude(outcome: ValidationOutcome, request: HttpRequestLike, response: HttpResponseLike, optional: boolean): boolean {
     this.metrics?.validation(outcome.ok ? 'ok' : OUTCOME_OF_REASON[outcome.reason]);
     if (outcome.ok) {
       // Whatever the handler returns is this user's: no shared cache may keep it.
