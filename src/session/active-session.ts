@@ -1,4 +1,5 @@
 import { csrfTokenFor } from './csrf/csrf-token.js';
+import { ownStateOf, stateOf } from './request-state.js';
 import { freezeData } from './session-data.js';
 import type { SessionLookup } from './store/session-row.js';
 
@@ -93,20 +94,16 @@ interface SessionInternals {
 
 /** Whether the session guard has already looked at this request (with or without a session). */
 export function isSessionResolved(request: object): boolean {
-  return sessionsByRequest.has(request);
+  return stateOf(request)?.session !== undefined;
 }
 
-// A WeakMap, not a request property: nothing here can be serialised, logged or spoofed by
-// another middleware writing `req.session`.
-const sessionsByRequest = new WeakMap<object, ActiveSession | null>();
-
 export function attachSession(request: object, session: ActiveSession | null): void {
-  sessionsByRequest.set(request, session);
+  ownStateOf(request).session = session;
 }
 
 /** The session the guard (or `SessionService.create`) attached to this request, if any. */
 export function sessionOf(request: object): ActiveSession | undefined {
-  return sessionsByRequest.get(request) ?? undefined;
+  return stateOf(request)?.session ?? undefined;
 }
 
 export function internalsOf(session: ActiveSession): SessionInternals | undefined {

@@ -10,18 +10,20 @@ interface CacheEntry {
   offsetMs: number;
 }
 
+const TIME_ORIGIN = performance.timeOrigin; // fixed for the process; reading it is a native call
+
+/**
+ * Our clock for cached entries: monotonic (an NTP step back cannot stretch an entry's life),
+ * in epoch milliseconds like Date.now() so offsets stay readable.
+ */
+export const monotonicNow = (): number => TIME_ORIGIN + performance.now();
+
 /**
  * The database clock's lead over ours, measured against the moment the statement was SENT.
  * The statement ran somewhere between sending and receiving, so this is the largest offset
  * consistent with the reading: the estimated database clock is never behind the real one,
  * and a cached copy can only look expired early (and be re-read), never late.
  */
-/**
- * Our clock for cached entries: monotonic (an NTP step back cannot stretch an entry's life),
- * in epoch milliseconds like Date.now() so offsets stay readable.
- */
-export const monotonicNow = (): number => performance.timeOrigin + performance.now();
-
 export function clockOffset(dbNow: Date, sentAt: number): number {
   return dbNow.getTime() - sentAt;
 }

@@ -1,3 +1,5 @@
+import { ownStateOf, stateOf } from '../request-state.js';
+
 /**
  * The few request/response operations the session layer needs, for both Express and
  * Fastify. Both expose Node-style `headers` on the request; only writing differs.
@@ -38,16 +40,13 @@ export function frameworkClientIp(request: HttpRequestLike): string | undefined 
   return request.ip ?? request.socket?.remoteAddress;
 }
 
-// What SessionGuard.getClientIp() answered for a request. A WeakMap, like the session itself:
-// nothing another middleware writes onto the request can change the address we audit.
-const resolvedClientIps = new WeakMap<object, string | undefined>();
-
-/** Records the guard's answer, so audit rows, flood counting and CSRF audits all use the same address. */
+/** Records SessionGuard.getClientIp()'s answer, so audit rows, flood counting and CSRF audits all use the same address. */
 export function rememberClientIp(request: HttpRequestLike, ip: string | undefined): void {
-  resolvedClientIps.set(request, ip);
+  ownStateOf(request).clientIp = { value: ip };
 }
 
 /** The client address: SessionGuard.getClientIp()'s answer for this request, else the framework's. */
 export function clientIp(request: HttpRequestLike): string | undefined {
-  return resolvedClientIps.has(request) ? resolvedClientIps.get(request) : frameworkClientIp(request);
+  const remembered = stateOf(request)?.clientIp;
+  return remembered ? remembered.value : frameworkClientIp(request);
 }
