@@ -118,7 +118,7 @@ export class SessionValidator {
   private async rotateOnInterval(request: HttpRequestLike, response: HttpResponseLike, row: SessionLookup,
     presented: PresentedToken): Promise<ValidationOutcome> {
     const rotated = await this.rotateToken(request, response, row, presented.tokenHash, 'interval');
-    if (rotated) return this.accept(request, rotated.row, rotated.token);
+    if (rotated) return this.accept(request, rotated.row, rotated.token, rotated.tokenHash);
     // Another request rotated first; this one was served under the old token.
     this.cache.evictSession(row.id); // whatever happened instead, a copy of this row is out of date
     return this.accept(request, row, presented.token, presented.tokenHash);
@@ -168,25 +168,26 @@ export class SessionValidator {
    * the presented token is no longer the current one (a concurrent rotation won).
    */
   async rotateToken(request: HttpRequestLike, response: HttpResponseLike, row: { id: string }, oldTokenHash: Buffer,
-    reason: 'interval' | 'manual' | 'reauthenticated'): Promise<{ row: SessionLookup; token: string } | undefined> {
+    reason: 'interval' | 'manual' | 'reauthenticated'): Promise<{ row: SessionLookup; token: string; tokenHash: Buffer } | undefined> {
     const token = generateToken();
+    const tokenHash = hashToken(token);
     const rotated = await this.store.rotate({
-      id: row.id, oldTokenHash, newTokenHash: hashToken(token), idleTimeoutMs: this.options.idleTimeoutMs, reason,
+      id: row.id, oldTokenHash, newTokenHash: tokenHash, idleTimeoutMs: this.options.idleTimeoutMs, reason,
       reauthenticated: reason === 'reauthenticated', context: auditContext(request),
     });
     if (!rotated) return undefined;
     this.transport.write(response, token, rotated.absoluteExpiresAt.getTime() - rotated.dbNow.getTime());
-    return { row: rotated, token };
+    return { row: rotated, token, tokenHash };
   }
 
-  /** Attaches the session to the request; `token` is the one the client holds now. */
-  attach(request: HttpRequestLike, row: SessionLookup, token: string, tokenHash = hashToken(token)): ActiveSession {
+  /** Attaches the session to the request; `token` is the one the client holds now, `tokenHash` its hash (computed once, by the caller). */
+  attach(request: HttpRequestLike, row: SessionLookup, token: string, tokenHash: Buffer): ActiveSession {
     const session = new RequestSession(row, this.transport.kind, token, tokenHash);
     attachSession(request, session);
     return session;
   }
 
-  private accept(request: HttpRequestLike, row: SessionLookup, token: string, tokenHash?: Buffer): ValidationOutcome {
+  private accept(request: HttpRequestLike, row: SessionLookup, token: string, tokenHash: Buffer): ValidationOutcome {
     return { ok: true, session: this.attach(request, row, token, tokenHash) };
   }
 

@@ -52,9 +52,10 @@ export class SessionService {
     assertStorableData(data, this.options.maxDataBytes);
     const carried = this.transport.read(request);
     const token = generateToken();
+    const tokenHash = hashToken(token);
     const context = auditContext(request);
     const row = await this.store.create({
-      tokenHash: hashToken(token),
+      tokenHash,
       replacesTokenHash: carried.kind === 'token' ? hashToken(carried.token) : null,
       userId: input.userId,
       data,
@@ -73,7 +74,7 @@ export class SessionService {
       throw error;
     });
     this.transport.write(response, token, this.options.absoluteTimeoutMs);
-    const session = this.validator.attach(request, row, token);
+    const session = this.validator.attach(request, row, token, tokenHash);
     return {
       sessionId: row.id, userId: row.userId, createdAt: row.createdAt, expiresAt: session.expiresAt,
       ...(this.transport.kind === 'bearer' ? { token } : { csrfToken: session.csrfToken }),
@@ -114,7 +115,7 @@ export class SessionService {
     if (!internals) throw new Error(`SessionService.${reason === 'manual' ? 'rotate' : 'reauthenticate'}: the session was not attached by this module`);
     const rotated = await this.validator.rotateToken(request, response, session, internals.tokenHash, reason);
     if (!rotated) throw new NotFoundException('session was rotated or revoked concurrently');
-    return this.validator.attach(request, rotated.row, rotated.token);
+    return this.validator.attach(request, rotated.row, rotated.token, rotated.tokenHash);
   }
 
   /**
