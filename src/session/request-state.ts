@@ -2,8 +2,8 @@ import type { ActiveSession } from './active-session.js';
 
 /** What the module has settled about one request. */
 export interface RequestState {
-  /** SessionGuard.getClientIp()'s answer, once it has been asked (it may answer undefined). */
-  clientIp?: { readonly value: string | undefined };
+  /** SessionGuard.getClientIp()'s answer; the key is present once it has been asked (it may answer undefined). */
+  clientIp?: string | undefined;
   /** The session attached to the request; null once looked at and there is none. */
   session?: ActiveSession | null;
 }

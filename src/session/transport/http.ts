@@ -42,11 +42,11 @@ export function frameworkClientIp(request: HttpRequestLike): string | undefined 
 
 /** Records SessionGuard.getClientIp()'s answer, so audit rows, flood counting and CSRF audits all use the same address. */
 export function rememberClientIp(request: HttpRequestLike, ip: string | undefined): void {
-  ownStateOf(request).clientIp = { value: ip };
+  ownStateOf(request).clientIp = ip;
 }
 
 /** The client address: SessionGuard.getClientIp()'s answer for this request, else the framework's. */
 export function clientIp(request: HttpRequestLike): string | undefined {
-  const remembered = stateOf(request)?.clientIp;
-  return remembered ? remembered.value : frameworkClientIp(request);
+  const state = stateOf(request);
+  return state && 'clientIp' in state ? state.clientIp : frameworkClientIp(request);
 }
