@@ -27,7 +27,7 @@ export interface ActiveSession {
  * The session handlers get. A class for one reason: the CSRF token, an HMAC of the session
  * token, is worked out when first read, because only unsafe requests (CsrfGuard) and login
  * responses need it, not every GET. The session token it comes from, and what the module
- * keeps about the check (the token hash, the database clock, which token generation matched),
+ * keeps about the check (the token's digest, the database clock, which token generation matched),
  * are private fields: not enumerable, not in JSON or util.inspect output, not writable by a
  * handler or a middleware.
  */
@@ -45,8 +45,8 @@ export class RequestSession implements ActiveSession {
   #csrfToken: string | undefined;
   readonly #internals: SessionInternals;
 
-  /** `token`: the one the client holds now, `tokenHash` its hash; `row`: the session as checked. */
-  constructor(row: SessionLookup, readonly transport: 'cookie' | 'bearer', token: string, tokenHash: Buffer) {
+  /** `token`: the one the client holds now, `tokenDigest` its SHA-256 (tokenDigest()); `row`: the session as checked. */
+  constructor(row: SessionLookup, readonly transport: 'cookie' | 'bearer', token: string, tokenDigest: string) {
     this.id = row.id;
     this.userId = row.userId;
     this.data = freezeData(row.data);
@@ -57,7 +57,7 @@ export class RequestSession implements ActiveSession {
     this.idleExpiresAt = row.idleExpiresAt;
     this.absoluteExpiresAt = row.absoluteExpiresAt;
     this.#token = transport === 'cookie' ? token : undefined;
-    this.#internals = { tokenHash, dbNow: row.dbNow, isCurrentToken: row.isCurrentToken };
+    this.#internals = { tokenDigest, dbNow: row.dbNow, isCurrentToken: row.isCurrentToken };
   }
 
   /** What the module keeps about the session that handlers must not see (only the module imports this class). */
@@ -85,7 +85,8 @@ export type SessionFailureReason =
 
 /** What the module keeps about a request's session that handlers must not see. */
 interface SessionInternals {
-  readonly tokenHash: Buffer;
+  /** SHA-256 of the token, one latin1 character per byte (tokenDigest()). */
+  readonly tokenDigest: string;
   /** The database clock when the session was checked (freshness is judged on it). */
   readonly dbNow: Date;
   /** false when the request came with the rotated-out token (inside the grace window). */

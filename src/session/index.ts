@@ -66,5 +66,5 @@ export type { SessionTransport, TokenReading } from './transport/session-transpo
 export type { HttpRequestLike, HttpResponseLike } from './transport/http.js';
 export { CookieTransport } from './transport/cookie.transport.js';
 export { BearerTransport } from './transport/bearer.transport.js';
-export { generateToken, hashToken, isWellFormedToken } from './token/session-token.js';
+export { digestBytes, generateToken, hashToken, isWellFormedToken, tokenDigest } from './token/session-token.js';
 export { sessionMigrations } from '../../migrations/index.js';

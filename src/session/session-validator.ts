@@ -7,7 +7,7 @@ import { SESSION_OPTIONS, SESSION_TRANSPORT } from './session.constants.js';
 import type { ResolvedSessionOptions } from './session.options.js';
 import { isLiveAt, type SessionLookup } from './store/session-row.js';
 import { SessionStore } from './store/session.store.js';
-import { generateToken, hashToken } from './token/session-token.js';
+import { digestBytes, generateToken, tokenDigest } from './token/session-token.js';
 import { clientIp, headerValue, setHeader, type HttpRequestLike, type HttpResponseLike } from './transport/http.js';
 import type { SessionTransport } from './transport/session-transport.js';
 
@@ -59,24 +59,24 @@ export class SessionValidator {
       this.flood.recordInvalid(request, 'malformed');
       return this.reject(response, 'invalid');
     }
-    const presented: PresentedToken = { token: reading.token, tokenHash: hashToken(reading.token), ticket: this.cache.ticket() };
+    const presented: PresentedToken = { token: reading.token, digest: tokenDigest(reading.token), ticket: this.cache.ticket() };
 
     // 2. row: a cached copy only ever says "still live" (its dbNow is our clock plus the
     // database clock's offset); one that looks expired is read again, so the database decides.
-    const cached = this.cache.get(presented.tokenHash);
+    const cached = this.cache.get(presented.digest);
     if (cached && isLiveAt(cached)) return this.decide(request, response, cached, presented);
     return this.read(request, response, presented);
   }
 
   private async read(request: HttpRequestLike, response: HttpResponseLike, presented: PresentedToken): Promise<ValidationOutcome> {
     const sentAt = monotonicNow();
-    const row = await this.store.lookupByTokenHash(presented.tokenHash);
+    const row = await this.store.lookupByTokenHash(digestBytes(presented.digest));
     if (!row) {
       this.flood.recordInvalid(request, 'unknown');
       return this.reject(response, 'invalid');
     }
     // Cached only if live and for the current token, with this read's clock offset.
-    this.cache.set(presented.tokenHash, row, clockOffset(row.dbNow, sentAt), presented.ticket);
+    this.cache.set(presented.digest, row, clockOffset(row.dbNow, sentAt), presented.ticket);
     return this.decide(request, response, row, presented);
   }
 
@@ -106,22 +106,22 @@ export class SessionValidator {
 
   // 4. writes, rarely, then 5. request
   private writeIfDue(request: HttpRequestLike, response: HttpResponseLike, row: SessionLookup, presented: PresentedToken): PendingOutcome {
-    if (!row.isCurrentToken) return this.accept(request, row, presented.token, presented.tokenHash);
+    if (!row.isCurrentToken) return this.accept(request, row, presented.token, presented.digest);
     const now = row.dbNow.getTime();
     if (this.options.rotationIntervalMs > 0 && now - row.rotatedAt.getTime() >= this.options.rotationIntervalMs) {
       return this.rotateOnInterval(request, response, row, presented);
     }
     if (now - row.lastSeenAt.getTime() >= this.options.touchIntervalMs) return this.touch(request, row, presented);
-    return this.accept(request, row, presented.token, presented.tokenHash);
+    return this.accept(request, row, presented.token, presented.digest);
   }
 
   private async rotateOnInterval(request: HttpRequestLike, response: HttpResponseLike, row: SessionLookup,
     presented: PresentedToken): Promise<ValidationOutcome> {
-    const rotated = await this.rotateToken(request, response, row, presented.tokenHash, 'interval');
-    if (rotated) return this.accept(request, rotated.row, rotated.token, rotated.tokenHash);
+    const rotated = await this.rotateToken(request, response, row, presented.digest, 'interval');
+    if (rotated) return this.accept(request, rotated.row, rotated.token, rotated.digest);
     // Another request rotated first; this one was served under the old token.
     this.cache.evictSession(row.id); // whatever happened instead, a copy of this row is out of date
-    return this.accept(request, row, presented.token, presented.tokenHash);
+    return this.accept(request, row, presented.token, presented.digest);
   }
 
   private async touch(request: HttpRequestLike, row: SessionLookup, presented: PresentedToken): Promise<ValidationOutcome> {
@@ -129,12 +129,12 @@ export class SessionValidator {
     const touched = await this.store.touchIfStale(row.id, this.options.idleTimeoutMs, this.options.touchIntervalMs);
     if (touched) {
       const fresh = { ...row, ...touched, dbNow: touched.lastSeenAt };
-      this.cache.set(presented.tokenHash, fresh, clockOffset(touched.lastSeenAt, sentAt), presented.ticket);
-      return this.accept(request, fresh, presented.token, presented.tokenHash);
+      this.cache.set(presented.digest, fresh, clockOffset(touched.lastSeenAt, sentAt), presented.ticket);
+      return this.accept(request, fresh, presented.token, presented.digest);
     }
     // Another request or instance touched it first: a cached copy has the old times.
     this.cache.evictSession(row.id);
-    return this.accept(request, row, presented.token, presented.tokenHash);
+    return this.accept(request, row, presented.token, presented.digest);
   }
 
   /**
@@ -164,31 +164,32 @@ export class SessionValidator {
   }
 
   /**
-   * Issues a new token for the session and sends it to the client. Returns undefined if
-   * the presented token is no longer the current one (a concurrent rotation won).
+   * Issues a new token for the session and sends it to the client. `oldDigest` is the
+   * presented token's tokenDigest. Returns undefined if the presented token is no longer the
+   * current one (a concurrent rotation won).
    */
-  async rotateToken(request: HttpRequestLike, response: HttpResponseLike, row: { id: string }, oldTokenHash: Buffer,
-    reason: 'interval' | 'manual' | 'reauthenticated'): Promise<{ row: SessionLookup; token: string; tokenHash: Buffer } | undefined> {
+  async rotateToken(request: HttpRequestLike, response: HttpResponseLike, row: { id: string }, oldDigest: string,
+    reason: 'interval' | 'manual' | 'reauthenticated'): Promise<{ row: SessionLookup; token: string; digest: string } | undefined> {
     const token = generateToken();
-    const tokenHash = hashToken(token);
+    const digest = tokenDigest(token);
     const rotated = await this.store.rotate({
-      id: row.id, oldTokenHash, newTokenHash: tokenHash, idleTimeoutMs: this.options.idleTimeoutMs, reason,
+      id: row.id, oldTokenHash: digestBytes(oldDigest), newTokenHash: digestBytes(digest), idleTimeoutMs: this.options.idleTimeoutMs, reason,
       reauthenticated: reason === 'reauthenticated', context: auditContext(request),
     });
     if (!rotated) return undefined;
     this.transport.write(response, token, rotated.absoluteExpiresAt.getTime() - rotated.dbNow.getTime());
-    return { row: rotated, token, tokenHash };
+    return { row: rotated, token, digest };
   }
 
-  /** Attaches the session to the request; `token` is the one the client holds now, `tokenHash` its hash (computed once, by the caller). */
-  attach(request: HttpRequestLike, row: SessionLookup, token: string, tokenHash: Buffer): ActiveSession {
-    const session = new RequestSession(row, this.transport.kind, token, tokenHash);
+  /** Attaches the session to the request; `token` is the one the client holds now, `digest` its tokenDigest (computed once, by the caller). */
+  attach(request: HttpRequestLike, row: SessionLookup, token: string, digest: string): ActiveSession {
+    const session = new RequestSession(row, this.transport.kind, token, digest);
     attachSession(request, session);
     return session;
   }
 
-  private accept(request: HttpRequestLike, row: SessionLookup, token: string, tokenHash: Buffer): ValidationOutcome {
-    return { ok: true, session: this.attach(request, row, token, tokenHash) };
+  private accept(request: HttpRequestLike, row: SessionLookup, token: string, digest: string): ValidationOutcome {
+    return { ok: true, session: this.attach(request, row, token, digest) };
   }
 
   /**
@@ -203,10 +204,10 @@ export class SessionValidator {
   }
 }
 
-/** The token a request presented, its hash, and the cache's ticket taken before any read. */
+/** The token a request presented, its SHA-256 (tokenDigest), and the cache's ticket taken before any read. */
 interface PresentedToken {
   readonly token: string;
-  readonly tokenHash: Buffer;
+  readonly digest: string;
   readonly ticket: number;
 }
 

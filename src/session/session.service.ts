@@ -7,7 +7,7 @@ import { SESSION_OPTIONS, SESSION_TRANSPORT } from './session.constants.js';
 import type { ResolvedSessionOptions } from './session.options.js';
 import type { SessionSummary } from './store/session-row.js';
 import { SessionLimitExceededError, SessionStore } from './store/session.store.js';
-import { generateToken, hashToken } from './token/session-token.js';
+import { digestBytes, generateToken, hashToken, tokenDigest } from './token/session-token.js';
 import { setHeader, type HttpRequestLike, type HttpResponseLike } from './transport/http.js';
 import type { SessionTransport } from './transport/session-transport.js';
 
@@ -52,10 +52,10 @@ export class SessionService {
     assertStorableData(data, this.options.maxDataBytes);
     const carried = this.transport.read(request);
     const token = generateToken();
-    const tokenHash = hashToken(token);
+    const digest = tokenDigest(token);
     const context = auditContext(request);
     const row = await this.store.create({
-      tokenHash,
+      tokenHash: digestBytes(digest),
       replacesTokenHash: carried.kind === 'token' ? hashToken(carried.token) : null,
       userId: input.userId,
       data,
@@ -74,7 +74,7 @@ export class SessionService {
       throw error;
     });
     this.transport.write(response, token, this.options.absoluteTimeoutMs);
-    const session = this.validator.attach(request, row, token, tokenHash);
+    const session = this.validator.attach(request, row, token, digest);
     return {
       sessionId: row.id, userId: row.userId, createdAt: row.createdAt, expiresAt: session.expiresAt,
       ...(this.transport.kind === 'bearer' ? { token } : { csrfToken: session.csrfToken }),
@@ -113,9 +113,9 @@ export class SessionService {
     const session = this.requireSession(request);
     const internals = internalsOf(session);
     if (!internals) throw new Error(`SessionService.${reason === 'manual' ? 'rotate' : 'reauthenticate'}: the session was not attached by this module`);
-    const rotated = await this.validator.rotateToken(request, response, session, internals.tokenHash, reason);
+    const rotated = await this.validator.rotateToken(request, response, session, internals.tokenDigest, reason);
     if (!rotated) throw new NotFoundException('session was rotated or revoked concurrently');
-    return this.validator.attach(request, rotated.row, rotated.token, rotated.tokenHash);
+    return this.validator.attach(request, rotated.row, rotated.token, rotated.digest);
   }
 
   /**

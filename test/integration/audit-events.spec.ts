@@ -6,7 +6,7 @@ import { config as rxjsConfig, type Subscription } from 'rxjs';
 import { toAuditRecord, type SessionAuditRecord } from '../../src/session/audit/audit-record.js';
 import { SessionAdminService } from '../../src/session/audit/session-admin.service.js';
 import { SessionEvents } from '../../src/session/audit/session-events.js';
-import { hashToken, SessionModule, SessionService, SessionStore, SessionValidator } from '../../src/session/index.js';
+import { SessionModule, SessionService, SessionStore, SessionValidator, tokenDigest } from '../../src/session/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { FakeResponse, fakeRequest } from '../support/fake-http.js';
 
@@ -192,7 +192,7 @@ describe('audit rows and SessionEvents for every lifecycle event', () => {
   it('token_reuse_detected: a rotated-out token after the grace window revokes the session, once, by the system', async () => {
     const { token: oldToken, id } = await login('u-reuse');
     const { request } = await authenticated(oldToken);
-    await validator.rotateToken(request, new FakeResponse(), { id }, hashToken(oldToken), 'interval'); // periodic: keeps a grace window
+    await validator.rotateToken(request, new FakeResponse(), { id }, tokenDigest(oldToken), 'interval'); // periodic: keeps a grace window
     await db.pool.query(`UPDATE user_sessions SET rotated_at = now() - interval '1 minute' WHERE id = $1`, [id]);
     expect((await authenticated(oldToken, { ip: '198.51.100.66' })).outcome).toEqual({ ok: false, reason: 'revoked' });
     expect((await authenticated(oldToken)).outcome).toEqual({ ok: false, reason: 'revoked' });
@@ -280,7 +280,7 @@ describe('audit rows and SessionEvents for every lifecycle event', () => {
     it('token_reuse_detected', async () => {
       const { token: oldToken, id } = await login('u-atomic-reuse');
       const { request } = await authenticated(oldToken);
-      await validator.rotateToken(request, new FakeResponse(), { id }, hashToken(oldToken), 'interval');
+      await validator.rotateToken(request, new FakeResponse(), { id }, tokenDigest(oldToken), 'interval');
       await db.pool.query(`UPDATE user_sessions SET rotated_at = now() - interval '1 minute' WHERE id = $1`, [id]);
       await refusing('token_reuse_detected', () => authenticated(oldToken));
       expect(await isLive(id)).toBe(true);

@@ -4,7 +4,7 @@ import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import pg, { type Pool } from 'pg';
 import type { DataSource } from 'typeorm';
 import {
-  clockOffset, generateToken, hashToken, INVALIDATE_ALL, INVALIDATION_CHANNEL, PurgeStore, SessionStore,
+  clockOffset, generateToken, hashToken, INVALIDATE_ALL, INVALIDATION_CHANNEL, PurgeStore, SessionStore, tokenDigest,
   SessionCache, SessionInvalidationListener, SessionModule, SessionService, SessionValidator, type ActiveSession, type SessionModuleOptions,
   type ValidationOutcome,
 } from '../../src/session/index.js';
@@ -316,16 +316,16 @@ describe('the statements that change a session announce it', () => {
     });
     const sentAt = Date.now();
     const row = (await store.lookupByTokenHash(tokenHash))!;
-    expect(cache.set(tokenHash, row, clockOffset(row.dbNow, sentAt), cache.ticket())).toBe(true);
-    return { token, tokenHash, id: row.id };
+    expect(cache.set(tokenDigest(token), row, clockOffset(row.dbNow, sentAt), cache.ticket())).toBe(true);
+    return { token, tokenHash, digest: tokenDigest(token), id: row.id };
   }
 
   /** Runs `change`; the session must leave the local cache at once and its id (or '*') must be announced. */
-  async function expectAnnounced(session: { tokenHash: Buffer; id: string }, change: () => Promise<unknown>, payload = session.id) {
+  async function expectAnnounced(session: { digest: string; id: string }, change: () => Promise<unknown>, payload = session.id) {
     await sleep(20);
     notices.length = 0;
     await change();
-    expect(cache.get(session.tokenHash)).toBeUndefined();
+    expect(cache.get(session.digest)).toBeUndefined();
     await eventually(async () => notices.includes(payload), 1_000, 5);
   }
 
@@ -336,7 +336,7 @@ describe('the statements that change a session announce it', () => {
     const other = await cachedSession('user-all');
     await expectAnnounced(s, () => store.revokeAllForUser('user-all', 'user', context));
     expect(notices).toContain(other.id);
-    expect(cache.get(other.tokenHash)).toBeUndefined();
+    expect(cache.get(other.digest)).toBeUndefined();
     s = await cachedSession();
     await expectAnnounced(s, () => store.deleteWithEvent(s.id, 'logout', context));
     s = await cachedSession();
@@ -408,7 +408,7 @@ describe('the statements that change a session announce it', () => {
     expect(await store.touchIfStale(s.id, HOUR, 60_000)).toBeDefined();
     await sleep(50);
     expect(notices).toEqual([]);
-    expect(cache.get(s.tokenHash)?.id).toBe(s.id);
+    expect(cache.get(s.digest)?.id).toBe(s.id);
   });
 });
 
@@ -421,7 +421,7 @@ describe('SessionInvalidationListener with the database away', () => {
     await listener.onModuleInit();
     expect(listener.connected).toBe(false);
     expect(cache.usable).toBe(false);
-    const h = hashToken(generateToken());
+    const h = tokenDigest(generateToken());
     const now = Date.now();
     expect(cache.set(h, {
       id: 's', userId: 'u', data: {}, createdAt: new Date(now), lastSeenAt: new Date(now), authenticatedAt: new Date(now),

@@ -3,7 +3,7 @@ import { inspect } from 'node:util';
 import { internalsOf, RequestSession } from '../../src/session/active-session.js';
 import { csrfTokenFor } from '../../src/session/csrf/csrf-token.js';
 import type { SessionLookup } from '../../src/session/store/session-row.js';
-import { generateToken, hashToken } from '../../src/session/token/session-token.js';
+import { generateToken, tokenDigest } from '../../src/session/token/session-token.js';
 
 const at = (iso: string) => new Date(iso);
 const row: SessionLookup = {
@@ -13,7 +13,7 @@ const row: SessionLookup = {
   revokedAt: null, ip: '10.0.0.1', userAgent: 'jest', version: 3, isCurrentToken: true, dbNow: at('2026-12-01T10:05:00Z'),
 };
 /** A session for `token` as the validator makes it. */
-const made = (r: SessionLookup, transport: 'cookie' | 'bearer', token = generateToken()) => new RequestSession(r, transport, token, hashToken(token));
+const made = (r: SessionLookup, transport: 'cookie' | 'bearer', token = generateToken()) => new RequestSession(r, transport, token, tokenDigest(token));
 
 describe('RequestSession (what handlers get)', () => {
   it("a cookie session's CSRF token is the HMAC of the token the client holds, also in JSON", () => {
@@ -33,14 +33,14 @@ describe('RequestSession (what handlers get)', () => {
     const session = made(row, 'cookie', token);
     for (const shown of [JSON.stringify(session), inspect(session, { depth: 5, showHidden: true }), Object.keys(session).join()]) {
       expect(shown).not.toContain(token);
-      expect(shown).not.toMatch(/10\.0\.0\.1|rotatedAt|revokedAt|version|userAgent|tokenHash|dbNow|isCurrentToken/);
+      expect(shown).not.toMatch(/10\.0\.0\.1|rotatedAt|revokedAt|version|userAgent|tokenHash|tokenDigest|dbNow|isCurrentToken/);
     }
   });
 
   it("keeps the module's own facts about the check where only the module reads them", () => {
     const token = generateToken();
     const session = made({ ...row, isCurrentToken: false }, 'cookie', token);
-    expect(internalsOf(session)).toEqual({ tokenHash: hashToken(token), dbNow: row.dbNow, isCurrentToken: false });
+    expect(internalsOf(session)).toEqual({ tokenDigest: tokenDigest(token), dbNow: row.dbNow, isCurrentToken: false });
     // A look-alike object (say, a handler's copy of the session) carries none.
     expect(internalsOf({ ...session })).toBeUndefined();
     expect(internalsOf(JSON.parse(JSON.stringify(session)))).toBeUndefined();

@@ -29,7 +29,8 @@ function listeningCache(maxEntries = 100, ttlMs = 5_000, now = clock().now) {
   return cache;
 }
 
-const hash = () => randomBytes(32);
+/** A token digest, as SessionValidator keys the cache (tokenDigest: 32 latin1 characters). */
+const hash = () => randomBytes(32).toString('latin1');
 
 describe('SessionCache', () => {
   it('holds at most maxEntries sessions, dropping the least recently used', () => {

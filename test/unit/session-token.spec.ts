@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
-import { generateToken, hashToken, isWellFormedToken, TOKEN_LENGTH } from '../../src/session/token/session-token.js';
+import { digestBytes, generateToken, hashToken, isWellFormedToken, TOKEN_LENGTH, tokenDigest } from '../../src/session/token/session-token.js';
 
 describe('session tokens', () => {
   it('are 43 base64url characters (32 random bytes) and never repeat', () => {
@@ -17,6 +17,17 @@ describe('session tokens', () => {
     const token = generateToken();
     expect(hashToken(token).equals(createHash('sha256').update(token).digest())).toBe(true);
     expect(hashToken(token)).toHaveLength(32);
+  });
+
+  it('digest to the same 32 bytes as a 32-character string (the cache key), and back', () => {
+    for (let i = 0; i < 200; i++) { // every byte value turns up, 0x80-0xff included
+      const token = generateToken();
+      const digest = tokenDigest(token);
+      expect(digest).toHaveLength(32);
+      expect(digestBytes(digest).equals(hashToken(token))).toBe(true);
+      expect(Buffer.from(digest, 'latin1').toString('latin1')).toBe(digest);
+    }
+    expect(tokenDigest(generateToken())).not.toBe(tokenDigest(generateToken()));
   });
 
   it.each([

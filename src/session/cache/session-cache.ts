@@ -29,8 +29,8 @@ export function clockOffset(dbNow: Date, sentAt: number): number {
 }
 
 /**
- * In-process copies of validated sessions, keyed by token hash, bounded by entry count and
- * TTL. It is only "usable" while the invalidation listener holds its LISTEN: when that
+ * In-process copies of validated sessions, keyed by the token's SHA-256 (tokenDigest),
+ * bounded by entry count and TTL. It is only "usable" while the invalidation listener holds its LISTEN: when that
  * connection is down, notices may be missed, so the cache empties itself and every request
  * reads the database until LISTEN is back (fail closed to the database).
  *
@@ -40,7 +40,7 @@ export function clockOffset(dbNow: Date, sentAt: number): number {
  */
 export class SessionCache implements SessionChangeSink {
   private readonly entries: LRUCache<string, CacheEntry>;
-  /** session id → keys of its cached token hashes, so a notice naming the id finds them. */
+  /** session id → the digests of its cached tokens, so a notice naming the id finds them. */
   private readonly keysById = new Map<string, Set<string>>();
   private seq = 0;
   /** Last eviction (sequence number) per session id since `floor`. */
@@ -81,10 +81,10 @@ export class SessionCache implements SessionChangeSink {
     return this.seq;
   }
 
-  /** The cached row with `dbNow` on the database clock as of now, or undefined. */
-  get(tokenHash: Buffer): SessionLookup | undefined {
+  /** The cached row for a token's digest (tokenDigest), with `dbNow` on the database clock as of now, or undefined. */
+  get(digest: string): SessionLookup | undefined {
     if (!this.usable) return undefined;
-    const entry = this.entries.get(keyOf(tokenHash));
+    const entry = this.entries.get(digest);
     if (entry) this.counters?.cacheHit();
     else this.counters?.cacheMiss();
     // `data` is shared by the requests served from this entry: frozen (see set), so a handler
@@ -96,16 +96,15 @@ export class SessionCache implements SessionChangeSink {
    * Stores a row read at `ticket`. Only live rows for the current token are cached: a
    * revoked or expired row, or a rotated-out token, always goes to the database, which decides it.
    */
-  set(tokenHash: Buffer, row: SessionLookup, offsetMs: number, ticket: number): boolean {
+  set(digest: string, row: SessionLookup, offsetMs: number, ticket: number): boolean {
     if (!this.usable || row.revokedAt || !row.isCurrentToken || !isLiveAt(row)) return false;
     if (ticket < this.floor || (this.evictedAt.get(row.id) ?? -1) > ticket) return false;
-    const key = keyOf(tokenHash);
     freezeData(row.data); // as handlers get it anyway (RequestSession): every request served from here shares it
-    this.entries.set(key, { row, offsetMs });
-    if (!this.entries.has(key)) return false; // e.g. a ttl the cache refused
+    this.entries.set(digest, { row, offsetMs });
+    if (!this.entries.has(digest)) return false; // e.g. a ttl the cache refused
     let keys = this.keysById.get(row.id);
     if (!keys) this.keysById.set(row.id, (keys = new Set()));
-    keys.add(key);
+    keys.add(digest);
     return true;
   }
 
@@ -150,9 +149,4 @@ export class SessionCache implements SessionChangeSink {
     keys.delete(key);
     if (keys.size === 0) this.keysById.delete(id);
   }
-}
-
-/** A SHA-256 digest as a 32-character string (latin1 maps each byte to one char): cheap and collision-free. */
-function keyOf(tokenHash: Buffer): string {
-  return tokenHash.toString('latin1');
 }

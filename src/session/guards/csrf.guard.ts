@@ -3,8 +3,6 @@ import { Reflector } from '@nestjs/core';
 import { isSessionResolved, sessionOf, type ActiveSession } from '../active-session.js';
 import { csrfTokensMatch } from '../csrf/csrf-token.js';
 import { checkRequestOrigin } from '../csrf/request-origin.js';
-import { OPTIONAL_SESSION, PUBLIC_ROUTE } from '../decorators/session.decorators.js';
-import { SKIP_CSRF } from '../decorators/security.metadata.js';
 import { AggregatedAuditLog } from '../security/aggregated-audit.js';
 import { sourceOf } from '../security/request-source.js';
 import { SESSION_OPTIONS, SESSION_TRANSPORT } from '../session.constants.js';
@@ -12,6 +10,7 @@ import type { ResolvedSessionOptions } from '../session.options.js';
 import { clientIp, headerValue, type HttpRequestLike } from '../transport/http.js';
 import type { SessionTransport } from '../transport/session-transport.js';
 import { HTTP_LIKE, requestOf, UnsupportedContextError } from './execution-context.js';
+import { RouteFlagsMemo } from './route-flags.js';
 
 export type CsrfFailure = 'cross_site' | 'origin_not_allowed' | 'csrf_token_missing' | 'csrf_token_invalid';
 
@@ -43,6 +42,7 @@ type RequestWithMethod = HttpRequestLike & { method?: string; protocol?: string 
 @Injectable()
 export class CsrfGuard implements CanActivate {
   private readonly allowedOrigins: ReadonlySet<string> | undefined;
+  private readonly routes = new RouteFlagsMemo();
 
   constructor(
     protected readonly reflector: Reflector,
@@ -56,15 +56,15 @@ export class CsrfGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     // Only HTTP and GraphQL calls come from browsers that attach cookies on their own.
     if (!this.options.csrf.enabled || this.transport.kind !== 'cookie' || !HTTP_LIKE.has(context.getType<string>())) return true;
-    const targets = [context.getHandler(), context.getClass()];
-    if (this.reflector.getAllAndOverride<boolean>(SKIP_CSRF, targets) === true) return true;
+    const route = this.routes.of(this.reflector, context);
+    if (route.skipCsrf) return true;
     let request: RequestWithMethod;
     try {
       request = this.getRequest(context);
     } catch (error) {
       // A GraphQL call without an HTTP request (a subscription) carries no cookie to forge with;
       // SessionGuard has already refused it unless it is public.
-      if (error instanceof UnsupportedContextError && isPublicRoute(this.reflector, targets)) return true;
+      if (error instanceof UnsupportedContextError && route.isPublic) return true;
       throw error;
     }
     if (this.isSafe(context, request)) return true;
@@ -77,7 +77,7 @@ export class CsrfGuard implements CanActivate {
     }, this.allowedOrigins ?? new Set([ownOrigin(request)]));
     if (!verdict.ok) return this.fail(request, verdict.reason, session, verdict.origin);
 
-    if (isPublicRoute(this.reflector, targets)) return true;
+    if (route.isPublic) return true;
     // Fail closed if registered in the wrong order: without the session we cannot check its token.
     if (!isSessionResolved(request)) throw new Error('CsrfGuard must run after SessionGuard (register SessionGuard first)');
     if (!session || session.transport !== 'cookie' || !session.csrfToken) return true;
@@ -118,10 +118,4 @@ export class CsrfGuard implements CanActivate {
 function ownOrigin(request: RequestWithMethod): string {
   const protocol = request.protocol === 'https' ? 'https' : 'http';
   return `${protocol}://${(headerValue(request, 'host') ?? '').toLowerCase()}`;
-}
-
-/** @Public() and not @OptionalSession(): no session is looked up, so there is no token to check. */
-function isPublicRoute(reflector: Reflector, targets: Parameters<Reflector['getAllAndOverride']>[1]): boolean {
-  return reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets) === true
-    && reflector.getAllAndOverride<boolean>(OPTIONAL_SESSION, targets) !== true;
 }

@@ -3,12 +3,12 @@ import {
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { attachSession, sessionOf, type SessionFailureReason } from '../active-session.js';
-import { OPTIONAL_SESSION, PUBLIC_ROUTE } from '../decorators/session.decorators.js';
 import { OUTCOME_OF_REASON, SessionMetrics } from '../metrics/session-metrics.js';
 import { SessionValidator, type PendingOutcome, type ValidationOutcome } from '../session-validator.js';
 import { StoreUnavailableError } from '../store/session.store.js';
 import { frameworkClientIp, rememberClientIp, setHeader, type HttpRequestLike, type HttpResponseLike } from '../transport/http.js';
 import { HTTP_LIKE, requestResponseOf, UnsupportedContextError } from './execution-context.js';
+import { RouteFlagsMemo } from './route-flags.js';
 
 
 /**
@@ -26,6 +26,7 @@ import { HTTP_LIKE, requestResponseOf, UnsupportedContextError } from './executi
 export class SessionGuard implements CanActivate {
   // A property, not a constructor parameter: subclasses keep their super(reflector, validator) call.
   @Optional() @Inject(SessionMetrics) private readonly metrics?: SessionMetrics;
+  private readonly routes = new RouteFlagsMemo();
 
   constructor(
     protected readonly reflector: Reflector,
@@ -39,9 +40,9 @@ export class SessionGuard implements CanActivate {
   }
 
   private activate(context: ExecutionContext, skipped: boolean): boolean | Promise<boolean> {
-    const targets = [context.getHandler(), context.getClass()];
-    const optional = this.reflector.getAllAndOverride<boolean>(OPTIONAL_SESSION, targets) === true;
-    const isPublic = skipped || (!optional && this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets) === true);
+    const route = this.routes.of(this.reflector, context);
+    const optional = route.optional;
+    const isPublic = skipped || route.isPublic;
     // A public or skipped handler in a context without a request (a WebSocket message, a GraphQL
     // subscription) has nothing to read.
     if (isPublic && !HTTP_LIKE.has(context.getType<string>())) return true;

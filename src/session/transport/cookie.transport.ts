@@ -1,6 +1,6 @@
 import { parseCookie, stringifySetCookie } from 'cookie';
 import type { ResolvedCookieOptions } from '../session.options.js';
-import { isWellFormedToken } from '../token/session-token.js';
+import { isWellFormedToken, TOKEN_LENGTH } from '../token/session-token.js';
 import { appendHeader, setHeader, type HttpRequestLike, type HttpResponseLike } from './http.js';
 import { MALFORMED_TOKEN, NO_TOKEN, type SessionTransport, type TokenReading } from './session-transport.js';
 
@@ -21,7 +21,12 @@ const identity = (value: string) => value; // no percent-decoding: one token, on
 export class CookieTransport implements SessionTransport {
   readonly kind = 'cookie' as const;
 
-  constructor(private readonly cookie: ResolvedCookieOptions) {}
+  /** Name + value bytes of a cookie carrying a token (a well-formed token is 43 ASCII characters). */
+  private readonly tokenCookieBytes: number;
+
+  constructor(private readonly cookie: ResolvedCookieOptions) {
+    this.tokenCookieBytes = cookieBytes(cookie.name, 'x'.repeat(TOKEN_LENGTH));
+  }
 
   read(request: HttpRequestLike): TokenReading {
     const raw = request.headers.cookie;
@@ -34,8 +39,8 @@ export class CookieTransport implements SessionTransport {
     // we cannot tell which is ours, so neither is accepted.
     // (The name occurring once as a substring is the common case, and settles it without splitting.)
     if (header.indexOf(this.cookie.name) !== header.lastIndexOf(this.cookie.name) && this.countOccurrences(header) > 1) return MALFORMED_TOKEN;
-    if (cookieBytes(this.cookie.name, value) > MAX_COOKIE_BYTES) return MALFORMED_TOKEN;
-    return isWellFormedToken(value) ? { kind: 'token', token: value } : MALFORMED_TOKEN;
+    // Browsers drop a cookie over 4096 bytes; a token is 43 ASCII bytes, so only a long name gets there.
+    return isWellFormedToken(value) && this.tokenCookieBytes <= MAX_COOKIE_BYTES ? { kind: 'token', token: value } : MALFORMED_TOKEN;
   }
 
   write(response: HttpResponseLike, token: string, maxAgeMs: number): void {

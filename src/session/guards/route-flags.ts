@@ -1,0 +1,45 @@
+import type { ExecutionContext } from '@nestjs/common';
+import type { Reflector } from '@nestjs/core';
+import { SKIP_CSRF } from '../decorators/security.metadata.js';
+import { OPTIONAL_SESSION, PUBLIC_ROUTE } from '../decorators/session.decorators.js';
+
+/** What a route's decorators (on the handler, else its class) say about sessions. */
+export interface RouteFlags {
+  /** @Public() and not @OptionalSession(): no session needed, none looked up. */
+  readonly isPublic: boolean;
+  /** @OptionalSession(): a session is looked up, and its absence is no refusal. */
+  readonly optional: boolean;
+  /** @SkipCsrf() */
+  readonly skipCsrf: boolean;
+}
+
+interface KnownRoute extends RouteFlags {
+  readonly controller: object;
+}
+
+/**
+ * The flags of each route, read through the Reflector once and then remembered: decorators
+ * have run by the time requests arrive, and the Reflector's lookups (an array and two
+ * metadata reads per key) would otherwise run on every request. Keyed by the handler; its
+ * class is compared because a method inherited by two controllers is one function.
+ */
+export class RouteFlagsMemo {
+  private readonly known = new WeakMap<object, KnownRoute>();
+
+  of(reflector: Reflector, context: ExecutionContext): RouteFlags {
+    const handler = context.getHandler();
+    const controller = context.getClass();
+    const known = this.known.get(handler);
+    if (known?.controller === controller) return known;
+    const targets = [handler, controller];
+    const optional = reflector.getAllAndOverride<boolean>(OPTIONAL_SESSION, targets) === true;
+    const flags: KnownRoute = {
+      controller,
+      optional,
+      isPublic: !optional && reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets) === true,
+      skipCsrf: reflector.getAllAndOverride<boolean>(SKIP_CSRF, targets) === true,
+    };
+    this.known.set(handler, flags);
+    return flags;
+  }
+}
