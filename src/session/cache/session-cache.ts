@@ -30,9 +30,10 @@ export function clockOffset(dbNow: Date, sentAt: number): number {
 
 /**
  * In-process copies of validated sessions, keyed by the token's SHA-256 (tokenDigest),
- * bounded by entry count and TTL. It is only "usable" while the invalidation listener holds its LISTEN: when that
- * connection is down, notices may be missed, so the cache empties itself and every request
- * reads the database until LISTEN is back (fail closed to the database).
+ * bounded by entry count and TTL. It is only "usable" while the invalidation listener holds
+ * its LISTEN: when that connection is down, notices may be missed, so the cache empties
+ * itself and every request reads the database until LISTEN is back (fail closed to the
+ * database).
  *
  * Writes race with evictions: a request that read a row just before a revoke committed
  * could store the old row after the notice evicted it. So callers take a `ticket()` before
