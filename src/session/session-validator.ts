@@ -61,10 +61,13 @@ export class SessionValidator {
     }
     const presented: PresentedToken = { token: reading.token, digest: tokenDigest(reading.token), ticket: this.cache.ticket() };
 
-    // 2. row: a cached copy only ever says "still live" (its dbNow is our clock plus the
-    // database clock's offset); one that looks expired is read again, so the database decides.
+    // 2. row: a cached copy only ever says "still live" (judged at our clock plus the database
+    // clock's offset); one that looks expired is read again, so the database decides.
     const cached = this.cache.get(presented.digest);
-    if (cached && isLiveAt(cached)) return this.decide(request, response, cached, presented);
+    if (cached) {
+      const now = this.cache.dbNowOf(cached);
+      if (isLiveAt(cached.row, now)) return this.decide(request, response, cached.row, now, presented);
+    }
     return this.read(request, response, presented);
   }
 
@@ -77,12 +80,11 @@ export class SessionValidator {
     }
     // Cached only if live and for the current token, with this read's clock offset.
     this.cache.set(presented.digest, row, clockOffset(row.dbNow, sentAt), presented.ticket);
-    return this.decide(request, response, row, presented);
+    return this.decide(request, response, row, row.dbNow.getTime(), presented);
   }
 
-  // 3. decision, on the database clock
-  private decide(request: HttpRequestLike, response: HttpResponseLike, row: SessionLookup, presented: PresentedToken): PendingOutcome {
-    const now = row.dbNow.getTime();
+  // 3. decision, on the database clock: `now` is its time in epoch ms
+  private decide(request: HttpRequestLike, response: HttpResponseLike, row: SessionLookup, now: number, presented: PresentedToken): PendingOutcome {
     if (row.revokedAt) return this.reject(response, 'revoked');
     if (now >= row.absoluteExpiresAt.getTime()) {
       return this.store.deleteWithEvent(row.id, 'expired_absolute', auditContext(request)).then(() => this.reject(response, 'absolute_timeout'));
@@ -97,44 +99,43 @@ export class SessionValidator {
         .then(() => this.reject(response, 'revoked'));
     }
     const checked = this.checkClient(request, row);
-    if (!(checked instanceof Promise)) return this.writeIfDue(request, response, checked, presented);
+    if (!(checked instanceof Promise)) return this.writeIfDue(request, response, checked, now, presented);
     // The client changed: the store records it (or revokes the session) first.
     return checked.then((client) => client === 'rejected'
       ? this.reject(response, 'revoked')
-      : this.writeIfDue(request, response, client, presented));
+      : this.writeIfDue(request, response, client, now, presented));
   }
 
   // 4. writes, rarely, then 5. request
-  private writeIfDue(request: HttpRequestLike, response: HttpResponseLike, row: SessionLookup, presented: PresentedToken): PendingOutcome {
-    if (!row.isCurrentToken) return this.accept(request, row, presented.token, presented.digest);
-    const now = row.dbNow.getTime();
+  private writeIfDue(request: HttpRequestLike, response: HttpResponseLike, row: SessionLookup, now: number, presented: PresentedToken): PendingOutcome {
+    if (!row.isCurrentToken) return this.accept(request, row, now, presented);
     if (this.options.rotationIntervalMs > 0 && now - row.rotatedAt.getTime() >= this.options.rotationIntervalMs) {
-      return this.rotateOnInterval(request, response, row, presented);
+      return this.rotateOnInterval(request, response, row, now, presented);
     }
-    if (now - row.lastSeenAt.getTime() >= this.options.touchIntervalMs) return this.touch(request, row, presented);
-    return this.accept(request, row, presented.token, presented.digest);
+    if (now - row.lastSeenAt.getTime() >= this.options.touchIntervalMs) return this.touch(request, row, now, presented);
+    return this.accept(request, row, now, presented);
   }
 
-  private async rotateOnInterval(request: HttpRequestLike, response: HttpResponseLike, row: SessionLookup,
+  private async rotateOnInterval(request: HttpRequestLike, response: HttpResponseLike, row: SessionLookup, now: number,
     presented: PresentedToken): Promise<ValidationOutcome> {
     const rotated = await this.rotateToken(request, response, row, presented.digest, 'interval');
-    if (rotated) return this.accept(request, rotated.row, rotated.token, rotated.digest);
+    if (rotated) return { ok: true, session: this.attach(request, rotated.row, rotated.token, rotated.digest) };
     // Another request rotated first; this one was served under the old token.
     this.cache.evictSession(row.id); // whatever happened instead, a copy of this row is out of date
-    return this.accept(request, row, presented.token, presented.digest);
+    return this.accept(request, row, now, presented);
   }
 
-  private async touch(request: HttpRequestLike, row: SessionLookup, presented: PresentedToken): Promise<ValidationOutcome> {
+  private async touch(request: HttpRequestLike, row: SessionLookup, now: number, presented: PresentedToken): Promise<ValidationOutcome> {
     const sentAt = monotonicNow();
     const touched = await this.store.touchIfStale(row.id, this.options.idleTimeoutMs, this.options.touchIntervalMs);
     if (touched) {
       const fresh = { ...row, ...touched, dbNow: touched.lastSeenAt };
       this.cache.set(presented.digest, fresh, clockOffset(touched.lastSeenAt, sentAt), presented.ticket);
-      return this.accept(request, fresh, presented.token, presented.digest);
+      return this.accept(request, fresh, touched.lastSeenAt.getTime(), presented);
     }
     // Another request or instance touched it first: a cached copy has the old times.
     this.cache.evictSession(row.id);
-    return this.accept(request, row, presented.token, presented.digest);
+    return this.accept(request, row, now, presented);
   }
 
   /**
@@ -181,15 +182,19 @@ export class SessionValidator {
     return { row: rotated, token, digest };
   }
 
-  /** Attaches the session to the request; `token` is the one the client holds now, `digest` its tokenDigest (computed once, by the caller). */
-  attach(request: HttpRequestLike, row: SessionLookup, token: string, digest: string): ActiveSession {
-    const session = new RequestSession(row, this.transport.kind, token, digest);
+  /**
+   * Attaches the session to the request; `token` is the one the client holds now, `digest` its
+   * tokenDigest (computed once, by the caller), `checkedAt` the database clock (epoch ms) it was
+   * checked at.
+   */
+  attach(request: HttpRequestLike, row: SessionLookup, token: string, digest: string, checkedAt = row.dbNow.getTime()): ActiveSession {
+    const session = new RequestSession(row, this.transport.kind, token, digest, checkedAt);
     attachSession(request, session);
     return session;
   }
 
-  private accept(request: HttpRequestLike, row: SessionLookup, token: string, digest: string): ValidationOutcome {
-    return { ok: true, session: this.attach(request, row, token, digest) };
+  private accept(request: HttpRequestLike, row: SessionLookup, now: number, presented: PresentedToken): ValidationOutcome {
+    return { ok: true, session: this.attach(request, row, presented.token, presented.digest, now) };
   }
 
   /**

@@ -8,6 +8,7 @@ import {
   SessionCache, SessionInvalidationListener, SessionModule, SessionService, SessionValidator, type ActiveSession, type SessionModuleOptions,
   type ValidationOutcome,
 } from '../../src/session/index.js';
+import { internalsOf } from '../../src/session/active-session.js';
 import { freePort } from '../../src/demo/embedded-postgres.js';
 import { resolveSessionOptions } from '../../src/session/session.options.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -259,6 +260,18 @@ describe('session cache across two instances (LISTEN/NOTIFY)', () => {
     }
   });
 
+  it('a cache hit is judged at this request\'s time on the database clock, not at the time the row was read', async () => {
+    const { token } = await a.login();
+    const miss = await a.validator.validate(fakeRequest({ token }), new FakeResponse());
+    if (!miss.ok) throw new Error(miss.reason);
+    const readAt = internalsOf(miss.session)!.checkedAt;
+    await sleep(300);
+    const hit = a.validator.validate(fakeRequest({ token }), new FakeResponse());
+    if (hit instanceof Promise || !hit.ok) throw new Error('expected a synchronous cache hit');
+    // Step-up freshness (FreshSessionGuard) is judged on checkedAt: the read's time would make an old login look fresh.
+    expect(internalsOf(hit.session)!.checkedAt - readAt).toBeGreaterThanOrEqual(290);
+  });
+
   it('without the cache, exactly one statement per request at steady state', async () => {
     const { token } = await uncached.login();
     expect((await uncached.validate(token)).ok).toBe(true);
@@ -408,7 +421,7 @@ describe('the statements that change a session announce it', () => {
     expect(await store.touchIfStale(s.id, HOUR, 60_000)).toBeDefined();
     await sleep(50);
     expect(notices).toEqual([]);
-    expect(cache.get(s.digest)?.id).toBe(s.id);
+    expect(cache.get(s.digest)?.row.id).toBe(s.id);
   });
 });
 

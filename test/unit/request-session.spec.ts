@@ -33,17 +33,23 @@ describe('RequestSession (what handlers get)', () => {
     const session = made(row, 'cookie', token);
     for (const shown of [JSON.stringify(session), inspect(session, { depth: 5, showHidden: true }), Object.keys(session).join()]) {
       expect(shown).not.toContain(token);
-      expect(shown).not.toMatch(/10\.0\.0\.1|rotatedAt|revokedAt|version|userAgent|tokenHash|tokenDigest|dbNow|isCurrentToken/);
+      expect(shown).not.toMatch(/10\.0\.0\.1|rotatedAt|revokedAt|version|userAgent|tokenHash|tokenDigest|dbNow|checkedAt|isCurrentToken/);
     }
   });
 
   it("keeps the module's own facts about the check where only the module reads them", () => {
     const token = generateToken();
     const session = made({ ...row, isCurrentToken: false }, 'cookie', token);
-    expect(internalsOf(session)).toEqual({ tokenDigest: tokenDigest(token), dbNow: row.dbNow, isCurrentToken: false });
+    expect(internalsOf(session)).toEqual({ tokenDigest: tokenDigest(token), checkedAt: row.dbNow.getTime(), isCurrentToken: false });
     // A look-alike object (say, a handler's copy of the session) carries none.
     expect(internalsOf({ ...session })).toBeUndefined();
     expect(internalsOf(JSON.parse(JSON.stringify(session)))).toBeUndefined();
+  });
+
+  it('records when it was checked: the time given (a cached row was read earlier than this request), else the row\'s read', () => {
+    const later = row.dbNow.getTime() + 4_000;
+    expect(internalsOf(new RequestSession(row, 'cookie', generateToken(), 'd', later))?.checkedAt).toBe(later);
+    expect(internalsOf(new RequestSession(row, 'cookie', generateToken(), 'd'))?.checkedAt).toBe(row.dbNow.getTime());
   });
 
   it('a bearer session has no CSRF token (no cookie rides along cross-site)', () => {

@@ -37,12 +37,12 @@ describe('SessionCache', () => {
     const cache = listeningCache(3);
     const hashes = [hash(), hash(), hash(), hash()];
     hashes.slice(0, 3).forEach((h, i) => expect(cache.set(h, row(`s${i}`, 0), 0, cache.ticket())).toBe(true));
-    expect(cache.get(hashes[0])?.id).toBe('s0'); // s0 is now the most recently used
+    expect(cache.get(hashes[0])?.row.id).toBe('s0'); // s0 is now the most recently used
     cache.set(hashes[3], row('s3', 0), 0, cache.ticket());
     expect(cache.size).toBe(3);
     expect(cache.get(hashes[1])).toBeUndefined(); // the least recently used went
-    expect(cache.get(hashes[0])?.id).toBe('s0');
-    expect(cache.get(hashes[3])?.id).toBe('s3');
+    expect(cache.get(hashes[0])?.row.id).toBe('s0');
+    expect(cache.get(hashes[3])?.row.id).toBe('s3');
   });
 
   it("serves the session's data frozen, so no request can change what later requests are served", () => {
@@ -50,9 +50,9 @@ describe('SessionCache', () => {
     const h = hash();
     cache.set(h, row('s1', 0, { data: { cart: ['a'], role: 'user' } }), 0, cache.ticket());
     const first = cache.get(h)!;
-    expect(() => (first.data.cart as string[]).push('injected')).toThrow(TypeError);
-    expect(() => { first.data.role = 'admin'; }).toThrow(TypeError);
-    expect(cache.get(h)!.data).toEqual({ cart: ['a'], role: 'user' });
+    expect(() => (first.row.data.cart as string[]).push('injected')).toThrow(TypeError);
+    expect(() => { first.row.data.role = 'admin'; }).toThrow(TypeError);
+    expect(cache.get(h)!.row.data).toEqual({ cart: ['a'], role: 'user' });
   });
 
   it('serves an entry for its TTL only', () => {
@@ -61,7 +61,7 @@ describe('SessionCache', () => {
     const h = hash();
     cache.set(h, row('s1', c.now()), 0, cache.ticket());
     c.advance(4_999);
-    expect(cache.get(h)?.id).toBe('s1');
+    expect(cache.get(h)?.row.id).toBe('s1');
     c.advance(2);
     expect(cache.get(h)).toBeUndefined();
   });
@@ -75,7 +75,7 @@ describe('SessionCache', () => {
     cache.evictSession('a');
     expect(cache.get(a1)).toBeUndefined();
     expect(cache.get(a2)).toBeUndefined();
-    expect(cache.get(b)?.id).toBe('b');
+    expect(cache.get(b)?.row.id).toBe('b');
     cache.evictAll();
     expect(cache.get(b)).toBeUndefined();
   });
@@ -143,8 +143,10 @@ describe('SessionCache', () => {
     expect(offset).toBe(7_010); // measured from the send: the estimate never lags the real database clock
     cache.set(h, row('s1', dbNow.getTime()), offset, cache.ticket());
     c.advance(1_000);
-    expect(cache.get(h)?.dbNow.getTime()).toBe(c.now() + 7_010);
-    expect(cache.get(h)?.dbNow.getTime()).toBe(dbNow.getTime() + 1_020);
+    const entry = cache.get(h)!;
+    expect(cache.dbNowOf(entry)).toBe(c.now() + 7_010);
+    expect(cache.dbNowOf(entry)).toBe(dbNow.getTime() + 1_020);
+    expect(entry.row.dbNow).toEqual(dbNow); // the row itself keeps the time of its read
   });
 });
 

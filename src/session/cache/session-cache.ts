@@ -3,11 +3,15 @@ import { freezeData } from '../session-data.js';
 import { isLiveAt, type SessionLookup } from '../store/session-row.js';
 import type { SessionChangeSink } from '../store/session.store.js';
 
-/** A cached lookup: the row as the database returned it, and the database clock relative to ours. */
-interface CacheEntry {
-  row: SessionLookup;
-  /** dbNow − local clock, measured when the row was read; "now" for this row is monotonicNow() + offsetMs. */
-  offsetMs: number;
+/**
+ * A cached lookup: the row as the database returned it (its `dbNow` is the time of that read),
+ * and the database clock relative to ours. The row is shared by every request served from
+ * the entry: read it, never change it.
+ */
+export interface CacheEntry {
+  readonly row: SessionLookup;
+  /** dbNow − local clock, measured when the row was read; "now" for this row is monotonicNow() + offsetMs (dbNowOf). */
+  readonly offsetMs: number;
 }
 
 const TIME_ORIGIN = performance.timeOrigin; // fixed for the process; reading it is a native call
@@ -82,15 +86,22 @@ export class SessionCache implements SessionChangeSink {
     return this.seq;
   }
 
-  /** The cached row for a token's digest (tokenDigest), with `dbNow` on the database clock as of now, or undefined. */
-  get(digest: string): SessionLookup | undefined {
+  /**
+   * The cached entry for a token's digest (tokenDigest), or undefined. Not a copy: a request
+   * served from it allocates nothing here. Its `data` is frozen (see set), so a handler cannot
+   * change what later requests are served.
+   */
+  get(digest: string): CacheEntry | undefined {
     if (!this.usable) return undefined;
     const entry = this.entries.get(digest);
     if (entry) this.counters?.cacheHit();
     else this.counters?.cacheMiss();
-    // `data` is shared by the requests served from this entry: frozen (see set), so a handler
-    // cannot change what later requests are served.
-    return entry && { ...entry.row, dbNow: new Date(this.now() + entry.offsetMs) };
+    return entry;
+  }
+
+  /** The database clock now (epoch ms) for a cached entry: our monotonic clock plus the offset measured at its read. */
+  dbNowOf(entry: CacheEntry): number {
+    return this.now() + entry.offsetMs;
   }
 
   /**

@@ -25,7 +25,7 @@ export class FreshSessionGuard implements CanActivate {
     const session = sessionOf(requestOf(context));
     if (!session) return this.deny('missing', 'No session: log in first');
     const internals = internalsOf(session);
-    const now = internals?.dbNow?.getTime() ?? Date.now();
+    const now = internals?.checkedAt ?? Date.now();
     const fresh = internals?.isCurrentToken !== false && now - session.authenticatedAt.getTime() <= maxAgeMs;
     if (!fresh) return this.deny('reauth_required', 'This action needs a recent login: authenticate again');
     return true;

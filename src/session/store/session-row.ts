@@ -22,9 +22,8 @@ export interface SessionLookup extends SessionRow {
   dbNow: Date;
 }
 
-/** Neither deadline has passed at the row's own `dbNow` (revocation is a separate question). */
-export function isLiveAt(row: SessionLookup): boolean {
-  const now = row.dbNow.getTime();
+/** Neither deadline has passed at `now` (epoch ms, default: the row's own `dbNow`); revocation is a separate question. */
+export function isLiveAt(row: SessionLookup, now = row.dbNow.getTime()): boolean {
   return now < row.idleExpiresAt.getTime() && now < row.absoluteExpiresAt.getTime();
 }
 
