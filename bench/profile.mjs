@@ -24,7 +24,7 @@ await pool.end();
 const dir = `${new URL('../scratch/', import.meta.url).pathname}prof-${adapter}-${Date.now()}`;
 mkdirSync(dir, { recursive: true });
 const cookies = Array.from({ length: 50 }, (_, k) => `__Host-sid=${tokenOf(k + 1)}`);
-const child = fork(new URL('./apps.js', import.meta.url).pathname, [adapter], { execArgv: process.env.PROF ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [], env: { ...process.env, BENCH_CACHE: process.env.BENCH_CACHE ?? '0', BENCH_DATABASE_URL: db.url } });
+const child = fork(new URL('./apps.js', import.meta.url).pathname, [adapter], { execArgv: process.env.PROF ? ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-interval=${process.env.PROF_INTERVAL ?? 1000}`] : [], env: { ...process.env, BENCH_CACHE: process.env.BENCH_CACHE ?? '0', BENCH_DATABASE_URL: db.url } });
 const info = await new Promise((r) => child.on('message', (m) => m.ready && r(m)));
 let id = 10;
 const ask = (cmd) => new Promise((r) => { const my = id++; const h = (m) => { if (m.id === my) { child.off('message', h); r(m); } }; child.on('message', h); child.send({ id: my, cmd }); });
@@ -38,12 +38,12 @@ for (const route of order) {
   const res = await autocannon({ url: `http://127.0.0.1:${info.ports[process.env.APP ?? 'ours']}/${route}`, connections: 50, duration: Number(process.env.SECS ?? 10),
     headers: { 'user-agent': BENCH_USER_AGENT }, setupClient: (c) => c.setHeaders({ 'user-agent': BENCH_USER_AGENT, cookie: cookies[n++ % 50] }) });
   const { counts } = await ask('counts');
-  console.log(route.padEnd(14), Math.round(res.requests.total / res.duration), 'req/s', 'non2xx', res.non2xx, 'cpu µs/req', Math.round(counts.cpuMicros / counts.requests), 'sql', counts.reads + counts.writes);
-  (cpuOf[route] ??= []).push({ cpu: counts.cpuMicros / counts.requests, rps: res.requests.total / res.duration });
+  console.log(route.padEnd(14), Math.round(res.requests.total / res.duration), 'req/s', 'non2xx', res.non2xx, 'cpu µs/req', Math.round(counts.cpuMicros / counts.requests), 'user', (counts.userMicros / counts.requests).toFixed(1), 'sql', counts.reads + counts.writes);
+  (cpuOf[route] ??= []).push({ cpu: counts.cpuMicros / counts.requests, user: counts.userMicros / counts.requests, rps: res.requests.total / res.duration });
 }
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
 for (const [route, runs] of Object.entries(cpuOf)) {
-  console.log('median', route.padEnd(14), Math.round(median(runs.map((r) => r.rps))), 'req/s', 'cpu µs/req', median(runs.map((r) => r.cpu)).toFixed(1));
+  console.log('median', route.padEnd(14), Math.round(median(runs.map((r) => r.rps))), 'req/s', 'cpu µs/req', median(runs.map((r) => r.cpu)).toFixed(1), 'user', median(runs.map((r) => r.user)).toFixed(1));
 }
 child.send({ id: 1, cmd: 'stop' });
 await new Promise((r) => child.on('exit', r));
