@@ -208,7 +208,7 @@ process.on('message', async (message) => {
   } else if (message.cmd === 'counts') {
     // This process's CPU time (user + system, µs) since the reset: the app's cost per request, whatever the machine's load.
     const cpu = process.cpuUsage(cpuBase);
-    process.send({ id: message.id, counts: { ...counts, writeKinds, cpuMicros: cpu.user + cpu.system, userMicros: cpu.user } });
+    process.send({ id: message.id, counts: { ...counts, writeKinds, cpuMicros: cpu.user + cpu.system, userMicros: cpu.user, heapMB: (globalThis.gc?.(), Math.round(process.memoryUsage().heapUsed / 1048576)) } });
   } else if (message.cmd === 'stop') {
     for (const app of apps) await app.close().catch(() => undefined);
     await peerPool.end().catch(() => undefined);

@@ -38,7 +38,7 @@ for (const route of order) {
   const res = await autocannon({ url: `http://127.0.0.1:${info.ports[process.env.APP ?? 'ours']}/${route}`, connections: 50, duration: Number(process.env.SECS ?? 10),
     headers: { 'user-agent': BENCH_USER_AGENT }, setupClient: (c) => c.setHeaders({ 'user-agent': BENCH_USER_AGENT, cookie: cookies[n++ % 50] }) });
   const { counts } = await ask('counts');
-  console.log(route.padEnd(14), Math.round(res.requests.total / res.duration), 'req/s', 'non2xx', res.non2xx, 'cpu µs/req', Math.round(counts.cpuMicros / counts.requests), 'user', (counts.userMicros / counts.requests).toFixed(1), 'sql', counts.reads + counts.writes);
+  console.log(route.padEnd(14), Math.round(res.requests.total / res.duration), 'req/s', 'non2xx', res.non2xx, 'cpu µs/req', Math.round(counts.cpuMicros / counts.requests), 'user', (counts.userMicros / counts.requests).toFixed(1), 'sql', counts.reads + counts.writes, 'heap MB', counts.heapMB);
   (cpuOf[route] ??= []).push({ cpu: counts.cpuMicros / counts.requests, user: counts.userMicros / counts.requests, rps: res.requests.total / res.duration });
 }
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
