@@ -54,14 +54,17 @@ export class RequestSession implements ActiveSession {
     this.id = row.id;
     this.userId = row.userId;
     this.data = freezeData(row.data);
-    this.createdAt = row.createdAt;
-    this.lastSeenAt = row.lastSeenAt;
-    this.authenticatedAt = row.authenticatedAt;
-    // getTime(): `<` on two Dates converts each through Symbol.toPrimitive, a slow generic path
-    // that cost 2-5 µs per request here (measured in situ).
-    this.expiresAt = row.idleExpiresAt.getTime() < row.absoluteExpiresAt.getTime() ? row.idleExpiresAt : row.absoluteExpiresAt;
-    this.idleExpiresAt = row.idleExpiresAt;
-    this.absoluteExpiresAt = row.absoluteExpiresAt;
+    // Copies: a Date is mutable (setTime), and a cached row's Dates are shared by every request
+    // it serves and decide its expiry, so a handler must never hold the row's own.
+    this.createdAt = new Date(row.createdAt.getTime());
+    this.lastSeenAt = new Date(row.lastSeenAt.getTime());
+    this.authenticatedAt = new Date(row.authenticatedAt.getTime());
+    // Numbers, not `<` on two Dates (which converts each through Symbol.toPrimitive).
+    const idle = row.idleExpiresAt.getTime();
+    const absolute = row.absoluteExpiresAt.getTime();
+    this.expiresAt = new Date(Math.min(idle, absolute));
+    this.idleExpiresAt = new Date(idle);
+    this.absoluteExpiresAt = new Date(absolute);
     this.#token = transport === 'cookie' ? token : undefined;
     this.#internals = { tokenDigest, checkedAt, isCurrentToken: row.isCurrentToken };
   }

@@ -260,6 +260,20 @@ describe('session cache across two instances (LISTEN/NOTIFY)', () => {
     }
   });
 
+  it('a handler that moves its session\'s expiry (Date#setTime) changes nothing the cache decides on', async () => {
+    const { token } = await a.login();
+    const first = await a.validator.validate(fakeRequest({ token }), new FakeResponse());
+    if (!first.ok) throw new Error(first.reason);
+    const idle = first.session.idleExpiresAt.getTime();
+    first.session.idleExpiresAt.setTime(idle + 86_400_000);
+    first.session.expiresAt.setTime(idle + 86_400_000);
+    first.session.absoluteExpiresAt.setTime(first.session.absoluteExpiresAt.getTime() + 86_400_000);
+    const hit = a.validator.validate(fakeRequest({ token }), new FakeResponse());
+    if (hit instanceof Promise || !hit.ok) throw new Error('expected a synchronous cache hit');
+    expect(hit.session.idleExpiresAt.getTime()).toBe(idle);
+    expect(hit.session.expiresAt.getTime()).toBe(idle);
+  });
+
   it('a cache hit is judged at this request\'s time on the database clock, not at the time the row was read', async () => {
     const { token } = await a.login();
     const miss = await a.validator.validate(fakeRequest({ token }), new FakeResponse());

@@ -67,6 +67,17 @@ describe('RequestSession (what handlers get)', () => {
     expect(session.data).toEqual({ cart: [{ sku: 'a' }], role: 'user' });
   });
 
+  it("hands out its own Dates: a handler that changes one (setTime) cannot change the row, which a cache may share with later requests", () => {
+    const shared = { ...row };
+    const before = [shared.createdAt, shared.lastSeenAt, shared.authenticatedAt, shared.idleExpiresAt, shared.absoluteExpiresAt].map((d) => d.getTime());
+    const session = made(shared, 'cookie');
+    for (const date of [session.createdAt, session.lastSeenAt, session.authenticatedAt, session.expiresAt, session.idleExpiresAt, session.absoluteExpiresAt]) {
+      date.setTime(date.getTime() + 86_400_000);
+    }
+    expect([shared.createdAt, shared.lastSeenAt, shared.authenticatedAt, shared.idleExpiresAt, shared.absoluteExpiresAt].map((d) => d.getTime())).toEqual(before);
+    expect(made(shared, 'cookie').expiresAt).toEqual(row.idleExpiresAt);
+  });
+
   it('expires at the earlier of the idle and the absolute deadline', () => {
     expect(made(row, 'cookie', generateToken()).expiresAt).toEqual(row.idleExpiresAt);
     const late = { ...row, idleExpiresAt: at('2026-12-02T10:00:00Z') };
