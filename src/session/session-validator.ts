@@ -185,9 +185,9 @@ export class SessionValidator {
   /**
    * Attaches the session to the request; `token` is the one the client holds now, `digest` its
    * tokenDigest (computed once, by the caller), `checkedAt` the database clock (epoch ms) it was
-   * checked at.
+   * checked at (RequestSession's default: the row's `dbNow`).
    */
-  attach(request: HttpRequestLike, row: SessionLookup, token: string, digest: string, checkedAt = row.dbNow.getTime()): ActiveSession {
+  attach(request: HttpRequestLike, row: SessionLookup, token: string, digest: string, checkedAt?: number): ActiveSession {
     const session = new RequestSession(row, this.transport.kind, token, digest, checkedAt);
     attachSession(request, session);
     return session;
