@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { inspect } from 'node:util';
 import { attachSession, isSessionResolved, sessionOf } from '../../src/session/active-session.js';
 import { clientIp, rememberClientIp } from '../../src/session/transport/http.js';
 
@@ -29,5 +30,21 @@ describe('per-request state (client address, session)', () => {
     Object.assign(request, { session: { userId: 'forged' }, clientIp: '10.0.0.1', ip: '10.0.0.2' });
     expect(sessionOf(request)).toBeUndefined();
     expect(clientIp(request)).toBe('198.51.100.7');
+  });
+
+  it('is not copied, inherited, serialised or shown with the request, and cannot be replaced', () => {
+    const session = { id: 'a-session', userId: 'user-1' } as never;
+    const request: Record<PropertyKey, unknown> = { headers: {} };
+    attachSession(request, session);
+    expect(sessionOf({ ...request })).toBeUndefined(); // a middleware's shallow copy carries no session
+    expect(sessionOf(Object.assign({}, request))).toBeUndefined();
+    expect(sessionOf(Object.create(request) as object)).toBeUndefined(); // nor does an object derived from it
+    expect(JSON.stringify(request)).not.toContain('user-1');
+    expect(inspect(request)).not.toContain('user-1'); // logging the request does not print the session
+    for (const key of Object.getOwnPropertySymbols(request)) {
+      expect(() => { request[key] = { session: { userId: 'forged' } }; }).toThrow(TypeError);
+      expect(() => delete request[key]).toThrow(TypeError);
+    }
+    expect(sessionOf(request)).toBe(session);
   });
 });
