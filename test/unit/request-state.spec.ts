@@ -32,7 +32,7 @@ describe('per-request state (client address, session)', () => {
     expect(clientIp(request)).toBe('198.51.100.7');
   });
 
-  it('is not copied, inherited, serialised or shown with the request, and cannot be replaced', () => {
+  it('is not copied, inherited, serialised or shown with the request, and has no key to replace it by', () => {
     const session = { id: 'a-session', userId: 'user-1' } as never;
     const request: Record<PropertyKey, unknown> = { headers: {} };
     attachSession(request, session);
@@ -40,11 +40,8 @@ describe('per-request state (client address, session)', () => {
     expect(sessionOf(Object.assign({}, request))).toBeUndefined();
     expect(sessionOf(Object.create(request) as object)).toBeUndefined(); // nor does an object derived from it
     expect(JSON.stringify(request)).not.toContain('user-1');
-    expect(inspect(request)).not.toContain('user-1'); // logging the request does not print the session
-    for (const key of Object.getOwnPropertySymbols(request)) {
-      expect(() => { request[key] = { session: { userId: 'forged' } }; }).toThrow(TypeError);
-      expect(() => delete request[key]).toThrow(TypeError);
-    }
+    expect(inspect(request, { showHidden: true, depth: 5 })).not.toContain('user-1'); // logging the request does not print the session
+    expect(Reflect.ownKeys(request)).toEqual(['headers']); // no key, string or symbol, that code outside the module could overwrite or delete
     expect(sessionOf(request)).toBe(session);
   });
 });
