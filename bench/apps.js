@@ -31,8 +31,7 @@ pg.Client.prototype.query = function countedQuery(config, values, callback) {
       // Which writes: the prepared statement's name, else its first words.
       const kind = config?.name ?? text.trim().replace(/\s+/g, ' ').slice(0, 48);
       writeKinds[kind] = (writeKinds[kind] ?? 0) + 1;
-    }
-    else if (READ.test(text)) counts.reads++;
+    } else if (READ.test(text)) counts.reads++;
     else counts.other++; // BEGIN, COMMIT, SET ...: none on the measured paths, but counted if they appear
   }
   return originalQuery.call(this, config, values, callback);
@@ -46,7 +45,8 @@ const { TypeOrmModule, getDataSourceToken } = await import('@nestjs/typeorm');
 const { parseCookie } = await import('cookie');
 const session = (await import('express-session')).default;
 const connectPgSimple = (await import('connect-pg-simple')).default;
-const { SessionModule, Public, sessionOf, hashToken, SESSION_SQL, SessionStore, SessionValidator } = await import('../dist/src/session/index.js');
+const { SessionModule, Public, sessionOf, hashToken, SESSION_SQL, SessionStore, SessionValidator } =
+  await import('../dist/src/session/index.js');
 const { freePort } = await import('../dist/src/demo/embedded-postgres.js');
 
 const adapterName = process.argv[2];
@@ -77,7 +77,11 @@ function oursModule(cache) {
       const header = req.headers.cookie;
       const token = header ? parseCookie(header)[COOKIE] : undefined;
       if (!token) throw new UnauthorizedException();
-      const { rows } = await this.pool.query({ name: 'nps_bare', text: SESSION_SQL.lookupByTokenHash, values: [hashToken(token)] });
+      const { rows } = await this.pool.query({
+        name: 'nps_bare',
+        text: SESSION_SQL.lookupByTokenHash,
+        values: [hashToken(token)],
+      });
       if (rows.length === 0) throw new UnauthorizedException();
       return { userId: rows[0].user_id };
     }
@@ -90,7 +94,7 @@ function oursModule(cache) {
     // /diag/validate: SessionValidator.validate() called in the handler, without the guards.
     async diagStore(req) {
       const token = parseCookie(req.headers.cookie ?? '')[COOKIE];
-      const row = token && await this.store.lookupByTokenHash(hashToken(token));
+      const row = token && (await this.store.lookupByTokenHash(hashToken(token)));
       if (!row) throw new UnauthorizedException();
       return { userId: row.userId };
     }
@@ -121,7 +125,12 @@ function oursModule(cache) {
   Module({
     imports: [
       TypeOrmModule.forRoot({
-        name: dataSourceName, type: 'postgres', url: databaseUrl, autoLoadEntities: true, synchronize: false, logging: false,
+        name: dataSourceName,
+        type: 'postgres',
+        url: databaseUrl,
+        autoLoadEntities: true,
+        synchronize: false,
+        logging: false,
         extra: { max: POOL_MAX, connectionTimeoutMillis: 10_000 },
       }),
       // forRootAsync: with forRoot, the `dataSource` extra reaches the options validator, which rejects it.
@@ -162,7 +171,9 @@ async function start(module, setup) {
   const port = await freePort();
   await app.listen(port, '127.0.0.1');
   // Server-side request count: the denominator of SQL per request, over the same window as the SQL counts.
-  app.getHttpServer().on('request', () => { counts.requests++; });
+  app.getHttpServer().on('request', () => {
+    counts.requests++;
+  });
   return { app, port };
 }
 
@@ -183,9 +194,17 @@ let peer = { ok: true, note: '' };
 const peerPool = new pg.Pool({ connectionString: databaseUrl, max: POOL_MAX });
 try {
   const PgStore = connectPgSimple(session);
-  const store = new PgStore({ pool: peerPool, tableName: 'session', pruneSessionInterval: false, createTableIfMissing: false });
+  const store = new PgStore({
+    pool: peerPool,
+    tableName: 'session',
+    pruneSessionInterval: false,
+    createTableIfMissing: false,
+  });
   const middleware = session({
-    store, secret: PEER_SECRET, resave: false, saveUninitialized: false,
+    store,
+    secret: PEER_SECRET,
+    resave: false,
+    saveUninitialized: false,
     cookie: { maxAge: 30 * 60_000, secure: false, httpOnly: true, sameSite: 'lax' },
   });
   const started = await start(peerModule(), async (app) => {
@@ -201,14 +220,26 @@ try {
 
 process.on('message', async (message) => {
   if (message.cmd === 'reset') {
-    counts.requests = 0; counts.reads = 0; counts.writes = 0; counts.other = 0;
+    counts.requests = 0;
+    counts.reads = 0;
+    counts.writes = 0;
+    counts.other = 0;
     writeKinds = {};
     cpuBase = process.cpuUsage();
     process.send({ id: message.id, counts: { ...counts } });
   } else if (message.cmd === 'counts') {
     // This process's CPU time (user + system, µs) since the reset: the app's cost per request, whatever the machine's load.
     const cpu = process.cpuUsage(cpuBase);
-    process.send({ id: message.id, counts: { ...counts, writeKinds, cpuMicros: cpu.user + cpu.system, userMicros: cpu.user, heapMB: (globalThis.gc?.(), Math.round(process.memoryUsage().heapUsed / 1048576)) } });
+    process.send({
+      id: message.id,
+      counts: {
+        ...counts,
+        writeKinds,
+        cpuMicros: cpu.user + cpu.system,
+        userMicros: cpu.user,
+        heapMB: (globalThis.gc?.(), Math.round(process.memoryUsage().heapUsed / 1048576)),
+      },
+    });
   } else if (message.cmd === 'stop') {
     for (const app of apps) await app.close().catch(() => undefined);
     await peerPool.end().catch(() => undefined);

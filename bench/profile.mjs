@@ -24,26 +24,86 @@ await pool.end();
 const dir = `${new URL('../scratch/', import.meta.url).pathname}prof-${adapter}-${Date.now()}`;
 mkdirSync(dir, { recursive: true });
 const cookies = Array.from({ length: 50 }, (_, k) => `__Host-sid=${tokenOf(k + 1)}`);
-const child = fork(new URL('./apps.js', import.meta.url).pathname, [adapter], { execArgv: process.env.PROF ? ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-interval=${process.env.PROF_INTERVAL ?? 1000}`] : [], env: { ...process.env, BENCH_CACHE: process.env.BENCH_CACHE ?? '0', BENCH_DATABASE_URL: db.url } });
+const child = fork(new URL('./apps.js', import.meta.url).pathname, [adapter], {
+  execArgv: process.env.PROF
+    ? ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-interval=${process.env.PROF_INTERVAL ?? 1000}`]
+    : [],
+  env: { ...process.env, BENCH_CACHE: process.env.BENCH_CACHE ?? '0', BENCH_DATABASE_URL: db.url },
+});
 const info = await new Promise((r) => child.on('message', (m) => m.ready && r(m)));
 let id = 10;
-const ask = (cmd) => new Promise((r) => { const my = id++; const h = (m) => { if (m.id === my) { child.off('message', h); r(m); } }; child.on('message', h); child.send({ id: my, cmd }); });
+const ask = (cmd) =>
+  new Promise((r) => {
+    const my = id++;
+    const h = (m) => {
+      if (m.id === my) {
+        child.off('message', h);
+        r(m);
+      }
+    };
+    child.on('message', h);
+    child.send({ id: my, cmd });
+  });
 const cpuOf = {};
-const order = Array.from({ length: Number(process.env.ROUNDS ?? 1) }, () => [...routes.split(','), ...routes.split(',').reverse()]).flat();
+const order = Array.from({ length: Number(process.env.ROUNDS ?? 1) }, () => [
+  ...routes.split(','),
+  ...routes.split(',').reverse(),
+]).flat();
 for (const route of order) {
   let n = 0;
-  await autocannon({ url: `http://127.0.0.1:${info.ports[process.env.APP ?? 'ours']}/${route}`, connections: 50, duration: 2, headers: { 'user-agent': BENCH_USER_AGENT }, setupClient: (c) => c.setHeaders({ 'user-agent': BENCH_USER_AGENT, cookie: cookies[n++ % 50] }) });
+  await autocannon({
+    url: `http://127.0.0.1:${info.ports[process.env.APP ?? 'ours']}/${route}`,
+    connections: 50,
+    duration: 2,
+    headers: { 'user-agent': BENCH_USER_AGENT },
+    setupClient: (c) => c.setHeaders({ 'user-agent': BENCH_USER_AGENT, cookie: cookies[n++ % 50] }),
+  });
   await new Promise((r) => setTimeout(r, 1000));
   await ask('reset');
-  const res = await autocannon({ url: `http://127.0.0.1:${info.ports[process.env.APP ?? 'ours']}/${route}`, connections: 50, duration: Number(process.env.SECS ?? 10),
-    headers: { 'user-agent': BENCH_USER_AGENT }, setupClient: (c) => c.setHeaders({ 'user-agent': BENCH_USER_AGENT, cookie: cookies[n++ % 50] }) });
+  const res = await autocannon({
+    url: `http://127.0.0.1:${info.ports[process.env.APP ?? 'ours']}/${route}`,
+    connections: 50,
+    duration: Number(process.env.SECS ?? 10),
+    headers: { 'user-agent': BENCH_USER_AGENT },
+    setupClient: (c) => c.setHeaders({ 'user-agent': BENCH_USER_AGENT, cookie: cookies[n++ % 50] }),
+  });
   const { counts } = await ask('counts');
-  console.log(route.padEnd(14), Math.round(res.requests.total / res.duration), 'req/s', 'non2xx', res.non2xx, 'cpu µs/req', Math.round(counts.cpuMicros / counts.requests), 'user', (counts.userMicros / counts.requests).toFixed(1), 'sql', counts.reads + counts.writes, 'heap MB', counts.heapMB);
-  (cpuOf[route] ??= []).push({ cpu: counts.cpuMicros / counts.requests, user: counts.userMicros / counts.requests, rps: res.requests.total / res.duration });
+  console.log(
+    route.padEnd(14),
+    Math.round(res.requests.total / res.duration),
+    'req/s',
+    'non2xx',
+    res.non2xx,
+    'cpu µs/req',
+    Math.round(counts.cpuMicros / counts.requests),
+    'user',
+    (counts.userMicros / counts.requests).toFixed(1),
+    'sql',
+    counts.reads + counts.writes,
+    'heap MB',
+    counts.heapMB,
+  );
+  (cpuOf[route] ??= []).push({
+    cpu: counts.cpuMicros / counts.requests,
+    user: counts.userMicros / counts.requests,
+    rps: res.requests.total / res.duration,
+  });
 }
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
 for (const [route, runs] of Object.entries(cpuOf)) {
-  console.log('median', route.padEnd(14), Math.round(median(runs.map((r) => r.rps))), 'req/s', 'cpu µs/req', median(runs.map((r) => r.cpu)).toFixed(1), 'user', median(runs.map((r) => r.user)).toFixed(1));
+  console.log(
+    'median',
+    route.padEnd(14),
+    Math.round(median(runs.map((r) => r.rps))),
+    'req/s',
+    'cpu µs/req',
+    median(runs.map((r) => r.cpu)).toFixed(1),
+    'user',
+    median(runs.map((r) => r.user)).toFixed(1),
+  );
 }
 child.send({ id: 1, cmd: 'stop' });
 await new Promise((r) => child.on('exit', r));
@@ -51,17 +111,34 @@ await db.stop();
 if (!process.env.PROF) process.exit(0);
 const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
 const prof = JSON.parse(readFileSync(`${dir}/${file}`));
-const self = new Map(); const byPkg = new Map();
+const self = new Map();
+const byPkg = new Map();
 const dt = (prof.endTime - prof.startTime) / prof.samples.length / 1000;
-const hits = new Map(); for (const s of prof.samples) hits.set(s, (hits.get(s) ?? 0) + 1);
+const hits = new Map();
+for (const s of prof.samples) hits.set(s, (hits.get(s) ?? 0) + 1);
 let total = 0;
 for (const node of prof.nodes) {
-  const h = hits.get(node.id) ?? 0; if (!h) continue; total += h;
+  const h = hits.get(node.id) ?? 0;
+  if (!h) continue;
+  total += h;
   const { functionName, url, lineNumber } = node.callFrame;
   const key = `${functionName || '(anon)'} ${url.replace(/^.*node_modules\//, 'nm/').replace('', '')}:${lineNumber + 1}`;
   self.set(key, (self.get(key) ?? 0) + h);
-  const pkg = url.includes('node_modules/') ? url.replace(/^.*node_modules\/((@[^/]+\/)?[^/]+).*$/, '$1') : url.includes('/dist/') ? 'nest-pg-session' : url.startsWith('node:') ? 'node:' + url.slice(5).split('/')[0] : (url || functionName);
+  const pkg = url.includes('node_modules/')
+    ? url.replace(/^.*node_modules\/((@[^/]+\/)?[^/]+).*$/, '$1')
+    : url.includes('/dist/')
+      ? 'nest-pg-session'
+      : url.startsWith('node:')
+        ? 'node:' + url.slice(5).split('/')[0]
+        : url || functionName;
   byPkg.set(pkg, (byPkg.get(pkg) ?? 0) + h);
 }
-const top = (m, k) => [...m].sort((a, b) => b[1] - a[1]).slice(0, k).map(([n, h]) => `${(100 * h / total).toFixed(1).padStart(5)}%  ${n}`).join('\n');
-console.log(`profile ${dir}/${file}, ${total} samples, ${dt.toFixed(2)} ms/sample\n-- by package --\n${top(byPkg, 20)}\n-- self, top 30 --\n${top(self, 30)}`);
+const top = (m, k) =>
+  [...m]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, k)
+    .map(([n, h]) => `${((100 * h) / total).toFixed(1).padStart(5)}%  ${n}`)
+    .join('\n');
+console.log(
+  `profile ${dir}/${file}, ${total} samples, ${dt.toFixed(2)} ms/sample\n-- by package --\n${top(byPkg, 20)}\n-- self, top 30 --\n${top(self, 30)}`,
+);

@@ -25,7 +25,8 @@ import { runMigrations } from '../dist/src/demo/migrate.js';
 import { PurgeStore, SESSION_SQL, SessionPurgeService, resolveSessionOptions } from '../dist/src/session/index.js';
 
 /** What the peers run on every node (connect-pg-simple: `expire < to_timestamp(...)`; Spring: `EXPIRY_TIME < ?`). */
-export const PEER_UNBATCHED_DELETE = 'DELETE FROM user_sessions WHERE idle_expires_at < now() OR absolute_expires_at < now()';
+export const PEER_UNBATCHED_DELETE =
+  'DELETE FROM user_sessions WHERE idle_expires_at < now() OR absolute_expires_at < now()';
 
 const defaults = {
   expired: 1_000_000,
@@ -63,7 +64,9 @@ export async function runPurgeBench(options = {}) {
   try {
     await runMigrations(databaseUrl);
     const version = (await pool.query('SHOW server_version')).rows[0].server_version;
-    log(`PostgreSQL ${version}${embedded ? ' (embedded)' : ` at ${url.host}`}; ${o.expired} expired + ${o.live} live sessions`);
+    log(
+      `PostgreSQL ${version}${embedded ? ' (embedded)' : ` at ${url.host}`}; ${o.expired} expired + ${o.live} live sessions`,
+    );
 
     const runs = {};
     for (const mode of o.modes) {
@@ -71,7 +74,10 @@ export async function runPurgeBench(options = {}) {
       const load = new Load(pool, o);
       await load.start();
       const loadBefore = loadavg()[0];
-      const purge = mode === 'unbatched' ? await unbatched(pool, load, o) : await batched(databaseUrl, load, o, mode === 'batched-unthrottled' ? { dutyCycle: 1 } : {});
+      const purge =
+        mode === 'unbatched'
+          ? await unbatched(pool, load, o)
+          : await batched(databaseUrl, load, o, mode === 'batched-unthrottled' ? { dutyCycle: 1 } : {});
       const loadAfter = loadavg()[0];
       const samples = await load.stop();
       const left = (await pool.query('SELECT count(*)::int AS n FROM user_sessions')).rows[0].n;
@@ -95,7 +101,8 @@ export async function runPurgeBench(options = {}) {
       server: `PostgreSQL ${version}${embedded ? ' (embedded)' : ''}`,
       expired: o.expired,
       live: o.live,
-      load: `${o.loops} loops × ${o.ratePerLoop} validations/s (lookup by token hash, the store's SQL) + 1 loop × 20/s ` +
+      load:
+        `${o.loops} loops × ${o.ratePerLoop} validations/s (lookup by token hash, the store's SQL) + 1 loop × 20/s ` +
         'request-side expiries of expired sessions (DELETE with its audit row)',
       windows: `batched: purge on ${o.onMs} ms / off ${o.offMs} ms, alternating; unbatched: ${o.offMs} ms off before and after`,
       goal: 'batched.validation.p99Ratio <= 2.0',
@@ -140,8 +147,13 @@ async function batched(databaseUrl, load, o, override) {
     await purgePool.end();
   }
   return {
-    sessionsDeleted, auditRowsWritten: sessionsDeleted, batches, purgeWindows: windows, purgeTimeMs: Math.round(purgeTimeMs),
-    batchSize: options.purge.batchSize, dutyCycle: options.purge.dutyCycle,
+    sessionsDeleted,
+    auditRowsWritten: sessionsDeleted,
+    batches,
+    purgeWindows: windows,
+    purgeTimeMs: Math.round(purgeTimeMs),
+    batchSize: options.purge.batchSize,
+    dutyCycle: options.purge.dutyCycle,
   };
 }
 
@@ -162,7 +174,9 @@ async function seed(pool, o, log) {
   const started = Date.now();
   await pool.query('TRUNCATE user_sessions, session_audit_log');
   // Deterministic token hashes (sha256 of the row number); a realistic row: small data, ip, user agent.
-  const insert = (from, to, idle, absolute, revoked) => pool.query(`
+  const insert = (from, to, idle, absolute, revoked) =>
+    pool.query(
+      `
     INSERT INTO user_sessions (token_hash, user_id, data, created_at, last_seen_at, authenticated_at, rotated_at,
                                idle_expires_at, absolute_expires_at, revoked_at, revoke_reason, ip, user_agent)
     SELECT sha256(int8send(g)), 'user-' || (g % 50000), jsonb_build_object('role', 'user', 'cart', g % 7),
@@ -170,14 +184,34 @@ async function seed(pool, o, log) {
            ${idle}, ${absolute}, ${revoked ? `CASE WHEN g % 20 = 0 THEN now() - interval '2 hours' END` : 'NULL'},
            ${revoked ? `CASE WHEN g % 20 = 0 THEN 'user' END` : 'NULL'},
            '203.0.113.' || (g % 250), 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36'
-    FROM generate_series($1::bigint, $2::bigint) g`, [from, to]);
+    FROM generate_series($1::bigint, $2::bigint) g`,
+      [from, to],
+    );
   const e = o.expired;
   const idleOnly = Math.floor(e * 0.7);
   const both = Math.floor(e * 0.2);
   // 70% idle-expired, spread over the last day; 20% past both deadlines; 10% past the absolute one only.
-  await insert(1, idleOnly, `now() - (g % 86400) * interval '1 second' - interval '1 second'`, `now() + interval '1 hour'`, true);
-  await insert(idleOnly + 1, idleOnly + both, `now() - interval '2 hours'`, `now() - (g % 3600) * interval '1 second' - interval '1 second'`, true);
-  await insert(idleOnly + both + 1, e, `now() + interval '20 minutes'`, `now() - (g % 600) * interval '1 second' - interval '1 second'`, false);
+  await insert(
+    1,
+    idleOnly,
+    `now() - (g % 86400) * interval '1 second' - interval '1 second'`,
+    `now() + interval '1 hour'`,
+    true,
+  );
+  await insert(
+    idleOnly + 1,
+    idleOnly + both,
+    `now() - interval '2 hours'`,
+    `now() - (g % 3600) * interval '1 second' - interval '1 second'`,
+    true,
+  );
+  await insert(
+    idleOnly + both + 1,
+    e,
+    `now() + interval '20 minutes'`,
+    `now() - (g % 600) * interval '1 second' - interval '1 second'`,
+    false,
+  );
   await insert(e + 1, e + o.live, `now() + interval '30 minutes'`, `now() + interval '11 hours'`, false);
   await pool.query('VACUUM ANALYZE user_sessions');
   await pool.query('VACUUM ANALYZE session_audit_log');
@@ -197,7 +231,11 @@ class Load {
   #phases = [[0, 'warmup']];
   #running = true;
   #loops = [];
-  #samples = { warmup: { validation: [], expire: [] }, on: { validation: [], expire: [] }, off: { validation: [], expire: [] } };
+  #samples = {
+    warmup: { validation: [], expire: [] },
+    on: { validation: [], expire: [] },
+    off: { validation: [], expire: [] },
+  };
 
   constructor(pool, o) {
     this.pool = pool;
@@ -205,22 +243,41 @@ class Load {
   }
 
   async start() {
-    const { rows: live } = await this.pool.query('SELECT token_hash FROM user_sessions WHERE idle_expires_at > now() AND absolute_expires_at > now()');
+    const { rows: live } = await this.pool.query(
+      'SELECT token_hash FROM user_sessions WHERE idle_expires_at > now() AND absolute_expires_at > now()',
+    );
     const { rows: expired } = await this.pool.query(
-      'SELECT id FROM user_sessions WHERE idle_expires_at <= now() OR absolute_expires_at <= now() ORDER BY random() LIMIT 50000');
+      'SELECT id FROM user_sessions WHERE idle_expires_at <= now() OR absolute_expires_at <= now() ORDER BY random() LIMIT 50000',
+    );
     const hashes = live.map((r) => r.token_hash);
     const ids = expired.map((r) => r.id);
     let nextExpired = 0;
     const intervalMs = 1_000 / this.o.ratePerLoop;
     for (let i = 0; i < this.o.loops; i++) {
-      this.#loops.push(this.#steady(intervalMs, (intervalMs * i) / this.o.loops, 'validation', async () => {
-        const hash = hashes[Math.floor(Math.random() * hashes.length)];
-        const { rows } = await this.pool.query({ name: 'nps_lookup', text: SESSION_SQL.lookupByTokenHash, values: [hash] });
-        if (rows.length !== 1) throw new Error('a live session was not found');
-      }));
+      this.#loops.push(
+        this.#steady(intervalMs, (intervalMs * i) / this.o.loops, 'validation', async () => {
+          const hash = hashes[Math.floor(Math.random() * hashes.length)];
+          const { rows } = await this.pool.query({
+            name: 'nps_lookup',
+            text: SESSION_SQL.lookupByTokenHash,
+            values: [hash],
+          });
+          if (rows.length !== 1) throw new Error('a live session was not found');
+        }),
+      );
     }
-    this.#loops.push(this.#steady(50, 0, 'expire', () =>
-      this.pool.query(SESSION_SQL.deleteWithEvent, [ids[nextExpired++ % ids.length], 'expired_idle', null, null, null, '{}'])));
+    this.#loops.push(
+      this.#steady(50, 0, 'expire', () =>
+        this.pool.query(SESSION_SQL.deleteWithEvent, [
+          ids[nextExpired++ % ids.length],
+          'expired_idle',
+          null,
+          null,
+          null,
+          '{}',
+        ]),
+      ),
+    );
     await sleep(1_000); // warm-up, not recorded
     this.phase = 'off';
   }
@@ -262,7 +319,10 @@ function stats(samples) {
 function summary(on, off) {
   const a = stats(on);
   const b = stats(off);
-  return { duringPurge: { requests: a.count, p99Ms: round(a.p99), maxMs: round(a.max) }, withoutPurge: { requests: b.count, p99Ms: round(b.p99), maxMs: round(b.max) } };
+  return {
+    duringPurge: { requests: a.count, p99Ms: round(a.p99), maxMs: round(a.max) },
+    withoutPurge: { requests: b.count, p99Ms: round(b.p99), maxMs: round(b.max) },
+  };
 }
 
 const round = (n) => Math.round(n * 100) / 100;

@@ -23,9 +23,15 @@ await seedSessions(seedPool, 1000);
 await seedPool.end();
 
 class RoutesController {
-  publicOk() { return { ok: true }; }
-  publicReq(req) { return { userId: req.headers['user-agent'] ? 'x' : null }; }
-  me(req) { return { userId: sessionOf(req).userId }; }
+  publicOk() {
+    return { ok: true };
+  }
+  publicReq(req) {
+    return { userId: req.headers['user-agent'] ? 'x' : null };
+  }
+  me(req) {
+    return { userId: sessionOf(req).userId };
+  }
 }
 const route = (name, decorators, withReq) => {
   const descriptor = Object.getOwnPropertyDescriptor(RoutesController.prototype, name);
@@ -53,7 +59,12 @@ await new Promise((resolve) => setTimeout(resolve, 500)); // the cache's LISTEN 
 const cookies = Array.from({ length: 50 }, (_, k) => `__Host-sid=${tokenOf(k + 1)}`);
 async function timed(url, k) {
   const started = performance.now();
-  const response = await fastify.inject({ method: 'GET', url, headers: { cookie: cookies[k % 50], 'user-agent': BENCH_USER_AGENT }, remoteAddress: '127.0.0.1' });
+  const response = await fastify.inject({
+    method: 'GET',
+    url,
+    headers: { cookie: cookies[k % 50], 'user-agent': BENCH_USER_AGENT },
+    remoteAddress: '127.0.0.1',
+  });
   const micros = 1000 * (performance.now() - started);
   if (response.statusCode !== 200) throw new Error(`${url}: ${response.statusCode} ${response.body}`);
   return micros;
@@ -62,7 +73,8 @@ const routes = (process.env.ROUTES ?? '/public,/public-req,/me').split(',');
 const times = Object.fromEntries(routes.map((url) => [url, []]));
 const N = Number(process.env.N ?? 20000);
 for (let i = 0; i < 3000; i++) for (const url of routes) await timed(url, i); // warm-up (JIT, cache)
-for (let i = 0; i < N; i++) for (const url of i % 2 ? [...routes].reverse() : routes) times[url].push(await timed(url, i));
+for (let i = 0; i < N; i++)
+  for (const url of i % 2 ? [...routes].reverse() : routes) times[url].push(await timed(url, i));
 
 const at = (sorted, q) => sorted[Math.floor(q * (sorted.length - 1))];
 const summary = {};
@@ -70,10 +82,14 @@ for (const url of routes) {
   const sorted = times[url].sort((a, b) => a - b);
   const body = sorted.slice(0, Math.floor(sorted.length * 0.9)); // without the slowest 10% (GC pauses, preemption)
   summary[url] = body.reduce((a, b) => a + b, 0) / body.length;
-  console.log(`${url.padEnd(12)} µs/request: p25 ${at(sorted, 0.25).toFixed(1)}  p50 ${at(sorted, 0.5).toFixed(1)}  mean below p90 ${summary[url].toFixed(1)}`);
+  console.log(
+    `${url.padEnd(12)} µs/request: p25 ${at(sorted, 0.25).toFixed(1)}  p50 ${at(sorted, 0.5).toFixed(1)}  mean below p90 ${summary[url].toFixed(1)}`,
+  );
 }
 if (summary['/me'] && summary['/public-req']) {
-  console.log(`session cost (/me - /public-req, means below p90): ${(summary['/me'] - summary['/public-req']).toFixed(1)} µs; /me / /public ${(summary['/me'] / summary['/public']).toFixed(2)}`);
+  console.log(
+    `session cost (/me - /public-req, means below p90): ${(summary['/me'] - summary['/public-req']).toFixed(1)} µs; /me / /public ${(summary['/me'] / summary['/public']).toFixed(2)}`,
+  );
 }
 await app.close();
 await db.stop();

@@ -112,9 +112,12 @@ async function dropDatabase(serverUrl, name) {
 async function seedOurs(pool, rows) {
   const started = Date.now();
   await seedSessions(pool, rows, {
-    verify: SESSIONS, progress: (done) => log(`  seeded ${done.toLocaleString('en')} / ${rows.toLocaleString('en')} sessions`),
+    verify: SESSIONS,
+    progress: (done) => log(`  seeded ${done.toLocaleString('en')} / ${rows.toLocaleString('en')} sessions`),
   });
-  log(`seeded ${rows.toLocaleString('en')} sessions in ${((Date.now() - started) / 1000).toFixed(1)} s (tokens verified)`);
+  log(
+    `seeded ${rows.toLocaleString('en')} sessions in ${((Date.now() - started) / 1000).toFixed(1)} s (tokens verified)`,
+  );
 }
 
 /** connect-pg-simple's table (its table.sql, without OIDS) and `rows` sessions for the same users. */
@@ -122,34 +125,47 @@ async function seedPeer(pool, rows) {
   await pool.query(`CREATE TABLE "session" ("sid" varchar NOT NULL COLLATE "default", "sess" json NOT NULL,
     "expire" timestamp(6) NOT NULL, CONSTRAINT "session_pkey" PRIMARY KEY ("sid"))`);
   await pool.query(`CREATE INDEX "IDX_session_expire" ON "session" ("expire")`);
-  await pool.query(`
+  await pool.query(
+    `
     INSERT INTO "session" (sid, sess, expire)
     SELECT 'bench-' || g,
            json_build_object('cookie', json_build_object('originalMaxAge', 1800000,
              'expires', to_char((now() + interval '30 minutes') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
              'secure', false, 'httpOnly', true, 'path', '/', 'sameSite', 'lax'), 'userId', 'user-' || g),
            now() + interval '30 minutes'
-    FROM generate_series(1, $1::int) g`, [rows]);
+    FROM generate_series(1, $1::int) g`,
+    [rows],
+  );
   await pool.query('VACUUM ANALYZE "session"');
 }
 
 /** Steady state for the next run: no rotation due, last_seen_at spread evenly over the touch interval. */
 async function refreshBenchSessions(pool) {
-  await pool.query(`
+  await pool.query(
+    `
     UPDATE user_sessions s
     SET rotated_at = now(), previous_token_hash = NULL, revoked_at = NULL,
         last_seen_at = now() - v.k * interval '1200 milliseconds',
         idle_expires_at = now() - v.k * interval '1200 milliseconds' + interval '30 minutes',
         absolute_expires_at = now() + interval '11 hours', ip = '127.0.0.1', user_agent = $2
     FROM (SELECT h, ord - 1 AS k FROM unnest($1::bytea[]) WITH ORDINALITY AS t(h, ord)) v
-    WHERE s.token_hash = v.h`, [benchIds.map((i) => hashOf(tokenOf(i))), UA]);
-  await pool.query(`UPDATE "session" SET expire = now() + interval '30 minutes' WHERE sid = ANY($1)`, [benchIds.map(peerSid)]);
+    WHERE s.token_hash = v.h`,
+    [benchIds.map((i) => hashOf(tokenOf(i))), UA],
+  );
+  await pool.query(`UPDATE "session" SET expire = now() + interval '30 minutes' WHERE sid = ANY($1)`, [
+    benchIds.map(peerSid),
+  ]);
 }
 
 // ---- the child (one per adapter) -----------------------------------------------------
 function startChild(adapter, databaseUrl, cache) {
   const child = fork(join(here, 'apps.js'), [adapter], {
-    env: { ...process.env, BENCH_DATABASE_URL: databaseUrl, BENCH_CACHE: cache ? '1' : '0', BENCH_PEER_SECRET: PEER_SECRET },
+    env: {
+      ...process.env,
+      BENCH_DATABASE_URL: databaseUrl,
+      BENCH_CACHE: cache ? '1' : '0',
+      BENCH_PEER_SECRET: PEER_SECRET,
+    },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   let nextId = 1;
@@ -164,11 +180,12 @@ function startChild(adapter, databaseUrl, cache) {
     waiting.get(m.id)?.(m);
     waiting.delete(m.id);
   });
-  const ask = (cmd) => new Promise((resolve) => {
-    const id = nextId++;
-    waiting.set(id, resolve);
-    child.send({ id, cmd });
-  });
+  const ask = (cmd) =>
+    new Promise((resolve) => {
+      const id = nextId++;
+      waiting.set(id, resolve);
+      child.send({ id, cmd });
+    });
   return { child, ready: readyPromise, ask };
 }
 
@@ -176,11 +193,17 @@ function startChild(adapter, databaseUrl, cache) {
 function cannon(url, cookies, length, latencies) {
   return new Promise((resolve, reject) => {
     let n = 0;
-    const instance = autocannon({
-      url, connections: CONNECTIONS, ...length, headers: { 'user-agent': UA },
-      // One cookie per connection: 50 connections, 50 distinct sessions.
-      setupClient: (client) => client.setHeaders({ 'user-agent': UA, cookie: cookies[n++ % cookies.length] }),
-    }, (error, result) => (error ? reject(error) : resolve(result)));
+    const instance = autocannon(
+      {
+        url,
+        connections: CONNECTIONS,
+        ...length,
+        headers: { 'user-agent': UA },
+        // One cookie per connection: 50 connections, 50 distinct sessions.
+        setupClient: (client) => client.setHeaders({ 'user-agent': UA, cookie: cookies[n++ % cookies.length] }),
+      },
+      (error, result) => (error ? reject(error) : resolve(result)),
+    );
     if (latencies) instance.on('response', (_client, _status, _bytes, ms) => latencies.push(ms));
   });
 }
@@ -199,10 +222,20 @@ async function benchAdapter(adapter, databaseUrl, pool, cache) {
     { key: 'public', label: '(a) no session (@Public)', url: `${base('ours')}/public`, cookies: ourCookies },
     { key: 'bare', label: '(b) bare SELECT (floor)', url: `${base('ours')}/bare`, cookies: ourCookies },
     { key: 'ours', label: '(c) ours, no cache', url: `${base('ours')}/me`, cookies: ourCookies },
-    { key: 'cached', label: '(d) ours, cache on', url: info.ports.cached ? `${base('cached')}/me` : undefined, cookies: ourCookies,
-      na: cache.available ? undefined : `n/a (${cache.reason})` },
-    { key: 'peer', label: '(e) express-session+connect-pg-simple', url: info.ports.peer ? `${base('peer')}/me` : undefined, cookies: peerCookies,
-      na: info.peer.ok ? undefined : `n/a (${info.peer.note})` },
+    {
+      key: 'cached',
+      label: '(d) ours, cache on',
+      url: info.ports.cached ? `${base('cached')}/me` : undefined,
+      cookies: ourCookies,
+      na: cache.available ? undefined : `n/a (${cache.reason})`,
+    },
+    {
+      key: 'peer',
+      label: '(e) express-session+connect-pg-simple',
+      url: info.ports.peer ? `${base('peer')}/me` : undefined,
+      cookies: peerCookies,
+      na: info.peer.ok ? undefined : `n/a (${info.peer.note})`,
+    },
   ];
   const results = {};
   // Probes: every route answers 200 with the right user before it is measured.
@@ -218,7 +251,7 @@ async function benchAdapter(adapter, databaseUrl, pool, cache) {
   const samples = Object.fromEntries(routes.map((r) => [r.key, []]));
   for (let round = 0; round < ROUNDS; round++) {
     // ABCDE, then EDCBA: a load that drifts during the run falls on every route alike.
-    for (const r of (round % 2 ? [...routes].reverse() : routes)) {
+    for (const r of round % 2 ? [...routes].reverse() : routes) {
       if (r.na) continue;
       await refreshBenchSessions(pool);
       const warm = await cannon(r.url, r.cookies, { duration: WARMUP_S });
@@ -236,10 +269,14 @@ async function benchAdapter(adapter, databaseUrl, pool, cache) {
       const res = await cannon(r.url, r.cookies, { amount }, latencies);
       await sleep(200);
       const { counts } = await c.ask('counts');
-      const { rows: audit } = await pool.query(`SELECT event, details::text AS details, count(*)::int AS n FROM session_audit_log GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 5`);
+      const { rows: audit } = await pool.query(
+        `SELECT event, details::text AS details, count(*)::int AS n FROM session_audit_log GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 5`,
+      );
       samples[r.key].push({ res, latencies, counts, audit, load });
-      log(`${adapter} round ${round + 1} ${r.key}: ${Math.round(res.requests.total / res.duration)} req/s, p50 ${res.latency.p50} ms, p99 ${res.latency.p99} ms, ` +
-        `${res.duration} s, sql ${JSON.stringify(counts)}, non2xx ${res.non2xx}, errors ${res.errors}, audit ${JSON.stringify(audit)}`);
+      log(
+        `${adapter} round ${round + 1} ${r.key}: ${Math.round(res.requests.total / res.duration)} req/s, p50 ${res.latency.p50} ms, p99 ${res.latency.p99} ms, ` +
+          `${res.duration} s, sql ${JSON.stringify(counts)}, non2xx ${res.non2xx}, errors ${res.errors}, audit ${JSON.stringify(audit)}`,
+      );
     }
   }
   for (const r of routes) {
@@ -252,9 +289,14 @@ async function benchAdapter(adapter, databaseUrl, pool, cache) {
     const total = sum((x) => x.res.requests.total);
     const duration = sum((x) => x.res.duration);
     const served = sum((x) => x.counts.requests);
-    const counts = { reads: sum((x) => x.counts.reads), writes: sum((x) => x.counts.writes), other: sum((x) => x.counts.other) };
+    const counts = {
+      reads: sum((x) => x.counts.reads),
+      writes: sum((x) => x.counts.writes),
+      other: sum((x) => x.counts.other),
+    };
     const writeKinds = {};
-    for (const x of runs) for (const [k, v] of Object.entries(x.counts.writeKinds)) writeKinds[k] = (writeKinds[k] ?? 0) + v;
+    for (const x of runs)
+      for (const [k, v] of Object.entries(x.counts.writeKinds)) writeKinds[k] = (writeKinds[k] ?? 0) + v;
     const latencies = runs.flatMap((x) => x.latencies);
     const cpuMicros = sum((x) => x.counts.cpuMicros);
     results[r.key] = {
@@ -286,8 +328,12 @@ async function benchAdapter(adapter, databaseUrl, pool, cache) {
   // later request from 127.0.0.1 with a 429 (and no SQL).
   const zeroSql = {};
   const oursMe = `${base('ours')}/me`;
-  for (const [name, cookie, n] of [['noCookie', undefined, 100], ['malformed', `${COOKIE}=not-a-token!`, 30],
-    ['malformed43', `${COOKIE}=${'A'.repeat(42)}B`, 30], ['unknownWellFormed', `${COOKIE}=${tokenOf(999_999_999)}`, 30]]) {
+  for (const [name, cookie, n] of [
+    ['noCookie', undefined, 100],
+    ['malformed', `${COOKIE}=not-a-token!`, 30],
+    ['malformed43', `${COOKIE}=${'A'.repeat(42)}B`, 30],
+    ['unknownWellFormed', `${COOKIE}=${tokenOf(999_999_999)}`, 30],
+  ]) {
     await c.ask('reset');
     const statuses = {};
     for (let i = 0; i < n; i++) {
@@ -328,7 +374,13 @@ async function rowCountBench(serverUrl) {
     const noCache = lib.SessionCache ? [new lib.SessionCache(false, 1, 1_000)] : [];
     for (const db of dbs) {
       const store = new lib.SessionStore(db.pool);
-      db.validator = new lib.SessionValidator(store, transport, options, new lib.TokenFloodDetector(options, new lib.AggregatedAuditLog(store, options)), ...noCache);
+      db.validator = new lib.SessionValidator(
+        store,
+        transport,
+        options,
+        new lib.TokenFloodDetector(options, new lib.AggregatedAuditLog(store, options)),
+        ...noCache,
+      );
       await refreshBenchSessions(db.pool).catch(() => undefined); // no peer table here: only the first UPDATE matters
       db.samples = [];
     }
@@ -342,15 +394,17 @@ async function rowCountBench(serverUrl) {
     const run = async (db, ms, record) => {
       const samples = [];
       const end = performance.now() + ms;
-      await Promise.all(Array.from({ length: loops }, async (_, l) => {
-        let i = l;
-        while (performance.now() < end) {
-          const started = performance.now();
-          const outcome = await db.validator.validate(requests[i++ % requests.length], response);
-          if (!outcome.ok) throw new Error(`validation failed on ${db.rows} rows: ${outcome.reason}`);
-          samples.push(performance.now() - started);
-        }
-      }));
+      await Promise.all(
+        Array.from({ length: loops }, async (_, l) => {
+          let i = l;
+          while (performance.now() < end) {
+            const started = performance.now();
+            const outcome = await db.validator.validate(requests[i++ % requests.length], response);
+            if (!outcome.ok) throw new Error(`validation failed on ${db.rows} rows: ${outcome.reason}`);
+            samples.push(performance.now() - started);
+          }
+        }),
+      );
       if (record) db.samples.push(...samples);
       return samples;
     };
@@ -362,20 +416,33 @@ async function rowCountBench(serverUrl) {
     const pairedRatios = [];
     for (let round = 0; round < rounds; round++) {
       const p50 = {};
-      for (const db of (round % 2 ? [...dbs].reverse() : dbs)) p50[db.rows] = pct(await run(db, windowMs, true), 0.5);
+      for (const db of round % 2 ? [...dbs].reverse() : dbs) p50[db.rows] = pct(await run(db, windowMs, true), 0.5);
       pairedRatios.push(p50[big] / p50[10_000]);
     }
     const out = {};
     for (const db of dbs) {
-      out[db.rows] = { validations: db.samples.length, p50Ms: round3(pct(db.samples, 0.5)), p99Ms: round3(pct(db.samples, 0.99)) };
-      const { rows: size } = await db.pool.query(`SELECT pg_size_pretty(pg_relation_size('user_sessions_token_hash_key')) AS size`);
+      out[db.rows] = {
+        validations: db.samples.length,
+        p50Ms: round3(pct(db.samples, 0.5)),
+        p99Ms: round3(pct(db.samples, 0.99)),
+      };
+      const { rows: size } = await db.pool.query(
+        `SELECT pg_size_pretty(pg_relation_size('user_sessions_token_hash_key')) AS size`,
+      );
       out[db.rows].tokenIndexSize = size[0].size;
     }
     return {
-      sizes, method: `SessionValidator.validate() in-process, ${loops} concurrent loops over the same ${SESSIONS} sessions, ` +
+      sizes,
+      method:
+        `SessionValidator.validate() in-process, ${loops} concurrent loops over the same ${SESSIONS} sessions, ` +
         `${rounds} alternating windows of ${windowMs} ms per size`,
-      results: out, p50Ratio: round3(out[big].p50Ms / out[10_000].p50Ms),
-      pairedWindowP50Ratios: { median: round3(pct(pairedRatios, 0.5)), min: round3(Math.min(...pairedRatios)), max: round3(Math.max(...pairedRatios)) },
+      results: out,
+      p50Ratio: round3(out[big].p50Ms / out[10_000].p50Ms),
+      pairedWindowP50Ratios: {
+        median: round3(pct(pairedRatios, 0.5)),
+        min: round3(Math.min(...pairedRatios)),
+        max: round3(Math.max(...pairedRatios)),
+      },
     };
   } finally {
     for (const db of dbs) {
@@ -393,16 +460,48 @@ function pad(cells, widths) {
 }
 
 function printTable(adapters) {
-  const head = ['route', 'adapter', 'req/s', 'p50 ms', 'p99 ms', 'SQL reads/req', 'SQL writes/req', 'app CPU µs/req', 'non-2xx', 'errors'];
+  const head = [
+    'route',
+    'adapter',
+    'req/s',
+    'p50 ms',
+    'p99 ms',
+    'SQL reads/req',
+    'SQL writes/req',
+    'app CPU µs/req',
+    'non-2xx',
+    'errors',
+  ];
   const rows = [];
   for (const a of adapters) {
     for (const r of Object.values(a.results)) {
       if (r.na) rows.push([r.label, a.adapter, r.na, '', '', '', '', '', '', '']);
-      else rows.push([r.label, a.adapter, r.reqPerSec, fmt(r.p50Ms, 1), fmt(r.p99Ms, 1), fmt(r.sqlReadsPerReq, 4), fmt(r.sqlWritesPerReq, 4), r.nodeCpuMicrosPerReq, r.non2xx, r.errors]);
+      else
+        rows.push([
+          r.label,
+          a.adapter,
+          r.reqPerSec,
+          fmt(r.p50Ms, 1),
+          fmt(r.p99Ms, 1),
+          fmt(r.sqlReadsPerReq, 4),
+          fmt(r.sqlWritesPerReq, 4),
+          r.nodeCpuMicrosPerReq,
+          r.non2xx,
+          r.errors,
+        ]);
     }
   }
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.filter((r) => !(i === 2 && String(r[2]).startsWith('n/a'))).map((r) => String(r[i]).length)));
-  const lines = [pad(head, widths), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map((r) => pad(r, widths).trimEnd())];
+  const widths = head.map((h, i) =>
+    Math.max(
+      h.length,
+      ...rows.filter((r) => !(i === 2 && String(r[2]).startsWith('n/a'))).map((r) => String(r[i]).length),
+    ),
+  );
+  const lines = [
+    pad(head, widths),
+    widths.map((w) => '-'.repeat(w)).join('  '),
+    ...rows.map((r) => pad(r, widths).trimEnd()),
+  ];
   return lines.join('\n');
 }
 
@@ -416,13 +515,21 @@ function targets(adapters, rowCount) {
     if (ours?.na) continue;
     for (const x of Object.values(r)) {
       if (!x.na && (x.non2xx > 0 || x.errors > 0 || x.timeouts > 0)) {
-        check(`${a.adapter}: ${x.label} answered only 2xx`, x.non2xx + x.errors + x.timeouts, false,
-          `${x.non2xx} non-2xx, ${x.errors} errors, ${x.timeouts} timeouts: its figures are not valid`);
+        check(
+          `${a.adapter}: ${x.label} answered only 2xx`,
+          x.non2xx + x.errors + x.timeouts,
+          false,
+          `${x.non2xx} non-2xx, ${x.errors} errors, ${x.timeouts} timeouts: its figures are not valid`,
+        );
       }
     }
     const bare = r.bare;
-    check(`${a.adapter}: no cache req/s >= 0.9x bare SELECT`, (ours.reqPerSec / bare.reqPerSec).toFixed(3), ours.reqPerSec >= 0.9 * bare.reqPerSec,
-      `${ours.reqPerSec} / ${bare.reqPerSec}`);
+    check(
+      `${a.adapter}: no cache req/s >= 0.9x bare SELECT`,
+      (ours.reqPerSec / bare.reqPerSec).toFixed(3),
+      ours.reqPerSec >= 0.9 * bare.reqPerSec,
+      `${ours.reqPerSec} / ${bare.reqPerSec}`,
+    );
     let peer = r.peer;
     let peerNote = '';
     if (!peer || peer.na) {
@@ -430,37 +537,64 @@ function targets(adapters, rowCount) {
       peerNote = ' (against the EXPRESS peer: no fastify peer)';
     }
     if (peer) {
-      check(`${a.adapter}: no cache req/s >= 1.8x express-session+connect-pg-simple${peerNote}`, (ours.reqPerSec / peer.reqPerSec).toFixed(3),
-        ours.reqPerSec >= 1.8 * peer.reqPerSec, `${ours.reqPerSec} / ${peer.reqPerSec}; peer writes/req ${fmt(peer.sqlWritesPerReq, 4)}`);
+      check(
+        `${a.adapter}: no cache req/s >= 1.8x express-session+connect-pg-simple${peerNote}`,
+        (ours.reqPerSec / peer.reqPerSec).toFixed(3),
+        ours.reqPerSec >= 1.8 * peer.reqPerSec,
+        `${ours.reqPerSec} / ${peer.reqPerSec}; peer writes/req ${fmt(peer.sqlWritesPerReq, 4)}`,
+      );
     } else {
       check(`${a.adapter}: no cache req/s >= 1.8x peer`, 'n/a', false, 'no peer measured');
     }
     const statements = ours.sqlReadsPerReq + ours.sqlWritesPerReq + ours.sqlOtherPerReq;
-    check(`${a.adapter}: no cache exactly 1 SQL/request at steady state`, statements.toFixed(4),
+    check(
+      `${a.adapter}: no cache exactly 1 SQL/request at steady state`,
+      statements.toFixed(4),
       Math.abs(ours.sqlReadsPerReq - 1) < 0.005 && ours.sqlOtherPerReq === 0 && ours.sqlWritesPerReq <= 0.01,
-      `reads ${fmt(ours.sqlReadsPerReq, 4)} + writes ${fmt(ours.sqlWritesPerReq, 4)} + other ${fmt(ours.sqlOtherPerReq, 4)}`);
-    check(`${a.adapter}: no cache writes/request <= 0.01`, ours.sqlWritesPerReq.toFixed(4), ours.sqlWritesPerReq <= 0.01,
-      `${ours.sqlCounts.writes} writes / ${ours.serverRequests} req (peer ${peer ? fmt(peer.sqlWritesPerReq, 2) : 'n/a'})`);
+      `reads ${fmt(ours.sqlReadsPerReq, 4)} + writes ${fmt(ours.sqlWritesPerReq, 4)} + other ${fmt(ours.sqlOtherPerReq, 4)}`,
+    );
+    check(
+      `${a.adapter}: no cache writes/request <= 0.01`,
+      ours.sqlWritesPerReq.toFixed(4),
+      ours.sqlWritesPerReq <= 0.01,
+      `${ours.sqlCounts.writes} writes / ${ours.serverRequests} req (peer ${peer ? fmt(peer.sqlWritesPerReq, 2) : 'n/a'})`,
+    );
     const cached = r.cached;
     if (cached.na) {
       check(`${a.adapter}: cache on req/s >= 0.85x no-session route`, 'n/a', null, cached.na);
       check(`${a.adapter}: cache on SQL reads/request <= 0.05`, 'n/a', null, cached.na);
     } else {
-      check(`${a.adapter}: cache on req/s >= 0.85x no-session route`, (cached.reqPerSec / r.public.reqPerSec).toFixed(3),
-        cached.reqPerSec >= 0.85 * r.public.reqPerSec, `${cached.reqPerSec} / ${r.public.reqPerSec}`);
-      check(`${a.adapter}: cache on SQL reads/request <= 0.05`, cached.sqlReadsPerReq.toFixed(4), cached.sqlReadsPerReq <= 0.05,
-        `${cached.sqlCounts.reads} reads / ${cached.serverRequests} req`);
+      check(
+        `${a.adapter}: cache on req/s >= 0.85x no-session route`,
+        (cached.reqPerSec / r.public.reqPerSec).toFixed(3),
+        cached.reqPerSec >= 0.85 * r.public.reqPerSec,
+        `${cached.reqPerSec} / ${r.public.reqPerSec}`,
+      );
+      check(
+        `${a.adapter}: cache on SQL reads/request <= 0.05`,
+        cached.sqlReadsPerReq.toFixed(4),
+        cached.sqlReadsPerReq <= 0.05,
+        `${cached.sqlCounts.reads} reads / ${cached.serverRequests} req`,
+      );
     }
     for (const [name, z] of Object.entries(a.zeroSql)) {
       if (name === 'unknownWellFormed') continue;
-      check(`${a.adapter}: ${name === 'noCookie' ? 'no cookie' : `malformed token (${name})`}: 0 SQL`, z.sql, z.sql === 0,
-        `${z.requests} requests, statuses ${JSON.stringify(z.statuses)}`);
+      check(
+        `${a.adapter}: ${name === 'noCookie' ? 'no cookie' : `malformed token (${name})`}: 0 SQL`,
+        z.sql,
+        z.sql === 0,
+        `${z.requests} requests, statuses ${JSON.stringify(z.statuses)}`,
+      );
     }
   }
   if (rowCount) {
     const [small, big] = rowCount.sizes;
-    check(`validation p50 with ${big.toLocaleString('en')} rows <= 1.2x with ${small.toLocaleString('en')} rows${TEN_M ? '' : ' (10k vs 1M: the 10M seed is opt-in, --10m)'}`,
-      rowCount.p50Ratio, rowCount.p50Ratio <= 1.2, `${rowCount.results[big].p50Ms} ms / ${rowCount.results[small].p50Ms} ms`);
+    check(
+      `validation p50 with ${big.toLocaleString('en')} rows <= 1.2x with ${small.toLocaleString('en')} rows${TEN_M ? '' : ' (10k vs 1M: the 10M seed is opt-in, --10m)'}`,
+      rowCount.p50Ratio,
+      rowCount.p50Ratio <= 1.2,
+      `${rowCount.results[big].p50Ms} ms / ${rowCount.results[small].p50Ms} ms`,
+    );
   }
   return out;
 }
@@ -485,8 +619,11 @@ async function main() {
     const pgVersion = (await pool.query('SHOW server_version')).rows[0].server_version;
     const cpu = cpus();
     const machine = {
-      cpu: cpu[0]?.model?.trim() ?? 'unknown', cores: cpu.length, node: process.version,
-      postgres: `${pgVersion}${embedded ? ' (embedded)' : ' (DATABASE_URL)'}`, loadAverageAtStart: loadavg().map((n) => Math.round(n * 100) / 100),
+      cpu: cpu[0]?.model?.trim() ?? 'unknown',
+      cores: cpu.length,
+      node: process.version,
+      postgres: `${pgVersion}${embedded ? ' (embedded)' : ' (DATABASE_URL)'}`,
+      loadAverageAtStart: loadavg().map((n) => Math.round(n * 100) / 100),
     };
     const machineLine = `machine: ${machine.cpu}, ${machine.cores} cores, node ${machine.node}, PostgreSQL ${machine.postgres}, load avg ${machine.loadAverageAtStart.join(' ')}`;
     log(machineLine);
@@ -501,7 +638,11 @@ async function main() {
       lib.resolveSessionOptions({ cache: { enabled: true } });
       cache = { available: true };
     } catch (error) {
-      const detail = String(error.message).split('\n').find((l) => /cache/i.test(l))?.trim() ?? String(error.message).split('\n')[0];
+      const detail =
+        String(error.message)
+          .split('\n')
+          .find((l) => /cache/i.test(l))
+          ?.trim() ?? String(error.message).split('\n')[0];
       cache = { available: false, reason: `no cache option in this build: ${detail.slice(0, 90)}` };
       log(`cache row: ${cache.reason}`);
     }
@@ -518,9 +659,11 @@ async function main() {
 
     let purge;
     if (!NO_PURGE) {
-      const purgeOptions = PURGE_FULL ? {} : QUICK
-        ? { expired: 20_000, live: 2_000, onMs: 2_000, offMs: 1_000 }
-        : { expired: 100_000, live: 10_000 };
+      const purgeOptions = PURGE_FULL
+        ? {}
+        : QUICK
+          ? { expired: 20_000, live: 2_000, onMs: 2_000, offMs: 1_000 }
+          : { expired: 100_000, live: 10_000 };
       log(`purge bench: ${JSON.stringify(purgeOptions)} (full size: --purge-full)`);
       purge = await runPurgeBench({ databaseUrl: serverUrl, ...purgeOptions, log: (line) => log(`[purge] ${line}`) });
     }
@@ -528,36 +671,52 @@ async function main() {
     const checks = targets(adapters, rowCount);
     const fastifyPeer = adapters.find((a) => a.adapter === 'fastify')?.results.peer;
     const lines = [];
-    lines.push(`nest-pg-session bench ${startedAt.toISOString()}  mode: ${QUICK ? 'QUICK (1 s warm-up, 3 s run)' : `full (${WARMUP_S} s warm-up, ${RUN_S} s run)`} x ${ROUNDS} round(s) per route, ` +
-      `${CONNECTIONS} connections, ${SESSIONS} distinct sessions, ${SEEDED.toLocaleString('en')} seeded sessions per table`);
+    lines.push(
+      `nest-pg-session bench ${startedAt.toISOString()}  mode: ${QUICK ? 'QUICK (1 s warm-up, 3 s run)' : `full (${WARMUP_S} s warm-up, ${RUN_S} s run)`} x ${ROUNDS} round(s) per route, ` +
+        `${CONNECTIONS} connections, ${SESSIONS} distinct sessions, ${SEEDED.toLocaleString('en')} seeded sessions per table`,
+    );
     lines.push(machineLine);
     lines.push('');
     lines.push(printTable(adapters));
     if (fastifyPeer?.na) lines.push('note: no fastify peer; fastify ratios against the peer use the EXPRESS peer.');
     else lines.push('note: the fastify peer runs express-session through Nest FastifyAdapter.use() (@fastify/middie).');
-    lines.push('SQL counts: every statement through pg.Client#query in the child, after the warm-up; reads = SELECT/WITH, writes = INSERT/UPDATE/DELETE.');
-    lines.push('app CPU µs/req: the child process\'s user+system CPU over the measured window / requests served (Node side only, not Postgres; less load-sensitive than req/s).');
+    lines.push(
+      'SQL counts: every statement through pg.Client#query in the child, after the warm-up; reads = SELECT/WITH, writes = INSERT/UPDATE/DELETE.',
+    );
+    lines.push(
+      "app CPU µs/req: the child process's user+system CPU over the measured window / requests served (Node side only, not Postgres; less load-sensitive than req/s).",
+    );
     lines.push('');
     if (rowCount) {
-    lines.push(`row count (${rowCount.method}):`);
-    for (const [rows, r] of Object.entries(rowCount.results)) {
-      lines.push(`  ${Number(rows).toLocaleString('en').padStart(10)} rows: p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.validations} validations, token index ${r.tokenIndexSize}`);
-    }
-    const pr = rowCount.pairedWindowP50Ratios;
-    lines.push(`  p50 ratio ${rowCount.p50Ratio} (pooled); per adjacent window pair: median ${pr.median}, min ${pr.min}, max ${pr.max}`);
-    if (!TEN_M) lines.push('  (default run compares 10k with 1M rows; 10M is opt-in: --10m or BENCH_10M=1)');
-    lines.push('');
+      lines.push(`row count (${rowCount.method}):`);
+      for (const [rows, r] of Object.entries(rowCount.results)) {
+        lines.push(
+          `  ${Number(rows).toLocaleString('en').padStart(10)} rows: p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.validations} validations, token index ${r.tokenIndexSize}`,
+        );
+      }
+      const pr = rowCount.pairedWindowP50Ratios;
+      lines.push(
+        `  p50 ratio ${rowCount.p50Ratio} (pooled); per adjacent window pair: median ${pr.median}, min ${pr.min}, max ${pr.max}`,
+      );
+      if (!TEN_M) lines.push('  (default run compares 10k with 1M rows; 10M is opt-in: --10m or BENCH_10M=1)');
+      lines.push('');
     }
     if (purge) {
-      lines.push(`purge (bench/purge-bench.mjs, ${purge.expired.toLocaleString('en')} expired + ${purge.live.toLocaleString('en')} live${PURGE_FULL ? '' : '; full size: --purge-full'}):`);
+      lines.push(
+        `purge (bench/purge-bench.mjs, ${purge.expired.toLocaleString('en')} expired + ${purge.live.toLocaleString('en')} live${PURGE_FULL ? '' : '; full size: --purge-full'}):`,
+      );
       for (const mode of ['batched', 'batched-unthrottled', 'unbatched']) {
         const m = purge[mode];
         if (!m) continue;
-        lines.push(`  ${mode.padEnd(20)} ${String(m.sessionsDeleted).padStart(8)} deleted in ${m.purgeTimeMs} ms (${m.rowsPerSecond} rows/s); ` +
-          `validation p99 ${m.validation.withoutPurge.p99Ms} -> ${m.validation.duringPurge.p99Ms} ms during purge (x${m.validation.p99Ratio}), ` +
-          `p50 ${m.validation.withoutPurge.p50Ms} -> ${m.validation.duringPurge.p50Ms} ms`);
+        lines.push(
+          `  ${mode.padEnd(20)} ${String(m.sessionsDeleted).padStart(8)} deleted in ${m.purgeTimeMs} ms (${m.rowsPerSecond} rows/s); ` +
+            `validation p99 ${m.validation.withoutPurge.p99Ms} -> ${m.validation.duringPurge.p99Ms} ms during purge (x${m.validation.p99Ratio}), ` +
+            `p50 ${m.validation.withoutPurge.p50Ms} -> ${m.validation.duringPurge.p50Ms} ms`,
+        );
       }
-      lines.push(`  goal: ${purge.goal}: ${purge.batched ? (purge.batched.validation.p99Ratio <= 2 ? 'PASS' : 'FAIL') : 'n/a'}`);
+      lines.push(
+        `  goal: ${purge.goal}: ${purge.batched ? (purge.batched.validation.p99Ratio <= 2 ? 'PASS' : 'FAIL') : 'n/a'}`,
+      );
       lines.push('');
     }
     lines.push('targets:');
@@ -568,10 +727,24 @@ async function main() {
     process.stdout.write(`${lines.join('\n')}\n`);
 
     const figures = {
-      startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString(),
+      startedAt: startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
       flags: { quick: QUICK, tenM: TEN_M, purgeFull: PURGE_FULL, noPurge: NO_PURGE, noRows: NO_ROWS },
-      settings: { rounds: ROUNDS, warmupS: WARMUP_S, runS: RUN_S, connections: CONNECTIONS, sessions: SESSIONS, seeded: SEEDED },
-      machine, cache, adapters, rowCount: rowCount ?? null, purge: purge ?? null, targets: checks, printed: lines.join('\n'),
+      settings: {
+        rounds: ROUNDS,
+        warmupS: WARMUP_S,
+        runS: RUN_S,
+        connections: CONNECTIONS,
+        sessions: SESSIONS,
+        seeded: SEEDED,
+      },
+      machine,
+      cache,
+      adapters,
+      rowCount: rowCount ?? null,
+      purge: purge ?? null,
+      targets: checks,
+      printed: lines.join('\n'),
     };
     await mkdir(join(here, 'results'), { recursive: true });
     const file = join(here, 'results', 'latest.json');

@@ -27,17 +27,23 @@ export async function seedSessions(pool, rows, { verify = 50, progress } = {}) {
   const chunk = 1_000_000;
   for (let from = 1; from <= rows; from += chunk) {
     const to = Math.min(rows, from + chunk - 1);
-    await pool.query(`
+    await pool.query(
+      `
       INSERT INTO user_sessions (token_hash, user_id, data, created_at, last_seen_at, authenticated_at, rotated_at,
                                  idle_expires_at, absolute_expires_at, ip, user_agent)
       SELECT sha256(convert_to(${SQL_TOKEN}, 'UTF8')), 'user-' || g, '{"role":"user"}'::jsonb,
              now() - interval '1 hour', now() - (g % 60) * interval '1 second', now() - interval '1 hour', now(),
              now() - (g % 60) * interval '1 second' + interval '30 minutes', now() + interval '11 hours', '127.0.0.1', $3
-      FROM generate_series($1::bigint, $2::bigint) g`, [from, to, BENCH_USER_AGENT]);
+      FROM generate_series($1::bigint, $2::bigint) g`,
+      [from, to, BENCH_USER_AGENT],
+    );
     if (rows > chunk) progress?.(to);
   }
   await pool.query('VACUUM ANALYZE user_sessions');
   const hashes = Array.from({ length: Math.min(verify, rows) }, (_, k) => hashOf(tokenOf(k + 1)));
-  const { rows: [found] } = await pool.query('SELECT count(*)::int AS n FROM user_sessions WHERE token_hash = ANY($1)', [hashes]);
-  if (found.n !== hashes.length) throw new Error(`token check failed: ${found.n} of ${hashes.length} bench tokens found by hash`);
+  const {
+    rows: [found],
+  } = await pool.query('SELECT count(*)::int AS n FROM user_sessions WHERE token_hash = ANY($1)', [hashes]);
+  if (found.n !== hashes.length)
+    throw new Error(`token check failed: ${found.n} of ${hashes.length} bench tokens found by hash`);
 }

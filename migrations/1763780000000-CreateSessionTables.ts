@@ -30,10 +30,14 @@ export class CreateSessionTables1763780000000 implements MigrationInterface {
         version             integer     NOT NULL DEFAULT 1
       )`);
     await queryRunner.query(`CREATE UNIQUE INDEX user_sessions_token_hash_key ON user_sessions (token_hash)`);
-    await queryRunner.query(`CREATE INDEX user_sessions_previous_token_hash_idx ON user_sessions (previous_token_hash) WHERE previous_token_hash IS NOT NULL`);
+    await queryRunner.query(
+      `CREATE INDEX user_sessions_previous_token_hash_idx ON user_sessions (previous_token_hash) WHERE previous_token_hash IS NOT NULL`,
+    );
     await queryRunner.query(`CREATE INDEX user_sessions_user_id_idx ON user_sessions (user_id, created_at)`);
     await queryRunner.query(`CREATE INDEX user_sessions_idle_expires_at_idx ON user_sessions (idle_expires_at)`);
-    await queryRunner.query(`CREATE INDEX user_sessions_absolute_expires_at_idx ON user_sessions (absolute_expires_at)`);
+    await queryRunner.query(
+      `CREATE INDEX user_sessions_absolute_expires_at_idx ON user_sessions (absolute_expires_at)`,
+    );
 
     await queryRunner.query(`
       CREATE TABLE session_audit_log (
@@ -49,11 +53,21 @@ export class CreateSessionTables1763780000000 implements MigrationInterface {
       )`);
     // Admin queries page newest-first on (occurred_at, id); each filter has its own index.
     await queryRunner.query(`CREATE INDEX session_audit_log_time_idx ON session_audit_log (occurred_at DESC, id DESC)`);
-    await queryRunner.query(`CREATE INDEX session_audit_log_user_idx ON session_audit_log (user_id, occurred_at DESC, id DESC)`);
-    await queryRunner.query(`CREATE INDEX session_audit_log_session_idx ON session_audit_log (session_id, occurred_at DESC, id DESC)`);
-    await queryRunner.query(`CREATE INDEX session_audit_log_event_idx ON session_audit_log (event, occurred_at DESC, id DESC)`);
-    await queryRunner.query(`CREATE INDEX session_audit_log_actor_idx ON session_audit_log (actor_id, occurred_at DESC, id DESC) WHERE actor_id IS NOT NULL`);
-    await queryRunner.query(`CREATE INDEX session_audit_log_ip_idx ON session_audit_log (ip, occurred_at DESC, id DESC) WHERE ip IS NOT NULL`);
+    await queryRunner.query(
+      `CREATE INDEX session_audit_log_user_idx ON session_audit_log (user_id, occurred_at DESC, id DESC)`,
+    );
+    await queryRunner.query(
+      `CREATE INDEX session_audit_log_session_idx ON session_audit_log (session_id, occurred_at DESC, id DESC)`,
+    );
+    await queryRunner.query(
+      `CREATE INDEX session_audit_log_event_idx ON session_audit_log (event, occurred_at DESC, id DESC)`,
+    );
+    await queryRunner.query(
+      `CREATE INDEX session_audit_log_actor_idx ON session_audit_log (actor_id, occurred_at DESC, id DESC) WHERE actor_id IS NOT NULL`,
+    );
+    await queryRunner.query(
+      `CREATE INDEX session_audit_log_ip_idx ON session_audit_log (ip, occurred_at DESC, id DESC) WHERE ip IS NOT NULL`,
+    );
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {

@@ -24,7 +24,9 @@ async function main(): Promise<void> {
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   await app.listen(config.port, '127.0.0.1');
-  logger.log(`nest-pg-session demo (${config.adapter}, ${config.session.transport}) on http://localhost:${config.port}`);
+  logger.log(
+    `nest-pg-session demo (${config.adapter}, ${config.session.transport}) on http://localhost:${config.port}`,
+  );
 }
 
 main().catch((error) => {

@@ -18,7 +18,9 @@ async function main(): Promise<number> {
   const logger = new Logger('PurgeCli');
   const databaseUrl = process.env.DATABASE_URL;
   if (!databaseUrl) {
-    logger.error('DATABASE_URL is not set: point it at the database that holds user_sessions, e.g. DATABASE_URL=postgres://user@host:5432/app npm run purge');
+    logger.error(
+      'DATABASE_URL is not set: point it at the database that holds user_sessions, e.g. DATABASE_URL=postgres://user@host:5432/app npm run purge',
+    );
     return 2;
   }
   let options;
@@ -40,7 +42,8 @@ async function main(): Promise<number> {
     await purge.runOnce();
     return 0;
   } catch (error) {
-    const reason = error instanceof StoreUnavailableError ? `database unavailable: ${error.detail}` : (error as Error).message;
+    const reason =
+      error instanceof StoreUnavailableError ? `database unavailable: ${error.detail}` : (error as Error).message;
     logger.error(`purge failed: ${reason}`);
     return 1;
   } finally {

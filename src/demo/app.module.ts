@@ -42,7 +42,10 @@ export class AppModule {
           useFactory: (users: UsersService) => ({
             ...config.session,
             ...(metricsRegistry ? { metrics: { ...config.session.metrics, registry: metricsRegistry } } : {}),
-            admin: { enabled: true, authorize: (session) => users.findById(session.userId)?.roles.includes('admin') === true },
+            admin: {
+              enabled: true,
+              authorize: (session) => users.findById(session.userId)?.roles.includes('admin') === true,
+            },
           }),
           admin: { enabled: true },
         }),
@@ -50,7 +53,14 @@ export class AppModule {
         TerminusModule.forRoot({ logger: false }), // GET /health; its 503 body says what is down
         ...rateLimit.imports,
       ],
-      controllers: [AuthController, MeController, SessionsController, HealthController, PageController, ...(metricsRegistry ? [MetricsController] : [])],
+      controllers: [
+        AuthController,
+        MeController,
+        SessionsController,
+        HealthController,
+        PageController,
+        ...(metricsRegistry ? [MetricsController] : []),
+      ],
       providers: [SessionHealthIndicator, ...rateLimit.providers],
     };
   }
@@ -76,10 +86,19 @@ async function ownRegistry(enabled: boolean): Promise<SessionMetricsRegistry | u
 async function loginRateLimit(limitPerMinute: number): Promise<{ imports: DynamicModule[]; providers: Provider[] }> {
   if (limitPerMinute === 0) return { imports: [], providers: [] };
   const { ThrottlerModule, ThrottlerGuard } = await import('@nestjs/throttler');
-  const checksPassword = [AuthController.prototype.login, AuthController.prototype.reauthenticate, MeController.prototype.changePassword];
+  const checksPassword = [
+    AuthController.prototype.login,
+    AuthController.prototype.reauthenticate,
+    MeController.prototype.changePassword,
+  ];
   const isPasswordRoute = (context: ExecutionContext) => checksPassword.includes(context.getHandler() as never);
   return {
-    imports: [ThrottlerModule.forRoot({ throttlers: [{ name: 'login', ttl: 60_000, limit: limitPerMinute }], skipIf: (context) => !isPasswordRoute(context) })],
+    imports: [
+      ThrottlerModule.forRoot({
+        throttlers: [{ name: 'login', ttl: 60_000, limit: limitPerMinute }],
+        skipIf: (context) => !isPasswordRoute(context),
+      }),
+    ],
     providers: [{ provide: APP_GUARD, useClass: ThrottlerGuard }],
   };
 }

@@ -4,43 +4,61 @@ import { CurrentSession, Public, SessionService, type ActiveSession } from '../s
 import { UsersService } from './users.service.js';
 
 export class LoginDto {
-  @IsString() @Length(1, 64)
+  @IsString()
+  @Length(1, 64)
   username: string;
 
-  @IsString() @Length(1, 256)
+  @IsString()
+  @Length(1, 256)
   password: string;
 }
 
 export class ReauthenticateDto {
-  @IsString() @Length(1, 256)
+  @IsString()
+  @Length(1, 256)
   password: string;
 }
 
 @Controller('auth')
 export class AuthController {
-  constructor(private readonly users: UsersService, private readonly sessions: SessionService) {}
+  constructor(
+    private readonly users: UsersService,
+    private readonly sessions: SessionService,
+  ) {}
 
   // Rate-limited per client address (app.module.ts).
-  @Public() @Post('login') @HttpCode(200)
+  @Public()
+  @Post('login')
+  @HttpCode(200)
   async login(@Body() dto: LoginDto, @Req() req: any, @Res({ passthrough: true }) res: any) {
     const user = await this.users.verify(dto.username, dto.password);
     if (!user) throw new UnauthorizedException('Invalid username or password');
     const created = await this.sessions.create(req, res, { userId: user.id });
     return {
-      userId: created.userId, sessionId: created.sessionId, expiresAt: created.expiresAt,
-      ...(created.token ? { token: created.token } : {}), ...(created.csrfToken ? { csrfToken: created.csrfToken } : {}),
+      userId: created.userId,
+      sessionId: created.sessionId,
+      expiresAt: created.expiresAt,
+      ...(created.token ? { token: created.token } : {}),
+      ...(created.csrfToken ? { csrfToken: created.csrfToken } : {}),
     };
   }
 
   /** Step-up: proves the password again; the session becomes fresh and gets a new token. Rate-limited like login. */
-  @Post('reauthenticate') @HttpCode(200)
-  async reauthenticate(@CurrentSession() session: ActiveSession, @Body() dto: ReauthenticateDto, @Req() req: any, @Res({ passthrough: true }) res: any) {
+  @Post('reauthenticate')
+  @HttpCode(200)
+  async reauthenticate(
+    @CurrentSession() session: ActiveSession,
+    @Body() dto: ReauthenticateDto,
+    @Req() req: any,
+    @Res({ passthrough: true }) res: any,
+  ) {
     if (!(await this.users.verifyById(session.userId, dto.password))) throw new ForbiddenException('Wrong password');
     const fresh = await this.sessions.reauthenticate(req, res);
     return { authenticatedAt: fresh.authenticatedAt, ...(fresh.csrfToken ? { csrfToken: fresh.csrfToken } : {}) };
   }
 
-  @Post('logout') @HttpCode(204)
+  @Post('logout')
+  @HttpCode(204)
   async logout(@Req() req: any, @Res({ passthrough: true }) res: any): Promise<void> {
     await this.sessions.destroy(req, res);
   }

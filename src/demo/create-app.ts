@@ -12,8 +12,14 @@ import { runMigrations } from './migrate.js';
 /** Builds the demo app on either adapter; used by `npm start` and by the e2e tests. */
 export async function createDemoApp(config: DemoConfig, options: { logger?: false } = {}): Promise<INestApplication> {
   await runMigrations(config.databaseUrl);
-  const adapter = config.adapter === 'fastify' ? new FastifyAdapter({ trustProxy: config.trustProxy }) : expressAdapter(config.trustProxy);
-  const app = await NestFactory.create(await AppModule.register(config), adapter, { logger: options.logger ?? ['error', 'warn', 'log'], abortOnError: false });
+  const adapter =
+    config.adapter === 'fastify'
+      ? new FastifyAdapter({ trustProxy: config.trustProxy })
+      : expressAdapter(config.trustProxy);
+  const app = await NestFactory.create(await AppModule.register(config), adapter, {
+    logger: options.logger ?? ['error', 'warn', 'log'],
+    abortOnError: false,
+  });
   app.useGlobalPipes(new JsonDepthPipe(32), new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true }));
   if (config.adapter === 'express') answerMalformedRequestsWithJson(app.getHttpServer());
   await app.init();
@@ -29,9 +35,12 @@ export async function createDemoApp(config: DemoConfig, options: { logger?: fals
 function answerMalformedRequestsWithJson(server: Server): void {
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
     if (error.code === 'ECONNRESET' || !socket.writable) return socket.destroy();
-    const [status, reason] = error.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large'] : [400, 'Bad Request'];
+    const [status, reason] =
+      error.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large'] : [400, 'Bad Request'];
     const body = JSON.stringify({ statusCode: status, error: reason, message: 'Malformed HTTP request' });
-    socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    socket.end(
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
   });
 }
 

@@ -1,4 +1,9 @@
-import type { SessionCacheOptions, SessionLimitPolicy, SessionModuleOptions, SessionPurgeOptions } from '../session/index.js';
+import type {
+  SessionCacheOptions,
+  SessionLimitPolicy,
+  SessionModuleOptions,
+  SessionPurgeOptions,
+} from '../session/index.js';
 
 /** Everything the demo reads from the environment. These names are a stable contract for black-box tests. */
 export interface DemoConfig {
@@ -16,9 +21,11 @@ export class DemoConfigError extends Error {}
 
 export function loadDemoConfig(env: NodeJS.ProcessEnv, databaseUrl: string): DemoConfig {
   const adapter = env.HTTP_ADAPTER ?? 'express';
-  if (adapter !== 'express' && adapter !== 'fastify') throw new DemoConfigError(`HTTP_ADAPTER must be 'express' or 'fastify', got '${adapter}'`);
+  if (adapter !== 'express' && adapter !== 'fastify')
+    throw new DemoConfigError(`HTTP_ADAPTER must be 'express' or 'fastify', got '${adapter}'`);
   const transport = env.SESSION_TRANSPORT ?? 'cookie';
-  if (transport !== 'cookie' && transport !== 'bearer') throw new DemoConfigError(`SESSION_TRANSPORT must be 'cookie' or 'bearer', got '${transport}'`);
+  if (transport !== 'cookie' && transport !== 'bearer')
+    throw new DemoConfigError(`SESSION_TRANSPORT must be 'cookie' or 'bearer', got '${transport}'`);
   const session: SessionModuleOptions = { transport };
   // Durations go to the module as given: its option validation names any bad one.
   const durations = {
@@ -49,12 +56,16 @@ export function loadDemoConfig(env: NodeJS.ProcessEnv, databaseUrl: string): Dem
 /** CSRF origins, flood limits, per-user session limit, step-up age, client binding. */
 function securityOptions(env: NodeJS.ProcessEnv, port: number): Partial<SessionModuleOptions> {
   const origins = env.SESSION_ALLOWED_ORIGINS
-    ? env.SESSION_ALLOWED_ORIGINS.split(',').map((origin) => origin.trim()).filter(Boolean)
+    ? env.SESSION_ALLOWED_ORIGINS.split(',')
+        .map((origin) => origin.trim())
+        .filter(Boolean)
     : [`http://localhost:${port}`, `http://127.0.0.1:${port}`];
   const options: Partial<SessionModuleOptions> = { csrf: { allowedOrigins: origins } };
   if (present(env.SESSION_FLOOD_LIMIT) || present(env.SESSION_FLOOD_WINDOW)) {
     options.flood = {
-      ...(present(env.SESSION_FLOOD_LIMIT) ? { limit: integer(env.SESSION_FLOOD_LIMIT, 0, 'SESSION_FLOOD_LIMIT') } : {}),
+      ...(present(env.SESSION_FLOOD_LIMIT)
+        ? { limit: integer(env.SESSION_FLOOD_LIMIT, 0, 'SESSION_FLOOD_LIMIT') }
+        : {}),
       ...(present(env.SESSION_FLOOD_WINDOW) ? { window: env.SESSION_FLOOD_WINDOW } : {}),
     };
   }
@@ -67,7 +78,8 @@ function securityOptions(env: NodeJS.ProcessEnv, port: number): Partial<SessionM
     throw new DemoConfigError('SESSION_LIMIT_POLICY needs SESSION_MAX_PER_USER');
   }
   if (present(env.SESSION_FRESH_AGE)) options.stepUp = { maxAge: env.SESSION_FRESH_AGE };
-  if (present(env.SESSION_REJECT_UA_CHANGE)) options.clientBinding = { rejectOnUserAgentChange: env.SESSION_REJECT_UA_CHANGE === 'true' };
+  if (present(env.SESSION_REJECT_UA_CHANGE))
+    options.clientBinding = { rejectOnUserAgentChange: env.SESSION_REJECT_UA_CHANGE === 'true' };
   return options;
 }
 

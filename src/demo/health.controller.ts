@@ -11,12 +11,20 @@ import { Public } from '../session/index.js';
  */
 @Controller('health')
 export class HealthController {
-  constructor(private readonly health: HealthCheckService, private readonly session: SessionHealthIndicator) {}
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly session: SessionHealthIndicator,
+  ) {}
 
-  @Public() @Get() @HealthCheck()
+  @Public()
+  @Get()
+  @HealthCheck()
   async check() {
     try {
-      return { ...(await this.health.check([() => this.session.isHealthy('session', { timeoutMs: 2_000 })])), database: 'up' };
+      return {
+        ...(await this.health.check([() => this.session.isHealthy('session', { timeoutMs: 2_000 })])),
+        database: 'up',
+      };
     } catch (error) {
       if (!(error instanceof ServiceUnavailableException)) throw error;
       throw new ServiceUnavailableException({ statusCode: 503, ...(error.getResponse() as object), database: 'down' });

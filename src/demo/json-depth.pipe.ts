@@ -15,7 +15,8 @@ export class JsonDepthPipe implements PipeTransform {
     while (stack.length > 0) {
       const [node, depth] = stack.pop()!;
       if (typeof node !== 'object' || node === null) continue;
-      if (depth > this.maxDepth) throw new BadRequestException(`request body nests deeper than ${this.maxDepth} levels`);
+      if (depth > this.maxDepth)
+        throw new BadRequestException(`request body nests deeper than ${this.maxDepth} levels`);
       for (const child of Object.values(node)) stack.push([child, depth + 1]);
     }
     return value;

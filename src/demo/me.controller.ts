@@ -4,21 +4,29 @@ import { CurrentSession, RequireFreshSession, SessionService, type ActiveSession
 import { UsersService } from './users.service.js';
 
 export class ChangePasswordDto {
-  @IsString() @Length(1, 256)
+  @IsString()
+  @Length(1, 256)
   currentPassword: string;
 
-  @IsString() @Length(8, 256)
+  @IsString()
+  @Length(8, 256)
   newPassword: string;
 }
 
 @Controller('me')
 export class MeController {
-  constructor(private readonly sessions: SessionService, private readonly users: UsersService) {}
+  constructor(
+    private readonly sessions: SessionService,
+    private readonly users: UsersService,
+  ) {}
 
   @Get()
   me(@CurrentSession() session: ActiveSession) {
     return {
-      userId: session.userId, sessionId: session.id, createdAt: session.createdAt, expiresAt: session.expiresAt,
+      userId: session.userId,
+      sessionId: session.id,
+      createdAt: session.createdAt,
+      expiresAt: session.expiresAt,
       ...(session.csrfToken ? { csrfToken: session.csrfToken } : {}),
     };
   }
@@ -39,12 +47,19 @@ export class MeController {
    * POST /auth/reauthenticate first) and the current password; every other session of the
    * user ends, this one stays.
    */
-  @Post('password') @HttpCode(200) @RequireFreshSession()
+  @Post('password')
+  @HttpCode(200)
+  @RequireFreshSession()
   async changePassword(@CurrentSession() session: ActiveSession, @Body() dto: ChangePasswordDto, @Req() req: any) {
     if (!(await this.users.changePassword(session.userId, dto.currentPassword, dto.newPassword))) {
       throw new ForbiddenException('Current password is wrong');
     }
-    const revoked = await this.sessions.revokeAll(session.userId, { except: session, reason: 'password_change', actorId: session.userId, request: req });
+    const revoked = await this.sessions.revokeAll(session.userId, {
+      except: session,
+      reason: 'password_change',
+      actorId: session.userId,
+      request: req,
+    });
     return { revokedOtherSessions: revoked };
   }
 }

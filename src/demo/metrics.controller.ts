@@ -8,9 +8,13 @@ import { SessionAdminGuard, SessionMetrics } from '../session/index.js';
  */
 @Controller('metrics')
 export class MetricsController {
-  constructor(private readonly metrics: SessionMetrics, private readonly adapter: HttpAdapterHost) {}
+  constructor(
+    private readonly metrics: SessionMetrics,
+    private readonly adapter: HttpAdapterHost,
+  ) {}
 
-  @Get() @UseGuards(SessionAdminGuard)
+  @Get()
+  @UseGuards(SessionAdminGuard)
   async scrape(@Res({ passthrough: true }) response: unknown): Promise<string> {
     const registry = this.metrics.registry!;
     this.adapter.httpAdapter.setHeader(response, 'Content-Type', registry.contentType);

@@ -11,7 +11,12 @@ const MIGRATION_LOCK = 0x6e70_7331; // arbitrary app-wide advisory lock key ('np
 export async function runMigrations(databaseUrl: string): Promise<void> {
   const lock = new pg.Client({ connectionString: databaseUrl });
   await lock.connect();
-  const dataSource = new DataSource({ type: 'postgres', url: databaseUrl, migrations: sessionMigrations, logging: false });
+  const dataSource = new DataSource({
+    type: 'postgres',
+    url: databaseUrl,
+    migrations: sessionMigrations,
+    logging: false,
+  });
   try {
     await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
     await dataSource.initialize();

@@ -6,7 +6,8 @@ import { Public } from '../session/index.js';
  * sign out everywhere else), logout. Plain HTML and one script file under a strict CSP; it
  * never sees the session cookie (HttpOnly), only the CSRF token the API hands out.
  */
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 const PAGE = `<!doctype html>
 <html lang="en">
@@ -146,17 +147,24 @@ td:last-child { text-align: right; }
 
 @Controller()
 export class PageController {
-  @Public() @Get() @Header('Content-Type', 'text/html; charset=utf-8') @Header('Content-Security-Policy', CSP)
+  @Public()
+  @Get()
+  @Header('Content-Type', 'text/html; charset=utf-8')
+  @Header('Content-Security-Policy', CSP)
   page(): string {
     return PAGE;
   }
 
-  @Public() @Get('app.js') @Header('Content-Type', 'text/javascript; charset=utf-8')
+  @Public()
+  @Get('app.js')
+  @Header('Content-Type', 'text/javascript; charset=utf-8')
   script(): string {
     return SCRIPT;
   }
 
-  @Public() @Get('app.css') @Header('Content-Type', 'text/css; charset=utf-8')
+  @Public()
+  @Get('app.css')
+  @Header('Content-Type', 'text/css; charset=utf-8')
   style(): string {
     return STYLE;
   }

@@ -14,16 +14,29 @@ export class SessionsController {
     return this.sessions.list(session.userId, session);
   }
 
-  @Delete(':id') @HttpCode(204) @RequireFreshSession()
+  @Delete(':id')
+  @HttpCode(204)
+  @RequireFreshSession()
   async revoke(@CurrentSession() session: ActiveSession, @Param('id') id: string, @Req() req: any): Promise<void> {
     // Someone else's session and no session at all look the same: 404.
-    const revoked = await this.sessions.revoke(id, { reason: 'user', actorId: session.userId, onlyUserId: session.userId, request: req });
+    const revoked = await this.sessions.revoke(id, {
+      reason: 'user',
+      actorId: session.userId,
+      onlyUserId: session.userId,
+      request: req,
+    });
     if (!revoked) throw new NotFoundException('No such session');
   }
 
-  @Post('revoke-others') @RequireFreshSession()
+  @Post('revoke-others')
+  @RequireFreshSession()
   async revokeOthers(@CurrentSession() session: ActiveSession, @Req() req: any) {
-    const revoked = await this.sessions.revokeAll(session.userId, { except: session, reason: 'revoke_others', actorId: session.userId, request: req });
+    const revoked = await this.sessions.revokeAll(session.userId, {
+      except: session,
+      reason: 'revoke_others',
+      actorId: session.userId,
+      request: req,
+    });
     return { revoked };
   }
 }

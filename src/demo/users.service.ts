@@ -17,7 +17,8 @@ const SCRYPT: ScryptOptions = { N: 16_384, r: 8, p: 1 };
 
 function scryptAsync(password: BinaryLike, salt: BinaryLike): Promise<Buffer> {
   return new Promise((resolve, reject) =>
-    scrypt(password, salt, KEY_LENGTH, SCRYPT, (error, key) => (error ? reject(error) : resolve(key))));
+    scrypt(password, salt, KEY_LENGTH, SCRYPT, (error, key) => (error ? reject(error) : resolve(key))),
+  );
 }
 
 /** The demo's user directory: three fixed users, passwords kept as scrypt hashes only. */
@@ -72,7 +73,8 @@ export class UsersService {
   }
 
   findById(id: string): DemoUser | undefined {
-    for (const user of this.users.values()) if (user.id === id) return { id: user.id, username: user.username, roles: user.roles };
+    for (const user of this.users.values())
+      if (user.id === id) return { id: user.id, username: user.username, roles: user.roles };
     return undefined;
   }
 }

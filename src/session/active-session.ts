@@ -50,7 +50,13 @@ export class RequestSession implements ActiveSession {
    * session as checked, at `checkedAt` on the database clock (epoch ms; a cached row's `dbNow`
    * is the time it was read, not this request's).
    */
-  constructor(row: SessionLookup, readonly transport: 'cookie' | 'bearer', token: string, tokenDigest: string, checkedAt = row.dbNow.getTime()) {
+  constructor(
+    row: SessionLookup,
+    readonly transport: 'cookie' | 'bearer',
+    token: string,
+    tokenDigest: string,
+    checkedAt = row.dbNow.getTime(),
+  ) {
     this.id = row.id;
     this.userId = row.userId;
     this.data = freezeData(row.data);
@@ -90,7 +96,13 @@ export class RequestSession implements ActiveSession {
  * 'too_many_invalid_tokens'; 'reauth_required' comes from @RequireFreshSession).
  */
 export type SessionFailureReason =
-  | 'missing' | 'invalid' | 'idle_timeout' | 'absolute_timeout' | 'revoked' | 'too_many_invalid_tokens' | 'reauth_required';
+  | 'missing'
+  | 'invalid'
+  | 'idle_timeout'
+  | 'absolute_timeout'
+  | 'revoked'
+  | 'too_many_invalid_tokens'
+  | 'reauth_required';
 
 /** What the module keeps about a request's session that handlers must not see. */
 interface SessionInternals {

@@ -4,7 +4,12 @@ export { SessionService, type CreateSessionInput, type CreatedSession } from './
 export { SessionValidator, type ValidationOutcome } from './session-validator.js';
 export { SessionGuard } from './guards/session.guard.js';
 export { requestResponseOf, UnsupportedContextError, type RequestResponse } from './guards/execution-context.js';
-export { SessionPurgeService, SESSION_PURGE_JOB, type PurgeResult, type PurgeRunStatus } from './purge/session-purge.service.js';
+export {
+  SessionPurgeService,
+  SESSION_PURGE_JOB,
+  type PurgeResult,
+  type PurgeRunStatus,
+} from './purge/session-purge.service.js';
 export { PURGE_SQL, PURGE_LOCK_KEY, PurgeStore } from './purge/purge.store.js';
 export { Public, OptionalSession, CurrentSession } from './decorators/session.decorators.js';
 export { RequireFreshSession, SkipCsrf } from './decorators/security.decorators.js';
@@ -14,36 +19,65 @@ export { csrfTokenFor } from './csrf/csrf-token.js';
 export { AggregatedAuditLog } from './security/aggregated-audit.js';
 export { TokenFloodDetector } from './security/token-flood.detector.js';
 export type {
-  SessionCsrfOptions, SessionFloodOptions, SessionLimitOptions, SessionLimitPolicy, SessionStepUpOptions, SessionClientBindingOptions,
+  SessionCsrfOptions,
+  SessionFloodOptions,
+  SessionLimitOptions,
+  SessionLimitPolicy,
+  SessionStepUpOptions,
+  SessionClientBindingOptions,
 } from './security/security.options.js';
 export type { ActiveSession, SessionFailureReason } from './active-session.js';
 export { sessionOf } from './active-session.js';
 export {
-  resolveSessionOptions, SessionOptionsError,
-  type SessionModuleOptions, type SessionCookieOptions, type ResolvedSessionOptions,
-  type SessionPurgeOptions, type ResolvedPurgeOptions, type SessionCacheOptions, type ResolvedCacheOptions,
+  resolveSessionOptions,
+  SessionOptionsError,
+  type SessionModuleOptions,
+  type SessionCookieOptions,
+  type ResolvedSessionOptions,
+  type SessionPurgeOptions,
+  type ResolvedPurgeOptions,
+  type SessionCacheOptions,
+  type ResolvedCacheOptions,
 } from './session.options.js';
 export { SessionCache, clockOffset } from './cache/session-cache.js';
 export { SessionInvalidationListener } from './cache/session-invalidation.listener.js';
 export { SESSION_OPTIONS, SESSION_TRANSPORT } from './session.constants.js';
 export type { Duration } from './duration.js';
 export {
-  SessionStore, StoreUnavailableError, SessionLimitExceededError, SQL as SESSION_SQL, INVALIDATION_CHANNEL, INVALIDATE_ALL,
+  SessionStore,
+  StoreUnavailableError,
+  SessionLimitExceededError,
+  SQL as SESSION_SQL,
+  INVALIDATION_CHANNEL,
+  INVALIDATE_ALL,
   type SessionChangeSink,
 } from './store/session.store.js';
 export {
-  SessionHealth, HEALTH_SQL, DEFAULT_HEALTH_TIMEOUT_MS, storeErrorCategory, type HealthCheckOptions,
-  type SessionHealthReport, type SessionHealthStatus, type SessionPurgeHealth,
+  SessionHealth,
+  HEALTH_SQL,
+  DEFAULT_HEALTH_TIMEOUT_MS,
+  storeErrorCategory,
+  type HealthCheckOptions,
+  type SessionHealthReport,
+  type SessionHealthStatus,
+  type SessionPurgeHealth,
 } from './health/session-health.js';
 export { SESSION_CACHE_STATUS, type SessionCacheStatus } from './health/cache-status.js';
 // The Terminus indicator lives in the `nest-pg-session/health` entry (terminus is an optional peer).
 export {
-  SessionMetrics, NoopSessionMetrics, VALIDATION_OUTCOMES, type ValidationMetricOutcome, type RotationReason,
+  SessionMetrics,
+  NoopSessionMetrics,
+  VALIDATION_OUTCOMES,
+  type ValidationMetricOutcome,
+  type RotationReason,
 } from './metrics/session-metrics.js';
 // Not the prom-client implementation itself: its types name prom-client, which a host app may not have.
 export { METRICS_SQL, ACTIVE_SESSIONS_SAMPLE_MS } from './metrics/metrics.sql.js';
 export {
-  DEFAULT_METRICS_PREFIX, type SessionMetricsOptions, type ResolvedMetricsOptions, type SessionMetricsRegistry,
+  DEFAULT_METRICS_PREFIX,
+  type SessionMetricsOptions,
+  type ResolvedMetricsOptions,
+  type SessionMetricsRegistry,
 } from './metrics/metrics.options.js';
 export type { SessionSummary, SessionRow } from './store/session-row.js';
 export { UserSessionEntity } from './store/session.entity.js';
@@ -53,8 +87,13 @@ export type { SessionAuditRecord } from './audit/audit-record.js';
 export { SessionEvents } from './audit/session-events.js';
 export { SessionAuditService, type AuditPage, type AuditSummary } from './audit/session-audit.service.js';
 export {
-  AuditQueryDto, AuditSummaryDto, MAX_AUDIT_PAGE_SIZE, SUMMARY_BUCKETS,
-  type AuditQueryInput, type AuditSummaryInput, type SummaryBucket,
+  AuditQueryDto,
+  AuditSummaryDto,
+  MAX_AUDIT_PAGE_SIZE,
+  SUMMARY_BUCKETS,
+  type AuditQueryInput,
+  type AuditSummaryInput,
+  type SummaryBucket,
 } from './audit/audit-query.dto.js';
 export { SessionAuditStore, AUDIT_SQL } from './audit/audit.store.js';
 export { SessionAdminService, type AdminActor } from './audit/session-admin.service.js';

@@ -12,7 +12,8 @@ export function assertStorableData(value: unknown, maxBytes: number): asserts va
   if (!isPlainObject(value)) throw new BadRequestException('session data must be a JSON object');
   checkValue(value, '$', 0);
   const bytes = Buffer.byteLength(JSON.stringify(value), 'utf8');
-  if (bytes > maxBytes) throw new PayloadTooLargeException(`session data of ${bytes} bytes exceeds the ${maxBytes}-byte limit`);
+  if (bytes > maxBytes)
+    throw new PayloadTooLargeException(`session data of ${bytes} bytes exceeds the ${maxBytes}-byte limit`);
 }
 
 /**

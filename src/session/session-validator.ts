@@ -59,7 +59,11 @@ export class SessionValidator {
       this.flood.recordInvalid(request, 'malformed');
       return this.reject(response, 'invalid');
     }
-    const presented: PresentedToken = { token: reading.token, digest: tokenDigest(reading.token), ticket: this.cache.ticket() };
+    const presented: PresentedToken = {
+      token: reading.token,
+      digest: tokenDigest(reading.token),
+      ticket: this.cache.ticket(),
+    };
 
     // 2. row: a cached copy only ever says "still live" (judged at our clock plus the database
     // clock's offset); one that looks expired is read again, so the database decides.
@@ -71,7 +75,11 @@ export class SessionValidator {
     return this.read(request, response, presented);
   }
 
-  private async read(request: HttpRequestLike, response: HttpResponseLike, presented: PresentedToken): Promise<ValidationOutcome> {
+  private async read(
+    request: HttpRequestLike,
+    response: HttpResponseLike,
+    presented: PresentedToken,
+  ): Promise<ValidationOutcome> {
     const sentAt = monotonicNow();
     const row = await this.store.lookupByTokenHash(digestBytes(presented.digest));
     if (!row) {
@@ -84,30 +92,49 @@ export class SessionValidator {
   }
 
   // 3. decision, on the database clock: `now` is its time in epoch ms
-  private decide(request: HttpRequestLike, response: HttpResponseLike, row: SessionLookup, now: number, presented: PresentedToken): PendingOutcome {
+  private decide(
+    request: HttpRequestLike,
+    response: HttpResponseLike,
+    row: SessionLookup,
+    now: number,
+    presented: PresentedToken,
+  ): PendingOutcome {
     if (row.revokedAt) return this.reject(response, 'revoked');
     if (now >= row.absoluteExpiresAt.getTime()) {
-      return this.store.deleteWithEvent(row.id, 'expired_absolute', auditContext(request)).then(() => this.reject(response, 'absolute_timeout'));
+      return this.store
+        .deleteWithEvent(row.id, 'expired_absolute', auditContext(request))
+        .then(() => this.reject(response, 'absolute_timeout'));
     }
     if (now >= row.idleExpiresAt.getTime()) {
-      return this.store.deleteWithEvent(row.id, 'expired_idle', auditContext(request)).then(() => this.reject(response, 'idle_timeout'));
+      return this.store
+        .deleteWithEvent(row.id, 'expired_idle', auditContext(request))
+        .then(() => this.reject(response, 'idle_timeout'));
     }
     // A rotated-out token is fine for requests that were in flight during the rotation;
     // after the grace window, two parties hold the session, so neither keeps it.
     if (!row.isCurrentToken && now > row.rotatedAt.getTime() + this.options.rotationGraceMs) {
-      return this.store.revoke(row.id, 'token_reuse', auditContext(request), { event: 'token_reuse_detected' })
+      return this.store
+        .revoke(row.id, 'token_reuse', auditContext(request), { event: 'token_reuse_detected' })
         .then(() => this.reject(response, 'revoked'));
     }
     const checked = this.checkClient(request, row);
     if (!(checked instanceof Promise)) return this.writeIfDue(request, response, checked, now, presented);
     // The client changed: the store records it (or revokes the session) first.
-    return checked.then((client) => client === 'rejected'
-      ? this.reject(response, 'revoked')
-      : this.writeIfDue(request, response, client, now, presented));
+    return checked.then((client) =>
+      client === 'rejected'
+        ? this.reject(response, 'revoked')
+        : this.writeIfDue(request, response, client, now, presented),
+    );
   }
 
   // 4. writes, rarely, then 5. request
-  private writeIfDue(request: HttpRequestLike, response: HttpResponseLike, row: SessionLookup, now: number, presented: PresentedToken): PendingOutcome {
+  private writeIfDue(
+    request: HttpRequestLike,
+    response: HttpResponseLike,
+    row: SessionLookup,
+    now: number,
+    presented: PresentedToken,
+  ): PendingOutcome {
     if (!row.isCurrentToken) return this.accept(request, row, now, presented);
     if (this.options.rotationIntervalMs > 0 && now - row.rotatedAt.getTime() >= this.options.rotationIntervalMs) {
       return this.rotateOnInterval(request, response, row, now, presented);
@@ -116,8 +143,13 @@ export class SessionValidator {
     return this.accept(request, row, now, presented);
   }
 
-  private async rotateOnInterval(request: HttpRequestLike, response: HttpResponseLike, row: SessionLookup, now: number,
-    presented: PresentedToken): Promise<ValidationOutcome> {
+  private async rotateOnInterval(
+    request: HttpRequestLike,
+    response: HttpResponseLike,
+    row: SessionLookup,
+    now: number,
+    presented: PresentedToken,
+  ): Promise<ValidationOutcome> {
     const rotated = await this.rotateToken(request, response, row, presented.digest, 'interval');
     if (rotated) return { ok: true, session: this.attach(request, rotated.row, rotated.token, rotated.digest) };
     // Another request rotated first; this one was served under the old token.
@@ -125,7 +157,12 @@ export class SessionValidator {
     return this.accept(request, row, now, presented);
   }
 
-  private async touch(request: HttpRequestLike, row: SessionLookup, now: number, presented: PresentedToken): Promise<ValidationOutcome> {
+  private async touch(
+    request: HttpRequestLike,
+    row: SessionLookup,
+    now: number,
+    presented: PresentedToken,
+  ): Promise<ValidationOutcome> {
     const sentAt = monotonicNow();
     const touched = await this.store.touchIfStale(row.id, this.options.idleTimeoutMs, this.options.touchIntervalMs);
     if (touched) {
@@ -144,24 +181,31 @@ export class SessionValidator {
    * `rejectOnUserAgentChange`, a new user agent revokes the session instead. Returns the row
    * itself when the client is the one recorded (no await on the common path).
    */
-  private checkClient(request: HttpRequestLike, row: SessionLookup): SessionLookup | Promise<SessionLookup | 'rejected'> {
+  private checkClient(
+    request: HttpRequestLike,
+    row: SessionLookup,
+  ): SessionLookup | Promise<SessionLookup | 'rejected'> {
     const { audit, rejectOnUserAgentChange } = this.options.clientBinding;
     if (!audit && !rejectOnUserAgentChange) return row;
     // The common case, settled on the raw values: the very client the row records (a value
     // the row holds is already in the bounded form auditContext() would make of it).
     const rawIp = clientIp(request);
-    if ((rawIp === undefined || rawIp === row.ip) && (headerValue(request, 'user-agent') ?? null) === row.userAgent) return row;
+    if ((rawIp === undefined || rawIp === row.ip) && (headerValue(request, 'user-agent') ?? null) === row.userAgent)
+      return row;
     const context = auditContext(request);
     // An unknown address (the client hung up before we read it, or a transport without one)
     // is no evidence of a move: recording it would write the row and audit a change twice.
     const ip = context.ip ?? row.ip;
     const userAgent = context.userAgent ?? null;
     if (rejectOnUserAgentChange && userAgent !== row.userAgent) {
-      return this.store.revoke(row.id, 'ua_changed', context, { event: 'ua_changed', details: { from: row.userAgent, to: userAgent } })
+      return this.store
+        .revoke(row.id, 'ua_changed', context, { event: 'ua_changed', details: { from: row.userAgent, to: userAgent } })
         .then(() => 'rejected' as const);
     }
     if (!audit || (ip === row.ip && userAgent === row.userAgent)) return row;
-    return this.store.recordClientChange(row.id, ip, userAgent, context.ip ?? null).then(() => ({ ...row, ip, userAgent }));
+    return this.store
+      .recordClientChange(row.id, ip, userAgent, context.ip ?? null)
+      .then(() => ({ ...row, ip, userAgent }));
   }
 
   /**
@@ -169,13 +213,23 @@ export class SessionValidator {
    * presented token's tokenDigest. Returns undefined if the presented token is no longer the
    * current one (a concurrent rotation won).
    */
-  async rotateToken(request: HttpRequestLike, response: HttpResponseLike, row: { id: string }, oldDigest: string,
-    reason: 'interval' | 'manual' | 'reauthenticated'): Promise<{ row: SessionLookup; token: string; digest: string } | undefined> {
+  async rotateToken(
+    request: HttpRequestLike,
+    response: HttpResponseLike,
+    row: { id: string },
+    oldDigest: string,
+    reason: 'interval' | 'manual' | 'reauthenticated',
+  ): Promise<{ row: SessionLookup; token: string; digest: string } | undefined> {
     const token = generateToken();
     const digest = tokenDigest(token);
     const rotated = await this.store.rotate({
-      id: row.id, oldTokenHash: digestBytes(oldDigest), newTokenHash: digestBytes(digest), idleTimeoutMs: this.options.idleTimeoutMs, reason,
-      reauthenticated: reason === 'reauthenticated', context: auditContext(request),
+      id: row.id,
+      oldTokenHash: digestBytes(oldDigest),
+      newTokenHash: digestBytes(digest),
+      idleTimeoutMs: this.options.idleTimeoutMs,
+      reason,
+      reauthenticated: reason === 'reauthenticated',
+      context: auditContext(request),
     });
     if (!rotated) return undefined;
     this.transport.write(response, token, rotated.absoluteExpiresAt.getTime() - rotated.dbNow.getTime());
@@ -187,13 +241,24 @@ export class SessionValidator {
    * tokenDigest (computed once, by the caller), `checkedAt` the database clock (epoch ms) it was
    * checked at (RequestSession's default: the row's `dbNow`).
    */
-  attach(request: HttpRequestLike, row: SessionLookup, token: string, digest: string, checkedAt?: number): ActiveSession {
+  attach(
+    request: HttpRequestLike,
+    row: SessionLookup,
+    token: string,
+    digest: string,
+    checkedAt?: number,
+  ): ActiveSession {
     const session = new RequestSession(row, this.transport.kind, token, digest, checkedAt);
     attachSession(request, session);
     return session;
   }
 
-  private accept(request: HttpRequestLike, row: SessionLookup, now: number, presented: PresentedToken): ValidationOutcome {
+  private accept(
+    request: HttpRequestLike,
+    row: SessionLookup,
+    now: number,
+    presented: PresentedToken,
+  ): ValidationOutcome {
     return { ok: true, session: this.attach(request, row, presented.token, presented.digest, now) };
   }
 

@@ -6,7 +6,11 @@ import type { DataSource } from 'typeorm';
 import type { SessionAdminOptions } from './audit/admin.options.js';
 import { SessionAuditLogEntity } from './audit/audit-log.entity.js';
 import { monotonicNow, SessionCache } from './cache/session-cache.js';
-import { listenerConnectionOf, SESSION_LISTENER_CONNECTION, SessionInvalidationListener } from './cache/session-invalidation.listener.js';
+import {
+  listenerConnectionOf,
+  SESSION_LISTENER_CONNECTION,
+  SessionInvalidationListener,
+} from './cache/session-invalidation.listener.js';
 import { SessionAuditStore } from './audit/audit.store.js';
 import { sessionAdminOpenApiProvider } from './audit/openapi.js';
 import { sessionAdminControllerAt } from './audit/session-admin.controller.js';
@@ -87,7 +91,9 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
       useFactory: (o: ResolvedSessionOptions): SessionTransport => {
         if (o.transport === 'bearer') return new BearerTransport(o.bearerRotationHeader);
         const cookie = new CookieTransport(o.cookie);
-        return o.csrf.enabled && o.csrf.cookieName ? new CsrfCookieTransport(cookie, o.cookie, o.csrf.cookieName) : cookie;
+        return o.csrf.enabled && o.csrf.cookieName
+          ? new CsrfCookieTransport(cookie, o.cookie, o.csrf.cookieName)
+          : cookie;
       },
       inject: [SESSION_OPTIONS],
     },
@@ -102,12 +108,19 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
       provide: SessionCache,
       // Always present (a disabled one serves nothing), so the hot path has one shape.
       useFactory: (o: ResolvedSessionOptions, metrics: SessionMetrics) =>
-        new SessionCache(o.cache.enabled, o.cache.maxEntries, o.cache.ttlMs, monotonicNow, metrics.enabled ? metrics : undefined),
+        new SessionCache(
+          o.cache.enabled,
+          o.cache.maxEntries,
+          o.cache.ttlMs,
+          monotonicNow,
+          metrics.enabled ? metrics : undefined,
+        ),
       inject: [SESSION_OPTIONS, SessionMetrics],
     },
     {
       provide: SESSION_LISTENER_CONNECTION,
-      useFactory: (dataSource: DataSource) => listenerConnectionOf(poolOf(dataSource) as Pool & { options?: Record<string, unknown> }),
+      useFactory: (dataSource: DataSource) =>
+        listenerConnectionOf(poolOf(dataSource) as Pool & { options?: Record<string, unknown> }),
       inject: [getDataSourceToken(extras.dataSource)],
     },
     SessionInvalidationListener,
@@ -117,15 +130,31 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
       provide: SessionStore,
       // The store speaks SQL to TypeORM's own pg pool: one pool, prepared statements on the hot path.
       // It tells the local cache what it changed; other instances learn it by NOTIFY.
-      useFactory: (dataSource: DataSource, events: SessionEvents, cache: SessionCache, metrics: SessionMetrics, o: ResolvedSessionOptions) =>
-        new SessionStore(poolOf(dataSource), undefined, events, cache,
-          metrics.enabled ? metrics : undefined, o.cache.notify),
+      useFactory: (
+        dataSource: DataSource,
+        events: SessionEvents,
+        cache: SessionCache,
+        metrics: SessionMetrics,
+        o: ResolvedSessionOptions,
+      ) =>
+        new SessionStore(
+          poolOf(dataSource),
+          undefined,
+          events,
+          cache,
+          metrics.enabled ? metrics : undefined,
+          o.cache.notify,
+        ),
       inject: [getDataSourceToken(extras.dataSource), SessionEvents, SessionCache, SessionMetrics, SESSION_OPTIONS],
     },
     {
       provide: SessionHealth,
-      useFactory: (dataSource: DataSource, purge: SessionPurgeService, o: ResolvedSessionOptions, cache?: SessionCacheStatus) =>
-        new SessionHealth(poolOf(dataSource), purge, cache, o.purge.enabled),
+      useFactory: (
+        dataSource: DataSource,
+        purge: SessionPurgeService,
+        o: ResolvedSessionOptions,
+        cache?: SessionCacheStatus,
+      ) => new SessionHealth(poolOf(dataSource), purge, cache, o.purge.enabled),
       inject: [getDataSourceToken(extras.dataSource), SessionPurgeService, SESSION_OPTIONS, SESSION_CACHE_STATUS],
     },
     {
@@ -153,9 +182,11 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
     SessionPurgeService,
   ];
   // Order matters: Nest runs global guards in registration order, and CsrfGuard needs the session.
-  if (extras.globalGuard !== false) providers.push({ provide: APP_GUARD, useExisting: SessionGuard }, { provide: APP_GUARD, useExisting: CsrfGuard });
+  if (extras.globalGuard !== false)
+    providers.push({ provide: APP_GUARD, useExisting: SessionGuard }, { provide: APP_GUARD, useExisting: CsrfGuard });
   // Off by default: the routes exist only when enabled where the module is imported.
-  const admin = extras.admin?.enabled === true ? [sessionAdminControllerAt((extras.admin.path ?? 'admin').replace(/^\//, ''))] : [];
+  const admin =
+    extras.admin?.enabled === true ? [sessionAdminControllerAt((extras.admin.path ?? 'admin').replace(/^\//, ''))] : [];
   if (admin.length > 0) providers.push(sessionAdminOpenApiProvider); // OpenAPI docs when @nestjs/swagger is installed
   return {
     ...definition,
@@ -163,8 +194,26 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
     imports: [...(definition.imports ?? []), TypeOrmModule.forFeature(SESSION_ENTITIES, extras.dataSource)],
     providers: [...(definition.providers ?? []), ...providers],
     controllers: [...(definition.controllers ?? []), ...admin],
-    exports: [...(definition.exports ?? []), SESSION_OPTIONS, SESSION_TRANSPORT, SessionStore, SessionValidator, SessionService, SessionGuard,
-      CsrfGuard, FreshSessionGuard, AggregatedAuditLog, TokenFloodDetector, SessionEvents, SessionAuditService, SessionAdminService,
-      SessionPurgeService, SessionCache, SessionInvalidationListener, SessionMetrics, SessionHealth],
+    exports: [
+      ...(definition.exports ?? []),
+      SESSION_OPTIONS,
+      SESSION_TRANSPORT,
+      SessionStore,
+      SessionValidator,
+      SessionService,
+      SessionGuard,
+      CsrfGuard,
+      FreshSessionGuard,
+      AggregatedAuditLog,
+      TokenFloodDetector,
+      SessionEvents,
+      SessionAuditService,
+      SessionAdminService,
+      SessionPurgeService,
+      SessionCache,
+      SessionInvalidationListener,
+      SessionMetrics,
+      SessionHealth,
+    ],
   };
 }

@@ -1,16 +1,48 @@
 import 'reflect-metadata';
 import { plainToInstance, Transform, Type } from 'class-transformer';
 import {
-  IsBoolean, IsIn, IsInt, IsNumber, IsOptional, IsString, Matches, Max, Min, ValidateIf, ValidateNested,
-  registerDecorator, validateSync, type ValidationArguments, type ValidationError,
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsNumber,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  Min,
+  ValidateIf,
+  ValidateNested,
+  registerDecorator,
+  validateSync,
+  type ValidationArguments,
+  type ValidationError,
 } from 'class-validator';
 import { validateCronExpression } from 'cron';
-import { AdminOptionsSchema, mergeAdminOptions, resolveAdminOptions, type ResolvedAdminOptions, type SessionAdminOptions } from './audit/admin.options.js';
-import { parseDuration, type Duration } from './duration.js';
-import { metricsOptionsForValidation, MetricsOptionsSchema, resolveMetricsOptions, type ResolvedMetricsOptions, type SessionMetricsOptions } from './metrics/metrics.options.js';
 import {
-  ClientBindingOptionsSchema, CsrfOptionsSchema, csrfCookieProblem, FloodOptionsSchema, resolveSecurityOptions,
-  SessionLimitOptionsSchema, StepUpOptionsSchema, type ResolvedSecurityOptions, type SecurityOptionsInput,
+  AdminOptionsSchema,
+  mergeAdminOptions,
+  resolveAdminOptions,
+  type ResolvedAdminOptions,
+  type SessionAdminOptions,
+} from './audit/admin.options.js';
+import { parseDuration, type Duration } from './duration.js';
+import {
+  metricsOptionsForValidation,
+  MetricsOptionsSchema,
+  resolveMetricsOptions,
+  type ResolvedMetricsOptions,
+  type SessionMetricsOptions,
+} from './metrics/metrics.options.js';
+import {
+  ClientBindingOptionsSchema,
+  CsrfOptionsSchema,
+  csrfCookieProblem,
+  FloodOptionsSchema,
+  resolveSecurityOptions,
+  SessionLimitOptionsSchema,
+  StepUpOptionsSchema,
+  type ResolvedSecurityOptions,
+  type SecurityOptionsInput,
 } from './security/security.options.js';
 
 export type SessionTransportKind = 'cookie' | 'bearer';
@@ -183,7 +215,8 @@ function IsDurationAtMost(maxMs: number) {
       propertyName,
       validator: {
         validate: (value: unknown) => (parseDuration(value) ?? 0) <= maxMs,
-        defaultMessage: (args?: ValidationArguments) => `must be at most ${maxMs} ms; got ${JSON.stringify(args?.value)}`,
+        defaultMessage: (args?: ValidationArguments) =>
+          `must be at most ${maxMs} ms; got ${JSON.stringify(args?.value)}`,
       },
     });
 }
@@ -267,22 +300,32 @@ function cookiePrefixProblem(name: string, cookie: CookieOptionsSchema): string 
 }
 
 class CookieOptionsSchema implements SessionCookieOptions {
-  @IsOptional() @IsString() @Matches(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/, { message: 'must be a cookie token of 1..64 characters' })
+  @IsOptional()
+  @IsString()
+  @Matches(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/, { message: 'must be a cookie token of 1..64 characters' })
   @IsValidCookiePrefix()
   // The default is filled in here (also over an explicit undefined) so the prefix rules judge it too.
   @Transform(({ value }) => value ?? '__Host-sid')
   name?: string = '__Host-sid';
 
-  @IsOptional() @IsBoolean()
+  @IsOptional()
+  @IsBoolean()
   secure?: boolean;
 
-  @IsOptional() @IsIn(['lax', 'strict', 'none'])
+  @IsOptional()
+  @IsIn(['lax', 'strict', 'none'])
   sameSite?: SameSite;
 
-  @IsOptional() @IsString() @Matches(/^\.?[a-z0-9.-]{1,253}$/i, { message: 'must be a host name' })
+  @IsOptional()
+  @IsString()
+  @Matches(/^\.?[a-z0-9.-]{1,253}$/i, { message: 'must be a host name' })
   domain?: string;
 
-  @IsOptional() @IsString() @Matches(/^\/[\x21-\x3a\x3c-\x7e]*$/, { message: "must start with '/' and hold no ';', spaces or control characters" })
+  @IsOptional()
+  @IsString()
+  @Matches(/^\/[\x21-\x3a\x3c-\x7e]*$/, {
+    message: "must start with '/' and hold no ';', spaces or control characters",
+  })
   path?: string;
 }
 
@@ -302,35 +345,52 @@ function IsCronExpression() {
 }
 
 class PurgeOptionsSchema implements SessionPurgeOptions {
-  @IsOptional() @IsBoolean()
+  @IsOptional()
+  @IsBoolean()
   enabled?: boolean;
 
-  @IsOptional() @IsCronExpression()
+  @IsOptional()
+  @IsCronExpression()
   cron?: string;
 
-  @IsOptional() @IsInt() @Min(1) @Max(100_000)
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(100_000)
   batchSize?: number;
 
-  @IsOptional() @IsNumber({ allowNaN: false, allowInfinity: false }) @Min(0.001) @Max(1)
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0.001)
+  @Max(1)
   dutyCycle?: number;
 
   // false, or a positive duration: retention 0 would delete every audit row as it is written.
-  @IsOptional() @ValidateIf((o: PurgeOptionsSchema) => o.auditRetention !== false) @IsDuration({ positive: true })
+  @IsOptional()
+  @ValidateIf((o: PurgeOptionsSchema) => o.auditRetention !== false)
+  @IsDuration({ positive: true })
   auditRetention?: Duration | false;
 }
 
 class CacheOptionsSchema implements SessionCacheOptions {
-  @IsOptional() @IsBoolean()
+  @IsOptional()
+  @IsBoolean()
   enabled?: boolean;
 
   // lru-cache allocates its index for every entry up front: a million is ~25 MB before any session.
-  @IsOptional() @IsInt() @Min(1) @Max(1_000_000)
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
   maxEntries?: number;
 
-  @IsOptional() @IsDuration({ positive: true }) @IsDurationAtMost(MAX_CACHE_TTL_MS)
+  @IsOptional()
+  @IsDuration({ positive: true })
+  @IsDurationAtMost(MAX_CACHE_TTL_MS)
   ttl?: Duration;
 
-  @IsOptional() @IsBoolean()
+  @IsOptional()
+  @IsBoolean()
   notify?: boolean;
 }
 
@@ -338,58 +398,92 @@ const idleOf = (o: SessionOptionsSchema) => parseDuration(o.idleTimeout ?? DEFAU
 const absoluteOf = (o: SessionOptionsSchema) => parseDuration(o.absoluteTimeout ?? DEFAULT_ABSOLUTE_TIMEOUT_MS) ?? NaN;
 
 class SessionOptionsSchema implements SessionModuleOptions {
-  @IsOptional() @IsDuration({ positive: true })
+  @IsOptional()
+  @IsDuration({ positive: true })
   @IsShorterThan('absoluteTimeout', (o) => absoluteOf(o) + 1) // idle may equal absolute
   idleTimeout?: Duration;
 
-  @IsOptional() @IsDuration({ positive: true })
+  @IsOptional()
+  @IsDuration({ positive: true })
   absoluteTimeout?: Duration;
 
-  @IsOptional() @IsDuration({ positive: true }) @IsShorterThan('idleTimeout', idleOf)
+  @IsOptional()
+  @IsDuration({ positive: true })
+  @IsShorterThan('idleTimeout', idleOf)
   touchInterval?: Duration;
 
-  @IsOptional() @IsDuration() @IsZeroOrLongerThanGrace()
+  @IsOptional()
+  @IsDuration()
+  @IsZeroOrLongerThanGrace()
   rotationInterval?: Duration;
 
-  @IsOptional() @IsDuration() @IsShorterThan('idleTimeout', idleOf)
+  @IsOptional()
+  @IsDuration()
+  @IsShorterThan('idleTimeout', idleOf)
   rotationGrace?: Duration;
 
-  @IsOptional() @IsIn(['cookie', 'bearer'])
+  @IsOptional()
+  @IsIn(['cookie', 'bearer'])
   transport?: SessionTransportKind;
 
-  @IsOptional() @ValidateNested() @Type(() => CookieOptionsSchema)
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => CookieOptionsSchema)
   cookie?: CookieOptionsSchema;
 
-  @IsOptional() @IsString() @Matches(/^[a-z][a-z0-9-]{0,63}$/i, { message: 'must be an HTTP header name' })
+  @IsOptional()
+  @IsString()
+  @Matches(/^[a-z][a-z0-9-]{0,63}$/i, { message: 'must be an HTTP header name' })
   bearerRotationHeader?: string;
 
-  @IsOptional() @IsInt() @Min(2) @Max(1_048_576)
+  @IsOptional()
+  @IsInt()
+  @Min(2)
+  @Max(1_048_576)
   maxDataBytes?: number;
 
-  @IsOptional() @ValidateNested() @Type(() => PurgeOptionsSchema)
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => PurgeOptionsSchema)
   purge?: PurgeOptionsSchema;
 
-  @IsOptional() @ValidateNested() @Type(() => AdminOptionsSchema)
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => AdminOptionsSchema)
   admin?: AdminOptionsSchema;
 
-  @IsOptional() @ValidateNested() @Type(() => CacheOptionsSchema)
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => CacheOptionsSchema)
   cache?: CacheOptionsSchema;
-  @IsOptional() @ValidateNested() @Type(() => MetricsOptionsSchema)
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => MetricsOptionsSchema)
   metrics?: MetricsOptionsSchema;
 
-  @IsOptional() @ValidateNested() @Type(() => CsrfOptionsSchema)
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => CsrfOptionsSchema)
   csrf?: CsrfOptionsSchema;
 
-  @IsOptional() @ValidateNested() @Type(() => FloodOptionsSchema)
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => FloodOptionsSchema)
   flood?: FloodOptionsSchema;
 
-  @IsOptional() @ValidateNested() @Type(() => SessionLimitOptionsSchema)
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => SessionLimitOptionsSchema)
   sessionLimit?: SessionLimitOptionsSchema;
 
-  @IsOptional() @ValidateNested() @Type(() => StepUpOptionsSchema)
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => StepUpOptionsSchema)
   stepUp?: StepUpOptionsSchema;
 
-  @IsOptional() @ValidateNested() @Type(() => ClientBindingOptionsSchema)
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => ClientBindingOptionsSchema)
   clientBinding?: ClientBindingOptionsSchema;
 }
 
@@ -405,14 +499,21 @@ function flatten(errors: ValidationError[], prefix = ''): string[] {
  * Validates options with class-validator and fills in defaults. Throws SessionOptionsError naming each bad option.
  * The module passes `module.admin`: the `admin` given where it was imported (for forRootAsync, beside useFactory).
  */
-export function resolveSessionOptions(input: SessionModuleOptions = {}, module?: { admin?: SessionAdminOptions }): ResolvedSessionOptions {
-  if (input === null || typeof input !== 'object') throw new SessionOptionsError('SessionModule options must be an object');
+export function resolveSessionOptions(
+  input: SessionModuleOptions = {},
+  module?: { admin?: SessionAdminOptions },
+): ResolvedSessionOptions {
+  if (input === null || typeof input !== 'object')
+    throw new SessionOptionsError('SessionModule options must be an object');
   if (module) {
     const merged = mergeAdminOptions(module.admin, input.admin);
     if ('error' in merged) throw new SessionOptionsError(`Invalid SessionModule options:\n  - ${merged.error}`);
     if (merged.admin !== input.admin) input = { ...input, admin: merged.admin };
   }
-  const schema = plainToInstance(SessionOptionsSchema, 'metrics' in input ? { ...input, metrics: metricsOptionsForValidation(input.metrics) } : input);
+  const schema = plainToInstance(
+    SessionOptionsSchema,
+    'metrics' in input ? { ...input, metrics: metricsOptionsForValidation(input.metrics) } : input,
+  );
   const errors = validateSync(schema, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true });
   if (errors.length > 0) {
     throw new SessionOptionsError(`Invalid SessionModule options:\n  - ${flatten(errors).join('\n  - ')}`);
@@ -429,20 +530,25 @@ export function resolveSessionOptions(input: SessionModuleOptions = {}, module?:
   };
   const security = resolveSecurityOptions(input, resolvedCookie.name);
   // A default CSRF cookie name inherits the session cookie's prefix, whose rules the schema checks.
-  const csrfProblem = input.csrf?.cookieName === undefined ? undefined : csrfCookieProblem(security.csrf.cookieName, resolvedCookie);
+  const csrfProblem =
+    input.csrf?.cookieName === undefined ? undefined : csrfCookieProblem(security.csrf.cookieName, resolvedCookie);
   if (csrfProblem) throw new SessionOptionsError(`Invalid SessionModule options:\n  - ${csrfProblem}`);
   // A cache whose own instance stays silent would serve this instance's changes to the others.
   if (input.cache?.enabled === true && input.cache.notify === false) {
-    throw new SessionOptionsError('Invalid SessionModule options:\n  - cache.notify: cannot be false while cache.enabled is true');
+    throw new SessionOptionsError(
+      'Invalid SessionModule options:\n  - cache.notify: cannot be false while cache.enabled is true',
+    );
   }
   const purge = input.purge ?? {};
   return {
     idleTimeoutMs,
     absoluteTimeoutMs,
-    touchIntervalMs: parseDuration(input.touchInterval) ?? Math.min(MAX_TOUCH_INTERVAL_MS, Math.floor(idleTimeoutMs / 10)),
+    touchIntervalMs:
+      parseDuration(input.touchInterval) ?? Math.min(MAX_TOUCH_INTERVAL_MS, Math.floor(idleTimeoutMs / 10)),
     rotationIntervalMs: parseDuration(input.rotationInterval) ?? DEFAULT_ROTATION_INTERVAL_MS,
     // The default grace must not outlast a short idle timeout.
-    rotationGraceMs: parseDuration(input.rotationGrace) ?? Math.min(DEFAULT_ROTATION_GRACE_MS, Math.floor(idleTimeoutMs / 2)),
+    rotationGraceMs:
+      parseDuration(input.rotationGrace) ?? Math.min(DEFAULT_ROTATION_GRACE_MS, Math.floor(idleTimeoutMs / 2)),
     transport: input.transport ?? 'cookie',
     cookie: resolvedCookie,
     bearerRotationHeader: (input.bearerRotationHeader ?? 'session-token').toLowerCase(),
@@ -452,7 +558,8 @@ export function resolveSessionOptions(input: SessionModuleOptions = {}, module?:
       cron: purge.cron ?? DEFAULT_PURGE_CRON,
       batchSize: purge.batchSize ?? DEFAULT_PURGE_BATCH_SIZE,
       dutyCycle: purge.dutyCycle ?? DEFAULT_PURGE_DUTY_CYCLE,
-      auditRetentionMs: purge.auditRetention === false ? null : parseDuration(purge.auditRetention) ?? DEFAULT_AUDIT_RETENTION_MS,
+      auditRetentionMs:
+        purge.auditRetention === false ? null : (parseDuration(purge.auditRetention) ?? DEFAULT_AUDIT_RETENTION_MS),
     },
     admin: resolveAdminOptions(input.admin),
     cache: {

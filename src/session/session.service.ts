@@ -1,4 +1,11 @@
-import { BadRequestException, ConflictException, Inject, Injectable, NotFoundException, PayloadTooLargeException } from '@nestjs/common';
+import {
+  BadRequestException,
+  ConflictException,
+  Inject,
+  Injectable,
+  NotFoundException,
+  PayloadTooLargeException,
+} from '@nestjs/common';
 import { attachSession, internalsOf, sessionOf, type ActiveSession } from './active-session.js';
 import type { RevokeReason } from './audit/audit-event.js';
 import { assertStorableData } from './session-data.js';
@@ -44,7 +51,11 @@ export class SessionService {
    * the same statement, so session fixation cannot work. With `sessionLimit`, the user's
    * oldest sessions are revoked (evict-oldest) or the login is refused with 409 (reject).
    */
-  async create(request: HttpRequestLike, response: HttpResponseLike, input: CreateSessionInput): Promise<CreatedSession> {
+  async create(
+    request: HttpRequestLike,
+    response: HttpResponseLike,
+    input: CreateSessionInput,
+  ): Promise<CreatedSession> {
     if (typeof input?.userId !== 'string' || input.userId.length === 0 || input.userId.length > 255) {
       throw new TypeError('SessionService.create: userId must be a string of 1..255 characters');
     }
@@ -54,29 +65,36 @@ export class SessionService {
     const token = generateToken();
     const digest = tokenDigest(token);
     const context = auditContext(request);
-    const row = await this.store.create({
-      tokenHash: digestBytes(digest),
-      replacesTokenHash: carried.kind === 'token' ? hashToken(carried.token) : null,
-      userId: input.userId,
-      data,
-      idleTimeoutMs: this.options.idleTimeoutMs,
-      absoluteTimeoutMs: this.options.absoluteTimeoutMs,
-      ip: context.ip ?? null,
-      userAgent: context.userAgent ?? null,
-      limit: this.options.sessionLimit,
-    }).catch((error: unknown) => {
-      if (error instanceof SessionLimitExceededError) {
-        throw new ConflictException({
-          statusCode: 409, error: 'Conflict', reason: 'session_limit',
-          message: `This account already has ${error.limit} active sessions, the most allowed. Log out on another device (or revoke a session there) and try again.`,
-        });
-      }
-      throw error;
-    });
+    const row = await this.store
+      .create({
+        tokenHash: digestBytes(digest),
+        replacesTokenHash: carried.kind === 'token' ? hashToken(carried.token) : null,
+        userId: input.userId,
+        data,
+        idleTimeoutMs: this.options.idleTimeoutMs,
+        absoluteTimeoutMs: this.options.absoluteTimeoutMs,
+        ip: context.ip ?? null,
+        userAgent: context.userAgent ?? null,
+        limit: this.options.sessionLimit,
+      })
+      .catch((error: unknown) => {
+        if (error instanceof SessionLimitExceededError) {
+          throw new ConflictException({
+            statusCode: 409,
+            error: 'Conflict',
+            reason: 'session_limit',
+            message: `This account already has ${error.limit} active sessions, the most allowed. Log out on another device (or revoke a session there) and try again.`,
+          });
+        }
+        throw error;
+      });
     this.transport.write(response, token, this.options.absoluteTimeoutMs);
     const session = this.validator.attach(request, row, token, digest);
     return {
-      sessionId: row.id, userId: row.userId, createdAt: row.createdAt, expiresAt: session.expiresAt,
+      sessionId: row.id,
+      userId: row.userId,
+      createdAt: row.createdAt,
+      expiresAt: session.expiresAt,
       ...(this.transport.kind === 'bearer' ? { token } : { csrfToken: session.csrfToken }),
     };
   }
@@ -109,10 +127,17 @@ export class SessionService {
     return this.rotateWith(request, response, 'reauthenticated');
   }
 
-  private async rotateWith(request: HttpRequestLike, response: HttpResponseLike, reason: 'manual' | 'reauthenticated'): Promise<ActiveSession> {
+  private async rotateWith(
+    request: HttpRequestLike,
+    response: HttpResponseLike,
+    reason: 'manual' | 'reauthenticated',
+  ): Promise<ActiveSession> {
     const session = this.requireSession(request);
     const internals = internalsOf(session);
-    if (!internals) throw new Error(`SessionService.${reason === 'manual' ? 'rotate' : 'reauthenticate'}: the session was not attached by this module`);
+    if (!internals)
+      throw new Error(
+        `SessionService.${reason === 'manual' ? 'rotate' : 'reauthenticate'}: the session was not attached by this module`,
+      );
     const rotated = await this.validator.rotateToken(request, response, session, internals.tokenDigest, reason);
     if (!rotated) throw new NotFoundException('session was rotated or revoked concurrently');
     return this.validator.attach(request, rotated.row, rotated.token, rotated.digest);
@@ -122,16 +147,36 @@ export class SessionService {
    * Revokes one session. With `onlyUserId`, a session of anyone else counts as not found.
    * The audit row's actor is `actorId`, else the session's owner; reason 'admin' requires `actorId`.
    */
-  async revoke(sessionId: string, options: { reason?: RevokeReason; actorId?: string; request?: HttpRequestLike; onlyUserId?: string } = {}): Promise<boolean> {
-    const context = options.request ? auditContext(options.request, options.actorId) : { actorId: options.actorId ?? null };
+  async revoke(
+    sessionId: string,
+    options: { reason?: RevokeReason; actorId?: string; request?: HttpRequestLike; onlyUserId?: string } = {},
+  ): Promise<boolean> {
+    const context = options.request
+      ? auditContext(options.request, options.actorId)
+      : { actorId: options.actorId ?? null };
     return this.store.revoke(sessionId, options.reason ?? 'user', context, { onlyUserId: options.onlyUserId });
   }
 
   /** Revokes every session of a user, optionally except one (e.g. the current one). Returns how many. Actor as in revoke(). */
-  async revokeAll(userId: string, options: { except?: string | ActiveSession; reason?: RevokeReason; actorId?: string; request?: HttpRequestLike } = {}): Promise<number> {
+  async revokeAll(
+    userId: string,
+    options: {
+      except?: string | ActiveSession;
+      reason?: RevokeReason;
+      actorId?: string;
+      request?: HttpRequestLike;
+    } = {},
+  ): Promise<number> {
     const exceptId = typeof options.except === 'string' ? options.except : options.except?.id;
-    const context = options.request ? auditContext(options.request, options.actorId) : { actorId: options.actorId ?? null };
-    return this.store.revokeAllForUser(userId, options.reason ?? (exceptId ? 'revoke_others' : 'user'), context, exceptId);
+    const context = options.request
+      ? auditContext(options.request, options.actorId)
+      : { actorId: options.actorId ?? null };
+    return this.store.revokeAllForUser(
+      userId,
+      options.reason ?? (exceptId ? 'revoke_others' : 'user'),
+      context,
+      exceptId,
+    );
   }
 
   /** A user's live sessions (devices), newest first, flagging the current one. Never tokens. */
@@ -145,13 +190,17 @@ export class SessionService {
    */
   async patch(session: ActiveSession, patch: Record<string, unknown>): Promise<Record<string, unknown>> {
     assertStorableData(patch, this.options.maxDataBytes);
-    const result = await this.store.patchData(session.id, patch, this.options.maxDataBytes).catch((error: { code?: string }) => {
-      // 22xxx: data exceptions (e.g. an escape jsonb refuses) are the caller's input, not a server fault.
-      if (typeof error?.code === 'string' && error.code.startsWith('22')) throw new BadRequestException('session data rejected by the database');
-      throw error;
-    });
+    const result = await this.store
+      .patchData(session.id, patch, this.options.maxDataBytes)
+      .catch((error: { code?: string }) => {
+        // 22xxx: data exceptions (e.g. an escape jsonb refuses) are the caller's input, not a server fault.
+        if (typeof error?.code === 'string' && error.code.startsWith('22'))
+          throw new BadRequestException('session data rejected by the database');
+        throw error;
+      });
     if (result.ok) return result.data;
-    if (result.reason === 'too_large') throw new PayloadTooLargeException(`session data would exceed the ${this.options.maxDataBytes}-byte limit`);
+    if (result.reason === 'too_large')
+      throw new PayloadTooLargeException(`session data would exceed the ${this.options.maxDataBytes}-byte limit`);
     throw new NotFoundException('session not found');
   }
 

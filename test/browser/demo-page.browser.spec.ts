@@ -9,7 +9,8 @@ import { startDemo, type RunningDemo } from '../support/demo.js';
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = new URL('../artifacts/', import.meta.url).pathname;
 const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) console.warn(`[browser tests] skipped: no Chromium at ${CHROMIUM} (.ci/run installs Debian's chromium)`);
+if (!haveChromium)
+  console.warn(`[browser tests] skipped: no Chromium at ${CHROMIUM} (.ci/run installs Debian's chromium)`);
 const describeBrowser = haveChromium ? describe : describe.skip;
 
 /** Real cookie behaviour in headless Chromium against the demo app listening on localhost. */
@@ -30,13 +31,23 @@ describeBrowser('demo page in Chromium', () => {
     // A second origin (a different site: 127.0.0.1 vs localhost) that tries a cross-site form POST.
     attacker = createServer((_, res) => {
       res.setHeader('content-type', 'text/html');
-      res.end(`<form id="f" method="POST" action="${origin}/sessions/revoke-others"></form><script>document.getElementById('f').submit()</script>`);
+      res.end(
+        `<form id="f" method="POST" action="${origin}/sessions/revoke-others"></form><script>document.getElementById('f').submit()</script>`,
+      );
     });
     await new Promise<void>((resolve) => attacker.listen(0, '127.0.0.1', resolve));
     attackerOrigin = `http://127.0.0.1:${(attacker.address() as AddressInfo).port}`;
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
   });
   afterAll(async () => {

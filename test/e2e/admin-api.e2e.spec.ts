@@ -34,13 +34,26 @@ describe.each(ADAPTERS)('admin HTTP API in the demo (%s)', (adapter) => {
   });
 
   it('queries the audit log: filters, newest first, whole rows, never cached', async () => {
-    const response = await request(demo.server).get('/admin/sessions/audit').query({ userId: 'u-alice', events: 'created' }).set(cookie(admin)).expect(200);
+    const response = await request(demo.server)
+      .get('/admin/sessions/audit')
+      .query({ userId: 'u-alice', events: 'created' })
+      .set(cookie(admin))
+      .expect(200);
     expect(response.headers['cache-control']).toBe('no-store');
     expect(response.body.nextCursor).toBeNull();
-    expect(response.body.items).toEqual([{
-      id: expect.stringMatching(/^\d+$/), occurredAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/), event: 'created',
-      sessionId: alice.sessionId, userId: 'u-alice', actorId: 'u-alice', ip: expect.any(String), userAgent: null, details: {},
-    }]);
+    expect(response.body.items).toEqual([
+      {
+        id: expect.stringMatching(/^\d+$/),
+        occurredAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+        event: 'created',
+        sessionId: alice.sessionId,
+        userId: 'u-alice',
+        actorId: 'u-alice',
+        ip: expect.any(String),
+        userAgent: null,
+        details: {},
+      },
+    ]);
   });
 
   it('pages with the cursor over HTTP; events as a list or repeated', async () => {
@@ -48,25 +61,45 @@ describe.each(ADAPTERS)('admin HTTP API in the demo (%s)', (adapter) => {
     const seen: string[] = [];
     let cursor: string | undefined;
     do {
-      const page = await request(demo.server).get('/admin/sessions/audit')
-        .query({ userId: 'u-bob', limit: '1', ...(cursor ? { cursor } : {}) }).set(cookie(admin)).expect(200);
+      const page = await request(demo.server)
+        .get('/admin/sessions/audit')
+        .query({ userId: 'u-bob', limit: '1', ...(cursor ? { cursor } : {}) })
+        .set(cookie(admin))
+        .expect(200);
       seen.push(...page.body.items.map((i: { id: string }) => i.id));
       cursor = page.body.nextCursor ?? undefined;
     } while (cursor);
-    const all = await request(demo.server).get('/admin/sessions/audit').query({ userId: 'u-bob' }).set(cookie(admin)).expect(200);
+    const all = await request(demo.server)
+      .get('/admin/sessions/audit')
+      .query({ userId: 'u-bob' })
+      .set(cookie(admin))
+      .expect(200);
     expect(seen).toEqual(all.body.items.map((i: { id: string }) => i.id));
     expect(seen.length).toBeGreaterThanOrEqual(3);
-    const repeated = await request(demo.server).get('/admin/sessions/audit?userId=u-bob&events=created&events=logout').set(cookie(admin)).expect(200);
-    const listed = await request(demo.server).get('/admin/sessions/audit?userId=u-bob&events=created,logout').set(cookie(admin)).expect(200);
+    const repeated = await request(demo.server)
+      .get('/admin/sessions/audit?userId=u-bob&events=created&events=logout')
+      .set(cookie(admin))
+      .expect(200);
+    const listed = await request(demo.server)
+      .get('/admin/sessions/audit?userId=u-bob&events=created,logout')
+      .set(cookie(admin))
+      .expect(200);
     expect(repeated.body).toEqual(listed.body);
   });
 
   it('summarises counts per event per bucket', async () => {
     const from = new Date(Date.now() - 3_600_000).toISOString();
     const to = new Date(Date.now() + 3_600_000).toISOString();
-    const response = await request(demo.server).get('/admin/sessions/audit/summary').query({ from, to, bucket: 'hour' }).set(cookie(admin)).expect(200);
+    const response = await request(demo.server)
+      .get('/admin/sessions/audit/summary')
+      .query({ from, to, bucket: 'hour' })
+      .set(cookie(admin))
+      .expect(200);
     expect(response.body.totals.created).toBeGreaterThanOrEqual(5);
-    expect(response.body.buckets[0]).toEqual({ start: expect.stringMatching(/:00:00\.000Z$/), counts: expect.any(Object) });
+    expect(response.body.buckets[0]).toEqual({
+      start: expect.stringMatching(/:00:00\.000Z$/),
+      counts: expect.any(Object),
+    });
   });
 
   it.each([
@@ -89,7 +122,7 @@ describe.each(ADAPTERS)('admin HTTP API in the demo (%s)', (adapter) => {
     expect(response.body.message.join('\n')).toMatch(reason);
   });
 
-  it('lists any user\'s sessions, never tokens', async () => {
+  it("lists any user's sessions, never tokens", async () => {
     const response = await request(demo.server).get('/admin/users/u-alice/sessions').set(cookie(admin)).expect(200);
     expect(response.body.map((s: { id: string }) => s.id)).toContain(alice.sessionId);
     expect(JSON.stringify(response.body)).not.toContain(alice.token);
@@ -99,27 +132,50 @@ describe.each(ADAPTERS)('admin HTTP API in the demo (%s)', (adapter) => {
 
   it('revokes one session of anyone, audited with the admin as actor', async () => {
     const victim = await login(demo.server, 'alice');
-    await request(demo.server).delete(`/admin/sessions/${victim.sessionId}`).set(cookie(admin)).set('User-Agent', 'admin-console/1').expect(204);
+    await request(demo.server)
+      .delete(`/admin/sessions/${victim.sessionId}`)
+      .set(cookie(admin))
+      .set('User-Agent', 'admin-console/1')
+      .expect(204);
     const replay = await request(demo.server).get('/me').set(cookie(victim.token)).expect(401);
     expect(replay.body.reason).toBe('revoked');
     await request(demo.server).delete(`/admin/sessions/${victim.sessionId}`).set(cookie(admin)).expect(404);
     await request(demo.server).delete(`/admin/sessions/${UUID}`).set(cookie(admin)).expect(404);
     await request(demo.server).delete('/admin/sessions/not-a-uuid').set(cookie(admin)).expect(400);
-    const audit = await request(demo.server).get('/admin/sessions/audit').query({ sessionId: victim.sessionId, events: 'revoked' }).set(cookie(admin)).expect(200);
-    expect(audit.body.items).toEqual([expect.objectContaining({
-      userId: 'u-alice', actorId: 'u-admin', userAgent: 'admin-console/1', ip: expect.any(String), details: { reason: 'admin' },
-    })]);
+    const audit = await request(demo.server)
+      .get('/admin/sessions/audit')
+      .query({ sessionId: victim.sessionId, events: 'revoked' })
+      .set(cookie(admin))
+      .expect(200);
+    expect(audit.body.items).toEqual([
+      expect.objectContaining({
+        userId: 'u-alice',
+        actorId: 'u-admin',
+        userAgent: 'admin-console/1',
+        ip: expect.any(String),
+        details: { reason: 'admin' },
+      }),
+    ]);
   });
 
-  it('revokes all of a user\'s sessions (account disabled), audited per session and as revoked_all', async () => {
+  it("revokes all of a user's sessions (account disabled), audited per session and as revoked_all", async () => {
     const bob = [await login(demo.server, 'bob'), await login(demo.server, 'bob')];
-    const live = (await request(demo.server).get('/admin/users/u-bob/sessions').set(cookie(admin)).expect(200)).body.length;
+    const live = (await request(demo.server).get('/admin/users/u-bob/sessions').set(cookie(admin)).expect(200)).body
+      .length;
     const response = await request(demo.server).delete('/admin/users/u-bob/sessions').set(cookie(admin)).expect(200);
     expect(response.body).toEqual({ revoked: live });
     for (const s of bob) await request(demo.server).get('/me').set(cookie(s.token)).expect(401);
     await request(demo.server).get('/admin/users/u-bob/sessions').set(cookie(admin)).expect(200, []);
     await request(demo.server).get('/me').set(cookie(alice.token)).expect(200);
-    const audit = await request(demo.server).get('/admin/sessions/audit').query({ actorId: 'u-admin', events: 'revoked_all' }).set(cookie(admin)).expect(200);
-    expect(audit.body.items[0]).toMatchObject({ userId: 'u-bob', sessionId: null, details: { reason: 'admin', count: live } });
+    const audit = await request(demo.server)
+      .get('/admin/sessions/audit')
+      .query({ actorId: 'u-admin', events: 'revoked_all' })
+      .set(cookie(admin))
+      .expect(200);
+    expect(audit.body.items[0]).toMatchObject({
+      userId: 'u-bob',
+      sessionId: null,
+      details: { reason: 'admin', count: live },
+    });
   });
 });

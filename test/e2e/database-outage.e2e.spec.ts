@@ -33,7 +33,10 @@ describe.each(ADAPTERS)('database outage (%s)', (adapter) => {
     expect(anonymous.status).toBe(401);
 
     await db.restart();
-    const recoveredIn = await eventually(async () => (await request(demo.server).get('/me').set(cookie(token))).status === 200, 5_000);
+    const recoveredIn = await eventually(
+      async () => (await request(demo.server).get('/me').set(cookie(token))).status === 200,
+      5_000,
+    );
     expect(recoveredIn).toBeLessThan(5_000);
     await request(demo.server).get('/health').expect(200);
   });

@@ -4,13 +4,21 @@ import { installWriteCounter } from '../support/database.js';
 import { ADAPTERS, cookie, login, sessionCookie, sleep, startDemo, type RunningDemo } from '../support/demo.js';
 
 const events = async (demo: RunningDemo, sessionId: string) =>
-  (await demo.db.pool.query('SELECT event FROM session_audit_log WHERE session_id = $1 ORDER BY id', [sessionId])).rows.map((r) => r.event);
+  (
+    await demo.db.pool.query('SELECT event FROM session_audit_log WHERE session_id = $1 ORDER BY id', [sessionId])
+  ).rows.map((r) => r.event);
 
 describe.each(ADAPTERS)('idle and absolute expiry on the database clock (%s)', (adapter) => {
   let demo: RunningDemo;
   beforeAll(async () => {
     // No purge: a tick between an expiry and the next request would delete the row first ('invalid').
-    demo = await startDemo(adapter, { SESSION_IDLE_TIMEOUT: '1500ms', SESSION_ABSOLUTE_TIMEOUT: '3s', SESSION_TOUCH_INTERVAL: '100ms', SESSION_ROTATION_INTERVAL: '0', PURGE_CRON: 'off' });
+    demo = await startDemo(adapter, {
+      SESSION_IDLE_TIMEOUT: '1500ms',
+      SESSION_ABSOLUTE_TIMEOUT: '3s',
+      SESSION_TOUCH_INTERVAL: '100ms',
+      SESSION_ROTATION_INTERVAL: '0',
+      PURGE_CRON: 'off',
+    });
   });
   afterAll(async () => demo?.close());
 
@@ -57,10 +65,12 @@ describe.each(ADAPTERS)('touch throttling (%s)', (adapter) => {
     if (Date.now() - started < 2_500) expect(await counter.updates()).toBe(0);
 
     await sleep(3_100);
-    const before = (await demo.db.pool.query('SELECT last_seen_at FROM user_sessions WHERE id = $1', [sessionId])).rows[0].last_seen_at;
+    const before = (await demo.db.pool.query('SELECT last_seen_at FROM user_sessions WHERE id = $1', [sessionId]))
+      .rows[0].last_seen_at;
     await Promise.all(Array.from({ length: 25 }, () => request(demo.server).get('/me').set(cookie(token)).expect(200)));
     expect(await counter.updates()).toBe(1);
-    const after = (await demo.db.pool.query('SELECT last_seen_at FROM user_sessions WHERE id = $1', [sessionId])).rows[0].last_seen_at;
+    const after = (await demo.db.pool.query('SELECT last_seen_at FROM user_sessions WHERE id = $1', [sessionId]))
+      .rows[0].last_seen_at;
     expect(after.getTime()).toBeGreaterThan(before.getTime());
   });
 });
@@ -74,7 +84,11 @@ describe.each(ADAPTERS)('token rotation with a grace window (%s)', (adapter) => 
 
   it('rotates after the interval, keeps id and absolute expiry, and honours the old token only during grace', async () => {
     const { token: first, sessionId } = await login(demo.server);
-    const { rows: [before] } = await demo.db.pool.query('SELECT absolute_expires_at, token_hash FROM user_sessions WHERE id = $1', [sessionId]);
+    const {
+      rows: [before],
+    } = await demo.db.pool.query('SELECT absolute_expires_at, token_hash FROM user_sessions WHERE id = $1', [
+      sessionId,
+    ]);
     await sleep(1_600);
 
     const rotating = await request(demo.server).get('/me').set(cookie(first)).expect(200);
@@ -82,7 +96,12 @@ describe.each(ADAPTERS)('token rotation with a grace window (%s)', (adapter) => 
     expect(second).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(second).not.toBe(first);
     expect(rotating.body.sessionId).toBe(sessionId);
-    const { rows: [after] } = await demo.db.pool.query('SELECT absolute_expires_at, token_hash, previous_token_hash FROM user_sessions WHERE id = $1', [sessionId]);
+    const {
+      rows: [after],
+    } = await demo.db.pool.query(
+      'SELECT absolute_expires_at, token_hash, previous_token_hash FROM user_sessions WHERE id = $1',
+      [sessionId],
+    );
     expect(after.absolute_expires_at).toEqual(before.absolute_expires_at);
     expect(after.previous_token_hash).toEqual(before.token_hash);
 
@@ -103,7 +122,9 @@ describe.each(ADAPTERS)('token rotation with a grace window (%s)', (adapter) => 
   it('concurrent requests at rotation time rotate once', async () => {
     const { token, sessionId } = await login(demo.server);
     await sleep(1_600);
-    const responses = await Promise.all(Array.from({ length: 10 }, () => request(demo.server).get('/me').set(cookie(token)).expect(200)));
+    const responses = await Promise.all(
+      Array.from({ length: 10 }, () => request(demo.server).get('/me').set(cookie(token)).expect(200)),
+    );
     const issued = responses.map(sessionCookie).filter(Boolean);
     expect(issued).toHaveLength(1);
     expect((await events(demo, sessionId)).filter((e) => e === 'rotated')).toHaveLength(1);

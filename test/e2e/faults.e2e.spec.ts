@@ -38,11 +38,16 @@ describe.each(['express', 'fastify'])('faults, against the real demo process (%s
     await db.pause();
     await sleep(1_500);
     await db.restart();
-    const recoveredIn = await eventually(async () => (await fetch(`${demo.url}/me`, { headers: { cookie } })).status === 200, 5_000);
+    const recoveredIn = await eventually(
+      async () => (await fetch(`${demo.url}/me`, { headers: { cookie } })).status === 200,
+      5_000,
+    );
     stopLoad = true;
     await Promise.all(load);
 
-    console.log(`[faults ${adapter}] statuses with session ${JSON.stringify([...seen.authenticated])}, without ${JSON.stringify([...seen.anonymous])}; recovered in ${recoveredIn} ms`);
+    console.log(
+      `[faults ${adapter}] statuses with session ${JSON.stringify([...seen.authenticated])}, without ${JSON.stringify([...seen.anonymous])}; recovered in ${recoveredIn} ms`,
+    );
     expect([...seen.authenticated.keys()].sort()).toEqual([200, 503]);
     expect([...seen.anonymous.keys()]).toEqual([401]);
     expect(demo.process.exitCode).toBeNull();
@@ -54,9 +59,19 @@ describe.each(['express', 'fastify'])('faults, against the real demo process (%s
     // All 1,000 are in flight at once; 200 sockets carry them (1,000 fresh sockets at once would
     // overflow the listen backlog of a busy 2-core machine and test the kernel, not the sessions).
     const agent = new Agent({ keepAlive: true, maxSockets: 200 });
-    const statuses = await Promise.all(Array.from({ length: 1_000 }, (_, i) => send(`${demo.url}/me/data`, {
-      method: 'PATCH', agent, headers: { ...headers, 'content-type': 'application/json' },
-    }, JSON.stringify({ [`key${i}`]: i }))));
+    const statuses = await Promise.all(
+      Array.from({ length: 1_000 }, (_, i) =>
+        send(
+          `${demo.url}/me/data`,
+          {
+            method: 'PATCH',
+            agent,
+            headers: { ...headers, 'content-type': 'application/json' },
+          },
+          JSON.stringify({ [`key${i}`]: i }),
+        ),
+      ),
+    );
     agent.destroy();
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
     const data = await (await fetch(`${demo.url}/me/data`, { headers: { cookie } })).json();
@@ -90,7 +105,8 @@ function startPurgeProcess(databaseUrl: string, env: Record<string, string>) {
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })));
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   return { child, exited, output: () => output };
 }
 
@@ -101,17 +117,21 @@ describe('a purge process killed mid-run (SIGKILL)', () => {
   });
   afterAll(async () => db?.drop());
 
-  const count = async (sql: string) => (await db.pool.query(`SELECT count(*)::int AS n FROM ${sql}`)).rows[0].n as number;
+  const count = async (sql: string) =>
+    (await db.pool.query(`SELECT count(*)::int AS n FROM ${sql}`)).rows[0].n as number;
 
   it('the next purge completes: no expired row left, no row half-deleted, one purged audit row per deleted session, live rows untouched', async () => {
     const IDLE_EXPIRED = 190_000;
     const ABSOLUTE_EXPIRED = 10_000;
     const LIVE = 2_000;
     const BATCH = 1_000;
-    const seed = (prefix: string, n: number, idle: string, absolute: string) => db.pool.query(
-      `INSERT INTO user_sessions (token_hash, user_id, idle_expires_at, absolute_expires_at)
+    const seed = (prefix: string, n: number, idle: string, absolute: string) =>
+      db.pool.query(
+        `INSERT INTO user_sessions (token_hash, user_id, idle_expires_at, absolute_expires_at)
        SELECT sha256(gen_random_uuid()::text::bytea), $1 || '-' || g, now() + $3::interval, now() + $4::interval
-       FROM generate_series(1, $2) g`, [prefix, n, idle, absolute]);
+       FROM generate_series(1, $2) g`,
+        [prefix, n, idle, absolute],
+      );
     await seed('idle', IDLE_EXPIRED, '-1 minute', '1 hour');
     await seed('absolute', ABSOLUTE_EXPIRED, '1 hour', '-1 minute');
     await seed('live', LIVE, '1 hour', '2 hours');
@@ -124,8 +144,13 @@ describe('a purge process killed mid-run (SIGKILL)', () => {
     const first = startPurgeProcess(url.toString(), { PURGE_BATCH_SIZE: String(BATCH), PURGE_DUTY_CYCLE: '0.5' });
     await eventually(async () => (await count(`session_audit_log WHERE event = 'purged'`)) >= 3 * BATCH, 60_000, 20);
     // Kill it while a batch statement is executing on the server, not in a pause between two.
-    await eventually(async () => (await count(`pg_stat_activity WHERE application_name = 'purge-to-kill' AND state = 'active'
-      AND query LIKE '%DELETE FROM user_sessions%'`)) === 1, 10_000, 1);
+    await eventually(
+      async () =>
+        (await count(`pg_stat_activity WHERE application_name = 'purge-to-kill' AND state = 'active'
+      AND query LIKE '%DELETE FROM user_sessions%'`)) === 1,
+      10_000,
+      1,
+    );
     expect(first.child.exitCode).toBeNull(); // still purging
     first.child.kill('SIGKILL');
     expect(await first.exited).toEqual({ code: null, signal: 'SIGKILL' });
@@ -133,9 +158,13 @@ describe('a purge process killed mid-run (SIGKILL)', () => {
 
     // Postgres ends the dead process's connection, and its advisory lock with it; an in-flight batch
     // either committed whole (its audit rows with it) or not at all.
-    const lockFreedIn = await eventually(async () =>
-      (await count(`pg_locks WHERE locktype = 'advisory' AND objid = ${PURGE_LOCK_KEY} AND granted`)) === 0, 10_000);
-    const deletedBeforeKill = await count(`test_seeded s WHERE NOT EXISTS (SELECT 1 FROM user_sessions u WHERE u.id = s.id)`);
+    const lockFreedIn = await eventually(
+      async () => (await count(`pg_locks WHERE locktype = 'advisory' AND objid = ${PURGE_LOCK_KEY} AND granted`)) === 0,
+      10_000,
+    );
+    const deletedBeforeKill = await count(
+      `test_seeded s WHERE NOT EXISTS (SELECT 1 FROM user_sessions u WHERE u.id = s.id)`,
+    );
     const auditedBeforeKill = await count(`session_audit_log WHERE event = 'purged'`);
     expect(deletedBeforeKill % BATCH).toBe(0); // whole batches only
     expect(auditedBeforeKill).toBe(deletedBeforeKill);
@@ -148,8 +177,10 @@ describe('a purge process killed mid-run (SIGKILL)', () => {
     const secondMs = Date.now() - secondStarted;
     expect(exit).toEqual({ code: 0, signal: null });
     const report = JSON.parse(second.output().match(/purge run (\{.*\})/)![1]);
-    console.log(`[purge SIGKILL] killed after ${deletedBeforeKill} of ${IDLE_EXPIRED + ABSOLUTE_EXPIRED} expired rows; lock freed in ${lockFreedIn} ms; ` +
-      `next run ${JSON.stringify(report)} (process ${secondMs} ms)`);
+    console.log(
+      `[purge SIGKILL] killed after ${deletedBeforeKill} of ${IDLE_EXPIRED + ABSOLUTE_EXPIRED} expired rows; lock freed in ${lockFreedIn} ms; ` +
+        `next run ${JSON.stringify(report)} (process ${secondMs} ms)`,
+    );
     expect(report).toMatchObject({ sessionsDeleted: IDLE_EXPIRED + ABSOLUTE_EXPIRED - deletedBeforeKill });
     expect(report.skipped).toBeUndefined();
 
@@ -158,13 +189,23 @@ describe('a purge process killed mid-run (SIGKILL)', () => {
     expect(await count(`user_sessions`)).toBe(LIVE);
     expect(await count(`test_seeded s JOIN user_sessions u ON u.id = s.id WHERE s.user_id LIKE 'live-%'`)).toBe(LIVE);
     // Exactly one purged audit row per deleted session, none for anything else.
-    const { rows: [audit] } = await db.pool.query(
+    const {
+      rows: [audit],
+    } = await db.pool.query(
       `SELECT count(*)::int AS n, count(DISTINCT session_id)::int AS sessions,
               count(*) FILTER (WHERE details->>'expiry' = 'idle')::int AS idle,
               count(*) FILTER (WHERE details->>'expiry' = 'absolute')::int AS absolute
-       FROM session_audit_log WHERE event = 'purged'`);
-    expect(audit).toEqual({ n: IDLE_EXPIRED + ABSOLUTE_EXPIRED, sessions: IDLE_EXPIRED + ABSOLUTE_EXPIRED, idle: IDLE_EXPIRED, absolute: ABSOLUTE_EXPIRED });
-    expect(await count(`test_seeded s WHERE s.user_id NOT LIKE 'live-%'
-      AND NOT EXISTS (SELECT 1 FROM session_audit_log a WHERE a.event = 'purged' AND a.session_id = s.id AND a.user_id = s.user_id)`)).toBe(0);
+       FROM session_audit_log WHERE event = 'purged'`,
+    );
+    expect(audit).toEqual({
+      n: IDLE_EXPIRED + ABSOLUTE_EXPIRED,
+      sessions: IDLE_EXPIRED + ABSOLUTE_EXPIRED,
+      idle: IDLE_EXPIRED,
+      absolute: ABSOLUTE_EXPIRED,
+    });
+    expect(
+      await count(`test_seeded s WHERE s.user_id NOT LIKE 'live-%'
+      AND NOT EXISTS (SELECT 1 FROM session_audit_log a WHERE a.event = 'purged' AND a.session_id = s.id AND a.user_id = s.user_id)`),
+    ).toBe(0);
   }, 300_000);
 });

@@ -5,7 +5,16 @@ import { generateToken } from '../../src/session/token/session-token.js';
 import { ADAPTERS, login, startDemo, type RunningDemo } from '../support/demo.js';
 import { buildRequest, rawRequest } from '../support/raw-http.js';
 
-const SQL_BITS = ["' OR '1'='1", "'; DROP TABLE user_sessions; --", '" OR ""="', '\\', '%00', '$1', '1; SELECT pg_sleep(10)', '*/ /*'];
+const SQL_BITS = [
+  "' OR '1'='1",
+  "'; DROP TABLE user_sessions; --",
+  '" OR ""="',
+  '\\',
+  '%00',
+  '$1',
+  '1; SELECT pg_sleep(10)',
+  '*/ /*',
+];
 const hostile = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 120 }),
   fc.string({ unit: 'grapheme-ascii', maxLength: 120 }),
@@ -29,7 +38,11 @@ function cases(validToken: string): fc.Arbitrary<Case> {
     fc.integer({ min: 4_000, max: 40_000 }).map((n) => Buffer.from(`__Host-sid=${'A'.repeat(n)}`)),
     fc.constant(Buffer.from(`__Host-sid=${validToken}`)),
   );
-  const authorization = fc.oneof(hostile.map((v) => utf8(`Bearer ${v}`)), bytes, fc.constant(Buffer.from(`Bearer ${validToken}`)));
+  const authorization = fc.oneof(
+    hostile.map((v) => utf8(`Bearer ${v}`)),
+    bytes,
+    fc.constant(Buffer.from(`Bearer ${validToken}`)),
+  );
   const jsonBody = fc.oneof(
     fc.jsonValue({ maxDepth: 4 }).map((v) => utf8(JSON.stringify(v))),
     fc.integer({ min: 100, max: 20_000 }).map((depth) => utf8(`${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`)),
@@ -51,20 +64,22 @@ function cases(validToken: string): fc.Arbitrary<Case> {
     fc.constant({ method: 'PATCH', path: '/me/data', withBody: true }),
     fc.constant({ method: 'POST', path: '/auth/login', withBody: true }),
   );
-  return fc.record({
-    target,
-    cookie: fc.option(cookieValue, { nil: undefined }),
-    authorization: fc.option(authorization, { nil: undefined }),
-    body: jsonBody,
-    contentType: fc.constantFrom('application/json', 'text/plain', 'application/json; charset=latin1'),
-  }).map(({ target, cookie, authorization, body, contentType }) => {
-    const headers: Array<[string, string | Buffer]> = [];
-    if (cookie) headers.push(['Cookie', cookie]);
-    if (authorization) headers.push(['Authorization', authorization]);
-    const withBody = 'withBody' in target;
-    if (withBody) headers.push(['Content-Type', contentType]);
-    return { method: target.method, path: target.path, headers, body: withBody ? body : undefined };
-  });
+  return fc
+    .record({
+      target,
+      cookie: fc.option(cookieValue, { nil: undefined }),
+      authorization: fc.option(authorization, { nil: undefined }),
+      body: jsonBody,
+      contentType: fc.constantFrom('application/json', 'text/plain', 'application/json; charset=latin1'),
+    })
+    .map(({ target, cookie, authorization, body, contentType }) => {
+      const headers: Array<[string, string | Buffer]> = [];
+      if (cookie) headers.push(['Cookie', cookie]);
+      if (authorization) headers.push(['Authorization', authorization]);
+      const withBody = 'withBody' in target;
+      if (withBody) headers.push(['Content-Type', contentType]);
+      return { method: target.method, path: target.path, headers, body: withBody ? body : undefined };
+    });
 }
 
 describe.each(ADAPTERS)('fuzzed HTTP input (%s)', (adapter) => {
@@ -92,13 +107,19 @@ describe.each(ADAPTERS)('fuzzed HTTP input (%s)', (adapter) => {
         expect(response.headers['content-type']).toMatch(/application\/json/);
         expect(JSON.parse(response.body)).toMatchObject({ statusCode: response.status });
       }
-      if (c.method === 'PATCH' && response.status === 200) for (const key of Object.keys(JSON.parse(c.body!.toString()))) patchedKeys.add(key);
+      if (c.method === 'PATCH' && response.status === 200)
+        for (const key of Object.keys(JSON.parse(c.body!.toString()))) patchedKeys.add(key);
       if (c.path === '/auth/logout' && response.status === 204) loggedOut = true;
     });
     const result = await fc.check(property, { numRuns: 500, seed: 20261122, endOnFailure: true });
     if (result.failed) {
       const c = result.counterexample![0];
-      const shown = { method: c.method, path: c.path.slice(0, 200), headers: c.headers.map(([n, v]) => [n, v.toString().slice(0, 200)]), body: c.body?.toString('latin1').slice(0, 300) };
+      const shown = {
+        method: c.method,
+        path: c.path.slice(0, 200),
+        headers: c.headers.map(([n, v]) => [n, v.toString().slice(0, 200)]),
+        body: c.body?.toString('latin1').slice(0, 300),
+      };
       throw new Error(`counterexample ${JSON.stringify(shown)}: ${String(result.errorInstance).slice(0, 1_000)}`);
     }
 

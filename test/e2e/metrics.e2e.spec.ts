@@ -41,7 +41,8 @@ describe.each(ADAPTERS)('Prometheus metrics of the demo (%s)', (adapter) => {
 
   it('counts validations by outcome, store statements, touches and rotations by exactly the requests made', async () => {
     const before = await scrape();
-    const delta = (after: string, name: string, labels: Record<string, string> = {}) => sample(after, name, labels) - sample(before, name, labels, 0); // a histogram series appears with its first observation
+    const delta = (after: string, name: string, labels: Record<string, string> = {}) =>
+      sample(after, name, labels) - sample(before, name, labels, 0); // a histogram series appears with its first observation
     let lookups = 0;
 
     const alice = await login(demo.server, 'alice');
@@ -54,10 +55,16 @@ describe.each(ADAPTERS)('Prometheus metrics of the demo (%s)', (adapter) => {
     lookups += 1;
 
     const expired = await login(demo.server, 'bob');
-    await sql(`UPDATE user_sessions SET idle_expires_at = now() - interval '1 second' WHERE id = $1`, [expired.sessionId]);
-    expect((await request(demo.server).get('/me').set(cookie(expired.token)).expect(401)).body.reason).toBe('idle_timeout');
+    await sql(`UPDATE user_sessions SET idle_expires_at = now() - interval '1 second' WHERE id = $1`, [
+      expired.sessionId,
+    ]);
+    expect((await request(demo.server).get('/me').set(cookie(expired.token)).expect(401)).body.reason).toBe(
+      'idle_timeout',
+    );
     const revoked = await login(demo.server, 'bob');
-    await sql(`UPDATE user_sessions SET revoked_at = now(), revoke_reason = 'admin' WHERE id = $1`, [revoked.sessionId]);
+    await sql(`UPDATE user_sessions SET revoked_at = now(), revoke_reason = 'admin' WHERE id = $1`, [
+      revoked.sessionId,
+    ]);
     expect((await request(demo.server).get('/me').set(cookie(revoked.token)).expect(401)).body.reason).toBe('revoked');
     lookups += 2;
 
@@ -70,7 +77,11 @@ describe.each(ADAPTERS)('Prometheus metrics of the demo (%s)', (adapter) => {
     aliceToken = sessionCookie(rotated)!;
     expect(aliceToken).toBeDefined();
     // Step-up: another rotation, reason 'reauthenticated'.
-    const reauth = await request(demo.server).post('/auth/reauthenticate').set(cookie(aliceToken)).send({ password: 'alice-password' }).expect(200);
+    const reauth = await request(demo.server)
+      .post('/auth/reauthenticate')
+      .set(cookie(aliceToken))
+      .send({ password: 'alice-password' })
+      .expect(200);
     aliceToken = sessionCookie(reauth)!;
     lookups += 3;
 
@@ -89,8 +100,9 @@ describe.each(ADAPTERS)('Prometheus metrics of the demo (%s)', (adapter) => {
     expect(delta(after, `${P}store_query_duration_seconds_count`, { statement: 'create' })).toBe(3);
     expect(delta(after, `${P}store_query_duration_seconds_count`, { statement: 'touchIfStale' })).toBe(1);
     expect(delta(after, `${P}store_query_duration_seconds_count`, { statement: 'rotate' })).toBe(2);
-    expect(sample(after, `${P}store_query_duration_seconds_bucket`, { statement: 'lookupByTokenHash', le: '+Inf' }))
-      .toBe(sample(after, `${P}store_query_duration_seconds_count`, { statement: 'lookupByTokenHash' }));
+    expect(
+      sample(after, `${P}store_query_duration_seconds_bucket`, { statement: 'lookupByTokenHash', le: '+Inf' }),
+    ).toBe(sample(after, `${P}store_query_duration_seconds_count`, { statement: 'lookupByTokenHash' }));
     expect(delta(after, `${P}touches_total`)).toBe(1);
     expect(delta(after, `${P}rotations_total`, { reason: 'interval' })).toBe(1);
     expect(delta(after, `${P}rotations_total`, { reason: 'reauthenticated' })).toBe(1);
@@ -102,8 +114,11 @@ describe.each(ADAPTERS)('Prometheus metrics of the demo (%s)', (adapter) => {
 
   it('samples active sessions at most once a minute, not on every scrape', async () => {
     const first = sample(await scrape(), `${P}active_sessions`);
-    const { rows } = await sql(`SELECT count(*)::int AS n FROM user_sessions
-      WHERE revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()`, []);
+    const { rows } = await sql(
+      `SELECT count(*)::int AS n FROM user_sessions
+      WHERE revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()`,
+      [],
+    );
     expect(first).toBeGreaterThanOrEqual(1);
     expect(first).toBeLessThanOrEqual(rows[0].n);
     await login(demo.server, 'alice');
@@ -113,15 +128,26 @@ describe.each(ADAPTERS)('Prometheus metrics of the demo (%s)', (adapter) => {
 
   it('counts purge runs, the rows they deleted and their duration', async () => {
     const before = await scrape();
-    await sql(`INSERT INTO user_sessions (token_hash, user_id, idle_expires_at, absolute_expires_at)
+    await sql(
+      `INSERT INTO user_sessions (token_hash, user_id, idle_expires_at, absolute_expires_at)
       SELECT sha256(gen_random_uuid()::text::bytea), 'gone-' || g, now() - interval '1 minute', now() + interval '1 hour'
-      FROM generate_series(1, 4) g`, []);
+      FROM generate_series(1, 4) g`,
+      [],
+    );
     const result = await demo.app.get(SessionPurgeService).runOnce();
     expect(result.sessionsDeleted).toBe(4);
     const after = await scrape();
-    expect(sample(after, `${P}purge_rows_total`, { kind: 'sessions' }) - sample(before, `${P}purge_rows_total`, { kind: 'sessions' })).toBe(4);
-    expect(sample(after, `${P}purge_runs_total`, { result: 'ok' }) - sample(before, `${P}purge_runs_total`, { result: 'ok' })).toBe(1);
-    expect(sample(after, `${P}purge_duration_seconds_count`) - sample(before, `${P}purge_duration_seconds_count`)).toBe(1);
+    expect(
+      sample(after, `${P}purge_rows_total`, { kind: 'sessions' }) -
+        sample(before, `${P}purge_rows_total`, { kind: 'sessions' }),
+    ).toBe(4);
+    expect(
+      sample(after, `${P}purge_runs_total`, { result: 'ok' }) -
+        sample(before, `${P}purge_runs_total`, { result: 'ok' }),
+    ).toBe(1);
+    expect(sample(after, `${P}purge_duration_seconds_count`) - sample(before, `${P}purge_duration_seconds_count`)).toBe(
+      1,
+    );
   });
 
   it('serves /metrics to admins only: 401 without a session, 403 for a user', async () => {

@@ -7,7 +7,12 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const run = (command: string, args: string[], cwd: string) =>
-  execFileSync(command, args, { cwd, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  execFileSync(command, args, {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, NODE_OPTIONS: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 
 /** What a user gets from the registry: `npm pack`, installed into a scratch Nest app that boots on it. */
 describe('the published package', () => {
@@ -18,7 +23,9 @@ describe('the published package', () => {
   beforeAll(async () => {
     scratch = mkdtempSync(join(tmpdir(), 'nps-pack-'));
     // dist/ is already built by `npm test`; skip prepack's rebuild.
-    const [packed] = JSON.parse(run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', scratch], ROOT));
+    const [packed] = JSON.parse(
+      run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', scratch], ROOT),
+    );
     tarball = join(scratch, packed.filename);
     files = packed.files.map((f: { path: string }) => f.path);
     db = await createTestDatabase();
@@ -29,20 +36,54 @@ describe('the published package', () => {
   });
 
   it('holds the compiled library, its types, the migrations and the README, and no tests or demo', () => {
-    expect(files).toEqual(expect.arrayContaining([
-      'package.json', 'README.md', 'dist/src/session/index.js', 'dist/src/session/index.d.ts', 'dist/migrations/index.js',
-      'dist/src/session/health/index.js', 'dist/src/session/health/index.d.ts',
-    ]));
-    expect(files.filter((f) => /^(test|src|bench|\.ci)\/|dist\/src\/demo|dist\/src\/main|embedded-postgres|\.env/.test(f))).toEqual([]);
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'package.json',
+        'README.md',
+        'dist/src/session/index.js',
+        'dist/src/session/index.d.ts',
+        'dist/migrations/index.js',
+        'dist/src/session/health/index.js',
+        'dist/src/session/health/index.d.ts',
+      ]),
+    );
+    expect(
+      files.filter((f) => /^(test|src|bench|\.ci)\/|dist\/src\/demo|dist\/src\/main|embedded-postgres|\.env/.test(f)),
+    ).toEqual([]);
   });
 
   it('installs into a scratch app that boots with the module, runs the migrations and guards its routes', async () => {
-    writeFileSync(join(scratch, 'package.json'), JSON.stringify({ name: 'scratch-app', private: true, type: 'module' }));
-    run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', tarball,
-      '@nestjs/common@12', '@nestjs/core@12', '@nestjs/platform-express@12', '@nestjs/typeorm@12', '@nestjs/schedule@12',
-      'typeorm@1', 'pg@8', 'class-validator', 'class-transformer', 'reflect-metadata', 'rxjs'], scratch);
+    writeFileSync(
+      join(scratch, 'package.json'),
+      JSON.stringify({ name: 'scratch-app', private: true, type: 'module' }),
+    );
+    run(
+      'npm',
+      [
+        'install',
+        '--prefer-offline',
+        '--no-audit',
+        '--no-fund',
+        '--loglevel=error',
+        tarball,
+        '@nestjs/common@12',
+        '@nestjs/core@12',
+        '@nestjs/platform-express@12',
+        '@nestjs/typeorm@12',
+        '@nestjs/schedule@12',
+        'typeorm@1',
+        'pg@8',
+        'class-validator',
+        'class-transformer',
+        'reflect-metadata',
+        'rxjs',
+      ],
+      scratch,
+    );
     // Plain JavaScript, decorators applied by hand: no build step between the user and the package.
-    writeFileSync(join(scratch, 'main.js'), `
+    writeFileSync(
+      join(scratch, 'main.js'),
+      `
       import 'reflect-metadata';
       import { Controller, Get, Module } from '@nestjs/common';
       import { NestFactory } from '@nestjs/core';
@@ -73,13 +114,25 @@ describe('the published package', () => {
       const health = await import('nest-pg-session/health').then(() => 'loaded', (e) => e.code + ' ' + e.message.includes('@nestjs/terminus'));
       console.log(JSON.stringify({ open: open.status, closed: closed.status, reason: (await closed.json()).reason, health }));
       await app.close();
-    `);
-    const output = execFileSync(process.execPath, ['main.js'], { cwd: scratch, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '', DATABASE_URL: db.url } });
-    expect(JSON.parse(output.trim().split('\n').pop()!)).toEqual({ open: 200, closed: 401, reason: 'missing', health: 'ERR_MODULE_NOT_FOUND true' });
+    `,
+    );
+    const output = execFileSync(process.execPath, ['main.js'], {
+      cwd: scratch,
+      encoding: 'utf8',
+      env: { ...process.env, NODE_OPTIONS: '', DATABASE_URL: db.url },
+    });
+    expect(JSON.parse(output.trim().split('\n').pop()!)).toEqual({
+      open: 200,
+      closed: 401,
+      reason: 'missing',
+      health: 'ERR_MODULE_NOT_FOUND true',
+    });
     // Optional peers (peerDependenciesMeta): npm installs neither, and the main entry works without them.
     expect(existsSync(join(scratch, 'node_modules/@nestjs/terminus'))).toBe(false);
     expect(existsSync(join(scratch, 'node_modules/prom-client'))).toBe(false);
-    const { rows } = await db.pool.query(`SELECT to_regclass('user_sessions') AS sessions, to_regclass('session_audit_log') AS audit`);
+    const { rows } = await db.pool.query(
+      `SELECT to_regclass('user_sessions') AS sessions, to_regclass('session_audit_log') AS audit`,
+    );
     expect(rows[0]).toEqual({ sessions: 'user_sessions', audit: 'session_audit_log' });
   }, 180_000);
 });

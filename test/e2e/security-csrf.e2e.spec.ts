@@ -1,7 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { csrfTokenFor } from '../../src/session/csrf/csrf-token.js';
-import { ADAPTERS, bareCookie, cookie, eventually, login, sessionCookie, sleep, startDemo, type RunningDemo } from '../support/demo.js';
+import {
+  ADAPTERS,
+  bareCookie,
+  cookie,
+  eventually,
+  login,
+  sessionCookie,
+  sleep,
+  startDemo,
+  type RunningDemo,
+} from '../support/demo.js';
 
 const APP = 'https://app.example.com';
 const CSRF_COOKIE = '__Host-csrf';
@@ -15,18 +25,28 @@ function csrfCookieLine(response: request.Response): string | undefined {
 }
 
 function csrfCookie(response: request.Response): string | undefined {
-  return csrfCookieLine(response)?.slice(CSRF_COOKIE.length + 1).split(';')[0];
+  return csrfCookieLine(response)
+    ?.slice(CSRF_COOKIE.length + 1)
+    .split(';')[0];
 }
 
 describe.each(ADAPTERS)('CSRF defence for cookie sessions (%s)', (adapter) => {
   let demo: RunningDemo;
   beforeAll(async () => {
-    demo = await startDemo(adapter, { SESSION_ALLOWED_ORIGINS: `${APP},http://localhost:3000`, SESSION_FLOOD_WINDOW: '3s' });
+    demo = await startDemo(adapter, {
+      SESSION_ALLOWED_ORIGINS: `${APP},http://localhost:3000`,
+      SESSION_FLOOD_WINDOW: '3s',
+    });
   });
   afterAll(async () => demo?.close());
 
   const liveSessions = async (userId: string) =>
-    (await demo.db.pool.query('SELECT count(*)::int AS n FROM user_sessions WHERE user_id = $1 AND revoked_at IS NULL', [userId])).rows[0].n;
+    (
+      await demo.db.pool.query(
+        'SELECT count(*)::int AS n FROM user_sessions WHERE user_id = $1 AND revoked_at IS NULL',
+        [userId],
+      )
+    ).rows[0].n;
 
   it('hands the token to the app: login body, GET /me, and a script-readable __Host- cookie, all the same value', async () => {
     const { response, token, csrfToken } = await login(demo.server, 'alice');
@@ -66,104 +86,227 @@ describe.each(ADAPTERS)('CSRF defence for cookie sessions (%s)', (adapter) => {
     const { token, csrfToken } = await login(demo.server, 'alice');
     const tries = [
       // (Surrounding blanks are not in the list: HTTP strips them before anyone sees the value.)
-      'x'.repeat(43), csrfToken!.slice(0, 42), `${csrfToken}=`, `${csrfToken}x`, csrfToken!.toLowerCase(), '',
-      csrfTokenFor(token.slice(0, 42) + 'A'), `${csrfToken}, ${csrfToken}`,
+      'x'.repeat(43),
+      csrfToken!.slice(0, 42),
+      `${csrfToken}=`,
+      `${csrfToken}x`,
+      csrfToken!.toLowerCase(),
+      '',
+      csrfTokenFor(token.slice(0, 42) + 'A'),
+      `${csrfToken}, ${csrfToken}`,
     ].filter((value) => value !== csrfToken);
     for (const presented of tries) {
-      const response = await request(demo.server).patch('/me/data').set(bareCookie(token)).set('x-csrf-token', presented).send({ a: 1 });
+      const response = await request(demo.server)
+        .patch('/me/data')
+        .set(bareCookie(token))
+        .set('x-csrf-token', presented)
+        .send({ a: 1 });
       expect([presented, response.status, response.body.reason]).toEqual([presented, 403, 'csrf_token_invalid']);
     }
-    await request(demo.server).patch('/me/data').set(bareCookie(token)).set('x-csrf-token', csrfToken!).send({ a: 1 }).expect(200);
+    await request(demo.server)
+      .patch('/me/data')
+      .set(bareCookie(token))
+      .set('x-csrf-token', csrfToken!)
+      .send({ a: 1 })
+      .expect(200);
   });
 
   it("refuses user A's CSRF token in user B's session (the attacker's own token is worthless)", async () => {
     const attacker = await login(demo.server, 'bob');
     const victim = await login(demo.server, 'alice');
-    const response = await request(demo.server).patch('/me/data').set(bareCookie(victim.token)).set('x-csrf-token', attacker.csrfToken!).send({ pwned: 1 }).expect(403);
+    const response = await request(demo.server)
+      .patch('/me/data')
+      .set(bareCookie(victim.token))
+      .set('x-csrf-token', attacker.csrfToken!)
+      .send({ pwned: 1 })
+      .expect(403);
     expect(response.body.reason).toBe('csrf_token_invalid');
     // Another session of the same user does not help either: the token is per session.
     const victimElsewhere = await login(demo.server, 'alice');
-    await request(demo.server).patch('/me/data').set(bareCookie(victim.token)).set('x-csrf-token', victimElsewhere.csrfToken!).send({ pwned: 1 }).expect(403);
+    await request(demo.server)
+      .patch('/me/data')
+      .set(bareCookie(victim.token))
+      .set('x-csrf-token', victimElsewhere.csrfToken!)
+      .send({ pwned: 1 })
+      .expect(403);
     expect((await request(demo.server).get('/me/data').set(cookie(victim.token)).expect(200)).body).toEqual({});
   });
 
   it('refuses Sec-Fetch-Site: cross-site even with a valid token; same-origin, same-site and none pass', async () => {
     const { token } = await login(demo.server, 'alice');
-    const crossSite = await request(demo.server).patch('/me/data').set(cookie(token)).set('Sec-Fetch-Site', 'cross-site').send({ a: 1 }).expect(403);
+    const crossSite = await request(demo.server)
+      .patch('/me/data')
+      .set(cookie(token))
+      .set('Sec-Fetch-Site', 'cross-site')
+      .send({ a: 1 })
+      .expect(403);
     expect(crossSite.body.reason).toBe('cross_site');
-    await request(demo.server).patch('/me/data').set(cookie(token)).set('Sec-Fetch-Site', 'Cross-Site ').send({ a: 1 }).expect(403);
-    await request(demo.server).patch('/me/data').set(cookie(token)).set('Sec-Fetch-Site', 'bogus').send({ a: 1 }).expect(403);
+    await request(demo.server)
+      .patch('/me/data')
+      .set(cookie(token))
+      .set('Sec-Fetch-Site', 'Cross-Site ')
+      .send({ a: 1 })
+      .expect(403);
+    await request(demo.server)
+      .patch('/me/data')
+      .set(cookie(token))
+      .set('Sec-Fetch-Site', 'bogus')
+      .send({ a: 1 })
+      .expect(403);
     for (const site of ['same-origin', 'same-site', 'none']) {
-      await request(demo.server).patch('/me/data').set(cookie(token)).set('Sec-Fetch-Site', site).send({ a: 1 }).expect(200);
+      await request(demo.server)
+        .patch('/me/data')
+        .set(cookie(token))
+        .set('Sec-Fetch-Site', site)
+        .send({ a: 1 })
+        .expect(200);
     }
   });
 
   it('accepts only an exact allowed Origin: look-alikes, null, other schemes and ports fail', async () => {
     const { token } = await login(demo.server, 'alice');
     const refused = [
-      'null', 'https://app.example.com.evil.com', 'https://evil.com', 'http://app.example.com', 'https://app.example.com:8443',
-      'https://app.example.com/', 'https://APP.example.com', 'https://app.example.co', 'https://xapp.example.com', '',
-      'https://app.example.com@evil.com', 'https://evil.com#https://app.example.com',
+      'null',
+      'https://app.example.com.evil.com',
+      'https://evil.com',
+      'http://app.example.com',
+      'https://app.example.com:8443',
+      'https://app.example.com/',
+      'https://APP.example.com',
+      'https://app.example.co',
+      'https://xapp.example.com',
+      '',
+      'https://app.example.com@evil.com',
+      'https://evil.com#https://app.example.com',
     ];
     for (const origin of refused) {
-      const response = await request(demo.server).patch('/me/data').set(cookie(token)).set('Origin', origin).send({ a: 1 });
+      const response = await request(demo.server)
+        .patch('/me/data')
+        .set(cookie(token))
+        .set('Origin', origin)
+        .send({ a: 1 });
       expect([origin, response.status, response.body.reason]).toEqual([origin, 403, 'origin_not_allowed']);
     }
     await request(demo.server).patch('/me/data').set(cookie(token)).set('Origin', APP).send({ a: 1 }).expect(200);
-    await request(demo.server).patch('/me/data').set(cookie(token)).set('Origin', 'http://localhost:3000').send({ a: 1 }).expect(200);
+    await request(demo.server)
+      .patch('/me/data')
+      .set(cookie(token))
+      .set('Origin', 'http://localhost:3000')
+      .send({ a: 1 })
+      .expect(200);
   });
 
-  it('without Origin, judges the Referer\'s origin; with neither (curl, apps), the token alone decides', async () => {
+  it("without Origin, judges the Referer's origin; with neither (curl, apps), the token alone decides", async () => {
     const { token } = await login(demo.server, 'alice');
-    for (const referer of ['https://evil.com/form', 'https://app.example.com.evil.com/', 'not a url', 'javascript:alert(1)']) {
-      const response = await request(demo.server).patch('/me/data').set(cookie(token)).set('Referer', referer).send({ a: 1 });
+    for (const referer of [
+      'https://evil.com/form',
+      'https://app.example.com.evil.com/',
+      'not a url',
+      'javascript:alert(1)',
+    ]) {
+      const response = await request(demo.server)
+        .patch('/me/data')
+        .set(cookie(token))
+        .set('Referer', referer)
+        .send({ a: 1 });
       expect([referer, response.status, response.body.reason]).toEqual([referer, 403, 'origin_not_allowed']);
     }
-    await request(demo.server).patch('/me/data').set(cookie(token)).set('Referer', `${APP}/settings?tab=1`).send({ a: 1 }).expect(200);
+    await request(demo.server)
+      .patch('/me/data')
+      .set(cookie(token))
+      .set('Referer', `${APP}/settings?tab=1`)
+      .send({ a: 1 })
+      .expect(200);
     // An allowed Referer does not rescue a bad Origin: Origin wins when present.
-    await request(demo.server).patch('/me/data').set(cookie(token)).set('Origin', 'https://evil.com').set('Referer', `${APP}/`).send({ a: 1 }).expect(403);
+    await request(demo.server)
+      .patch('/me/data')
+      .set(cookie(token))
+      .set('Origin', 'https://evil.com')
+      .set('Referer', `${APP}/`)
+      .send({ a: 1 })
+      .expect(403);
     await request(demo.server).patch('/me/data').set(cookie(token)).send({ a: 1 }).expect(200);
     await request(demo.server).patch('/me/data').set(bareCookie(token)).send({ a: 1 }).expect(403);
   });
 
   it('guards login against login CSRF (Origin / Fetch Metadata), creating no session when refused', async () => {
-    const count = async () => (await demo.db.pool.query(`SELECT count(*)::int AS n FROM session_audit_log WHERE event = 'created' AND user_id = 'u-admin'`)).rows[0].n;
+    const count = async () =>
+      (
+        await demo.db.pool.query(
+          `SELECT count(*)::int AS n FROM session_audit_log WHERE event = 'created' AND user_id = 'u-admin'`,
+        )
+      ).rows[0].n;
     const before = await count();
     const body = { username: 'admin', password: 'admin-password' };
-    const evil = await request(demo.server).post('/auth/login').set('Origin', 'https://evil.com').send(body).expect(403);
+    const evil = await request(demo.server)
+      .post('/auth/login')
+      .set('Origin', 'https://evil.com')
+      .send(body)
+      .expect(403);
     expect(evil.body.reason).toBe('origin_not_allowed');
     expect(sessionCookie(evil)).toBeUndefined();
     await request(demo.server).post('/auth/login').set('Sec-Fetch-Site', 'cross-site').send(body).expect(403);
     await request(demo.server).post('/auth/login').set('Origin', 'null').send(body).expect(403);
     await request(demo.server).post('/auth/login').set('Referer', 'https://evil.com/').send(body).expect(403);
     expect(await count()).toBe(before);
-    await request(demo.server).post('/auth/login').set('Origin', APP).set('Sec-Fetch-Site', 'same-origin').send(body).expect(200);
+    await request(demo.server)
+      .post('/auth/login')
+      .set('Origin', APP)
+      .set('Sec-Fetch-Site', 'same-origin')
+      .send(body)
+      .expect(200);
     expect(await count()).toBe(before + 1);
   });
 
   it('lets safe methods through without a token, even cross-site (links and navigations)', async () => {
     const { token } = await login(demo.server, 'alice');
-    await request(demo.server).get('/me').set(bareCookie(token)).set('Sec-Fetch-Site', 'cross-site').set('Origin', 'https://evil.com').expect(200);
+    await request(demo.server)
+      .get('/me')
+      .set(bareCookie(token))
+      .set('Sec-Fetch-Site', 'cross-site')
+      .set('Origin', 'https://evil.com')
+      .expect(200);
     await request(demo.server).head('/me').set(bareCookie(token)).expect(200);
   });
 
   it('audits failures as csrf_failed: one aggregated row per source and session and window, none per request', async () => {
     const victim = await login(demo.server, 'bob');
     const countRows = async () =>
-      (await demo.db.pool.query(`SELECT count(*)::int AS n FROM session_audit_log WHERE event = 'csrf_failed' AND session_id = $1`, [victim.sessionId])).rows[0].n;
+      (
+        await demo.db.pool.query(
+          `SELECT count(*)::int AS n FROM session_audit_log WHERE event = 'csrf_failed' AND session_id = $1`,
+          [victim.sessionId],
+        )
+      ).rows[0].n;
     await Promise.all([
-      ...Array.from({ length: 20 }, () => request(demo.server).patch('/me/data').set(bareCookie(victim.token)).send({ a: 1 }).expect(403)),
-      ...Array.from({ length: 10 }, () => request(demo.server).patch('/me/data').set(cookie(victim.token)).set('Origin', 'https://evil.com').send({ a: 1 }).expect(403)),
+      ...Array.from({ length: 20 }, () =>
+        request(demo.server).patch('/me/data').set(bareCookie(victim.token)).send({ a: 1 }).expect(403),
+      ),
+      ...Array.from({ length: 10 }, () =>
+        request(demo.server)
+          .patch('/me/data')
+          .set(cookie(victim.token))
+          .set('Origin', 'https://evil.com')
+          .send({ a: 1 })
+          .expect(403),
+      ),
     ]);
     expect(await countRows()).toBe(0); // nothing written while the window is open
     await eventually(async () => (await countRows()) > 0, 10_000);
     await sleep(1_500); // two more sweeps (every quarter window) must not add a second row
-    const { rows } = await demo.db.pool.query(`SELECT user_id, ip, details FROM session_audit_log WHERE event = 'csrf_failed' AND session_id = $1`, [victim.sessionId]);
+    const { rows } = await demo.db.pool.query(
+      `SELECT user_id, ip, details FROM session_audit_log WHERE event = 'csrf_failed' AND session_id = $1`,
+      [victim.sessionId],
+    );
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({
       user_id: 'u-bob',
       ip: expect.stringMatching(/127\.0\.0\.1/),
-      details: { count: 30, reasons: { csrf_token_missing: 20, origin_not_allowed: 10 }, origins: ['https://evil.com'] },
+      details: {
+        count: 30,
+        reasons: { csrf_token_missing: 20, origin_not_allowed: 10 },
+        origins: ['https://evil.com'],
+      },
     });
   });
 });
@@ -185,11 +328,26 @@ describe.each(ADAPTERS)('CSRF token rotation (%s)', (adapter) => {
     expect(secondCsrf).toBe(rotating.body.csrfToken);
     expect(secondCsrf).not.toBe(firstCsrf);
     // The old CSRF token does not work with the new cookie...
-    const stale = await request(demo.server).patch('/me/data').set(bareCookie(second)).set('x-csrf-token', firstCsrf!).send({ a: 1 }).expect(403);
+    const stale = await request(demo.server)
+      .patch('/me/data')
+      .set(bareCookie(second))
+      .set('x-csrf-token', firstCsrf!)
+      .send({ a: 1 })
+      .expect(403);
     expect(stale.body.reason).toBe('csrf_token_invalid');
-    await request(demo.server).patch('/me/data').set(bareCookie(second)).set('x-csrf-token', secondCsrf!).send({ a: 1 }).expect(200);
+    await request(demo.server)
+      .patch('/me/data')
+      .set(bareCookie(second))
+      .set('x-csrf-token', secondCsrf!)
+      .send({ a: 1 })
+      .expect(200);
     // ...while an in-flight request with the old pair still works during the grace window.
-    await request(demo.server).patch('/me/data').set(bareCookie(first)).set('x-csrf-token', firstCsrf!).send({ b: 1 }).expect(200);
+    await request(demo.server)
+      .patch('/me/data')
+      .set(bareCookie(first))
+      .set('x-csrf-token', firstCsrf!)
+      .send({ b: 1 })
+      .expect(200);
   });
 
   it('clears the CSRF cookie with the session cookie on logout', async () => {
@@ -208,7 +366,10 @@ describe.each(ADAPTERS)('no CSRF machinery for bearer sessions (%s)', (adapter) 
   afterAll(async () => demo?.close());
 
   it('accepts unsafe bearer requests without a CSRF header and sends no CSRF token or cookie', async () => {
-    const response = await request(demo.server).post('/auth/login').send({ username: 'bob', password: 'bob-password' }).expect(200);
+    const response = await request(demo.server)
+      .post('/auth/login')
+      .send({ username: 'bob', password: 'bob-password' })
+      .expect(200);
     expect(response.body.csrfToken).toBeUndefined();
     expect(response.headers['set-cookie']).toBeUndefined();
     const auth = { Authorization: `Bearer ${response.body.token}` };

@@ -15,7 +15,11 @@ describe.each(ADAPTERS)('flood and guess detection (%s)', (adapter) => {
   let demo: RunningDemo;
   let lookups: ReturnType<typeof jest.spyOn>;
   beforeAll(async () => {
-    demo = await startDemo(adapter, { SESSION_FLOOD_LIMIT: String(LIMIT), SESSION_FLOOD_WINDOW: `${WINDOW_MS}ms`, TRUST_PROXY: 'loopback' });
+    demo = await startDemo(adapter, {
+      SESSION_FLOOD_LIMIT: String(LIMIT),
+      SESSION_FLOOD_WINDOW: `${WINDOW_MS}ms`,
+      TRUST_PROXY: 'loopback',
+    });
   });
   afterAll(async () => demo?.close());
   beforeEach(() => {
@@ -24,7 +28,12 @@ describe.each(ADAPTERS)('flood and guess detection (%s)', (adapter) => {
   afterEach(() => lookups.mockRestore());
 
   const invalidTokenRows = async (ip: string) =>
-    (await demo.db.pool.query(`SELECT ip, user_agent, details FROM session_audit_log WHERE event = 'invalid_token' AND ip = $1 ORDER BY id`, [ip])).rows;
+    (
+      await demo.db.pool.query(
+        `SELECT ip, user_agent, details FROM session_audit_log WHERE event = 'invalid_token' AND ip = $1 ORDER BY id`,
+        [ip],
+      )
+    ).rows;
 
   it('answers 429 with Retry-After, and does no database work, once a source has presented N unknown tokens', async () => {
     const ip = '203.0.113.10';
@@ -43,7 +52,11 @@ describe.each(ADAPTERS)('flood and guess detection (%s)', (adapter) => {
     expect(retryAfter).toBeLessThanOrEqual(Math.ceil(WINDOW_MS / 1000));
     // Until the window ends, even a valid token from that source costs nothing: refused before any lookup.
     await request(demo.server).get('/me').set(from(ip)).set(cookie(valid.token)).expect(429);
-    await Promise.all(Array.from({ length: 50 }, () => request(demo.server).get('/me').set(from(ip)).set(cookie(generateToken())).expect(429)));
+    await Promise.all(
+      Array.from({ length: 50 }, () =>
+        request(demo.server).get('/me').set(from(ip)).set(cookie(generateToken())).expect(429),
+      ),
+    );
     await request(demo.server).get('/me').set(from(ip)).set('Cookie', `${SID}=garbage`).expect(429);
     expect(lookups).not.toHaveBeenCalled();
     // No token, no lookup anyway: still the plain 401.
@@ -58,7 +71,8 @@ describe.each(ADAPTERS)('flood and guess detection (%s)', (adapter) => {
 
   it('counts malformed tokens too, which never reach the database', async () => {
     const ip = '203.0.113.11';
-    for (let i = 0; i < LIMIT; i++) await request(demo.server).get('/me').set(from(ip)).set('Cookie', `${SID}=not-a-token-${i}`).expect(401);
+    for (let i = 0; i < LIMIT; i++)
+      await request(demo.server).get('/me').set(from(ip)).set('Cookie', `${SID}=not-a-token-${i}`).expect(401);
     expect(lookups).not.toHaveBeenCalled();
     await request(demo.server).get('/me').set(from(ip)).set(cookie(generateToken())).expect(429);
     expect(lookups).not.toHaveBeenCalled();
@@ -66,9 +80,17 @@ describe.each(ADAPTERS)('flood and guess detection (%s)', (adapter) => {
 
   it('counts an IPv6 client per /64, so rotating through its own addresses does not reset the limit', async () => {
     for (let i = 1; i <= LIMIT; i++) {
-      await request(demo.server).get('/me').set(from(`2001:db8:aa:bb::${i.toString(16)}`)).set(cookie(generateToken())).expect(401);
+      await request(demo.server)
+        .get('/me')
+        .set(from(`2001:db8:aa:bb::${i.toString(16)}`))
+        .set(cookie(generateToken()))
+        .expect(401);
     }
-    await request(demo.server).get('/me').set(from('2001:db8:aa:bb:ffff:ffff:ffff:ffff')).set(cookie(generateToken())).expect(429);
+    await request(demo.server)
+      .get('/me')
+      .set(from('2001:db8:aa:bb:ffff:ffff:ffff:ffff'))
+      .set(cookie(generateToken()))
+      .expect(429);
     await request(demo.server).get('/me').set(from('2001:db8:aa:bc::1')).set(cookie(generateToken())).expect(401);
   });
 
@@ -76,9 +98,29 @@ describe.each(ADAPTERS)('flood and guess detection (%s)', (adapter) => {
     const ip = '203.0.113.12';
     const writes = await installWriteCounter(demo.db.pool);
     await writes.reset();
-    for (let i = 0; i < LIMIT - 1; i++) await request(demo.server).get('/me').set(from(ip)).set(cookie(generateToken())).set('User-Agent', 'guesser/1.0').expect(401);
-    await request(demo.server).get('/me').set(from(ip)).set('Cookie', `${SID}=%00bad`).set('User-Agent', 'guesser/1.0').expect(401);
-    await Promise.all(Array.from({ length: 200 }, () => request(demo.server).get('/me').set(from(ip)).set(cookie(generateToken())).set('User-Agent', 'guesser/1.0').expect(429)));
+    for (let i = 0; i < LIMIT - 1; i++)
+      await request(demo.server)
+        .get('/me')
+        .set(from(ip))
+        .set(cookie(generateToken()))
+        .set('User-Agent', 'guesser/1.0')
+        .expect(401);
+    await request(demo.server)
+      .get('/me')
+      .set(from(ip))
+      .set('Cookie', `${SID}=%00bad`)
+      .set('User-Agent', 'guesser/1.0')
+      .expect(401);
+    await Promise.all(
+      Array.from({ length: 200 }, () =>
+        request(demo.server)
+          .get('/me')
+          .set(from(ip))
+          .set(cookie(generateToken()))
+          .set('User-Agent', 'guesser/1.0')
+          .expect(429),
+      ),
+    );
     // While the window is open, nothing at all was written for the whole flood.
     expect(await invalidTokenRows(ip)).toEqual([]);
     expect(await writes.updates()).toBe(0);
@@ -88,18 +130,30 @@ describe.each(ADAPTERS)('flood and guess detection (%s)', (adapter) => {
     const rows = await invalidTokenRows(ip);
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({
-      ip, user_agent: 'guesser/1.0',
-      details: { count: 205, reasons: { unknown: LIMIT - 1, malformed: 1, blocked: 200 }, first_at: expect.any(String), last_at: expect.any(String) },
+      ip,
+      user_agent: 'guesser/1.0',
+      details: {
+        count: 205,
+        reasons: { unknown: LIMIT - 1, malformed: 1, blocked: 200 },
+        first_at: expect.any(String),
+        last_at: expect.any(String),
+      },
     });
   });
 
-  it('does not count a revoked session\'s token as a guess: it is a real token, and says so', async () => {
+  it("does not count a revoked session's token as a guess: it is a real token, and says so", async () => {
     const ip = '203.0.113.14';
     const victim = await login(demo.server, 'bob', from(ip));
     const other = await login(demo.server, 'bob', from(ip));
-    await request(demo.server).delete(`/sessions/${victim.sessionId}`).set(from(ip)).set(cookie(other.token)).expect(204);
+    await request(demo.server)
+      .delete(`/sessions/${victim.sessionId}`)
+      .set(from(ip))
+      .set(cookie(other.token))
+      .expect(204);
     for (let i = 0; i < LIMIT + 3; i++) {
-      expect((await request(demo.server).get('/me').set(from(ip)).set(cookie(victim.token)).expect(401)).body.reason).toBe('revoked');
+      expect(
+        (await request(demo.server).get('/me').set(from(ip)).set(cookie(victim.token)).expect(401)).body.reason,
+      ).toBe('revoked');
     }
     await request(demo.server).get('/me').set(from(ip)).set(cookie(other.token)).expect(200);
   });

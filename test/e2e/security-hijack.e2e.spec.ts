@@ -11,14 +11,20 @@ const THIEF = client('203.0.113.66', 'curl/8.9.1');
 
 async function auditRows(demo: RunningDemo, sessionId: string, events: string[]) {
   const { rows } = await demo.db.pool.query(
-    'SELECT event, ip, user_agent, details FROM session_audit_log WHERE session_id = $1 AND event = ANY($2) ORDER BY id', [sessionId, events]);
+    'SELECT event, ip, user_agent, details FROM session_audit_log WHERE session_id = $1 AND event = ANY($2) ORDER BY id',
+    [sessionId, events],
+  );
   return rows;
 }
 
 describe.each(ADAPTERS)('stolen cookie: token reuse after rotation (%s)', (adapter) => {
   let demo: RunningDemo;
   beforeAll(async () => {
-    demo = await startDemo(adapter, { SESSION_ROTATION_INTERVAL: '1500ms', SESSION_ROTATION_GRACE: '1s', TRUST_PROXY: 'loopback' });
+    demo = await startDemo(adapter, {
+      SESSION_ROTATION_INTERVAL: '1500ms',
+      SESSION_ROTATION_GRACE: '1s',
+      TRUST_PROXY: 'loopback',
+    });
   });
   afterAll(async () => demo?.close());
 
@@ -35,11 +41,20 @@ describe.each(ADAPTERS)('stolen cookie: token reuse after rotation (%s)', (adapt
     expect(replay.body.reason).toBe('revoked');
     expect(sessionCookie(replay)).toBeUndefined(); // refusals never clear a cookie (it may be newer than this token)
     // The victim is logged out too: the server cannot tell which holder is the real one.
-    expect((await request(demo.server).get('/me').set(VICTIM).set(cookie(current)).expect(401)).body.reason).toBe('revoked');
+    expect((await request(demo.server).get('/me').set(VICTIM).set(cookie(current)).expect(401)).body.reason).toBe(
+      'revoked',
+    );
     // And the thief cannot use the stolen token for anything else either.
     await request(demo.server).patch('/me/data').set(THIEF).set(cookie(stolen)).send({ a: 1 }).expect(401);
     const rows = await auditRows(demo, victim.sessionId, ['token_reuse_detected']);
-    expect(rows).toEqual([{ event: 'token_reuse_detected', ip: THIEF['X-Forwarded-For'], user_agent: THIEF['User-Agent'], details: { reason: 'token_reuse' } }]);
+    expect(rows).toEqual([
+      {
+        event: 'token_reuse_detected',
+        ip: THIEF['X-Forwarded-For'],
+        user_agent: THIEF['User-Agent'],
+        details: { reason: 'token_reuse' },
+      },
+    ]);
   });
 
   it('the same when the thief rotates first and the victim comes back with the old token', async () => {
@@ -49,7 +64,9 @@ describe.each(ADAPTERS)('stolen cookie: token reuse after rotation (%s)', (adapt
     const thiefToken = sessionCookie(thiefRotation)!;
     await sleep(1_100);
     await request(demo.server).get('/me').set(VICTIM).set(cookie(victim.token)).expect(401);
-    expect((await request(demo.server).get('/me').set(THIEF).set(cookie(thiefToken)).expect(401)).body.reason).toBe('revoked');
+    expect((await request(demo.server).get('/me').set(THIEF).set(cookie(thiefToken)).expect(401)).body.reason).toBe(
+      'revoked',
+    );
     expect(await auditRows(demo, victim.sessionId, ['token_reuse_detected'])).toHaveLength(1);
   });
 });
@@ -70,18 +87,28 @@ describe.each(ADAPTERS)('client binding as detection (%s)', (adapter) => {
     expect(await auditRows(demo, sessionId, ['ip_changed', 'ua_changed'])).toEqual([]);
 
     const moved = { ...VICTIM, 'X-Forwarded-For': '198.51.100.77' };
-    await Promise.all(Array.from({ length: 20 }, () => request(demo.server).get('/me').set(moved).set(cookie(token)).expect(200)));
+    await Promise.all(
+      Array.from({ length: 20 }, () => request(demo.server).get('/me').set(moved).set(cookie(token)).expect(200)),
+    );
     for (let i = 0; i < 5; i++) await request(demo.server).get('/me').set(moved).set(cookie(token)).expect(200);
     expect(await writes.updates()).toBe(1);
     expect(await auditRows(demo, sessionId, ['ip_changed', 'ua_changed'])).toEqual([
-      { event: 'ip_changed', ip: '198.51.100.77', user_agent: VICTIM['User-Agent'], details: { from: '198.51.100.1', to: '198.51.100.77' } },
+      {
+        event: 'ip_changed',
+        ip: '198.51.100.77',
+        user_agent: VICTIM['User-Agent'],
+        details: { from: '198.51.100.1', to: '198.51.100.77' },
+      },
     ]);
-    const { rows: [row] } = await demo.db.pool.query('SELECT ip FROM user_sessions WHERE id = $1', [sessionId]);
+    const {
+      rows: [row],
+    } = await demo.db.pool.query('SELECT ip FROM user_sessions WHERE id = $1', [sessionId]);
     expect(row.ip).toBe('198.51.100.77');
 
     await request(demo.server).get('/me').set(VICTIM).set(cookie(token)).expect(200);
     expect((await auditRows(demo, sessionId, ['ip_changed'])).map((r) => r.details)).toEqual([
-      { from: '198.51.100.1', to: '198.51.100.77' }, { from: '198.51.100.77', to: '198.51.100.1' },
+      { from: '198.51.100.1', to: '198.51.100.77' },
+      { from: '198.51.100.77', to: '198.51.100.1' },
     ]);
   });
 
@@ -108,15 +135,25 @@ describe.each(ADAPTERS)('client binding, rejecting user-agent changes (%s)', (ad
   it('revokes the session when it shows up with another user agent, and audits ua_changed', async () => {
     const { token, sessionId } = await login(demo.server, 'alice', VICTIM);
     // A new address alone is only audited: mobile clients move.
-    await request(demo.server).get('/me').set({ ...VICTIM, 'X-Forwarded-For': '198.51.100.99' }).set(cookie(token)).expect(200);
+    await request(demo.server)
+      .get('/me')
+      .set({ ...VICTIM, 'X-Forwarded-For': '198.51.100.99' })
+      .set(cookie(token))
+      .expect(200);
     const stolen = await request(demo.server).get('/me').set(THIEF).set(cookie(token)).expect(401);
     expect(stolen.body.reason).toBe('revoked');
-    expect((await request(demo.server).get('/me').set(VICTIM).set(cookie(token)).expect(401)).body.reason).toBe('revoked');
+    expect((await request(demo.server).get('/me').set(VICTIM).set(cookie(token)).expect(401)).body.reason).toBe(
+      'revoked',
+    );
     const rows = await auditRows(demo, sessionId, ['ua_changed']);
-    expect(rows).toEqual([{
-      event: 'ua_changed', ip: THIEF['X-Forwarded-For'], user_agent: THIEF['User-Agent'],
-      details: { reason: 'ua_changed', from: VICTIM['User-Agent'], to: THIEF['User-Agent'] },
-    }]);
+    expect(rows).toEqual([
+      {
+        event: 'ua_changed',
+        ip: THIEF['X-Forwarded-For'],
+        user_agent: THIEF['User-Agent'],
+        details: { reason: 'ua_changed', from: VICTIM['User-Agent'], to: THIEF['User-Agent'] },
+      },
+    ]);
   });
 });
 
@@ -137,20 +174,29 @@ describe.each(ADAPTERS)('cookie hygiene against planted and oversized cookies (%
     const response = await request(demo.server).get('/me').set('Cookie', `${SID}=${value}`).expect(401);
     expect(response.body.reason).toBe('invalid');
     // Multi-byte characters count as bytes, not characters.
-    await request(demo.server).get('/me').set('Cookie', `${SID}=${'é'.repeat(2100)}`).expect(401);
+    await request(demo.server)
+      .get('/me')
+      .set('Cookie', `${SID}=${'é'.repeat(2100)}`)
+      .expect(401);
     expect(lookups).not.toHaveBeenCalled();
   });
 
   it('refuses a whole Cookie header over the server limit (431) instead of parsing it', async () => {
     const { token } = await login(demo.server);
-    const response = await request(demo.server).get('/me').set('Cookie', `pad=${'x'.repeat(20_000)}; ${SID}=${token}`).catch((error) => error.response ?? error);
+    const response = await request(demo.server)
+      .get('/me')
+      .set('Cookie', `pad=${'x'.repeat(20_000)}; ${SID}=${token}`)
+      .catch((error) => error.response ?? error);
     expect(response.status).toBe(431);
   });
 
   it('never accepts a tossed duplicate or a look-alike cookie name as the session', async () => {
     const victim = await login(demo.server, 'alice');
     const attacker = await login(demo.server, 'bob');
-    const duplicated = await request(demo.server).get('/me').set('Cookie', `${SID}=${attacker.token}; ${SID}=${victim.token}`).expect(401);
+    const duplicated = await request(demo.server)
+      .get('/me')
+      .set('Cookie', `${SID}=${attacker.token}; ${SID}=${victim.token}`)
+      .expect(401);
     expect(duplicated.body.reason).toBe('invalid');
     await request(demo.server).get('/me').set('Cookie', `${SID}=${victim.token}; ${SID}=${victim.token}`).expect(401);
     for (const name of ['__HOST-sid', '__host-sid', 'sid', '__Secure-sid', '__Host-sid2', '__Host-SID']) {

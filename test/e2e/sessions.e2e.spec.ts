@@ -2,7 +2,16 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import request from 'supertest';
 import { generateToken } from '../../src/session/token/session-token.js';
-import { ADAPTERS, cookie, login, SID, sessionCookie, setCookieLine, startDemo, type RunningDemo } from '../support/demo.js';
+import {
+  ADAPTERS,
+  cookie,
+  login,
+  SID,
+  sessionCookie,
+  setCookieLine,
+  startDemo,
+  type RunningDemo,
+} from '../support/demo.js';
 
 describe.each(ADAPTERS)('demo app sessions over HTTP (%s)', (adapter) => {
   let demo: RunningDemo;
@@ -12,11 +21,21 @@ describe.each(ADAPTERS)('demo app sessions over HTTP (%s)', (adapter) => {
   afterAll(async () => demo?.close());
 
   const auditCount = async (event: string, sessionId: string) =>
-    (await demo.db.pool.query('SELECT count(*)::int AS n FROM session_audit_log WHERE event = $1 AND session_id = $2', [event, sessionId])).rows[0].n;
+    (
+      await demo.db.pool.query(
+        'SELECT count(*)::int AS n FROM session_audit_log WHERE event = $1 AND session_id = $2',
+        [event, sessionId],
+      )
+    ).rows[0].n;
 
   it('logs in with a hardened cookie and no token in the body', async () => {
     const { response, token, sessionId } = await login(demo.server);
-    expect(response.body).toEqual({ userId: 'u-alice', sessionId, expiresAt: expect.any(String), csrfToken: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) });
+    expect(response.body).toEqual({
+      userId: 'u-alice',
+      sessionId,
+      expiresAt: expect.any(String),
+      csrfToken: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
+    });
     expect(JSON.stringify(response.body)).not.toContain(token);
     const line = setCookieLine(response)!;
     expect(line).toMatch(/; HttpOnly/);
@@ -37,10 +56,13 @@ describe.each(ADAPTERS)('demo app sessions over HTTP (%s)', (adapter) => {
 
   it('stores only SHA-256 of the token, never the token', async () => {
     const { token, sessionId } = await login(demo.server);
-    const { rows } = await demo.db.pool.query('SELECT token_hash, to_jsonb(s)::text AS whole FROM user_sessions s WHERE id = $1', [sessionId]);
+    const { rows } = await demo.db.pool.query(
+      'SELECT token_hash, to_jsonb(s)::text AS whole FROM user_sessions s WHERE id = $1',
+      [sessionId],
+    );
     expect(Buffer.compare(rows[0].token_hash, createHash('sha256').update(token).digest())).toBe(0);
     expect(rows[0].whole).not.toContain(token);
-    const audit = await demo.db.pool.query('SELECT string_agg(to_jsonb(a)::text, \'\') AS all FROM session_audit_log a');
+    const audit = await demo.db.pool.query("SELECT string_agg(to_jsonb(a)::text, '') AS all FROM session_audit_log a");
     expect(audit.rows[0].all).not.toContain(token);
     expect(audit.rows[0].all).not.toContain(createHash('sha256').update(token).digest('hex'));
   });
@@ -49,8 +71,14 @@ describe.each(ADAPTERS)('demo app sessions over HTTP (%s)', (adapter) => {
     await request(demo.server).post('/auth/login').send({ username: 'alice', password: 'wrong' }).expect(401);
     await request(demo.server).post('/auth/login').send({ username: 'nobody', password: 'x' }).expect(401);
     await request(demo.server).post('/auth/login').send({ username: 'alice' }).expect(400);
-    await request(demo.server).post('/auth/login').send({ username: 'alice', password: 'alice-password', admin: true }).expect(400);
-    await request(demo.server).post('/auth/login').send({ username: ['alice'], password: 'alice-password' }).expect(400);
+    await request(demo.server)
+      .post('/auth/login')
+      .send({ username: 'alice', password: 'alice-password', admin: true })
+      .expect(400);
+    await request(demo.server)
+      .post('/auth/login')
+      .send({ username: ['alice'], password: 'alice-password' })
+      .expect(400);
   });
 
   it('answers 401 with a reason: missing, invalid', async () => {
@@ -66,7 +94,9 @@ describe.each(ADAPTERS)('demo app sessions over HTTP (%s)', (adapter) => {
 
   it('never reads the token from the query string', async () => {
     const { token } = await login(demo.server);
-    const response = await request(demo.server).get(`/me?${SID}=${token}&token=${token}&access_token=${token}`).expect(401);
+    const response = await request(demo.server)
+      .get(`/me?${SID}=${token}&token=${token}&access_token=${token}`)
+      .expect(401);
     expect(response.body.reason).toBe('missing');
   });
 
@@ -79,7 +109,7 @@ describe.each(ADAPTERS)('demo app sessions over HTTP (%s)', (adapter) => {
     await request(demo.server).get('/me').set(cookie(token)).expect(200);
   });
 
-  it('defends against fixation with a real planted session: the attacker\'s session is revoked', async () => {
+  it("defends against fixation with a real planted session: the attacker's session is revoked", async () => {
     const attacker = await login(demo.server, 'bob');
     const victim = await login(demo.server, 'alice', cookie(attacker.token));
     expect(victim.token).not.toBe(attacker.token);
@@ -88,7 +118,10 @@ describe.each(ADAPTERS)('demo app sessions over HTTP (%s)', (adapter) => {
     expect(replay.body.reason).toBe('revoked');
     const me = await request(demo.server).get('/me').set(cookie(victim.token)).expect(200);
     expect(me.body.userId).toBe('u-alice');
-    const { rows } = await demo.db.pool.query(`SELECT details FROM session_audit_log WHERE event = 'revoked' AND session_id = $1`, [attacker.sessionId]);
+    const { rows } = await demo.db.pool.query(
+      `SELECT details FROM session_audit_log WHERE event = 'revoked' AND session_id = $1`,
+      [attacker.sessionId],
+    );
     expect(rows).toEqual([{ details: { reason: 'fixation' } }]);
   });
 
@@ -106,7 +139,7 @@ describe.each(ADAPTERS)('demo app sessions over HTTP (%s)', (adapter) => {
     await request(demo.server).post('/auth/logout').set(cookie(token)).expect(401);
   });
 
-  it('lists my sessions without tokens, revokes one of mine, 404s for anyone else\'s', async () => {
+  it("lists my sessions without tokens, revokes one of mine, 404s for anyone else's", async () => {
     const first = await login(demo.server, 'bob');
     const second = await login(demo.server, 'bob');
     const other = await login(demo.server, 'alice');
@@ -117,7 +150,15 @@ describe.each(ADAPTERS)('demo app sessions over HTTP (%s)', (adapter) => {
     expect(list.body.find((s: { id: string }) => s.id === second.sessionId).current).toBe(true);
     expect(list.body.find((s: { id: string }) => s.id === first.sessionId).current).toBe(false);
     expect(JSON.stringify(list.body)).not.toContain(first.token);
-    expect(Object.keys(list.body[0]).sort()).toEqual(['createdAt', 'current', 'expiresAt', 'id', 'ip', 'lastSeenAt', 'userAgent']);
+    expect(Object.keys(list.body[0]).sort()).toEqual([
+      'createdAt',
+      'current',
+      'expiresAt',
+      'id',
+      'ip',
+      'lastSeenAt',
+      'userAgent',
+    ]);
 
     await request(demo.server).delete(`/sessions/${other.sessionId}`).set(cookie(second.token)).expect(404);
     await request(demo.server).get('/me').set(cookie(other.token)).expect(200);
@@ -136,14 +177,24 @@ describe.each(ADAPTERS)('demo app sessions over HTTP (%s)', (adapter) => {
     await request(demo.server).get('/me').set(cookie(a.token)).expect(401);
     await request(demo.server).get('/me').set(cookie(b.token)).expect(401);
     await request(demo.server).get('/me').set(cookie(c.token)).expect(200);
-    const { rows } = await demo.db.pool.query(`SELECT details FROM session_audit_log WHERE event = 'revoked_all' AND user_id = 'u-admin'`);
+    const { rows } = await demo.db.pool.query(
+      `SELECT details FROM session_audit_log WHERE event = 'revoked_all' AND user_id = 'u-admin'`,
+    );
     expect(rows[0].details).toMatchObject({ reason: 'revoke_others', except: c.sessionId });
   });
 
   it('merges concurrent data patches of different keys without losing any', async () => {
     const { token } = await login(demo.server);
     const keys = Array.from({ length: 40 }, (_, i) => `k${i}`);
-    await Promise.all(keys.map((key, i) => request(demo.server).patch('/me/data').set(cookie(token)).send({ [key]: i }).expect(200)));
+    await Promise.all(
+      keys.map((key, i) =>
+        request(demo.server)
+          .patch('/me/data')
+          .set(cookie(token))
+          .send({ [key]: i })
+          .expect(200),
+      ),
+    );
     const data = await request(demo.server).get('/me/data').set(cookie(token)).expect(200);
     for (const [i, key] of keys.entries()) expect(data.body[key]).toBe(i);
   });
@@ -151,10 +202,29 @@ describe.each(ADAPTERS)('demo app sessions over HTTP (%s)', (adapter) => {
   it('rejects session data Postgres cannot store (400) and data over the limit (413), writing nothing', async () => {
     const { token, sessionId } = await login(demo.server);
     await request(demo.server).patch('/me/data').set(cookie(token)).send({ ok: 1 }).expect(200);
-    await request(demo.server).patch('/me/data').set(cookie(token)).set('content-type', 'application/json').send('{"nul":"a\\u0000b"}').expect(400);
-    await request(demo.server).patch('/me/data').set(cookie(token)).set('content-type', 'application/json').send('{"lone":"\\ud800"}').expect(400);
-    await request(demo.server).patch('/me/data').set(cookie(token)).set('content-type', 'application/json').send('[1,2]').expect(400);
-    await request(demo.server).patch('/me/data').set(cookie(token)).send({ big: 'x'.repeat(70_000) }).expect(413);
+    await request(demo.server)
+      .patch('/me/data')
+      .set(cookie(token))
+      .set('content-type', 'application/json')
+      .send('{"nul":"a\\u0000b"}')
+      .expect(400);
+    await request(demo.server)
+      .patch('/me/data')
+      .set(cookie(token))
+      .set('content-type', 'application/json')
+      .send('{"lone":"\\ud800"}')
+      .expect(400);
+    await request(demo.server)
+      .patch('/me/data')
+      .set(cookie(token))
+      .set('content-type', 'application/json')
+      .send('[1,2]')
+      .expect(400);
+    await request(demo.server)
+      .patch('/me/data')
+      .set(cookie(token))
+      .send({ big: 'x'.repeat(70_000) })
+      .expect(413);
     const { rows } = await demo.db.pool.query('SELECT data FROM user_sessions WHERE id = $1', [sessionId]);
     expect(rows[0].data).toEqual({ ok: 1 });
   });
@@ -162,7 +232,11 @@ describe.each(ADAPTERS)('demo app sessions over HTTP (%s)', (adapter) => {
   it('serves /health without a session', async () => {
     const health = await request(demo.server).get('/health').expect(200);
     // The first /health's fields, now with Terminus's report beside them.
-    expect(health.body).toMatchObject({ status: 'ok', database: 'up', info: { session: { status: 'up', store: { status: 'up' } } } });
+    expect(health.body).toMatchObject({
+      status: 'ok',
+      database: 'up',
+      info: { session: { status: 'up', store: { status: 'up' } } },
+    });
   });
 });
 
@@ -174,7 +248,10 @@ describe.each(ADAPTERS)('bearer transport (%s)', (adapter) => {
   afterAll(async () => demo?.close());
 
   it('returns the token in the login body, sets no cookie, and accepts only the Authorization header', async () => {
-    const response = await request(demo.server).post('/auth/login').send({ username: 'bob', password: 'bob-password' }).expect(200);
+    const response = await request(demo.server)
+      .post('/auth/login')
+      .send({ username: 'bob', password: 'bob-password' })
+      .expect(200);
     const token = response.body.token as string;
     expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(response.headers['set-cookie']).toBeUndefined();

@@ -62,7 +62,10 @@ describe('audit rows and SessionEvents for every lifecycle event', () => {
   /** Exactly one row of `event` for the session, and SessionEvents emitted exactly that row. */
   const theRow = async (event: string, sessionId: string | null, userId?: string): Promise<SessionAuditRecord> => {
     const { rows } = sessionId
-      ? await db.pool.query(`SELECT ${ROW} FROM session_audit_log WHERE event = $1 AND session_id = $2`, [event, sessionId])
+      ? await db.pool.query(`SELECT ${ROW} FROM session_audit_log WHERE event = $1 AND session_id = $2`, [
+          event,
+          sessionId,
+        ])
       : await db.pool.query(`SELECT ${ROW} FROM session_audit_log WHERE event = $1 AND user_id = $2`, [event, userId]);
     expect(rows).toHaveLength(1);
     const record = toAuditRecord(rows[0]);
@@ -77,11 +80,20 @@ describe('audit rows and SessionEvents for every lifecycle event', () => {
     const agent = `evil\r\nINJECTED: yes\u0000${'x'.repeat(2_000)}`;
     const { id } = await login('u-created', { ip: '198.51.100.9', userAgent: agent });
     const row = await theRow('created', id);
-    expect(row).toMatchObject({ sessionId: id, userId: 'u-created', actorId: 'u-created', ip: '198.51.100.9', details: {} });
+    expect(row).toMatchObject({
+      sessionId: id,
+      userId: 'u-created',
+      actorId: 'u-created',
+      ip: '198.51.100.9',
+      details: {},
+    });
     expect(row.userAgent).toHaveLength(512);
     expect(row.userAgent!.startsWith('evil\r\nINJECTED: yes\ufffd')).toBe(true); // as given, but no NUL (Postgres refuses it)
     expect(Math.abs(row.occurredAt.getTime() - (await dbNow()).getTime())).toBeLessThan(5_000);
-    const { rows } = await db.pool.query(`SELECT to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS utc FROM session_audit_log WHERE id = $1`, [row.id]);
+    const { rows } = await db.pool.query(
+      `SELECT to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS utc FROM session_audit_log WHERE id = $1`,
+      [row.id],
+    );
     expect(rows[0].utc).toBe(row.occurredAt.toISOString());
   });
 
@@ -105,17 +117,42 @@ describe('audit rows and SessionEvents for every lifecycle event', () => {
   it('revoked (user): the given actor, or the owner when none is given', async () => {
     const a = await login('u-revoke');
     const b = await login('u-revoke');
-    expect(await sessions.revoke(a.id, { reason: 'user', actorId: 'u-revoke', request: fakeRequest({ ip: '198.51.100.11' }) })).toBe(true);
+    expect(
+      await sessions.revoke(a.id, {
+        reason: 'user',
+        actorId: 'u-revoke',
+        request: fakeRequest({ ip: '198.51.100.11' }),
+      }),
+    ).toBe(true);
     expect(await sessions.revoke(b.id)).toBe(true);
-    expect(await theRow('revoked', a.id)).toMatchObject({ userId: 'u-revoke', actorId: 'u-revoke', ip: '198.51.100.11', details: { reason: 'user' } });
-    expect(await theRow('revoked', b.id)).toMatchObject({ userId: 'u-revoke', actorId: 'u-revoke', ip: null, details: { reason: 'user' } });
+    expect(await theRow('revoked', a.id)).toMatchObject({
+      userId: 'u-revoke',
+      actorId: 'u-revoke',
+      ip: '198.51.100.11',
+      details: { reason: 'user' },
+    });
+    expect(await theRow('revoked', b.id)).toMatchObject({
+      userId: 'u-revoke',
+      actorId: 'u-revoke',
+      ip: null,
+      details: { reason: 'user' },
+    });
   });
 
-  it('revoked (admin): the admin is the actor, from the admin\'s address; an admin revocation without an admin is refused', async () => {
+  it("revoked (admin): the admin is the actor, from the admin's address; an admin revocation without an admin is refused", async () => {
     const victim = await login('u-victim');
-    expect(await admin.revokeSession(victim.id, { actorId: 'u-admin', request: fakeRequest({ ip: '192.0.2.1', userAgent: 'admin-console' }) })).toBe(true);
+    expect(
+      await admin.revokeSession(victim.id, {
+        actorId: 'u-admin',
+        request: fakeRequest({ ip: '192.0.2.1', userAgent: 'admin-console' }),
+      }),
+    ).toBe(true);
     expect(await theRow('revoked', victim.id)).toMatchObject({
-      userId: 'u-victim', actorId: 'u-admin', ip: '192.0.2.1', userAgent: 'admin-console', details: { reason: 'admin' },
+      userId: 'u-victim',
+      actorId: 'u-admin',
+      ip: '192.0.2.1',
+      userAgent: 'admin-console',
+      details: { reason: 'admin' },
     });
     expect(await isLive(victim.id)).toBe(false);
 
@@ -130,9 +167,15 @@ describe('audit rows and SessionEvents for every lifecycle event', () => {
     const keep = await login('u-others');
     const gone = [await login('u-others'), await login('u-others')];
     expect(await sessions.revokeAll('u-others', { except: keep.id, actorId: 'u-others' })).toBe(2);
-    for (const s of gone) expect(await theRow('revoked', s.id)).toMatchObject({ actorId: 'u-others', details: { reason: 'revoke_others' } });
+    for (const s of gone)
+      expect(await theRow('revoked', s.id)).toMatchObject({
+        actorId: 'u-others',
+        details: { reason: 'revoke_others' },
+      });
     expect(await theRow('revoked_all', null, 'u-others')).toMatchObject({
-      sessionId: null, actorId: 'u-others', details: { reason: 'revoke_others', count: 2, except: keep.id },
+      sessionId: null,
+      actorId: 'u-others',
+      details: { reason: 'revoke_others', count: 2, except: keep.id },
     });
     expect(await isLive(keep.id)).toBe(true);
   });
@@ -141,21 +184,35 @@ describe('audit rows and SessionEvents for every lifecycle event', () => {
     const current = await login('u-password');
     const old = await login('u-password');
     expect(await sessions.revokeAll('u-password', { except: current.id, reason: 'password_change' })).toBe(1);
-    expect(await theRow('revoked', old.id)).toMatchObject({ actorId: 'u-password', details: { reason: 'password_change' } });
-    expect(await theRow('revoked_all', null, 'u-password')).toMatchObject({ actorId: 'u-password', details: { reason: 'password_change', count: 1 } });
+    expect(await theRow('revoked', old.id)).toMatchObject({
+      actorId: 'u-password',
+      details: { reason: 'password_change' },
+    });
+    expect(await theRow('revoked_all', null, 'u-password')).toMatchObject({
+      actorId: 'u-password',
+      details: { reason: 'password_change', count: 1 },
+    });
   });
 
   it('revoked (limit_evicted): names the owner, whose own login evicted it', async () => {
     const oldest = await login('u-limit');
     expect(await store.revoke(oldest.id, 'limit_evicted', { ip: '198.51.100.12' })).toBe(true);
-    expect(await theRow('revoked', oldest.id)).toMatchObject({ userId: 'u-limit', actorId: 'u-limit', ip: '198.51.100.12', details: { reason: 'limit_evicted' } });
+    expect(await theRow('revoked', oldest.id)).toMatchObject({
+      userId: 'u-limit',
+      actorId: 'u-limit',
+      ip: '198.51.100.12',
+      details: { reason: 'limit_evicted' },
+    });
   });
 
   it('revoked (fixation): a session planted in the login request is revoked, with the user logging in as actor', async () => {
     const planted = await login('u-attacker');
     const victim = await login('u-fixated', { token: planted.token, ip: '198.51.100.13' });
     expect(await theRow('revoked', planted.id)).toMatchObject({
-      userId: 'u-attacker', actorId: 'u-fixated', ip: '198.51.100.13', details: { reason: 'fixation' },
+      userId: 'u-attacker',
+      actorId: 'u-fixated',
+      ip: '198.51.100.13',
+      details: { reason: 'fixation' },
     });
     expect(await theRow('created', victim.id)).toMatchObject({ userId: 'u-fixated' });
   });
@@ -163,14 +220,32 @@ describe('audit rows and SessionEvents for every lifecycle event', () => {
   it('expired_idle and expired_absolute: once, by the system, from the request that found it', async () => {
     const idle = await login('u-expired');
     const absolute = await login('u-expired');
-    await db.pool.query(`UPDATE user_sessions SET idle_expires_at = now() - interval '1 second' WHERE id = $1`, [idle.id]);
-    await db.pool.query(`UPDATE user_sessions SET absolute_expires_at = now() - interval '1 second' WHERE id = $1`, [absolute.id]);
-    expect((await authenticated(idle.token, { ip: '198.51.100.14' })).outcome).toEqual({ ok: false, reason: 'idle_timeout' });
-    expect((await authenticated(absolute.token, { ip: '198.51.100.15' })).outcome).toEqual({ ok: false, reason: 'absolute_timeout' });
+    await db.pool.query(`UPDATE user_sessions SET idle_expires_at = now() - interval '1 second' WHERE id = $1`, [
+      idle.id,
+    ]);
+    await db.pool.query(`UPDATE user_sessions SET absolute_expires_at = now() - interval '1 second' WHERE id = $1`, [
+      absolute.id,
+    ]);
+    expect((await authenticated(idle.token, { ip: '198.51.100.14' })).outcome).toEqual({
+      ok: false,
+      reason: 'idle_timeout',
+    });
+    expect((await authenticated(absolute.token, { ip: '198.51.100.15' })).outcome).toEqual({
+      ok: false,
+      reason: 'absolute_timeout',
+    });
     // Presenting the dead token again records nothing more.
     expect((await authenticated(idle.token)).outcome).toEqual({ ok: false, reason: 'invalid' });
-    expect(await theRow('expired_idle', idle.id)).toMatchObject({ userId: 'u-expired', actorId: null, ip: '198.51.100.14' });
-    expect(await theRow('expired_absolute', absolute.id)).toMatchObject({ userId: 'u-expired', actorId: null, ip: '198.51.100.15' });
+    expect(await theRow('expired_idle', idle.id)).toMatchObject({
+      userId: 'u-expired',
+      actorId: null,
+      ip: '198.51.100.14',
+    });
+    expect(await theRow('expired_absolute', absolute.id)).toMatchObject({
+      userId: 'u-expired',
+      actorId: null,
+      ip: '198.51.100.15',
+    });
   });
 
   it('ip_changed: not for a request whose address is unknown (client gone): no write, no audit row, the row keeps its address', async () => {
@@ -178,7 +253,10 @@ describe('audit rows and SessionEvents for every lifecycle event', () => {
     const before = (await db.pool.query('SELECT ip, version FROM user_sessions WHERE id = $1', [id])).rows[0];
     const { outcome } = await authenticated(token, { ip: null });
     expect(outcome.ok).toBe(true);
-    const { rows } = await db.pool.query(`SELECT event FROM session_audit_log WHERE session_id = $1 AND event = 'ip_changed'`, [id]);
+    const { rows } = await db.pool.query(
+      `SELECT event FROM session_audit_log WHERE session_id = $1 AND event = 'ip_changed'`,
+      [id],
+    );
     expect(rows).toEqual([]);
     expect((await db.pool.query('SELECT ip, version FROM user_sessions WHERE id = $1', [id])).rows[0]).toEqual(before);
     // A new user agent from an unknown address: audited, without claiming the old address for it.
@@ -196,16 +274,34 @@ describe('audit rows and SessionEvents for every lifecycle event', () => {
     await db.pool.query(`UPDATE user_sessions SET rotated_at = now() - interval '1 minute' WHERE id = $1`, [id]);
     expect((await authenticated(oldToken, { ip: '198.51.100.66' })).outcome).toEqual({ ok: false, reason: 'revoked' });
     expect((await authenticated(oldToken)).outcome).toEqual({ ok: false, reason: 'revoked' });
-    expect(await theRow('token_reuse_detected', id)).toMatchObject({ userId: 'u-reuse', actorId: null, ip: '198.51.100.66', details: { reason: 'token_reuse' } });
+    expect(await theRow('token_reuse_detected', id)).toMatchObject({
+      userId: 'u-reuse',
+      actorId: null,
+      ip: '198.51.100.66',
+      details: { reason: 'token_reuse' },
+    });
     expect(await isLive(id)).toBe(false);
   });
 
   it('admin revoke-all: every session of the user, each row and the summary naming the admin', async () => {
     const all = [await login('u-disabled'), await login('u-disabled'), await login('u-disabled')];
     const bystander = await login('u-bystander');
-    expect(await admin.revokeAllUserSessions('u-disabled', { actorId: 'u-admin', request: fakeRequest({ ip: '192.0.2.1' }) })).toBe(3);
-    for (const s of all) expect(await theRow('revoked', s.id)).toMatchObject({ actorId: 'u-admin', ip: '192.0.2.1', details: { reason: 'admin' } });
-    expect(await theRow('revoked_all', null, 'u-disabled')).toMatchObject({ actorId: 'u-admin', details: { reason: 'admin', count: 3, except: null } });
+    expect(
+      await admin.revokeAllUserSessions('u-disabled', {
+        actorId: 'u-admin',
+        request: fakeRequest({ ip: '192.0.2.1' }),
+      }),
+    ).toBe(3);
+    for (const s of all)
+      expect(await theRow('revoked', s.id)).toMatchObject({
+        actorId: 'u-admin',
+        ip: '192.0.2.1',
+        details: { reason: 'admin' },
+      });
+    expect(await theRow('revoked_all', null, 'u-disabled')).toMatchObject({
+      actorId: 'u-admin',
+      details: { reason: 'admin', count: 3, except: null },
+    });
     expect(await admin.listUserSessions('u-disabled')).toEqual([]);
     expect((await admin.listUserSessions('u-bystander')).map((s) => s.id)).toEqual([bystander.id]);
   });
@@ -213,7 +309,9 @@ describe('audit rows and SessionEvents for every lifecycle event', () => {
   describe('no change without its event: when the audit row is refused, the change rolls back and nothing is emitted', () => {
     /** A NOT VALID CHECK makes the audit insert of `event` fail inside the statement that makes the change. */
     const refusing = async (event: string, action: () => Promise<unknown>) => {
-      await db.pool.query(`ALTER TABLE session_audit_log ADD CONSTRAINT test_refuse_event CHECK (event <> '${event}') NOT VALID`);
+      await db.pool.query(
+        `ALTER TABLE session_audit_log ADD CONSTRAINT test_refuse_event CHECK (event <> '${event}') NOT VALID`,
+      );
       const emittedBefore = emitted.length;
       try {
         await expect(action()).rejects.toThrow(/test_refuse_event/);
@@ -241,7 +339,11 @@ describe('audit rows and SessionEvents for every lifecycle event', () => {
       const { token, id } = await login('u-atomic-rotated');
       const { request } = await authenticated(token);
       await refusing('rotated', () => sessions.rotate(request, new FakeResponse()));
-      expect(await store.lookupByTokenHash(createHash('sha256').update(token).digest())).toMatchObject({ id, isCurrentToken: true, version: 1 });
+      expect(await store.lookupByTokenHash(createHash('sha256').update(token).digest())).toMatchObject({
+        id,
+        isCurrentToken: true,
+        version: 1,
+      });
     });
 
     it('logout', async () => {
@@ -268,14 +370,17 @@ describe('audit rows and SessionEvents for every lifecycle event', () => {
       expect(await isLive(b.id)).toBe(true);
     });
 
-    it.each(['expired_idle', 'expired_absolute'])('%s: the expired row stays until its event can be written', async (event) => {
-      const { token, id } = await login(`u-atomic-${event}`);
-      const column = event === 'expired_idle' ? 'idle_expires_at' : 'absolute_expires_at';
-      await db.pool.query(`UPDATE user_sessions SET ${column} = now() - interval '1 second' WHERE id = $1`, [id]);
-      await refusing(event, () => authenticated(token));
-      expect((await db.pool.query('SELECT 1 FROM user_sessions WHERE id = $1', [id])).rowCount).toBe(1);
-      expect((await authenticated(token)).outcome).toMatchObject({ ok: false });
-    });
+    it.each(['expired_idle', 'expired_absolute'])(
+      '%s: the expired row stays until its event can be written',
+      async (event) => {
+        const { token, id } = await login(`u-atomic-${event}`);
+        const column = event === 'expired_idle' ? 'idle_expires_at' : 'absolute_expires_at';
+        await db.pool.query(`UPDATE user_sessions SET ${column} = now() - interval '1 second' WHERE id = $1`, [id]);
+        await refusing(event, () => authenticated(token));
+        expect((await db.pool.query('SELECT 1 FROM user_sessions WHERE id = $1', [id])).rowCount).toBe(1);
+        expect((await authenticated(token)).outcome).toMatchObject({ ok: false });
+      },
+    );
 
     it('token_reuse_detected', async () => {
       const { token: oldToken, id } = await login('u-atomic-reuse');
@@ -319,7 +424,8 @@ describe('audit rows and SessionEvents for every lifecycle event', () => {
     const { rows } = await db.pool.query(`SELECT string_agg(to_jsonb(a)::text, ' ') AS text FROM session_audit_log a`);
     for (const token of tokens) {
       const hash = createHash('sha256').update(token).digest();
-      for (const needle of [token, hash.toString('hex'), hash.toString('base64'), hash.toString('base64url')]) expect(rows[0].text).not.toContain(needle);
+      for (const needle of [token, hash.toString('hex'), hash.toString('base64'), hash.toString('base64url')])
+        expect(rows[0].text).not.toContain(needle);
     }
   });
 });

@@ -83,18 +83,40 @@ describe(`audit queries on ${ROWS.toLocaleString('en')} rows`, () => {
     const middle = { occurredUs: String((now - 45 * DAY) * 1000), id: String(ROWS / 2) };
     const variants: Array<Record<keyof AuditFilter, unknown>> = [
       // a typical user and common events ...
-      { userId: 'user-42', sessionId, actorId: 'admin-3', events: ['created', 'revoked'], ip: '10.42.3.1', from: new Date(now - 30 * DAY), to: new Date(now - DAY) },
+      {
+        userId: 'user-42',
+        sessionId,
+        actorId: 'admin-3',
+        events: ['created', 'revoked'],
+        ip: '10.42.3.1',
+        from: new Date(now - 30 * DAY),
+        to: new Date(now - DAY),
+      },
       // ... and a heavy account with a rare event over a short window
-      { userId: 'user-heavy', sessionId, actorId: 'user-heavy', events: ['token_reuse_detected'], ip: '10.7.7.2', from: new Date(now - 2 * DAY), to: new Date(now - DAY) },
+      {
+        userId: 'user-heavy',
+        sessionId,
+        actorId: 'user-heavy',
+        events: ['token_reuse_detected'],
+        ip: '10.7.7.2',
+        from: new Date(now - 2 * DAY),
+        to: new Date(now - DAY),
+      },
     ];
     const names = Object.keys(variants[0]) as Array<keyof AuditFilter>;
     let checked = 0;
     for (const values of variants) {
       for (let mask = 0; mask < 1 << names.length; mask++) {
-        const filter = Object.fromEntries(names.filter((_, i) => mask & (1 << i)).map((n) => [n, values[n]])) as AuditFilter;
+        const filter = Object.fromEntries(
+          names.filter((_, i) => mask & (1 << i)).map((n) => [n, values[n]]),
+        ) as AuditFilter;
         for (const position of [undefined, middle]) {
           const text = await plan(filter, position);
-          expect({ filter, position, plan: text }).toEqual({ filter, position, plan: expect.not.stringMatching(/Seq Scan/) });
+          expect({ filter, position, plan: text }).toEqual({
+            filter,
+            position,
+            plan: expect.not.stringMatching(/Seq Scan/),
+          });
           expect(text).toMatch(/using session_audit_log_\w+_idx|on session_audit_log_\w+_idx/);
           checked++;
         }
@@ -118,10 +140,16 @@ describe(`audit queries on ${ROWS.toLocaleString('en')} rows`, () => {
       ['by events (rare: token_reuse_detected, revoked_all)', { events: ['token_reuse_detected', 'revoked_all'] }],
       ['by ip', { ip: '10.42.3.1' }],
       ['by time range (29 days)', { from, to }],
-      ['user + events + time', { userId: 'user-42', events: ['created', 'logout'], from: new Date(now - 90 * DAY).toISOString(), to }],
+      [
+        'user + events + time',
+        { userId: 'user-42', events: ['created', 'logout'], from: new Date(now - 90 * DAY).toISOString(), to },
+      ],
       ['actor + events', { actorId: 'admin-3', events: ['revoked', 'revoked_all'] }],
       ['ip + time', { ip: '10.42.3.1', from, to }],
-      ['rare event + short window', { events: ['token_reuse_detected'], from: new Date(now - 2 * DAY).toISOString(), to }],
+      [
+        'rare event + short window',
+        { events: ['token_reuse_detected'], from: new Date(now - 2 * DAY).toISOString(), to },
+      ],
     ];
     const report = [`${'query kind'.padEnd(52)} ${'p50 service'.padStart(12)} ${'p50 in db'.padStart(10)}   rows`];
     for (const [name, filter, page2] of kinds) {
@@ -136,23 +164,41 @@ describe(`audit queries on ${ROWS.toLocaleString('en')} rows`, () => {
         items = page.items.length;
       }
       // The same statement's execution time inside Postgres, without client and network.
-      const asFilter = { ...filter, from: filter.from && new Date(filter.from), to: filter.to && new Date(filter.to) } as AuditFilter;
+      const asFilter = {
+        ...filter,
+        from: filter.from && new Date(filter.from),
+        to: filter.to && new Date(filter.to),
+      } as AuditFilter;
       const position = first ? (await store.query(asFilter, undefined, 50)).at(-1)!.position : undefined;
       const query = buildAuditQuery(asFilter, position, 51);
       const inDb: number[] = [];
       for (let run = 0; run < 5; run++) {
-        const { rows } = await db.pool.query({ text: `EXPLAIN (ANALYZE, FORMAT JSON) ${query.text}`, values: query.values as unknown[] });
+        const { rows } = await db.pool.query({
+          text: `EXPLAIN (ANALYZE, FORMAT JSON) ${query.text}`,
+          values: query.values as unknown[],
+        });
         inDb.push(rows[0]['QUERY PLAN'][0]['Execution Time']);
       }
       const p50 = median(times);
-      report.push(`${name.padEnd(52)} ${p50.toFixed(2).padStart(9)} ms ${median(inDb).toFixed(2).padStart(7)} ms   ${items}`);
+      report.push(
+        `${name.padEnd(52)} ${p50.toFixed(2).padStart(9)} ms ${median(inDb).toFixed(2).padStart(7)} ms   ${items}`,
+      );
       expect(items).toBeGreaterThan(0);
       expect(p50).toBeLessThan(100); // milliseconds even on a busy 2-core machine; a scan would take hundreds
     }
     const summaries: Array<[string, { from: string; to: string; bucket: 'minute' | 'hour' | 'day' }]> = [
-      ['summary: minutes of the last day', { from: new Date(now - DAY).toISOString(), to: new Date(now).toISOString(), bucket: 'minute' }],
-      ['summary: hours of the last 7 days', { from: new Date(now - 7 * DAY).toISOString(), to: new Date(now).toISOString(), bucket: 'hour' }],
-      ['summary: days of all 90 days (whole table)', { from: new Date(now - 91 * DAY).toISOString(), to: new Date(now).toISOString(), bucket: 'day' }],
+      [
+        'summary: minutes of the last day',
+        { from: new Date(now - DAY).toISOString(), to: new Date(now).toISOString(), bucket: 'minute' },
+      ],
+      [
+        'summary: hours of the last 7 days',
+        { from: new Date(now - 7 * DAY).toISOString(), to: new Date(now).toISOString(), bucket: 'hour' },
+      ],
+      [
+        'summary: days of all 90 days (whole table)',
+        { from: new Date(now - 91 * DAY).toISOString(), to: new Date(now).toISOString(), bucket: 'day' },
+      ],
     ];
     for (const [name, input] of summaries) {
       const times: number[] = [];
@@ -163,7 +209,9 @@ describe(`audit queries on ${ROWS.toLocaleString('en')} rows`, () => {
       }
       report.push(`${name.padEnd(52)} ${median(times).toFixed(2).padStart(9)} ms ${'-'.padStart(10)}   (p50 of 3)`);
     }
-    console.log(`audit query p50 on ${ROWS.toLocaleString('en')} rows (20 runs each, through SessionAuditService):\n${report.join('\n')}`);
+    console.log(
+      `audit query p50 on ${ROWS.toLocaleString('en')} rows (20 runs each, through SessionAuditService):\n${report.join('\n')}`,
+    );
   }, 60_000);
 });
 

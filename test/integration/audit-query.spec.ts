@@ -26,23 +26,33 @@ function prng(seed: number) {
 }
 
 const T0 = Date.parse('2025-03-01T00:00:00Z');
-const SESSIONS = ['11111111-1111-4111-8111-111111111111', '22222222-2222-4222-8222-222222222222', '33333333-3333-4333-8333-333333333333'];
+const SESSIONS = [
+  '11111111-1111-4111-8111-111111111111',
+  '22222222-2222-4222-8222-222222222222',
+  '33333333-3333-4333-8333-333333333333',
+];
 const USERS = ['u-1', 'u-2', "o'brien; --"];
 const ACTORS = [null, 'u-1', 'admin-1'];
 const IPS = [null, '10.0.0.1', '2001:db8::1'];
 const EVENTS = ['created', 'rotated', 'revoked', 'token_reuse_detected'] as const;
 
 async function insert(db: TestDatabase, rows: Seed[]): Promise<string[]> {
-  const { rows: inserted } = await db.pool.query(`
+  const { rows: inserted } = await db.pool.query(
+    `
     INSERT INTO session_audit_log (occurred_at, event, session_id, user_id, actor_id, ip, user_agent)
     SELECT occurred_at, event, session_id, user_id, actor_id, ip, 'seed' FROM jsonb_to_recordset($1::jsonb)
       AS x(occurred_at timestamptz, event text, session_id uuid, user_id text, actor_id text, ip text)
-    RETURNING id::text AS id`, [JSON.stringify(rows)]);
+    RETURNING id::text AS id`,
+    [JSON.stringify(rows)],
+  );
   return inserted.map((r) => r.id);
 }
 
 const badRequest = async (promise: Promise<unknown>): Promise<string[]> => {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(BadRequestException);
   const body = (error as BadRequestException).getResponse() as { statusCode: number; message: string[] };
   expect(body.statusCode).toBe(400);
@@ -62,7 +72,11 @@ describe('SessionAuditService.query', () => {
     const rows: Seed[] = Array.from({ length: 400 }, () => ({
       // Whole minutes, so many rows share a timestamp and ties must be broken by id.
       occurred_at: new Date(T0 + Math.floor(random() * 120) * 60_000).toISOString(),
-      event: pick(EVENTS), session_id: pick(SESSIONS), user_id: pick(USERS), actor_id: pick(ACTORS), ip: pick(IPS),
+      event: pick(EVENTS),
+      session_id: pick(SESSIONS),
+      user_id: pick(USERS),
+      actor_id: pick(ACTORS),
+      ip: pick(IPS),
     }));
     const ids = await insert(db, rows);
     rows.forEach((row, i) => seeded.push({ ...row, id: ids[i] }));
@@ -70,14 +84,20 @@ describe('SessionAuditService.query', () => {
   afterAll(async () => db?.drop());
 
   /** What the answer must be: the seed filtered in JS, newest first, ties by id. */
-  const reference = (f: AuditQueryInput) => seeded
-    .filter((r) => (f.userId === undefined || r.user_id === f.userId) && (f.sessionId === undefined || r.session_id === f.sessionId)
-      && (f.actorId === undefined || r.actor_id === f.actorId) && (f.events === undefined || f.events.includes(r.event as never))
-      && (f.ip === undefined || r.ip === f.ip)
-      && (f.from === undefined || Date.parse(r.occurred_at) >= new Date(f.from).getTime())
-      && (f.to === undefined || Date.parse(r.occurred_at) < new Date(f.to).getTime()))
-    .sort((a, b) => Date.parse(b.occurred_at) - Date.parse(a.occurred_at) || Number(b.id) - Number(a.id))
-    .map((r) => r.id);
+  const reference = (f: AuditQueryInput) =>
+    seeded
+      .filter(
+        (r) =>
+          (f.userId === undefined || r.user_id === f.userId) &&
+          (f.sessionId === undefined || r.session_id === f.sessionId) &&
+          (f.actorId === undefined || r.actor_id === f.actorId) &&
+          (f.events === undefined || f.events.includes(r.event as never)) &&
+          (f.ip === undefined || r.ip === f.ip) &&
+          (f.from === undefined || Date.parse(r.occurred_at) >= new Date(f.from).getTime()) &&
+          (f.to === undefined || Date.parse(r.occurred_at) < new Date(f.to).getTime()),
+      )
+      .sort((a, b) => Date.parse(b.occurred_at) - Date.parse(a.occurred_at) || Number(b.id) - Number(a.id))
+      .map((r) => r.id);
 
   const everyPage = async (filter: AuditQueryInput, limit: number): Promise<string[]> => {
     const ids: string[] = [];
@@ -93,8 +113,13 @@ describe('SessionAuditService.query', () => {
   };
 
   const FILTERS: Array<[keyof AuditQueryInput, unknown]> = [
-    ['userId', "o'brien; --"], ['sessionId', SESSIONS[1]], ['actorId', 'admin-1'], ['events', ['revoked', 'token_reuse_detected']],
-    ['ip', '2001:db8::1'], ['from', new Date(T0 + 30 * 60_000).toISOString()], ['to', new Date(T0 + 90 * 60_000).toISOString()],
+    ['userId', "o'brien; --"],
+    ['sessionId', SESSIONS[1]],
+    ['actorId', 'admin-1'],
+    ['events', ['revoked', 'token_reuse_detected']],
+    ['ip', '2001:db8::1'],
+    ['from', new Date(T0 + 30 * 60_000).toISOString()],
+    ['to', new Date(T0 + 90 * 60_000).toISOString()],
   ];
 
   it('answers all 128 combinations of the seven filters exactly as the reference does, newest first', async () => {
@@ -112,7 +137,9 @@ describe('SessionAuditService.query', () => {
   it('pages through ties in occurred_at without skipping or repeating, for any page size', async () => {
     for (const limit of [1, 3, 7, 50]) {
       expect(await everyPage({}, limit)).toEqual(reference({}));
-      expect(await everyPage({ userId: 'u-1', events: ['created', 'rotated'] }, limit)).toEqual(reference({ userId: 'u-1', events: ['created', 'rotated'] }));
+      expect(await everyPage({ userId: 'u-1', events: ['created', 'rotated'] }, limit)).toEqual(
+        reference({ userId: 'u-1', events: ['created', 'rotated'] }),
+      );
     }
   });
 
@@ -120,8 +147,15 @@ describe('SessionAuditService.query', () => {
     const [item] = (await audit.query({ sessionId: SESSIONS[0], limit: 1 })).items;
     const row = seeded.find((r) => r.id === item.id)!;
     expect(item).toEqual({
-      id: row.id, occurredAt: new Date(row.occurred_at), event: row.event, sessionId: row.session_id, userId: row.user_id,
-      actorId: row.actor_id, ip: row.ip, userAgent: 'seed', details: {},
+      id: row.id,
+      occurredAt: new Date(row.occurred_at),
+      event: row.event,
+      sessionId: row.session_id,
+      userId: row.user_id,
+      actorId: row.actor_id,
+      ip: row.ip,
+      userAgent: 'seed',
+      details: {},
     });
   });
 
@@ -130,7 +164,9 @@ describe('SessionAuditService.query', () => {
     expect((await audit.query({ userId: "' OR '1'='1" })).items).toEqual([]);
     expect((await audit.query({ userId: "x'; DROP TABLE session_audit_log; --" })).items).toEqual([]);
     expect((await audit.query({ actorId: '%' })).items).toEqual([]);
-    expect((await audit.query({ userId: "o'brien; --", limit: 500 })).items.map((i) => i.id)).toEqual(reference({ userId: "o'brien; --" }));
+    expect((await audit.query({ userId: "o'brien; --", limit: 500 })).items.map((i) => i.id)).toEqual(
+      reference({ userId: "o'brien; --" }),
+    );
     expect((await db.pool.query('SELECT count(*)::int AS n FROM session_audit_log')).rows[0].n).toBe(total);
   });
 
@@ -138,7 +174,11 @@ describe('SessionAuditService.query', () => {
     const user = 'u-concurrent';
     const base: Seed[] = Array.from({ length: 300 }, (_, i) => ({
       occurred_at: new Date(T0 - 86_400_000 + Math.floor(i / 3) * 1_000).toISOString(), // three rows per second
-      event: 'created', session_id: null, user_id: user, actor_id: null, ip: null,
+      event: 'created',
+      session_id: null,
+      user_id: user,
+      actor_id: null,
+      ip: null,
     }));
     const existing = await insert(db, base);
     let writing = true;
@@ -147,8 +187,22 @@ describe('SessionAuditService.query', () => {
       while (writing) {
         // New events (now) and late commits dated inside the range being paged.
         await insert(db, [
-          { occurred_at: new Date().toISOString(), event: 'rotated', session_id: null, user_id: user, actor_id: null, ip: null },
-          { occurred_at: new Date(T0 - 86_400_000 + 50_000).toISOString(), event: 'rotated', session_id: null, user_id: user, actor_id: null, ip: null },
+          {
+            occurred_at: new Date().toISOString(),
+            event: 'rotated',
+            session_id: null,
+            user_id: user,
+            actor_id: null,
+            ip: null,
+          },
+          {
+            occurred_at: new Date(T0 - 86_400_000 + 50_000).toISOString(),
+            event: 'rotated',
+            session_id: null,
+            user_id: user,
+            actor_id: null,
+            ip: null,
+          },
         ]);
         written += 2;
       }
@@ -183,17 +237,33 @@ describe('SessionAuditService.query', () => {
       expect((await audit.query({ userId: 'u-1', limit: 5, cursor })).items).toHaveLength(5);
       // The limit may change between pages; the filters may not.
       expect((await audit.query({ userId: 'u-1', limit: 20, cursor })).items).toHaveLength(20);
-      expect(await badRequest(audit.query({ userId: 'u-2', cursor }))).toEqual([expect.stringMatching(/does not belong to this query/)]);
+      expect(await badRequest(audit.query({ userId: 'u-2', cursor }))).toEqual([
+        expect.stringMatching(/does not belong to this query/),
+      ]);
       expect(await badRequest(audit.query({ cursor }))).toEqual([expect.stringMatching(/does not belong/)]);
 
       const [us, id, check] = Buffer.from(cursor, 'base64url').toString().split('.');
       const forged = (text: string) => Buffer.from(text).toString('base64url');
-      expect(await badRequest(audit.query({ userId: 'u-1', cursor: forged(`${us}.${Number(id) + 1}.${check}`) }))).toEqual([expect.stringMatching(/does not belong/)]);
-      expect(await badRequest(audit.query({ userId: 'u-1', cursor: forged(`${BigInt(us) - 1n}.${id}.${check}`) }))).toEqual([expect.stringMatching(/does not belong/)]);
+      expect(
+        await badRequest(audit.query({ userId: 'u-1', cursor: forged(`${us}.${Number(id) + 1}.${check}`) })),
+      ).toEqual([expect.stringMatching(/does not belong/)]);
+      expect(
+        await badRequest(audit.query({ userId: 'u-1', cursor: forged(`${BigInt(us) - 1n}.${id}.${check}`) })),
+      ).toEqual([expect.stringMatching(/does not belong/)]);
       for (const bad of [
-        `${cursor}A`, cursor.slice(1), 'not a cursor', '', forged(`${us}.${id}`), forged(`-1.${id}.${check}`), forged(`${us}.0x1.${check}`),
-        forged(`${us} .${id}.${check}`), forged(`0${us}.${id}.${check}`), forged(`9007199254740993.${id}.${check}`),
-        forged(`${us}.${id}.${check}'; DROP TABLE session_audit_log; --`), `${cursor}==`, cursor.replace(/.$/, '+'),
+        `${cursor}A`,
+        cursor.slice(1),
+        'not a cursor',
+        '',
+        forged(`${us}.${id}`),
+        forged(`-1.${id}.${check}`),
+        forged(`${us}.0x1.${check}`),
+        forged(`${us} .${id}.${check}`),
+        forged(`0${us}.${id}.${check}`),
+        forged(`9007199254740993.${id}.${check}`),
+        forged(`${us}.${id}.${check}'; DROP TABLE session_audit_log; --`),
+        `${cursor}==`,
+        cursor.replace(/.$/, '+'),
       ]) {
         const messages = await badRequest(audit.query({ userId: 'u-1', cursor: bad }));
         expect(messages.join(' ')).toMatch(/cursor/);
@@ -204,8 +274,16 @@ describe('SessionAuditService.query', () => {
   describe('rejects bad filters with 400 and the reason, before any SQL', () => {
     it.each<[string, unknown, RegExp]>([
       ['a session id with SQL in it', { sessionId: "' OR 1=1 --" }, /sessionId must be a session id/],
-      ['an ip with SQL in it', { ip: "1.1.1.1'; DROP TABLE session_audit_log; --" }, /ip must be an IPv4 or IPv6 address/],
-      ['an event with SQL in it', { events: ["created'); DROP TABLE session_audit_log; --"] }, /each value in events must be one of/],
+      [
+        'an ip with SQL in it',
+        { ip: "1.1.1.1'; DROP TABLE session_audit_log; --" },
+        /ip must be an IPv4 or IPv6 address/,
+      ],
+      [
+        'an event with SQL in it',
+        { events: ["created'); DROP TABLE session_audit_log; --"] },
+        /each value in events must be one of/,
+      ],
       ['an unknown event', { events: 'created,bogus' }, /each value in events must be one of/],
       ['an empty event list', { events: [] }, /events should not be empty/],
       ['a user id with NUL', { userId: 'a\u0000b' }, /userId must be 1..255 characters without control characters/],
@@ -229,7 +307,11 @@ describe('SessionAuditService.query', () => {
       ['to before from', { from: '2025-01-02T00:00:00Z', to: '2025-01-01T00:00:00Z' }, /to must be after from/],
       ['to equal to from', { from: '2025-01-01T00:00:00Z', to: '2025-01-01T00:00:00Z' }, /to must be after from/],
       ['an unknown field', { user_id: 'u-1' }, /property user_id should not exist/],
-      ['an unknown field next to good ones', { userId: 'u-1', orderBy: 'id; DROP TABLE x' }, /property orderBy should not exist/],
+      [
+        'an unknown field next to good ones',
+        { userId: 'u-1', orderBy: 'id; DROP TABLE x' },
+        /property orderBy should not exist/,
+      ],
       ['an overlong cursor', { cursor: 'A'.repeat(129) }, /cursor must be shorter than or equal to 128/],
     ])('%s', async (_, input, reason) => {
       const messages = await badRequest(audit.query(input as AuditQueryInput));
@@ -255,9 +337,14 @@ describe('SessionAuditService.query', () => {
   });
 
   it('reports an unreachable database as StoreUnavailableError (a 503), not a 500', async () => {
-    const pool = new pg.Pool({ connectionString: 'postgres://postgres@127.0.0.1:1/none', connectionTimeoutMillis: 500 });
+    const pool = new pg.Pool({
+      connectionString: 'postgres://postgres@127.0.0.1:1/none',
+      connectionTimeoutMillis: 500,
+    });
     try {
-      const error = await new SessionAuditService(new SessionAuditStore(pool)).query({ userId: 'u-1' }).catch((e: unknown) => e);
+      const error = await new SessionAuditService(new SessionAuditStore(pool))
+        .query({ userId: 'u-1' })
+        .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(StoreUnavailableError);
       expect((error as StoreUnavailableError).getStatus()).toBe(503);
     } finally {
@@ -270,7 +357,9 @@ describe('SessionAuditService.query', () => {
     const held = await tiny.connect();
     try {
       const started = Date.now();
-      const error = await new SessionAuditService(new SessionAuditStore(tiny, 300)).query({ userId: 'u-1' }).catch((e: unknown) => e);
+      const error = await new SessionAuditService(new SessionAuditStore(tiny, 300))
+        .query({ userId: 'u-1' })
+        .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(StoreUnavailableError);
       expect(Date.now() - started).toBeLessThan(2_000);
     } finally {
@@ -279,29 +368,50 @@ describe('SessionAuditService.query', () => {
     }
   });
 
-  it('works behind Nest\'s ValidationPipe (whitelist, forbidNonWhitelisted, transform)', async () => {
+  it("works behind Nest's ValidationPipe (whitelist, forbidNonWhitelisted, transform)", async () => {
     const pipe = new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true });
-    const dto = await pipe.transform({ events: 'created,revoked', limit: '10', from: '2025-03-01T00:00:00Z' }, { type: 'query', metatype: AuditQueryDto });
+    const dto = await pipe.transform(
+      { events: 'created,revoked', limit: '10', from: '2025-03-01T00:00:00Z' },
+      { type: 'query', metatype: AuditQueryDto },
+    );
     expect(dto).toBeInstanceOf(AuditQueryDto);
     expect(dto).toMatchObject({ events: ['created', 'revoked'], limit: 10, from: new Date('2025-03-01T00:00:00Z') });
-    expect((await audit.query(dto)).items.map((i) => i.id)).toEqual(reference({ events: ['created', 'revoked'], from: '2025-03-01T00:00:00Z' }).slice(0, 10));
-    await expect(pipe.transform({ limit: '0', foo: 'bar' }, { type: 'query', metatype: AuditQueryDto })).rejects.toBeInstanceOf(BadRequestException);
-    await expect(pipe.transform({ from: '2025-01-01' }, { type: 'query', metatype: AuditSummaryDto })).rejects.toBeInstanceOf(BadRequestException);
+    expect((await audit.query(dto)).items.map((i) => i.id)).toEqual(
+      reference({ events: ['created', 'revoked'], from: '2025-03-01T00:00:00Z' }).slice(0, 10),
+    );
+    await expect(
+      pipe.transform({ limit: '0', foo: 'bar' }, { type: 'query', metatype: AuditQueryDto }),
+    ).rejects.toBeInstanceOf(BadRequestException);
+    await expect(
+      pipe.transform({ from: '2025-01-01' }, { type: 'query', metatype: AuditSummaryDto }),
+    ).rejects.toBeInstanceOf(BadRequestException);
   });
 });
 
 describe('SessionAuditService.summary', () => {
   let db: TestDatabase;
   let audit: SessionAuditService;
-  const at = (iso: string, event: string): Seed => ({ occurred_at: iso, event, session_id: null, user_id: 'u-sum', actor_id: null, ip: null });
+  const at = (iso: string, event: string): Seed => ({
+    occurred_at: iso,
+    event,
+    session_id: null,
+    user_id: 'u-sum',
+    actor_id: null,
+    ip: null,
+  });
 
   beforeAll(async () => {
     db = await createTestDatabase();
     audit = new SessionAuditService(new SessionAuditStore(db.pool));
     await insert(db, [
-      at('2025-05-01T10:00:00Z', 'created'), at('2025-05-01T10:00:59.999Z', 'created'), at('2025-05-01T10:01:00Z', 'created'),
-      at('2025-05-01T10:59:00Z', 'revoked'), at('2025-05-01T11:15:00Z', 'token_reuse_detected'),
-      at('2025-05-01T23:30:00Z', 'created'), at('2025-05-02T00:30:00Z', 'created'), at('2025-05-03T00:00:00Z', 'created'),
+      at('2025-05-01T10:00:00Z', 'created'),
+      at('2025-05-01T10:00:59.999Z', 'created'),
+      at('2025-05-01T10:01:00Z', 'created'),
+      at('2025-05-01T10:59:00Z', 'revoked'),
+      at('2025-05-01T11:15:00Z', 'token_reuse_detected'),
+      at('2025-05-01T23:30:00Z', 'created'),
+      at('2025-05-02T00:30:00Z', 'created'),
+      at('2025-05-03T00:00:00Z', 'created'),
     ]);
   });
   afterAll(async () => db?.drop());
@@ -309,7 +419,9 @@ describe('SessionAuditService.summary', () => {
   it('counts per event per hour over [from, to), buckets cut in UTC', async () => {
     const summary = await audit.summary({ from: '2025-05-01T10:00:00Z', to: '2025-05-01T12:00:00Z', bucket: 'hour' });
     expect(summary).toEqual({
-      from: new Date('2025-05-01T10:00:00Z'), to: new Date('2025-05-01T12:00:00Z'), bucket: 'hour',
+      from: new Date('2025-05-01T10:00:00Z'),
+      to: new Date('2025-05-01T12:00:00Z'),
+      bucket: 'hour',
       buckets: [
         { start: new Date('2025-05-01T10:00:00Z'), counts: { created: 3, revoked: 1 } },
         { start: new Date('2025-05-01T11:00:00Z'), counts: { token_reuse_detected: 1 } },
@@ -329,20 +441,38 @@ describe('SessionAuditService.summary', () => {
   });
 
   it.each<[string, unknown, RegExp]>([
-    ['a minute range over two days', { from: '2025-05-01', to: '2025-05-03T00:00:01Z', bucket: 'minute' }, /at most 2 days with bucket 'minute'/],
+    [
+      'a minute range over two days',
+      { from: '2025-05-01', to: '2025-05-03T00:00:01Z', bucket: 'minute' },
+      /at most 2 days with bucket 'minute'/,
+    ],
     ['an hour range over 92 days', { from: '2025-01-01', to: '2025-06-01', bucket: 'hour' }, /at most 92 days/],
     ['a day range over two years', { from: '2020-01-01', to: '2025-01-01', bucket: 'day' }, /at most 731 days/],
-    ['an unknown bucket', { from: '2025-05-01', to: '2025-05-02', bucket: 'week' }, /bucket must be one of: minute, hour, day/],
-    ['a bucket with SQL in it', { from: '2025-05-01', to: '2025-05-02', bucket: "hour', occurred_at) --" }, /bucket must be one of/],
+    [
+      'an unknown bucket',
+      { from: '2025-05-01', to: '2025-05-02', bucket: 'week' },
+      /bucket must be one of: minute, hour, day/,
+    ],
+    [
+      'a bucket with SQL in it',
+      { from: '2025-05-01', to: '2025-05-02', bucket: "hour', occurred_at) --" },
+      /bucket must be one of/,
+    ],
     ['no from', { to: '2025-05-02', bucket: 'hour' }, /from must be an ISO 8601 date/],
     ['no bucket', { from: '2025-05-01', to: '2025-05-02' }, /bucket must be one of/],
     ['to before from', { from: '2025-05-02', to: '2025-05-01', bucket: 'hour' }, /to must be after from/],
-    ['an unknown field', { from: '2025-05-01', to: '2025-05-02', bucket: 'hour', event: 'created' }, /property event should not exist/],
+    [
+      'an unknown field',
+      { from: '2025-05-01', to: '2025-05-02', bucket: 'hour', event: 'created' },
+      /property event should not exist/,
+    ],
   ])('rejects %s with 400', async (_, input, reason) => {
     expect((await badRequest(audit.summary(input as never))).join('\n')).toMatch(reason);
   });
 
   it('knows every event name it may count', () => {
-    expect(AUDIT_EVENTS).toEqual(expect.arrayContaining(['created', 'revoked', 'token_reuse_detected', 'purged', 'invalid_token']));
+    expect(AUDIT_EVENTS).toEqual(
+      expect.arrayContaining(['created', 'revoked', 'token_reuse_detected', 'purged', 'invalid_token']),
+    );
   });
 });

@@ -4,8 +4,13 @@ import { Cron, ScheduleModule, SchedulerRegistry } from '@nestjs/schedule';
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import {
-  SESSION_OPTIONS, SESSION_PURGE_JOB, SessionModule, SessionOptionsError, SessionPurgeService,
-  type ResolvedSessionOptions, type SessionModuleOptions,
+  SESSION_OPTIONS,
+  SESSION_PURGE_JOB,
+  SessionModule,
+  SessionOptionsError,
+  SessionPurgeService,
+  type ResolvedSessionOptions,
+  type SessionModuleOptions,
 } from '../../src/session/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventually, sleep, startDemo } from '../support/demo.js';
@@ -24,7 +29,10 @@ describe('purge scheduling (Nest wiring)', () => {
   });
   afterAll(async () => db?.drop());
 
-  async function start(options: SessionModuleOptions, extra: { hostSchedule?: boolean; logger?: CapturingLogger } = {}) {
+  async function start(
+    options: SessionModuleOptions,
+    extra: { hostSchedule?: boolean; logger?: CapturingLogger } = {},
+  ) {
     const builder = Test.createTestingModule({
       imports: [
         TypeOrmModule.forRoot({ type: 'postgres', url: db.url, autoLoadEntities: true, retryAttempts: 0 }),
@@ -57,7 +65,10 @@ describe('purge scheduling (Nest wiring)', () => {
     const app = await start({ purge: { cron: '* * * * * *' } }, { logger, hostSchedule: true }); // every second
     try {
       expect(app.get(SchedulerRegistry).getCronJob(SESSION_PURGE_JOB).cronTime.source).toBe('* * * * * *');
-      await eventually(async () => logger.from('SessionPurgeService', 'log').some((l) => l.message.startsWith('purge run {')), 5_000);
+      await eventually(
+        async () => logger.from('SessionPurgeService', 'log').some((l) => l.message.startsWith('purge run {')),
+        5_000,
+      );
     } finally {
       await app.close();
     }
@@ -73,7 +84,7 @@ describe('purge scheduling (Nest wiring)', () => {
     expect(logger.from('SessionPurgeService')).toEqual([]);
   });
 
-  it("purge.enabled: false registers no job, and runOnce() still works by hand", async () => {
+  it('purge.enabled: false registers no job, and runOnce() still works by hand', async () => {
     const app = await start({ purge: { enabled: false } }, { hostSchedule: true });
     try {
       expect(app.get(SchedulerRegistry).doesExist('cron', SESSION_PURGE_JOB)).toBe(false);

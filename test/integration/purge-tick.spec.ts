@@ -30,7 +30,9 @@ async function startInstance(url: string, cron: string, lateMs = 0): Promise<Ins
       TypeOrmModule.forRoot({ type: 'postgres', url, autoLoadEntities: true, retryAttempts: 0 }),
       SessionModule.forRoot({ purge: { cron, dutyCycle: 1, batchSize: 100 } }),
     ],
-  }).setLogger(new CapturingLogger()).compile();
+  })
+    .setLogger(new CapturingLogger())
+    .compile();
   const purge = moduleRef.get(SessionPurgeService);
   // The seam: the cron job's onTick calls this.tick(due); record what each call returned.
   const ticks: (PurgeResult | undefined)[] = [];
@@ -50,13 +52,23 @@ async function seedExpired(pool: pg.Pool, count: number, prefix: string): Promis
     `INSERT INTO user_sessions (token_hash, user_id, idle_expires_at, absolute_expires_at)
      SELECT sha256(gen_random_uuid()::text::bytea), $2 || '-' || g, now() - interval '1 minute', now() + interval '1 hour'
      FROM generate_series(1, $1) g`,
-    [count, prefix]);
+    [count, prefix],
+  );
 }
 
 async function purgeRuns(pool: pg.Pool) {
   const { rows } = await pool.query(
-    `SELECT tick, instance, started_at, finished_at, sessions_deleted, audit_rows_deleted, error FROM session_purge_runs ORDER BY tick`);
-  return rows as { tick: Date; instance: string; started_at: Date; finished_at: Date | null; sessions_deleted: number | null; audit_rows_deleted: number | null; error: string | null }[];
+    `SELECT tick, instance, started_at, finished_at, sessions_deleted, audit_rows_deleted, error FROM session_purge_runs ORDER BY tick`,
+  );
+  return rows as {
+    tick: Date;
+    instance: string;
+    started_at: Date;
+    finished_at: Date | null;
+    sessions_deleted: number | null;
+    audit_rows_deleted: number | null;
+    error: string | null;
+  }[];
 }
 
 const THIS_PROCESS = `${hostname()}:${process.pid}`;
@@ -90,8 +102,12 @@ describe('each scheduled purge tick runs on exactly one instance (two Nest apps 
       await seedExpired(db.pool, 200, 'second');
       const next = second(-59);
       const together = await Promise.all([a.tick(next), b.tick(next)]);
-      expect(together.filter((r) => r!.skipped === undefined)).toEqual([expect.objectContaining({ sessionsDeleted: 200, tick: next.toISOString() })]);
-      expect(together.filter((r) => r!.skipped !== undefined)).toEqual([expect.objectContaining({ skipped: expect.stringMatching(/^(claimed|locked)$/), sessionsDeleted: 0 })]);
+      expect(together.filter((r) => r!.skipped === undefined)).toEqual([
+        expect.objectContaining({ sessionsDeleted: 200, tick: next.toISOString() }),
+      ]);
+      expect(together.filter((r) => r!.skipped !== undefined)).toEqual([
+        expect.objectContaining({ skipped: expect.stringMatching(/^(claimed|locked)$/), sessionsDeleted: 0 }),
+      ]);
 
       // Any instance can win a later tick; a tick is never claimed in advance.
       const third = second(-58);
@@ -112,7 +128,9 @@ describe('each scheduled purge tick runs on exactly one instance (two Nest apps 
         expect(row).toMatchObject({ instance: THIS_PROCESS, audit_rows_deleted: 0, error: null });
         expect(row.finished_at!.getTime()).toBeGreaterThanOrEqual(row.started_at.getTime());
       }
-      expect(await db.pool.query(`SELECT count(*)::int AS n FROM session_audit_log WHERE event = 'purged'`)).toMatchObject({ rows: [{ n: 505 }] });
+      expect(
+        await db.pool.query(`SELECT count(*)::int AS n FROM session_audit_log WHERE event = 'purged'`),
+      ).toMatchObject({ rows: [{ n: 505 }] });
     } finally {
       await Promise.all([a.close(), b.close()]);
     }
@@ -144,18 +162,25 @@ describe('each scheduled purge tick runs on exactly one instance (two Nest apps 
     const rows = await purgeRuns(db.pool);
     const ranBy = (t: { a?: PurgeResult; b?: PurgeResult }) => [t.a, t.b].filter((r) => r && r.skipped === undefined);
     const both = [...byTick.entries()].filter(([, t]) => t.a && t.b);
-    console.log(`[purge ticks] ${byTick.size} ticks, ${both.length} seen by both apps: ` +
-      `${both.map(([tick, t]) => `${tick.slice(17, 19)}s ${t.a!.skipped ?? 'ran'}/${t.b!.skipped ?? 'ran'}`).join(', ')}`);
+    console.log(
+      `[purge ticks] ${byTick.size} ticks, ${both.length} seen by both apps: ` +
+        `${both.map(([tick, t]) => `${tick.slice(17, 19)}s ${t.a!.skipped ?? 'ran'}/${t.b!.skipped ?? 'ran'}`).join(', ')}`,
+    );
 
     expect(both.length).toBeGreaterThanOrEqual(4);
     for (const [, t] of byTick) expect(ranBy(t)).toHaveLength(1); // never twice, never not at all
-    for (const [, t] of both) expect([t.a!.skipped, t.b!.skipped].filter((s) => s === 'claimed' || s === 'locked')).toHaveLength(1);
+    for (const [, t] of both)
+      expect([t.a!.skipped, t.b!.skipped].filter((s) => s === 'claimed' || s === 'locked')).toHaveLength(1);
     expect(both.filter(([, t]) => t.b!.skipped === 'claimed').length).toBeGreaterThanOrEqual(3);
     // The table agrees: one finished row per tick, with the counts of the one run.
     expect(rows.map((r) => r.tick.toISOString())).toEqual([...byTick.keys()].sort());
     for (const row of rows) {
       const run = ranBy(byTick.get(row.tick.toISOString())!)[0]!;
-      expect(row).toMatchObject({ sessions_deleted: run.sessionsDeleted, audit_rows_deleted: run.auditRowsDeleted, error: null });
+      expect(row).toMatchObject({
+        sessions_deleted: run.sessionsDeleted,
+        audit_rows_deleted: run.auditRowsDeleted,
+        error: null,
+      });
       expect(row.finished_at).not.toBeNull();
     }
     expect(rows.reduce((n, r) => n + r.sessions_deleted!, 0)).toBe(seeded);
@@ -172,15 +197,23 @@ describe('each scheduled purge tick runs on exactly one instance (two Nest apps 
       expect(await a.tick(due)).toBeUndefined(); // the lock timeout ended the run; tick() logged a warning
       await migration.query('ROLLBACK');
 
-      expect(await purgeRuns(db.pool)).toEqual([expect.objectContaining({
-        instance: THIS_PROCESS, sessions_deleted: 0, finished_at: expect.any(Date), error: expect.stringMatching(/lock timeout/),
-      })]);
+      expect(await purgeRuns(db.pool)).toEqual([
+        expect.objectContaining({
+          instance: THIS_PROCESS,
+          sessions_deleted: 0,
+          finished_at: expect.any(Date),
+          error: expect.stringMatching(/lock timeout/),
+        }),
+      ]);
       expect(await b.tick(due)).toMatchObject({ skipped: 'claimed' });
       expect(await b.tick(second(-29))).toMatchObject({ sessionsDeleted: 10 });
 
       // A claimer that died mid-run leaves its row unfinished: that tick is not run again either.
       const orphan = second(-28);
-      await db.pool.query(`INSERT INTO session_purge_runs (tick, instance, started_at) VALUES ($1, 'crashed:1', now() - interval '1 hour')`, [orphan]);
+      await db.pool.query(
+        `INSERT INTO session_purge_runs (tick, instance, started_at) VALUES ($1, 'crashed:1', now() - interval '1 hour')`,
+        [orphan],
+      );
       expect(await a.tick(orphan)).toMatchObject({ skipped: 'claimed' });
       expect((await purgeRuns(db.pool)).at(-1)).toMatchObject({ instance: 'crashed:1', finished_at: null });
     } finally {
@@ -212,7 +245,9 @@ describe('an upgrade that skipped the purge-runs migration', () => {
         TypeOrmModule.forRoot({ type: 'postgres', url: db.url, autoLoadEntities: true, retryAttempts: 0 }),
         SessionModule.forRoot({ purge: { cron: NEVER, dutyCycle: 1 } }),
       ],
-    }).setLogger(logs).compile();
+    })
+      .setLogger(logs)
+      .compile();
     await moduleRef.init();
     try {
       const purge = moduleRef.get(SessionPurgeService);

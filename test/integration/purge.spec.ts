@@ -28,7 +28,12 @@ async function seed(pool: pg.Pool, rows: SeedRow[]): Promise<Record<string, stri
             CASE WHEN reason IS NULL THEN NULL ELSE now() - interval '1 minute' END, reason
      FROM unnest($1::text[], $2::int[], $3::int[], $4::text[]) AS t(u, idle, absolute, reason)
      RETURNING id, user_id`,
-    [rows.map((r) => r.user), rows.map((r) => r.idle), rows.map((r) => r.absolute), rows.map((r) => r.revokedReason ?? null)],
+    [
+      rows.map((r) => r.user),
+      rows.map((r) => r.idle),
+      rows.map((r) => r.absolute),
+      rows.map((r) => r.revokedReason ?? null),
+    ],
   );
   return Object.fromEntries(inserted.map((r) => [r.user_id, r.id]));
 }
@@ -49,7 +54,8 @@ function purger(pool: pg.Pool, purge: SessionPurgeOptions = {}): SessionPurgeSer
 
 async function purgedAuditRows(pool: pg.Pool) {
   const { rows } = await pool.query(
-    `SELECT session_id, user_id, details, actor_id FROM session_audit_log WHERE event = 'purged' ORDER BY id`);
+    `SELECT session_id, user_id, details, actor_id FROM session_audit_log WHERE event = 'purged' ORDER BY id`,
+  );
   return rows;
 }
 
@@ -63,8 +69,14 @@ async function count(pool: pg.Pool, sql: string, values: unknown[] = []): Promis
  * (Advisory locks are per database; other test files purge their own databases meanwhile.)
  */
 async function purgeLockHeld(pool: pg.Pool): Promise<boolean> {
-  return (await count(pool, `pg_locks WHERE locktype = 'advisory' AND objid = $1 AND granted
-    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`, [PURGE_LOCK_KEY])) > 0;
+  return (
+    (await count(
+      pool,
+      `pg_locks WHERE locktype = 'advisory' AND objid = $1 AND granted
+    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+      [PURGE_LOCK_KEY],
+    )) > 0
+  );
 }
 
 describe('session purge (store level, real Postgres)', () => {
@@ -89,9 +101,13 @@ describe('session purge (store level, real Postgres)', () => {
       { user: 'live-for-one-more-second', idle: 1, absolute: 3_600 },
       { user: 'revoked-tombstone-kept', idle: 600, absolute: 3_600, revokedReason: 'admin' },
     ]);
-    const deadlines = Object.fromEntries((await db.pool.query(
-      `SELECT user_id, LEAST(idle_expires_at, absolute_expires_at) AS ends, revoked_at FROM user_sessions`)).rows
-      .map((r) => [r.user_id, r]));
+    const deadlines = Object.fromEntries(
+      (
+        await db.pool.query(
+          `SELECT user_id, LEAST(idle_expires_at, absolute_expires_at) AS ends, revoked_at FROM user_sessions`,
+        )
+      ).rows.map((r) => [r.user_id, r]),
+    );
 
     const result = await purger(db.pool).runOnce();
 
@@ -103,10 +119,19 @@ describe('session purge (store level, real Postgres)', () => {
     const audit = await purgedAuditRows(db.pool);
     expect(audit).toHaveLength(5);
     const byUser = Object.fromEntries(audit.map((r) => [r.user_id, r]));
-    expect(Object.keys(byUser).sort()).toEqual(['absolute-expired', 'both-absolute-first', 'both-idle-first', 'idle-expired', 'revoked-expired']);
+    expect(Object.keys(byUser).sort()).toEqual([
+      'absolute-expired',
+      'both-absolute-first',
+      'both-idle-first',
+      'idle-expired',
+      'revoked-expired',
+    ]);
     const expectedExpiry: Record<string, string> = {
-      'idle-expired': 'idle', 'absolute-expired': 'absolute', 'both-idle-first': 'idle',
-      'both-absolute-first': 'absolute', 'revoked-expired': 'revoked',
+      'idle-expired': 'idle',
+      'absolute-expired': 'absolute',
+      'both-idle-first': 'idle',
+      'both-absolute-first': 'absolute',
+      'revoked-expired': 'revoked',
     };
     for (const [user, expiry] of Object.entries(expectedExpiry)) {
       const row = byUser[user];
@@ -116,7 +141,9 @@ describe('session purge (store level, real Postgres)', () => {
       expect(new Date(row.details.expiredAt).getTime()).toBe(deadlines[user].ends.getTime());
     }
     expect(byUser['revoked-expired'].details).toMatchObject({ reason: 'user' });
-    expect(new Date(byUser['revoked-expired'].details.revokedAt).getTime()).toBe(deadlines['revoked-expired'].revoked_at.getTime());
+    expect(new Date(byUser['revoked-expired'].details.revokedAt).getTime()).toBe(
+      deadlines['revoked-expired'].revoked_at.getTime(),
+    );
     expect(byUser['idle-expired'].details).not.toHaveProperty('reason');
 
     // Nothing left to do: a second run deletes nothing and writes no audit row.
@@ -147,7 +174,12 @@ describe('session purge (store level, real Postgres)', () => {
     const events = new SessionEvents();
     const seen: SessionAuditRecord[] = [];
     const subscription = events.on('purged').subscribe((record) => seen.push(record));
-    const purge = new SessionPurgeService(new PurgeStore(db.pool), resolveSessionOptions({ purge: { batchSize: 100, dutyCycle: 1 } }), undefined, events);
+    const purge = new SessionPurgeService(
+      new PurgeStore(db.pool),
+      resolveSessionOptions({ purge: { batchSize: 100, dutyCycle: 1 } }),
+      undefined,
+      events,
+    );
 
     expect(await purge.runOnce()).toMatchObject({ sessionsDeleted: 250, batches: 3 });
     subscription.unsubscribe();
@@ -172,7 +204,9 @@ describe('session purge (store level, real Postgres)', () => {
   it('plans each batch as an index range scan, never a sequential scan of the table', async () => {
     await seedMany(db.pool, 10_000, 'idle', -60, 3_600);
     await seedMany(db.pool, 10_000, 'live', 600, 3_600);
-    await db.pool.query(`INSERT INTO session_audit_log (event, occurred_at) SELECT 'created', now() - g * interval '1 hour' FROM generate_series(1, 20000) g`);
+    await db.pool.query(
+      `INSERT INTO session_audit_log (event, occurred_at) SELECT 'created', now() - g * interval '1 hour' FROM generate_series(1, 20000) g`,
+    );
     await db.pool.query('ANALYZE user_sessions; ANALYZE session_audit_log');
     const plan = async (sql: string, values: unknown[]) =>
       JSON.stringify((await db.pool.query(`EXPLAIN (FORMAT JSON) ${sql}`, values)).rows[0]['QUERY PLAN']);
@@ -205,8 +239,11 @@ describe('session purge (store level, real Postgres)', () => {
       expect(await count(db.pool, 'user_sessions WHERE id = $1', [ids.busy])).toBe(1);
 
       // The request finishes what it was doing: it expires the session itself.
-      await request.query(`WITH gone AS (DELETE FROM user_sessions WHERE id = $1 RETURNING id, user_id)
-        INSERT INTO session_audit_log (event, session_id, user_id) SELECT 'expired_idle', id, user_id FROM gone`, [ids.busy]);
+      await request.query(
+        `WITH gone AS (DELETE FROM user_sessions WHERE id = $1 RETURNING id, user_id)
+        INSERT INTO session_audit_log (event, session_id, user_id) SELECT 'expired_idle', id, user_id FROM gone`,
+        [ids.busy],
+      );
       await request.query('COMMIT');
     } finally {
       request.release();
@@ -231,16 +268,21 @@ describe('session purge (store level, real Postgres)', () => {
     const [, result] = await Promise.all([requests, purgeRun]);
 
     expect(await count(db.pool, 'user_sessions')).toBe(0);
-    const perSession = (await db.pool.query(
-      `SELECT session_id, count(*)::int AS n FROM session_audit_log GROUP BY session_id`)).rows;
+    const perSession = (
+      await db.pool.query(`SELECT session_id, count(*)::int AS n FROM session_audit_log GROUP BY session_id`)
+    ).rows;
     expect(perSession).toHaveLength(400);
     expect(perSession.every((r) => r.n === 1)).toBe(true);
     expect(await count(db.pool, `session_audit_log WHERE event = 'purged'`)).toBe(result.sessionsDeleted);
   });
 
   it('deletes audit rows older than the retention, oldest first in batches, and keeps the rest', async () => {
-    await db.pool.query(`INSERT INTO session_audit_log (event, occurred_at) SELECT 'created', now() - interval '100 days' - g * interval '1 minute' FROM generate_series(1, 1200) g`);
-    await db.pool.query(`INSERT INTO session_audit_log (event, occurred_at) SELECT 'rotated', now() - interval '89 days' FROM generate_series(1, 10)`);
+    await db.pool.query(
+      `INSERT INTO session_audit_log (event, occurred_at) SELECT 'created', now() - interval '100 days' - g * interval '1 minute' FROM generate_series(1, 1200) g`,
+    );
+    await db.pool.query(
+      `INSERT INTO session_audit_log (event, occurred_at) SELECT 'rotated', now() - interval '89 days' FROM generate_series(1, 10)`,
+    );
     await db.pool.query(`INSERT INTO session_audit_log (event) SELECT 'logout' FROM generate_series(1, 10)`);
     await seedMany(db.pool, 3, 'idle', -60, 3_600);
 
@@ -254,7 +296,9 @@ describe('session purge (store level, real Postgres)', () => {
   });
 
   it('honours a custom retention, and auditRetention: false keeps every audit row', async () => {
-    await db.pool.query(`INSERT INTO session_audit_log (event, occurred_at) VALUES ('created', now() - interval '8 days'), ('created', now() - interval '6 days'), ('created', now() - interval '3 years')`);
+    await db.pool.query(
+      `INSERT INTO session_audit_log (event, occurred_at) VALUES ('created', now() - interval '8 days'), ('created', now() - interval '6 days'), ('created', now() - interval '3 years')`,
+    );
 
     expect(await purger(db.pool, { auditRetention: false }).runOnce()).toMatchObject({ auditRowsDeleted: 0 });
     expect(await count(db.pool, 'session_audit_log')).toBe(3);
@@ -308,7 +352,10 @@ describe('session purge (store level, real Postgres)', () => {
       await migration.query('LOCK TABLE session_audit_log IN ACCESS EXCLUSIVE MODE');
       const started = Date.now();
       // The purge's lock_timeout ends the run instead of queueing behind the table lock.
-      await expect(purger(db.pool).runOnce()).rejects.toMatchObject({ name: 'StoreUnavailableError', detail: expect.stringMatching(/lock timeout/) });
+      await expect(purger(db.pool).runOnce()).rejects.toMatchObject({
+        name: 'StoreUnavailableError',
+        detail: expect.stringMatching(/lock timeout/),
+      });
       expect(Date.now() - started).toBeLessThan(10_000);
     } finally {
       await migration.query('ROLLBACK');

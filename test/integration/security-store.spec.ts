@@ -18,22 +18,35 @@ describe('security statements and aggregated audit against PostgreSQL', () => {
   afterAll(async () => db?.drop());
 
   const rowsOf = async (event: string) =>
-    (await db.pool.query('SELECT session_id, user_id, ip, user_agent, details FROM session_audit_log WHERE event = $1 ORDER BY id', [event])).rows;
+    (
+      await db.pool.query(
+        'SELECT session_id, user_id, ip, user_agent, details FROM session_audit_log WHERE event = $1 ORDER BY id',
+        [event],
+      )
+    ).rows;
   const clear = () => db.pool.query('TRUNCATE session_audit_log');
-  const log = (maxSources = 100) => new AggregatedAuditLog(store, resolveSessionOptions({ flood: { window: WINDOW, maxSources } }));
+  const log = (maxSources = 100) =>
+    new AggregatedAuditLog(store, resolveSessionOptions({ flood: { window: WINDOW, maxSources } }));
 
   it('writes nothing until a window ends, then one row per source with the whole count', async () => {
     await clear();
     const audit = log();
     const t0 = Date.now();
-    for (let i = 0; i < 1_000; i++) audit.record({ event: 'invalid_token', source: '192.0.2.1', reason: i % 10 === 0 ? 'malformed' : 'unknown' }, t0 + i);
+    for (let i = 0; i < 1_000; i++)
+      audit.record(
+        { event: 'invalid_token', source: '192.0.2.1', reason: i % 10 === 0 ? 'malformed' : 'unknown' },
+        t0 + i,
+      );
     audit.record({ event: 'invalid_token', source: '192.0.2.2', reason: 'unknown', userAgent: 'ua' }, t0);
     await audit.flush({ now: t0 + WINDOW - 1 });
     expect(await rowsOf('invalid_token')).toEqual([]);
     await audit.flush({ now: t0 + WINDOW });
     const rows = await rowsOf('invalid_token');
     expect(rows).toHaveLength(2);
-    expect(rows.find((r) => r.ip === '192.0.2.1')!.details).toMatchObject({ count: 1_000, reasons: { unknown: 900, malformed: 100 } });
+    expect(rows.find((r) => r.ip === '192.0.2.1')!.details).toMatchObject({
+      count: 1_000,
+      reasons: { unknown: 900, malformed: 100 },
+    });
     expect(rows.find((r) => r.ip === '192.0.2.2')).toMatchObject({ user_agent: 'ua', details: { count: 1 } });
     await audit.flush({ now: t0 + 3 * WINDOW });
     expect(await rowsOf('invalid_token')).toHaveLength(2);
@@ -44,7 +57,8 @@ describe('security statements and aggregated audit against PostgreSQL', () => {
     const audit = log(3);
     const t0 = Date.now();
     for (let source = 0; source < 50; source++) {
-      for (let i = 0; i < 4; i++) audit.record({ event: 'invalid_token', source: `192.0.2.${source}`, reason: 'unknown' }, t0);
+      for (let i = 0; i < 4; i++)
+        audit.record({ event: 'invalid_token', source: `192.0.2.${source}`, reason: 'unknown' }, t0);
     }
     await audit.flush({ all: true });
     const rows = await rowsOf('invalid_token');
@@ -59,7 +73,9 @@ describe('security statements and aggregated audit against PostgreSQL', () => {
     await clear();
     const audit = log();
     audit.record({ event: 'csrf_failed', source: '192.0.2.9', reason: 'csrf_token_missing' });
-    await db.pool.query(`ALTER TABLE session_audit_log ADD CONSTRAINT test_refuse_csrf CHECK (event <> 'csrf_failed') NOT VALID`);
+    await db.pool.query(
+      `ALTER TABLE session_audit_log ADD CONSTRAINT test_refuse_csrf CHECK (event <> 'csrf_failed') NOT VALID`,
+    );
     try {
       await audit.flush({ all: true });
       expect(await rowsOf('csrf_failed')).toEqual([]);
@@ -74,7 +90,13 @@ describe('security statements and aggregated audit against PostgreSQL', () => {
   it('stores hostile request text bounded and without NUL (Postgres refuses NUL in text and jsonb)', async () => {
     await clear();
     const audit = log();
-    audit.record({ event: 'csrf_failed', source: '192.0.2.10', reason: 'origin_not_allowed', userAgent: `a\u0000b${'x'.repeat(5_000)}`, origin: `https://e\u0000vil${'y'.repeat(500)}` });
+    audit.record({
+      event: 'csrf_failed',
+      source: '192.0.2.10',
+      reason: 'origin_not_allowed',
+      userAgent: `a\u0000b${'x'.repeat(5_000)}`,
+      origin: `https://e\u0000vil${'y'.repeat(500)}`,
+    });
     await audit.flush({ all: true });
     const [row] = await rowsOf('csrf_failed');
     expect(row.user_agent.length).toBeLessThanOrEqual(512);
@@ -85,8 +107,14 @@ describe('security statements and aggregated audit against PostgreSQL', () => {
 
   it('records a client change once, however many concurrent requests bring it', async () => {
     const created = await store.create({
-      tokenHash: hashToken(generateToken()), replacesTokenHash: null, userId: 'user-client', data: {},
-      idleTimeoutMs: HOUR, absoluteTimeoutMs: 2 * HOUR, ip: '192.0.2.50', userAgent: 'old-agent',
+      tokenHash: hashToken(generateToken()),
+      replacesTokenHash: null,
+      userId: 'user-client',
+      data: {},
+      idleTimeoutMs: HOUR,
+      absoluteTimeoutMs: 2 * HOUR,
+      ip: '192.0.2.50',
+      userAgent: 'old-agent',
     });
     // One connection per request, all holding the row's old values in their snapshot at once:
     // an open transaction on the row makes them all queue behind it.
@@ -105,7 +133,10 @@ describe('security statements and aggregated audit against PostgreSQL', () => {
       blocker.release();
       await pool.end();
     }
-    const { rows } = await db.pool.query(`SELECT event, details FROM session_audit_log WHERE session_id = $1 AND event IN ('ip_changed', 'ua_changed') ORDER BY event`, [created.id]);
+    const { rows } = await db.pool.query(
+      `SELECT event, details FROM session_audit_log WHERE session_id = $1 AND event IN ('ip_changed', 'ua_changed') ORDER BY event`,
+      [created.id],
+    );
     expect(rows).toEqual([
       { event: 'ip_changed', details: { from: '192.0.2.50', to: '192.0.2.51' } },
       { event: 'ua_changed', details: { from: 'old-agent', to: 'new-agent' } },
@@ -115,15 +146,29 @@ describe('security statements and aggregated audit against PostgreSQL', () => {
   it('counts concurrent logins under a per-user limit exactly (reject) and rolls back a refused one completely', async () => {
     const pool = db.newPool({ max: 30 }); // every login on its own connection, all at once
     const wide = new SessionStore(pool);
-    const attempt = () => wide.create({
-      tokenHash: hashToken(generateToken()), replacesTokenHash: null, userId: 'user-limit', data: {},
-      idleTimeoutMs: HOUR, absoluteTimeoutMs: 2 * HOUR, ip: null, userAgent: null, limit: { maxSessionsPerUser: 4, policy: 'reject' },
-    });
+    const attempt = () =>
+      wide.create({
+        tokenHash: hashToken(generateToken()),
+        replacesTokenHash: null,
+        userId: 'user-limit',
+        data: {},
+        idleTimeoutMs: HOUR,
+        absoluteTimeoutMs: 2 * HOUR,
+        ip: null,
+        userAgent: null,
+        limit: { maxSessionsPerUser: 4, policy: 'reject' },
+      });
     const results = await Promise.allSettled(Array.from({ length: 30 }, attempt));
     await pool.end();
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(4);
-    expect(results.filter((r) => r.status === 'rejected').every((r) => (r as PromiseRejectedResult).reason.name === 'SessionLimitExceededError')).toBe(true);
-    const { rows: [counts] } = await db.pool.query(`SELECT
+    expect(
+      results
+        .filter((r) => r.status === 'rejected')
+        .every((r) => (r as PromiseRejectedResult).reason.name === 'SessionLimitExceededError'),
+    ).toBe(true);
+    const {
+      rows: [counts],
+    } = await db.pool.query(`SELECT
       (SELECT count(*)::int FROM user_sessions WHERE user_id = 'user-limit') AS sessions,
       (SELECT count(*)::int FROM session_audit_log WHERE user_id = 'user-limit') AS events`);
     expect(counts).toEqual({ sessions: 4, events: 4 });

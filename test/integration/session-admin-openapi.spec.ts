@@ -3,16 +3,24 @@ import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { AUDIT_EVENTS, SESSION_BEARER_SECURITY, SESSION_COOKIE_SECURITY, SessionModule } from '../../src/session/index.js';
+import {
+  AUDIT_EVENTS,
+  SESSION_BEARER_SECURITY,
+  SESSION_COOKIE_SECURITY,
+  SessionModule,
+} from '../../src/session/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 /** How an app documents its API with the admin routes in it (the README snippet). */
 const documentOf = (app: INestApplication): OpenAPIObject =>
-  SwaggerModule.createDocument(app, new DocumentBuilder()
-    .setTitle('app')
-    .addCookieAuth('__Host-sid', { type: 'apiKey', in: 'cookie' }, SESSION_COOKIE_SECURITY) // 'session-cookie'
-    .addBearerAuth({ type: 'http', scheme: 'bearer' }, SESSION_BEARER_SECURITY) // 'session-bearer'
-    .build());
+  SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('app')
+      .addCookieAuth('__Host-sid', { type: 'apiKey', in: 'cookie' }, SESSION_COOKIE_SECURITY) // 'session-cookie'
+      .addBearerAuth({ type: 'http', scheme: 'bearer' }, SESSION_BEARER_SECURITY) // 'session-bearer'
+      .build(),
+  );
 
 describe('OpenAPI document of the admin API (@nestjs/swagger installed)', () => {
   let db: TestDatabase;
@@ -36,12 +44,16 @@ describe('OpenAPI document of the admin API (@nestjs/swagger installed)', () => 
 
   it('lists every admin route under its tag, with both session security schemes and the error responses', () => {
     expect(Object.keys(doc.paths).sort()).toEqual([
-      '/internal/admin/sessions/audit', '/internal/admin/sessions/audit/summary', '/internal/admin/sessions/{id}',
+      '/internal/admin/sessions/audit',
+      '/internal/admin/sessions/audit/summary',
+      '/internal/admin/sessions/{id}',
       '/internal/admin/users/{userId}/sessions',
     ]);
     const operations = [
-      doc.paths['/internal/admin/sessions/audit'].get, doc.paths['/internal/admin/sessions/audit/summary'].get,
-      doc.paths['/internal/admin/sessions/{id}'].delete, doc.paths['/internal/admin/users/{userId}/sessions'].get,
+      doc.paths['/internal/admin/sessions/audit'].get,
+      doc.paths['/internal/admin/sessions/audit/summary'].get,
+      doc.paths['/internal/admin/sessions/{id}'].delete,
+      doc.paths['/internal/admin/users/{userId}/sessions'].get,
       doc.paths['/internal/admin/users/{userId}/sessions'].delete,
     ];
     for (const operation of operations) {
@@ -56,7 +68,17 @@ describe('OpenAPI document of the admin API (@nestjs/swagger installed)', () => 
   it('documents the audit query parameters and the page schema', () => {
     const operation = doc.paths['/internal/admin/sessions/audit'].get!;
     const parameters = operation.parameters as Array<{ name: string; in: string; required: boolean; schema: any }>;
-    expect(parameters.map((p) => p.name).sort()).toEqual(['actorId', 'cursor', 'events', 'from', 'ip', 'limit', 'sessionId', 'to', 'userId']);
+    expect(parameters.map((p) => p.name).sort()).toEqual([
+      'actorId',
+      'cursor',
+      'events',
+      'from',
+      'ip',
+      'limit',
+      'sessionId',
+      'to',
+      'userId',
+    ]);
     expect(parameters.every((p) => p.in === 'query' && p.required === false)).toBe(true);
     const byName = Object.fromEntries(parameters.map((p) => [p.name, p.schema]));
     expect(byName.events).toMatchObject({ type: 'array', items: { type: 'string', enum: [...AUDIT_EVENTS] } });
@@ -72,16 +94,26 @@ describe('OpenAPI document of the admin API (@nestjs/swagger installed)', () => 
   it('documents the summary parameters, the session list and the revocation answers', () => {
     const summary = doc.paths['/internal/admin/sessions/audit/summary'].get!;
     const parameters = summary.parameters as Array<{ name: string; required: boolean; schema: any }>;
-    expect(parameters.map((p) => [p.name, p.required]).sort()).toEqual([['bucket', true], ['from', true], ['to', true]]);
+    expect(parameters.map((p) => [p.name, p.required]).sort()).toEqual([
+      ['bucket', true],
+      ['from', true],
+      ['to', true],
+    ]);
     expect(parameters.find((p) => p.name === 'bucket')!.schema.enum).toEqual(['minute', 'hour', 'day']);
 
     const list = doc.paths['/internal/admin/users/{userId}/sessions'].get!;
-    expect((list.parameters as Array<{ name: string; in: string }>)).toEqual([expect.objectContaining({ name: 'userId', in: 'path' })]);
-    expect((list.responses['200'] as any).content['application/json'].schema.items.properties.current).toEqual(expect.objectContaining({ type: 'boolean' }));
+    expect(list.parameters as Array<{ name: string; in: string }>).toEqual([
+      expect.objectContaining({ name: 'userId', in: 'path' }),
+    ]);
+    expect((list.responses['200'] as any).content['application/json'].schema.items.properties.current).toEqual(
+      expect.objectContaining({ type: 'boolean' }),
+    );
 
     const revoke = doc.paths['/internal/admin/sessions/{id}'].delete!;
     expect(Object.keys(revoke.responses)).toEqual(expect.arrayContaining(['204', '404']));
     const revokeAll = doc.paths['/internal/admin/users/{userId}/sessions'].delete!;
-    expect((revokeAll.responses['200'] as any).content['application/json'].schema.properties.revoked.type).toBe('integer');
+    expect((revokeAll.responses['200'] as any).content['application/json'].schema.properties.revoked.type).toBe(
+      'integer',
+    );
   });
 });

@@ -4,8 +4,21 @@ import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import pg, { type Pool } from 'pg';
 import type { DataSource } from 'typeorm';
 import {
-  clockOffset, generateToken, hashToken, INVALIDATE_ALL, INVALIDATION_CHANNEL, PurgeStore, SessionStore, tokenDigest,
-  SessionCache, SessionInvalidationListener, SessionModule, SessionService, SessionValidator, type ActiveSession, type SessionModuleOptions,
+  clockOffset,
+  generateToken,
+  hashToken,
+  INVALIDATE_ALL,
+  INVALIDATION_CHANNEL,
+  PurgeStore,
+  SessionStore,
+  tokenDigest,
+  SessionCache,
+  SessionInvalidationListener,
+  SessionModule,
+  SessionService,
+  SessionValidator,
+  type ActiveSession,
+  type SessionModuleOptions,
   type ValidationOutcome,
 } from '../../src/session/index.js';
 import { internalsOf } from '../../src/session/active-session.js';
@@ -49,7 +62,9 @@ async function startInstance(url: string, options: SessionModuleOptions): Promis
   const sessions = moduleRef.get(SessionService);
   const validator = moduleRef.get(SessionValidator);
   return {
-    moduleRef, sessions, validator,
+    moduleRef,
+    sessions,
+    validator,
     cache: moduleRef.get(SessionCache),
     listener: moduleRef.get(SessionInvalidationListener),
     statements: () => statements,
@@ -215,7 +230,8 @@ describe('session cache across two instances (LISTEN/NOTIFY)', () => {
     await cachedOnA(token);
     // Terminate every LISTEN connection on this database (A's and B's) and wait until A has noticed.
     const { rows } = await db.pool.query(
-      `SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'`);
+      `SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'`,
+    );
     expect(rows.length).toBeGreaterThanOrEqual(2);
     await eventually(async () => !a.listener.connected, 2_000, 1);
     expect(a.cache.usable).toBe(false);
@@ -238,7 +254,9 @@ describe('session cache across two instances (LISTEN/NOTIFY)', () => {
     const before = a.statements();
     for (let i = 0; i < requests; i++) expect((await a.validate(token)).ok).toBe(true);
     const perRequest = (a.statements() - before) / requests;
-    console.log(`[cache] cache on: ${a.statements() - before} statements for ${requests} requests (${perRequest} per request)`);
+    console.log(
+      `[cache] cache on: ${a.statements() - before} statements for ${requests} requests (${perRequest} per request)`,
+    );
     expect(perRequest).toBeLessThanOrEqual(0.05);
   });
 
@@ -256,11 +274,14 @@ describe('session cache across two instances (LISTEN/NOTIFY)', () => {
     // Refusals that need no SQL are synchronous too, cached or not.
     for (const instance of [a, uncached]) {
       expect(instance.validator.validate(fakeRequest(), new FakeResponse())).toEqual({ ok: false, reason: 'missing' });
-      expect(instance.validator.validate(fakeRequest({ token: 'not-a-token' }), new FakeResponse())).toEqual({ ok: false, reason: 'invalid' });
+      expect(instance.validator.validate(fakeRequest({ token: 'not-a-token' }), new FakeResponse())).toEqual({
+        ok: false,
+        reason: 'invalid',
+      });
     }
   });
 
-  it('a handler that moves its session\'s expiry (Date#setTime) changes nothing the cache decides on', async () => {
+  it("a handler that moves its session's expiry (Date#setTime) changes nothing the cache decides on", async () => {
     const { token } = await a.login();
     const first = await a.validator.validate(fakeRequest({ token }), new FakeResponse());
     if (!first.ok) throw new Error(first.reason);
@@ -274,7 +295,7 @@ describe('session cache across two instances (LISTEN/NOTIFY)', () => {
     expect(hit.session.expiresAt.getTime()).toBe(idle);
   });
 
-  it('a cache hit is judged at this request\'s time on the database clock, not at the time the row was read', async () => {
+  it("a cache hit is judged at this request's time on the database clock, not at the time the row was read", async () => {
     const { token } = await a.login();
     const miss = await a.validator.validate(fakeRequest({ token }), new FakeResponse());
     if (!miss.ok) throw new Error(miss.reason);
@@ -339,7 +360,14 @@ describe('the statements that change a session announce it', () => {
     const token = generateToken();
     const tokenHash = hashToken(token);
     await store.create({
-      tokenHash, replacesTokenHash: null, userId, data: {}, idleTimeoutMs: HOUR, absoluteTimeoutMs: 2 * HOUR, ip: context.ip, userAgent: context.userAgent,
+      tokenHash,
+      replacesTokenHash: null,
+      userId,
+      data: {},
+      idleTimeoutMs: HOUR,
+      absoluteTimeoutMs: 2 * HOUR,
+      ip: context.ip,
+      userAgent: context.userAgent,
     });
     const sentAt = Date.now();
     const row = (await store.lookupByTokenHash(tokenHash))!;
@@ -348,7 +376,11 @@ describe('the statements that change a session announce it', () => {
   }
 
   /** Runs `change`; the session must leave the local cache at once and its id (or '*') must be announced. */
-  async function expectAnnounced(session: { digest: string; id: string }, change: () => Promise<unknown>, payload = session.id) {
+  async function expectAnnounced(
+    session: { digest: string; id: string },
+    change: () => Promise<unknown>,
+    payload = session.id,
+  ) {
     await sleep(20);
     notices.length = 0;
     await change();
@@ -367,10 +399,17 @@ describe('the statements that change a session announce it', () => {
     s = await cachedSession();
     await expectAnnounced(s, () => store.deleteWithEvent(s.id, 'logout', context));
     s = await cachedSession();
-    await expectAnnounced(s, () => store.rotate({
-      id: s.id, oldTokenHash: s.tokenHash, newTokenHash: hashToken(generateToken()), idleTimeoutMs: HOUR, reason: 'interval',
-      reauthenticated: false, context,
-    }));
+    await expectAnnounced(s, () =>
+      store.rotate({
+        id: s.id,
+        oldTokenHash: s.tokenHash,
+        newTokenHash: hashToken(generateToken()),
+        idleTimeoutMs: HOUR,
+        reason: 'interval',
+        reauthenticated: false,
+        context,
+      }),
+    );
     s = await cachedSession();
     await expectAnnounced(s, () => store.patchData(s.id, { theme: 'dark' }, 65_536));
     s = await cachedSession();
@@ -379,16 +418,26 @@ describe('the statements that change a session announce it', () => {
 
   it('a login that revokes the token it carried (fixation)', async () => {
     const s = await cachedSession();
-    await expectAnnounced(s, () => store.create({
-      tokenHash: hashToken(generateToken()), replacesTokenHash: s.tokenHash, userId: 'user-1', data: {}, idleTimeoutMs: HOUR,
-      absoluteTimeoutMs: 2 * HOUR, ip: null, userAgent: null,
-    }));
+    await expectAnnounced(s, () =>
+      store.create({
+        tokenHash: hashToken(generateToken()),
+        replacesTokenHash: s.tokenHash,
+        userId: 'user-1',
+        data: {},
+        idleTimeoutMs: HOUR,
+        absoluteTimeoutMs: 2 * HOUR,
+        ip: null,
+        userAgent: null,
+      }),
+    );
   });
 
   it('a purge batch that deleted rows flushes everything (one notice, not one per row)', async () => {
     const s = await cachedSession();
     const expired = await cachedSession();
-    await db.pool.query(`UPDATE user_sessions SET idle_expires_at = now() - interval '1 second' WHERE id = $1`, [expired.id]);
+    await db.pool.query(`UPDATE user_sessions SET idle_expires_at = now() - interval '1 second' WHERE id = $1`, [
+      expired.id,
+    ]);
     const connection = await new PurgeStore(db.pool, cache).connect();
     try {
       await expectAnnounced(s, () => connection.purgeExpiredSessions('idle', 100, false), INVALIDATE_ALL);
@@ -406,15 +455,31 @@ describe('the statements that change a session announce it', () => {
     const silent = new SessionStore(db.pool, 5_000, undefined, undefined, undefined, false);
     const tokenHash = hashToken(generateToken());
     const created = await silent.create({
-      tokenHash, replacesTokenHash: null, userId: 'user-quiet', data: {}, idleTimeoutMs: HOUR, absoluteTimeoutMs: 2 * HOUR, ip: null, userAgent: null,
+      tokenHash,
+      replacesTokenHash: null,
+      userId: 'user-quiet',
+      data: {},
+      idleTimeoutMs: HOUR,
+      absoluteTimeoutMs: 2 * HOUR,
+      ip: null,
+      userAgent: null,
     });
     await sleep(20);
     notices.length = 0;
     await silent.patchData(created.id, { a: 1 }, 65_536);
-    await silent.rotate({ id: created.id, oldTokenHash: tokenHash, newTokenHash: hashToken(generateToken()), idleTimeoutMs: HOUR,
-      reason: 'manual', reauthenticated: false, context });
+    await silent.rotate({
+      id: created.id,
+      oldTokenHash: tokenHash,
+      newTokenHash: hashToken(generateToken()),
+      idleTimeoutMs: HOUR,
+      reason: 'manual',
+      reauthenticated: false,
+      context,
+    });
     expect(await silent.revoke(created.id, 'user', context)).toBe(true);
-    await db.pool.query(`UPDATE user_sessions SET idle_expires_at = now() - interval '1 second' WHERE id = $1`, [created.id]);
+    await db.pool.query(`UPDATE user_sessions SET idle_expires_at = now() - interval '1 second' WHERE id = $1`, [
+      created.id,
+    ]);
     const connection = await new PurgeStore(db.pool, undefined, false).connect();
     try {
       expect((await connection.purgeExpiredSessions('idle', 100, false)).deleted).toBeGreaterThan(0);
@@ -443,18 +508,40 @@ describe('SessionInvalidationListener with the database away', () => {
   it('does not stop the app: it starts bypassed, keeps retrying, and stops cleanly', async () => {
     const cache = new SessionCache(true, 100, 5_000);
     const port = await freePort(); // nothing listens there
-    const listener = new SessionInvalidationListener(cache, { host: '127.0.0.1', port, user: 'postgres', connectionTimeoutMillis: 500 },
-      resolveSessionOptions({ cache: { enabled: true } }));
+    const listener = new SessionInvalidationListener(
+      cache,
+      { host: '127.0.0.1', port, user: 'postgres', connectionTimeoutMillis: 500 },
+      resolveSessionOptions({ cache: { enabled: true } }),
+    );
     await listener.onModuleInit();
     expect(listener.connected).toBe(false);
     expect(cache.usable).toBe(false);
     const h = tokenDigest(generateToken());
     const now = Date.now();
-    expect(cache.set(h, {
-      id: 's', userId: 'u', data: {}, createdAt: new Date(now), lastSeenAt: new Date(now), authenticatedAt: new Date(now),
-      idleExpiresAt: new Date(now + 60_000), absoluteExpiresAt: new Date(now + 60_000), rotatedAt: new Date(now), revokedAt: null,
-      ip: null, userAgent: null, version: 1, isCurrentToken: true, dbNow: new Date(now),
-    }, 0, cache.ticket())).toBe(false);
+    expect(
+      cache.set(
+        h,
+        {
+          id: 's',
+          userId: 'u',
+          data: {},
+          createdAt: new Date(now),
+          lastSeenAt: new Date(now),
+          authenticatedAt: new Date(now),
+          idleExpiresAt: new Date(now + 60_000),
+          absoluteExpiresAt: new Date(now + 60_000),
+          rotatedAt: new Date(now),
+          revokedAt: null,
+          ip: null,
+          userAgent: null,
+          version: 1,
+          isCurrentToken: true,
+          dbNow: new Date(now),
+        },
+        0,
+        cache.ticket(),
+      ),
+    ).toBe(false);
     await sleep(400); // a few retries (100, 200 ms)
     expect(listener.connected).toBe(false);
     await listener.onModuleDestroy();

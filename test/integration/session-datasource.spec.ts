@@ -4,7 +4,12 @@ import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import request from 'supertest';
 import {
-  CurrentSession, Public, SessionModule, SessionPurgeService, SessionService, type ActiveSession,
+  CurrentSession,
+  Public,
+  SessionModule,
+  SessionPurgeService,
+  SessionService,
+  type ActiveSession,
 } from '../../src/session/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
@@ -12,7 +17,9 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
 class AppController {
   constructor(private readonly sessions: SessionService) {}
 
-  @Public() @Post('login') @HttpCode(200)
+  @Public()
+  @Post('login')
+  @HttpCode(200)
   login(@Req() req: any, @Res({ passthrough: true }) res: any) {
     return this.sessions.create(req, res, { userId: 'root-1' });
   }
@@ -25,7 +32,8 @@ class AppController {
 
 const counts = async (db: TestDatabase) => {
   const { rows } = await db.pool.query(
-    `SELECT (SELECT count(*)::int FROM user_sessions) AS sessions, (SELECT count(*)::int FROM session_audit_log) AS audit`);
+    `SELECT (SELECT count(*)::int FROM user_sessions) AS sessions, (SELECT count(*)::int FROM session_audit_log) AS audit`,
+  );
   return rows[0] as { sessions: number; audit: number };
 };
 
@@ -53,24 +61,37 @@ describe("SessionModule with a named DataSource ('sessions')", () => {
 
   const dataSources = () => [
     TypeOrmModule.forRoot({ type: 'postgres', url: appDb.url, retryAttempts: 0 }),
-    TypeOrmModule.forRoot({ name: 'sessions', type: 'postgres', url: sessionDb.url, autoLoadEntities: true, retryAttempts: 0 }),
+    TypeOrmModule.forRoot({
+      name: 'sessions',
+      type: 'postgres',
+      url: sessionDb.url,
+      autoLoadEntities: true,
+      retryAttempts: 0,
+    }),
   ];
   const start = async (session: ReturnType<typeof SessionModule.forRoot>) => {
-    const moduleRef = await Test.createTestingModule({ imports: [...dataSources(), session], controllers: [AppController] }).compile();
+    const moduleRef = await Test.createTestingModule({
+      imports: [...dataSources(), session],
+      controllers: [AppController],
+    }).compile();
     app = moduleRef.createNestApplication({ logger: false });
     await app.init();
     return app;
   };
 
   it('forRoot: sessions, audit rows, admin queries and the purge all use the named database', async () => {
-    const started = await start(SessionModule.forRoot({
-      dataSource: 'sessions',
-      purge: { enabled: false },
-      admin: { enabled: true, authorize: (session) => session.userId.startsWith('root') },
-    }));
+    const started = await start(
+      SessionModule.forRoot({
+        dataSource: 'sessions',
+        purge: { enabled: false },
+        admin: { enabled: true, authorize: (session) => session.userId.startsWith('root') },
+      }),
+    );
     const server = started.getHttpServer();
     const login = await request(server).post('/login').expect(200);
-    const cookie = (login.headers['set-cookie'] as unknown as string[]).find((l) => l.startsWith('__Host-sid='))!.split(';')[0];
+    const cookie = (login.headers['set-cookie'] as unknown as string[])
+      .find((l) => l.startsWith('__Host-sid='))!
+      .split(';')[0];
     await request(server).get('/me').set('Cookie', cookie).expect(200, { userId: 'root-1' });
 
     expect(await counts(sessionDb)).toEqual({ sessions: 1, audit: 1 }); // the row and its 'created' event
@@ -89,7 +110,9 @@ describe("SessionModule with a named DataSource ('sessions')", () => {
   });
 
   it('forRootAsync: `dataSource` beside useFactory', async () => {
-    const started = await start(SessionModule.forRootAsync({ dataSource: 'sessions', useFactory: () => ({ idleTimeout: '10m' }) }));
+    const started = await start(
+      SessionModule.forRootAsync({ dataSource: 'sessions', useFactory: () => ({ idleTimeout: '10m' }) }),
+    );
     await request(started.getHttpServer()).post('/login').expect(200);
     expect((await counts(sessionDb)).sessions).toBe(1);
     expect((await counts(appDb)).sessions).toBe(0);

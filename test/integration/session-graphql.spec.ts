@@ -7,7 +7,14 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import request from 'supertest';
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
 import {
-  CsrfGuard, CurrentSession, Public, SessionGuard, SessionModule, SessionService, UnsupportedContextError, type ActiveSession,
+  CsrfGuard,
+  CurrentSession,
+  Public,
+  SessionGuard,
+  SessionModule,
+  SessionService,
+  UnsupportedContextError,
+  type ActiveSession,
 } from '../../src/session/index.js';
 import { csrfTokenFor } from '../../src/session/csrf/csrf-token.js';
 import { ExpressApolloDriver } from '../support/apollo-express.js';
@@ -31,7 +38,8 @@ class MeResolver {
     return { userId: session.userId, sessionId: session.id };
   }
 
-  @Public() @Query(() => String)
+  @Public()
+  @Query(() => String)
   hello(): string {
     return 'world';
   }
@@ -47,14 +55,19 @@ class MeResolver {
 class LoginController {
   constructor(private readonly sessions: SessionService) {}
 
-  @Public() @Post('login') @HttpCode(200)
+  @Public()
+  @Post('login')
+  @HttpCode(200)
   login(@Req() req: any, @Res({ passthrough: true }) res: any) {
     return this.sessions.create(req, res, { userId: 'u-gql' });
   }
 }
 
 const sidOf = (response: request.Response) =>
-  (response.headers['set-cookie'] as unknown as string[] | undefined)?.find((l) => l.startsWith('__Host-sid='))?.split(';')[0].slice('__Host-sid='.length);
+  (response.headers['set-cookie'] as unknown as string[] | undefined)
+    ?.find((l) => l.startsWith('__Host-sid='))
+    ?.split(';')[0]
+    .slice('__Host-sid='.length);
 
 describe('SessionGuard on GraphQL resolvers (Apollo, code first, Express)', () => {
   let db: TestDatabase;
@@ -66,7 +79,11 @@ describe('SessionGuard on GraphQL resolvers (Apollo, code first, Express)', () =
       imports: [
         TypeOrmModule.forRoot({ type: 'postgres', url: db.url, autoLoadEntities: true, retryAttempts: 0 }),
         SessionModule.forRoot({ rotationInterval: '2s', rotationGrace: '1s' }),
-        GraphQLModule.forRoot<ApolloDriverConfig>({ driver: ExpressApolloDriver, autoSchemaFile: true, graphiql: false }),
+        GraphQLModule.forRoot<ApolloDriverConfig>({
+          driver: ExpressApolloDriver,
+          autoSchemaFile: true,
+          graphiql: false,
+        }),
       ],
       controllers: [LoginController],
       providers: [MeResolver],
@@ -93,7 +110,10 @@ describe('SessionGuard on GraphQL resolvers (Apollo, code first, Express)', () =
 
     const refused = await gql('{ me { userId } }');
     expect(refused.body.data).toBeNull();
-    expect(refused.body.errors[0]).toMatchObject({ message: 'No session: log in first', extensions: { code: 'UNAUTHENTICATED' } });
+    expect(refused.body.errors[0]).toMatchObject({
+      message: 'No session: log in first',
+      extensions: { code: 'UNAUTHENTICATED' },
+    });
     const forged = await gql('{ me { userId } }', { Cookie: `__Host-sid=${'A'.repeat(43)}` });
     expect(forged.body.errors[0].extensions.code).toBe('UNAUTHENTICATED');
 
@@ -113,7 +133,9 @@ describe('SessionGuard on GraphQL resolvers (Apollo, code first, Express)', () =
 
     const done = await gql(mutation, { Cookie: cookie, 'x-csrf-token': csrfTokenFor(token) }).expect(200);
     expect(done.body).toEqual({ data: { setNickname: 'neo' } });
-    const { rows } = await db.pool.query(`SELECT data->>'nickname' AS nickname FROM user_sessions WHERE data ? 'nickname'`);
+    const { rows } = await db.pool.query(
+      `SELECT data->>'nickname' AS nickname FROM user_sessions WHERE data ? 'nickname'`,
+    );
     expect(rows).toEqual([{ nickname: 'neo' }]);
   });
 
@@ -130,8 +152,11 @@ describe('SessionGuard on GraphQL resolvers (Apollo, code first, Express)', () =
   it('a GraphQL call without an HTTP request (a subscription): refused unless @Public(), which both guards let through', async () => {
     // What a subscription resolver's ExecutionContext looks like: type 'graphql', a context with no req.
     const contextFor = (method: 'hello' | 'me') => {
-      const host = new ExecutionContextHost([{}, {}, { connectionParams: {} }, { operation: { operation: 'subscription' } }],
-        MeResolver, MeResolver.prototype[method]);
+      const host = new ExecutionContextHost(
+        [{}, {}, { connectionParams: {} }, { operation: { operation: 'subscription' } }],
+        MeResolver,
+        MeResolver.prototype[method],
+      );
       host.setType('graphql');
       return host;
     };
@@ -143,4 +168,3 @@ describe('SessionGuard on GraphQL resolvers (Apollo, code first, Express)', () =
     expect(() => csrfGuard.canActivate(contextFor('me'))).toThrow(UnsupportedContextError);
   });
 });
-

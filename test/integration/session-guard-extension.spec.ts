@@ -1,12 +1,29 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { Controller, Get, HttpCode, Injectable, Post, Req, Res, type ExecutionContext, type INestApplication } from '@nestjs/common';
+import {
+  Controller,
+  Get,
+  HttpCode,
+  Injectable,
+  Post,
+  Req,
+  Res,
+  type ExecutionContext,
+  type INestApplication,
+} from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import request from 'supertest';
 import {
-  CsrfGuard, CurrentSession, Public, SessionGuard, SessionModule, SessionService, type ActiveSession, type HttpRequestLike,
+  CsrfGuard,
+  CurrentSession,
+  Public,
+  SessionGuard,
+  SessionModule,
+  SessionService,
+  type ActiveSession,
+  type HttpRequestLike,
 } from '../../src/session/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
@@ -27,7 +44,9 @@ class EdgeProxyGuard extends SessionGuard {
 class AppController {
   constructor(private readonly sessions: SessionService) {}
 
-  @Public() @Post('login') @HttpCode(200)
+  @Public()
+  @Post('login')
+  @HttpCode(200)
   login(@Req() req: any, @Res({ passthrough: true }) res: any) {
     return this.sessions.create(req, res, { userId: 'u-ip' });
   }
@@ -42,7 +61,8 @@ class AppController {
     return { ok: true };
   }
 
-  @Post('health/ping') @HttpCode(200)
+  @Post('health/ping')
+  @HttpCode(200)
   healthPing() {
     return { ok: true };
   }
@@ -61,7 +81,11 @@ describe('SessionGuard subclasses', () => {
   });
   afterAll(async () => db?.drop());
 
-  const start = async (globalGuard: boolean, guards: object[] = [], configure?: (app: NestExpressApplication) => void) => {
+  const start = async (
+    globalGuard: boolean,
+    guards: object[] = [],
+    configure?: (app: NestExpressApplication) => void,
+  ) => {
     const moduleRef = await Test.createTestingModule({
       imports: [
         TypeOrmModule.forRoot({ type: 'postgres', url: db.url, autoLoadEntities: true, retryAttempts: 0 }),
@@ -77,7 +101,10 @@ describe('SessionGuard subclasses', () => {
     return created.getHttpServer();
   };
   const auditIps = async () =>
-    (await db.pool.query(`SELECT event, ip FROM session_audit_log ORDER BY id`)).rows as { event: string; ip: string }[];
+    (await db.pool.query(`SELECT event, ip FROM session_audit_log ORDER BY id`)).rows as {
+      event: string;
+      ip: string;
+    }[];
 
   it('an overridden getClientIp is the address audited, bound to the session, and an overridden shouldSkip skips', async () => {
     const server = await start(false, [
@@ -85,7 +112,9 @@ describe('SessionGuard subclasses', () => {
       { provide: APP_GUARD, useExisting: CsrfGuard },
     ]);
     const login = await request(server).post('/login').set('x-client-ip', '203.0.113.7').expect(200);
-    const cookie = (login.headers['set-cookie'] as unknown as string[]).find((l) => l.startsWith('__Host-sid='))!.split(';')[0];
+    const cookie = (login.headers['set-cookie'] as unknown as string[])
+      .find((l) => l.startsWith('__Host-sid='))!
+      .split(';')[0];
     await request(server).get('/me').set('Cookie', cookie).set('x-client-ip', '198.51.100.9').expect(200);
 
     // The @Public login is audited with the guard's address, and the next request's new address is a client change.
@@ -107,7 +136,11 @@ describe('SessionGuard subclasses', () => {
 
   it("the default getClientIp ignores client headers and follows Express' trust proxy", async () => {
     let server = await start(true);
-    await request(server).post('/login').set('x-client-ip', '203.0.113.7').set('X-Forwarded-For', '192.0.2.1').expect(200);
+    await request(server)
+      .post('/login')
+      .set('x-client-ip', '203.0.113.7')
+      .set('X-Forwarded-For', '192.0.2.1')
+      .expect(200);
     const untrusted = await auditIps();
     expect(untrusted).toHaveLength(1);
     expect(untrusted[0].ip).toMatch(/127\.0\.0\.1|::1/);
@@ -115,7 +148,11 @@ describe('SessionGuard subclasses', () => {
     await db.pool.query('TRUNCATE user_sessions, session_audit_log');
 
     server = await start(true, [], (created) => created.set('trust proxy', 'loopback'));
-    await request(server).post('/login').set('x-client-ip', '203.0.113.7').set('X-Forwarded-For', '192.0.2.1').expect(200);
+    await request(server)
+      .post('/login')
+      .set('x-client-ip', '203.0.113.7')
+      .set('X-Forwarded-For', '192.0.2.1')
+      .expect(200);
     expect(await auditIps()).toEqual([{ event: 'created', ip: '192.0.2.1' }]);
   });
 });

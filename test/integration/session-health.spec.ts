@@ -12,9 +12,13 @@ import { eventually, sleep } from '../support/demo.js';
 
 @Controller('health')
 class HealthController {
-  constructor(private readonly health: HealthCheckService, private readonly session: SessionHealthIndicator) {}
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly session: SessionHealthIndicator,
+  ) {}
 
-  @Public() @Get()
+  @Public()
+  @Get()
   check() {
     return this.health.check([() => this.session.isHealthy('session', { timeoutMs: 300 })]);
   }
@@ -23,7 +27,13 @@ class HealthController {
 async function startApp(db: TestDatabase, poolMax = 10, cache = false): Promise<INestApplication> {
   const moduleRef = await Test.createTestingModule({
     imports: [
-      TypeOrmModule.forRoot({ type: 'postgres', url: db.url, autoLoadEntities: true, retryAttempts: 0, extra: { max: poolMax, connectionTimeoutMillis: 1_000 } }),
+      TypeOrmModule.forRoot({
+        type: 'postgres',
+        url: db.url,
+        autoLoadEntities: true,
+        retryAttempts: 0,
+        extra: { max: poolMax, connectionTimeoutMillis: 1_000 },
+      }),
       SessionModule.forRoot({ purge: { enabled: false, dutyCycle: 1 }, cache: { enabled: cache } }),
       TerminusModule.forRoot({ logger: false }),
     ],
@@ -39,7 +49,9 @@ async function seedExpired(db: TestDatabase, n: number): Promise<void> {
   await db.pool.query(
     `INSERT INTO user_sessions (token_hash, user_id, idle_expires_at, absolute_expires_at)
      SELECT sha256(gen_random_uuid()::text::bytea), 'u-' || g, now() - interval '1 minute', now() + interval '1 hour'
-     FROM generate_series(1, $1) g`, [n]);
+     FROM generate_series(1, $1) g`,
+    [n],
+  );
 }
 
 describe('SessionHealthIndicator with Terminus, against a real PostgreSQL', () => {
@@ -96,27 +108,47 @@ describe('SessionHealthIndicator with Terminus, against a real PostgreSQL', () =
     }
     const response = await request(app.getHttpServer()).get('/health').expect(200);
     expect(response.body.status).toBe('degraded');
-    expect(response.body.details.session).toMatchObject({ status: 'degraded', store: { status: 'up' }, purge: { status: 'failed' } });
+    expect(response.body.details.session).toMatchObject({
+      status: 'degraded',
+      store: { status: 'up' },
+      purge: { status: 'failed' },
+    });
     expect(response.body.details.session.purge.error).toMatch(/lock timeout/);
 
     await app.get(SessionPurgeService).runOnce();
-    expect((await request(app.getHttpServer()).get('/health').expect(200)).body.details.session.purge.status).toBe('ok');
+    expect((await request(app.getHttpServer()).get('/health').expect(200)).body.details.session.purge.status).toBe(
+      'ok',
+    );
   }, 20_000);
 
   it('reports the cache listener when a cache is enabled: disconnected is degraded, connected is up', async () => {
     const cached = await startApp(db, 4, true);
     try {
-      await eventually(async () => (await request(cached.getHttpServer()).get('/health')).body.details?.session?.cache?.status === 'connected', 5_000);
+      await eventually(
+        async () =>
+          (await request(cached.getHttpServer()).get('/health')).body.details?.session?.cache?.status === 'connected',
+        5_000,
+      );
       // Cut the real LISTEN connection: until it is back, the cache is bypassed and health says so.
-      await db.pool.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'`);
-      await eventually(async () => {
-        const { body } = await request(cached.getHttpServer()).get('/health').expect(200);
-        return body.details.session.status === 'degraded' && body.details.session.cache.status === 'disconnected';
-      }, 5_000, 5);
+      await db.pool.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'`,
+      );
+      await eventually(
+        async () => {
+          const { body } = await request(cached.getHttpServer()).get('/health').expect(200);
+          return body.details.session.status === 'degraded' && body.details.session.cache.status === 'disconnected';
+        },
+        5_000,
+        5,
+      );
       // It reconnects by itself (backoff), and health is up again.
       await eventually(async () => {
         const { body } = await request(cached.getHttpServer()).get('/health');
-        return body.status === 'ok' && body.details.session.status === 'up' && body.details.session.cache.status === 'connected';
+        return (
+          body.status === 'ok' &&
+          body.details.session.status === 'up' &&
+          body.details.session.cache.status === 'connected'
+        );
       }, 10_000);
     } finally {
       await cached.close();
@@ -131,7 +163,10 @@ describe('SessionHealthIndicator with Terminus, against a real PostgreSQL', () =
     const started = Date.now();
     const response = await request(app.getHttpServer()).get('/health').expect(503);
     expect(Date.now() - started).toBeLessThan(1_500);
-    expect(response.body).toMatchObject({ status: 'error', error: { session: { status: 'down', store: { status: 'down' } } } });
+    expect(response.body).toMatchObject({
+      status: 'error',
+      error: { session: { status: 'down', store: { status: 'down' } } },
+    });
     expect(response.body.error.session.store.error).toBe('timeout'); // a category: /health is usually public
     await Promise.all(busy);
     await request(app.getHttpServer()).get('/health').expect(200);
@@ -146,9 +181,14 @@ describe('SessionHealthIndicator when the database is gone', () => {
       await request(app.getHttpServer()).get('/health').expect(200);
       await db.drop(); // DROP DATABASE ... WITH (FORCE): pg_terminate_backend on every connection, then no database to reconnect to
       const response = await request(app.getHttpServer()).get('/health').expect(503);
-      expect(response.body).toMatchObject({ status: 'error', error: { session: { status: 'down', store: { status: 'down' } } } });
+      expect(response.body).toMatchObject({
+        status: 'error',
+        error: { session: { status: 'down', store: { status: 'down' } } },
+      });
       // A category only: the database's own text names hosts, users and databases.
-      expect(['connection_terminated', 'database_missing', 'connection_failed']).toContain(response.body.error.session.store.error);
+      expect(['connection_terminated', 'database_missing', 'connection_failed']).toContain(
+        response.body.error.session.store.error,
+      );
       expect(JSON.stringify(response.body)).not.toContain(new URL(db.url).pathname.slice(1));
       // The text itself is in the log, and in the report when asked for.
       const detailed = await app.get(SessionHealth).check({ errorDetail: true });

@@ -8,7 +8,14 @@ import { captureNestLogs, type CapturingLogger } from '../support/log-capture.js
 /** Every spelling of a token or of its hash that could end up in a log line. */
 function spellings(token: string): string[] {
   const hash = createHash('sha256').update(token).digest();
-  return [token, csrfTokenFor(token), hash.toString('hex'), `\\x${hash.toString('hex')}`, hash.toString('base64'), hash.toString('base64url')];
+  return [
+    token,
+    csrfTokenFor(token),
+    hash.toString('hex'),
+    `\\x${hash.toString('hex')}`,
+    hash.toString('base64'),
+    hash.toString('base64url'),
+  ];
 }
 
 /**
@@ -22,7 +29,12 @@ describe('log lines of the session module', () => {
   const tokens: string[] = [];
   beforeAll(async () => {
     demo = await startDemo('express', {
-      PURGE_CRON: 'off', SESSION_CACHE: 'off', SESSION_ROTATION_GRACE: '0', SESSION_FLOOD_LIMIT: '3', SESSION_METRICS: 'on', TRUST_PROXY: 'loopback',
+      PURGE_CRON: 'off',
+      SESSION_CACHE: 'off',
+      SESSION_ROTATION_GRACE: '0',
+      SESSION_FLOOD_LIMIT: '3',
+      SESSION_METRICS: 'on',
+      TRUST_PROXY: 'loopback',
     });
     logs = captureNestLogs(); // after start: createDemoApp's `logger: false` would replace it
   });
@@ -36,10 +48,19 @@ describe('log lines of the session module', () => {
     const alice = await login(demo.server, 'alice');
     tokens.push(alice.token);
     await request(demo.server).get('/me').set(cookie(alice.token)).expect(200);
-    await demo.db.pool.query(`UPDATE user_sessions SET rotated_at = now() - interval '1 hour', last_seen_at = now() - interval '2 minutes' WHERE id = $1`, [alice.sessionId]);
+    await demo.db.pool.query(
+      `UPDATE user_sessions SET rotated_at = now() - interval '1 hour', last_seen_at = now() - interval '2 minutes' WHERE id = $1`,
+      [alice.sessionId],
+    );
     const rotated = sessionCookie(await request(demo.server).get('/me').set(cookie(alice.token)).expect(200))!;
     tokens.push(rotated);
-    const reauth = sessionCookie(await request(demo.server).post('/auth/reauthenticate').set(cookie(rotated)).send({ password: 'alice-password' }).expect(200))!;
+    const reauth = sessionCookie(
+      await request(demo.server)
+        .post('/auth/reauthenticate')
+        .set(cookie(rotated))
+        .send({ password: 'alice-password' })
+        .expect(200),
+    )!;
     tokens.push(reauth);
     // The first token after rotation (no grace): reuse, the session is revoked.
     await request(demo.server).get('/me').set(cookie(alice.token)).expect(401);
@@ -50,7 +71,9 @@ describe('log lines of the session module', () => {
     for (let i = 0; i < 4; i++) {
       const unknown = generateToken();
       tokens.push(unknown);
-      await request(demo.server).get('/me').set({ ...cookie(unknown), 'X-Forwarded-For': '203.0.113.9' });
+      await request(demo.server)
+        .get('/me')
+        .set({ ...cookie(unknown), 'X-Forwarded-For': '203.0.113.9' });
     }
     expect(logs.from('SessionFlood', 'warn')).toHaveLength(1);
 
@@ -60,7 +83,8 @@ describe('log lines of the session module', () => {
     await demo.app.get(SessionPurgeService).runOnce();
     // One line per run.
     expect(logs.from('SessionPurgeService', 'log').map((e) => e.message)).toEqual([
-      expect.stringMatching(/^purge run \{"sessionsDeleted":3,/), expect.stringMatching(/^purge run \{"sessionsDeleted":0,/),
+      expect.stringMatching(/^purge run \{"sessionsDeleted":3,/),
+      expect.stringMatching(/^purge run \{"sessionsDeleted":0,/),
     ]);
 
     // The database goes away (connections terminated, database dropped): ten failing requests, one warning.
@@ -70,7 +94,9 @@ describe('log lines of the session module', () => {
     expect(warnings).toHaveLength(1);
     expect(warnings[0].message).toMatch(/^statement lookupByTokenHash failed: .*(does not exist|terminat|3D000|57P01)/);
     // The same ten show in the metrics as db_error validations.
-    expect(await demo.app.get(SessionMetrics).registry!.metrics()).toContain('nest_pg_session_validations_total{outcome="db_error"} 10');
+    expect(await demo.app.get(SessionMetrics).registry!.metrics()).toContain(
+      'nest_pg_session_validations_total{outcome="db_error"} 10',
+    );
 
     const all = lines();
     expect(all.length).toBeGreaterThanOrEqual(4);

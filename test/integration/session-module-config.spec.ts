@@ -11,7 +11,9 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
 class AppController {
   constructor(private readonly sessions: SessionService) {}
 
-  @Public() @Post('login') @HttpCode(200)
+  @Public()
+  @Post('login')
+  @HttpCode(200)
   login(@Req() req: any, @Res({ passthrough: true }) res: any) {
     return this.sessions.create(req, res, { userId: 'u-config' });
   }
@@ -72,7 +74,9 @@ describe('SessionModule.forRootAsync with @nestjs/config', () => {
     // The row's idle window is the configured 2s (the default is 30 minutes), on the database clock.
     const { rows } = await db.pool.query(
       `SELECT extract(epoch FROM idle_expires_at - last_seen_at)::float AS idle, extract(epoch FROM absolute_expires_at - created_at)::float AS absolute
-         FROM user_sessions WHERE id = $1`, [login.body.sessionId]);
+         FROM user_sessions WHERE id = $1`,
+      [login.body.sessionId],
+    );
     expect(rows[0]).toEqual({ idle: 2, absolute: 3600 });
 
     // And in behaviour: 2.5s without a request ends the session.

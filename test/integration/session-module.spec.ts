@@ -2,7 +2,13 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Injectable, Module } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { SessionModule, SessionOptionsError, SessionService, SESSION_OPTIONS, type ResolvedSessionOptions } from '../../src/session/index.js';
+import {
+  SessionModule,
+  SessionOptionsError,
+  SessionService,
+  SESSION_OPTIONS,
+  type ResolvedSessionOptions,
+} from '../../src/session/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 @Injectable()
@@ -22,18 +28,29 @@ describe('SessionModule wiring', () => {
   });
   afterAll(async () => db?.drop());
 
-  const typeorm = () => TypeOrmModule.forRoot({ type: 'postgres', url: db.url, autoLoadEntities: true, retryAttempts: 0 });
+  const typeorm = () =>
+    TypeOrmModule.forRoot({ type: 'postgres', url: db.url, autoLoadEntities: true, retryAttempts: 0 });
 
   it('forRootAsync takes options from an injected config provider', async () => {
     const moduleRef = await Test.createTestingModule({
-      imports: [typeorm(), SessionModule.forRootAsync({
-        imports: [ConfigModule],
-        inject: [FakeConfig],
-        useFactory: (config: FakeConfig) => ({ idleTimeout: config.get('SESSION_IDLE'), absoluteTimeout: config.get('SESSION_ABSOLUTE') }),
-      })],
+      imports: [
+        typeorm(),
+        SessionModule.forRootAsync({
+          imports: [ConfigModule],
+          inject: [FakeConfig],
+          useFactory: (config: FakeConfig) => ({
+            idleTimeout: config.get('SESSION_IDLE'),
+            absoluteTimeout: config.get('SESSION_ABSOLUTE'),
+          }),
+        }),
+      ],
     }).compile();
     const options = moduleRef.get<ResolvedSessionOptions>(SESSION_OPTIONS);
-    expect(options).toMatchObject({ idleTimeoutMs: 600_000, absoluteTimeoutMs: 8 * 3_600_000, touchIntervalMs: 60_000 });
+    expect(options).toMatchObject({
+      idleTimeoutMs: 600_000,
+      absoluteTimeoutMs: 8 * 3_600_000,
+      touchIntervalMs: 60_000,
+    });
     expect(moduleRef.get(SessionService)).toBeInstanceOf(SessionService);
     await moduleRef.close();
   });
@@ -45,8 +62,12 @@ describe('SessionModule wiring', () => {
     [{ touchInterval: '30m' }, /touchInterval/],
     [{ idleTimout: '5m' }, /idleTimout/],
   ])('refuses to start with invalid options %j', async (options, message) => {
-    const compiling = Test.createTestingModule({ imports: [typeorm(), SessionModule.forRoot(options as never)] }).compile();
+    const compiling = Test.createTestingModule({
+      imports: [typeorm(), SessionModule.forRoot(options as never)],
+    }).compile();
     await expect(compiling).rejects.toThrow(SessionOptionsError);
-    await expect(Test.createTestingModule({ imports: [typeorm(), SessionModule.forRoot(options as never)] }).compile()).rejects.toThrow(message);
+    await expect(
+      Test.createTestingModule({ imports: [typeorm(), SessionModule.forRoot(options as never)] }).compile(),
+    ).rejects.toThrow(message);
   });
 });

@@ -17,25 +17,40 @@ describe('SessionStore against PostgreSQL', () => {
 
   const newSession = (userId = 'user-1') => {
     const token = generateToken();
-    return store.create({
-      tokenHash: hashToken(token), replacesTokenHash: null, userId, data: { theme: 'dark' },
-      idleTimeoutMs: HOUR, absoluteTimeoutMs: 2 * HOUR, ip: ctx.ip, userAgent: ctx.userAgent,
-    }).then((row) => ({ row, token }));
+    return store
+      .create({
+        tokenHash: hashToken(token),
+        replacesTokenHash: null,
+        userId,
+        data: { theme: 'dark' },
+        idleTimeoutMs: HOUR,
+        absoluteTimeoutMs: 2 * HOUR,
+        ip: ctx.ip,
+        userAgent: ctx.userAgent,
+      })
+      .then((row) => ({ row, token }));
   };
 
   it('creates a session and its `created` audit row in one statement; expiry comes from the database clock', async () => {
     const { row, token } = await newSession();
-    const { rows: [clock] } = await db.pool.query('SELECT now() AS now');
+    const {
+      rows: [clock],
+    } = await db.pool.query('SELECT now() AS now');
     expect(row.absoluteExpiresAt.getTime() - row.createdAt.getTime()).toBe(2 * HOUR);
     expect(Math.abs(row.createdAt.getTime() - clock.now.getTime())).toBeLessThan(5_000);
     const found = await store.lookupByTokenHash(hashToken(token));
     expect(found).toMatchObject({ id: row.id, userId: 'user-1', data: { theme: 'dark' }, isCurrentToken: true });
-    const audit = await db.pool.query(`SELECT event, user_id, ip, user_agent FROM session_audit_log WHERE session_id = $1`, [row.id]);
+    const audit = await db.pool.query(
+      `SELECT event, user_id, ip, user_agent FROM session_audit_log WHERE session_id = $1`,
+      [row.id],
+    );
     expect(audit.rows).toEqual([{ event: 'created', user_id: 'user-1', ip: '10.0.0.1', user_agent: 'jest' }]);
   });
 
   it('writes no session when its audit row cannot be written (same transaction)', async () => {
-    await db.pool.query(`ALTER TABLE session_audit_log ADD CONSTRAINT test_refuse_created CHECK (event <> 'created') NOT VALID`);
+    await db.pool.query(
+      `ALTER TABLE session_audit_log ADD CONSTRAINT test_refuse_created CHECK (event <> 'created') NOT VALID`,
+    );
     try {
       const before = (await db.pool.query('SELECT count(*)::int AS n FROM user_sessions')).rows[0].n;
       await expect(newSession('user-atomic')).rejects.toThrow(/test_refuse_created/);
@@ -56,26 +71,42 @@ describe('SessionStore against PostgreSQL', () => {
 
   it('of two rotations from the same token, one wins; the loser changes nothing', async () => {
     const { row, token } = await newSession();
-    const attempt = () => store.rotate({
-      id: row.id, oldTokenHash: hashToken(token), newTokenHash: hashToken(generateToken()), idleTimeoutMs: HOUR,
-      reason: 'interval', reauthenticated: false, context: ctx,
-    });
+    const attempt = () =>
+      store.rotate({
+        id: row.id,
+        oldTokenHash: hashToken(token),
+        newTokenHash: hashToken(generateToken()),
+        idleTimeoutMs: HOUR,
+        reason: 'interval',
+        reauthenticated: false,
+        context: ctx,
+      });
     const results = await Promise.all([attempt(), attempt()]);
     expect(results.filter(Boolean)).toHaveLength(1);
     const old = await store.lookupByTokenHash(hashToken(token));
     expect(old?.isCurrentToken).toBe(false);
-    const audit = await db.pool.query(`SELECT count(*)::int AS n FROM session_audit_log WHERE session_id = $1 AND event = 'rotated'`, [row.id]);
+    const audit = await db.pool.query(
+      `SELECT count(*)::int AS n FROM session_audit_log WHERE session_id = $1 AND event = 'rotated'`,
+      [row.id],
+    );
     expect(audit.rows[0].n).toBe(1);
   });
 
-  it('revokes all of a user\'s sessions except one, with one audit row each and a summary', async () => {
-    const sessions = await Promise.all([newSession('user-ra'), newSession('user-ra'), newSession('user-ra'), newSession('someone-else')]);
+  it("revokes all of a user's sessions except one, with one audit row each and a summary", async () => {
+    const sessions = await Promise.all([
+      newSession('user-ra'),
+      newSession('user-ra'),
+      newSession('user-ra'),
+      newSession('someone-else'),
+    ]);
     const count = await store.revokeAllForUser('user-ra', 'admin', { ...ctx, actorId: 'admin-1' }, sessions[0].row.id);
     expect(count).toBe(2);
     expect(await store.findLiveById(sessions[0].row.id)).toBeDefined();
     expect(await store.findLiveById(sessions[1].row.id)).toBeUndefined();
     expect(await store.findLiveById(sessions[3].row.id)).toBeDefined();
-    const audit = await db.pool.query(`SELECT event, actor_id, details FROM session_audit_log WHERE user_id = 'user-ra' AND event LIKE 'revoked%' ORDER BY id`);
+    const audit = await db.pool.query(
+      `SELECT event, actor_id, details FROM session_audit_log WHERE user_id = 'user-ra' AND event LIKE 'revoked%' ORDER BY id`,
+    );
     expect(audit.rows.map((r) => r.event).sort()).toEqual(['revoked', 'revoked', 'revoked_all']);
     expect(audit.rows.every((r) => r.actor_id === 'admin-1')).toBe(true);
   });
@@ -92,7 +123,10 @@ describe('SessionStore against PostgreSQL', () => {
     const { row } = await newSession();
     expect(await store.patchData(row.id, { big: 'x'.repeat(500) }, 400)).toEqual({ ok: false, reason: 'too_large' });
     expect((await store.findLiveById(row.id))!.data).toEqual({ theme: 'dark' });
-    expect(await store.patchData('00000000-0000-4000-8000-000000000000', { a: 1 }, 400)).toEqual({ ok: false, reason: 'not_found' });
+    expect(await store.patchData('00000000-0000-4000-8000-000000000000', { a: 1 }, 400)).toEqual({
+      ok: false,
+      reason: 'not_found',
+    });
   });
 
   it('treats non-uuid ids as unknown sessions instead of failing', async () => {
@@ -106,7 +140,9 @@ describe('SessionStore against PostgreSQL', () => {
       SELECT sha256(('t' || g)::bytea), sha256(('p' || g)::bytea), 'bulk-' || (g % 100), now() + interval '1 hour', now() + interval '2 hours'
       FROM generate_series(1, 20000) g`);
     await db.pool.query('ANALYZE user_sessions');
-    const { rows } = await db.pool.query(`EXPLAIN ${(await import('../../src/session/store/session.store.js')).SQL.lookupByTokenHash.replaceAll('$1', `sha256('t42'::bytea)`)}`);
+    const { rows } = await db.pool.query(
+      `EXPLAIN ${(await import('../../src/session/store/session.store.js')).SQL.lookupByTokenHash.replaceAll('$1', `sha256('t42'::bytea)`)}`,
+    );
     const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
     expect(plan).not.toMatch(/Seq Scan/);
     expect(plan).toMatch(/user_sessions_token_hash_key/);
@@ -144,8 +180,14 @@ describe('SessionStore failure bounds', () => {
     const store = new SessionStore(tiny, 300);
     const token = generateToken();
     const row = await store.create({
-      tokenHash: hashToken(token), replacesTokenHash: null, userId: 'stuck', data: {},
-      idleTimeoutMs: HOUR, absoluteTimeoutMs: 2 * HOUR, ip: null, userAgent: null,
+      tokenHash: hashToken(token),
+      replacesTokenHash: null,
+      userId: 'stuck',
+      data: {},
+      idleTimeoutMs: HOUR,
+      absoluteTimeoutMs: 2 * HOUR,
+      ip: null,
+      userAgent: null,
     });
     const locker = await db.pool.connect();
     try {
@@ -171,14 +213,30 @@ describe('SessionStore failure bounds', () => {
     const store = new SessionStore(db.pool);
     const token = generateToken();
     const row = await store.create({
-      tokenHash: hashToken(token), replacesTokenHash: null, userId: 'late', data: {},
-      idleTimeoutMs: HOUR, absoluteTimeoutMs: 2 * HOUR, ip: null, userAgent: null,
+      tokenHash: hashToken(token),
+      replacesTokenHash: null,
+      userId: 'late',
+      data: {},
+      idleTimeoutMs: HOUR,
+      absoluteTimeoutMs: 2 * HOUR,
+      ip: null,
+      userAgent: null,
     });
-    await db.pool.query(`UPDATE user_sessions SET idle_expires_at = now() - interval '1 second', last_seen_at = now() - interval '1 hour' WHERE id = $1`, [row.id]);
+    await db.pool.query(
+      `UPDATE user_sessions SET idle_expires_at = now() - interval '1 second', last_seen_at = now() - interval '1 hour' WHERE id = $1`,
+      [row.id],
+    );
     expect(await store.touchIfStale(row.id, HOUR, 1_000)).toBeUndefined();
-    expect(await store.rotate({
-      id: row.id, oldTokenHash: hashToken(token), newTokenHash: hashToken(generateToken()), idleTimeoutMs: HOUR,
-      reason: 'interval', reauthenticated: false, context: ctx,
-    })).toBeUndefined();
+    expect(
+      await store.rotate({
+        id: row.id,
+        oldTokenHash: hashToken(token),
+        newTokenHash: hashToken(generateToken()),
+        idleTimeoutMs: HOUR,
+        reason: 'interval',
+        reauthenticated: false,
+        context: ctx,
+      }),
+    ).toBeUndefined();
   });
 });

@@ -19,7 +19,8 @@ class ProfileGateway {
     return { event: 'whoami', data: 'someone' };
   }
 
-  @Public() @SubscribeMessage('ping')
+  @Public()
+  @SubscribeMessage('ping')
   ping() {
     return { event: 'pong', data: 'ok' };
   }
@@ -29,7 +30,9 @@ class ProfileGateway {
 class LoginController {
   constructor(private readonly sessions: SessionService) {}
 
-  @Public() @Post('login') @HttpCode(200)
+  @Public()
+  @Post('login')
+  @HttpCode(200)
   login(@Req() req: any, @Res({ passthrough: true }) res: any) {
     return this.sessions.create(req, res, { userId: 'u-ws' });
   }
@@ -40,7 +43,9 @@ class ErrorKeepingLogger implements LoggerService {
   readonly errors: unknown[] = [];
   log() {}
   warn() {}
-  error(message: unknown) { this.errors.push(message); }
+  error(message: unknown) {
+    this.errors.push(message);
+  }
 }
 
 describe('SessionGuard on WebSocket gateways (@nestjs/platform-ws)', () => {
@@ -71,16 +76,19 @@ describe('SessionGuard on WebSocket gateways (@nestjs/platform-ws)', () => {
   const connect = async (cookie: string) => {
     const socket = new WebSocket(`ws://127.0.0.1:${port}/ws`, { headers: { Cookie: cookie } });
     await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
-    const ask = (event: string) => new Promise<{ event: string; data: any }>((resolve) => {
-      socket.once('message', (raw) => resolve(JSON.parse(String(raw))));
-      socket.send(JSON.stringify({ event, data: {} }));
-    });
+    const ask = (event: string) =>
+      new Promise<{ event: string; data: any }>((resolve) => {
+        socket.once('message', (raw) => resolve(JSON.parse(String(raw))));
+        socket.send(JSON.stringify({ event, data: {} }));
+      });
     return { socket, ask };
   };
 
   it('refuses a guarded message with an UnsupportedContextError that says what to do, even with a valid session cookie', async () => {
     const login = await request(app.getHttpServer()).post('/login').expect(200);
-    const cookie = (login.headers['set-cookie'] as unknown as string[]).find((l) => l.startsWith('__Host-sid='))!.split(';')[0];
+    const cookie = (login.headers['set-cookie'] as unknown as string[])
+      .find((l) => l.startsWith('__Host-sid='))!
+      .split(';')[0];
     const { socket, ask } = await connect(cookie);
     try {
       const answer = await ask('whoami');

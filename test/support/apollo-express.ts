@@ -22,7 +22,12 @@ export class ExpressApolloDriver extends ApolloDriver {
         if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
       }
       const result = await server.executeHTTPGraphQLRequest({
-        httpGraphQLRequest: { method: req.method.toUpperCase(), headers, search: new URL(req.url, 'http://localhost').search, body: req.body },
+        httpGraphQLRequest: {
+          method: req.method.toUpperCase(),
+          headers,
+          search: new URL(req.url, 'http://localhost').search,
+          body: req.body,
+        },
         context: () => context({ req, res }),
       });
       for (const [name, value] of result.headers) res.setHeader(name, value);

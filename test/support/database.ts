@@ -59,7 +59,9 @@ export async function createTestDatabase(): Promise<TestDatabase> {
  * Counts real row writes to user_sessions with a trigger, so "at most one UPDATE" is
  * measured by Postgres itself, whatever client or pool issued it.
  */
-export async function installWriteCounter(pool: pg.Pool): Promise<{ updates(): Promise<number>; reset(): Promise<void> }> {
+export async function installWriteCounter(
+  pool: pg.Pool,
+): Promise<{ updates(): Promise<number>; reset(): Promise<void> }> {
   await pool.query(`
     CREATE TABLE IF NOT EXISTS test_write_counter (op text PRIMARY KEY, n integer NOT NULL);
     CREATE OR REPLACE FUNCTION test_count_write() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -72,7 +74,9 @@ export async function installWriteCounter(pool: pg.Pool): Promise<{ updates(): P
       FOR EACH ROW EXECUTE FUNCTION test_count_write();`);
   return {
     async updates() {
-      const { rows } = await pool.query(`SELECT coalesce((SELECT n FROM test_write_counter WHERE op = 'UPDATE'), 0) AS n`);
+      const { rows } = await pool.query(
+        `SELECT coalesce((SELECT n FROM test_write_counter WHERE op = 'UPDATE'), 0) AS n`,
+      );
       return rows[0].n;
     },
     async reset() {

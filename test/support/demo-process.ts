@@ -28,7 +28,9 @@ export async function spawnDemo(env: Record<string, string>): Promise<DemoProces
     if (child.exitCode !== null) throw new Error(`demo exited with ${child.exitCode}:\n${output}`);
     try {
       if ((await fetch(`${url}/health`)).status === 200) break;
-    } catch { /* not listening yet */ }
+    } catch {
+      /* not listening yet */
+    }
     // Generous: CI machines have two cores and a cold start compiles nothing but still loads Nest.
     if (Date.now() - started > 45_000) throw new Error(`demo did not start within 45 s:\n${output}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -37,18 +39,23 @@ export async function spawnDemo(env: Record<string, string>): Promise<DemoProces
     url,
     process: child,
     output: () => output,
-    stop: (signal = 'SIGTERM') => new Promise((resolve) => {
-      if (child.exitCode !== null) return resolve();
-      child.once('exit', () => resolve());
-      child.kill(signal);
-    }),
+    stop: (signal = 'SIGTERM') =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill(signal);
+      }),
   };
 }
 
 /** Logs in over plain fetch; returns the cookie header and the CSRF header to send back. */
-export async function loginOver(url: string, username: string): Promise<{ cookie: string; sessionId: string; body: any; headers: Record<string, string> }> {
+export async function loginOver(
+  url: string,
+  username: string,
+): Promise<{ cookie: string; sessionId: string; body: any; headers: Record<string, string> }> {
   const response = await fetch(`${url}/auth/login`, {
-    method: 'POST', headers: { 'content-type': 'application/json' },
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ username, password: `${username}-password` }),
   });
   if (response.status !== 200) throw new Error(`login failed: ${response.status} ${await response.text()}`);

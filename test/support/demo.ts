@@ -16,10 +16,16 @@ export interface RunningDemo {
 }
 
 /** The demo app on a fresh database, configured through the same variables as `npm start`. */
-export async function startDemo(adapter: Adapter, env: Record<string, string> = {}, existing?: { url: string }): Promise<RunningDemo> {
+export async function startDemo(
+  adapter: Adapter,
+  env: Record<string, string> = {},
+  existing?: { url: string },
+): Promise<RunningDemo> {
   const db = existing ? undefined : await createTestDatabase();
   const url = existing?.url ?? db!.url;
-  const app = await createDemoApp(loadDemoConfig({ LOGIN_RATE_LIMIT: '0', ...env, HTTP_ADAPTER: adapter }, url), { logger: false });
+  const app = await createDemoApp(loadDemoConfig({ LOGIN_RATE_LIMIT: '0', ...env, HTTP_ADAPTER: adapter }, url), {
+    logger: false,
+  });
   return {
     app,
     server: app.getHttpServer(),
@@ -52,7 +58,10 @@ export async function login(server: any, username = 'alice', extraHeaders: Recor
     .expect(200);
   const token = sessionCookie(response) ?? response.body.token;
   return {
-    response, token: token as string, sessionId: response.body.sessionId as string, userId: response.body.userId as string,
+    response,
+    token: token as string,
+    sessionId: response.body.sessionId as string,
+    userId: response.body.userId as string,
     csrfToken: response.body.csrfToken as string | undefined,
   };
 }

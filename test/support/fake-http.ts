@@ -24,6 +24,6 @@ export function fakeRequest(options: { token?: string; ip?: string | null; userA
       'user-agent': options.userAgent ?? 'jest-agent/1.0',
       ...(options.token ? { cookie: `__Host-sid=${options.token}` } : {}),
     },
-    ip: options.ip === null ? undefined : options.ip ?? '203.0.113.7',
+    ip: options.ip === null ? undefined : (options.ip ?? '203.0.113.7'),
   };
 }

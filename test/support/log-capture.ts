@@ -10,12 +10,24 @@ export interface LogEntry {
 export class CapturingLogger implements LoggerService {
   readonly entries: LogEntry[] = [];
 
-  log(message: unknown, context?: string) { this.push('log', message, context); }
-  warn(message: unknown, context?: string) { this.push('warn', message, context); }
-  error(message: unknown, ...rest: unknown[]) { this.push('error', message, rest.at(-1) as string | undefined); }
-  debug(message: unknown, context?: string) { this.push('debug', message, context); }
-  verbose(message: unknown, context?: string) { this.push('verbose', message, context); }
-  fatal(message: unknown, context?: string) { this.push('fatal', message, context); }
+  log(message: unknown, context?: string) {
+    this.push('log', message, context);
+  }
+  warn(message: unknown, context?: string) {
+    this.push('warn', message, context);
+  }
+  error(message: unknown, ...rest: unknown[]) {
+    this.push('error', message, rest.at(-1) as string | undefined);
+  }
+  debug(message: unknown, context?: string) {
+    this.push('debug', message, context);
+  }
+  verbose(message: unknown, context?: string) {
+    this.push('verbose', message, context);
+  }
+  fatal(message: unknown, context?: string) {
+    this.push('fatal', message, context);
+  }
 
   from(context: string, level?: LogEntry['level']): LogEntry[] {
     return this.entries.filter((e) => e.context === context && (level === undefined || e.level === level));

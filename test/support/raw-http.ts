@@ -55,10 +55,21 @@ function dechunk(body: string): string {
 }
 
 /** Builds request bytes; header values are written byte for byte (latin1), hostile ones included. */
-export function buildRequest(method: string, path: string, headers: Array<[string, string | Buffer]>, body?: Buffer): Buffer {
-  const parts: Buffer[] = [Buffer.from(`${method} ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n`, 'latin1')];
+export function buildRequest(
+  method: string,
+  path: string,
+  headers: Array<[string, string | Buffer]>,
+  body?: Buffer,
+): Buffer {
+  const parts: Buffer[] = [
+    Buffer.from(`${method} ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n`, 'latin1'),
+  ];
   for (const [name, value] of headers) {
-    parts.push(Buffer.from(`${name}: `, 'latin1'), typeof value === 'string' ? Buffer.from(value, 'latin1') : value, Buffer.from('\r\n'));
+    parts.push(
+      Buffer.from(`${name}: `, 'latin1'),
+      typeof value === 'string' ? Buffer.from(value, 'latin1') : value,
+      Buffer.from('\r\n'),
+    );
   }
   if (body) parts.push(Buffer.from(`Content-Length: ${body.length}\r\n`));
   parts.push(Buffer.from('\r\n'));

@@ -19,8 +19,12 @@ console.log(`[second pass] integration and e2e tests against PostgreSQL ${versio
 // Left out: the package test (no database of its own) and the files that start their own
 // embedded server to stop and restart it (they would not touch the server at 5432 at all).
 const notHere = ['package.e2e', 'faults.e2e', 'database-outage.e2e', 'purge-outage'];
-const result = spawnSync('npx', ['jest', 'test/integration', 'test/e2e', '--testPathIgnorePatterns', notHere.join('|')], {
-  stdio: 'inherit',
-  env: { ...process.env, DATABASE_URL: url, NODE_OPTIONS: '--experimental-vm-modules' },
-});
+const result = spawnSync(
+  'npx',
+  ['jest', 'test/integration', 'test/e2e', '--testPathIgnorePatterns', notHere.join('|')],
+  {
+    stdio: 'inherit',
+    env: { ...process.env, DATABASE_URL: url, NODE_OPTIONS: '--experimental-vm-modules' },
+  },
+);
 process.exit(result.status ?? 1);

@@ -6,14 +6,22 @@ const KEY = JSON.stringify(['u-1', null, null, null, null, null, null]);
 
 describe('audit cursors', () => {
   it('round-trip any position for the same filters', () => {
-    fc.assert(fc.property(fc.bigInt({ min: 0n, max: 2n ** 53n - 1n }), fc.bigInt({ min: 1n, max: 2n ** 63n - 1n }), (us, id) => {
-      const position = { occurredUs: String(us), id: String(id) };
-      const cursor = encodeCursor(position, KEY);
-      expect(cursor).toMatch(/^[A-Za-z0-9_-]+$/);
-      expect(cursor.length).toBeLessThanOrEqual(128);
-      expect(decodeCursor(cursor, KEY)).toEqual(position);
-      expect(decodeCursor(cursor, JSON.stringify(['u-2']))).toEqual({ error: expect.stringMatching(/does not belong/) });
-    }));
+    fc.assert(
+      fc.property(
+        fc.bigInt({ min: 0n, max: 2n ** 53n - 1n }),
+        fc.bigInt({ min: 1n, max: 2n ** 63n - 1n }),
+        (us, id) => {
+          const position = { occurredUs: String(us), id: String(id) };
+          const cursor = encodeCursor(position, KEY);
+          expect(cursor).toMatch(/^[A-Za-z0-9_-]+$/);
+          expect(cursor.length).toBeLessThanOrEqual(128);
+          expect(decodeCursor(cursor, KEY)).toEqual(position);
+          expect(decodeCursor(cursor, JSON.stringify(['u-2']))).toEqual({
+            error: expect.stringMatching(/does not belong/),
+          });
+        },
+      ),
+    );
   });
 
   it('refuse every single-character edit of a valid cursor', () => {
@@ -29,8 +37,10 @@ describe('audit cursors', () => {
   });
 
   it('never throw, and never accept arbitrary strings', () => {
-    fc.assert(fc.property(fc.string({ maxLength: 200 }), (text) => {
-      expect(decodeCursor(text, KEY)).toHaveProperty('error');
-    }));
+    fc.assert(
+      fc.property(fc.string({ maxLength: 200 }), (text) => {
+        expect(decodeCursor(text, KEY)).toHaveProperty('error');
+      }),
+    );
   });
 });

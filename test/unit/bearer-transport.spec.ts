@@ -120,8 +120,16 @@ describe('BearerTransport.read', () => {
 });
 
 describe.each([
-  ['Express', () => new FakeExpressResponse(), (r: FakeExpressResponse | FakeFastifyReply) => (r instanceof FakeExpressResponse ? r.set : r.headers)],
-  ['Fastify', () => new FakeFastifyReply(), (r: FakeExpressResponse | FakeFastifyReply) => (r instanceof FakeExpressResponse ? r.set : r.headers)],
+  [
+    'Express',
+    () => new FakeExpressResponse(),
+    (r: FakeExpressResponse | FakeFastifyReply) => (r instanceof FakeExpressResponse ? r.set : r.headers),
+  ],
+  [
+    'Fastify',
+    () => new FakeFastifyReply(),
+    (r: FakeExpressResponse | FakeFastifyReply) => (r instanceof FakeExpressResponse ? r.set : r.headers),
+  ],
 ] as const)('BearerTransport.write on %s', (_, makeResponse, headersOf) => {
   it('hands the rotated token over in the rotation header and forbids caching', () => {
     const response = makeResponse();
@@ -131,7 +139,11 @@ describe.each([
     expect(headers.get('session-token')).toBe(token);
     expect(headers.get('Cache-Control')).toBe('no-store');
     expect(headers.get('Access-Control-Expose-Headers')).toBe('session-token'); // readable by cross-origin clients
-    expect([...headers.keys()].map((name) => name.toLowerCase()).sort()).toEqual(['access-control-expose-headers', 'cache-control', 'session-token']);
+    expect([...headers.keys()].map((name) => name.toLowerCase()).sort()).toEqual([
+      'access-control-expose-headers',
+      'cache-control',
+      'session-token',
+    ]);
   });
 
   it('uses the configured rotation header', () => {

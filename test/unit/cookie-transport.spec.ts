@@ -191,7 +191,9 @@ describe('CookieTransport.read', () => {
       const ours = generateToken();
       const planted = generateToken();
       expect(cookies.read(request([`__Host-sid=${ours}`, `__Host-sid=${planted}`]))).toEqual({ kind: 'malformed' });
-      expect(cookies.read(request([`a=1; __Host-sid=${planted}`, `b=2; __Host-sid=${ours}`]))).toEqual({ kind: 'malformed' });
+      expect(cookies.read(request([`a=1; __Host-sid=${planted}`, `b=2; __Host-sid=${ours}`]))).toEqual({
+        kind: 'malformed',
+      });
     });
 
     it('finds our cookie when the Cookie header is split over several lines (RFC 9113 §8.2.3 joins them with "; ")', () => {
@@ -202,8 +204,24 @@ describe('CookieTransport.read', () => {
   });
 
   it('never throws on hostile headers', () => {
-    for (const header of ['=', ';', ';;;', '==', '=;=', '%', '%E0%A4%A', '\u0000', '\uD800', 'a=%', ' = ; = ', '__Host-sid=%',
-      '__Host-sid=%E0%A4%A', `__Host-sid=${'%'.repeat(50)}`, '__Host-sid==', '__Host-sid']) {
+    for (const header of [
+      '=',
+      ';',
+      ';;;',
+      '==',
+      '=;=',
+      '%',
+      '%E0%A4%A',
+      '\u0000',
+      '\uD800',
+      'a=%',
+      ' = ; = ',
+      '__Host-sid=%',
+      '__Host-sid=%E0%A4%A',
+      `__Host-sid=${'%'.repeat(50)}`,
+      '__Host-sid==',
+      '__Host-sid',
+    ]) {
       expect(() => cookies.read(request(header))).not.toThrow();
       expect(cookies.read(request(header)).kind).not.toBe('token');
     }
@@ -255,7 +273,11 @@ describe.each([
   it('follows the configured options (strict, no Secure for plain-http development, Domain and Path)', () => {
     const response = makeResponse();
     const token = generateToken();
-    transport({ name: 'sid', secure: false, sameSite: 'strict', domain: 'example.com', path: '/app' }).write(response, token, 5_000);
+    transport({ name: 'sid', secure: false, sameSite: 'strict', domain: 'example.com', path: '/app' }).write(
+      response,
+      token,
+      5_000,
+    );
     const { pair, attrs } = attributes(setCookiesOf(response)[0]!);
     expect(pair).toBe(`sid=${token}`);
     expect(attrs.get('httponly')).toBe(true);

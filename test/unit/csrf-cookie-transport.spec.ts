@@ -9,10 +9,15 @@ const COOKIE = { name: '__Host-sid', secure: true, sameSite: 'lax' as const, pat
 /** An Express-shaped response that records headers. */
 function response() {
   const headers: Array<[string, string]> = [];
-  return { headers, append: (name: string, value: string) => headers.push([name, value]), setHeader: (name: string, value: string) => headers.push([name, value]) };
+  return {
+    headers,
+    append: (name: string, value: string) => headers.push([name, value]),
+    setHeader: (name: string, value: string) => headers.push([name, value]),
+  };
 }
 
-const setCookies = (res: ReturnType<typeof response>) => res.headers.filter(([name]) => name === 'Set-Cookie').map(([, value]) => value);
+const setCookies = (res: ReturnType<typeof response>) =>
+  res.headers.filter(([name]) => name === 'Set-Cookie').map(([, value]) => value);
 
 describe('CsrfCookieTransport', () => {
   const transport = new CsrfCookieTransport(new CookieTransport(COOKIE), COOKIE, '__Host-csrf');
@@ -32,7 +37,10 @@ describe('CsrfCookieTransport', () => {
     expect(setCookies(res).map((line) => line.split(';')[0])).toEqual(['__Host-sid=', '__Host-csrf=']);
     const token = generateToken();
     expect(transport.read({ headers: { cookie: `__Host-csrf=${csrfTokenFor(token)}` } })).toEqual({ kind: 'none' });
-    expect(transport.read({ headers: { cookie: `__Host-sid=${token}; __Host-csrf=x` } })).toEqual({ kind: 'token', token });
+    expect(transport.read({ headers: { cookie: `__Host-sid=${token}; __Host-csrf=x` } })).toEqual({
+      kind: 'token',
+      token,
+    });
   });
 });
 

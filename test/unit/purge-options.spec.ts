@@ -1,6 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
 import { DemoConfigError, loadDemoConfig } from '../../src/demo/demo-config.js';
-import { resolveSessionOptions, SessionOptionsError, type SessionPurgeOptions } from '../../src/session/session.options.js';
+import {
+  resolveSessionOptions,
+  SessionOptionsError,
+  type SessionPurgeOptions,
+} from '../../src/session/session.options.js';
 
 const DAY = 86_400_000;
 const purge = (options: SessionPurgeOptions) => resolveSessionOptions({ purge: options }).purge;
@@ -18,14 +22,23 @@ function problem(options: unknown): string {
 describe('purge options', () => {
   it('default to every 5 minutes, batches of 5000 at a 10% duty cycle, audit kept 90 days', () => {
     expect(resolveSessionOptions().purge).toEqual({
-      enabled: true, cron: '*/5 * * * *', batchSize: 5_000, dutyCycle: 0.1, auditRetentionMs: 90 * DAY,
+      enabled: true,
+      cron: '*/5 * * * *',
+      batchSize: 5_000,
+      dutyCycle: 0.1,
+      auditRetentionMs: 90 * DAY,
     });
     expect(resolveSessionOptions({ purge: {} }).purge).toEqual(resolveSessionOptions().purge);
   });
 
   it('take a cron with seconds, a batch size, a duty cycle and a retention as a duration', () => {
-    expect(purge({ cron: '30 */2 * * * *', batchSize: 100, dutyCycle: 0.5, auditRetention: '400d' }))
-      .toEqual({ enabled: true, cron: '30 */2 * * * *', batchSize: 100, dutyCycle: 0.5, auditRetentionMs: 400 * DAY });
+    expect(purge({ cron: '30 */2 * * * *', batchSize: 100, dutyCycle: 0.5, auditRetention: '400d' })).toEqual({
+      enabled: true,
+      cron: '30 */2 * * * *',
+      batchSize: 100,
+      dutyCycle: 0.5,
+      auditRetentionMs: 400 * DAY,
+    });
     expect(purge({ dutyCycle: 1 }).dutyCycle).toBe(1);
   });
 
@@ -67,14 +80,22 @@ describe('demo purge environment', () => {
 
   it('maps PURGE_CRON, AUDIT_RETENTION and PURGE_BATCH_SIZE to the module options', () => {
     expect(config({})).toEqual({});
-    expect(config({ PURGE_CRON: '*/10 * * * *', AUDIT_RETENTION: '30d', PURGE_BATCH_SIZE: '1000', PURGE_DUTY_CYCLE: '0.5' }))
-      .toEqual({ cron: '*/10 * * * *', auditRetention: '30d', batchSize: 1_000, dutyCycle: 0.5 });
-    expect(config({ PURGE_CRON: 'off', AUDIT_RETENTION: 'forever' })).toEqual({ enabled: false, auditRetention: false });
+    expect(
+      config({ PURGE_CRON: '*/10 * * * *', AUDIT_RETENTION: '30d', PURGE_BATCH_SIZE: '1000', PURGE_DUTY_CYCLE: '0.5' }),
+    ).toEqual({ cron: '*/10 * * * *', auditRetention: '30d', batchSize: 1_000, dutyCycle: 0.5 });
+    expect(config({ PURGE_CRON: 'off', AUDIT_RETENTION: 'forever' })).toEqual({
+      enabled: false,
+      auditRetention: false,
+    });
   });
 
   it('leaves checking the values to the module, which names the bad one', () => {
-    expect(() => resolveSessionOptions(loadDemoConfig({ PURGE_CRON: 'hourly-ish' }, 'postgres://x').session)).toThrow(/purge\.cron/);
-    expect(() => resolveSessionOptions(loadDemoConfig({ PURGE_DUTY_CYCLE: 'half' }, 'postgres://x').session)).toThrow(/purge\.dutyCycle/);
+    expect(() => resolveSessionOptions(loadDemoConfig({ PURGE_CRON: 'hourly-ish' }, 'postgres://x').session)).toThrow(
+      /purge\.cron/,
+    );
+    expect(() => resolveSessionOptions(loadDemoConfig({ PURGE_DUTY_CYCLE: 'half' }, 'postgres://x').session)).toThrow(
+      /purge\.dutyCycle/,
+    );
     expect(() => loadDemoConfig({ PURGE_BATCH_SIZE: 'lots' }, 'postgres://x')).toThrow(DemoConfigError);
   });
 });

@@ -2,7 +2,8 @@ import { describe, expect, it } from '@jest/globals';
 import { CronJob } from 'cron';
 import { scheduledInstant } from '../../src/session/purge/session-purge.service.js';
 
-const job = (cronTime: string, timeZone?: string) => CronJob.from({ cronTime, onTick: () => undefined, start: false, ...(timeZone ? { timeZone } : {}) });
+const job = (cronTime: string, timeZone?: string) =>
+  CronJob.from({ cronTime, onTick: () => undefined, start: false, ...(timeZone ? { timeZone } : {}) });
 const at = (iso: string) => new Date(iso).toISOString();
 
 describe('scheduledInstant: the tick a cron firing was due for, the same on every instance', () => {
@@ -19,6 +20,8 @@ describe('scheduledInstant: the tick a cron firing was due for, the same on ever
 
   it("follows the job's time zone", () => {
     // 03:00 in Paris is 02:00 UTC in December.
-    expect(scheduledInstant(job('0 3 * * *', 'Europe/Paris'), new Date('2026-12-02T02:00:00.010Z')).toISOString()).toBe('2026-12-02T02:00:00.000Z');
+    expect(scheduledInstant(job('0 3 * * *', 'Europe/Paris'), new Date('2026-12-02T02:00:00.010Z')).toISOString()).toBe(
+      '2026-12-02T02:00:00.000Z',
+    );
   });
 });

@@ -39,7 +39,10 @@ describe('RouteFlagsMemo', () => {
     const reflector = new Reflector();
     let reads = 0;
     const counting = Object.assign(Object.create(reflector) as Reflector, {
-      getAllAndOverride: (...args: Parameters<Reflector['getAllAndOverride']>) => (reads++, reflector.getAllAndOverride(...args)),
+      getAllAndOverride: (...args: Parameters<Reflector['getAllAndOverride']>) => (
+        reads++,
+        reflector.getAllAndOverride(...args)
+      ),
     });
     const fresh = new RouteFlagsMemo();
     const context = contextOf(GuardedController, GuardedController.prototype.open);

@@ -1,6 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
 import { RequireFreshSession } from '../../src/session/decorators/security.decorators.js';
-import { resolveSessionOptions, SessionOptionsError, type SessionModuleOptions } from '../../src/session/session.options.js';
+import {
+  resolveSessionOptions,
+  SessionOptionsError,
+  type SessionModuleOptions,
+} from '../../src/session/session.options.js';
 import { loadDemoConfig, DemoConfigError } from '../../src/demo/demo-config.js';
 
 function problem(input: unknown): string {
@@ -16,7 +20,12 @@ function problem(input: unknown): string {
 describe('security options', () => {
   it('resolve with safe defaults: CSRF on, flood limit on, no session limit, 5 minute step-up, client changes audited', () => {
     const resolved = resolveSessionOptions({});
-    expect(resolved.csrf).toEqual({ enabled: true, headerName: 'x-csrf-token', cookieName: '__Host-csrf', allowedOrigins: undefined });
+    expect(resolved.csrf).toEqual({
+      enabled: true,
+      headerName: 'x-csrf-token',
+      cookieName: '__Host-csrf',
+      allowedOrigins: undefined,
+    });
     expect(resolved.flood).toEqual({ limit: 100, windowMs: 60_000, maxSources: 10_000 });
     expect(resolved.sessionLimit).toBeUndefined();
     expect(resolved.stepUp).toEqual({ maxAgeMs: 300_000 });
@@ -31,16 +40,26 @@ describe('security options', () => {
       stepUp: { maxAge: '10m' },
       clientBinding: { audit: false, rejectOnUserAgentChange: true },
     });
-    expect(resolved.csrf).toEqual({ enabled: true, headerName: 'x-xsrf-token', cookieName: 'XSRF-TOKEN', allowedOrigins: ['https://app.example.com'] });
+    expect(resolved.csrf).toEqual({
+      enabled: true,
+      headerName: 'x-xsrf-token',
+      cookieName: 'XSRF-TOKEN',
+      allowedOrigins: ['https://app.example.com'],
+    });
     expect(resolved.flood).toEqual({ limit: 0, windowMs: 30_000, maxSources: 50 });
     expect(resolved.sessionLimit).toEqual({ maxSessionsPerUser: 5, policy: 'reject' });
     expect(resolved.stepUp.maxAgeMs).toBe(600_000);
-    expect(resolveSessionOptions({ sessionLimit: { maxSessionsPerUser: 2 } }).sessionLimit).toEqual({ maxSessionsPerUser: 2, policy: 'evict-oldest' });
+    expect(resolveSessionOptions({ sessionLimit: { maxSessionsPerUser: 2 } }).sessionLimit).toEqual({
+      maxSessionsPerUser: 2,
+      policy: 'evict-oldest',
+    });
   });
 
   it('derive the CSRF cookie name from the session cookie prefix', () => {
     expect(resolveSessionOptions({ cookie: { name: 'sid', secure: false } }).csrf.cookieName).toBe('csrf');
-    expect(resolveSessionOptions({ cookie: { name: '__Secure-sid', domain: 'example.com' } }).csrf.cookieName).toBe('__Secure-csrf');
+    expect(resolveSessionOptions({ cookie: { name: '__Secure-sid', domain: 'example.com' } }).csrf.cookieName).toBe(
+      '__Secure-csrf',
+    );
     expect(resolveSessionOptions({ csrf: { cookieName: false } }).csrf.cookieName).toBe(false);
   });
 
@@ -94,25 +113,43 @@ describe('@RequireFreshSession', () => {
 
 describe('demo security configuration', () => {
   it('reads the documented variables', () => {
-    const config = loadDemoConfig({
-      PORT: '4000', SESSION_MAX_PER_USER: '3', SESSION_LIMIT_POLICY: 'reject', SESSION_FRESH_AGE: '2m',
-      SESSION_FLOOD_LIMIT: '7', SESSION_FLOOD_WINDOW: '10s', SESSION_ALLOWED_ORIGINS: 'https://a.example, https://b.example',
-    }, 'postgres://x');
+    const config = loadDemoConfig(
+      {
+        PORT: '4000',
+        SESSION_MAX_PER_USER: '3',
+        SESSION_LIMIT_POLICY: 'reject',
+        SESSION_FRESH_AGE: '2m',
+        SESSION_FLOOD_LIMIT: '7',
+        SESSION_FLOOD_WINDOW: '10s',
+        SESSION_ALLOWED_ORIGINS: 'https://a.example, https://b.example',
+      },
+      'postgres://x',
+    );
     expect(config.session).toMatchObject({
-      sessionLimit: { maxSessionsPerUser: 3, policy: 'reject' }, stepUp: { maxAge: '2m' }, flood: { limit: 7, window: '10s' },
+      sessionLimit: { maxSessionsPerUser: 3, policy: 'reject' },
+      stepUp: { maxAge: '2m' },
+      flood: { limit: 7, window: '10s' },
       csrf: { allowedOrigins: ['https://a.example', 'https://b.example'] },
     });
     expect(resolveSessionOptions(config.session).sessionLimit).toEqual({ maxSessionsPerUser: 3, policy: 'reject' });
   });
 
-  it('allows the demo\'s own origins by default', () => {
-    expect(loadDemoConfig({ PORT: '4000' }, 'postgres://x').session.csrf).toEqual({ allowedOrigins: ['http://localhost:4000', 'http://127.0.0.1:4000'] });
+  it("allows the demo's own origins by default", () => {
+    expect(loadDemoConfig({ PORT: '4000' }, 'postgres://x').session.csrf).toEqual({
+      allowedOrigins: ['http://localhost:4000', 'http://127.0.0.1:4000'],
+    });
   });
 
   it('refuses a limit policy without a limit, and bad values through the module validation', () => {
     expect(() => loadDemoConfig({ SESSION_LIMIT_POLICY: 'reject' }, 'postgres://x')).toThrow(DemoConfigError);
     expect(() => loadDemoConfig({ SESSION_FLOOD_LIMIT: 'lots' }, 'postgres://x')).toThrow(DemoConfigError);
-    expect(() => resolveSessionOptions(loadDemoConfig({ SESSION_MAX_PER_USER: '2', SESSION_LIMIT_POLICY: 'oldest' }, 'postgres://x').session)).toThrow(/sessionLimit\.policy/);
-    expect(() => resolveSessionOptions(loadDemoConfig({ SESSION_ALLOWED_ORIGINS: 'app.example.com' }, 'postgres://x').session)).toThrow(/csrf\.allowedOrigins/);
+    expect(() =>
+      resolveSessionOptions(
+        loadDemoConfig({ SESSION_MAX_PER_USER: '2', SESSION_LIMIT_POLICY: 'oldest' }, 'postgres://x').session,
+      ),
+    ).toThrow(/sessionLimit\.policy/);
+    expect(() =>
+      resolveSessionOptions(loadDemoConfig({ SESSION_ALLOWED_ORIGINS: 'app.example.com' }, 'postgres://x').session),
+    ).toThrow(/csrf\.allowedOrigins/);
   });
 });

@@ -15,10 +15,22 @@ function clock(start = 1_000_000) {
 
 function row(id: string, dbNow: number, extra: Partial<SessionLookup> = {}): SessionLookup {
   return {
-    id, userId: 'u1', data: {}, createdAt: new Date(dbNow - 1000), lastSeenAt: new Date(dbNow - 1000),
-    authenticatedAt: new Date(dbNow - 1000), idleExpiresAt: new Date(dbNow + HOUR), absoluteExpiresAt: new Date(dbNow + 2 * HOUR),
-    rotatedAt: new Date(dbNow - 1000), revokedAt: null, ip: null, userAgent: null, version: 1,
-    isCurrentToken: true, dbNow: new Date(dbNow), ...extra,
+    id,
+    userId: 'u1',
+    data: {},
+    createdAt: new Date(dbNow - 1000),
+    lastSeenAt: new Date(dbNow - 1000),
+    authenticatedAt: new Date(dbNow - 1000),
+    idleExpiresAt: new Date(dbNow + HOUR),
+    absoluteExpiresAt: new Date(dbNow + 2 * HOUR),
+    rotatedAt: new Date(dbNow - 1000),
+    revokedAt: null,
+    ip: null,
+    userAgent: null,
+    version: 1,
+    isCurrentToken: true,
+    dbNow: new Date(dbNow),
+    ...extra,
   };
 }
 
@@ -51,7 +63,9 @@ describe('SessionCache', () => {
     cache.set(h, row('s1', 0, { data: { cart: ['a'], role: 'user' } }), 0, cache.ticket());
     const first = cache.get(h)!;
     expect(() => (first.row.data.cart as string[]).push('injected')).toThrow(TypeError);
-    expect(() => { first.row.data.role = 'admin'; }).toThrow(TypeError);
+    expect(() => {
+      first.row.data.role = 'admin';
+    }).toThrow(TypeError);
     expect(cache.get(h)!.row.data).toEqual({ cart: ['a'], role: 'user' });
   });
 
@@ -153,13 +167,19 @@ describe('SessionCache', () => {
 describe('cache options', () => {
   it('default to off, 10000 entries, 5 s', () => {
     expect(resolveSessionOptions().cache).toEqual({ enabled: false, maxEntries: 10_000, ttlMs: 5_000, notify: false });
-    expect(resolveSessionOptions({ cache: { enabled: true, maxEntries: 50, ttl: '60s' } }).cache)
-      .toEqual({ enabled: true, maxEntries: 50, ttlMs: 60_000, notify: true });
+    expect(resolveSessionOptions({ cache: { enabled: true, maxEntries: 50, ttl: '60s' } }).cache).toEqual({
+      enabled: true,
+      maxEntries: 50,
+      ttlMs: 60_000,
+      notify: true,
+    });
   });
 
   it('notify follows enabled; it may be on without a cache (mixed fleets), never off with one', () => {
     expect(resolveSessionOptions({ cache: { notify: true } }).cache.notify).toBe(true);
-    expect(() => resolveSessionOptions({ cache: { enabled: true, notify: false } })).toThrow(/cache\.notify: cannot be false while cache\.enabled/);
+    expect(() => resolveSessionOptions({ cache: { enabled: true, notify: false } })).toThrow(
+      /cache\.notify: cannot be false while cache\.enabled/,
+    );
     expect(() => resolveSessionOptions({ cache: { notify: 'yes' as never } })).toThrow(/cache\.notify/);
   });
 
@@ -184,13 +204,21 @@ describe('demo SESSION_CACHE / SESSION_CACHE_TTL', () => {
     expect(cacheOf({})).toEqual({ enabled: true });
     expect(cacheOf({ SESSION_CACHE: 'off' })).toEqual({ enabled: false });
     expect(cacheOf({ SESSION_CACHE: 'on', SESSION_CACHE_TTL: '2s' })).toEqual({ enabled: true, ttl: '2s' });
-    expect(resolveSessionOptions(loadDemoConfig({ SESSION_CACHE_TTL: '10s' }, 'postgres://x').session).cache)
-      .toEqual({ enabled: true, maxEntries: 10_000, ttlMs: 10_000, notify: true });
+    expect(resolveSessionOptions(loadDemoConfig({ SESSION_CACHE_TTL: '10s' }, 'postgres://x').session).cache).toEqual({
+      enabled: true,
+      maxEntries: 10_000,
+      ttlMs: 10_000,
+      notify: true,
+    });
   });
 
   it('refuses anything but on/off, and a TTL the module refuses', () => {
     expect(() => loadDemoConfig({ SESSION_CACHE: 'yes' }, 'postgres://x')).toThrow(DemoConfigError);
-    expect(() => loadDemoConfig({ SESSION_CACHE: 'ON' }, 'postgres://x')).toThrow(/SESSION_CACHE must be 'on' or 'off'/);
-    expect(() => resolveSessionOptions(loadDemoConfig({ SESSION_CACHE_TTL: '5m' }, 'postgres://x').session)).toThrow(/cache\.ttl/);
+    expect(() => loadDemoConfig({ SESSION_CACHE: 'ON' }, 'postgres://x')).toThrow(
+      /SESSION_CACHE must be 'on' or 'off'/,
+    );
+    expect(() => resolveSessionOptions(loadDemoConfig({ SESSION_CACHE_TTL: '5m' }, 'postgres://x').session)).toThrow(
+      /cache\.ttl/,
+    );
   });
 });

@@ -39,9 +39,18 @@ describe('assertStorableData accepts JSON that jsonb stores', () => {
   it.each([
     ['an empty object', {}],
     ['scalars', { s: 'text', n: 42, f: -1.5, z: -0, t: true, f2: false, nil: null }],
-    ['nested objects and arrays', { user: { id: '42', roles: ['admin', 'ops'], prefs: { tags: [[1, 2], [{ x: null }]] } } }],
-    ['unicode, including astral characters and well-formed surrogate pairs', { name: 'Zoë 日本 \u{1F600}', key: '\uD83D\uDE00' }],
-    ['a null-prototype object', Object.assign(Object.create(null) as object, { a: 1, b: Object.assign(Object.create(null) as object, { c: 2 }) })],
+    [
+      'nested objects and arrays',
+      { user: { id: '42', roles: ['admin', 'ops'], prefs: { tags: [[1, 2], [{ x: null }]] } } },
+    ],
+    [
+      'unicode, including astral characters and well-formed surrogate pairs',
+      { name: 'Zoë 日本 \u{1F600}', key: '\uD83D\uDE00' },
+    ],
+    [
+      'a null-prototype object',
+      Object.assign(Object.create(null) as object, { a: 1, b: Object.assign(Object.create(null) as object, { c: 2 }) }),
+    ],
     ['JSON.parse output with a __proto__ key', JSON.parse('{"__proto__": {"x": 1}}') as unknown],
     ['large but finite numbers', { max: Number.MAX_VALUE, min: -Number.MAX_VALUE, tiny: Number.MIN_VALUE }],
   ])('accepts %s', (_, value) => {

@@ -2,23 +2,28 @@ import { describe, expect, it } from '@jest/globals';
 import type { Pool } from 'pg';
 import { Counter, Registry } from 'prom-client';
 import { NoopSessionMetrics, resolveSessionOptions, SessionOptionsError } from '../../src/session/index.js';
-import { createSessionMetrics, loadPromClient, PrometheusSessionMetrics } from '../../src/session/metrics/prometheus-session-metrics.js';
+import {
+  createSessionMetrics,
+  loadPromClient,
+  PrometheusSessionMetrics,
+} from '../../src/session/metrics/prometheus-session-metrics.js';
 import { Logger } from '@nestjs/common';
 import { describeStoreError, redactSecrets, StoreErrorLog } from '../../src/session/store/store-error-log.js';
 import { SESSION_SQL } from '../../src/session/index.js';
 import { CapturingLogger } from '../support/log-capture.js';
 
 const noPool = {} as Pool;
-const notInstalled = () => Promise.reject(Object.assign(new Error("Cannot find package 'prom-client'"), { code: 'ERR_MODULE_NOT_FOUND' }));
+const notInstalled = () =>
+  Promise.reject(Object.assign(new Error("Cannot find package 'prom-client'"), { code: 'ERR_MODULE_NOT_FOUND' }));
 
 describe('metrics options', () => {
   it('are off by default, with the nest_pg_session_ prefix', () => {
     expect(resolveSessionOptions({}).metrics).toEqual({ enabled: false, prefix: 'nest_pg_session_' });
   });
 
-  it('keep a given registry, already holding the host app\'s metrics, as the very object (class-transformer must not walk it)', () => {
+  it("keep a given registry, already holding the host app's metrics, as the very object (class-transformer must not walk it)", () => {
     const registry = new Registry();
-    new Counter({ name: 'host_app_requests_total', help: 'the host app\'s own', registers: [registry] });
+    new Counter({ name: 'host_app_requests_total', help: "the host app's own", registers: [registry] });
     const resolved = resolveSessionOptions({ metrics: { enabled: true, prefix: 'app_sessions_', registry } }).metrics;
     expect(resolved.registry).toBe(registry);
     expect(resolved).toMatchObject({ enabled: true, prefix: 'app_sessions_' });
@@ -52,7 +57,9 @@ describe('SessionMetrics provider', () => {
   it('says how to fix it when enabled but prom-client is not installed', async () => {
     const options = resolveSessionOptions({ metrics: { enabled: true } }).metrics;
     await expect(createSessionMetrics(options, noPool, notInstalled)).rejects.toThrow(SessionOptionsError);
-    await expect(loadPromClient(notInstalled)).rejects.toThrow(/metrics\.enabled is true, but the optional peer dependency 'prom-client' is not installed: run `npm install prom-client`/);
+    await expect(loadPromClient(notInstalled)).rejects.toThrow(
+      /metrics\.enabled is true, but the optional peer dependency 'prom-client' is not installed: run `npm install prom-client`/,
+    );
   });
 
   it('rethrows other load failures as they are', async () => {
@@ -61,7 +68,10 @@ describe('SessionMetrics provider', () => {
 
   it('registers its metrics in the given registry and removes them on shutdown', async () => {
     const registry = new Registry();
-    const metrics = await createSessionMetrics(resolveSessionOptions({ metrics: { enabled: true, prefix: 'x_', registry } }).metrics, noPool);
+    const metrics = await createSessionMetrics(
+      resolveSessionOptions({ metrics: { enabled: true, prefix: 'x_', registry } }).metrics,
+      noPool,
+    );
     expect(metrics).toBeInstanceOf(PrometheusSessionMetrics);
     metrics.cacheHit();
     metrics.cacheHit();
@@ -73,8 +83,12 @@ describe('SessionMetrics provider', () => {
     expect(text).toContain('x_cache_misses_total 1');
     expect(text).toContain('x_validations_total{outcome="expired"} 1');
     // A second module on the same registry and prefix is told what to do.
-    await expect(createSessionMetrics(resolveSessionOptions({ metrics: { enabled: true, prefix: 'x_', registry } }).metrics, noPool))
-      .rejects.toThrow(/already been registered.*different metrics\.prefix/s);
+    await expect(
+      createSessionMetrics(
+        resolveSessionOptions({ metrics: { enabled: true, prefix: 'x_', registry } }).metrics,
+        noPool,
+      ),
+    ).rejects.toThrow(/already been registered.*different metrics\.prefix/s);
     (metrics as PrometheusSessionMetrics).onModuleDestroy();
     expect(registry.getMetricsAsArray()).toEqual([]);
   });
@@ -86,7 +100,9 @@ describe('store errors in logs', () => {
 
   it('redact hashes and tokens', () => {
     expect(token).toHaveLength(43);
-    expect(redactSecrets(`Key (token_hash)=(\\x${hash}) already exists`)).toBe('Key (token_hash)=([redacted]) already exists');
+    expect(redactSecrets(`Key (token_hash)=(\\x${hash}) already exists`)).toBe(
+      'Key (token_hash)=([redacted]) already exists',
+    );
     expect(redactSecrets(`bad token ${token}.`)).toBe('bad token [redacted].');
     expect(redactSecrets('connect ECONNREFUSED 127.0.0.1:5432')).toBe('connect ECONNREFUSED 127.0.0.1:5432');
   });
@@ -94,19 +110,24 @@ describe('store errors in logs', () => {
   it('name the error, its code and its cause', () => {
     const cause = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
     const error = new Error(`lookup of ${token} failed`, { cause });
-    expect(describeStoreError(error)).toBe('Error: lookup of [redacted] failed (cause: ECONNREFUSED connect ECONNREFUSED 127.0.0.1:5432)');
+    expect(describeStoreError(error)).toBe(
+      'Error: lookup of [redacted] failed (cause: ECONNREFUSED connect ECONNREFUSED 127.0.0.1:5432)',
+    );
   });
 });
 
 describe('StoreErrorLog', () => {
-  it('warns once per statement and interval with the cause, counts the ones held back, and ignores the caller\'s bad data', async () => {
+  it("warns once per statement and interval with the cause, counts the ones held back, and ignores the caller's bad data", async () => {
     const logs = new CapturingLogger();
     Logger.overrideLogger(logs);
     const log = new StoreErrorLog(50);
     const down = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
     for (let i = 0; i < 5; i++) log.report(SESSION_SQL.lookupByTokenHash, down);
     log.report(SESSION_SQL.rotate, down);
-    log.report(SESSION_SQL.patchData, Object.assign(new Error('unsupported Unicode escape sequence'), { code: '22P05' }));
+    log.report(
+      SESSION_SQL.patchData,
+      Object.assign(new Error('unsupported Unicode escape sequence'), { code: '22P05' }),
+    );
     await new Promise((resolve) => setTimeout(resolve, 60));
     log.report(SESSION_SQL.lookupByTokenHash, down);
     expect(logs.from('SessionStore', 'warn').map((e) => e.message)).toEqual([

@@ -1,7 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
 import { parseDuration } from '../../src/session/duration.js';
 import {
-  resolveSessionOptions, SessionOptionsError, type ResolvedSessionOptions, type SessionModuleOptions,
+  resolveSessionOptions,
+  SessionOptionsError,
+  type ResolvedSessionOptions,
+  type SessionModuleOptions,
 } from '../../src/session/session.options.js';
 
 const MINUTE = 60_000;
@@ -119,16 +122,18 @@ describe('resolveSessionOptions defaults', () => {
 
   it('fill in the cookie defaults when only part of the cookie is given', () => {
     expect(resolveSessionOptions({ cookie: {} }).cookie).toEqual(defaults.cookie);
-    expect(resolveSessionOptions({ cookie: { sameSite: 'strict' } }).cookie)
-      .toEqual({ ...defaults.cookie, sameSite: 'strict' });
+    expect(resolveSessionOptions({ cookie: { sameSite: 'strict' } }).cookie).toEqual({
+      ...defaults.cookie,
+      sameSite: 'strict',
+    });
   });
 
   it.each([
-    ['30m', 60_000],   // 3 min would be idle/10: capped at 60 s
-    ['10m', 60_000],   // exactly 60 s
-    ['5m', 30_000],    // idle/10
+    ['30m', 60_000], // 3 min would be idle/10: capped at 60 s
+    ['10m', 60_000], // exactly 60 s
+    ['5m', 30_000], // idle/10
     ['1m', 6_000],
-    [999, 99],         // floored to whole ms
+    [999, 99], // floored to whole ms
   ])('derive touchInterval = min(60s, idle/10) for idleTimeout %p', (idleTimeout, touch) => {
     expect(resolveSessionOptions({ idleTimeout }).touchIntervalMs).toBe(touch);
   });
@@ -138,26 +143,50 @@ describe('resolveSessionOptions defaults', () => {
   });
 
   it('accept every duration as milliseconds or as a string', () => {
-    expect(resolveSessionOptions({
-      idleTimeout: '20m', absoluteTimeout: '8h', touchInterval: '500ms', rotationInterval: '3s', rotationGrace: '1s',
-    })).toMatchObject({
-      idleTimeoutMs: 20 * MINUTE, absoluteTimeoutMs: 8 * HOUR, touchIntervalMs: 500, rotationIntervalMs: 3_000, rotationGraceMs: 1_000,
+    expect(
+      resolveSessionOptions({
+        idleTimeout: '20m',
+        absoluteTimeout: '8h',
+        touchInterval: '500ms',
+        rotationInterval: '3s',
+        rotationGrace: '1s',
+      }),
+    ).toMatchObject({
+      idleTimeoutMs: 20 * MINUTE,
+      absoluteTimeoutMs: 8 * HOUR,
+      touchIntervalMs: 500,
+      rotationIntervalMs: 3_000,
+      rotationGraceMs: 1_000,
     });
-    expect(resolveSessionOptions({
-      idleTimeout: 20 * MINUTE, absoluteTimeout: 8 * HOUR, touchInterval: 500, rotationInterval: 3_000, rotationGrace: 1_000,
-    })).toMatchObject({
-      idleTimeoutMs: 20 * MINUTE, absoluteTimeoutMs: 8 * HOUR, touchIntervalMs: 500, rotationIntervalMs: 3_000, rotationGraceMs: 1_000,
+    expect(
+      resolveSessionOptions({
+        idleTimeout: 20 * MINUTE,
+        absoluteTimeout: 8 * HOUR,
+        touchInterval: 500,
+        rotationInterval: 3_000,
+        rotationGrace: 1_000,
+      }),
+    ).toMatchObject({
+      idleTimeoutMs: 20 * MINUTE,
+      absoluteTimeoutMs: 8 * HOUR,
+      touchIntervalMs: 500,
+      rotationIntervalMs: 3_000,
+      rotationGraceMs: 1_000,
     });
   });
 
   it('allow idleTimeout equal to absoluteTimeout', () => {
-    expect(resolveSessionOptions({ idleTimeout: '1h', absoluteTimeout: '60m' }))
-      .toMatchObject({ idleTimeoutMs: HOUR, absoluteTimeoutMs: HOUR });
+    expect(resolveSessionOptions({ idleTimeout: '1h', absoluteTimeout: '60m' })).toMatchObject({
+      idleTimeoutMs: HOUR,
+      absoluteTimeoutMs: HOUR,
+    });
   });
 
   it('allow 0 to turn rotation off and a 0 grace', () => {
-    expect(resolveSessionOptions({ rotationInterval: 0, rotationGrace: '0s' }))
-      .toMatchObject({ rotationIntervalMs: 0, rotationGraceMs: 0 });
+    expect(resolveSessionOptions({ rotationInterval: 0, rotationGrace: '0s' })).toMatchObject({
+      rotationIntervalMs: 0,
+      rotationGraceMs: 0,
+    });
   });
 
   it('never resolve a rotation grace that outlasts the idle timeout, even when the grace is the default', () => {
@@ -175,13 +204,21 @@ describe('resolveSessionOptions defaults', () => {
   });
 
   it('accept a plain-http development cookie and the bearer transport', () => {
-    expect(resolveSessionOptions({ cookie: { name: 'sid', secure: false } }).cookie)
-      .toEqual({ name: 'sid', secure: false, sameSite: 'lax', domain: undefined, path: '/' });
-    expect(resolveSessionOptions({ cookie: { name: '__Secure-sid', domain: 'example.com', path: '/app' } }).cookie)
-      .toEqual({ name: '__Secure-sid', secure: true, sameSite: 'lax', domain: 'example.com', path: '/app' });
+    expect(resolveSessionOptions({ cookie: { name: 'sid', secure: false } }).cookie).toEqual({
+      name: 'sid',
+      secure: false,
+      sameSite: 'lax',
+      domain: undefined,
+      path: '/',
+    });
+    expect(
+      resolveSessionOptions({ cookie: { name: '__Secure-sid', domain: 'example.com', path: '/app' } }).cookie,
+    ).toEqual({ name: '__Secure-sid', secure: true, sameSite: 'lax', domain: 'example.com', path: '/app' });
     expect(resolveSessionOptions({ cookie: { sameSite: 'none' } }).cookie.sameSite).toBe('none');
-    expect(resolveSessionOptions({ transport: 'bearer', bearerRotationHeader: 'X-Session-Token' }))
-      .toMatchObject({ transport: 'bearer', bearerRotationHeader: 'x-session-token' });
+    expect(resolveSessionOptions({ transport: 'bearer', bearerRotationHeader: 'X-Session-Token' })).toMatchObject({
+      transport: 'bearer',
+      bearerRotationHeader: 'x-session-token',
+    });
   });
 
   it('accept maxDataBytes at both ends of its range', () => {
@@ -239,7 +276,12 @@ describe('resolveSessionOptions errors name the bad option', () => {
     );
 
     it("refuses sameSite 'none' without Secure", () => {
-      expectRejected({ cookie: { name: 'sid', sameSite: 'none', secure: false } }, 'cookie.name', 'cookie.sameSite', 'cookie.secure');
+      expectRejected(
+        { cookie: { name: 'sid', sameSite: 'none', secure: false } },
+        'cookie.name',
+        'cookie.sameSite',
+        'cookie.secure',
+      );
     });
 
     it('refuses cookie names, domains and paths that cannot be sent as written', () => {
@@ -291,7 +333,9 @@ describe('resolveSessionOptions errors name the bad option', () => {
     expectRejected({ idleTimeout: '5m', touchInterval: '5m' }, 'touchInterval', 'idleTimeout');
     expectRejected({ idleTimeout: '5m', touchInterval: '6m' }, 'touchInterval', 'idleTimeout');
     expectRejected({ touchInterval: '30m' }, 'touchInterval', 'idleTimeout'); // against the default idle
-    expect(resolveSessionOptions({ idleTimeout: '5m', touchInterval: 5 * MINUTE - 1 }).touchIntervalMs).toBe(5 * MINUTE - 1);
+    expect(resolveSessionOptions({ idleTimeout: '5m', touchInterval: 5 * MINUTE - 1 }).touchIntervalMs).toBe(
+      5 * MINUTE - 1,
+    );
   });
 
   it('refuses a rotationGrace not shorter than the idle timeout', () => {
@@ -335,9 +379,13 @@ describe('resolveSessionOptions errors name the bad option', () => {
 
 describe('rotationInterval bounds', () => {
   it('refuses a rotation interval inside the grace window or under a second, naming the option', () => {
-    expect(() => resolveSessionOptions({ rotationInterval: '1s', rotationGrace: '1s' })).toThrow(/rotationInterval.*rotationGrace/);
+    expect(() => resolveSessionOptions({ rotationInterval: '1s', rotationGrace: '1s' })).toThrow(
+      /rotationInterval.*rotationGrace/,
+    );
     expect(() => resolveSessionOptions({ rotationInterval: '10s' })).toThrow(/rotationInterval/); // default grace 30 s
-    expect(() => resolveSessionOptions({ rotationInterval: 1, rotationGrace: 0 })).toThrow(/rotationInterval.*at least 1000 ms/);
+    expect(() => resolveSessionOptions({ rotationInterval: 1, rotationGrace: 0 })).toThrow(
+      /rotationInterval.*at least 1000 ms/,
+    );
     expect(resolveSessionOptions({ rotationInterval: 0 }).rotationIntervalMs).toBe(0);
     expect(resolveSessionOptions({ rotationInterval: '2m', rotationGrace: '30s' }).rotationIntervalMs).toBe(120_000);
   });

@@ -1,6 +1,13 @@
 import { describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
-import { digestBytes, generateToken, hashToken, isWellFormedToken, TOKEN_LENGTH, tokenDigest } from '../../src/session/token/session-token.js';
+import {
+  digestBytes,
+  generateToken,
+  hashToken,
+  isWellFormedToken,
+  TOKEN_LENGTH,
+  tokenDigest,
+} from '../../src/session/token/session-token.js';
 
 describe('session tokens', () => {
   it('are 43 base64url characters (32 random bytes) and never repeat', () => {
@@ -20,7 +27,8 @@ describe('session tokens', () => {
   });
 
   it('digest to the same 32 bytes as a 32-character string (the cache key), and back', () => {
-    for (let i = 0; i < 200; i++) { // every byte value turns up, 0x80-0xff included
+    for (let i = 0; i < 200; i++) {
+      // every byte value turns up, 0x80-0xff included
       const token = generateToken();
       const digest = tokenDigest(token);
       expect(digest).toHaveLength(32);
@@ -45,6 +53,7 @@ describe('session tokens', () => {
   });
 
   it('rejects non-strings', () => {
-    for (const value of [undefined, null, 42, {}, ['x'], Buffer.alloc(32)]) expect(isWellFormedToken(value)).toBe(false);
+    for (const value of [undefined, null, 42, {}, ['x'], Buffer.alloc(32)])
+      expect(isWellFormedToken(value)).toBe(false);
   });
 });

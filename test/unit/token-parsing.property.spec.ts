@@ -15,7 +15,8 @@ const cookies = new CookieTransport({ name: '__Host-sid', secure: true, sameSite
 const bearer = new BearerTransport('session-token');
 
 /** Tokens exactly as generateToken() makes them: 32 bytes, base64url, no padding. */
-const tokenArb = fc.uint8Array({ minLength: TOKEN_BYTES, maxLength: TOKEN_BYTES })
+const tokenArb = fc
+  .uint8Array({ minLength: TOKEN_BYTES, maxLength: TOKEN_BYTES })
   .map((bytes) => Buffer.from(bytes).toString('base64url'));
 
 /** Header text as Node hands it over: any bytes, decoded as latin1. */
@@ -25,14 +26,38 @@ const latin1Arb = fc.uint8Array({ maxLength: 300 }).map((bytes) => Buffer.from(b
 const anyStringArb = fc.string({ unit: 'binary', maxLength: 200 });
 
 /** Strings built from pieces that matter to a cookie parser, so duplicates and near-misses are frequent. */
-const cookieishArb = (token: fc.Arbitrary<string>) => fc.array(
-  fc.oneof(
-    token,
-    fc.constantFrom('__Host-sid', '__HOST-sid', 'sid', '__Host-sid ', ' __Host-sid', '=', ';', '; ', ',', ' ', '\t', '"', '%', '%41', '\u0000', '\u00a0', 'Bearer ', 'bearer', '+', '/'),
-    fc.string({ maxLength: 10 }),
-  ),
-  { maxLength: 12 },
-).map((parts) => parts.join(''));
+const cookieishArb = (token: fc.Arbitrary<string>) =>
+  fc
+    .array(
+      fc.oneof(
+        token,
+        fc.constantFrom(
+          '__Host-sid',
+          '__HOST-sid',
+          'sid',
+          '__Host-sid ',
+          ' __Host-sid',
+          '=',
+          ';',
+          '; ',
+          ',',
+          ' ',
+          '\t',
+          '"',
+          '%',
+          '%41',
+          '\u0000',
+          '\u00a0',
+          'Bearer ',
+          'bearer',
+          '+',
+          '/',
+        ),
+        fc.string({ maxLength: 10 }),
+      ),
+      { maxLength: 12 },
+    )
+    .map((parts) => parts.join(''));
 
 /** A token-length string over the base64url alphabet plus its common confusables. */
 const nearTokenArb = fc.string({
@@ -42,26 +67,35 @@ const nearTokenArb = fc.string({
 });
 
 /** A valid token with one small edit that makes it something else: a confusable, an escape, a gap, padding. */
-const editedTokenArb = fc.tuple(
-  tokenArb,
-  fc.nat({ max: TOKEN_LENGTH - 1 }),
-  fc.constantFrom('confusable', 'escape-upper', 'escape-lower', 'delete', 'insert', 'pad', 'quote'),
-  fc.constantFrom('+', '/', '=', '%', '.', '~', '!', '*', '\u00e9', '\u0410', '\u00a0', '\uff21'),
-  fc.constantFrom(...ALPHABET),
-).map(([token, i, edit, confusable, extra]) => {
-  const before = token.slice(0, i);
-  const after = token.slice(i + 1);
-  const hex = token.charCodeAt(i).toString(16);
-  switch (edit) {
-    case 'confusable': return before + confusable + after;
-    case 'escape-upper': return `${before}%${hex.toUpperCase()}${after}`;
-    case 'escape-lower': return `${before}%${hex}${after}`;
-    case 'delete': return before + after;
-    case 'insert': return before + extra + token.slice(i);
-    case 'pad': return `${token}=`;
-    case 'quote': return `"${token}"`;
-  }
-});
+const editedTokenArb = fc
+  .tuple(
+    tokenArb,
+    fc.nat({ max: TOKEN_LENGTH - 1 }),
+    fc.constantFrom('confusable', 'escape-upper', 'escape-lower', 'delete', 'insert', 'pad', 'quote'),
+    fc.constantFrom('+', '/', '=', '%', '.', '~', '!', '*', '\u00e9', '\u0410', '\u00a0', '\uff21'),
+    fc.constantFrom(...ALPHABET),
+  )
+  .map(([token, i, edit, confusable, extra]) => {
+    const before = token.slice(0, i);
+    const after = token.slice(i + 1);
+    const hex = token.charCodeAt(i).toString(16);
+    switch (edit) {
+      case 'confusable':
+        return before + confusable + after;
+      case 'escape-upper':
+        return `${before}%${hex.toUpperCase()}${after}`;
+      case 'escape-lower':
+        return `${before}%${hex}${after}`;
+      case 'delete':
+        return before + after;
+      case 'insert':
+        return before + extra + token.slice(i);
+      case 'pad':
+        return `${token}=`;
+      case 'quote':
+        return `"${token}"`;
+    }
+  });
 
 function checkReading(reading: TokenReading): void {
   expect(['none', 'malformed', 'token']).toContain(reading.kind);
@@ -92,7 +126,11 @@ describe('token parsing properties', () => {
       latin1Arb,
       anyStringArb,
       cookieishArb(tokenArb),
-      fc.tuple(fc.constantFrom('Bearer', 'bearer', 'BEARER', 'Basic', 'Bearer\t', 'Bearer '), fc.string({ unit: 'binary', maxLength: 60 }))
+      fc
+        .tuple(
+          fc.constantFrom('Bearer', 'bearer', 'BEARER', 'Basic', 'Bearer\t', 'Bearer '),
+          fc.string({ unit: 'binary', maxLength: 60 }),
+        )
         .map(([scheme, rest]) => `${scheme} ${rest}`),
     );
     fc.assert(
@@ -116,13 +154,15 @@ describe('token parsing properties', () => {
 
   it('a value that is not exactly the shape of a generated token is never read as a token', () => {
     // Values without ';' or edge whitespace, so the whole string is the cookie value / the credential.
-    const candidateArb = fc.oneof(editedTokenArb, nearTokenArb, anyStringArb, latin1Arb, cookieishArb(tokenArb))
+    const candidateArb = fc
+      .oneof(editedTokenArb, nearTokenArb, anyStringArb, latin1Arb, cookieishArb(tokenArb))
       .filter((s) => !s.includes(';') && !s.includes(',') && s === s.trim() && !/\s/.test(s));
     fc.assert(
       fc.property(candidateArb, (value) => {
-        const generatedShape = /^[A-Za-z0-9_-]{43}$/.test(value)
-          && Buffer.from(value, 'base64url').length === TOKEN_BYTES
-          && Buffer.from(value, 'base64url').toString('base64url') === value;
+        const generatedShape =
+          /^[A-Za-z0-9_-]{43}$/.test(value) &&
+          Buffer.from(value, 'base64url').length === TOKEN_BYTES &&
+          Buffer.from(value, 'base64url').toString('base64url') === value;
         const fromCookie = cookies.read({ headers: { cookie: `__Host-sid=${value}` } });
         const fromBearer = bearer.read({ headers: { authorization: `Bearer ${value}` } });
         if (generatedShape) {
@@ -154,17 +194,28 @@ describe('token parsing properties', () => {
 
   it('changing one character of a token to another valid one gives another token with a different hash', () => {
     fc.assert(
-      fc.property(tokenArb, fc.nat({ max: TOKEN_LENGTH - 1 }), fc.nat({ max: ALPHABET.length - 1 }), (token, index, pick) => {
-        const choices = index === TOKEN_LENGTH - 1 ? CANONICAL_LAST : ALPHABET;
-        const replacement = [...choices].filter((c) => c !== token[index])[pick % (choices.length - 1)]!;
-        const mutated = token.slice(0, index) + replacement + token.slice(index + 1);
-        expect(mutated).not.toBe(token);
-        expect(isWellFormedToken(mutated)).toBe(true);
-        expect(hashToken(mutated).equals(hashToken(token))).toBe(false);
-        // and the transports hand over the mutated token itself, never a normalised one
-        expect(cookies.read({ headers: { cookie: `__Host-sid=${mutated}` } })).toEqual({ kind: 'token', token: mutated });
-        expect(bearer.read({ headers: { authorization: `bearer ${mutated}` } })).toEqual({ kind: 'token', token: mutated });
-      }),
+      fc.property(
+        tokenArb,
+        fc.nat({ max: TOKEN_LENGTH - 1 }),
+        fc.nat({ max: ALPHABET.length - 1 }),
+        (token, index, pick) => {
+          const choices = index === TOKEN_LENGTH - 1 ? CANONICAL_LAST : ALPHABET;
+          const replacement = [...choices].filter((c) => c !== token[index])[pick % (choices.length - 1)]!;
+          const mutated = token.slice(0, index) + replacement + token.slice(index + 1);
+          expect(mutated).not.toBe(token);
+          expect(isWellFormedToken(mutated)).toBe(true);
+          expect(hashToken(mutated).equals(hashToken(token))).toBe(false);
+          // and the transports hand over the mutated token itself, never a normalised one
+          expect(cookies.read({ headers: { cookie: `__Host-sid=${mutated}` } })).toEqual({
+            kind: 'token',
+            token: mutated,
+          });
+          expect(bearer.read({ headers: { authorization: `bearer ${mutated}` } })).toEqual({
+            kind: 'token',
+            token: mutated,
+          });
+        },
+      ),
       { numRuns: TOKEN_RUNS },
     );
   });

@@ -32,20 +32,26 @@ function IsFunctionWhenEnabled() {
       validator: {
         validate: (value: unknown, args?: ValidationArguments) =>
           typeof value === 'function' || (value === undefined && (args!.object as AdminOptionsSchema).enabled !== true),
-        defaultMessage: () => 'must be a function (session, request) => boolean | Promise<boolean> when admin.enabled is true',
+        defaultMessage: () =>
+          'must be a function (session, request) => boolean | Promise<boolean> when admin.enabled is true',
       },
     });
 }
 
 export class AdminOptionsSchema implements SessionAdminOptions {
-  @IsOptional() @IsBoolean()
+  @IsOptional()
+  @IsBoolean()
   enabled?: boolean;
 
   @IsFunctionWhenEnabled()
   authorize?: SessionAdminAuthorizer;
 
   // Plain path segments only: no route parameters or wildcards that would change what is matched.
-  @IsOptional() @IsString() @Matches(/^\/?[A-Za-z0-9][A-Za-z0-9_.~-]*(\/[A-Za-z0-9][A-Za-z0-9_.~-]*)*$/, { message: "must be a path like 'admin' or 'internal/admin'" })
+  @IsOptional()
+  @IsString()
+  @Matches(/^\/?[A-Za-z0-9][A-Za-z0-9_.~-]*(\/[A-Za-z0-9][A-Za-z0-9_.~-]*)*$/, {
+    message: "must be a path like 'admin' or 'internal/admin'",
+  })
   path?: string;
 }
 
@@ -63,19 +69,26 @@ export function resolveAdminOptions(admin: SessionAdminOptions | undefined): Res
  * beside `useFactory`); `authorize` may come from either, e.g. from the factory to use
  * injected services. Contradictions stop the app at start-up.
  */
-export function mergeAdminOptions(mounted: SessionAdminOptions | undefined, fromOptions: SessionAdminOptions | undefined):
-  { admin: SessionAdminOptions | undefined } | { error: string } {
+export function mergeAdminOptions(
+  mounted: SessionAdminOptions | undefined,
+  fromOptions: SessionAdminOptions | undefined,
+): { admin: SessionAdminOptions | undefined } | { error: string } {
   if (mounted === fromOptions || fromOptions === undefined) return { admin: mounted };
   if (fromOptions === null || typeof fromOptions !== 'object') return { admin: fromOptions }; // validation names it
   if (fromOptions.enabled === true && mounted?.enabled !== true) {
-    return { error: 'admin.enabled came from the options factory, but routes are built before it runs: ' +
-      'pass admin: { enabled: true } to SessionModule.forRootAsync() beside useFactory' };
+    return {
+      error:
+        'admin.enabled came from the options factory, but routes are built before it runs: ' +
+        'pass admin: { enabled: true } to SessionModule.forRootAsync() beside useFactory',
+    };
   }
   if (fromOptions.enabled === false && mounted?.enabled === true) {
     return { error: 'admin is enabled where SessionModule is imported but disabled by the options factory' };
   }
   if (fromOptions.path !== undefined && fromOptions.path !== (mounted?.path ?? DEFAULT_ADMIN_PATH)) {
-    return { error: 'admin.path must be given where SessionModule is imported (beside useFactory), not by the factory' };
+    return {
+      error: 'admin.path must be given where SessionModule is imported (beside useFactory), not by the factory',
+    };
   }
   return { admin: { ...mounted, ...fromOptions, path: mounted?.path } };
 }

@@ -31,7 +31,12 @@ export function decodeCursor(cursor: string, filterKey: string): AuditPosition |
   const match = CURSOR.exec(text);
   if (!match) return { error: 'cursor is malformed' };
   const [, occurredUs, id, given] = match;
-  if (BigInt(occurredUs) >= MAX_US || BigInt(id) > MAX_ID || String(BigInt(occurredUs)) !== occurredUs || String(BigInt(id)) !== id) {
+  if (
+    BigInt(occurredUs) >= MAX_US ||
+    BigInt(id) > MAX_ID ||
+    String(BigInt(occurredUs)) !== occurredUs ||
+    String(BigInt(id)) !== id
+  ) {
     return { error: 'cursor is malformed' };
   }
   const expected = check(`${occurredUs}.${id}`, filterKey);

@@ -1,13 +1,24 @@
 /** Every event the module records in `session_audit_log`. */
 export const AUDIT_EVENTS = [
-  'created', 'rotated', 'logout', 'revoked', 'revoked_all', 'expired_idle', 'expired_absolute',
-  'purged', 'token_reuse_detected', 'csrf_failed', 'invalid_token', 'ip_changed', 'ua_changed',
+  'created',
+  'rotated',
+  'logout',
+  'revoked',
+  'revoked_all',
+  'expired_idle',
+  'expired_absolute',
+  'purged',
+  'token_reuse_detected',
+  'csrf_failed',
+  'invalid_token',
+  'ip_changed',
+  'ua_changed',
 ] as const;
 export type AuditEvent = (typeof AUDIT_EVENTS)[number];
 
 /** Why a session was revoked (`details.reason` of a `revoked` row). */
 export type RevokeReason =
-  | 'user' | 'admin' | 'revoke_others' | 'password_change' | 'limit_evicted' | 'fixation' | 'token_reuse' | 'ua_changed';
+  'user' | 'admin' | 'revoke_others' | 'password_change' | 'limit_evicted' | 'fixation' | 'token_reuse' | 'ua_changed';
 
 /** Who did it and from where; stored with the event. */
 export interface AuditContext {

@@ -2,8 +2,24 @@ import 'reflect-metadata';
 import { BadRequestException } from '@nestjs/common';
 import { plainToInstance, Transform, Type } from 'class-transformer';
 import {
-  ArrayMaxSize, ArrayNotEmpty, IsArray, IsDate, IsIn, IsInt, IsIP, IsOptional, IsString, Matches, Max, MaxLength, Min,
-  isISO8601, registerDecorator, validateSync, type ValidationArguments, type ValidationError,
+  ArrayMaxSize,
+  ArrayNotEmpty,
+  IsArray,
+  IsDate,
+  IsIn,
+  IsInt,
+  IsIP,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  isISO8601,
+  registerDecorator,
+  validateSync,
+  type ValidationArguments,
+  type ValidationError,
 } from 'class-validator';
 import { AUDIT_EVENTS, MAX_IP_LENGTH, type AuditEvent } from './audit-event.js';
 
@@ -23,7 +39,12 @@ const DATE_MESSAGE = '$property must be an ISO 8601 date or date-time with a tim
 /** Query strings give text; programmatic callers may pass Dates. Anything unusable is left as is, for IsDate to report. */
 function toDate({ value }: { value: unknown }): unknown {
   if (value instanceof Date) return value;
-  if (typeof value !== 'string' || !ISO_WITH_ZONE.test(value) || !isISO8601(value, { strict: true, strictSeparator: true })) return value;
+  if (
+    typeof value !== 'string' ||
+    !ISO_WITH_ZONE.test(value) ||
+    !isISO8601(value, { strict: true, strictSeparator: true })
+  )
+    return value;
   const date = new Date(value);
   return Number.isNaN(date.getTime()) ? value : date;
 }
@@ -58,37 +79,61 @@ function IsAfter(other: string) {
  * `forbidNonWhitelisted`) and is validated again inside the service.
  */
 export class AuditQueryDto {
-  @IsOptional() @IsString() @Matches(ID_PATTERN, { message: ID_MESSAGE })
+  @IsOptional()
+  @IsString()
+  @Matches(ID_PATTERN, { message: ID_MESSAGE })
   userId?: string;
 
-  @IsOptional() @IsString() @Matches(UUID, { message: '$property must be a session id (uuid)' })
+  @IsOptional()
+  @IsString()
+  @Matches(UUID, { message: '$property must be a session id (uuid)' })
   sessionId?: string;
 
-  @IsOptional() @IsString() @Matches(ID_PATTERN, { message: ID_MESSAGE })
+  @IsOptional()
+  @IsString()
+  @Matches(ID_PATTERN, { message: ID_MESSAGE })
   actorId?: string;
 
   /** Any of these events. */
-  @IsOptional() @Transform(toList) @IsArray() @ArrayNotEmpty() @ArrayMaxSize(AUDIT_EVENTS.length * 2)
+  @IsOptional()
+  @Transform(toList)
+  @IsArray()
+  @ArrayNotEmpty()
+  @ArrayMaxSize(AUDIT_EVENTS.length * 2)
   @IsIn(AUDIT_EVENTS, { each: true, message: `each value in $property must be one of: ${AUDIT_EVENTS.join(', ')}` })
   events?: AuditEvent[];
 
-  @IsOptional() @IsString() @MaxLength(MAX_IP_LENGTH) @IsIP(undefined, { message: '$property must be an IPv4 or IPv6 address' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(MAX_IP_LENGTH)
+  @IsIP(undefined, { message: '$property must be an IPv4 or IPv6 address' })
   ip?: string;
 
   /** Inclusive lower bound of occurred_at. */
-  @IsOptional() @Transform(toDate) @IsDate({ message: DATE_MESSAGE })
+  @IsOptional()
+  @Transform(toDate)
+  @IsDate({ message: DATE_MESSAGE })
   from?: Date;
 
   /** Exclusive upper bound of occurred_at. */
-  @IsOptional() @Transform(toDate) @IsDate({ message: DATE_MESSAGE }) @IsAfter('from')
+  @IsOptional()
+  @Transform(toDate)
+  @IsDate({ message: DATE_MESSAGE })
+  @IsAfter('from')
   to?: Date;
 
   /** Page size, 1..500 (default 50). */
-  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(MAX_AUDIT_PAGE_SIZE)
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(MAX_AUDIT_PAGE_SIZE)
   limit?: number;
 
   /** `nextCursor` of the previous page, with the same filters. */
-  @IsOptional() @IsString() @MaxLength(128)
+  @IsOptional()
+  @IsString()
+  @MaxLength(128)
   cursor?: string;
 }
 
@@ -124,10 +169,14 @@ function WithinBucketRange() {
 
 /** `SessionAuditService.summary()` and `GET /admin/sessions/audit/summary`: counts per event per bucket. */
 export class AuditSummaryDto {
-  @Transform(toDate) @IsDate({ message: DATE_MESSAGE })
+  @Transform(toDate)
+  @IsDate({ message: DATE_MESSAGE })
   from: Date;
 
-  @Transform(toDate) @IsDate({ message: DATE_MESSAGE }) @IsAfter('from') @WithinBucketRange()
+  @Transform(toDate)
+  @IsDate({ message: DATE_MESSAGE })
+  @IsAfter('from')
+  @WithinBucketRange()
   to: Date;
 
   @IsIn(SUMMARY_BUCKETS, { message: `$property must be one of: ${SUMMARY_BUCKETS.join(', ')}` })
@@ -148,7 +197,8 @@ export function validateDto<T extends object>(type: new () => T, input: unknown)
   }
   const dto = plainToInstance(type, input instanceof type ? { ...input } : input);
   const errors = validateSync(dto, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true });
-  if (errors.length > 0) throw new BadRequestException({ statusCode: 400, error: 'Bad Request', message: flatten(errors) });
+  if (errors.length > 0)
+    throw new BadRequestException({ statusCode: 400, error: 'Bad Request', message: flatten(errors) });
   return dto;
 }
 

@@ -70,7 +70,8 @@ export interface SummaryRow {
 /** The statement for one page of `filter`, after `position` (exported for the plan tests). */
 export function buildAuditQuery(filter: AuditFilter, position: AuditPosition | undefined, limit: number): QueryConfig {
   const values: unknown[] = [];
-  const bind = (fragment: string, ...args: unknown[]) => fragment.replace(/\$\?/g, () => `$${values.push(args.shift())}`);
+  const bind = (fragment: string, ...args: unknown[]) =>
+    fragment.replace(/\$\?/g, () => `$${values.push(args.shift())}`);
   const conditions: string[] = [];
   const w = AUDIT_SQL.where;
   if (filter.userId !== undefined) conditions.push(bind(w.userId, filter.userId));
@@ -94,7 +95,11 @@ export class SessionAuditStore {
     private readonly queryTimeoutMs = 10_000,
   ) {}
 
-  async query(filter: AuditFilter, position: AuditPosition | undefined, limit: number): Promise<PositionedAuditRecord[]> {
+  async query(
+    filter: AuditFilter,
+    position: AuditPosition | undefined,
+    limit: number,
+  ): Promise<PositionedAuditRecord[]> {
     const rows = await this.run(buildAuditQuery(filter, position, limit));
     return rows.map((row) => ({ ...toAuditRecord(row), position: { occurredUs: row.occurred_us, id: row.id } }));
   }
@@ -107,8 +112,12 @@ export class SessionAuditStore {
   /** Bounded like the session statements (the wait for a connection included): an admin query never hangs either. */
   private async run(query: QueryConfig): Promise<QueryResultRow[]> {
     try {
-      return await boundedQuery(this.pool, query, this.queryTimeoutMs,
-        () => new StoreUnavailableError(`no answer within ${this.queryTimeoutMs} ms`));
+      return await boundedQuery(
+        this.pool,
+        query,
+        this.queryTimeoutMs,
+        () => new StoreUnavailableError(`no answer within ${this.queryTimeoutMs} ms`),
+      );
     } catch (error) {
       if (isConnectionError(error)) throw new StoreUnavailableError((error as Error).message, { cause: error });
       throw error;

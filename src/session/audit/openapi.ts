@@ -1,6 +1,12 @@
 import type { Provider } from '@nestjs/common';
 import { AUDIT_EVENTS, MAX_IP_LENGTH } from './audit-event.js';
-import { AuditQueryDto, AuditSummaryDto, DEFAULT_AUDIT_PAGE_SIZE, MAX_AUDIT_PAGE_SIZE, SUMMARY_BUCKETS } from './audit-query.dto.js';
+import {
+  AuditQueryDto,
+  AuditSummaryDto,
+  DEFAULT_AUDIT_PAGE_SIZE,
+  MAX_AUDIT_PAGE_SIZE,
+  SUMMARY_BUCKETS,
+} from './audit-query.dto.js';
 import { SessionAdminController } from './session-admin.controller.js';
 
 /**
@@ -45,7 +51,10 @@ export async function loadSwagger(
   } catch (error) {
     // The quotes matter: a dependency of swagger that is missing names swagger only in its path.
     const code = (error as { code?: unknown } | undefined)?.code;
-    if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && String((error as Error).message).includes("'@nestjs/swagger'")) {
+    if (
+      (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') &&
+      String((error as Error).message).includes("'@nestjs/swagger'")
+    ) {
       return undefined;
     }
     throw error;
@@ -59,13 +68,20 @@ const ERROR_BODY = {
     statusCode: { type: 'integer' },
     error: { type: 'string' },
     message: { oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }] },
-    reason: { type: 'string', description: "Why there is no usable session, e.g. 'missing', 'idle_timeout', 'revoked'" },
+    reason: {
+      type: 'string',
+      description: "Why there is no usable session, e.g. 'missing', 'idle_timeout', 'revoked'",
+    },
   },
 };
 
 const EVENT = { type: 'string', enum: [...AUDIT_EVENTS] };
 const NULLABLE_STRING = { type: 'string', nullable: true };
-const COUNTS = { type: 'object', additionalProperties: { type: 'integer' }, description: 'Count per event; events without rows are left out' };
+const COUNTS = {
+  type: 'object',
+  additionalProperties: { type: 'integer' },
+  description: 'Count per event; events without rows are left out',
+};
 
 const AUDIT_RECORD = {
   type: 'object',
@@ -89,7 +105,10 @@ const SCHEMAS = {
     required: ['items', 'nextCursor'],
     properties: {
       items: { type: 'array', items: AUDIT_RECORD, description: 'Newest first' },
-      nextCursor: { ...NULLABLE_STRING, description: 'Pass as `cursor`, with the same filters, for the next page; null on the last page' },
+      nextCursor: {
+        ...NULLABLE_STRING,
+        description: 'Pass as `cursor`, with the same filters, for the next page; null on the last page',
+      },
     },
   },
   auditSummary: {
@@ -102,7 +121,11 @@ const SCHEMAS = {
       buckets: {
         type: 'array',
         description: 'Buckets that had events, oldest first',
-        items: { type: 'object', required: ['start', 'counts'], properties: { start: { type: 'string', format: 'date-time' }, counts: COUNTS } },
+        items: {
+          type: 'object',
+          required: ['start', 'counts'],
+          properties: { start: { type: 'string', format: 'date-time' }, counts: COUNTS },
+        },
       },
       totals: COUNTS,
     },
@@ -123,7 +146,11 @@ const SCHEMAS = {
       },
     },
   },
-  revoked: { type: 'object', required: ['revoked'], properties: { revoked: { type: 'integer', description: 'Sessions revoked' } } },
+  revoked: {
+    type: 'object',
+    required: ['revoked'],
+    properties: { revoked: { type: 'integer', description: 'Sessions revoked' } },
+  },
 };
 
 const DATE = { type: 'string', format: 'date-time', description: 'ISO 8601 date, or date-time with a time zone' };
@@ -136,29 +163,51 @@ export function documentSessionAdminApi(swagger: SwaggerDecorators): void {
   documented = true;
   const s = swagger;
 
-  for (const decorate of [s.ApiTags(SESSION_ADMIN_TAG), s.ApiCookieAuth(SESSION_COOKIE_SECURITY), s.ApiBearerAuth(SESSION_BEARER_SECURITY)]) {
+  for (const decorate of [
+    s.ApiTags(SESSION_ADMIN_TAG),
+    s.ApiCookieAuth(SESSION_COOKIE_SECURITY),
+    s.ApiBearerAuth(SESSION_BEARER_SECURITY),
+  ]) {
     decorate(SessionAdminController);
   }
 
   // Every route: no session 401, a session that admin.authorize refuses 403, store down 503.
   const common = [
     s.ApiResponse({ status: 401, description: 'No valid session', schema: ERROR_BODY }),
-    s.ApiResponse({ status: 403, description: 'The session may not use the admin API (admin.authorize)', schema: ERROR_BODY }),
+    s.ApiResponse({
+      status: 403,
+      description: 'The session may not use the admin API (admin.authorize)',
+      schema: ERROR_BODY,
+    }),
     s.ApiResponse({ status: 503, description: 'The session store is unavailable: retry', schema: ERROR_BODY }),
   ];
-  const badRequest = s.ApiResponse({ status: 400, description: 'Invalid filter: every reason is listed in `message`', schema: ERROR_BODY });
-  const userId = s.ApiParam({ name: 'userId', description: 'The user whose sessions are meant', schema: { type: 'string', maxLength: 255 } });
+  const badRequest = s.ApiResponse({
+    status: 400,
+    description: 'Invalid filter: every reason is listed in `message`',
+    schema: ERROR_BODY,
+  });
+  const userId = s.ApiParam({
+    name: 'userId',
+    description: 'The user whose sessions are meant',
+    schema: { type: 'string', maxLength: 255 },
+  });
   const routes: Record<keyof SessionAdminController, Decorator[]> = {
     queryAudit: [
-      s.ApiOperation({ summary: 'Query the session audit log', description: 'Filters combine with AND; keyset pages, newest first.' }),
-      s.ApiResponse({ status: 200, description: 'One page of audit rows', schema: SCHEMAS.auditPage }), badRequest,
+      s.ApiOperation({
+        summary: 'Query the session audit log',
+        description: 'Filters combine with AND; keyset pages, newest first.',
+      }),
+      s.ApiResponse({ status: 200, description: 'One page of audit rows', schema: SCHEMAS.auditPage }),
+      badRequest,
     ],
     summarizeAudit: [
       s.ApiOperation({ summary: 'Count audit events per event and time bucket' }),
-      s.ApiResponse({ status: 200, description: 'Counts per bucket', schema: SCHEMAS.auditSummary }), badRequest,
+      s.ApiResponse({ status: 200, description: 'Counts per bucket', schema: SCHEMAS.auditSummary }),
+      badRequest,
     ],
     listUserSessions: [
-      s.ApiOperation({ summary: "List a user's live sessions" }), userId,
+      s.ApiOperation({ summary: "List a user's live sessions" }),
+      userId,
       s.ApiResponse({ status: 200, description: 'Live sessions, newest first', schema: SCHEMAS.sessions }),
     ],
     revokeSession: [
@@ -168,7 +217,8 @@ export function documentSessionAdminApi(swagger: SwaggerDecorators): void {
       s.ApiResponse({ status: 404, description: 'No live session with this id', schema: ERROR_BODY }),
     ],
     revokeUserSessions: [
-      s.ApiOperation({ summary: "Revoke all of a user's sessions" }), userId,
+      s.ApiOperation({ summary: "Revoke all of a user's sessions" }),
+      userId,
       s.ApiResponse({ status: 200, description: 'How many sessions were revoked', schema: SCHEMAS.revoked }),
     ],
   };
@@ -183,20 +233,35 @@ export function documentSessionAdminApi(swagger: SwaggerDecorators): void {
     userId: { type: String, maxLength: 255, description: 'Rows about this user' },
     sessionId: { type: String, format: 'uuid' },
     actorId: { type: String, maxLength: 255, description: 'Rows caused by this actor (user or admin)' },
-    events: { type: [String], enum: [...AUDIT_EVENTS], isArray: true, description: 'Any of these events: repeat the parameter or separate with commas' },
+    events: {
+      type: [String],
+      enum: [...AUDIT_EVENTS],
+      isArray: true,
+      description: 'Any of these events: repeat the parameter or separate with commas',
+    },
     ip: { type: String, maxLength: MAX_IP_LENGTH, description: 'IPv4 or IPv6 address' },
-    from: { ...DATE, type: String, description: 'Inclusive lower bound of occurredAt (ISO 8601, with a time zone when a time is given)' },
+    from: {
+      ...DATE,
+      type: String,
+      description: 'Inclusive lower bound of occurredAt (ISO 8601, with a time zone when a time is given)',
+    },
     to: { ...DATE, type: String, description: 'Exclusive upper bound of occurredAt; after `from`' },
     limit: { type: 'integer', minimum: 1, maximum: MAX_AUDIT_PAGE_SIZE, default: DEFAULT_AUDIT_PAGE_SIZE },
     cursor: { type: String, maxLength: 128, description: '`nextCursor` of the previous page' },
   };
-  for (const [property, options] of Object.entries(query)) s.ApiPropertyOptional(options)(AuditQueryDto.prototype, property);
+  for (const [property, options] of Object.entries(query))
+    s.ApiPropertyOptional(options)(AuditQueryDto.prototype, property);
   const summary: Record<keyof AuditSummaryDto, object> = {
     from: { ...DATE, type: String },
-    to: { ...DATE, type: String, description: 'After `from`; the range may span 2 days (minute), 92 days (hour) or 731 days (day)' },
+    to: {
+      ...DATE,
+      type: String,
+      description: 'After `from`; the range may span 2 days (minute), 92 days (hour) or 731 days (day)',
+    },
     bucket: { enum: [...SUMMARY_BUCKETS] },
   };
-  for (const [property, options] of Object.entries(summary)) s.ApiProperty({ required: true, ...options })(AuditSummaryDto.prototype, property);
+  for (const [property, options] of Object.entries(summary))
+    s.ApiProperty({ required: true, ...options })(AuditSummaryDto.prototype, property);
 }
 
 /** Registered with the admin API: documents it when @nestjs/swagger is installed, does nothing otherwise. */

@@ -1,4 +1,11 @@
-import { CanActivate, ExecutionContext, ForbiddenException, Inject, Injectable, UnauthorizedException } from '@nestjs/common';
+import {
+  CanActivate,
+  ExecutionContext,
+  ForbiddenException,
+  Inject,
+  Injectable,
+  UnauthorizedException,
+} from '@nestjs/common';
 import { sessionOf } from '../active-session.js';
 import { SessionGuard } from '../guards/session.guard.js';
 import { SESSION_OPTIONS } from '../session.constants.js';
@@ -21,11 +28,21 @@ export class SessionAdminGuard implements CanActivate {
     const request = context.switchToHttp().getRequest<HttpRequestLike>();
     if (!sessionOf(request)) await this.sessionGuard.canActivate(context); // throws 401 / 503
     const session = sessionOf(request);
-    if (!session) throw new UnauthorizedException({ statusCode: 401, error: 'Unauthorized', message: 'No session: log in first', reason: 'missing' });
+    if (!session)
+      throw new UnauthorizedException({
+        statusCode: 401,
+        error: 'Unauthorized',
+        message: 'No session: log in first',
+        reason: 'missing',
+      });
     const authorize = this.options.admin.authorize;
     // Fail closed: disabled, no rule, or any answer but `true` is a no (a throwing rule is a 500, never a yes).
     if (!this.options.admin.enabled || !authorize || (await authorize(session, request)) !== true) {
-      throw new ForbiddenException({ statusCode: 403, error: 'Forbidden', message: 'This session may not use the session admin API' });
+      throw new ForbiddenException({
+        statusCode: 403,
+        error: 'Forbidden',
+        message: 'This session may not use the session admin API',
+      });
     }
     return true;
   }

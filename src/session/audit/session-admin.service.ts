@@ -33,17 +33,23 @@ export class SessionAdminService {
 
   /** Revokes every session of a user (e.g. account disabled). Returns how many. */
   async revokeAllUserSessions(userId: string, admin: AdminActor): Promise<number> {
-    return this.sessions.revokeAll(requireUserId(userId), { reason: 'admin', actorId: requireActor(admin), request: admin.request });
+    return this.sessions.revokeAll(requireUserId(userId), {
+      reason: 'admin',
+      actorId: requireActor(admin),
+      request: admin.request,
+    });
   }
 }
 
 function requireUserId(userId: unknown): string {
-  if (typeof userId !== 'string' || !USER_ID.test(userId)) throw badRequest('user id must be 1..255 characters without control characters');
+  if (typeof userId !== 'string' || !USER_ID.test(userId))
+    throw badRequest('user id must be 1..255 characters without control characters');
   return userId;
 }
 
 function requireActor(admin: AdminActor): string {
-  if (typeof admin?.actorId !== 'string' || !USER_ID.test(admin.actorId)) throw new TypeError('SessionAdminService: admin.actorId (the admin\'s user id) is required');
+  if (typeof admin?.actorId !== 'string' || !USER_ID.test(admin.actorId))
+    throw new TypeError("SessionAdminService: admin.actorId (the admin's user id) is required");
   return admin.actorId;
 }
 

@@ -2,8 +2,13 @@ import { BadRequestException, Injectable } from '@nestjs/common';
 import type { AuditEvent } from './audit-event.js';
 import { decodeCursor, encodeCursor, type AuditPosition } from './audit-cursor.js';
 import {
-  AuditQueryDto, AuditSummaryDto, DEFAULT_AUDIT_PAGE_SIZE, validateDto,
-  type AuditQueryInput, type AuditSummaryInput, type SummaryBucket,
+  AuditQueryDto,
+  AuditSummaryDto,
+  DEFAULT_AUDIT_PAGE_SIZE,
+  validateDto,
+  type AuditQueryInput,
+  type AuditSummaryInput,
+  type SummaryBucket,
 } from './audit-query.dto.js';
 import type { SessionAuditRecord } from './audit-record.js';
 import { SessionAuditStore, type AuditFilter } from './audit.store.js';
@@ -37,14 +42,20 @@ export class SessionAuditService {
   async query(input: AuditQueryInput | AuditQueryDto = {}): Promise<AuditPage> {
     const dto = validateDto(AuditQueryDto, input);
     const filter: AuditFilter = {
-      userId: dto.userId, sessionId: dto.sessionId?.toLowerCase(), actorId: dto.actorId,
-      events: dto.events && [...new Set(dto.events)].sort(), ip: dto.ip, from: dto.from, to: dto.to,
+      userId: dto.userId,
+      sessionId: dto.sessionId?.toLowerCase(),
+      actorId: dto.actorId,
+      events: dto.events && [...new Set(dto.events)].sort(),
+      ip: dto.ip,
+      from: dto.from,
+      to: dto.to,
     };
     const key = filterKey(filter);
     let position: AuditPosition | undefined;
     if (dto.cursor !== undefined) {
       const decoded = decodeCursor(dto.cursor, key);
-      if ('error' in decoded) throw new BadRequestException({ statusCode: 400, error: 'Bad Request', message: [decoded.error] });
+      if ('error' in decoded)
+        throw new BadRequestException({ statusCode: 400, error: 'Bad Request', message: [decoded.error] });
       position = decoded;
     }
     const limit = dto.limit ?? DEFAULT_AUDIT_PAGE_SIZE;
@@ -76,6 +87,13 @@ export class SessionAuditService {
 
 /** The filters in a canonical form, so a cursor is tied to the query that produced it. */
 function filterKey(filter: AuditFilter): string {
-  return JSON.stringify([filter.userId, filter.sessionId, filter.actorId, filter.events, filter.ip,
-    filter.from?.toISOString(), filter.to?.toISOString()]);
+  return JSON.stringify([
+    filter.userId,
+    filter.sessionId,
+    filter.actorId,
+    filter.events,
+    filter.ip,
+    filter.from?.toISOString(),
+    filter.to?.toISOString(),
+  ]);
 }

@@ -71,7 +71,9 @@ export class SessionInvalidationListener implements SessionCacheStatus, OnModule
     // With the kernel's default probe count that still takes minutes to notice; meanwhile what
     // a missed notice can leave stale is bounded by the cache TTL (at most 60 s).
     const client = new pg.Client({
-      ...this.connection, keepAlive: true, keepAliveInitialDelayMillis: 10_000,
+      ...this.connection,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
       connectionTimeoutMillis: this.connection.connectionTimeoutMillis || 5_000,
     });
     this.client = client;
@@ -106,10 +108,13 @@ export class SessionInvalidationListener implements SessionCacheStatus, OnModule
     if (this.stopped) return;
     // Only a connection that stayed up resets the backoff: one that a pooler or
     // idle_session_timeout drops right away must not reconnect (and flush the cache) every 100 ms.
-    if (this.listeningSince > 0 && performance.now() - this.listeningSince >= STABLE_AFTER_MS) this.backoffMs = MIN_BACKOFF_MS;
+    if (this.listeningSince > 0 && performance.now() - this.listeningSince >= STABLE_AFTER_MS)
+      this.backoffMs = MIN_BACKOFF_MS;
     this.listeningSince = 0;
-    this.logger.warn(`invalidation listener lost (${(error as Error | undefined)?.message ?? 'connection ended'}); ` +
-      `cache bypassed, reconnecting in ${this.backoffMs} ms`);
+    this.logger.warn(
+      `invalidation listener lost (${(error as Error | undefined)?.message ?? 'connection ended'}); ` +
+        `cache bypassed, reconnecting in ${this.backoffMs} ms`,
+    );
     this.retryTimer = setTimeout(() => void this.connect(), this.backoffMs);
     this.retryTimer.unref();
     this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
@@ -123,6 +128,14 @@ export class SessionInvalidationListener implements SessionCacheStatus, OnModule
 
 /** pg.ClientConfig from the TypeORM DataSource's pool (connection string, host, credentials, ssl, ...). */
 export function listenerConnectionOf(pool: { options?: Record<string, unknown> }): pg.ClientConfig {
-  const { max: _max, min: _min, idleTimeoutMillis: _idle, maxUses: _uses, allowExitOnIdle: _exit, Client: _client, ...client } = pool.options ?? {};
+  const {
+    max: _max,
+    min: _min,
+    idleTimeoutMillis: _idle,
+    maxUses: _uses,
+    allowExitOnIdle: _exit,
+    Client: _client,
+    ...client
+  } = pool.options ?? {};
   return client as pg.ClientConfig;
 }

@@ -37,15 +37,19 @@ export class CsrfCookieTransport implements SessionTransport {
 
   private setCookie(response: HttpResponseLike, value: string, maxAgeSeconds: number): void {
     assertCookieFits(this.csrfCookieName, value);
-    appendHeader(response, 'Set-Cookie', stringifySetCookie({
-      name: this.csrfCookieName,
-      value,
-      maxAge: maxAgeSeconds,
-      httpOnly: false, // read by the page's scripts, by design: it is not a credential on its own
-      secure: this.cookie.secure,
-      sameSite: this.cookie.sameSite,
-      path: this.cookie.path,
-      domain: this.cookie.domain,
-    }));
+    appendHeader(
+      response,
+      'Set-Cookie',
+      stringifySetCookie({
+        name: this.csrfCookieName,
+        value,
+        maxAge: maxAgeSeconds,
+        httpOnly: false, // read by the page's scripts, by design: it is not a credential on its own
+        secure: this.cookie.secure,
+        sameSite: this.cookie.sameSite,
+        path: this.cookie.path,
+        domain: this.cookie.domain,
+      }),
+    );
   }
 }

@@ -12,7 +12,8 @@ export interface OriginHeaders {
   referer?: string;
 }
 
-export type OriginVerdict = { readonly ok: true } | { readonly ok: false; readonly reason: OriginFailure; readonly origin?: string };
+export type OriginVerdict =
+  { readonly ok: true } | { readonly ok: false; readonly reason: OriginFailure; readonly origin?: string };
 
 const OK: OriginVerdict = Object.freeze({ ok: true });
 /** The Fetch Metadata values that mean "not from another site"; anything else fails closed. */
@@ -25,11 +26,15 @@ export function checkRequestOrigin(headers: OriginHeaders, allowedOrigins: Reado
   if (headers.origin !== undefined) {
     // Exact match only: 'null' (sandboxed frames, file: pages, some redirects) and look-alikes
     // such as 'https://app.example.com.evil.com' are never prefixes or suffixes of a match.
-    return allowedOrigins.has(headers.origin) ? OK : { ok: false, reason: 'origin_not_allowed', origin: headers.origin };
+    return allowedOrigins.has(headers.origin)
+      ? OK
+      : { ok: false, reason: 'origin_not_allowed', origin: headers.origin };
   }
   if (headers.referer !== undefined) {
     const origin = originOfUrl(headers.referer);
-    return origin !== undefined && allowedOrigins.has(origin) ? OK : { ok: false, reason: 'origin_not_allowed', origin: origin ?? headers.referer };
+    return origin !== undefined && allowedOrigins.has(origin)
+      ? OK
+      : { ok: false, reason: 'origin_not_allowed', origin: origin ?? headers.referer };
   }
   return OK;
 }

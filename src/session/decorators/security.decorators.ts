@@ -17,7 +17,9 @@ export const SkipCsrf = () => SetMetadata(SKIP_CSRF, true);
 export function RequireFreshSession(maxAge?: Duration) {
   const maxAgeMs = maxAge === undefined ? null : parseDuration(maxAge);
   if (maxAgeMs === undefined || maxAgeMs === 0) {
-    throw new TypeError(`@RequireFreshSession: maxAge must be a positive duration such as '5m'; got ${JSON.stringify(maxAge)}`);
+    throw new TypeError(
+      `@RequireFreshSession: maxAge must be a positive duration such as '5m'; got ${JSON.stringify(maxAge)}`,
+    );
   }
   return applyDecorators(SetMetadata(FRESH_SESSION_MAX_AGE, maxAgeMs), UseGuards(FreshSessionGuard));
 }

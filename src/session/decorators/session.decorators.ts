@@ -13,4 +13,5 @@ export const OptionalSession = () => SetMetadata(OPTIONAL_SESSION, true);
 
 /** The active session of the request (undefined on @Public/@OptionalSession routes without one). */
 export const CurrentSession = createParamDecorator((_: unknown, context: ExecutionContext) =>
-  sessionOf(requestOf(context))); // HTTP, or the GraphQL context's req
+  sessionOf(requestOf(context)),
+); // HTTP, or the GraphQL context's req

@@ -55,7 +55,8 @@ export class CsrfGuard implements CanActivate {
 
   canActivate(context: ExecutionContext): boolean {
     // Only HTTP and GraphQL calls come from browsers that attach cookies on their own.
-    if (!this.options.csrf.enabled || this.transport.kind !== 'cookie' || !HTTP_LIKE.has(context.getType<string>())) return true;
+    if (!this.options.csrf.enabled || this.transport.kind !== 'cookie' || !HTTP_LIKE.has(context.getType<string>()))
+      return true;
     const route = this.routes.of(this.reflector, context);
     if (route.skipCsrf) return true;
     let request: RequestWithMethod;
@@ -70,16 +71,20 @@ export class CsrfGuard implements CanActivate {
     if (this.isSafe(context, request)) return true;
 
     const session = sessionOf(request);
-    const verdict = checkRequestOrigin({
-      secFetchSite: headerValue(request, 'sec-fetch-site'),
-      origin: headerValue(request, 'origin'),
-      referer: headerValue(request, 'referer'),
-    }, this.allowedOrigins ?? new Set([ownOrigin(request)]));
+    const verdict = checkRequestOrigin(
+      {
+        secFetchSite: headerValue(request, 'sec-fetch-site'),
+        origin: headerValue(request, 'origin'),
+        referer: headerValue(request, 'referer'),
+      },
+      this.allowedOrigins ?? new Set([ownOrigin(request)]),
+    );
     if (!verdict.ok) return this.fail(request, verdict.reason, session, verdict.origin);
 
     if (route.isPublic) return true;
     // Fail closed if registered in the wrong order: without the session we cannot check its token.
-    if (!isSessionResolved(request)) throw new Error('CsrfGuard must run after SessionGuard (register SessionGuard first)');
+    if (!isSessionResolved(request))
+      throw new Error('CsrfGuard must run after SessionGuard (register SessionGuard first)');
     if (!session || session.transport !== 'cookie' || !session.csrfToken) return true;
 
     const presented = headerValue(request, this.options.csrf.headerName);
@@ -100,15 +105,27 @@ export class CsrfGuard implements CanActivate {
    */
   protected isSafe(context: ExecutionContext, request: RequestWithMethod): boolean {
     if (context.getType<string>() === 'graphql') {
-      return context.getArgByIndex<{ operation?: { operation?: string } } | undefined>(3)?.operation?.operation === 'query';
+      return (
+        context.getArgByIndex<{ operation?: { operation?: string } } | undefined>(3)?.operation?.operation === 'query'
+      );
     }
     return SAFE_METHODS.has((request.method ?? '').toUpperCase());
   }
 
-  protected fail(request: HttpRequestLike, reason: CsrfFailure, session: ActiveSession | undefined, origin?: string): never {
+  protected fail(
+    request: HttpRequestLike,
+    reason: CsrfFailure,
+    session: ActiveSession | undefined,
+    origin?: string,
+  ): never {
     this.audit.record({
-      event: 'csrf_failed', source: sourceOf(clientIp(request)), sessionId: session?.id, userId: session?.userId,
-      userAgent: headerValue(request, 'user-agent'), reason, origin,
+      event: 'csrf_failed',
+      source: sourceOf(clientIp(request)),
+      sessionId: session?.id,
+      userId: session?.userId,
+      userAgent: headerValue(request, 'user-agent'),
+      reason,
+      origin,
     });
     throw new ForbiddenException({ statusCode: 403, error: 'Forbidden', message: MESSAGES[reason], reason });
   }

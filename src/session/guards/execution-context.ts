@@ -48,16 +48,18 @@ export function requestResponseOf(context: ExecutionContext): RequestResponse {
     const response = gql?.res ?? gql?.reply ?? gql?.req?.res;
     if (!request?.headers || !response) {
       throw new UnsupportedContextError(
-        "nest-pg-session: the GraphQL context has no HTTP request and response; with Express the default context works, " +
-        'with Fastify set `context: (request, reply) => ({ req: request, reply })` (GraphQL subscriptions over WebSockets are not supported)');
+        'nest-pg-session: the GraphQL context has no HTTP request and response; with Express the default context works, ' +
+          'with Fastify set `context: (request, reply) => ({ req: request, reply })` (GraphQL subscriptions over WebSockets are not supported)',
+      );
     }
     return { request, response };
   }
   throw new UnsupportedContextError(
     `nest-pg-session: SessionGuard does not support '${type}' contexts. ` +
-    (type === 'ws'
-      ? 'A socket keeps its handshake token, which rotation retires; mark the gateway @Public() and authenticate the upgrade request.'
-      : 'Mark the handler @Public() or register SessionGuard only for HTTP and GraphQL.'));
+      (type === 'ws'
+        ? 'A socket keeps its handshake token, which rotation retires; mark the gateway @Public() and authenticate the upgrade request.'
+        : 'Mark the handler @Public() or register SessionGuard only for HTTP and GraphQL.'),
+  );
 }
 
 /** The request of an HTTP or GraphQL call (what @CurrentSession and the guards read the session from). */

@@ -20,8 +20,11 @@ export class FreshSessionGuard implements CanActivate {
   ) {}
 
   canActivate(context: ExecutionContext): boolean {
-    const maxAgeMs = this.reflector.getAllAndOverride<number | null | undefined>(FRESH_SESSION_MAX_AGE, [context.getHandler(), context.getClass()])
-      ?? this.options.stepUp.maxAgeMs;
+    const maxAgeMs =
+      this.reflector.getAllAndOverride<number | null | undefined>(FRESH_SESSION_MAX_AGE, [
+        context.getHandler(),
+        context.getClass(),
+      ]) ?? this.options.stepUp.maxAgeMs;
     const session = sessionOf(requestOf(context));
     if (!session) return this.deny('missing', 'No session: log in first');
     const internals = internalsOf(session);

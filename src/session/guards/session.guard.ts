@@ -1,15 +1,27 @@
 import {
-  CanActivate, ExecutionContext, HttpException, HttpStatus, Inject, Injectable, Optional, UnauthorizedException,
+  CanActivate,
+  ExecutionContext,
+  HttpException,
+  HttpStatus,
+  Inject,
+  Injectable,
+  Optional,
+  UnauthorizedException,
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { attachSession, sessionOf, type SessionFailureReason } from '../active-session.js';
 import { OUTCOME_OF_REASON, SessionMetrics } from '../metrics/session-metrics.js';
 import { SessionValidator, type PendingOutcome, type ValidationOutcome } from '../session-validator.js';
 import { StoreUnavailableError } from '../store/session.store.js';
-import { frameworkClientIp, rememberClientIp, setHeader, type HttpRequestLike, type HttpResponseLike } from '../transport/http.js';
+import {
+  frameworkClientIp,
+  rememberClientIp,
+  setHeader,
+  type HttpRequestLike,
+  type HttpResponseLike,
+} from '../transport/http.js';
 import { HTTP_LIKE, requestResponseOf, UnsupportedContextError } from './execution-context.js';
 import { RouteFlagsMemo } from './route-flags.js';
-
 
 /**
  * Deny by default: every route needs a valid session unless marked @Public(). Registered
@@ -36,7 +48,9 @@ export class SessionGuard implements CanActivate {
   /** Synchronous unless `shouldSkip` or the validator has to wait (for the database): no promise on public routes or cache hits. */
   canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     const skip = this.shouldSkip(context);
-    return typeof skip === 'boolean' ? this.activate(context, skip) : skip.then((skipped) => this.activate(context, skipped));
+    return typeof skip === 'boolean'
+      ? this.activate(context, skip)
+      : skip.then((skipped) => this.activate(context, skipped));
   }
 
   private activate(context: ExecutionContext, skipped: boolean): boolean | Promise<boolean> {
@@ -74,10 +88,13 @@ export class SessionGuard implements CanActivate {
       throw error;
     }
     if (!(outcome instanceof Promise)) return this.conclude(outcome, request, response, optional);
-    return outcome.then((settled) => this.conclude(settled, request, response, optional), (error: unknown) => {
-      this.recordFailure(error);
-      throw error;
-    });
+    return outcome.then(
+      (settled) => this.conclude(settled, request, response, optional),
+      (error: unknown) => {
+        this.recordFailure(error);
+        throw error;
+      },
+    );
   }
 
   /**
@@ -89,7 +106,12 @@ export class SessionGuard implements CanActivate {
     this.metrics?.validation(error instanceof StoreUnavailableError ? 'db_error' : 'error');
   }
 
-  private conclude(outcome: ValidationOutcome, request: HttpRequestLike, response: HttpResponseLike, optional: boolean): boolean {
+  private conclude(
+    outcome: ValidationOutcome,
+    request: HttpRequestLike,
+    response: HttpResponseLike,
+    optional: boolean,
+  ): boolean {
     this.metrics?.validation(outcome.ok ? 'ok' : OUTCOME_OF_REASON[outcome.reason]);
     if (outcome.ok) {
       // Whatever the handler returns is this user's: no shared cache may keep it.
@@ -132,7 +154,10 @@ export class SessionGuard implements CanActivate {
   /** The validator already set Retry-After; no session (not even an optional one) is looked up. */
   protected throwTooManyInvalidTokens(): never {
     const reason: SessionFailureReason = 'too_many_invalid_tokens';
-    throw new HttpException({ statusCode: 429, error: 'Too Many Requests', message: MESSAGES[reason], reason }, HttpStatus.TOO_MANY_REQUESTS);
+    throw new HttpException(
+      { statusCode: 429, error: 'Too Many Requests', message: MESSAGES[reason], reason },
+      HttpStatus.TOO_MANY_REQUESTS,
+    );
   }
 }
 

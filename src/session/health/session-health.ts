@@ -28,7 +28,9 @@ export interface HealthCheckOptions {
 
 /** What kind of failure, without anything that names the infrastructure. */
 export function storeErrorCategory(error: unknown): string {
-  const code = String((error as { code?: unknown })?.code ?? (error as { cause?: { code?: unknown } })?.cause?.code ?? '');
+  const code = String(
+    (error as { code?: unknown })?.code ?? (error as { cause?: { code?: unknown } })?.cause?.code ?? '',
+  );
   const message = error instanceof Error ? error.message : '';
   if (/no answer within|timeout/i.test(message) || code === '57014') return 'timeout';
   if (code === 'ECONNREFUSED') return 'connection_refused';
@@ -88,9 +90,15 @@ export class SessionHealth {
   async check(options: HealthCheckOptions = {}): Promise<SessionHealthReport> {
     const store = await this.pingStore(options.timeoutMs ?? DEFAULT_HEALTH_TIMEOUT_MS, options.errorDetail === true);
     const purge = purgeHealth(this.purge.lastRun, this.purgeScheduled);
-    const cache = { status: !this.cache?.enabled ? 'disabled' : this.cache.connected ? 'connected' : 'disconnected' } as const;
-    const status: SessionHealthStatus = store.status === 'down' ? 'down'
-      : purge.status === 'failed' || cache.status === 'disconnected' ? 'degraded' : 'up';
+    const cache = {
+      status: !this.cache?.enabled ? 'disabled' : this.cache.connected ? 'connected' : 'disconnected',
+    } as const;
+    const status: SessionHealthStatus =
+      store.status === 'down'
+        ? 'down'
+        : purge.status === 'failed' || cache.status === 'disconnected'
+          ? 'degraded'
+          : 'up';
     return { status, store, purge, cache };
   }
 
@@ -98,12 +106,21 @@ export class SessionHealth {
   private async pingStore(timeoutMs: number, errorDetail: boolean): Promise<SessionHealthReport['store']> {
     const started = performance.now();
     try {
-      await boundedQuery(this.pool, { text: HEALTH_SQL.ping }, timeoutMs, () => new Error(`no answer within ${timeoutMs} ms`));
+      await boundedQuery(
+        this.pool,
+        { text: HEALTH_SQL.ping },
+        timeoutMs,
+        () => new Error(`no answer within ${timeoutMs} ms`),
+      );
       return { status: 'up', responseTimeMs: Math.round(performance.now() - started) };
     } catch (error) {
       const detail = describeStoreError(error);
       if (!errorDetail) this.logger.warn(`session store down: ${detail}`);
-      return { status: 'down', responseTimeMs: Math.round(performance.now() - started), error: errorDetail ? detail : storeErrorCategory(error) };
+      return {
+        status: 'down',
+        responseTimeMs: Math.round(performance.now() - started),
+        error: errorDetail ? detail : storeErrorCategory(error),
+      };
     }
   }
 }
@@ -117,5 +134,12 @@ function purgeHealth(last: PurgeRunStatus | undefined, scheduled: boolean): Sess
   };
   if (!last.result) return { status: 'failed', ...common, error: last.error };
   const { sessionsDeleted, auditRowsDeleted, durationMs, skipped } = last.result;
-  return { status: skipped ? 'skipped' : 'ok', ...common, sessionsDeleted, auditRowsDeleted, durationMs, ...(skipped ? { skipped } : {}) };
+  return {
+    status: skipped ? 'skipped' : 'ok',
+    ...common,
+    sessionsDeleted,
+    auditRowsDeleted,
+    durationMs,
+    ...(skipped ? { skipped } : {}),
+  };
 }

@@ -33,8 +33,13 @@ export const DEFAULT_METRICS_PREFIX = 'nest_pg_session_';
 const A_REGISTRY = Symbol('a prom-client Registry');
 
 function isRegistryLike(value: unknown): boolean {
-  return typeof value === 'object' && value !== null &&
-    ['registerMetric', 'removeSingleMetric', 'metrics'].every((m) => typeof (value as Record<string, unknown>)[m] === 'function');
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    ['registerMetric', 'removeSingleMetric', 'metrics'].every(
+      (m) => typeof (value as Record<string, unknown>)[m] === 'function',
+    )
+  );
 }
 
 /**
@@ -45,7 +50,14 @@ function isRegistryLike(value: unknown): boolean {
 export function metricsOptionsForValidation(metrics: unknown): unknown {
   if (typeof metrics !== 'object' || metrics === null || !('registry' in metrics)) return metrics;
   const { registry } = metrics as { registry: unknown };
-  const stand = registry === undefined ? undefined : isRegistryLike(registry) ? A_REGISTRY : typeof registry === 'object' ? 'an object that is not a Registry' : registry;
+  const stand =
+    registry === undefined
+      ? undefined
+      : isRegistryLike(registry)
+        ? A_REGISTRY
+        : typeof registry === 'object'
+          ? 'an object that is not a Registry'
+          : registry;
   return { ...metrics, registry: stand };
 }
 
@@ -63,11 +75,14 @@ function IsMetricsRegistry() {
 }
 
 export class MetricsOptionsSchema implements SessionMetricsOptions {
-  @IsOptional() @IsBoolean()
+  @IsOptional()
+  @IsBoolean()
   enabled?: boolean;
 
   // Prometheus metric-name characters, so every name built from it is valid.
-  @IsOptional() @IsString() @Matches(/^[a-zA-Z_:][a-zA-Z0-9_:]*$/, { message: "must be a Prometheus name prefix like 'nest_pg_session_'" })
+  @IsOptional()
+  @IsString()
+  @Matches(/^[a-zA-Z_:][a-zA-Z0-9_:]*$/, { message: "must be a Prometheus name prefix like 'nest_pg_session_'" })
   prefix?: string;
 
   @IsMetricsRegistry()

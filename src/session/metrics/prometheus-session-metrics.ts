@@ -8,7 +8,11 @@ import { statementName } from '../store/statement-names.js';
 import { ACTIVE_SESSIONS_SAMPLE_MS, METRICS_SQL } from './metrics.sql.js';
 import type { ResolvedMetricsOptions, SessionMetricsRegistry } from './metrics.options.js';
 import {
-  NoopSessionMetrics, SessionMetrics, VALIDATION_OUTCOMES, type RotationReason, type ValidationMetricOutcome,
+  NoopSessionMetrics,
+  SessionMetrics,
+  VALIDATION_OUTCOMES,
+  type RotationReason,
+  type ValidationMetricOutcome,
 } from './session-metrics.js';
 
 type PromClient = typeof import('prom-client');
@@ -23,14 +27,22 @@ const PURGE_BUCKETS = [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900];
  * Loads prom-client only when metrics are enabled (it is an optional peer dependency), and
  * says how to fix it when it is missing.
  */
-export async function loadPromClient(importer: () => Promise<unknown> = () => import('prom-client')): Promise<PromClient> {
+export async function loadPromClient(
+  importer: () => Promise<unknown> = () => import('prom-client'),
+): Promise<PromClient> {
   let loaded: unknown;
   try {
     loaded = await importer();
   } catch (error) {
-    if ((error as { code?: string })?.code === 'ERR_MODULE_NOT_FOUND' || (error as { code?: string })?.code === 'MODULE_NOT_FOUND') {
-      throw new SessionOptionsError("SessionModule option metrics.enabled is true, but the optional peer dependency 'prom-client' " +
-        'is not installed: run `npm install prom-client`, or turn metrics off', { cause: error });
+    if (
+      (error as { code?: string })?.code === 'ERR_MODULE_NOT_FOUND' ||
+      (error as { code?: string })?.code === 'MODULE_NOT_FOUND'
+    ) {
+      throw new SessionOptionsError(
+        "SessionModule option metrics.enabled is true, but the optional peer dependency 'prom-client' " +
+          'is not installed: run `npm install prom-client`, or turn metrics off',
+        { cause: error },
+      );
     }
     throw error;
   }
@@ -40,7 +52,11 @@ export async function loadPromClient(importer: () => Promise<unknown> = () => im
 }
 
 /** The SessionMetrics provider: the no-op unless enabled, so prom-client is never even imported when off. */
-export async function createSessionMetrics(options: ResolvedMetricsOptions, pool: Pool, importer?: () => Promise<unknown>): Promise<SessionMetrics> {
+export async function createSessionMetrics(
+  options: ResolvedMetricsOptions,
+  pool: Pool,
+  importer?: () => Promise<unknown>,
+): Promise<SessionMetrics> {
   if (!options.enabled) return new NoopSessionMetrics();
   return new PrometheusSessionMetrics(await loadPromClient(importer), options, pool);
 }
@@ -64,7 +80,11 @@ export class PrometheusSessionMetrics extends SessionMetrics implements OnModule
   private sampling: Promise<void> | undefined;
   private readonly prefix: string;
 
-  constructor(prom: PromClient, options: ResolvedMetricsOptions, private readonly pool: Pool) {
+  constructor(
+    prom: PromClient,
+    options: ResolvedMetricsOptions,
+    private readonly pool: Pool,
+  ) {
     super();
     const registry = (options.registry ?? prom.register) as Registry;
     this.registry = registry;
@@ -77,32 +97,55 @@ export class PrometheusSessionMetrics extends SessionMetrics implements OnModule
     // Bound children, created up front: no label hashing per request, and every outcome is exported from 0.
     this.validations = Object.fromEntries(VALIDATION_OUTCOMES.map((o) => [o, validations.labels(o)])) as never;
     for (const o of VALIDATION_OUTCOMES) validations.labels(o).inc(0);
-    this.statements = this.register('store_query_duration_seconds', () => new prom.Histogram<'statement'>({
-      name: `${p}store_query_duration_seconds`, help: 'Session store statements, by statement name (SQL constant of session.store.ts)',
-      labelNames: ['statement'], buckets: STATEMENT_BUCKETS, registers,
-    }));
+    this.statements = this.register(
+      'store_query_duration_seconds',
+      () =>
+        new prom.Histogram<'statement'>({
+          name: `${p}store_query_duration_seconds`,
+          help: 'Session store statements, by statement name (SQL constant of session.store.ts)',
+          labelNames: ['statement'],
+          buckets: STATEMENT_BUCKETS,
+          registers,
+        }),
+    );
     this.cacheHits = counter('cache_hits_total', 'Session lookups answered by the cache');
     this.cacheMisses = counter('cache_misses_total', 'Session lookups the cache sent to the database');
-    this.touches = counter('touches_total', 'Touches that wrote last_seen_at (at most one per session and touch interval)');
+    this.touches = counter(
+      'touches_total',
+      'Touches that wrote last_seen_at (at most one per session and touch interval)',
+    );
     this.rotations = counter('rotations_total', 'Token rotations, by reason', ['reason']);
     for (const reason of ['interval', 'manual', 'reauthenticated']) this.rotations.labels(reason).inc(0);
     this.purgeRows = counter('purge_rows_total', 'Rows deleted by the purge (kind: sessions or audit)', ['kind']);
     for (const kind of ['sessions', 'audit']) this.purgeRows.labels(kind).inc(0);
-    this.purgeRuns = counter('purge_runs_total', 'Purge runs on this instance, by result (ok, skipped, failed)', ['result']);
+    this.purgeRuns = counter('purge_runs_total', 'Purge runs on this instance, by result (ok, skipped, failed)', [
+      'result',
+    ]);
     for (const result of ['ok', 'skipped', 'failed']) this.purgeRuns.labels(result).inc(0);
-    this.purgeDuration = this.register('purge_duration_seconds', () => new prom.Histogram({
-      name: `${p}purge_duration_seconds`, help: 'Duration of purge runs that finished (not skipped, not failed)',
-      buckets: PURGE_BUCKETS, registers,
-    }));
+    this.purgeDuration = this.register(
+      'purge_duration_seconds',
+      () =>
+        new prom.Histogram({
+          name: `${p}purge_duration_seconds`,
+          help: 'Duration of purge runs that finished (not skipped, not failed)',
+          buckets: PURGE_BUCKETS,
+          registers,
+        }),
+    );
     const sampleActive = () => this.sampleActiveSessions();
-    this.register('active_sessions', () => new prom.Gauge({
-      name: `${p}active_sessions`, help: `Live sessions in the store, counted at most once per ${ACTIVE_SESSIONS_SAMPLE_MS / 1000} s`,
-      registers,
-      async collect(this: Gauge) {
-        const value = await sampleActive();
-        if (value !== undefined) this.set(value);
-      },
-    }));
+    this.register(
+      'active_sessions',
+      () =>
+        new prom.Gauge({
+          name: `${p}active_sessions`,
+          help: `Live sessions in the store, counted at most once per ${ACTIVE_SESSIONS_SAMPLE_MS / 1000} s`,
+          registers,
+          async collect(this: Gauge) {
+            const value = await sampleActive();
+            if (value !== undefined) this.set(value);
+          },
+        }),
+    );
   }
 
   validation(outcome: ValidationMetricOutcome): void {
@@ -166,7 +209,12 @@ export class PrometheusSessionMetrics extends SessionMetrics implements OnModule
     if (!this.activeSample || performance.now() - this.activeSample.at >= ACTIVE_SESSIONS_SAMPLE_MS) {
       // Started inside a promise chain, so even a synchronous throw ends as "no new sample", never as a failed scrape.
       this.sampling ??= Promise.resolve()
-        .then(() => this.pool.query({ text: METRICS_SQL.countActiveSessions, query_timeout: ACTIVE_SESSIONS_TIMEOUT_MS } as QueryConfig))
+        .then(() =>
+          this.pool.query({
+            text: METRICS_SQL.countActiveSessions,
+            query_timeout: ACTIVE_SESSIONS_TIMEOUT_MS,
+          } as QueryConfig),
+        )
         .then((r) => {
           this.activeSample = { at: performance.now(), value: r.rows[0].n };
         })
@@ -184,8 +232,11 @@ export class PrometheusSessionMetrics extends SessionMetrics implements OnModule
       this.names.push(this.prefixed(name));
       return metric;
     } catch (error) {
-      throw new SessionOptionsError(`metrics: cannot register ${this.prefixed(name)} (${(error as Error).message}). ` +
-        'Two SessionModules (or two apps) sharing one registry need different metrics.prefix values or metrics.registry', { cause: error });
+      throw new SessionOptionsError(
+        `metrics: cannot register ${this.prefixed(name)} (${(error as Error).message}). ` +
+          'Two SessionModules (or two apps) sharing one registry need different metrics.prefix values or metrics.registry',
+        { cause: error },
+      );
     }
   }
 

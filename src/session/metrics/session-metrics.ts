@@ -3,9 +3,19 @@ import type { PurgeResult } from '../purge/session-purge.service.js';
 import type { SessionMetricsRegistry } from './metrics.options.js';
 
 /** The `outcome` label of `validations_total`: the guard's verdict, with the failure reasons folded into a few classes. */
-export type ValidationMetricOutcome = 'ok' | 'missing' | 'invalid' | 'expired' | 'revoked' | 'rate_limited' | 'db_error' | 'error';
+export type ValidationMetricOutcome =
+  'ok' | 'missing' | 'invalid' | 'expired' | 'revoked' | 'rate_limited' | 'db_error' | 'error';
 
-export const VALIDATION_OUTCOMES: readonly ValidationMetricOutcome[] = ['ok', 'missing', 'invalid', 'expired', 'revoked', 'rate_limited', 'db_error', 'error'];
+export const VALIDATION_OUTCOMES: readonly ValidationMetricOutcome[] = [
+  'ok',
+  'missing',
+  'invalid',
+  'expired',
+  'revoked',
+  'rate_limited',
+  'db_error',
+  'error',
+];
 
 /**
  * Both timeouts are "expired" to an operator. `reauth_required` never comes out of validation

@@ -1,6 +1,12 @@
 import type { Pool, PoolClient } from 'pg';
 import { AUDIT_RECORD_COLUMNS, toAuditRecord, type SessionAuditRecord } from '../audit/audit-record.js';
-import { INVALIDATE_ALL, INVALIDATION_CHANNEL, isConnectionError, StoreUnavailableError, type SessionChangeSink } from '../store/session.store.js';
+import {
+  INVALIDATE_ALL,
+  INVALIDATION_CHANNEL,
+  isConnectionError,
+  StoreUnavailableError,
+  type SessionChangeSink,
+} from '../store/session.store.js';
 
 /** Advisory lock key of the purge ('npsp'); the migration lock uses another one. */
 export const PURGE_LOCK_KEY = 0x6e70_7370;
@@ -103,7 +109,10 @@ export const PURGE_SQL = {
 
 /** The statement of each expiry pass, with and without the NOTIFY to caches. */
 const EXPIRY_PASSES = { idle: PURGE_SQL.purgeIdleExpired, absolute: PURGE_SQL.purgeAbsoluteExpired } as const;
-const QUIET_EXPIRY_PASSES = { idle: PURGE_SQL.purgeIdleExpiredQuietly, absolute: PURGE_SQL.purgeAbsoluteExpiredQuietly } as const;
+const QUIET_EXPIRY_PASSES = {
+  idle: PURGE_SQL.purgeIdleExpiredQuietly,
+  absolute: PURGE_SQL.purgeAbsoluteExpiredQuietly,
+} as const;
 
 /** How long session_purge_runs keeps a tick's row: a week of history for whoever investigates. */
 export const PURGE_RUNS_RETENTION_MS = 7 * 86_400_000;
@@ -130,7 +139,11 @@ export class PurgeConnection {
     this.broken = true;
   };
 
-  constructor(private readonly client: PoolClient, private readonly changes?: SessionChangeSink, private readonly notify = true) {
+  constructor(
+    private readonly client: PoolClient,
+    private readonly changes?: SessionChangeSink,
+    private readonly notify = true,
+  ) {
     client.on('error', this.onError);
   }
 
@@ -142,8 +155,15 @@ export class PurgeConnection {
   }
 
   /** Deletes one batch; `auditRows` are the `purged` rows written, when asked for. */
-  async purgeExpiredSessions(pass: ExpiryPass, batchSize: number, withAuditRows: boolean): Promise<{ deleted: number; auditRows: SessionAuditRecord[] }> {
-    const [row] = await this.query((this.notify ? EXPIRY_PASSES : QUIET_EXPIRY_PASSES)[pass], [batchSize, withAuditRows]);
+  async purgeExpiredSessions(
+    pass: ExpiryPass,
+    batchSize: number,
+    withAuditRows: boolean,
+  ): Promise<{ deleted: number; auditRows: SessionAuditRecord[] }> {
+    const [row] = await this.query((this.notify ? EXPIRY_PASSES : QUIET_EXPIRY_PASSES)[pass], [
+      batchSize,
+      withAuditRows,
+    ]);
     if (row.deleted > 0) this.changes?.evictAll();
     return { deleted: row.deleted, auditRows: (row.audit_rows ?? []).map(toAuditRecord) };
   }
@@ -154,8 +174,16 @@ export class PurgeConnection {
     return rows.length === 1;
   }
 
-  async finishTick(tick: Date, outcome: { sessionsDeleted: number; auditRowsDeleted: number; error?: string }): Promise<void> {
-    await this.query(PURGE_SQL.finishTick, [tick, outcome.sessionsDeleted, outcome.auditRowsDeleted, outcome.error ?? null]);
+  async finishTick(
+    tick: Date,
+    outcome: { sessionsDeleted: number; auditRowsDeleted: number; error?: string },
+  ): Promise<void> {
+    await this.query(PURGE_SQL.finishTick, [
+      tick,
+      outcome.sessionsDeleted,
+      outcome.auditRowsDeleted,
+      outcome.error ?? null,
+    ]);
   }
 
   async purgeOldTicks(retentionMs: number): Promise<number> {
@@ -193,7 +221,8 @@ export class PurgeConnection {
       return (await this.client.query(text, values)).rows;
     } catch (error) {
       // Unreachable, or busy (lock timeout, statement timeout): the run ends, the next tick retries.
-      if (this.broken || isConnectionError(error)) throw new StoreUnavailableError((error as Error).message, { cause: error });
+      if (this.broken || isConnectionError(error))
+        throw new StoreUnavailableError((error as Error).message, { cause: error });
       throw error;
     }
   }
@@ -201,7 +230,11 @@ export class PurgeConnection {
 
 export class PurgeStore {
   /** `notify`: announce purged batches to caches (`cache.notify`); on by default (the CLI cannot know the fleet). */
-  constructor(private readonly pool: Pool, private readonly changes?: SessionChangeSink, private readonly notify = true) {}
+  constructor(
+    private readonly pool: Pool,
+    private readonly changes?: SessionChangeSink,
+    private readonly notify = true,
+  ) {}
 
   async connect(): Promise<PurgeConnection> {
     try {

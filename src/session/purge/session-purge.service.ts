@@ -1,6 +1,11 @@
 import {
-  Inject, Injectable, Logger, Optional,
-  type BeforeApplicationShutdown, type OnApplicationBootstrap, type OnApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  Optional,
+  type BeforeApplicationShutdown,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
 } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob } from 'cron';
@@ -85,7 +90,10 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
   onApplicationBootstrap(): void {
     if (!this.options.enabled) return;
     const job: CronJob = CronJob.from({
-      cronTime: this.options.cron, onTick: async () => void (await this.tick(scheduledInstant(job))), start: true, waitForCompletion: true,
+      cronTime: this.options.cron,
+      onTick: async () => void (await this.tick(scheduledInstant(job))),
+      start: true,
+      waitForCompletion: true,
     });
     this.scheduler.addCronJob(SESSION_PURGE_JOB, job as CronJob<null, null>);
   }
@@ -130,9 +138,14 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
       return await this.execute(tick);
     } catch (error) {
       // An upgrade that skipped the migration fails every tick the same way: say what to do.
-      if ((error as { code?: unknown })?.code === '42P01' || (error as { cause?: { code?: unknown } })?.cause?.code === '42P01') {
-        this.logger.error(`purge run failed: a session table is missing; run the migrations (sessionMigrations, ` +
-          `CreateSessionPurgeRuns1796169600000 added session_purge_runs): ${describe(error)}`);
+      if (
+        (error as { code?: unknown })?.code === '42P01' ||
+        (error as { cause?: { code?: unknown } })?.cause?.code === '42P01'
+      ) {
+        this.logger.error(
+          `purge run failed: a session table is missing; run the migrations (sessionMigrations, ` +
+            `CreateSessionPurgeRuns1796169600000 added session_purge_runs): ${describe(error)}`,
+        );
       } else {
         this.logger.warn(`purge run failed, the next tick tries again: ${describe(error)}`);
       }
@@ -144,7 +157,14 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
   private async execute(tick?: Date): Promise<PurgeResult> {
     const started = performance.now();
     const skip = (skipped: PurgeResult['skipped']) =>
-      this.report({ sessionsDeleted: 0, auditRowsDeleted: 0, batches: 0, durationMs: elapsed(started), skipped, ...tickOf(tick) });
+      this.report({
+        sessionsDeleted: 0,
+        auditRowsDeleted: 0,
+        batches: 0,
+        durationMs: elapsed(started),
+        skipped,
+        ...tickOf(tick),
+      });
     if (this.shutdown.signal.aborted) return skip('shutdown');
     if (this.current) return skip('running');
     this.current = this.run(started, tick);
@@ -175,14 +195,19 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
     try {
       locked = await connection.tryLock();
       if (!locked) return { ...result, skipped: 'locked', durationMs: elapsed(started) };
-      if (tick && !(await connection.claimTick(tick, this.instance))) return { ...result, skipped: 'claimed', durationMs: elapsed(started) };
+      if (tick && !(await connection.claimTick(tick, this.instance)))
+        return { ...result, skipped: 'claimed', durationMs: elapsed(started) };
       try {
         await this.purge(connection, result);
       } catch (error) {
         if (tick) await connection.finishTick(tick, { ...result, error: describe(error) }).catch(() => undefined);
         throw error;
       }
-      if (tick) await connection.finishTick(tick, { ...result, error: result.interrupted ? 'interrupted by shutdown' : undefined });
+      if (tick)
+        await connection.finishTick(tick, {
+          ...result,
+          error: result.interrupted ? 'interrupted by shutdown' : undefined,
+        });
       result.durationMs = elapsed(started);
       return result;
     } finally {
@@ -194,7 +219,11 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
   private async purge(connection: PurgeConnection, result: PurgeResult): Promise<void> {
     const { batchSize, auditRetentionMs } = this.options;
     const sessions = (pass: 'idle' | 'absolute') => async () => {
-      const { deleted, auditRows } = await connection.purgeExpiredSessions(pass, batchSize, this.events?.observed === true);
+      const { deleted, auditRows } = await connection.purgeExpiredSessions(
+        pass,
+        batchSize,
+        this.events?.observed === true,
+      );
       for (const record of auditRows) this.events!.publish(record);
       return deleted;
     };
@@ -202,7 +231,11 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
       (await this.drain(result, sessions('idle'), (n) => (result.sessionsDeleted += n))) &&
       (await this.drain(result, sessions('absolute'), (n) => (result.sessionsDeleted += n))) &&
       (auditRetentionMs === null ||
-        (await this.drain(result, () => connection.purgeOldAuditRows(auditRetentionMs, batchSize), (n) => (result.auditRowsDeleted += n))));
+        (await this.drain(
+          result,
+          () => connection.purgeOldAuditRows(auditRetentionMs, batchSize),
+          (n) => (result.auditRowsDeleted += n),
+        )));
     if (!done) result.interrupted = true;
     else await connection.purgeOldTicks(PURGE_RUNS_RETENTION_MS);
   }
@@ -211,7 +244,11 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
    * Runs batches until one comes back short, pausing after each in proportion to how long it
    * took (the duty cycle), so the pace adapts to the server. False when shutdown stopped it.
    */
-  private async drain(result: PurgeResult, batch: () => Promise<number>, count: (deleted: number) => void): Promise<boolean> {
+  private async drain(
+    result: PurgeResult,
+    batch: () => Promise<number>,
+    count: (deleted: number) => void,
+  ): Promise<boolean> {
     const { batchSize, dutyCycle } = this.options;
     for (;;) {
       if (this.shutdown.signal.aborted) return false;
@@ -242,7 +279,11 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
 
 /** For the log line and session_purge_runs.error: with anything token-shaped redacted, as the store's warnings are. */
 function describe(error: unknown): string {
-  return redactSecrets(error instanceof StoreUnavailableError ? `session store unavailable: ${error.detail}` : String((error as Error)?.message ?? error));
+  return redactSecrets(
+    error instanceof StoreUnavailableError
+      ? `session store unavailable: ${error.detail}`
+      : String((error as Error)?.message ?? error),
+  );
 }
 
 /**

@@ -89,8 +89,16 @@ export class AggregatedAuditLog implements OnModuleInit, OnModuleDestroy {
     let tally = this.tallies.get(key);
     if (!tally) {
       tally = {
-        event: occurrence.event, source: occurrence.source, sessionId: occurrence.sessionId ?? null,
-        userId: occurrence.userId ?? null, userAgent: null, firstAt: now, lastAt: now, count: 0, reasons: {}, origins: [],
+        event: occurrence.event,
+        source: occurrence.source,
+        sessionId: occurrence.sessionId ?? null,
+        userId: occurrence.userId ?? null,
+        userAgent: null,
+        firstAt: now,
+        lastAt: now,
+        count: 0,
+        reasons: {},
+        origins: [],
       };
       this.tallies.set(key, tally);
     }
@@ -99,7 +107,8 @@ export class AggregatedAuditLog implements OnModuleInit, OnModuleDestroy {
     tally.reasons[occurrence.reason] = (tally.reasons[occurrence.reason] ?? 0) + 1;
     tally.userAgent = boundText(occurrence.userAgent, MAX_USER_AGENT_LENGTH);
     const origin = boundText(occurrence.origin, MAX_ORIGIN_LENGTH);
-    if (origin !== null && tally.origins.length < MAX_ORIGINS && !tally.origins.includes(origin)) tally.origins.push(origin);
+    if (origin !== null && tally.origins.length < MAX_ORIGINS && !tally.origins.includes(origin))
+      tally.origins.push(origin);
   }
 
   /**
@@ -134,21 +143,34 @@ export class AggregatedAuditLog implements OnModuleInit, OnModuleDestroy {
     } catch (error) {
       const kept = batch.slice(-this.maxPending);
       this.pending = [...kept, ...this.pending].slice(-this.maxPending);
-      this.logger.warn(`could not write ${batch.length} aggregated audit rows (kept ${kept.length} for retry): ${(error as Error).message}`);
+      this.logger.warn(
+        `could not write ${batch.length} aggregated audit rows (kept ${kept.length} for retry): ${(error as Error).message}`,
+      );
     }
   }
 
   private foldIntoOverflow(tally: Tally): void {
     let overflow = this.overflow.get(tally.event);
     if (!overflow) {
-      overflow = { ...tally, source: null, sessionId: null, userId: null, userAgent: null, count: 0, reasons: {}, origins: [], folded: 0 };
+      overflow = {
+        ...tally,
+        source: null,
+        sessionId: null,
+        userId: null,
+        userAgent: null,
+        count: 0,
+        reasons: {},
+        origins: [],
+        folded: 0,
+      };
       this.overflow.set(tally.event, overflow);
     }
     overflow.folded! += 1;
     overflow.count += tally.count;
     overflow.firstAt = Math.min(overflow.firstAt, tally.firstAt);
     overflow.lastAt = Math.max(overflow.lastAt, tally.lastAt);
-    for (const [reason, n] of Object.entries(tally.reasons)) overflow.reasons[reason] = (overflow.reasons[reason] ?? 0) + n;
+    for (const [reason, n] of Object.entries(tally.reasons))
+      overflow.reasons[reason] = (overflow.reasons[reason] ?? 0) + n;
   }
 }
 

@@ -1,5 +1,15 @@
 import {
-  ArrayMaxSize, IsArray, IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, registerDecorator,
+  ArrayMaxSize,
+  IsArray,
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  Min,
+  registerDecorator,
   type ValidationArguments,
 } from 'class-validator';
 import { parseDuration, type Duration } from '../duration.js';
@@ -127,48 +137,68 @@ function IsOriginList() {
 }
 
 export class CsrfOptionsSchema implements SessionCsrfOptions {
-  @IsOptional() @IsBoolean()
+  @IsOptional()
+  @IsBoolean()
   enabled?: boolean;
 
-  @IsOptional() @IsString() @Matches(/^[a-z][a-z0-9-]{0,63}$/i, { message: 'must be an HTTP header name' })
+  @IsOptional()
+  @IsString()
+  @Matches(/^[a-z][a-z0-9-]{0,63}$/i, { message: 'must be an HTTP header name' })
   headerName?: string;
 
-  @IsOptional() @IsCookieNameOrFalse()
+  @IsOptional()
+  @IsCookieNameOrFalse()
   cookieName?: string | false;
 
-  @IsOptional() @IsArray() @ArrayMaxSize(100) @IsOriginList()
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(100)
+  @IsOriginList()
   allowedOrigins?: string[];
 }
 
 export class FloodOptionsSchema implements SessionFloodOptions {
-  @IsOptional() @IsInt() @Min(0) @Max(1_000_000)
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(1_000_000)
   limit?: number;
 
-  @IsOptional() @IsPositiveDuration()
+  @IsOptional()
+  @IsPositiveDuration()
   window?: Duration;
 
-  @IsOptional() @IsInt() @Min(1) @Max(10_000_000)
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(10_000_000)
   maxSources?: number;
 }
 
 export class SessionLimitOptionsSchema implements SessionLimitOptions {
-  @IsInt() @Min(1) @Max(10_000)
+  @IsInt()
+  @Min(1)
+  @Max(10_000)
   maxSessionsPerUser: number;
 
-  @IsOptional() @IsIn(['evict-oldest', 'reject'])
+  @IsOptional()
+  @IsIn(['evict-oldest', 'reject'])
   policy?: SessionLimitPolicy;
 }
 
 export class StepUpOptionsSchema implements SessionStepUpOptions {
-  @IsOptional() @IsPositiveDuration()
+  @IsOptional()
+  @IsPositiveDuration()
   maxAge?: Duration;
 }
 
 export class ClientBindingOptionsSchema implements SessionClientBindingOptions {
-  @IsOptional() @IsBoolean()
+  @IsOptional()
+  @IsBoolean()
   audit?: boolean;
 
-  @IsOptional() @IsBoolean()
+  @IsOptional()
+  @IsBoolean()
   rejectOnUserAgentChange?: boolean;
 }
 
@@ -179,13 +209,20 @@ function defaultCsrfCookieName(sessionCookieName: string): string {
 }
 
 /** Cookie prefix rules for the CSRF cookie, which shares the session cookie's attributes. */
-export function csrfCookieProblem(name: string | false, sessionCookie: { secure: boolean; domain?: string; path: string; name: string }): string | undefined {
+export function csrfCookieProblem(
+  name: string | false,
+  sessionCookie: { secure: boolean; domain?: string; path: string; name: string },
+): string | undefined {
   if (name === false) return undefined;
   if (name === sessionCookie.name) return `csrf.cookieName must differ from the session cookie's name`;
-  if (name.startsWith('__Host-') && (!sessionCookie.secure || sessionCookie.domain !== undefined || sessionCookie.path !== '/')) {
+  if (
+    name.startsWith('__Host-') &&
+    (!sessionCookie.secure || sessionCookie.domain !== undefined || sessionCookie.path !== '/')
+  ) {
     return `csrf.cookieName '${name}' needs a secure session cookie without domain and with path '/'`;
   }
-  if (name.startsWith('__Secure-') && !sessionCookie.secure) return `csrf.cookieName '${name}' needs cookie.secure: true`;
+  if (name.startsWith('__Secure-') && !sessionCookie.secure)
+    return `csrf.cookieName '${name}' needs cookie.secure: true`;
   if (/^__(host|secure)-/i.test(name) && !/^__(Host|Secure)-/.test(name)) {
     return `csrf.cookieName '${name}' looks like a cookie prefix but is not spelled '__Host-' or '__Secure-'`;
   }
@@ -201,7 +238,10 @@ export interface SecurityOptionsInput {
 }
 
 /** Fills in defaults of already validated security options. */
-export function resolveSecurityOptions(input: SecurityOptionsInput, sessionCookieName: string): ResolvedSecurityOptions {
+export function resolveSecurityOptions(
+  input: SecurityOptionsInput,
+  sessionCookieName: string,
+): ResolvedSecurityOptions {
   const csrf = input.csrf ?? {};
   const flood = input.flood ?? {};
   return {
@@ -216,7 +256,10 @@ export function resolveSecurityOptions(input: SecurityOptionsInput, sessionCooki
       windowMs: parseDuration(flood.window) ?? DEFAULT_FLOOD_WINDOW_MS,
       maxSources: flood.maxSources ?? DEFAULT_FLOOD_MAX_SOURCES,
     },
-    sessionLimit: input.sessionLimit && { maxSessionsPerUser: input.sessionLimit.maxSessionsPerUser, policy: input.sessionLimit.policy ?? 'evict-oldest' },
+    sessionLimit: input.sessionLimit && {
+      maxSessionsPerUser: input.sessionLimit.maxSessionsPerUser,
+      policy: input.sessionLimit.policy ?? 'evict-oldest',
+    },
     stepUp: { maxAgeMs: parseDuration(input.stepUp?.maxAge) ?? DEFAULT_STEP_UP_MAX_AGE_MS },
     clientBinding: {
       audit: input.clientBinding?.audit ?? true,

@@ -42,7 +42,10 @@ export class TokenFloodDetector {
     if (!window || window.invalid < this.limit) return 0;
     const endsAt = window.startedAt + this.windowMs;
     if (now >= endsAt) return 0;
-    this.audit.record({ event: 'invalid_token', source, reason: 'blocked', userAgent: headerValue(request, 'user-agent') }, now);
+    this.audit.record(
+      { event: 'invalid_token', source, reason: 'blocked', userAgent: headerValue(request, 'user-agent') },
+      now,
+    );
     return Math.ceil((endsAt - now) / 1000);
   }
 
@@ -56,8 +59,13 @@ export class TokenFloodDetector {
     }
     window.invalid++;
     if (window.invalid === this.limit) {
-      this.logger.warn(`${source} presented ${this.limit} unknown or malformed session tokens within ${this.windowMs} ms: refusing its tokens until the window ends`);
+      this.logger.warn(
+        `${source} presented ${this.limit} unknown or malformed session tokens within ${this.windowMs} ms: refusing its tokens until the window ends`,
+      );
     }
-    this.audit.record({ event: 'invalid_token', source, reason: kind, userAgent: headerValue(request, 'user-agent') }, now);
+    this.audit.record(
+      { event: 'invalid_token', source, reason: kind, userAgent: headerValue(request, 'user-agent') },
+      now,
+    );
   }
 }

@@ -31,8 +31,13 @@ export async function within<T>(work: Promise<T>, ms: number, onTimeout: () => T
  * Callback style, so that callers on the hot path pay for one promise of their own: pg's,
  * pg-pool's and a race between them cost more than the timers.
  */
-export function queryWithin(client: Pool | PoolClient, query: QueryConfig, ms: number, timeoutError: () => unknown,
-  done: (error: unknown, rows?: QueryResultRow[]) => void): void {
+export function queryWithin(
+  client: Pool | PoolClient,
+  query: QueryConfig,
+  ms: number,
+  timeoutError: () => unknown,
+  done: (error: unknown, rows?: QueryResultRow[]) => void,
+): void {
   let settled = false;
   const settle = (error: unknown, rows?: QueryResultRow[]) => {
     if (settled) return;
@@ -43,13 +48,22 @@ export function queryWithin(client: Pool | PoolClient, query: QueryConfig, ms: n
   const timer = setTimeout(() => settle(timeoutError()), ms);
   const config = { name: query.name, text: query.text, values: query.values, query_timeout: ms } as QueryConfig;
   try {
-    (client as Pool).query(config, (error: Error | undefined, result: QueryResult) => settle(error, error ? undefined : result.rows));
+    (client as Pool).query(config, (error: Error | undefined, result: QueryResult) =>
+      settle(error, error ? undefined : result.rows),
+    );
   } catch (error) {
     settle(error);
   }
 }
 
 /** queryWithin() as a promise of the rows, for callers off the hot path. */
-export function boundedQuery(client: Pool | PoolClient, query: QueryConfig, ms: number, timeoutError: () => unknown): Promise<QueryResultRow[]> {
-  return new Promise((resolve, reject) => queryWithin(client, query, ms, timeoutError, (error, rows) => (rows ? resolve(rows) : reject(error))));
+export function boundedQuery(
+  client: Pool | PoolClient,
+  query: QueryConfig,
+  ms: number,
+  timeoutError: () => unknown,
+): Promise<QueryResultRow[]> {
+  return new Promise((resolve, reject) =>
+    queryWithin(client, query, ms, timeoutError, (error, rows) => (rows ? resolve(rows) : reject(error))),
+  );
 }

@@ -56,26 +56,26 @@ const quiet = () => `'[]'::json AS notified_ids`;
 function sessionSql(notify: boolean) {
   const notifyOf = notify ? notifying : quiet;
   return {
-  /** Hot path: one indexed read by the current or previous token hash. */
-  lookupByTokenHash: `
+    /** Hot path: one indexed read by the current or previous token hash. */
+    lookupByTokenHash: `
     SELECT ${ROW}, token_hash = $1 AS is_current_token, now() AS db_now
     FROM user_sessions
     WHERE token_hash = $1 OR previous_token_hash = $1
     LIMIT 1`,
 
-  /** Conditional: of N concurrent requests past the touch interval, exactly one writes. */
-  touchIfStale: `
+    /** Conditional: of N concurrent requests past the touch interval, exactly one writes. */
+    touchIfStale: `
     UPDATE user_sessions
     SET last_seen_at = now(), idle_expires_at = now() + $2 ${MS}
     WHERE id = $1 AND ${LIVE} AND last_seen_at <= now() - $3 ${MS}
     RETURNING last_seen_at, idle_expires_at`,
 
-  /**
-   * New session; a token the request already carried is revoked in the same statement
-   * (fixation). With $9 (a per-user limit, evict-oldest), the user's oldest live sessions
-   * beyond the newest $9 - 1 are revoked too; the caller holds the user's advisory lock.
-   */
-  create: `
+    /**
+     * New session; a token the request already carried is revoked in the same statement
+     * (fixation). With $9 (a per-user limit, evict-oldest), the user's oldest live sessions
+     * beyond the newest $9 - 1 are revoked too; the caller holds the user's advisory lock.
+     */
+    create: `
     WITH replaced AS (
       UPDATE user_sessions SET revoked_at = now(), revoke_reason = 'fixation', data = '{}'::jsonb
       WHERE $1::bytea IS NOT NULL AND (token_hash = $1 OR previous_token_hash = $1) AND revoked_at IS NULL
@@ -108,12 +108,12 @@ function sessionSql(notify: boolean) {
     )
     SELECT *, ${auditRowsOf('replaced_audit', 'created_audit')}, ${notifyOf('replaced', 'evicted')} FROM created`,
 
-  /**
-   * Swap in a new token. After a periodic rotation the old one stays in previous_token_hash
-   * for the grace window (in-flight requests); after a manual one or a step-up it is dropped
-   * at once, so whoever else held it cannot ride the newly elevated session.
-   */
-  rotate: `
+    /**
+     * Swap in a new token. After a periodic rotation the old one stays in previous_token_hash
+     * for the grace window (in-flight requests); after a manual one or a step-up it is dropped
+     * at once, so whoever else held it cannot ride the newly elevated session.
+     */
+    rotate: `
     WITH rotated AS (
       UPDATE user_sessions
       SET previous_token_hash = CASE WHEN $8::text = 'interval' THEN token_hash END, token_hash = $2, rotated_at = now(), last_seen_at = now(),
@@ -128,8 +128,8 @@ function sessionSql(notify: boolean) {
     )
     SELECT *, ${auditRowsOf('audit')}, ${notifyOf('rotated')} FROM rotated`,
 
-  /** Logout and expiry: the row goes, its event stays. */
-  deleteWithEvent: `
+    /** Logout and expiry: the row goes, its event stays. */
+    deleteWithEvent: `
     WITH gone AS (DELETE FROM user_sessions WHERE id = $1 RETURNING id, user_id), audit AS (
       INSERT INTO ${AUDIT_COLUMNS}
       SELECT $2, id, user_id, $3, $4, $5, $6::jsonb FROM gone
@@ -137,14 +137,14 @@ function sessionSql(notify: boolean) {
     )
     SELECT (SELECT count(*)::int FROM gone) AS count, ${auditRowsOf('audit')}, ${notifyOf('gone')}`,
 
-  /**
-   * Revocation keeps a data-less tombstone until the row would have expired anyway, so the
-   * holder of the token is told 'revoked' rather than 'invalid'. $7 scopes it to one user.
-   * A `revoked` row always names an actor: the caller's, else the session's owner (who
-   * revokes their own session, changes their password, is evicted by their own login).
-   * `token_reuse_detected` is the system's doing and keeps a null actor unless one is given.
-   */
-  revoke: `
+    /**
+     * Revocation keeps a data-less tombstone until the row would have expired anyway, so the
+     * holder of the token is told 'revoked' rather than 'invalid'. $7 scopes it to one user.
+     * A `revoked` row always names an actor: the caller's, else the session's owner (who
+     * revokes their own session, changes their password, is evicted by their own login).
+     * `token_reuse_detected` is the system's doing and keeps a null actor unless one is given.
+     */
+    revoke: `
     WITH revoked AS (
       UPDATE user_sessions SET revoked_at = now(), revoke_reason = $3, data = '{}'::jsonb
       WHERE id = $1 AND revoked_at IS NULL AND ($7::text IS NULL OR user_id = $7)
@@ -158,7 +158,7 @@ function sessionSql(notify: boolean) {
     )
     SELECT (SELECT count(*)::int FROM revoked) AS count, ${auditRowsOf('audit')}, ${notifyOf('revoked')}`,
 
-  revokeAllForUser: `
+    revokeAllForUser: `
     WITH revoked AS (
       UPDATE user_sessions SET revoked_at = now(), revoke_reason = $2, data = '{}'::jsonb
       WHERE user_id = $1 AND revoked_at IS NULL AND ($3::uuid IS NULL OR id <> $3)
@@ -176,14 +176,14 @@ function sessionSql(notify: boolean) {
     )
     SELECT (SELECT count(*)::int FROM revoked) AS count, ${auditRowsOf('per_session', 'summary')}, ${notifyOf('revoked')}`,
 
-  listForUser: `
+    listForUser: `
     SELECT id, created_at, last_seen_at, LEAST(idle_expires_at, absolute_expires_at) AS expires_at, ip, user_agent
     FROM user_sessions
     WHERE user_id = $1 AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()
     ORDER BY created_at DESC, id`,
 
-  /** Per-key merge: concurrent patches of different keys both survive. */
-  patchData: `
+    /** Per-key merge: concurrent patches of different keys both survive. */
+    patchData: `
     WITH patched AS (
       UPDATE user_sessions SET data = data || $2::jsonb, version = version + 1
       WHERE id = $1 AND revoked_at IS NULL AND octet_length((data || $2::jsonb)::text) <= $3
@@ -191,21 +191,21 @@ function sessionSql(notify: boolean) {
     )
     SELECT data, ${notifyOf('patched')} FROM patched`,
 
-  /** Per-user session limit: serialises logins of one user (transaction-scoped; key space 'nps2'). */
-  lockUserSessions: `SELECT pg_advisory_xact_lock(${0x6e70_7332}, hashtext($1))`,
+    /** Per-user session limit: serialises logins of one user (transaction-scoped; key space 'nps2'). */
+    lockUserSessions: `SELECT pg_advisory_xact_lock(${0x6e70_7332}, hashtext($1))`,
 
-  /** Live sessions of a user, not counting the one a login is about to replace (fixation). */
-  countLiveForUser: `
+    /** Live sessions of a user, not counting the one a login is about to replace (fixation). */
+    countLiveForUser: `
     SELECT count(*)::int AS count FROM user_sessions
     WHERE user_id = $1 AND ${LIVE}
       AND ($2::bytea IS NULL OR (token_hash <> $2 AND previous_token_hash IS DISTINCT FROM $2))`,
 
-  /**
-   * Client binding as detection: when a request's address or user agent differs from the
-   * row's, store the new one and audit the change, all in one statement. Under concurrency
-   * the row lock makes it happen once per change: later requests see the updated row.
-   */
-  recordClientChange: `
+    /**
+     * Client binding as detection: when a request's address or user agent differs from the
+     * row's, store the new one and audit the change, all in one statement. Under concurrency
+     * the row lock makes it happen once per change: later requests see the updated row.
+     */
+    recordClientChange: `
     WITH current AS (
       SELECT id, user_id, ip, user_agent FROM user_sessions WHERE id = $1 AND revoked_at IS NULL FOR UPDATE
     ), changed AS (
@@ -226,17 +226,17 @@ function sessionSql(notify: boolean) {
     )
     SELECT old_ip, old_user_agent, ${auditRowsOf('ip_audit', 'ua_audit')}, ${notifyOf('changed')} FROM changed`,
 
-  /** Aggregated events (invalid_token, csrf_failed): many rows, one statement, once per window. */
-  insertAggregatedEvents: `
+    /** Aggregated events (invalid_token, csrf_failed): many rows, one statement, once per window. */
+    insertAggregatedEvents: `
     INSERT INTO session_audit_log (event, session_id, user_id, ip, user_agent, details)
     SELECT r.event, r.session_id, r.user_id, r.ip, r.user_agent, r.details
     FROM jsonb_to_recordset($1::jsonb) AS r(event text, session_id uuid, user_id text, ip text, user_agent text, details jsonb)
     ${AUDITED}`,
 
-  findLiveById: `
+    findLiveById: `
     SELECT ${ROW} FROM user_sessions
     WHERE id = $1 AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()`,
-} as const;
+  } as const;
 }
 
 export const SQL = sessionSql(true);
@@ -247,7 +247,10 @@ export const SQL_WITHOUT_NOTIFY = sessionSql(false);
  * wherever it surfaces (guard, service call in a handler) the client gets 503, not 500.
  */
 export class StoreUnavailableError extends ServiceUnavailableException {
-  constructor(readonly detail: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly detail: string,
+    options?: { cause?: unknown },
+  ) {
     super({ statusCode: 503, error: 'Service Unavailable', message: 'Session store unavailable' }, options);
     this.name = 'StoreUnavailableError';
   }
@@ -271,7 +274,8 @@ export interface AggregatedAuditRow {
   details: Record<string, unknown>;
 }
 
-export type PatchResult = { ok: true; data: Record<string, unknown> } | { ok: false; reason: 'not_found' | 'too_large' };
+export type PatchResult =
+  { ok: true; data: Record<string, unknown> } | { ok: false; reason: 'not_found' | 'too_large' };
 
 export interface CreateSessionParams {
   tokenHash: Buffer;
@@ -319,7 +323,8 @@ function asStoreError(error: unknown): unknown {
 export function isConnectionError(error: unknown): boolean {
   const code = (error as { code?: unknown })?.code;
   if (typeof code === 'string' && /^(08|57|53|40)/.test(code)) return true;
-  if (code === '25006' || code === '55P03' || code === '3D000' || (typeof code === 'string' && code.startsWith('28'))) return true;
+  if (code === '25006' || code === '55P03' || code === '3D000' || (typeof code === 'string' && code.startsWith('28')))
+    return true;
   if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return true; // ECONNREFUSED, ETIMEDOUT, ...
   const message = error instanceof Error ? error.message : '';
   return /timeout|terminated|Connection|ECONN/i.test(message) && code === undefined;
@@ -359,30 +364,51 @@ export class SessionStore {
   }
 
   /** The new times when this call wrote; undefined when another request already had (at most one writes). */
-  async touchIfStale(id: string, idleTimeoutMs: number, touchIntervalMs: number): Promise<{ lastSeenAt: Date; idleExpiresAt: Date } | undefined> {
-    const [row] = await this.run({ name: 'nps_touch', text: this.sql.touchIfStale, values: [id, idleTimeoutMs, touchIntervalMs] });
+  async touchIfStale(
+    id: string,
+    idleTimeoutMs: number,
+    touchIntervalMs: number,
+  ): Promise<{ lastSeenAt: Date; idleExpiresAt: Date } | undefined> {
+    const [row] = await this.run({
+      name: 'nps_touch',
+      text: this.sql.touchIfStale,
+      values: [id, idleTimeoutMs, touchIntervalMs],
+    });
     if (row) this.metrics?.touch();
     return row && { lastSeenAt: row.last_seen_at, idleExpiresAt: row.idle_expires_at };
   }
 
   async create(p: CreateSessionParams): Promise<SessionLookup> {
     const evictBeyond = p.limit?.policy === 'evict-oldest' ? p.limit.maxSessionsPerUser : null;
-    const insert = (run: (query: QueryConfig) => Promise<QueryResultRow[]>) => run({
-      text: this.sql.create,
-      values: [p.replacesTokenHash, p.tokenHash, p.userId, JSON.stringify(p.data), p.idleTimeoutMs, p.absoluteTimeoutMs, p.ip, p.userAgent, evictBeyond],
-    });
-    const [row] = p.limit === undefined
-      ? await insert((query) => this.run(query))
-      : await this.transaction(async (run) => {
-        // Serialise this user's logins, so counting and inserting see each other (READ COMMITTED:
-        // every later statement of the transaction takes its snapshot after the lock is granted).
-        await run({ text: this.sql.lockUserSessions, values: [p.userId] });
-        if (p.limit!.policy === 'reject') {
-          const [live] = await run({ text: this.sql.countLiveForUser, values: [p.userId, p.replacesTokenHash] });
-          if (live.count >= p.limit!.maxSessionsPerUser) throw new SessionLimitExceededError(p.limit!.maxSessionsPerUser);
-        }
-        return insert(run);
+    const insert = (run: (query: QueryConfig) => Promise<QueryResultRow[]>) =>
+      run({
+        text: this.sql.create,
+        values: [
+          p.replacesTokenHash,
+          p.tokenHash,
+          p.userId,
+          JSON.stringify(p.data),
+          p.idleTimeoutMs,
+          p.absoluteTimeoutMs,
+          p.ip,
+          p.userAgent,
+          evictBeyond,
+        ],
       });
+    const [row] =
+      p.limit === undefined
+        ? await insert((query) => this.run(query))
+        : await this.transaction(async (run) => {
+            // Serialise this user's logins, so counting and inserting see each other (READ COMMITTED:
+            // every later statement of the transaction takes its snapshot after the lock is granted).
+            await run({ text: this.sql.lockUserSessions, values: [p.userId] });
+            if (p.limit!.policy === 'reject') {
+              const [live] = await run({ text: this.sql.countLiveForUser, values: [p.userId, p.replacesTokenHash] });
+              if (live.count >= p.limit!.maxSessionsPerUser)
+                throw new SessionLimitExceededError(p.limit!.maxSessionsPerUser);
+            }
+            return insert(run);
+          });
     this.publish(row.audit_rows);
     this.changed(row.notified_ids);
     return toSessionLookup(row, true);
@@ -392,8 +418,17 @@ export class SessionStore {
   async rotate(p: RotateParams): Promise<SessionLookup | undefined> {
     const [row] = await this.run({
       text: this.sql.rotate,
-      values: [p.id, p.newTokenHash, p.oldTokenHash, p.idleTimeoutMs, p.context.actorId ?? null, p.context.ip ?? null,
-        p.context.userAgent ?? null, p.reason, p.reauthenticated],
+      values: [
+        p.id,
+        p.newTokenHash,
+        p.oldTokenHash,
+        p.idleTimeoutMs,
+        p.context.actorId ?? null,
+        p.context.ip ?? null,
+        p.context.userAgent ?? null,
+        p.reason,
+        p.reauthenticated,
+      ],
     });
     if (row) this.publish(row.audit_rows);
     if (row) this.changed(row.notified_ids);
@@ -402,11 +437,22 @@ export class SessionStore {
   }
 
   /** Deletes the row and records `event`; false when it was already gone. */
-  async deleteWithEvent(id: string, event: 'logout' | 'expired_idle' | 'expired_absolute', context: AuditContext,
-    details: Record<string, unknown> = {}): Promise<boolean> {
+  async deleteWithEvent(
+    id: string,
+    event: 'logout' | 'expired_idle' | 'expired_absolute',
+    context: AuditContext,
+    details: Record<string, unknown> = {},
+  ): Promise<boolean> {
     const [row] = await this.run({
       text: this.sql.deleteWithEvent,
-      values: [id, event, context.actorId ?? null, context.ip ?? null, context.userAgent ?? null, JSON.stringify(details)],
+      values: [
+        id,
+        event,
+        context.actorId ?? null,
+        context.ip ?? null,
+        context.userAgent ?? null,
+        JSON.stringify(details),
+      ],
     });
     this.publish(row.audit_rows);
     this.changed(row.notified_ids);
@@ -414,26 +460,54 @@ export class SessionStore {
   }
 
   /** Revokes one live session; `onlyUserId` limits it to that user's sessions. False when none matched. */
-  async revoke(id: string, reason: RevokeReason, context: AuditContext,
-    options: { event?: 'revoked' | 'token_reuse_detected' | 'ua_changed'; onlyUserId?: string; details?: Record<string, unknown> } = {}): Promise<boolean> {
+  async revoke(
+    id: string,
+    reason: RevokeReason,
+    context: AuditContext,
+    options: {
+      event?: 'revoked' | 'token_reuse_detected' | 'ua_changed';
+      onlyUserId?: string;
+      details?: Record<string, unknown>;
+    } = {},
+  ): Promise<boolean> {
     if (!isSessionId(id)) return false;
     requireActorForAdmin(reason, context);
     const [row] = await this.run({
       text: this.sql.revoke,
-      values: [id, options.event ?? 'revoked', reason, context.actorId ?? null, context.ip ?? null, context.userAgent ?? null,
-        options.onlyUserId ?? null, options.details ? JSON.stringify(options.details) : null],
+      values: [
+        id,
+        options.event ?? 'revoked',
+        reason,
+        context.actorId ?? null,
+        context.ip ?? null,
+        context.userAgent ?? null,
+        options.onlyUserId ?? null,
+        options.details ? JSON.stringify(options.details) : null,
+      ],
     });
     this.publish(row.audit_rows);
     this.changed(row.notified_ids);
     return row.count === 1;
   }
 
-  async revokeAllForUser(userId: string, reason: RevokeReason, context: AuditContext, exceptId?: string): Promise<number> {
+  async revokeAllForUser(
+    userId: string,
+    reason: RevokeReason,
+    context: AuditContext,
+    exceptId?: string,
+  ): Promise<number> {
     if (exceptId !== undefined && !isSessionId(exceptId)) throw new TypeError('revokeAll: except must be a session id');
     requireActorForAdmin(reason, context);
     const [row] = await this.run({
       text: this.sql.revokeAllForUser,
-      values: [userId, reason, exceptId ?? null, context.actorId ?? null, context.ip ?? null, context.userAgent ?? null],
+      values: [
+        userId,
+        reason,
+        exceptId ?? null,
+        context.actorId ?? null,
+        context.ip ?? null,
+        context.userAgent ?? null,
+      ],
     });
     this.publish(row.audit_rows);
     this.changed(row.notified_ids);
@@ -443,8 +517,13 @@ export class SessionStore {
   async listForUser(userId: string, currentId?: string): Promise<SessionSummary[]> {
     const rows = await this.run({ text: this.sql.listForUser, values: [userId] });
     return rows.map((r) => ({
-      id: r.id, createdAt: r.created_at, lastSeenAt: r.last_seen_at, expiresAt: r.expires_at,
-      ip: r.ip, userAgent: r.user_agent, current: r.id === currentId,
+      id: r.id,
+      createdAt: r.created_at,
+      lastSeenAt: r.last_seen_at,
+      expiresAt: r.expires_at,
+      ip: r.ip,
+      userAgent: r.user_agent,
+      current: r.id === currentId,
     }));
   }
 
@@ -464,17 +543,25 @@ export class SessionStore {
   }
 
   /** Stores the request's address and user agent when they differ from the row's, auditing each change once. */
-  async recordClientChange(id: string, ip: string | null, userAgent: string | null,
+  async recordClientChange(
+    id: string,
+    ip: string | null,
+    userAgent: string | null,
     /** The request's own address for the audit rows, when `ip` is the row's kept because the request's is unknown. */
-    requestIp: string | null = ip): Promise<{ ipChanged: boolean; userAgentChanged: boolean }> {
+    requestIp: string | null = ip,
+  ): Promise<{ ipChanged: boolean; userAgentChanged: boolean }> {
     const [row] = await this.run({ text: this.sql.recordClientChange, values: [id, ip, userAgent, requestIp] });
     if (row) this.publish(row.audit_rows);
     if (row) this.changed(row.notified_ids);
-    return { ipChanged: row !== undefined && row.old_ip !== ip, userAgentChanged: row !== undefined && row.old_user_agent !== userAgent };
+    return {
+      ipChanged: row !== undefined && row.old_ip !== ip,
+      userAgentChanged: row !== undefined && row.old_user_agent !== userAgent,
+    };
   }
 
   async insertAggregatedEvents(rows: AggregatedAuditRow[]): Promise<void> {
-    if (rows.length > 0) this.publish(await this.run({ text: this.sql.insertAggregatedEvents, values: [JSON.stringify(rows)] }));
+    if (rows.length > 0)
+      this.publish(await this.run({ text: this.sql.insertAggregatedEvents, values: [JSON.stringify(rows)] }));
   }
 
   /** Hands the audit rows a statement wrote to the event sink; only called after it returned (committed). */
@@ -491,17 +578,26 @@ export class SessionStore {
   /** One statement, bounded as a whole (queryWithin), timed for the metrics, its failure logged and classified. */
   private run(query: QueryConfig, client: Pool | PoolClient = this.pool): Promise<QueryResultRow[]> {
     const started = this.metrics && performance.now();
-    return new Promise((resolve, reject) => queryWithin(client, query, this.queryTimeoutMs,
-      () => new StoreUnavailableError(`no answer within ${this.queryTimeoutMs} ms`), (error, rows) => {
-        if (started !== undefined) this.metrics!.statement(query.text, started);
-        if (rows) return resolve(rows);
-        this.errorLog.report(query.text, error);
-        reject(asStoreError(error));
-      }));
+    return new Promise((resolve, reject) =>
+      queryWithin(
+        client,
+        query,
+        this.queryTimeoutMs,
+        () => new StoreUnavailableError(`no answer within ${this.queryTimeoutMs} ms`),
+        (error, rows) => {
+          if (started !== undefined) this.metrics!.statement(query.text, started);
+          if (rows) return resolve(rows);
+          this.errorLog.report(query.text, error);
+          reject(asStoreError(error));
+        },
+      ),
+    );
   }
 
   /** Runs `work` in one transaction on one connection; any error rolls it back. */
-  private async transaction<T>(work: (run: (query: QueryConfig) => Promise<QueryResultRow[]>) => Promise<T>): Promise<T> {
+  private async transaction<T>(
+    work: (run: (query: QueryConfig) => Promise<QueryResultRow[]>) => Promise<T>,
+  ): Promise<T> {
     const client = await this.pool.connect().catch((error: unknown) => {
       this.errorLog.report('BEGIN', error);
       throw asStoreError(error);
@@ -525,16 +621,28 @@ export class SessionStore {
 
 /** An admin revocation must say which admin: the audit row is the only record of who did it. */
 function requireActorForAdmin(reason: RevokeReason, context: AuditContext): void {
-  if (reason === 'admin' && !context.actorId) throw new TypeError("revoking with reason 'admin' needs the admin's id as actorId");
+  if (reason === 'admin' && !context.actorId)
+    throw new TypeError("revoking with reason 'admin' needs the admin's id as actorId");
 }
 
 /** A row of a statement that also returned `db_now`, built as one object literal (the lookup is on the hot path). */
 function toSessionLookup(r: QueryResultRow, isCurrentToken: boolean): SessionLookup {
   return {
-    id: r.id, userId: r.user_id, data: r.data, createdAt: r.created_at, lastSeenAt: r.last_seen_at,
-    authenticatedAt: r.authenticated_at, idleExpiresAt: r.idle_expires_at, absoluteExpiresAt: r.absolute_expires_at,
-    rotatedAt: r.rotated_at, revokedAt: r.revoked_at, ip: r.ip, userAgent: r.user_agent, version: r.version,
-    isCurrentToken, dbNow: r.db_now,
+    id: r.id,
+    userId: r.user_id,
+    data: r.data,
+    createdAt: r.created_at,
+    lastSeenAt: r.last_seen_at,
+    authenticatedAt: r.authenticated_at,
+    idleExpiresAt: r.idle_expires_at,
+    absoluteExpiresAt: r.absolute_expires_at,
+    rotatedAt: r.rotated_at,
+    revokedAt: r.revoked_at,
+    ip: r.ip,
+    userAgent: r.user_agent,
+    version: r.version,
+    isCurrentToken,
+    dbNow: r.db_now,
   };
 }
 

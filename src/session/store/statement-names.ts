@@ -9,8 +9,11 @@ let names: Map<string, string> | undefined;
  */
 export function statementName(text: string): string {
   names ??= new Map<string, string>([
-    ...[SQL, SQL_WITHOUT_NOTIFY].flatMap((set) => Object.entries(set).map(([name, sql]) => [sql, name] as [string, string])),
-    ['BEGIN', 'begin'], ['COMMIT', 'commit'],
+    ...[SQL, SQL_WITHOUT_NOTIFY].flatMap((set) =>
+      Object.entries(set).map(([name, sql]) => [sql, name] as [string, string]),
+    ),
+    ['BEGIN', 'begin'],
+    ['COMMIT', 'commit'],
   ]);
   return names.get(text) ?? 'other';
 }

@@ -12,7 +12,9 @@ export function redactSecrets(text: string): string {
 export function describeStoreError(error: unknown): string {
   const describe = (e: unknown) => {
     const { code, message } = (e ?? {}) as { code?: unknown; message?: unknown };
-    return [typeof code === 'string' ? code : undefined, typeof message === 'string' ? message : String(e)].filter(Boolean).join(' ');
+    return [typeof code === 'string' ? code : undefined, typeof message === 'string' ? message : String(e)]
+      .filter(Boolean)
+      .join(' ');
   };
   const cause = (error as { cause?: unknown })?.cause;
   // pg's DatabaseError is named 'error'; its class says more.
@@ -40,7 +42,9 @@ export class StoreErrorLog {
       last.heldBack++;
       return;
     }
-    const heldBack = last?.heldBack ? ` (${last.heldBack} more failures of it in the last ${Math.round((now - last.at) / 1000)} s)` : '';
+    const heldBack = last?.heldBack
+      ? ` (${last.heldBack} more failures of it in the last ${Math.round((now - last.at) / 1000)} s)`
+      : '';
     this.lastWarned.set(statement, { at: now, heldBack: 0 });
     this.logger.warn(`statement ${statement} failed: ${describeStoreError(error)}${heldBack}`);
   }

@@ -14,7 +14,10 @@ export function cookieBytes(name: string, value: string): number {
 /** A cookie the browser would silently drop is a bug to report, not a header to send. */
 export function assertCookieFits(name: string, value: string): void {
   const bytes = cookieBytes(name, value);
-  if (bytes > MAX_COOKIE_BYTES) throw new RangeError(`cookie '${name}' would be ${bytes} bytes (name + value); browsers keep at most ${MAX_COOKIE_BYTES}`);
+  if (bytes > MAX_COOKIE_BYTES)
+    throw new RangeError(
+      `cookie '${name}' would be ${bytes} bytes (name + value); browsers keep at most ${MAX_COOKIE_BYTES}`,
+    );
 }
 const identity = (value: string) => value; // no percent-decoding: one token, one spelling
 
@@ -38,9 +41,12 @@ export class CookieTransport implements SessionTransport {
     // Two cookies of our name mean a sibling domain or path planted one (cookie tossing):
     // we cannot tell which is ours, so neither is accepted.
     // (The name occurring once as a substring is the common case, and settles it without splitting.)
-    if (header.indexOf(this.cookie.name) !== header.lastIndexOf(this.cookie.name) && this.countOccurrences(header) > 1) return MALFORMED_TOKEN;
+    if (header.indexOf(this.cookie.name) !== header.lastIndexOf(this.cookie.name) && this.countOccurrences(header) > 1)
+      return MALFORMED_TOKEN;
     // Browsers drop a cookie over 4096 bytes; a token is 43 ASCII bytes, so only a long name gets there.
-    return isWellFormedToken(value) && this.tokenCookieBytes <= MAX_COOKIE_BYTES ? { kind: 'token', token: value } : MALFORMED_TOKEN;
+    return isWellFormedToken(value) && this.tokenCookieBytes <= MAX_COOKIE_BYTES
+      ? { kind: 'token', token: value }
+      : MALFORMED_TOKEN;
   }
 
   write(response: HttpResponseLike, token: string, maxAgeMs: number): void {
@@ -53,16 +59,20 @@ export class CookieTransport implements SessionTransport {
 
   private setCookie(response: HttpResponseLike, value: string, maxAgeSeconds: number): void {
     assertCookieFits(this.cookie.name, value);
-    appendHeader(response, 'Set-Cookie', stringifySetCookie({
-      name: this.cookie.name,
-      value,
-      maxAge: maxAgeSeconds,
-      httpOnly: true,
-      secure: this.cookie.secure,
-      sameSite: this.cookie.sameSite,
-      path: this.cookie.path,
-      domain: this.cookie.domain,
-    }));
+    appendHeader(
+      response,
+      'Set-Cookie',
+      stringifySetCookie({
+        name: this.cookie.name,
+        value,
+        maxAge: maxAgeSeconds,
+        httpOnly: true,
+        secure: this.cookie.secure,
+        sameSite: this.cookie.sameSite,
+        path: this.cookie.path,
+        domain: this.cookie.domain,
+      }),
+    );
     // A response that changes the session cookie must never be stored by a shared cache.
     setHeader(response, 'Cache-Control', 'no-store');
   }

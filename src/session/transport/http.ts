@@ -12,8 +12,13 @@ export interface HttpRequestLike {
 
 export type HttpResponseLike = object;
 
-interface ExpressResponse { append(name: string, value: string): unknown; setHeader(name: string, value: string): unknown }
-interface FastifyReply { header(name: string, value: string): unknown }
+interface ExpressResponse {
+  append(name: string, value: string): unknown;
+  setHeader(name: string, value: string): unknown;
+}
+interface FastifyReply {
+  header(name: string, value: string): unknown;
+}
 
 function isExpress(response: HttpResponseLike): response is ExpressResponse {
   return typeof (response as Partial<ExpressResponse>).append === 'function';

@@ -2,9 +2,7 @@ import type { HttpRequestLike, HttpResponseLike } from './http.js';
 
 /** What a request carried: nothing, something that cannot be a token, or a well-formed token. */
 export type TokenReading =
-  | { readonly kind: 'none' }
-  | { readonly kind: 'malformed' }
-  | { readonly kind: 'token'; readonly token: string };
+  { readonly kind: 'none' } | { readonly kind: 'malformed' } | { readonly kind: 'token'; readonly token: string };
 
 export const NO_TOKEN: TokenReading = Object.freeze({ kind: 'none' });
 export const MALFORMED_TOKEN: TokenReading = Object.freeze({ kind: 'malformed' });
