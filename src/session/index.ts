@@ -12,8 +12,9 @@ export {
 } from './purge/session-purge.service.js';
 export { PURGE_SQL, PURGE_LOCK_KEY, PurgeStore } from './purge/purge.store.js';
 export { Public, OptionalSession, CurrentSession } from './decorators/session.decorators.js';
-export { RequireFreshSession, SkipCsrf } from './decorators/security.decorators.js';
-export { CsrfGuard, type CsrfFailure } from './guards/csrf.guard.js';
+export { RequireFreshSession } from './decorators/security.decorators.js';
+export { SkipCsrf } from './csrf/csrf.decorator.js';
+export { CsrfGuard, type CsrfFailure } from './csrf/csrf.guard.js';
 export { FreshSessionGuard } from './guards/fresh-session.guard.js';
 export { csrfTokenFor } from './csrf/csrf-token.js';
 export { AggregatedAuditLog } from './security/aggregated-audit.js';
@@ -96,11 +97,11 @@ export {
   type SummaryBucket,
 } from './audit/audit-query.dto.js';
 export { SessionAuditStore, AUDIT_SQL } from './audit/audit.store.js';
-export { SessionAdminService, type AdminActor } from './audit/session-admin.service.js';
-export { SessionAdminGuard } from './audit/session-admin.guard.js';
-export { SessionAdminController } from './audit/session-admin.controller.js';
-export type { SessionAdminOptions, SessionAdminAuthorizer } from './audit/admin.options.js';
-export { SESSION_ADMIN_TAG, SESSION_BEARER_SECURITY, SESSION_COOKIE_SECURITY } from './audit/openapi.js';
+export { SessionAdminService, type AdminActor } from './admin/session-admin.service.js';
+export { SessionAdminGuard } from './admin/session-admin.guard.js';
+export { SessionAdminController } from './admin/session-admin.controller.js';
+export type { SessionAdminOptions, SessionAdminAuthorizer } from './admin/admin.options.js';
+export { SESSION_ADMIN_TAG, SESSION_BEARER_SECURITY, SESSION_COOKIE_SECURITY } from './admin/openapi.js';
 export type { SessionTransport, TokenReading } from './transport/session-transport.js';
 export type { HttpRequestLike, HttpResponseLike } from './transport/http.js';
 export { CookieTransport } from './transport/cookie.transport.js';

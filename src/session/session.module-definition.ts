@@ -3,7 +3,7 @@ import { APP_GUARD } from '@nestjs/core';
 import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import type { Pool } from 'pg';
 import type { DataSource } from 'typeorm';
-import type { SessionAdminOptions } from './audit/admin.options.js';
+import type { SessionAdminOptions } from './admin/admin.options.js';
 import { SessionAuditLogEntity } from './audit/audit-log.entity.js';
 import { monotonicNow, SessionCache } from './cache/session-cache.js';
 import {
@@ -12,14 +12,14 @@ import {
   SessionInvalidationListener,
 } from './cache/session-invalidation.listener.js';
 import { SessionAuditStore } from './audit/audit.store.js';
-import { sessionAdminOpenApiProvider } from './audit/openapi.js';
-import { sessionAdminControllerAt } from './audit/session-admin.controller.js';
-import { SessionAdminGuard } from './audit/session-admin.guard.js';
-import { SessionAdminService } from './audit/session-admin.service.js';
+import { sessionAdminOpenApiProvider } from './admin/openapi.js';
+import { sessionAdminControllerAt } from './admin/session-admin.controller.js';
+import { SessionAdminGuard } from './admin/session-admin.guard.js';
+import { SessionAdminService } from './admin/session-admin.service.js';
 import { SessionAuditService } from './audit/session-audit.service.js';
 import { SessionEvents } from './audit/session-events.js';
 import { CsrfCookieTransport } from './csrf/csrf-cookie.transport.js';
-import { CsrfGuard } from './guards/csrf.guard.js';
+import { CsrfGuard } from './csrf/csrf.guard.js';
 import { FreshSessionGuard } from './guards/fresh-session.guard.js';
 import { SessionGuard } from './guards/session.guard.js';
 import { PurgeStore } from './purge/purge.store.js';

@@ -24,7 +24,7 @@ import {
   resolveAdminOptions,
   type ResolvedAdminOptions,
   type SessionAdminOptions,
-} from './audit/admin.options.js';
+} from './admin/admin.options.js';
 import { parseDuration, type Duration } from './duration.js';
 import {
   metricsOptionsForValidation,

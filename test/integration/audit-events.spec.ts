@@ -4,7 +4,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { createHash } from 'node:crypto';
 import { config as rxjsConfig, type Subscription } from 'rxjs';
 import { toAuditRecord, type SessionAuditRecord } from '../../src/session/audit/audit-record.js';
-import { SessionAdminService } from '../../src/session/audit/session-admin.service.js';
+import { SessionAdminService } from '../../src/session/admin/session-admin.service.js';
 import { SessionEvents } from '../../src/session/audit/session-events.js';
 import { SessionModule, SessionService, SessionStore, SessionValidator, tokenDigest } from '../../src/session/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';

@@ -13,7 +13,7 @@ jest.unstable_mockModule('@nestjs/swagger', () => {
 const { Test } = await import('@nestjs/testing');
 const { TypeOrmModule } = await import('@nestjs/typeorm');
 const { SessionModule, SessionAdminController, SessionService } = await import('../../src/session/index.js');
-const { SESSION_ADMIN_OPENAPI, loadSwagger } = await import('../../src/session/audit/openapi.js');
+const { SESSION_ADMIN_OPENAPI, loadSwagger } = await import('../../src/session/admin/openapi.js');
 
 describe('the admin API without @nestjs/swagger', () => {
   let db: TestDatabase;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { loadSwagger } from '../../src/session/audit/openapi.js';
+import { loadSwagger } from '../../src/session/admin/openapi.js';
 
 const notFound = (code: string, what: string) =>
   Object.assign(

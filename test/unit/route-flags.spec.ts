@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { SkipCsrf } from '../../src/session/decorators/security.decorators.js';
+import { SkipCsrf } from '../../src/session/csrf/csrf.decorator.js';
 import { OptionalSession, Public } from '../../src/session/decorators/session.decorators.js';
 import { RouteFlagsMemo } from '../../src/session/guards/route-flags.js';
 

@@ -1,13 +1,7 @@
 import { applyDecorators, SetMetadata, UseGuards } from '@nestjs/common';
 import { parseDuration, type Duration } from '../duration.js';
 import { FreshSessionGuard } from '../guards/fresh-session.guard.js';
-import { FRESH_SESSION_MAX_AGE, SKIP_CSRF } from './security.metadata.js';
-
-/**
- * The route takes unsafe requests without the CSRF checks (no token, no Origin check): only
- * for endpoints no browser session should reach, e.g. a webhook called server to server.
- */
-export const SkipCsrf = () => SetMetadata(SKIP_CSRF, true);
+import { FRESH_SESSION_MAX_AGE } from './security.metadata.js';
 
 /**
  * Step-up: the route needs a session whose last authentication (login or

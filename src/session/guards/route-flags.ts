@@ -1,6 +1,6 @@
 import type { ExecutionContext } from '@nestjs/common';
 import type { Reflector } from '@nestjs/core';
-import { SKIP_CSRF } from '../decorators/security.metadata.js';
+import { SKIP_CSRF } from '../csrf/csrf.decorator.js';
 import { OPTIONAL_SESSION, PUBLIC_ROUTE } from '../decorators/session.decorators.js';
 
 /** What a route's decorators (on the handler, else its class) say about sessions. */

@@ -1,16 +1,16 @@
 import { CanActivate, ExecutionContext, ForbiddenException, Inject, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { isSessionResolved, sessionOf, type ActiveSession } from '../active-session.js';
-import { csrfTokensMatch } from '../csrf/csrf-token.js';
-import { checkRequestOrigin } from '../csrf/request-origin.js';
+import { csrfTokensMatch } from './csrf-token.js';
+import { checkRequestOrigin } from './request-origin.js';
 import { AggregatedAuditLog } from '../security/aggregated-audit.js';
 import { sourceOf } from '../security/request-source.js';
 import { SESSION_OPTIONS, SESSION_TRANSPORT } from '../session.constants.js';
 import type { ResolvedSessionOptions } from '../session.options.js';
 import { clientIp, headerValue, type HttpRequestLike } from '../transport/http.js';
 import type { SessionTransport } from '../transport/session-transport.js';
-import { HTTP_LIKE, requestOf, UnsupportedContextError } from './execution-context.js';
-import { RouteFlagsMemo } from './route-flags.js';
+import { HTTP_LIKE, requestOf, UnsupportedContextError } from '../guards/execution-context.js';
+import { RouteFlagsMemo } from '../guards/route-flags.js';
 
 export type CsrfFailure = 'cross_site' | 'origin_not_allowed' | 'csrf_token_missing' | 'csrf_token_invalid';
 

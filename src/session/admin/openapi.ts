@@ -1,12 +1,12 @@
 import type { Provider } from '@nestjs/common';
-import { AUDIT_EVENTS, MAX_IP_LENGTH } from './audit-event.js';
+import { AUDIT_EVENTS, MAX_IP_LENGTH } from '../audit/audit-event.js';
 import {
   AuditQueryDto,
   AuditSummaryDto,
   DEFAULT_AUDIT_PAGE_SIZE,
   MAX_AUDIT_PAGE_SIZE,
   SUMMARY_BUCKETS,
-} from './audit-query.dto.js';
+} from '../audit/audit-query.dto.js';
 import { SessionAdminController } from './session-admin.controller.js';
 
 /**

@@ -14,10 +14,10 @@ import {
 import type { ActiveSession } from '../active-session.js';
 import { CurrentSession } from '../decorators/session.decorators.js';
 import type { HttpRequestLike } from '../transport/http.js';
-import { AuditQueryDto, AuditSummaryDto } from './audit-query.dto.js';
+import { AuditQueryDto, AuditSummaryDto } from '../audit/audit-query.dto.js';
 import { SessionAdminGuard } from './session-admin.guard.js';
 import { SessionAdminService } from './session-admin.service.js';
-import { SessionAuditService } from './session-audit.service.js';
+import { SessionAuditService } from '../audit/session-audit.service.js';
 
 /**
  * The admin HTTP API, mounted under `admin.path` only when `admin.enabled` (see
