@@ -17,3 +17,10 @@ export function parseDuration(value: unknown): number | undefined {
   const ms = Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS];
   return Number.isSafeInteger(ms) ? ms : undefined;
 }
+
+/** Milliseconds as a user would write them: in the largest unit that divides them ('12h', '90s', '1500ms'). */
+export function formatDuration(ms: number): string {
+  const units = Object.entries(UNIT_MS).reverse();
+  const [unit, size] = units.find(([, size]) => ms % size === 0 && ms > 0) ?? ['ms', 1];
+  return `${ms / size}${unit}`;
+}

@@ -19,8 +19,8 @@ export { FreshSessionGuard } from './guards/fresh-session.guard.js';
 export { csrfTokenFor } from './csrf/csrf-token.js';
 export { AggregatedAuditLog } from './security/aggregated-audit.js';
 export { TokenFloodDetector } from './security/token-flood.detector.js';
+export type { SessionCsrfOptions } from './csrf/csrf.options.js';
 export type {
-  SessionCsrfOptions,
   SessionFloodOptions,
   SessionLimitOptions,
   SessionLimitPolicy,
@@ -39,6 +39,8 @@ export {
   type ResolvedPurgeOptions,
   type SessionCacheOptions,
   type ResolvedCacheOptions,
+  DEFAULT_METRICS_PREFIX,
+  type ResolvedMetricsOptions,
 } from './session.options.js';
 export { SessionCache, clockOffset } from './cache/session-cache.js';
 export { SessionInvalidationListener } from './cache/session-invalidation.listener.js';
@@ -74,12 +76,7 @@ export {
 } from './metrics/session-metrics.js';
 // Not the prom-client implementation itself: its types name prom-client, which a host app may not have.
 export { METRICS_SQL, ACTIVE_SESSIONS_SAMPLE_MS } from './metrics/metrics.sql.js';
-export {
-  DEFAULT_METRICS_PREFIX,
-  type SessionMetricsOptions,
-  type ResolvedMetricsOptions,
-  type SessionMetricsRegistry,
-} from './metrics/metrics.options.js';
+export type { SessionMetricsOptions, SessionMetricsRegistry } from './metrics/metrics.options.js';
 export type { SessionSummary, SessionRow } from './store/session-row.js';
 export { UserSessionEntity } from './store/session.entity.js';
 export { SessionAuditLogEntity } from './audit/audit-log.entity.js';

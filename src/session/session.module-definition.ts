@@ -32,7 +32,12 @@ import { createSessionMetrics } from './metrics/prometheus-session-metrics.js';
 import { SessionMetrics } from './metrics/session-metrics.js';
 import { SessionValidator } from './session-validator.js';
 import { SESSION_OPTIONS, SESSION_TRANSPORT } from './session.constants.js';
-import { resolveSessionOptions, type ResolvedSessionOptions, type SessionModuleOptions } from './session.options.js';
+import {
+  adminPath,
+  resolveSessionOptions,
+  type ResolvedSessionOptions,
+  type SessionModuleOptions,
+} from './session.options.js';
 import { SessionService } from './session.service.js';
 import { UserSessionEntity } from './store/session.entity.js';
 import { SessionStore } from './store/session.store.js';
@@ -185,8 +190,7 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
   if (extras.globalGuard !== false)
     providers.push({ provide: APP_GUARD, useExisting: SessionGuard }, { provide: APP_GUARD, useExisting: CsrfGuard });
   // Off by default: the routes exist only when enabled where the module is imported.
-  const admin =
-    extras.admin?.enabled === true ? [sessionAdminControllerAt((extras.admin.path ?? 'admin').replace(/^\//, ''))] : [];
+  const admin = extras.admin?.enabled === true ? [sessionAdminControllerAt(adminPath(extras.admin))] : [];
   if (admin.length > 0) providers.push(sessionAdminOpenApiProvider); // OpenAPI docs when @nestjs/swagger is installed
   return {
     ...definition,

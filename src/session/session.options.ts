@@ -1,574 +1,295 @@
-import 'reflect-metadata';
-import { plainToInstance, Transform, Type } from 'class-transformer';
-import {
-  IsBoolean,
-  IsIn,
-  IsInt,
-  IsNumber,
-  IsOptional,
-  IsString,
-  Matches,
-  Max,
-  Min,
-  ValidateIf,
-  ValidateNested,
-  registerDecorator,
-  validateSync,
-  type ValidationArguments,
-  type ValidationError,
-} from 'class-validator';
 import { validateCronExpression } from 'cron';
-import {
-  AdminOptionsSchema,
-  mergeAdminOptions,
-  resolveAdminOptions,
-  type ResolvedAdminOptions,
-  type SessionAdminOptions,
-} from './admin/admin.options.js';
-import { parseDuration, type Duration } from './duration.js';
-import {
-  metricsOptionsForValidation,
-  MetricsOptionsSchema,
-  resolveMetricsOptions,
-  type ResolvedMetricsOptions,
-  type SessionMetricsOptions,
-} from './metrics/metrics.options.js';
-import {
-  ClientBindingOptionsSchema,
-  CsrfOptionsSchema,
-  csrfCookieProblem,
-  FloodOptionsSchema,
-  resolveSecurityOptions,
-  SessionLimitOptionsSchema,
-  StepUpOptionsSchema,
-  type ResolvedSecurityOptions,
-  type SecurityOptionsInput,
-} from './security/security.options.js';
+import { SessionAdminOptions } from './admin/admin.options.js';
+import { defaultCsrfCookieName, SessionCsrfOptions } from './csrf/csrf.options.js';
+import { formatDuration, parseDuration, type Duration } from './duration.js';
+import { SessionMetricsOptions } from './metrics/metrics.options.js';
+import * as is from './option-schema.js';
+import { SessionOptionsError } from './option-schema.js';
+import * as security from './security/security.options.js';
 
+export { SessionOptionsError };
 export type SessionTransportKind = 'cookie' | 'bearer';
 export type SameSite = 'lax' | 'strict' | 'none';
 
-export interface SessionCookieOptions {
-  /** Default `__Host-sid`: the prefix makes browsers refuse it without Secure, with a Domain or a Path other than `/`. */
-  name?: string;
-  /** Default true. Only a non-`__Host-`/`__Secure-` name may turn it off (plain-http development). */
-  secure?: boolean;
-  /** Default 'lax'. */
-  sameSite?: SameSite;
+// Each option is declared once: its type, check and doc in a schema class below (or in its
+// feature's *.options.ts), its default in DEFAULTS. Rules between options are in RULES.
+
+export class SessionCookieOptions {
+  /** A `__Host-` name makes browsers refuse the cookie without Secure, with a Domain or a Path other than '/'. */
+  @is.CookieName() name?: string;
+  /** Only a name without a `__Host-`/`__Secure-` prefix may turn it off (plain-http development). */
+  @is.Bool() secure?: boolean;
+  @is.OneOf(['lax', 'strict', 'none']) sameSite?: SameSite;
   /** Not allowed with a `__Host-` name. */
-  domain?: string;
-  /** Default '/'; must be '/' with a `__Host-` name. */
+  @is.Text(/^\.?[a-z0-9.-]{1,253}$/i, 'must be a host name') domain?: string;
+  /** Must be '/' with a `__Host-` name. */
+  @is.Text(/^\/[\x21-\x3a\x3c-\x7e]*$/, "must start with '/' and hold no ';', spaces or control characters")
   path?: string;
 }
 
-/**
- * What `SessionModule.forRoot()` takes. Every field is optional; defaults follow NIST SP 800-63B AAL2.
- * Security options (csrf, flood, sessionLimit, stepUp, clientBinding): see security/security.options.ts.
- */
-export interface SessionModuleOptions extends SecurityOptionsInput {
-  /** Ends a session this long after its last request. Default '30m'. */
-  idleTimeout?: Duration;
-  /** Ends a session this long after login, whatever the activity. Default '12h'. */
-  absoluteTimeout?: Duration;
-  /** How stale `last_seen_at` may get before a request writes it. Default min(60s, idleTimeout / 10). */
-  touchInterval?: Duration;
-  /** Replace the token this often (0 turns periodic rotation off). Default '15m'. */
-  rotationInterval?: Duration;
-  /** How long a rotated-out token still works for in-flight requests. Default '30s'. */
-  rotationGrace?: Duration;
-  /** 'cookie' (default) or 'bearer' (`Authorization: Bearer <token>`). */
-  transport?: SessionTransportKind;
-  cookie?: SessionCookieOptions;
-  /** Bearer transport: response header that carries a rotated token. Default 'session-token'. */
-  bearerRotationHeader?: string;
-  /** Upper bound of a session's JSON data, in bytes. Default 65536. */
-  maxDataBytes?: number;
-  /** The scheduled purge of expired sessions and old audit rows. */
-  purge?: SessionPurgeOptions;
-  /** The admin HTTP API (audit queries, any user's sessions). Off by default. */
-  admin?: SessionAdminOptions;
-  /** In-process cache of validated sessions, kept coherent across instances by LISTEN/NOTIFY. Off by default. */
-  cache?: SessionCacheOptions;
-  /** Prometheus metrics through prom-client (an optional peer dependency). Off by default. */
-  metrics?: SessionMetricsOptions;
+const cronError = (v: unknown) => (typeof v === 'string' ? validateCronExpression(v).error?.message : 'not a string');
+
+export class SessionPurgeOptions {
+  /** false: no scheduled job (`SessionPurgeService.runOnce()` and `npm run purge` still work). */
+  @is.Bool() enabled?: boolean;
+  /** When the job runs, in cron syntax (an optional leading seconds field). */
+  @is.Check((v) => !cronError(v), (v) => `must be a cron expression such as '*/5 * * * *' (${cronError(v)})`)
+  cron?: string;
+  /** Rows deleted per batch; each batch is one short transaction. */
+  @is.Int(1, 100_000) batchSize?: number;
+  /**
+   * Share of the time a run spends in batches, so request traffic, autovacuum and replicas keep up
+   * with a large backlog: after a batch that took t, the run pauses t × (1 − dutyCycle) / dutyCycle.
+   */
+  @is.Fraction(0.001, 1) dutyCycle?: number;
+  /** Audit rows older than this are deleted by the purge; false keeps them forever (0 would delete them as written). */
+  @is.Dur({ min: 1, or: false }) auditRetention?: Duration | false;
 }
 
-export interface SessionCacheOptions {
-  /** Default false. On: a hot session costs no SQL per request; a LISTEN connection per instance keeps it coherent. */
-  enabled?: boolean;
-  /** Sessions (token hashes) held at once, least recently used dropped first. Default 10000. */
-  maxEntries?: number;
-  /**
-   * How long an entry may be served before it is read again. Default '5s', at most '60s':
-   * NOTIFY is what evicts on change; the TTL only bounds what a silently dead listener could miss.
-   */
-  ttl?: Duration;
+export class SessionCacheOptions {
+  /** A hot session costs no SQL per request; a LISTEN connection per instance keeps the cache coherent. */
+  @is.Bool() enabled?: boolean;
+  /** Sessions held at once, least recently used dropped first (lru-cache allocates its index up front). */
+  @is.Int(1, 1_000_000) maxEntries?: number;
+  /** How long an entry may be served unread: NOTIFY evicts on change, the TTL bounds what a dead listener misses. */
+  @is.Dur({ min: 1, max: '60s' }) ttl?: Duration;
   /**
    * Announce every session change on the `nest_pg_session` channel (NOTIFY), so caches evict.
-   * Default: `enabled`. Set true on the instances that do not cache when others in the fleet do;
-   * it cannot be false with the cache on. Off without a cache because Postgres serialises the
-   * commits of all notifying transactions.
+   * Default: `enabled`. Set true on instances that do not cache when others in the fleet do. Off
+   * without a cache because Postgres serialises the commits of all notifying transactions.
    */
-  notify?: boolean;
+  @is.Bool() notify?: boolean;
 }
 
-export interface SessionPurgeOptions {
-  /** false: no scheduled job (`SessionPurgeService.runOnce()` and `npm run purge` still work). Default true. */
-  enabled?: boolean;
-  /** When the job runs, in cron syntax (an optional leading seconds field). Default every 5 minutes. */
-  cron?: string;
-  /** Rows deleted per batch; each batch is one short transaction. Default 5000. */
-  batchSize?: number;
-  /**
-   * Share of the time a run spends in batches, so request traffic, autovacuum and replicas
-   * keep up with a large backlog: after a batch that took t, the run pauses
-   * t × (1 − dutyCycle) / dutyCycle. 1 = no pause. Default 0.1 (a 100 ms batch, then 900 ms off).
-   */
-  dutyCycle?: number;
-  /** Audit rows older than this are deleted by the purge; false keeps them forever. Default '90d'. */
-  auditRetention?: Duration | false;
+/** What `SessionModule.forRoot()` takes. Every field is optional; defaults follow NIST SP 800-63B AAL2. */
+export class SessionModuleOptions {
+  /** Ends a session this long after its last request. */
+  @is.Dur({ min: 1 }) idleTimeout?: Duration;
+  /** Ends a session this long after login, whatever the activity. */
+  @is.Dur({ min: 1 }) absoluteTimeout?: Duration;
+  /** How stale `last_seen_at` may get before a request writes it. Default: idleTimeout / 10, at most a minute. */
+  @is.Dur({ min: 1 }) touchInterval?: Duration;
+  /** Replace the token this often; 0 turns periodic rotation off. Under a second would write on most requests. */
+  @is.Dur({ min: '1s', or: 0 }) rotationInterval?: Duration;
+  /** How long a rotated-out token still works for in-flight requests. Default: 30s, at most idleTimeout / 2. */
+  @is.Dur() rotationGrace?: Duration;
+  /** 'cookie', or 'bearer' (`Authorization: Bearer <token>`). */
+  @is.OneOf(['cookie', 'bearer']) transport?: SessionTransportKind;
+  @is.Nested(() => SessionCookieOptions) cookie?: SessionCookieOptions;
+  /** Bearer transport: response header that carries a rotated token. */
+  @is.HeaderName() bearerRotationHeader?: string;
+  /** Upper bound of a session's JSON data, in bytes. */
+  @is.Int(2, 1_048_576) maxDataBytes?: number;
+  /** The scheduled purge of expired sessions and old audit rows. */
+  @is.Nested(() => SessionPurgeOptions) purge?: SessionPurgeOptions;
+  /** The admin HTTP API (audit queries, any user's sessions). */
+  @is.Nested(() => SessionAdminOptions) admin?: SessionAdminOptions;
+  /** In-process cache of validated sessions, kept coherent across instances by LISTEN/NOTIFY. */
+  @is.Nested(() => SessionCacheOptions) cache?: SessionCacheOptions;
+  /** Prometheus metrics through prom-client (an optional peer dependency). */
+  @is.Nested(() => SessionMetricsOptions) metrics?: SessionMetricsOptions;
+  @is.Nested(() => SessionCsrfOptions) csrf?: SessionCsrfOptions;
+  @is.Nested(() => security.SessionFloodOptions) flood?: security.SessionFloodOptions;
+  @is.Nested(() => security.SessionLimitOptions) sessionLimit?: security.SessionLimitOptions;
+  @is.Nested(() => security.SessionStepUpOptions) stepUp?: security.SessionStepUpOptions;
+  @is.Nested(() => security.SessionClientBindingOptions) clientBinding?: security.SessionClientBindingOptions;
 }
 
-export interface ResolvedCookieOptions {
-  name: string;
-  secure: boolean;
-  sameSite: SameSite;
-  domain?: string;
-  path: string;
+/** Every default, as a user would write it. */
+export const DEFAULTS = {
+  idleTimeout: '30m',
+  absoluteTimeout: '12h',
+  touchInterval: '60s', // at most: idleTimeout / 10 when that is shorter
+  rotationInterval: '15m',
+  rotationGrace: '30s', // at most: idleTimeout / 2 when that is shorter
+  transport: 'cookie',
+  cookie: { name: '__Host-sid', secure: true, sameSite: 'lax', path: '/' },
+  bearerRotationHeader: 'session-token',
+  maxDataBytes: 65_536,
+  purge: { enabled: true, cron: '*/5 * * * *', batchSize: 5_000, dutyCycle: 0.1, auditRetention: '90d' },
+  admin: { enabled: false, path: 'admin' },
+  cache: { enabled: false, maxEntries: 10_000, ttl: '5s' }, // notify: as enabled
+  metrics: { enabled: false, prefix: 'nest_pg_session_' },
+  csrf: { enabled: true, headerName: 'x-csrf-token' }, // cookieName: 'csrf' with the session cookie's prefix
+  flood: { limit: 100, window: '1m', maxSources: 10_000 },
+  sessionLimit: { policy: 'evict-oldest' }, // applies only when sessionLimit is given
+  stepUp: { maxAge: '5m' },
+  clientBinding: { audit: true, rejectOnUserAgentChange: false },
+} as const satisfies Partly<SessionModuleOptions>;
+
+type Partly<T> = { [K in keyof T]?: T[K] extends object | undefined ? Partly<T[K]> : T[K] };
+type Group = Record<string, unknown>;
+/** T with the defaults D filled in: those keys are no longer optional. */
+type Filled<T, D> = Omit<T, keyof D> & {
+  [K in keyof D & keyof T]-?: D[K] extends Group ? Filled<NonNullable<T[K]>, D[K]> : Exclude<T[K], undefined>;
+};
+
+const isGroup = (value: unknown): value is Group =>
+  typeof value === 'object' && value !== null && !Array.isArray(value) && typeof value !== 'function';
+const isGiven = (value: unknown) => value !== undefined && value !== null;
+
+/** The given options over the defaults, group by group; a given value is kept as the very object. */
+function fill(given: Group, defaults: Group): Group {
+  const filled: Group = { ...defaults };
+  for (const [key, value] of Object.entries(given)) if (isGiven(value)) filled[key] = value;
+  for (const [key, value] of Object.entries(defaults)) {
+    if (isGroup(value)) filled[key] = fill(isGroup(given[key]) ? given[key] : {}, value);
+  }
+  return filled;
 }
 
-/** Options after validation, with every duration in milliseconds. */
-export interface ResolvedSessionOptions extends ResolvedSecurityOptions {
-  idleTimeoutMs: number;
-  absoluteTimeoutMs: number;
-  touchIntervalMs: number;
-  rotationIntervalMs: number;
-  rotationGraceMs: number;
-  transport: SessionTransportKind;
-  cookie: ResolvedCookieOptions;
-  bearerRotationHeader: string;
-  maxDataBytes: number;
-  purge: ResolvedPurgeOptions;
-  admin: ResolvedAdminOptions;
-  cache: ResolvedCacheOptions;
-  metrics: ResolvedMetricsOptions;
+const ms = (duration: Duration): number => parseDuration(duration)!;
+
+/** Validated options with the defaults filled in, as the module reads them: every duration in ms. */
+function resolve(o: Filled<SessionModuleOptions, typeof DEFAULTS>, given: SessionModuleOptions) {
+  const idleTimeoutMs = ms(o.idleTimeout);
+  const { auditRetention, ...purge } = o.purge;
+  const { notify, ttl, ...cache } = o.cache;
+  return {
+    idleTimeoutMs,
+    absoluteTimeoutMs: ms(o.absoluteTimeout),
+    touchIntervalMs: isGiven(given.touchInterval)
+      ? ms(o.touchInterval)
+      : Math.min(ms(o.touchInterval), Math.floor(idleTimeoutMs / 10)),
+    rotationIntervalMs: ms(o.rotationInterval),
+    // The default grace must not outlast a short idle timeout.
+    rotationGraceMs: isGiven(given.rotationGrace)
+      ? ms(o.rotationGrace)
+      : Math.min(ms(o.rotationGrace), Math.floor(idleTimeoutMs / 2)),
+    transport: o.transport,
+    cookie: o.cookie,
+    bearerRotationHeader: o.bearerRotationHeader.toLowerCase(),
+    maxDataBytes: o.maxDataBytes,
+    purge: { ...purge, auditRetentionMs: auditRetention === false ? null : ms(auditRetention) },
+    admin: { ...o.admin, path: adminPath(o.admin) },
+    cache: { ...cache, ttlMs: ms(ttl), notify: notify ?? cache.enabled },
+    metrics: o.metrics,
+    csrf: {
+      ...o.csrf,
+      headerName: o.csrf.headerName.toLowerCase(),
+      cookieName: o.csrf.cookieName ?? defaultCsrfCookieName(o.cookie.name),
+    },
+    flood: { limit: o.flood.limit, windowMs: ms(o.flood.window), maxSources: o.flood.maxSources },
+    sessionLimit: isGiven(given.sessionLimit) ? o.sessionLimit : undefined,
+    stepUp: { maxAgeMs: ms(o.stepUp.maxAge) },
+    clientBinding: o.clientBinding,
+  };
 }
 
-export interface ResolvedCacheOptions {
-  enabled: boolean;
-  maxEntries: number;
-  ttlMs: number;
-  notify: boolean;
+export type ResolvedSessionOptions = ReturnType<typeof resolve>;
+export type ResolvedCookieOptions = ResolvedSessionOptions['cookie'];
+export type ResolvedPurgeOptions = ResolvedSessionOptions['purge'];
+export type ResolvedCacheOptions = ResolvedSessionOptions['cache'];
+export type ResolvedMetricsOptions = ResolvedSessionOptions['metrics'];
+export const DEFAULT_METRICS_PREFIX = DEFAULTS.metrics.prefix;
+
+/** The admin API's route prefix, also read where the module is built. */
+export const adminPath = (admin?: SessionAdminOptions) => (admin?.path ?? DEFAULTS.admin.path).replace(/^\//, '');
+
+/** For messages: whether the user gave an option; its value as given, else `fallback` marked as the default. */
+interface Terms {
+  given(path: string): boolean;
+  of(path: string, fallback: unknown): string;
+  ms(path: string, resolvedMs: number): string;
 }
 
-export interface ResolvedPurgeOptions {
-  enabled: boolean;
-  cron: string;
-  batchSize: number;
-  dutyCycle: number;
-  /** null: audit rows are kept forever. */
-  auditRetentionMs: number | null;
+/** Cookie prefix rules (RFC 6265bis), so a browser never silently drops a cookie we set. */
+function prefixProblem(name: string, cookie: ResolvedCookieOptions): string | undefined {
+  if (/^__(host|secure)-/i.test(name) && !/^__(Host|Secure)-/.test(name))
+    return "looks like a cookie prefix but is not spelled '__Host-' or '__Secure-'";
+  if (/^__(Host|Secure)-/.test(name) && !cookie.secure) return 'needs cookie.secure: true';
+  if (name.startsWith('__Host-') && cookie.domain !== undefined) return 'must not go with a cookie.domain';
+  if (name.startsWith('__Host-') && cookie.path !== '/') return "needs cookie.path '/'";
 }
 
-export const DEFAULT_IDLE_TIMEOUT_MS = 30 * 60_000;
-export const DEFAULT_ABSOLUTE_TIMEOUT_MS = 12 * 3_600_000;
-export const DEFAULT_ROTATION_INTERVAL_MS = 15 * 60_000;
-export const DEFAULT_ROTATION_GRACE_MS = 30_000;
-export const MAX_TOUCH_INTERVAL_MS = 60_000;
-export const DEFAULT_PURGE_CRON = '*/5 * * * *';
-export const DEFAULT_PURGE_BATCH_SIZE = 5_000;
-export const DEFAULT_PURGE_DUTY_CYCLE = 0.1;
-export const DEFAULT_AUDIT_RETENTION_MS = 90 * 86_400_000;
-export const DEFAULT_CACHE_MAX_ENTRIES = 10_000;
-export const DEFAULT_CACHE_TTL_MS = 5_000;
-export const MAX_CACHE_TTL_MS = 60_000;
-
-export class SessionOptionsError extends Error {
-  override name = 'SessionOptionsError';
-}
-
-// ---- class-validator rules ------------------------------------------------------------
-
-function IsDuration(options: { positive?: boolean } = {}) {
-  return (target: object, propertyName: string) =>
-    registerDecorator({
-      name: 'isDuration',
-      target: target.constructor,
-      propertyName,
-      validator: {
-        validate(value: unknown) {
-          const ms = parseDuration(value);
-          return ms !== undefined && (!options.positive || ms > 0);
-        },
-        defaultMessage: (args?: ValidationArguments) =>
-          `must be a ${options.positive ? 'positive' : 'non-negative'} duration ` +
-          `(milliseconds, or a string like '30s', '30m', '12h'); got ${JSON.stringify(args?.value)}`,
-      },
-    });
-}
-
-function IsDurationAtMost(maxMs: number) {
-  return (target: object, propertyName: string) =>
-    registerDecorator({
-      name: 'isDurationAtMost',
-      target: target.constructor,
-      propertyName,
-      validator: {
-        validate: (value: unknown) => (parseDuration(value) ?? 0) <= maxMs,
-        defaultMessage: (args?: ValidationArguments) =>
-          `must be at most ${maxMs} ms; got ${JSON.stringify(args?.value)}`,
-      },
-    });
-}
-
-/** The duration must be strictly below another option's duration (resolved with defaults). */
-function IsShorterThan(other: keyof SessionOptionsSchema, resolveOther: (o: SessionOptionsSchema) => number) {
-  return (target: object, propertyName: string) =>
-    registerDecorator({
-      name: 'isShorterThan',
-      target: target.constructor,
-      propertyName,
-      validator: {
-        validate(value: unknown, args?: ValidationArguments) {
-          const mine = parseDuration(value);
-          const theirs = resolveOther(args!.object as SessionOptionsSchema);
-          return mine === undefined || Number.isNaN(theirs) || mine < theirs;
-        },
-        defaultMessage: (args?: ValidationArguments) =>
-          `${JSON.stringify(args?.value)} must be shorter than ${String(other)} ` +
-          `(${resolveOther(args!.object as SessionOptionsSchema)} ms)`,
-      },
-    });
-}
+/** Rules between options, on resolved values; each returns '<option>: <problem>' when broken. */
+const RULES: ((o: ResolvedSessionOptions, t: Terms) => string | false | undefined)[] = [
+  // A default idle timeout above a short absolute one is harmless: the absolute one ends the session first.
+  (o, t) =>
+    t.given('idleTimeout') &&
+    o.idleTimeoutMs > o.absoluteTimeoutMs &&
+    `idleTimeout: ${t.ms('idleTimeout', o.idleTimeoutMs)} must not exceed absoluteTimeout ${t.ms('absoluteTimeout', o.absoluteTimeoutMs)}`,
+  (o, t) =>
+    o.touchIntervalMs >= o.idleTimeoutMs &&
+    `touchInterval: ${t.ms('touchInterval', o.touchIntervalMs)} must be shorter than idleTimeout ${t.ms('idleTimeout', o.idleTimeoutMs)}`,
+  (o, t) =>
+    o.rotationGraceMs >= o.idleTimeoutMs &&
+    `rotationGrace: ${t.ms('rotationGrace', o.rotationGraceMs)} must be shorter than idleTimeout ${t.ms('idleTimeout', o.idleTimeoutMs)}`,
+  // Rotating again inside the grace window would retire a token that requests may still carry.
+  (o, t) =>
+    o.rotationIntervalMs !== 0 &&
+    o.rotationIntervalMs <= o.rotationGraceMs &&
+    `rotationInterval: ${t.ms('rotationInterval', o.rotationIntervalMs)} must be 0 (no rotation) or longer than ` +
+      `rotationGrace ${t.ms('rotationGrace', o.rotationGraceMs)}`,
+  (o, t) => {
+    const problem = prefixProblem(o.cookie.name, o.cookie);
+    return problem && `cookie.name: ${t.of('cookie.name', o.cookie.name)} ${problem}`;
+  },
+  (o, t) =>
+    o.cookie.sameSite === 'none' &&
+    !o.cookie.secure &&
+    `cookie.sameSite: ${t.of('cookie.sameSite', 'none')} needs cookie.secure: true`,
+  // The CSRF cookie is written beside the session cookie, with its attributes.
+  (o, t) =>
+    o.csrf.cookieName === o.cookie.name &&
+    `csrf.cookieName: ${t.of('csrf.cookieName', o.csrf.cookieName)} must differ from the session cookie's name`,
+  // (A default name takes the session cookie's prefix, judged above.)
+  (o, t) => {
+    const problem = t.given('csrf.cookieName') && o.csrf.cookieName && prefixProblem(o.csrf.cookieName, o.cookie);
+    return problem && `csrf.cookieName: ${t.of('csrf.cookieName', o.csrf.cookieName)} ${problem}`;
+  },
+  // A cache whose own instance stays silent would let the others serve its changes stale.
+  (o) => o.cache.enabled && !o.cache.notify && 'cache.notify: cannot be false while cache.enabled is true',
+  (o) =>
+    o.admin.enabled &&
+    typeof o.admin.authorize !== 'function' &&
+    'admin.authorize: must be a function (session, request) => boolean | Promise<boolean> when admin.enabled is true',
+];
 
 /**
- * A rotation interval inside the grace window would drop a previous token while requests
- * may still carry it, and one below a second would write on nearly every request. 0 = off.
+ * Routes are fixed when the module is built, before a forRootAsync factory runs. So `enabled`
+ * and `path` come from where SessionModule is imported (`forRoot({ admin })`, or `admin`
+ * beside `useFactory`); `authorize` may come from either, e.g. from the factory to use
+ * injected services. Contradictions stop the app at start-up.
  */
-const MIN_ROTATION_INTERVAL_MS = 1_000;
-function IsZeroOrLongerThanGrace() {
-  const graceOf = (o: SessionOptionsSchema) =>
-    parseDuration(o.rotationGrace) ?? Math.min(DEFAULT_ROTATION_GRACE_MS, Math.floor(idleOf(o) / 2));
-  return (target: object, propertyName: string) =>
-    registerDecorator({
-      name: 'isZeroOrLongerThanGrace',
-      target: target.constructor,
-      propertyName,
-      validator: {
-        validate(value: unknown, args?: ValidationArguments) {
-          const ms = parseDuration(value);
-          if (ms === undefined || ms === 0) return true;
-          return ms > graceOf(args!.object as SessionOptionsSchema) && ms >= MIN_ROTATION_INTERVAL_MS;
-        },
-        defaultMessage: (args?: ValidationArguments) =>
-          `${JSON.stringify(args?.value)} must be 0 (off), at least ${MIN_ROTATION_INTERVAL_MS} ms, and longer than rotationGrace ` +
-          `(${graceOf(args!.object as SessionOptionsSchema)} ms)`,
-      },
-    });
-}
-
-/** Cookie prefix rules from RFC 6265bis, checked here so a browser never silently drops our cookie. */
-function IsValidCookiePrefix() {
-  return (target: object, propertyName: string) =>
-    registerDecorator({
-      name: 'isValidCookiePrefix',
-      target: target.constructor,
-      propertyName,
-      validator: {
-        validate(name: unknown, args?: ValidationArguments) {
-          return cookiePrefixProblem(String(name), args!.object as CookieOptionsSchema) === undefined;
-        },
-        defaultMessage: (args?: ValidationArguments) =>
-          `${cookiePrefixProblem(String(args?.value), args!.object as CookieOptionsSchema)}`,
-      },
-    });
-}
-
-function cookiePrefixProblem(name: string, cookie: CookieOptionsSchema): string | undefined {
-  const secure = cookie.secure ?? true;
-  if (name.startsWith('__Host-')) {
-    if (!secure) return `a '__Host-' cookie requires cookie.secure: true`;
-    if (cookie.domain !== undefined) return `a '__Host-' cookie must not set cookie.domain`;
-    if ((cookie.path ?? '/') !== '/') return `a '__Host-' cookie requires cookie.path '/'`;
-  }
-  if (name.startsWith('__Secure-') && !secure) return `a '__Secure-' cookie requires cookie.secure: true`;
-  if (/^__(host|secure)-/i.test(name) && !/^__(Host|Secure)-/.test(name)) {
-    return `'${name}' looks like a cookie prefix but is not spelled '__Host-' or '__Secure-'`;
-  }
-  if ((cookie.sameSite ?? 'lax') === 'none' && !secure) return `cookie.sameSite 'none' requires cookie.secure: true`;
-  return undefined;
-}
-
-class CookieOptionsSchema implements SessionCookieOptions {
-  @IsOptional()
-  @IsString()
-  @Matches(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/, { message: 'must be a cookie token of 1..64 characters' })
-  @IsValidCookiePrefix()
-  // The default is filled in here (also over an explicit undefined) so the prefix rules judge it too.
-  @Transform(({ value }) => value ?? '__Host-sid')
-  name?: string = '__Host-sid';
-
-  @IsOptional()
-  @IsBoolean()
-  secure?: boolean;
-
-  @IsOptional()
-  @IsIn(['lax', 'strict', 'none'])
-  sameSite?: SameSite;
-
-  @IsOptional()
-  @IsString()
-  @Matches(/^\.?[a-z0-9.-]{1,253}$/i, { message: 'must be a host name' })
-  domain?: string;
-
-  @IsOptional()
-  @IsString()
-  @Matches(/^\/[\x21-\x3a\x3c-\x7e]*$/, {
-    message: "must start with '/' and hold no ';', spaces or control characters",
-  })
-  path?: string;
-}
-
-function IsCronExpression() {
-  return (target: object, propertyName: string) =>
-    registerDecorator({
-      name: 'isCronExpression',
-      target: target.constructor,
-      propertyName,
-      validator: {
-        validate: (value: unknown) => typeof value === 'string' && validateCronExpression(value).valid,
-        defaultMessage: (args?: ValidationArguments) =>
-          `must be a cron expression such as '*/5 * * * *'; got ${JSON.stringify(args?.value)}` +
-          (typeof args?.value === 'string' ? ` (${validateCronExpression(args.value).error?.message})` : ''),
-      },
-    });
-}
-
-class PurgeOptionsSchema implements SessionPurgeOptions {
-  @IsOptional()
-  @IsBoolean()
-  enabled?: boolean;
-
-  @IsOptional()
-  @IsCronExpression()
-  cron?: string;
-
-  @IsOptional()
-  @IsInt()
-  @Min(1)
-  @Max(100_000)
-  batchSize?: number;
-
-  @IsOptional()
-  @IsNumber({ allowNaN: false, allowInfinity: false })
-  @Min(0.001)
-  @Max(1)
-  dutyCycle?: number;
-
-  // false, or a positive duration: retention 0 would delete every audit row as it is written.
-  @IsOptional()
-  @ValidateIf((o: PurgeOptionsSchema) => o.auditRetention !== false)
-  @IsDuration({ positive: true })
-  auditRetention?: Duration | false;
-}
-
-class CacheOptionsSchema implements SessionCacheOptions {
-  @IsOptional()
-  @IsBoolean()
-  enabled?: boolean;
-
-  // lru-cache allocates its index for every entry up front: a million is ~25 MB before any session.
-  @IsOptional()
-  @IsInt()
-  @Min(1)
-  @Max(1_000_000)
-  maxEntries?: number;
-
-  @IsOptional()
-  @IsDuration({ positive: true })
-  @IsDurationAtMost(MAX_CACHE_TTL_MS)
-  ttl?: Duration;
-
-  @IsOptional()
-  @IsBoolean()
-  notify?: boolean;
-}
-
-const idleOf = (o: SessionOptionsSchema) => parseDuration(o.idleTimeout ?? DEFAULT_IDLE_TIMEOUT_MS) ?? NaN;
-const absoluteOf = (o: SessionOptionsSchema) => parseDuration(o.absoluteTimeout ?? DEFAULT_ABSOLUTE_TIMEOUT_MS) ?? NaN;
-
-class SessionOptionsSchema implements SessionModuleOptions {
-  @IsOptional()
-  @IsDuration({ positive: true })
-  @IsShorterThan('absoluteTimeout', (o) => absoluteOf(o) + 1) // idle may equal absolute
-  idleTimeout?: Duration;
-
-  @IsOptional()
-  @IsDuration({ positive: true })
-  absoluteTimeout?: Duration;
-
-  @IsOptional()
-  @IsDuration({ positive: true })
-  @IsShorterThan('idleTimeout', idleOf)
-  touchInterval?: Duration;
-
-  @IsOptional()
-  @IsDuration()
-  @IsZeroOrLongerThanGrace()
-  rotationInterval?: Duration;
-
-  @IsOptional()
-  @IsDuration()
-  @IsShorterThan('idleTimeout', idleOf)
-  rotationGrace?: Duration;
-
-  @IsOptional()
-  @IsIn(['cookie', 'bearer'])
-  transport?: SessionTransportKind;
-
-  @IsOptional()
-  @ValidateNested()
-  @Type(() => CookieOptionsSchema)
-  cookie?: CookieOptionsSchema;
-
-  @IsOptional()
-  @IsString()
-  @Matches(/^[a-z][a-z0-9-]{0,63}$/i, { message: 'must be an HTTP header name' })
-  bearerRotationHeader?: string;
-
-  @IsOptional()
-  @IsInt()
-  @Min(2)
-  @Max(1_048_576)
-  maxDataBytes?: number;
-
-  @IsOptional()
-  @ValidateNested()
-  @Type(() => PurgeOptionsSchema)
-  purge?: PurgeOptionsSchema;
-
-  @IsOptional()
-  @ValidateNested()
-  @Type(() => AdminOptionsSchema)
-  admin?: AdminOptionsSchema;
-
-  @IsOptional()
-  @ValidateNested()
-  @Type(() => CacheOptionsSchema)
-  cache?: CacheOptionsSchema;
-  @IsOptional()
-  @ValidateNested()
-  @Type(() => MetricsOptionsSchema)
-  metrics?: MetricsOptionsSchema;
-
-  @IsOptional()
-  @ValidateNested()
-  @Type(() => CsrfOptionsSchema)
-  csrf?: CsrfOptionsSchema;
-
-  @IsOptional()
-  @ValidateNested()
-  @Type(() => FloodOptionsSchema)
-  flood?: FloodOptionsSchema;
-
-  @IsOptional()
-  @ValidateNested()
-  @Type(() => SessionLimitOptionsSchema)
-  sessionLimit?: SessionLimitOptionsSchema;
-
-  @IsOptional()
-  @ValidateNested()
-  @Type(() => StepUpOptionsSchema)
-  stepUp?: StepUpOptionsSchema;
-
-  @IsOptional()
-  @ValidateNested()
-  @Type(() => ClientBindingOptionsSchema)
-  clientBinding?: ClientBindingOptionsSchema;
-}
-
-function flatten(errors: ValidationError[], prefix = ''): string[] {
-  return errors.flatMap((error) => {
-    const path = prefix + error.property;
-    const own = Object.values(error.constraints ?? {}).map((message) => `${path}: ${message}`);
-    return [...own, ...flatten(error.children ?? [], `${path}.`)];
-  });
+function mountedAdmin(mounted?: SessionAdminOptions, fromOptions?: SessionAdminOptions) {
+  if (mounted === fromOptions || !isGroup(fromOptions)) return fromOptions ?? mounted; // validation names a non-object
+  const problem =
+    fromOptions.enabled === true && mounted?.enabled !== true
+      ? 'admin.enabled: true came from the options factory, but routes are built before it runs: ' +
+        'pass admin: { enabled: true } to SessionModule.forRootAsync() beside useFactory'
+      : fromOptions.enabled === false && mounted?.enabled === true
+        ? 'admin.enabled: false in the options factory, but true where SessionModule is imported'
+        : isGiven(fromOptions.path) && fromOptions.path !== (mounted?.path ?? DEFAULTS.admin.path)
+          ? 'admin.path: must be given where SessionModule is imported (beside useFactory), not by the factory'
+          : undefined;
+  if (problem) throw SessionOptionsError.of([problem]);
+  return { ...mounted, ...fromOptions, path: mounted?.path };
 }
 
 /**
- * Validates options with class-validator and fills in defaults. Throws SessionOptionsError naming each bad option.
- * The module passes `module.admin`: the `admin` given where it was imported (for forRootAsync, beside useFactory).
+ * Checks each option, fills in the defaults, converts durations to ms, then checks the rules
+ * between options. Throws SessionOptionsError naming each bad option. The module passes
+ * `module.admin`: the `admin` given where it was imported (for forRootAsync, beside useFactory).
  */
 export function resolveSessionOptions(
   input: SessionModuleOptions = {},
   module?: { admin?: SessionAdminOptions },
 ): ResolvedSessionOptions {
-  if (input === null || typeof input !== 'object')
-    throw new SessionOptionsError('SessionModule options must be an object');
-  if (module) {
-    const merged = mergeAdminOptions(module.admin, input.admin);
-    if ('error' in merged) throw new SessionOptionsError(`Invalid SessionModule options:\n  - ${merged.error}`);
-    if (merged.admin !== input.admin) input = { ...input, admin: merged.admin };
-  }
-  const schema = plainToInstance(
-    SessionOptionsSchema,
-    'metrics' in input ? { ...input, metrics: metricsOptionsForValidation(input.metrics) } : input,
-  );
-  const errors = validateSync(schema, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true });
-  if (errors.length > 0) {
-    throw new SessionOptionsError(`Invalid SessionModule options:\n  - ${flatten(errors).join('\n  - ')}`);
-  }
-  const idleTimeoutMs = idleOf(schema);
-  const absoluteTimeoutMs = absoluteOf(schema);
-  const cookie = input.cookie ?? {};
-  const resolvedCookie = {
-    name: cookie.name ?? '__Host-sid',
-    secure: cookie.secure ?? true,
-    sameSite: cookie.sameSite ?? 'lax',
-    domain: cookie.domain,
-    path: cookie.path ?? '/',
+  if (!isGroup(input as unknown))
+    throw SessionOptionsError.of([`the options must be an object; got ${is.quoted(input)}`]);
+  if (module) input = { ...input, admin: mountedAdmin(module.admin, input.admin) };
+  const problems = is.problemsOf(SessionModuleOptions, input);
+  if (problems.length > 0) throw SessionOptionsError.of(problems);
+  const resolved = resolve(fill(input as Group, DEFAULTS) as Filled<SessionModuleOptions, typeof DEFAULTS>, input);
+  const valueAt = (path: string) =>
+    path.split('.').reduce<unknown>((o, key) => (isGroup(o) ? o[key] : undefined), input);
+  const terms: Terms = {
+    given: (path) => isGiven(valueAt(path)),
+    of: (path, fallback) => (isGiven(valueAt(path)) ? is.quoted(valueAt(path)) : `${is.quoted(fallback)} (default)`),
+    ms: (path, resolvedMs) => terms.of(path, formatDuration(resolvedMs)),
   };
-  const security = resolveSecurityOptions(input, resolvedCookie.name);
-  // A default CSRF cookie name inherits the session cookie's prefix, whose rules the schema checks.
-  const csrfProblem =
-    input.csrf?.cookieName === undefined ? undefined : csrfCookieProblem(security.csrf.cookieName, resolvedCookie);
-  if (csrfProblem) throw new SessionOptionsError(`Invalid SessionModule options:\n  - ${csrfProblem}`);
-  // A cache whose own instance stays silent would serve this instance's changes to the others.
-  if (input.cache?.enabled === true && input.cache.notify === false) {
-    throw new SessionOptionsError(
-      'Invalid SessionModule options:\n  - cache.notify: cannot be false while cache.enabled is true',
-    );
-  }
-  const purge = input.purge ?? {};
-  return {
-    idleTimeoutMs,
-    absoluteTimeoutMs,
-    touchIntervalMs:
-      parseDuration(input.touchInterval) ?? Math.min(MAX_TOUCH_INTERVAL_MS, Math.floor(idleTimeoutMs / 10)),
-    rotationIntervalMs: parseDuration(input.rotationInterval) ?? DEFAULT_ROTATION_INTERVAL_MS,
-    // The default grace must not outlast a short idle timeout.
-    rotationGraceMs:
-      parseDuration(input.rotationGrace) ?? Math.min(DEFAULT_ROTATION_GRACE_MS, Math.floor(idleTimeoutMs / 2)),
-    transport: input.transport ?? 'cookie',
-    cookie: resolvedCookie,
-    bearerRotationHeader: (input.bearerRotationHeader ?? 'session-token').toLowerCase(),
-    maxDataBytes: input.maxDataBytes ?? 65_536,
-    purge: {
-      enabled: purge.enabled ?? true,
-      cron: purge.cron ?? DEFAULT_PURGE_CRON,
-      batchSize: purge.batchSize ?? DEFAULT_PURGE_BATCH_SIZE,
-      dutyCycle: purge.dutyCycle ?? DEFAULT_PURGE_DUTY_CYCLE,
-      auditRetentionMs:
-        purge.auditRetention === false ? null : (parseDuration(purge.auditRetention) ?? DEFAULT_AUDIT_RETENTION_MS),
-    },
-    admin: resolveAdminOptions(input.admin),
-    cache: {
-      enabled: input.cache?.enabled ?? false,
-      maxEntries: input.cache?.maxEntries ?? DEFAULT_CACHE_MAX_ENTRIES,
-      ttlMs: parseDuration(input.cache?.ttl) ?? DEFAULT_CACHE_TTL_MS,
-      notify: input.cache?.notify ?? input.cache?.enabled ?? false,
-    },
-    metrics: resolveMetricsOptions(input.metrics),
-    ...security,
-  };
+  const broken = RULES.map((rule) => rule(resolved, terms)).filter((problem) => typeof problem === 'string');
+  if (broken.length > 0) throw SessionOptionsError.of(broken);
+  return resolved;
 }

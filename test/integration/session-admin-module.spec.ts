@@ -179,7 +179,7 @@ describe('the admin API is off by default and mounted only as configured', () =>
           useFactory: () => ({ admin: { authorize: () => true, path: 'elsewhere' } }),
           admin: { enabled: true },
         }),
-      /admin\.path must be given where SessionModule is imported/,
+      /admin\.path: must be given where SessionModule is imported/,
     ],
     [
       'declared async without a rule anywhere',

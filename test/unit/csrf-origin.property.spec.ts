@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { csrfTokenFor, csrfTokensMatch } from '../../src/session/csrf/csrf-token.js';
 import { checkRequestOrigin, originOfUrl } from '../../src/session/csrf/request-origin.js';
-import { isSerializedOrigin } from '../../src/session/security/security.options.js';
+import { isSerializedOrigin } from '../../src/session/csrf/csrf.options.js';
 import { sourceOf } from '../../src/session/security/request-source.js';
 import { generateToken } from '../../src/session/token/session-token.js';
 

@@ -276,12 +276,7 @@ describe('resolveSessionOptions errors name the bad option', () => {
     );
 
     it("refuses sameSite 'none' without Secure", () => {
-      expectRejected(
-        { cookie: { name: 'sid', sameSite: 'none', secure: false } },
-        'cookie.name',
-        'cookie.sameSite',
-        'cookie.secure',
-      );
+      expectRejected({ cookie: { name: 'sid', sameSite: 'none', secure: false } }, 'cookie.sameSite', 'cookie.secure');
     });
 
     it('refuses cookie names, domains and paths that cannot be sent as written', () => {
@@ -370,10 +365,18 @@ describe('resolveSessionOptions errors name the bad option', () => {
   );
 
   it('lists every bad option, not only the first', () => {
-    const error = rejected({ idleTimeout: 'x', transport: 'smoke-signal', maxDataBytes: 0, cookie: { secure: false } });
-    for (const option of ['idleTimeout', 'transport', 'maxDataBytes', 'cookie.name']) {
+    const error = rejected({ idleTimeout: 'x', transport: 'smoke-signal', maxDataBytes: 0, cookie: { secure: 'no' } });
+    for (const option of ['idleTimeout', 'transport', 'maxDataBytes', 'cookie.secure']) {
       expect(error.message).toMatch(problemLine(option));
     }
+  });
+
+  it('refuses keys every object inherits, which class-validator would let through', () => {
+    // Otherwise `__proto__` would hand the cookie a domain that no check has seen.
+    expectRejected(JSON.parse('{"cookie": {"__proto__": {"domain": "evil.example"}}}'), 'cookie.__proto__');
+    expectRejected(JSON.parse('{"__proto__": {"idleTimeout": "13h"}}'), '__proto__');
+    expectRejected({ constructor: 1 }, 'constructor');
+    expectRejected({ purge: { hasOwnProperty: 1 } }, 'purge.hasOwnProperty');
   });
 });
 
@@ -384,9 +387,130 @@ describe('rotationInterval bounds', () => {
     );
     expect(() => resolveSessionOptions({ rotationInterval: '10s' })).toThrow(/rotationInterval/); // default grace 30 s
     expect(() => resolveSessionOptions({ rotationInterval: 1, rotationGrace: 0 })).toThrow(
-      /rotationInterval.*at least 1000 ms/,
+      /rotationInterval: must be a duration of at least '1s'.*, or 0; got 1/,
     );
     expect(resolveSessionOptions({ rotationInterval: 0 }).rotationIntervalMs).toBe(0);
     expect(resolveSessionOptions({ rotationInterval: '2m', rotationGrace: '30s' }).rotationIntervalMs).toBe(120_000);
+  });
+});
+
+describe('rules between options, in the terms the options were written in', () => {
+  /** The one problem line the options give, without the '  - ' in front. */
+  function problems(input: SessionModuleOptions, module?: Parameters<typeof resolveSessionOptions>[1]): string[] {
+    let thrown: unknown;
+    try {
+      resolveSessionOptions(input, module);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(SessionOptionsError);
+    const [heading, ...lines] = (thrown as Error).message.split('\n');
+    expect(heading).toBe('Invalid SessionModule options:');
+    return lines.map((line) => line.replace(/^ {2}- /, ''));
+  }
+
+  it.each<[SessionModuleOptions, string]>([
+    [{ idleTimeout: '13h' }, "idleTimeout: '13h' must not exceed absoluteTimeout '12h' (default)"],
+    [
+      { idleTimeout: 12 * HOUR + 1, absoluteTimeout: '12h' },
+      "idleTimeout: 43200001 must not exceed absoluteTimeout '12h'",
+    ],
+    [{ idleTimeout: '5m', touchInterval: '5m' }, "touchInterval: '5m' must be shorter than idleTimeout '5m'"],
+    [{ touchInterval: '30m' }, "touchInterval: '30m' must be shorter than idleTimeout '30m' (default)"],
+    [{ idleTimeout: '1m', rotationGrace: 60_000 }, "rotationGrace: 60000 must be shorter than idleTimeout '1m'"],
+    [
+      { idleTimeout: '20s', rotationInterval: '5s' },
+      "rotationInterval: '5s' must be 0 (no rotation) or longer than rotationGrace '10s' (default)",
+    ],
+    [
+      { idleTimeout: '1h', rotationGrace: '20m' },
+      "rotationInterval: '15m' (default) must be 0 (no rotation) or longer than rotationGrace '20m'",
+    ],
+    [{ cookie: { secure: false } }, "cookie.name: '__Host-sid' (default) needs cookie.secure: true"],
+    [{ cookie: { name: '__Host-x', path: '/app' } }, "cookie.name: '__Host-x' needs cookie.path '/'"],
+    [{ cookie: { domain: 'example.com' } }, "cookie.name: '__Host-sid' (default) must not go with a cookie.domain"],
+    [{ cookie: { name: '__Secure-x', secure: false } }, "cookie.name: '__Secure-x' needs cookie.secure: true"],
+    [
+      { cookie: { name: '__host-x' } },
+      "cookie.name: '__host-x' looks like a cookie prefix but is not spelled '__Host-' or '__Secure-'",
+    ],
+    [{ cookie: { name: 'sid', sameSite: 'none', secure: false } }, "cookie.sameSite: 'none' needs cookie.secure: true"],
+    [
+      { cookie: { name: 'csrf', secure: false } },
+      "csrf.cookieName: 'csrf' (default) must differ from the session cookie's name",
+    ],
+    [
+      { cookie: { name: '__Secure-sid' }, csrf: { cookieName: '__Secure-sid' } },
+      "csrf.cookieName: '__Secure-sid' must differ from the session cookie's name",
+    ],
+    [
+      { cookie: { name: 'sid', secure: false }, csrf: { cookieName: '__Secure-csrf' } },
+      "csrf.cookieName: '__Secure-csrf' needs cookie.secure: true",
+    ],
+    [
+      { cookie: { name: '__Secure-sid', path: '/app' }, csrf: { cookieName: '__Host-csrf' } },
+      "csrf.cookieName: '__Host-csrf' needs cookie.path '/'",
+    ],
+    [{ cache: { enabled: true, notify: false } }, 'cache.notify: cannot be false while cache.enabled is true'],
+    [
+      { admin: { enabled: true } },
+      'admin.authorize: must be a function (session, request) => boolean | Promise<boolean> when admin.enabled is true',
+    ],
+  ])('%j: %s', (input, problem) => {
+    expect(problems(input)).toEqual([problem]);
+  });
+
+  it('lists every broken rule', () => {
+    expect(problems({ rotationGrace: '30m' })).toEqual([
+      "rotationGrace: '30m' must be shorter than idleTimeout '30m' (default)",
+      "rotationInterval: '15m' (default) must be 0 (no rotation) or longer than rotationGrace '30m'",
+    ]);
+  });
+
+  it('checks the rules only once every option is valid on its own', () => {
+    expect(problems({ idleTimeout: 'soon', touchInterval: '40m' })).toEqual([
+      "idleTimeout: must be a positive duration (milliseconds, or a string like '30s', '30m', '12h'); got 'soon'",
+    ]);
+  });
+
+  it('accepts an absoluteTimeout under the default idle timeout: the absolute one ends the session first', () => {
+    expect(resolveSessionOptions({ absoluteTimeout: '10m' })).toMatchObject({
+      idleTimeoutMs: 30 * MINUTE,
+      absoluteTimeoutMs: 10 * MINUTE,
+    });
+  });
+
+  describe('admin given where the module is imported and by an async factory', () => {
+    const authorize = () => true;
+
+    it('takes authorize from the factory, enabled and path from where the module is imported', () => {
+      const resolved = resolveSessionOptions({ admin: { authorize, path: 'admin' } }, { admin: { enabled: true } });
+      expect(resolved.admin).toEqual({ enabled: true, authorize, path: 'admin' });
+      expect(
+        resolveSessionOptions({ admin: { authorize } }, { admin: { enabled: true, path: '/internal/admin' } }).admin
+          .path,
+      ).toBe('internal/admin');
+    });
+
+    it.each<[SessionModuleOptions['admin'], SessionModuleOptions['admin'], string]>([
+      [
+        undefined,
+        { enabled: true, authorize },
+        'admin.enabled: true came from the options factory, but routes are built before it runs: ' +
+          'pass admin: { enabled: true } to SessionModule.forRootAsync() beside useFactory',
+      ],
+      [
+        { enabled: true, authorize },
+        { enabled: false },
+        'admin.enabled: false in the options factory, but true where SessionModule is imported',
+      ],
+      [
+        { enabled: true },
+        { authorize, path: 'elsewhere' },
+        'admin.path: must be given where SessionModule is imported (beside useFactory), not by the factory',
+      ],
+    ])('refuses %j beside a factory giving %j', (mounted, fromFactory, problem) => {
+      expect(problems({ admin: fromFactory }, { admin: mounted })).toEqual([problem]);
+    });
   });
 });

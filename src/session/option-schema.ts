@@ -1,0 +1,125 @@
+import 'reflect-metadata';
+import { IsOptional, ValidateBy, ValidateNested, validateSync, type ValidationError } from 'class-validator';
+import { formatDuration, parseDuration, type Duration } from './duration.js';
+
+// The building blocks of the option schemas: each option is a class property whose decorator
+// checks it on its own, through class-validator. Rules between options are in session.options.ts.
+
+/** Thrown at start-up; the message names each bad option, one per line. */
+export class SessionOptionsError extends Error {
+  override name = 'SessionOptionsError';
+
+  static of(problems: string[]): SessionOptionsError {
+    return new SessionOptionsError(`Invalid SessionModule options:\n  - ${problems.join('\n  - ')}`);
+  }
+}
+
+type OptionDecorator = (target: object, property: string) => void;
+type Schema = new () => object;
+
+/** A value as it would be written in the options: strings quoted. */
+export function quoted(value: unknown): string {
+  if (typeof value === 'string') return `'${value}'`;
+  if (typeof value === 'function') return 'a function';
+  if (typeof value !== 'object' || value === null) return String(value);
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return 'an object that is not plain data'; // cycles, bigints
+  }
+}
+
+/** An option that passes `test` (or is absent, unless `required`); `problem` says what it must be. */
+export function Check(
+  test: (value: unknown) => boolean,
+  problem: string | ((value: unknown) => string),
+  required = false,
+) {
+  const check = ValidateBy({
+    name: 'option',
+    validator: {
+      validate: test,
+      defaultMessage: (args) =>
+        `${typeof problem === 'string' ? problem : problem(args?.value)}; got ${quoted(args?.value)}`,
+    },
+  });
+  return (target: object, property: string) => {
+    if (!required) IsOptional()(target, property);
+    check(target, property);
+  };
+}
+
+export const Bool = () => Check((v) => typeof v === 'boolean', 'must be true or false');
+export const OneOf = (values: readonly string[]) =>
+  Check((v) => values.includes(v as string), `must be one of ${values.map(quoted).join(', ')}`);
+export const Text = (pattern: RegExp, problem: string) =>
+  Check((v) => typeof v === 'string' && pattern.test(v), problem);
+export const Int = (min: number, max: number, required = false) =>
+  Check(
+    (v) => Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max,
+    `must be an integer from ${min} to ${max}`,
+    required,
+  );
+export const Fraction = (min: number, max: number) =>
+  Check((v) => typeof v === 'number' && v >= min && v <= max, `must be a number from ${min} to ${max}`);
+
+export const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/;
+export const CookieName = () => Text(COOKIE_NAME, 'must be a cookie token of 1..64 characters');
+export const HeaderName = () => Text(/^[a-z][a-z0-9-]{0,63}$/i, 'must be an HTTP header name');
+
+/** A duration of at least `min` (default 0) and at most `max`; `or`: one more accepted value. */
+export function Dur({ min = 0, max, or }: { min?: Duration; max?: Duration; or?: 0 | false } = {}) {
+  const [least, most] = [parseDuration(min)!, max === undefined ? Infinity : parseDuration(max)!];
+  const kind = least === 0 ? 'non-negative ' : least === 1 ? 'positive ' : '';
+  const asWritten = (bound: Duration) => `'${typeof bound === 'string' ? bound : formatDuration(bound)}'`;
+  const bounds = [least > 1 && `at least ${asWritten(min)}`, max !== undefined && `at most ${asWritten(max)}`];
+  const of = bounds.filter(Boolean).join(' and ');
+  return Check(
+    (value) => value === or || ((ms) => ms !== undefined && ms >= least && ms <= most)(parseDuration(value)),
+    `must be a ${kind}duration${of && ` of ${of}`} (milliseconds, or a string like '30s', '30m', '12h')` +
+      (or === undefined ? '' : `, or ${or}`),
+  );
+}
+
+const NESTED = new Map<object, Map<string, () => Schema>>();
+
+/** A group of options, checked by its own schema. */
+export const Nested =
+  (schema: () => Schema): OptionDecorator =>
+  (target, property) => {
+    Check((value) => !Array.isArray(value), 'must be an object')(target, property);
+    ValidateNested({ message: 'must be an object' })(target, property);
+    NESTED.set(target, (NESTED.get(target) ?? new Map()).set(property, schema));
+  };
+
+/**
+ * The schema instance class-validator checks. Own properties only, and no key that an object
+ * inherits (`__proto__`, `constructor`): class-validator's whitelist would let those through.
+ */
+function instantiate(schema: Schema, plain: object, path: string, problems: string[]): object {
+  const instance = new schema();
+  for (const [key, value] of Object.entries(plain)) {
+    if (key in Object.prototype) {
+      problems.push(`${path}${key}: property ${key} should not exist`);
+      continue;
+    }
+    const nested = NESTED.get(schema.prototype)?.get(key);
+    const isGroup = nested && typeof value === 'object' && value !== null && !Array.isArray(value);
+    const own = isGroup ? instantiate(nested(), value, `${path}${key}.`, problems) : value;
+    Object.defineProperty(instance, key, { value: own, enumerable: true, writable: true, configurable: true });
+  }
+  return instance;
+}
+
+/** Every problem of single options as '<path>: <problem>', unknown keys included. */
+export function problemsOf(schema: Schema, options: object): string[] {
+  const flatten = (errors: ValidationError[], prefix: string): string[] =>
+    errors.flatMap((error) => [
+      ...new Set(Object.values(error.constraints ?? {}).map((problem) => `${prefix}${error.property}: ${problem}`)),
+      ...flatten(error.children ?? [], `${prefix}${error.property}.`),
+    ]);
+  const problems: string[] = [];
+  const instance = instantiate(schema, options, '', problems);
+  const errors = validateSync(instance, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true });
+  return [...flatten(errors, ''), ...problems];
+}
