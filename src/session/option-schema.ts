@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { IsOptional, ValidateBy, ValidateNested, validateSync, type ValidationError } from 'class-validator';
-import { formatDuration, parseDuration, type Duration } from './duration.js';
+import { parseDuration, type Duration } from './duration.js';
 
 // The building blocks of the option schemas: each option is a class property whose decorator
 // checks it on its own, through class-validator. Rules between options are in session.options.ts.
@@ -56,7 +56,7 @@ export const Text = (pattern: RegExp, problem: string) =>
   Check((v) => typeof v === 'string' && pattern.test(v), problem);
 export const Int = (min: number, max: number, required = false) =>
   Check(
-    (v) => Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max,
+    (v) => Number.isSafeInteger(v) && Number(v) >= min && Number(v) <= max,
     `must be an integer from ${min} to ${max}`,
     required,
   );
@@ -67,13 +67,12 @@ export const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/;
 export const CookieName = () => Text(COOKIE_NAME, 'must be a cookie token of 1..64 characters');
 export const HeaderName = () => Text(/^[a-z][a-z0-9-]{0,63}$/i, 'must be an HTTP header name');
 
-/** A duration of at least `min` (default 0) and at most `max`; `or`: one more accepted value. */
+/** A duration of at least `min` (default 0) and at most `max`; `or`: one more value accepted. */
 export function Dur({ min = 0, max, or }: { min?: Duration; max?: Duration; or?: 0 | false } = {}) {
-  const [least, most] = [parseDuration(min)!, max === undefined ? Infinity : parseDuration(max)!];
+  const [least, most] = [parseDuration(min)!, parseDuration(max ?? Number.MAX_SAFE_INTEGER)!];
   const kind = least === 0 ? 'non-negative ' : least === 1 ? 'positive ' : '';
-  const asWritten = (bound: Duration) => `'${typeof bound === 'string' ? bound : formatDuration(bound)}'`;
-  const bounds = [least > 1 && `at least ${asWritten(min)}`, max !== undefined && `at most ${asWritten(max)}`];
-  const of = bounds.filter(Boolean).join(' and ');
+  const limits = [least > 1 && `at least ${quoted(min)}`, max !== undefined && `at most ${quoted(max)}`];
+  const of = limits.filter(Boolean).join(' and ');
   return Check(
     (value) => value === or || ((ms) => ms !== undefined && ms >= least && ms <= most)(parseDuration(value)),
     `must be a ${kind}duration${of && ` of ${of}`} (milliseconds, or a string like '30s', '30m', '12h')` +

@@ -33,7 +33,7 @@ export class SessionPurgeOptions {
   /** false: no scheduled job (`SessionPurgeService.runOnce()` and `npm run purge` still work). */
   @is.Bool() enabled?: boolean;
   /** When the job runs, in cron syntax (an optional leading seconds field). */
-  @is.Check((v) => !cronError(v), (v) => `must be a cron expression such as '*/5 * * * *' (${cronError(v)})`)
+  @is.Check((v) => !cronError(v), (v) => `must be a cron expression such as '0 3 * * *' (${cronError(v)})`)
   cron?: string;
   /** Rows deleted per batch; each batch is one short transaction. */
   @is.Int(1, 100_000) batchSize?: number;

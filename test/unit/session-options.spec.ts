@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { parseDuration } from '../../src/session/duration.js';
+import { formatDuration, parseDuration } from '../../src/session/duration.js';
 import {
   resolveSessionOptions,
   SessionOptionsError,
@@ -89,6 +89,35 @@ describe('parseDuration', () => {
     ['a bigint', 5n],
   ])('rejects %s', (_, input) => {
     expect(parseDuration(input)).toBeUndefined();
+  });
+});
+
+describe('formatDuration', () => {
+  it.each([
+    [12 * HOUR, '12h'],
+    [90_000, '90s'],
+    [30 * MINUTE, '30m'],
+    [90 * 24 * HOUR, '90d'],
+    [1_500, '1500ms'],
+    [12 * HOUR + 1, '43200001ms'],
+    [0, '0ms'],
+  ])('writes %p ms as %p, which parses back', (ms, written) => {
+    expect(formatDuration(ms)).toBe(written);
+    expect(parseDuration(written)).toBe(ms);
+  });
+});
+
+describe('the option types', () => {
+  it('take plain object literals, as before they were schema classes (checked by tsc)', () => {
+    const options: SessionModuleOptions = {
+      idleTimeout: '30m',
+      absoluteTimeout: 12 * HOUR,
+      cookie: { name: 'sid', secure: false },
+      purge: { auditRetention: false },
+      sessionLimit: { maxSessionsPerUser: 3 },
+      admin: { enabled: true, authorize: async () => true },
+    };
+    expect(resolveSessionOptions(options).sessionLimit).toEqual({ maxSessionsPerUser: 3, policy: 'evict-oldest' });
   });
 });
 

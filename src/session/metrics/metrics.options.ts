@@ -26,7 +26,8 @@ export class SessionMetricsOptions {
   /** Record metrics. Needs the `prom-client` package. */
   @is.Bool() enabled?: boolean;
   /** Prefix of every metric name: Prometheus name characters, so every name built from it is valid. */
-  @is.Text(/^[a-zA-Z_:][a-zA-Z0-9_:]*$/, "must be a Prometheus name prefix like 'nest_pg_session_'") prefix?: string;
+  @is.Text(/^[a-zA-Z_:][a-zA-Z0-9_:]*$/, "must be a Prometheus name prefix (letters, digits, '_', ':'; no digit first)")
+  prefix?: string;
   /** Where the metrics are registered (the very object, never copied). Default: prom-client's global `register`. */
   @is.Check(isRegistry, 'must be a prom-client Registry') registry?: SessionMetricsRegistry;
 }
