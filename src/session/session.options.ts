@@ -11,8 +11,9 @@ export { SessionOptionsError };
 export type SessionTransportKind = 'cookie' | 'bearer';
 export type SameSite = 'lax' | 'strict' | 'none';
 
-// Each option is declared once: its type, check and doc in a schema class below (or in its
-// feature's *.options.ts), its default in DEFAULTS. Rules between options are in RULES.
+// Each option is declared once: its type, check and one-line doc as a property of a schema class
+// below (or of its feature's *.options.ts), its default in DEFAULTS. A duration also gets its
+// `<name>Ms` line in resolve(); a rule between options goes in RULES.
 
 export class SessionCookieOptions {
   /** A `__Host-` name makes browsers refuse the cookie without Secure, with a Domain or a Path other than '/'. */
@@ -127,6 +128,8 @@ type Filled<T, D> = Omit<T, keyof D> & {
 const isGroup = (value: unknown): value is Group =>
   typeof value === 'object' && value !== null && !Array.isArray(value) && typeof value !== 'function';
 const isGiven = (value: unknown) => value !== undefined && value !== null;
+const at = (root: unknown, path: string) =>
+  path.split('.').reduce<unknown>((o, key) => (isGroup(o) ? o[key] : undefined), root);
 
 /** The given options over the defaults, group by group; a given value is kept as the very object. */
 function fill(given: Group, defaults: Group): Group {
@@ -186,13 +189,6 @@ export const DEFAULT_METRICS_PREFIX = DEFAULTS.metrics.prefix;
 /** The admin API's route prefix, also read where the module is built. */
 export const adminPath = (admin?: SessionAdminOptions) => (admin?.path ?? DEFAULTS.admin.path).replace(/^\//, '');
 
-/** For messages: whether the user gave an option; its value as given, else `fallback` marked as the default. */
-interface Terms {
-  given(path: string): boolean;
-  of(path: string, fallback: unknown): string;
-  ms(path: string, resolvedMs: number): string;
-}
-
 /** Cookie prefix rules (RFC 6265bis), so a browser never silently drops a cookie we set. */
 function prefixProblem(name: string, cookie: ResolvedCookieOptions): string | undefined {
   if (/^__(host|secure)-/i.test(name) && !/^__(Host|Secure)-/.test(name))
@@ -202,41 +198,44 @@ function prefixProblem(name: string, cookie: ResolvedCookieOptions): string | un
   if (name.startsWith('__Host-') && cookie.path !== '/') return "needs cookie.path '/'";
 }
 
-/** Rules between options, on resolved values; each returns '<option>: <problem>' when broken. */
-const RULES: ((o: ResolvedSessionOptions, t: Terms) => string | false | undefined)[] = [
+/**
+ * Rules between options, on resolved values; each returns '<option>: <problem>' when broken.
+ * `show(path)` writes an option as the user gave it, or its default marked '(default)'.
+ */
+type Rule = (o: ResolvedSessionOptions, show: (path: string) => string, given: (path: string) => boolean) => unknown;
+const RULES: Rule[] = [
   // A default idle timeout above a short absolute one is harmless: the absolute one ends the session first.
-  (o, t) =>
-    t.given('idleTimeout') &&
+  (o, show, given) =>
+    given('idleTimeout') &&
     o.idleTimeoutMs > o.absoluteTimeoutMs &&
-    `idleTimeout: ${t.ms('idleTimeout', o.idleTimeoutMs)} must not exceed absoluteTimeout ${t.ms('absoluteTimeout', o.absoluteTimeoutMs)}`,
-  (o, t) =>
+    `idleTimeout: ${show('idleTimeout')} must not exceed absoluteTimeout ${show('absoluteTimeout')}`,
+  (o, show) =>
     o.touchIntervalMs >= o.idleTimeoutMs &&
-    `touchInterval: ${t.ms('touchInterval', o.touchIntervalMs)} must be shorter than idleTimeout ${t.ms('idleTimeout', o.idleTimeoutMs)}`,
-  (o, t) =>
+    `touchInterval: ${show('touchInterval')} must be shorter than idleTimeout ${show('idleTimeout')}`,
+  (o, show) =>
     o.rotationGraceMs >= o.idleTimeoutMs &&
-    `rotationGrace: ${t.ms('rotationGrace', o.rotationGraceMs)} must be shorter than idleTimeout ${t.ms('idleTimeout', o.idleTimeoutMs)}`,
+    `rotationGrace: ${show('rotationGrace')} must be shorter than idleTimeout ${show('idleTimeout')}`,
   // Rotating again inside the grace window would retire a token that requests may still carry.
-  (o, t) =>
+  (o, show) =>
     o.rotationIntervalMs !== 0 &&
     o.rotationIntervalMs <= o.rotationGraceMs &&
-    `rotationInterval: ${t.ms('rotationInterval', o.rotationIntervalMs)} must be 0 (no rotation) or longer than ` +
-      `rotationGrace ${t.ms('rotationGrace', o.rotationGraceMs)}`,
-  (o, t) => {
+    `rotationInterval: ${show('rotationInterval')} must be 0 (no rotation) or longer than rotationGrace ${show('rotationGrace')}`,
+  (o, show) => {
     const problem = prefixProblem(o.cookie.name, o.cookie);
-    return problem && `cookie.name: ${t.of('cookie.name', o.cookie.name)} ${problem}`;
+    return problem && `cookie.name: ${show('cookie.name')} ${problem}`;
   },
-  (o, t) =>
+  (o, show) =>
     o.cookie.sameSite === 'none' &&
     !o.cookie.secure &&
-    `cookie.sameSite: ${t.of('cookie.sameSite', 'none')} needs cookie.secure: true`,
+    `cookie.sameSite: ${show('cookie.sameSite')} needs cookie.secure: true`,
   // The CSRF cookie is written beside the session cookie, with its attributes.
-  (o, t) =>
+  (o, show) =>
     o.csrf.cookieName === o.cookie.name &&
-    `csrf.cookieName: ${t.of('csrf.cookieName', o.csrf.cookieName)} must differ from the session cookie's name`,
+    `csrf.cookieName: ${show('csrf.cookieName')} must differ from the session cookie's name`,
   // (A default name takes the session cookie's prefix, judged above.)
-  (o, t) => {
-    const problem = t.given('csrf.cookieName') && o.csrf.cookieName && prefixProblem(o.csrf.cookieName, o.cookie);
-    return problem && `csrf.cookieName: ${t.of('csrf.cookieName', o.csrf.cookieName)} ${problem}`;
+  (o, show, given) => {
+    const problem = given('csrf.cookieName') && o.csrf.cookieName && prefixProblem(o.csrf.cookieName, o.cookie);
+    return problem && `csrf.cookieName: ${show('csrf.cookieName')} ${problem}`;
   },
   // A cache whose own instance stays silent would let the others serve its changes stale.
   (o) => o.cache.enabled && !o.cache.notify && 'cache.notify: cannot be false while cache.enabled is true',
@@ -282,14 +281,13 @@ export function resolveSessionOptions(
   const problems = is.problemsOf(SessionModuleOptions, input);
   if (problems.length > 0) throw SessionOptionsError.of(problems);
   const resolved = resolve(fill(input as Group, DEFAULTS) as Filled<SessionModuleOptions, typeof DEFAULTS>, input);
-  const valueAt = (path: string) =>
-    path.split('.').reduce<unknown>((o, key) => (isGroup(o) ? o[key] : undefined), input);
-  const terms: Terms = {
-    given: (path) => isGiven(valueAt(path)),
-    of: (path, fallback) => (isGiven(valueAt(path)) ? is.quoted(valueAt(path)) : `${is.quoted(fallback)} (default)`),
-    ms: (path, resolvedMs) => terms.of(path, formatDuration(resolvedMs)),
+  const given = (path: string) => isGiven(at(input, path));
+  const show = (path: string) => {
+    if (given(path)) return is.quoted(at(input, path));
+    const ms = at(resolved, `${path}Ms`);
+    return `${is.quoted(typeof ms === 'number' ? formatDuration(ms) : at(resolved, path))} (default)`;
   };
-  const broken = RULES.map((rule) => rule(resolved, terms)).filter((problem) => typeof problem === 'string');
+  const broken = RULES.map((rule) => rule(resolved, show, given)).filter((problem) => typeof problem === 'string');
   if (broken.length > 0) throw SessionOptionsError.of(broken);
   return resolved;
 }
