@@ -345,7 +345,7 @@ describe('the statements that change a session announce it', () => {
     listener.on('notification', (message) => notices.push(message.payload ?? ''));
     await listener.query(`LISTEN ${INVALIDATION_CHANNEL}`);
     cache.resume();
-    store = new SessionStore(db.pool, 5_000, undefined, cache);
+    store = new SessionStore(db.pool, { changes: cache });
   });
   afterAll(async () => {
     await listener?.end();
@@ -452,7 +452,7 @@ describe('the statements that change a session announce it', () => {
   });
 
   it('announces nothing when notify is off (no instance caches): Postgres serialises notifying commits', async () => {
-    const silent = new SessionStore(db.pool, 5_000, undefined, undefined, undefined, false);
+    const silent = new SessionStore(db.pool, { notify: false });
     const tokenHash = hashToken(generateToken());
     const created = await silent.create({
       tokenHash,
