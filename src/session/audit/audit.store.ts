@@ -50,7 +50,7 @@ export function auditPageValues(filter: AuditFilter, position: AuditPosition | u
   ];
 }
 
-/** Reads the audit log for admins, on the module's pool (the store writes it, see session.store.ts). */
+/** Reads the audit log for admins, on the module's pool (the session statements write it, see store/session.sql.ts). */
 export class SessionAuditStore {
   constructor(
     private readonly pool: Pool,
