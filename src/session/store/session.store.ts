@@ -5,7 +5,13 @@ import type { AuditEventSink } from '../audit/session-events.js';
 import type { SessionMetrics } from '../metrics/session-metrics.js';
 import { queryWithin } from './bounded-wait.js';
 import { asStoreError, StoreErrorLog, StoreUnavailableError } from './pg-errors.js';
-import type { SessionLookup, SessionRow, SessionSummary } from './session-row.js';
+import {
+  toSessionLookup,
+  toSessionRow,
+  type SessionLookup,
+  type SessionRow,
+  type SessionSummary,
+} from './session-row.js';
 import { SESSION_SQL as SQL } from './session.sql.js';
 import type { AggregatedAuditRow, CreateSessionParams, PatchResult, RotateParams } from './session-store.types.js';
 import type { Statement } from './statement.js';
@@ -326,30 +332,4 @@ export function isSessionId(value: unknown): value is string {
 function requireActorForAdmin(reason: RevokeReason, context: AuditContext): void {
   if (reason === 'admin' && !context.actorId)
     throw new TypeError("revoking with reason 'admin' needs the admin's id as actorId");
-}
-
-/** A row of a statement that also returned `db_now`, built as one object literal (the lookup is on the hot path). */
-function toSessionLookup(r: QueryResultRow, isCurrentToken: boolean): SessionLookup {
-  return {
-    id: r.id,
-    userId: r.user_id,
-    data: r.data,
-    createdAt: r.created_at,
-    lastSeenAt: r.last_seen_at,
-    authenticatedAt: r.authenticated_at,
-    idleExpiresAt: r.idle_expires_at,
-    absoluteExpiresAt: r.absolute_expires_at,
-    rotatedAt: r.rotated_at,
-    revokedAt: r.revoked_at,
-    ip: r.ip,
-    userAgent: r.user_agent,
-    version: r.version,
-    isCurrentToken,
-    dbNow: r.db_now,
-  };
-}
-
-function toSessionRow(r: QueryResultRow): SessionRow {
-  const { isCurrentToken: _current, dbNow: _now, ...row } = toSessionLookup(r, false);
-  return row;
 }
