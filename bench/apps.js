@@ -79,7 +79,7 @@ function oursModule(cache) {
       if (!token) throw new UnauthorizedException();
       const { rows } = await this.pool.query({
         name: 'nps_bare',
-        text: SESSION_SQL.lookupByTokenHash,
+        text: SESSION_SQL.lookupByTokenHash.text,
         values: [hashToken(token)],
       });
       if (rows.length === 0) throw new UnauthorizedException();

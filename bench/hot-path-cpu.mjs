@@ -45,7 +45,7 @@ const res = {
     this.headers[n] = v;
   },
 };
-const q = (t) => ({ name: 'nps_bare', text: SESSION_SQL.lookupByTokenHash, values: [hashToken(t)] });
+const q = (t) => ({ name: 'nps_bare', text: SESSION_SQL.lookupByTokenHash.text, values: [hashToken(t)] });
 const tok = (r) => parseCookie(r.headers.cookie)['__Host-sid'];
 const kinds = {
   bare: async (r) => {

@@ -259,7 +259,7 @@ class Load {
           const hash = hashes[Math.floor(Math.random() * hashes.length)];
           const { rows } = await this.pool.query({
             name: 'nps_lookup',
-            text: SESSION_SQL.lookupByTokenHash,
+            text: SESSION_SQL.lookupByTokenHash.text,
             values: [hash],
           });
           if (rows.length !== 1) throw new Error('a live session was not found');
@@ -268,13 +268,14 @@ class Load {
     }
     this.#loops.push(
       this.#steady(50, 0, 'expire', () =>
-        this.pool.query(SESSION_SQL.deleteWithEvent, [
+        this.pool.query(SESSION_SQL.deleteWithEvent.text, [
           ids[nextExpired++ % ids.length],
           'expired_idle',
           null,
           null,
           null,
           '{}',
+          true, // notify: announce the delete to caches, as the module does with a cache
         ]),
       ),
     );

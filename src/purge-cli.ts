@@ -5,7 +5,7 @@ import { DemoConfigError, purgeOptions } from './demo/demo-config.js';
 import { PurgeStore } from './session/purge/purge.store.js';
 import { SessionPurgeService } from './session/purge/session-purge.service.js';
 import { resolveSessionOptions, SessionOptionsError } from './session/session.options.js';
-import { StoreUnavailableError } from './session/store/session.store.js';
+import { StoreUnavailableError } from './session/store/pg-errors.js';
 
 /**
  * `npm run purge`: one purge run against DATABASE_URL, then exit (for an external

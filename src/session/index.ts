@@ -10,7 +10,8 @@ export {
   type PurgeResult,
   type PurgeRunStatus,
 } from './purge/session-purge.service.js';
-export { PURGE_SQL, PURGE_LOCK_KEY, PurgeStore } from './purge/purge.store.js';
+export { PURGE_LOCK_KEY, PurgeStore } from './purge/purge.store.js';
+export { PURGE_SQL } from './purge/purge.sql.js';
 export { Public, OptionalSession, CurrentSession } from './decorators/session.decorators.js';
 export { RequireFreshSession } from './decorators/security.decorators.js';
 export { SkipCsrf } from './csrf/csrf.decorator.js';
@@ -46,20 +47,13 @@ export { SessionCache, clockOffset } from './cache/session-cache.js';
 export { SessionInvalidationListener } from './cache/session-invalidation.listener.js';
 export { SESSION_OPTIONS, SESSION_TRANSPORT } from './session.constants.js';
 export type { Duration } from './duration.js';
-export {
-  SessionStore,
-  StoreUnavailableError,
-  SessionLimitExceededError,
-  SQL as SESSION_SQL,
-  INVALIDATION_CHANNEL,
-  INVALIDATE_ALL,
-  type SessionChangeSink,
-} from './store/session.store.js';
+export { SessionStore, SessionLimitExceededError, type SessionChangeSink } from './store/session.store.js';
+export { SESSION_SQL, INVALIDATION_CHANNEL, INVALIDATE_ALL } from './store/session.sql.js';
+export { StoreUnavailableError, storeErrorCategory } from './store/pg-errors.js';
+export { HEALTH_SQL } from './health/health.sql.js';
 export {
   SessionHealth,
-  HEALTH_SQL,
   DEFAULT_HEALTH_TIMEOUT_MS,
-  storeErrorCategory,
   type HealthCheckOptions,
   type SessionHealthReport,
   type SessionHealthStatus,
@@ -93,7 +87,8 @@ export {
   type AuditSummaryInput,
   type SummaryBucket,
 } from './audit/audit-query.dto.js';
-export { SessionAuditStore, AUDIT_SQL } from './audit/audit.store.js';
+export { SessionAuditStore } from './audit/audit.store.js';
+export { AUDIT_SQL } from './audit/audit.sql.js';
 export { SessionAdminService, type AdminActor } from './admin/session-admin.service.js';
 export { SessionAdminGuard } from './admin/session-admin.guard.js';
 export { SessionAdminController } from './admin/session-admin.controller.js';

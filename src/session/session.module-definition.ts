@@ -142,14 +142,12 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
         metrics: SessionMetrics,
         o: ResolvedSessionOptions,
       ) =>
-        new SessionStore(
-          poolOf(dataSource),
-          undefined,
+        new SessionStore(poolOf(dataSource), {
           events,
-          cache,
-          metrics.enabled ? metrics : undefined,
-          o.cache.notify,
-        ),
+          changes: cache,
+          metrics: metrics.enabled ? metrics : undefined,
+          notify: o.cache.notify,
+        }),
       inject: [getDataSourceToken(extras.dataSource), SessionEvents, SessionCache, SessionMetrics, SESSION_OPTIONS],
     },
     {

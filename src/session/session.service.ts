@@ -12,6 +12,7 @@ import { assertStorableData } from './session-data.js';
 import { auditContext, SessionValidator } from './session-validator.js';
 import { SESSION_OPTIONS, SESSION_TRANSPORT } from './session.constants.js';
 import type { ResolvedSessionOptions } from './session.options.js';
+import { isDataException } from './store/pg-errors.js';
 import type { SessionSummary } from './store/session-row.js';
 import { SessionLimitExceededError, SessionStore } from './store/session.store.js';
 import { digestBytes, generateToken, hashToken, tokenDigest } from './token/session-token.js';
@@ -190,14 +191,10 @@ export class SessionService {
    */
   async patch(session: ActiveSession, patch: Record<string, unknown>): Promise<Record<string, unknown>> {
     assertStorableData(patch, this.options.maxDataBytes);
-    const result = await this.store
-      .patchData(session.id, patch, this.options.maxDataBytes)
-      .catch((error: { code?: string }) => {
-        // 22xxx: data exceptions (e.g. an escape jsonb refuses) are the caller's input, not a server fault.
-        if (typeof error?.code === 'string' && error.code.startsWith('22'))
-          throw new BadRequestException('session data rejected by the database');
-        throw error;
-      });
+    const result = await this.store.patchData(session.id, patch, this.options.maxDataBytes).catch((error: unknown) => {
+      if (isDataException(error)) throw new BadRequestException('session data rejected by the database');
+      throw error;
+    });
     if (result.ok) return result.data;
     if (result.reason === 'too_large')
       throw new PayloadTooLargeException(`session data would exceed the ${this.options.maxDataBytes}-byte limit`);

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { performance } from 'node:perf_hooks';
 import type { AuditQueryInput } from '../../src/session/audit/audit-query.dto.js';
-import { buildAuditQuery, SessionAuditStore, type AuditFilter } from '../../src/session/audit/audit.store.js';
+import { AUDIT_SQL } from '../../src/session/audit/audit.sql.js';
+import { auditPageValues, SessionAuditStore, type AuditFilter } from '../../src/session/audit/audit.store.js';
 import { SessionAuditService } from '../../src/session/audit/session-audit.service.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
@@ -74,8 +75,8 @@ describe(`audit queries on ${ROWS.toLocaleString('en')} rows`, () => {
   afterAll(async () => db?.drop());
 
   const plan = async (filter: AuditFilter, position?: { occurredUs: string; id: string }): Promise<string> => {
-    const query = buildAuditQuery(filter, position, 51);
-    const { rows } = await db.pool.query({ text: `EXPLAIN ${query.text}`, values: query.values as unknown[] });
+    const values = auditPageValues(filter, position, 51);
+    const { rows } = await db.pool.query({ text: `EXPLAIN ${AUDIT_SQL.page.text}`, values });
     return rows.map((r) => r['QUERY PLAN']).join('\n');
   };
 
@@ -170,12 +171,12 @@ describe(`audit queries on ${ROWS.toLocaleString('en')} rows`, () => {
         to: filter.to && new Date(filter.to),
       } as AuditFilter;
       const position = first ? (await store.query(asFilter, undefined, 50)).at(-1)!.position : undefined;
-      const query = buildAuditQuery(asFilter, position, 51);
+      const values = auditPageValues(asFilter, position, 51);
       const inDb: number[] = [];
       for (let run = 0; run < 5; run++) {
         const { rows } = await db.pool.query({
-          text: `EXPLAIN (ANALYZE, FORMAT JSON) ${query.text}`,
-          values: query.values as unknown[],
+          text: `EXPLAIN (ANALYZE, FORMAT JSON) ${AUDIT_SQL.page.text}`,
+          values,
         });
         inDb.push(rows[0]['QUERY PLAN'][0]['Execution Time']);
       }

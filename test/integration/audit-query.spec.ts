@@ -5,7 +5,7 @@ import { AUDIT_EVENTS } from '../../src/session/audit/audit-event.js';
 import { AuditQueryDto, AuditSummaryDto, type AuditQueryInput } from '../../src/session/audit/audit-query.dto.js';
 import { SessionAuditStore } from '../../src/session/audit/audit.store.js';
 import { SessionAuditService } from '../../src/session/audit/session-audit.service.js';
-import { StoreUnavailableError } from '../../src/session/store/session.store.js';
+import { StoreUnavailableError } from '../../src/session/store/pg-errors.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 interface Seed {

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 import pg from 'pg';
 import { SessionEvents } from '../../src/session/audit/session-events.js';
 import type { SessionAuditRecord } from '../../src/session/audit/audit-record.js';
-import { PURGE_LOCK_KEY, PURGE_SQL, PurgeStore } from '../../src/session/purge/purge.store.js';
+import { PURGE_SQL } from '../../src/session/purge/purge.sql.js';
+import { PURGE_LOCK_KEY, PurgeStore } from '../../src/session/purge/purge.store.js';
 import { SessionPurgeService } from '../../src/session/purge/session-purge.service.js';
 import { resolveSessionOptions, type SessionPurgeOptions } from '../../src/session/session.options.js';
 import { SessionStore } from '../../src/session/store/session.store.js';
@@ -211,9 +212,9 @@ describe('session purge (store level, real Postgres)', () => {
     const plan = async (sql: string, values: unknown[]) =>
       JSON.stringify((await db.pool.query(`EXPLAIN (FORMAT JSON) ${sql}`, values)).rows[0]['QUERY PLAN']);
 
-    const idle = await plan(PURGE_SQL.purgeIdleExpired, [5_000, false]);
-    const absolute = await plan(PURGE_SQL.purgeAbsoluteExpired, [5_000, false]);
-    const audit = await plan(PURGE_SQL.purgeOldAuditRows, [90 * 86_400_000, 5_000]);
+    const idle = await plan(PURGE_SQL.purgeIdleExpired.text, [5_000, false, true]);
+    const absolute = await plan(PURGE_SQL.purgeAbsoluteExpired.text, [5_000, false, true]);
+    const audit = await plan(PURGE_SQL.purgeOldAuditRows.text, [90 * 86_400_000, 5_000]);
 
     expect(idle).toContain('user_sessions_idle_expires_at_idx');
     expect(absolute).toContain('user_sessions_absolute_expires_at_idx');

@@ -345,7 +345,7 @@ describe('the statements that change a session announce it', () => {
     listener.on('notification', (message) => notices.push(message.payload ?? ''));
     await listener.query(`LISTEN ${INVALIDATION_CHANNEL}`);
     cache.resume();
-    store = new SessionStore(db.pool, 5_000, undefined, cache);
+    store = new SessionStore(db.pool, { changes: cache });
   });
   afterAll(async () => {
     await listener?.end();
@@ -452,7 +452,7 @@ describe('the statements that change a session announce it', () => {
   });
 
   it('announces nothing when notify is off (no instance caches): Postgres serialises notifying commits', async () => {
-    const silent = new SessionStore(db.pool, 5_000, undefined, undefined, undefined, false);
+    const silent = new SessionStore(db.pool, { notify: false });
     const tokenHash = hashToken(generateToken());
     const created = await silent.create({
       tokenHash,
@@ -477,6 +477,24 @@ describe('the statements that change a session announce it', () => {
       context,
     });
     expect(await silent.revoke(created.id, 'user', context)).toBe(true);
+    const another = () =>
+      silent.create({
+        tokenHash: hashToken(generateToken()),
+        replacesTokenHash: null,
+        userId: 'user-quiet',
+        data: {},
+        idleTimeoutMs: HOUR,
+        absoluteTimeoutMs: 2 * HOUR,
+        ip: null,
+        userAgent: null,
+      });
+    const [second] = await Promise.all([another(), another()]);
+    expect(await silent.recordClientChange(second.id, '10.0.0.9', 'quiet-agent')).toEqual({
+      ipChanged: true,
+      userAgentChanged: true,
+    });
+    expect(await silent.deleteWithEvent(second.id, 'logout', context)).toBe(true);
+    expect(await silent.revokeAllForUser('user-quiet', 'user', context)).toBe(1);
     await db.pool.query(`UPDATE user_sessions SET idle_expires_at = now() - interval '1 second' WHERE id = $1`, [
       created.id,
     ]);

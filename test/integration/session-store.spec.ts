@@ -141,7 +141,7 @@ describe('SessionStore against PostgreSQL', () => {
       FROM generate_series(1, 20000) g`);
     await db.pool.query('ANALYZE user_sessions');
     const { rows } = await db.pool.query(
-      `EXPLAIN ${(await import('../../src/session/store/session.store.js')).SQL.lookupByTokenHash.replaceAll('$1', `sha256('t42'::bytea)`)}`,
+      `EXPLAIN ${(await import('../../src/session/store/session.sql.js')).SESSION_SQL.lookupByTokenHash.text.replaceAll('$1', `sha256('t42'::bytea)`)}`,
     );
     const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
     expect(plan).not.toMatch(/Seq Scan/);
@@ -158,11 +158,11 @@ describe('SessionStore failure bounds', () => {
   afterAll(async () => db?.drop());
 
   it('answers StoreUnavailableError (503) when no connection frees up in time, instead of hanging', async () => {
-    const { StoreUnavailableError } = await import('../../src/session/store/session.store.js');
+    const { StoreUnavailableError } = await import('../../src/session/store/pg-errors.js');
     const tiny = db.newPool({ max: 1 }); // pg's default: wait forever for a client
     const held = await tiny.connect();
     try {
-      const store = new SessionStore(tiny, 300);
+      const store = new SessionStore(tiny, { queryTimeoutMs: 300 });
       const started = Date.now();
       const error = await store.lookupByTokenHash(hashToken(generateToken())).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(StoreUnavailableError);
@@ -175,9 +175,9 @@ describe('SessionStore failure bounds', () => {
   });
 
   it('gives up on a statement stuck on its connection after the timeout, and that connection does not keep its pool slot', async () => {
-    const { StoreUnavailableError } = await import('../../src/session/store/session.store.js');
+    const { StoreUnavailableError } = await import('../../src/session/store/pg-errors.js');
     const tiny = db.newPool({ max: 1 });
-    const store = new SessionStore(tiny, 300);
+    const store = new SessionStore(tiny, { queryTimeoutMs: 300 });
     const token = generateToken();
     const row = await store.create({
       tokenHash: hashToken(token),
@@ -201,7 +201,9 @@ describe('SessionStore failure bounds', () => {
       // with a longer bound (same pool), because pg's own query_timeout, which frees the slot, may
       // fire just after our timer, and a new connection then has to be opened: seen to take
       // longer than 300 ms on a loaded machine.
-      expect((await new SessionStore(tiny, 5_000).lookupByTokenHash(hashToken(token)))?.id).toBe(row.id);
+      expect((await new SessionStore(tiny, { queryTimeoutMs: 5_000 }).lookupByTokenHash(hashToken(token)))?.id).toBe(
+        row.id,
+      );
     } finally {
       await locker.query('ROLLBACK');
       locker.release();

@@ -8,7 +8,7 @@ import {
   PrometheusSessionMetrics,
 } from '../../src/session/metrics/prometheus-session-metrics.js';
 import { Logger } from '@nestjs/common';
-import { describeStoreError, redactSecrets, StoreErrorLog } from '../../src/session/store/store-error-log.js';
+import { describeStoreError, redactSecrets, StoreErrorLog } from '../../src/session/store/pg-errors.js';
 import { SESSION_SQL } from '../../src/session/index.js';
 import { CapturingLogger } from '../support/log-capture.js';
 
@@ -122,14 +122,14 @@ describe('StoreErrorLog', () => {
     Logger.overrideLogger(logs);
     const log = new StoreErrorLog(50);
     const down = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
-    for (let i = 0; i < 5; i++) log.report(SESSION_SQL.lookupByTokenHash, down);
-    log.report(SESSION_SQL.rotate, down);
+    for (let i = 0; i < 5; i++) log.report(SESSION_SQL.lookupByTokenHash.name, down);
+    log.report(SESSION_SQL.rotate.name, down);
     log.report(
-      SESSION_SQL.patchData,
+      SESSION_SQL.patchData.name,
       Object.assign(new Error('unsupported Unicode escape sequence'), { code: '22P05' }),
     );
     await new Promise((resolve) => setTimeout(resolve, 60));
-    log.report(SESSION_SQL.lookupByTokenHash, down);
+    log.report(SESSION_SQL.lookupByTokenHash.name, down);
     expect(logs.from('SessionStore', 'warn').map((e) => e.message)).toEqual([
       'statement lookupByTokenHash failed: Error: ECONNREFUSED connect ECONNREFUSED 127.0.0.1:5432',
       'statement rotate failed: Error: ECONNREFUSED connect ECONNREFUSED 127.0.0.1:5432',

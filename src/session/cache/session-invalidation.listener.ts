@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } f
 import pg from 'pg';
 import { SESSION_OPTIONS } from '../session.constants.js';
 import type { ResolvedSessionOptions } from '../session.options.js';
-import { INVALIDATE_ALL, INVALIDATION_CHANNEL } from '../store/session.store.js';
+import { INVALIDATE_ALL, INVALIDATION_CHANNEL } from '../store/session.sql.js';
 import type { SessionCacheStatus } from '../health/cache-status.js';
 import { SessionCache } from './session-cache.js';
 

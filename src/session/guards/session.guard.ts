@@ -12,7 +12,7 @@ import { Reflector } from '@nestjs/core';
 import { attachSession, sessionOf, type SessionFailureReason } from '../active-session.js';
 import { OUTCOME_OF_REASON, SessionMetrics } from '../metrics/session-metrics.js';
 import { SessionValidator, type PendingOutcome, type ValidationOutcome } from '../session-validator.js';
-import { StoreUnavailableError } from '../store/session.store.js';
+import { StoreUnavailableError } from '../store/pg-errors.js';
 import {
   frameworkClientIp,
   rememberClientIp,

@@ -2,13 +2,9 @@ import { Logger } from '@nestjs/common';
 import type { Pool } from 'pg';
 import type { PurgeRunStatus, SessionPurgeService } from '../purge/session-purge.service.js';
 import { boundedQuery } from '../store/bounded-wait.js';
-import { describeStoreError } from '../store/store-error-log.js';
+import { describeStoreError, storeErrorCategory } from '../store/pg-errors.js';
 import type { SessionCacheStatus } from './cache-status.js';
-
-/** Every statement the health check sends. */
-export const HEALTH_SQL = {
-  ping: 'SELECT 1',
-} as const;
+import { HEALTH_SQL } from './health.sql.js';
 
 /** Short: a health probe must answer before the orchestrator's own timeout. */
 export const DEFAULT_HEALTH_TIMEOUT_MS = 1_000;
@@ -24,22 +20,6 @@ export interface HealthCheckOptions {
    * carries a category (`timeout`, `connection_refused`, ...) and the full text goes to the log.
    */
   errorDetail?: boolean;
-}
-
-/** What kind of failure, without anything that names the infrastructure. */
-export function storeErrorCategory(error: unknown): string {
-  const code = String(
-    (error as { code?: unknown })?.code ?? (error as { cause?: { code?: unknown } })?.cause?.code ?? '',
-  );
-  const message = error instanceof Error ? error.message : '';
-  if (/no answer within|timeout/i.test(message) || code === '57014') return 'timeout';
-  if (code === 'ECONNREFUSED') return 'connection_refused';
-  if (code.startsWith('28')) return 'auth_failed';
-  if (code === '3D000') return 'database_missing';
-  if (code.startsWith('57P') || /terminat/i.test(message)) return 'connection_terminated';
-  if (code.startsWith('08') || /^E[A-Z]+$/.test(code)) return 'connection_failed';
-  if (code.startsWith('53')) return 'server_overloaded';
-  return 'error';
 }
 
 export interface SessionHealthReport {
@@ -108,7 +88,8 @@ export class SessionHealth {
     try {
       await boundedQuery(
         this.pool,
-        { text: HEALTH_SQL.ping },
+        HEALTH_SQL.ping,
+        undefined,
         timeoutMs,
         () => new Error(`no answer within ${timeoutMs} ms`),
       );

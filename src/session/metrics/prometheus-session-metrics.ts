@@ -4,7 +4,6 @@ import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { PurgeResult } from '../purge/session-purge.service.js';
 import { SessionOptionsError } from '../session.options.js';
 import { within } from '../store/bounded-wait.js';
-import { statementName } from '../store/statement-names.js';
 import { ACTIVE_SESSIONS_SAMPLE_MS, METRICS_SQL } from './metrics.sql.js';
 import type { ResolvedMetricsOptions, SessionMetricsRegistry } from './metrics.options.js';
 import {
@@ -102,7 +101,7 @@ export class PrometheusSessionMetrics extends SessionMetrics implements OnModule
       () =>
         new prom.Histogram<'statement'>({
           name: `${p}store_query_duration_seconds`,
-          help: 'Session store statements, by statement name (SQL constant of session.store.ts)',
+          help: 'Session store statements, by statement name (SESSION_SQL in session.sql.ts)',
           labelNames: ['statement'],
           buckets: STATEMENT_BUCKETS,
           registers,
@@ -152,13 +151,13 @@ export class PrometheusSessionMetrics extends SessionMetrics implements OnModule
     this.validations[outcome].inc();
   }
 
-  statement(text: string, startedAt: number): void {
+  statement(name: string, startedAt: number): void {
     const seconds = (performance.now() - startedAt) / 1000;
-    let child = this.statementChildren.get(text);
+    let child = this.statementChildren.get(name);
     if (!child) {
-      // The label is the SQL constant's name, so a slow bucket points at one line of session.store.ts.
-      child = this.statements.labels(statementName(text));
-      this.statementChildren.set(text, child);
+      // The label is the statement's name, so a slow bucket points at one statement of session.sql.ts.
+      child = this.statements.labels(name);
+      this.statementChildren.set(name, child);
     }
     child.observe(seconds);
   }
@@ -211,7 +210,7 @@ export class PrometheusSessionMetrics extends SessionMetrics implements OnModule
       this.sampling ??= Promise.resolve()
         .then(() =>
           this.pool.query({
-            text: METRICS_SQL.countActiveSessions,
+            text: METRICS_SQL.countActiveSessions.text,
             query_timeout: ACTIVE_SESSIONS_TIMEOUT_MS,
           } as QueryConfig),
         )

@@ -1,5 +1,5 @@
 import type { SessionFailureReason } from '../active-session.js';
-import type { PurgeResult } from '../purge/session-purge.service.js';
+import type { PurgeResult } from '../purge/purge-result.js';
 import type { SessionMetricsRegistry } from './metrics.options.js';
 
 /** The `outcome` label of `validations_total`: the guard's verdict, with the failure reasons folded into a few classes. */
@@ -45,8 +45,8 @@ export abstract class SessionMetrics {
   /** The registry the metrics are in; undefined when disabled. */
   abstract readonly registry: SessionMetricsRegistry | undefined;
   abstract validation(outcome: ValidationMetricOutcome): void;
-  /** One store statement finished (either way); `startedAt` is its `performance.now()`. */
-  abstract statement(text: string, startedAt: number): void;
+  /** One store statement (its name in SESSION_SQL) finished, either way; `startedAt` is its `performance.now()`. */
+  abstract statement(name: string, startedAt: number): void;
   /** For the session cache: a lookup answered from memory. */
   abstract cacheHit(): void;
   /** For the session cache: a lookup that had to read the database. */

@@ -15,43 +15,14 @@ import { SessionEvents } from '../audit/session-events.js';
 import { SessionMetrics } from '../metrics/session-metrics.js';
 import { SESSION_OPTIONS } from '../session.constants.js';
 import type { ResolvedPurgeOptions, ResolvedSessionOptions } from '../session.options.js';
-import { StoreUnavailableError } from '../store/session.store.js';
-import { redactSecrets } from '../store/store-error-log.js';
+import { redactSecrets, StoreUnavailableError } from '../store/pg-errors.js';
+import type { PurgeResult, PurgeRunStatus } from './purge-result.js';
 import { PURGE_RUNS_RETENTION_MS, PurgeStore, type PurgeConnection } from './purge.store.js';
+
+export type { PurgeResult, PurgeRunStatus } from './purge-result.js';
 
 /** Name of the purge's job in the SchedulerRegistry. */
 export const SESSION_PURGE_JOB = 'nest-pg-session:purge';
-
-/** What one purge run did. Returned by `runOnce()` and logged as one line. */
-export interface PurgeResult {
-  sessionsDeleted: number;
-  auditRowsDeleted: number;
-  /** Batches that deleted at least one row; each is its own short transaction. */
-  batches: number;
-  durationMs: number;
-  /**
-   * The run did nothing: 'locked' another instance is purging, 'running' this instance
-   * already is, 'shutdown' the application is stopping, 'claimed' another instance already
-   * ran (or is running) this scheduled tick.
-   */
-  skipped?: 'locked' | 'running' | 'shutdown' | 'claimed';
-  /** Shutdown stopped the run between two batches; the next run picks up the rest. */
-  interrupted?: true;
-  /**
-   * The scheduled instant (ISO, whole second) of the cron tick this run was for: the key of its
-   * row in session_purge_runs. Absent for `runOnce()` by hand, which claims no tick.
-   */
-  tick?: string;
-}
-
-/** The last purge run of this instance that ended (for health checks). */
-export interface PurgeRunStatus {
-  finishedAt: Date;
-  /** What it did; absent when it failed. */
-  result?: PurgeResult;
-  /** Why it failed; absent when it did not. */
-  error?: string;
-}
 
 /**
  * Deletes expired sessions (each with a `purged` audit row, in the same statement) and audit

@@ -3,7 +3,8 @@ import { LRUCache } from 'lru-cache';
 import { boundText, MAX_USER_AGENT_LENGTH } from '../audit/audit-event.js';
 import { SESSION_OPTIONS } from '../session.constants.js';
 import type { ResolvedSessionOptions } from '../session.options.js';
-import { SessionStore, type AggregatedAuditRow } from '../store/session.store.js';
+import { SessionStore } from '../store/session.store.js';
+import type { AggregatedAuditRow } from '../store/session-store.types.js';
 
 /** Events an attacker can trigger at will; they are counted in memory and written once per window. */
 export type AggregatedEvent = 'invalid_token' | 'csrf_failed';

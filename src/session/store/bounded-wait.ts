@@ -1,4 +1,5 @@
 import type { Pool, PoolClient, QueryConfig, QueryResult, QueryResultRow } from 'pg';
+import type { Statement } from './statement.js';
 
 /**
  * `work`, or, when it has not settled within `ms`, what `onTimeout` returns (or throws). For
@@ -33,7 +34,8 @@ export async function within<T>(work: Promise<T>, ms: number, onTimeout: () => T
  */
 export function queryWithin(
   client: Pool | PoolClient,
-  query: QueryConfig,
+  statement: Statement,
+  values: unknown[] | undefined,
   ms: number,
   timeoutError: () => unknown,
   done: (error: unknown, rows?: QueryResultRow[]) => void,
@@ -46,7 +48,7 @@ export function queryWithin(
     done(error, rows);
   };
   const timer = setTimeout(() => settle(timeoutError()), ms);
-  const config = { name: query.name, text: query.text, values: query.values, query_timeout: ms } as QueryConfig;
+  const config = { name: statement.preparedAs, text: statement.text, values, query_timeout: ms } as QueryConfig;
   try {
     (client as Pool).query(config, (error: Error | undefined, result: QueryResult) =>
       settle(error, error ? undefined : result.rows),
@@ -59,11 +61,12 @@ export function queryWithin(
 /** queryWithin() as a promise of the rows, for callers off the hot path. */
 export function boundedQuery(
   client: Pool | PoolClient,
-  query: QueryConfig,
+  statement: Statement,
+  values: unknown[] | undefined,
   ms: number,
   timeoutError: () => unknown,
 ): Promise<QueryResultRow[]> {
   return new Promise((resolve, reject) =>
-    queryWithin(client, query, ms, timeoutError, (error, rows) => (rows ? resolve(rows) : reject(error))),
+    queryWithin(client, statement, values, ms, timeoutError, (error, rows) => (rows ? resolve(rows) : reject(error))),
   );
 }

@@ -1,3 +1,5 @@
+import type { QueryResultRow } from 'pg';
+
 /** A session as the store returns it. Never carries a token or token hash. */
 export interface SessionRow {
   id: string;
@@ -36,4 +38,31 @@ export interface SessionSummary {
   ip: string | null;
   userAgent: string | null;
   current: boolean;
+}
+
+/** A user_sessions row as a store statement returns it, with `db_now`; one object literal (the lookup is on the hot path). */
+export function toSessionLookup(r: QueryResultRow, isCurrentToken: boolean): SessionLookup {
+  return {
+    id: r.id,
+    userId: r.user_id,
+    data: r.data,
+    createdAt: r.created_at,
+    lastSeenAt: r.last_seen_at,
+    authenticatedAt: r.authenticated_at,
+    idleExpiresAt: r.idle_expires_at,
+    absoluteExpiresAt: r.absolute_expires_at,
+    rotatedAt: r.rotated_at,
+    revokedAt: r.revoked_at,
+    ip: r.ip,
+    userAgent: r.user_agent,
+    version: r.version,
+    isCurrentToken,
+    dbNow: r.db_now,
+  };
+}
+
+/** The same row without the lookup's own fields. */
+export function toSessionRow(r: QueryResultRow): SessionRow {
+  const { isCurrentToken: _current, dbNow: _now, ...row } = toSessionLookup(r, false);
+  return row;
 }

@@ -3,7 +3,7 @@ import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 /**
  * TypeORM mapping of `user_sessions`, so hosts with `autoLoadEntities` know the table and can
  * query it. The table itself comes from the migration; the module's own SQL lives in
- * session.store.ts.
+ * session.sql.ts.
  */
 @Entity({ name: 'user_sessions', synchronize: false })
 export class UserSessionEntity {

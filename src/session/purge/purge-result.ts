@@ -1,0 +1,30 @@
+/** What one purge run did. Returned by `runOnce()` and logged as one line. */
+export interface PurgeResult {
+  sessionsDeleted: number;
+  auditRowsDeleted: number;
+  /** Batches that deleted at least one row; each is its own short transaction. */
+  batches: number;
+  durationMs: number;
+  /**
+   * The run did nothing: 'locked' another instance is purging, 'running' this instance
+   * already is, 'shutdown' the application is stopping, 'claimed' another instance already
+   * ran (or is running) this scheduled tick.
+   */
+  skipped?: 'locked' | 'running' | 'shutdown' | 'claimed';
+  /** Shutdown stopped the run between two batches; the next run picks up the rest. */
+  interrupted?: true;
+  /**
+   * The scheduled instant (ISO, whole second) of the cron tick this run was for: the key of its
+   * row in session_purge_runs. Absent for `runOnce()` by hand, which claims no tick.
+   */
+  tick?: string;
+}
+
+/** The last purge run of this instance that ended (for health checks). */
+export interface PurgeRunStatus {
+  finishedAt: Date;
+  /** What it did; absent when it failed. */
+  result?: PurgeResult;
+  /** Why it failed; absent when it did not. */
+  error?: string;
+}

@@ -1,0 +1,141 @@
+import type { Statement } from '../store/statement.js';
+
+/**
+ * Every statement the purge sends, each complete as it runs (the session SQL lives in
+ * store/session.sql.ts). One PurgeConnection sends them all, on one connection.
+ *
+ * purgeIdleExpired and purgeAbsoluteExpired delete at most $1 expired sessions, oldest
+ * deadline first, and write one `purged` audit row per deleted session in the same statement;
+ * with $2 true they also return those rows (for SessionEvents observers; not shipped when
+ * nobody listens). Two ordered passes (idle, then absolute) rather than one `idle <= now() OR
+ * absolute <= now()`: each pass is a plain range scan of its own index that stops after $1
+ * rows, and the index entries of rows deleted by earlier batches are marked dead by the scan,
+ * so batch N costs as much as batch 1. An OR would be a BitmapOr that collects every expired
+ * row of both indexes on every batch (or a sequential scan wading through the dead rows of
+ * earlier batches). SKIP LOCKED: a row a request is deleting or updating right now is left for
+ * the next run, so the purge never waits on request traffic; live rows are never locked at
+ * all. Revoked tombstones need no clause of their own: they are kept until these deadlines.
+ * With $3 true (`cache.notify`), a batch that deleted anything tells every instance's cache
+ * to flush (INVALIDATE_ALL on INVALIDATION_CHANNEL), in the same statement: one notice
+ * instead of one per row.
+ */
+export const PURGE_SQL = {
+  /** Taken once per run on the purge's own connection; other instances skip instead of waiting. */
+  tryLock: { name: 'tryLock', text: `SELECT pg_try_advisory_lock($1) AS locked` },
+  unlock: { name: 'unlock', text: `SELECT pg_advisory_unlock($1) AS unlocked` },
+  /**
+   * Server-side limits for this connection while it purges: a batch is short, and a
+   * table lock held by someone else (a migration) ends the run instead of queueing
+   * request traffic behind the purge's own lock request.
+   */
+  setLimits: {
+    name: 'setLimits',
+    text: `SELECT set_config('statement_timeout', $1, false), set_config('lock_timeout', $2, false)`,
+  },
+  resetLimits: { name: 'resetLimits', text: `RESET statement_timeout; RESET lock_timeout` },
+
+  purgeIdleExpired: {
+    name: 'purgeIdleExpired',
+    text: `
+    WITH gone AS (
+      DELETE FROM user_sessions
+      WHERE id = ANY (ARRAY(
+        SELECT id FROM user_sessions
+        WHERE idle_expires_at <= now()
+        ORDER BY idle_expires_at
+        LIMIT $1
+        FOR UPDATE SKIP LOCKED))
+      RETURNING id, user_id, idle_expires_at, absolute_expires_at, revoked_at, revoke_reason
+    ), audit AS (
+      INSERT INTO session_audit_log (event, session_id, user_id, details)
+      SELECT 'purged', id, user_id, jsonb_strip_nulls(jsonb_build_object(
+        'expiry', CASE WHEN revoked_at IS NOT NULL THEN 'revoked'
+                       WHEN absolute_expires_at <= idle_expires_at THEN 'absolute'
+                       ELSE 'idle' END,
+        'expiredAt', LEAST(idle_expires_at, absolute_expires_at),
+        'revokedAt', revoked_at,
+        'reason', revoke_reason))
+      FROM gone
+      RETURNING id::text AS id, occurred_at, event, session_id, user_id, actor_id, ip, user_agent, details
+    )
+    SELECT (SELECT count(*)::int FROM gone) AS deleted,
+           CASE WHEN $2 THEN (SELECT json_agg(a ORDER BY a.id::bigint) FROM audit a) END AS audit_rows,
+           (SELECT count(*) FROM (SELECT pg_notify('nest_pg_session', '*')
+                                  WHERE $3::boolean AND EXISTS (SELECT 1 FROM gone)) n) AS notified`,
+  },
+
+  purgeAbsoluteExpired: {
+    name: 'purgeAbsoluteExpired',
+    text: `
+    WITH gone AS (
+      DELETE FROM user_sessions
+      WHERE id = ANY (ARRAY(
+        SELECT id FROM user_sessions
+        WHERE absolute_expires_at <= now()
+        ORDER BY absolute_expires_at
+        LIMIT $1
+        FOR UPDATE SKIP LOCKED))
+      RETURNING id, user_id, idle_expires_at, absolute_expires_at, revoked_at, revoke_reason
+    ), audit AS (
+      INSERT INTO session_audit_log (event, session_id, user_id, details)
+      SELECT 'purged', id, user_id, jsonb_strip_nulls(jsonb_build_object(
+        'expiry', CASE WHEN revoked_at IS NOT NULL THEN 'revoked'
+                       WHEN absolute_expires_at <= idle_expires_at THEN 'absolute'
+                       ELSE 'idle' END,
+        'expiredAt', LEAST(idle_expires_at, absolute_expires_at),
+        'revokedAt', revoked_at,
+        'reason', revoke_reason))
+      FROM gone
+      RETURNING id::text AS id, occurred_at, event, session_id, user_id, actor_id, ip, user_agent, details
+    )
+    SELECT (SELECT count(*)::int FROM gone) AS deleted,
+           CASE WHEN $2 THEN (SELECT json_agg(a ORDER BY a.id::bigint) FROM audit a) END AS audit_rows,
+           (SELECT count(*) FROM (SELECT pg_notify('nest_pg_session', '*')
+                                  WHERE $3::boolean AND EXISTS (SELECT 1 FROM gone)) n) AS notified`,
+  },
+
+  /** Audit rows past the retention ($1 ms), oldest first, $2 at a time (backward scan of the time index). */
+  purgeOldAuditRows: {
+    name: 'purgeOldAuditRows',
+    text: `
+    WITH gone AS (
+      DELETE FROM session_audit_log
+      WHERE id = ANY (ARRAY(
+        SELECT id FROM session_audit_log
+        WHERE occurred_at < now() - $1 * interval '1 millisecond'
+        ORDER BY occurred_at, id
+        LIMIT $2
+        FOR UPDATE SKIP LOCKED))
+      RETURNING 1
+    )
+    SELECT count(*)::int AS deleted FROM gone`,
+  },
+
+  /**
+   * Claims a scheduled tick ($1, the instant the cron was due) for this instance ($2): a row
+   * comes back for the one instance whose INSERT got there first, none for the others. Sent
+   * after tryLock, on the same connection (see SessionPurgeService.run for why that order).
+   */
+  claimTick: {
+    name: 'claimTick',
+    text: `
+    INSERT INTO session_purge_runs (tick, instance) VALUES ($1, $2)
+    ON CONFLICT (tick) DO NOTHING
+    RETURNING tick`,
+  },
+  /** What the claimed tick's run did, or why it failed ($4), when it ended. */
+  finishTick: {
+    name: 'finishTick',
+    text: `
+    UPDATE session_purge_runs
+    SET finished_at = now(), sessions_deleted = $2, audit_rows_deleted = $3, error = $4
+    WHERE tick = $1`,
+  },
+  /** Claims older than $1 ms, in one statement: a few rows per run (one per tick), by the primary key. */
+  purgeOldTicks: {
+    name: 'purgeOldTicks',
+    text: `
+    WITH gone AS (DELETE FROM session_purge_runs WHERE tick < now() - $1 * interval '1 millisecond' RETURNING 1)
+    SELECT count(*)::int AS deleted FROM gone`,
+  },
+} as const satisfies Record<string, Statement>;

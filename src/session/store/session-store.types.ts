@@ -1,0 +1,38 @@
+import type { AuditContext } from '../audit/audit-event.js';
+
+export interface CreateSessionParams {
+  tokenHash: Buffer;
+  /** Hash of a token the request already carried: that session is revoked (fixation). */
+  replacesTokenHash: Buffer | null;
+  userId: string;
+  data: Record<string, unknown>;
+  idleTimeoutMs: number;
+  absoluteTimeoutMs: number;
+  ip: string | null;
+  userAgent: string | null;
+  /** Per-user cap on live sessions; the user's logins are serialised while it is checked. */
+  limit?: { maxSessionsPerUser: number; policy: 'evict-oldest' | 'reject' };
+}
+
+export interface RotateParams {
+  id: string;
+  oldTokenHash: Buffer;
+  newTokenHash: Buffer;
+  idleTimeoutMs: number;
+  reason: 'interval' | 'manual' | 'reauthenticated';
+  reauthenticated: boolean;
+  context: AuditContext;
+}
+
+export type PatchResult =
+  { ok: true; data: Record<string, unknown> } | { ok: false; reason: 'not_found' | 'too_large' };
+
+/** One aggregated audit row (see AggregatedAuditLog). */
+export interface AggregatedAuditRow {
+  event: string;
+  session_id: string | null;
+  user_id: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  details: Record<string, unknown>;
+}
