@@ -32,11 +32,12 @@ describe.each(ADAPTERS)('origin_not_allowed names the origin and csrf.allowedOri
 
   it('an Origin that is not a serialized origin, or a Referer, is not echoed', async () => {
     const generic = `Request origin not allowed: allow it with the csrf.allowedOrigins option of SessionModule (default: only the app's own origin)`;
-    for (const headers of [
+    const cases: Record<string, string>[] = [
       { Origin: 'https://evil.test/<script>alert(1)</script>' },
       { Origin: `https://${'a'.repeat(300)}.test` },
       { Referer: 'https://evil.test/path?secret=1' },
-    ]) {
+    ];
+    for (const headers of cases) {
       const response = await login(headers);
       expect([headers, response.body.reason, response.body.message]).toEqual([headers, 'origin_not_allowed', generic]);
     }
