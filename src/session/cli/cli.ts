@@ -1,6 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { SessionPurgeOptions } from '../session.options.js';
-import { migrate, purge, quietNestLogs, revoke, sessions, type CliOutput } from './commands.js';
+import type { CliOutput } from './commands.js';
 import { CliError, databaseUrlFrom, EXIT } from './database.js';
 
 export const HELP = `Usage: nest-pg-session <command> [options]
@@ -76,6 +76,8 @@ async function dispatch(argv: string[], env: NodeJS.ProcessEnv, io: CliOutput): 
   }
   const url = databaseUrlFrom(env);
   const json = values.json === true;
+  // Loaded only now: Nest, TypeORM and class-validator take a second or two to import, which --help and usage errors need not wait for.
+  const { migrate, purge, quietNestLogs, revoke, sessions } = await import('./commands.js');
   // purge keeps the library's log line ('purge run {...}'), as the in-app job and `npm run purge` always logged it.
   if (command !== 'purge') quietNestLogs();
   switch (command as Command) {

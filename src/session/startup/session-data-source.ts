@@ -49,7 +49,10 @@ export function sessionDataSourceProvider(name: string | undefined): Provider {
  * would report "can't resolve dependencies of the UserSessionEntityRepository" before the
  * message above could name TypeOrmModule.
  */
-export function sessionRepositoryProviders(entities: Function[], name: string | undefined): Provider[] {
+export function sessionRepositoryProviders(
+  entities: Parameters<typeof TypeOrmModule.forFeature>[0],
+  name: string | undefined,
+): Provider[] {
   const feature = TypeOrmModule.forFeature(entities, name);
   return (feature.providers as FactoryProvider[]).map((provider) => ({ ...provider, inject: [SESSION_DATA_SOURCE] }));
 }
