@@ -29,8 +29,8 @@ export function sessionDataSourceProvider(name: string | undefined): Provider {
     provide: SESSION_DATA_SOURCE,
     useFactory: async (dataSource: DataSource | undefined): Promise<DataSource> => {
       if (!dataSource) throw new Error(missingDataSourceMessage(name));
-      const type = dataSource.options.type;
-      if (type !== 'postgres')
+      const type = dataSource.options?.type;
+      if (type !== undefined && type !== 'postgres')
         throw new Error(
           `nest-pg-session needs a PostgreSQL DataSource (TypeOrmModule.forRoot({ type: 'postgres', ... })), ` +
             `but the ${name ? `'${name}'` : 'default'} DataSource is type '${type}'.`,
