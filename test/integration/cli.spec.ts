@@ -155,6 +155,15 @@ describe('nest-pg-session CLI', () => {
       expect.objectContaining({ id: expect.any(String), createdAt: expect.any(String), expiresAt: expect.any(String) }),
     );
 
+    // What clients sent (user agent, address) is printed JSON-quoted: no escape sequence reaches the terminal.
+    await db.pool.query(
+      `UPDATE user_sessions SET user_agent = E'evil\\u001b[2J', ip = '203.0.113.9' WHERE user_id = 'alice'`,
+    );
+    const listed = await cli(['sessions', '--user', 'alice']);
+    expect(listed.out.split('\n')[0]).toBe('2 active sessions of user "alice"');
+    expect(listed.out).toContain('"203.0.113.9"  "evil\\u001b[2J"');
+    expect(listed.out).not.toContain('\u001b');
+
     expect(await cli(['revoke', '--user', 'alice', '--actor', 'ops:carol'])).toMatchObject({
       code: 0,
       out: 'revoked 2 sessions of user "alice" (actor "ops:carol")',

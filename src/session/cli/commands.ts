@@ -104,13 +104,14 @@ export async function sessions(url: URL, userId: string | undefined, io: CliOutp
       return EXIT.ok;
     }
     const list = await store.listForUser(userId);
+    // IP and user agent came from clients: JSON-quoted, so no escape sequence reaches the terminal.
     if (json) io.out(JSON.stringify(list.map(({ current: _current, ...summary }) => summary)));
     else {
       io.out(`${list.length} active sessions of user ${JSON.stringify(userId)}`);
       for (const s of list)
         io.out(
           `${s.id}  created ${s.createdAt.toISOString()}  last seen ${s.lastSeenAt.toISOString()}  ` +
-            `expires ${s.expiresAt.toISOString()}  ${s.ip ?? '-'}  ${JSON.stringify(s.userAgent ?? '')}`,
+            `expires ${s.expiresAt.toISOString()}  ${JSON.stringify(s.ip)}  ${JSON.stringify(s.userAgent)}`,
         );
     }
     return EXIT.ok;
