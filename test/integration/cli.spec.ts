@@ -71,7 +71,15 @@ describe('nest-pg-session CLI', () => {
     });
     expect(await cli(['sessions', '--usr', 'x'])).toMatchObject({
       code: 2,
-      err: expect.stringMatching(/^nest-pg-session: sessions: Unknown option '--usr'/),
+      err: expect.stringMatching(/^nest-pg-session: Unknown option '--usr'/),
+    });
+    expect(await cli(['sessions', '--actor', 'x'])).toMatchObject({
+      code: 2,
+      err: expect.stringMatching(/^nest-pg-session: sessions does not take --actor/),
+    });
+    expect(await cli(['sessions', 'alice'])).toMatchObject({
+      code: 2,
+      err: expect.stringMatching(/^nest-pg-session: sessions: unexpected argument "alice"/),
     });
     expect(await cli(['revoke'])).toMatchObject({
       code: 2,
@@ -148,6 +156,7 @@ describe('nest-pg-session CLI', () => {
     await seed('alice', 2);
     await seed('bob', 1);
     expect(await cli(['sessions'])).toMatchObject({ code: 0, out: '3 active sessions' });
+    expect(await cli(['--json', 'sessions'])).toMatchObject({ code: 0, out: '{"active":3}' }); // options before the command too
     const alice = await cli(['sessions', '--user', 'alice', '--json']);
     expect(alice.code).toBe(0);
     expect(JSON.parse(alice.out)).toHaveLength(2);

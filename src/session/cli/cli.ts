@@ -59,20 +59,10 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliOutp
 }
 
 async function dispatch(argv: string[], env: NodeJS.ProcessEnv, io: CliOutput): Promise<number> {
-  const [command, ...rest] = argv;
-  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+  const { command, values } = parse(argv);
+  if (command === undefined || values.help) {
     io.out(HELP);
-    return command === undefined ? EXIT.usage : EXIT.ok;
-  }
-  if (!Object.hasOwn(COMMANDS, command))
-    throw new CliError(
-      `unknown command ${JSON.stringify(command)} (commands: ${Object.keys(COMMANDS).join(', ')})`,
-      EXIT.usage,
-    );
-  const values = parse(command as Command, rest);
-  if (values.help) {
-    io.out(HELP);
-    return EXIT.ok;
+    return command === undefined && !values.help ? EXIT.usage : EXIT.ok;
   }
   const url = databaseUrlFrom(env);
   const json = values.json === true;
@@ -80,7 +70,7 @@ async function dispatch(argv: string[], env: NodeJS.ProcessEnv, io: CliOutput): 
   const { migrate, purge, quietNestLogs, revoke, sessions } = await import('./commands.js');
   // purge keeps the library's log line ('purge run {...}'), as the in-app job and `npm run purge` always logged it.
   if (command !== 'purge') quietNestLogs();
-  switch (command as Command) {
+  switch (command) {
     case 'migrate':
       return migrate(url, nonEmpty(values['migrations-table'], '--migrations-table') ?? 'migrations', io);
     case 'purge':
@@ -95,14 +85,31 @@ async function dispatch(argv: string[], env: NodeJS.ProcessEnv, io: CliOutput): 
   }
 }
 
-function parse(command: Command, args: string[]): Record<string, string | boolean | undefined> {
+type Values = Record<string, string | boolean | undefined>;
+const EVERY_OPTION: ParseArgsConfig['options'] = Object.assign({}, COMMON, ...Object.values(COMMANDS));
+
+/** One util.parseArgs pass over every command's options (so they may come before or after the command), then the command's own check. */
+function parse(argv: string[]): { command?: Command; values: Values } {
+  let parsed;
   try {
-    return parseArgs({ args, options: { ...COMMON, ...COMMANDS[command] }, strict: true, allowPositionals: false })
-      .values as Record<string, string | boolean | undefined>;
+    parsed = parseArgs({ args: argv, options: EVERY_OPTION, allowPositionals: true, strict: true });
   } catch (error) {
-    // ERR_PARSE_ARGS_UNKNOWN_OPTION, ..._INVALID_OPTION_VALUE, ..._UNEXPECTED_POSITIONAL: Node's own words.
-    throw new CliError(`${command}: ${(error as Error).message}`, EXIT.usage);
+    // ERR_PARSE_ARGS_UNKNOWN_OPTION, ..._INVALID_OPTION_VALUE: Node's own words.
+    throw new CliError((error as Error).message, EXIT.usage);
   }
+  const values = parsed.values as Values;
+  const [command, ...extra] = parsed.positionals;
+  if (command === undefined || command === 'help') return { values: command === 'help' ? { help: true } : values };
+  if (!Object.hasOwn(COMMANDS, command))
+    throw new CliError(
+      `unknown command ${JSON.stringify(command)} (commands: ${Object.keys(COMMANDS).join(', ')})`,
+      EXIT.usage,
+    );
+  if (extra.length > 0) throw new CliError(`${command}: unexpected argument ${JSON.stringify(extra[0])}`, EXIT.usage);
+  const own = { ...COMMON, ...COMMANDS[command as Command] };
+  for (const key of Object.keys(values))
+    if (!Object.hasOwn(own, key)) throw new CliError(`${command} does not take --${key}`, EXIT.usage);
+  return { command: command as Command, values };
 }
 
 function nonEmpty(value: string | boolean | undefined, flag: string): string | undefined {
