@@ -63,7 +63,7 @@ function missingDataSourceMessage(name: string | undefined): string {
     : `TypeOrmModule.forRoot({ type: 'postgres', url: process.env.DATABASE_URL, autoLoadEntities: true })`;
   return (
     `nest-pg-session: SessionModule found no TypeORM DataSource${name ? ` named '${name}'` : ''}. ` +
-    `Import ${forRoot} (from '@nestjs/typeorm') in the module that imports SessionModule` +
+    `Import ${forRoot} (from '@nestjs/typeorm') in the app's root module, beside SessionModule` +
     (name ? '.' : ', or pass `dataSource: <name>` to SessionModule.forRoot when the DataSource has a name.')
   );
 }
