@@ -1,6 +1,5 @@
 import { ConfigurableModuleBuilder, type DynamicModule, type Provider } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
-import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import type { Pool } from 'pg';
 import type { DataSource } from 'typeorm';
 import type { SessionAdminOptions } from './admin/admin.options.js';
@@ -39,6 +38,11 @@ import {
   type SessionModuleOptions,
 } from './session.options.js';
 import { SessionService } from './session.service.js';
+import {
+  SESSION_DATA_SOURCE,
+  sessionDataSourceProvider,
+  sessionRepositoryProviders,
+} from './startup/session-data-source.js';
 import { UserSessionEntity } from './store/session.entity.js';
 import { SessionStore } from './store/session.store.js';
 import { BearerTransport } from './transport/bearer.transport.js';
@@ -85,6 +89,8 @@ export const {
 
 function withSessionProviders(definition: DynamicModule, extras: SessionModuleExtras): DynamicModule {
   const providers: Provider[] = [
+    // Names TypeOrmModule when there is no DataSource, and refuses to start without the session tables.
+    sessionDataSourceProvider(extras.dataSource),
     {
       provide: SESSION_OPTIONS,
       // Validated here, so a bad option stops the app at start-up with a message naming it.
@@ -107,7 +113,7 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
       // Async: prom-client is imported here, and only when metrics are enabled.
       useFactory: (o: ResolvedSessionOptions, dataSource: DataSource) =>
         createSessionMetrics(o.metrics, poolOf(dataSource)),
-      inject: [SESSION_OPTIONS, getDataSourceToken(extras.dataSource)],
+      inject: [SESSION_OPTIONS, SESSION_DATA_SOURCE],
     },
     {
       provide: SessionCache,
@@ -126,7 +132,7 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
       provide: SESSION_LISTENER_CONNECTION,
       useFactory: (dataSource: DataSource) =>
         listenerConnectionOf(poolOf(dataSource) as Pool & { options?: Record<string, unknown> }),
-      inject: [getDataSourceToken(extras.dataSource)],
+      inject: [SESSION_DATA_SOURCE],
     },
     SessionInvalidationListener,
     // Read by SessionHealth: the listener says whether there is a cache and whether it listens.
@@ -148,7 +154,7 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
           metrics: metrics.enabled ? metrics : undefined,
           notify: o.cache.notify,
         }),
-      inject: [getDataSourceToken(extras.dataSource), SessionEvents, SessionCache, SessionMetrics, SESSION_OPTIONS],
+      inject: [SESSION_DATA_SOURCE, SessionEvents, SessionCache, SessionMetrics, SESSION_OPTIONS],
     },
     {
       provide: SessionHealth,
@@ -158,18 +164,18 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
         o: ResolvedSessionOptions,
         cache?: SessionCacheStatus,
       ) => new SessionHealth(poolOf(dataSource), purge, cache, o.purge.enabled),
-      inject: [getDataSourceToken(extras.dataSource), SessionPurgeService, SESSION_OPTIONS, SESSION_CACHE_STATUS],
+      inject: [SESSION_DATA_SOURCE, SessionPurgeService, SESSION_OPTIONS, SESSION_CACHE_STATUS],
     },
     {
       provide: SessionAuditStore,
       useFactory: (dataSource: DataSource) => new SessionAuditStore(poolOf(dataSource)),
-      inject: [getDataSourceToken(extras.dataSource)],
+      inject: [SESSION_DATA_SOURCE],
     },
     {
       provide: PurgeStore,
       useFactory: (dataSource: DataSource, cache: SessionCache, o: ResolvedSessionOptions) =>
         new PurgeStore(poolOf(dataSource), cache, o.cache.notify),
-      inject: [getDataSourceToken(extras.dataSource), SessionCache, SESSION_OPTIONS],
+      inject: [SESSION_DATA_SOURCE, SessionCache, SESSION_OPTIONS],
     },
     SessionEvents,
     AggregatedAuditLog,
@@ -193,8 +199,11 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
   return {
     ...definition,
     global: extras.isGlobal !== false,
-    imports: [...(definition.imports ?? []), TypeOrmModule.forFeature(SESSION_ENTITIES, extras.dataSource)],
-    providers: [...(definition.providers ?? []), ...providers],
+    providers: [
+      ...(definition.providers ?? []),
+      ...providers,
+      ...sessionRepositoryProviders(SESSION_ENTITIES, extras.dataSource),
+    ],
     controllers: [...(definition.controllers ?? []), ...admin],
     exports: [
       ...(definition.exports ?? []),

@@ -16,6 +16,7 @@ import { isDataException } from './store/pg-errors.js';
 import type { SessionSummary } from './store/session-row.js';
 import { SessionLimitExceededError, SessionStore } from './store/session.store.js';
 import { digestBytes, generateToken, hashToken, tokenDigest } from './token/session-token.js';
+import { DroppedCookieWarning } from './transport/cookie.transport.js';
 import { setHeader, type HttpRequestLike, type HttpResponseLike } from './transport/http.js';
 import type { SessionTransport } from './transport/session-transport.js';
 
@@ -39,6 +40,8 @@ export interface CreatedSession {
 /** The session lifecycle: login, logout, rotation, revocation, device list and data. */
 @Injectable()
 export class SessionService {
+  private readonly droppedCookie = new DroppedCookieWarning();
+
   constructor(
     private readonly store: SessionStore,
     private readonly validator: SessionValidator,
@@ -90,6 +93,7 @@ export class SessionService {
         throw error;
       });
     this.transport.write(response, token, this.options.absoluteTimeoutMs);
+    if (this.transport.kind === 'cookie') this.droppedCookie.check(request, this.options.cookie);
     const session = this.validator.attach(request, row, token, digest);
     return {
       sessionId: row.id,

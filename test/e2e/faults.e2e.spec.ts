@@ -92,12 +92,12 @@ function send(url: string, options: RequestOptions, body: string): Promise<numbe
   });
 }
 
-const PURGE_CLI = new URL('../../dist/src/purge-cli.js', import.meta.url).pathname;
+const PURGE_CLI = new URL('../../dist/src/session/cli/main.js', import.meta.url).pathname;
 
-/** `npm run purge` (the built purge-cli) in its own process; resolves with its exit code or signal. */
+/** `npm run purge` (the built `nest-pg-session purge`) in its own process; resolves with its exit code or signal. */
 function startPurgeProcess(databaseUrl: string, env: Record<string, string>) {
   if (!existsSync(PURGE_CLI)) throw new Error(`${PURGE_CLI} is missing: run \`npm run build\` first (npm test does)`);
-  const child = spawn(process.execPath, [PURGE_CLI], {
+  const child = spawn(process.execPath, [PURGE_CLI, 'purge'], {
     env: { ...process.env, NODE_OPTIONS: '', DATABASE_URL: databaseUrl, AUDIT_RETENTION: 'forever', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

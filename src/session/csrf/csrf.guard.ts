@@ -127,7 +127,7 @@ export class CsrfGuard implements CanActivate {
       reason,
       origin,
     });
-    throw new ForbiddenException({ statusCode: 403, error: 'Forbidden', message: MESSAGES[reason], reason });
+    throw new ForbiddenException({ statusCode: 403, error: 'Forbidden', message: messageFor(reason, request), reason });
   }
 }
 
@@ -135,4 +135,22 @@ export class CsrfGuard implements CanActivate {
 function ownOrigin(request: RequestWithMethod): string {
   const protocol = request.protocol === 'https' ? 'https' : 'http';
   return `${protocol}://${(headerValue(request, 'host') ?? '').toLowerCase()}`;
+}
+
+/** An Origin header as browsers serialize it; only such a value is echoed back to a client that may be hostile. */
+const SERIALIZED_ORIGIN = /^(null|https?:\/\/([a-z0-9-]+(\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(:\d{1,5})?)$/i;
+
+/**
+ * origin_not_allowed names the option that would allow the origin (a Vite dev server on :5173
+ * meets it first) and the origin itself when it came as a well-formed Origin header: nothing
+ * else of the request is reflected, and the body is JSON.
+ */
+function messageFor(reason: CsrfFailure, request: HttpRequestLike): string {
+  if (reason !== 'origin_not_allowed') return MESSAGES[reason];
+  const origin = headerValue(request, 'origin');
+  const shown =
+    origin !== undefined && origin.length <= 200 && SERIALIZED_ORIGIN.test(origin) ? `'${origin}'` : undefined;
+  return shown
+    ? `Request origin ${shown} not allowed: add it to the csrf.allowedOrigins option of SessionModule (default: only the app's own origin)`
+    : `Request origin not allowed: allow it with the csrf.allowedOrigins option of SessionModule (default: only the app's own origin)`;
 }

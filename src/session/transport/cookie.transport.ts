@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { parseCookie, stringifySetCookie } from 'cookie';
 import type { ResolvedCookieOptions } from '../session.options.js';
 import { isWellFormedToken, TOKEN_LENGTH } from '../token/session-token.js';
@@ -19,6 +20,55 @@ export function assertCookieFits(name: string, value: string): void {
       `cookie '${name}' would be ${bytes} bytes (name + value); browsers keep at most ${MAX_COOKIE_BYTES}`,
     );
 }
+
+/**
+ * Hosts a browser treats as a secure context over plain http (it keeps Secure cookies they set):
+ * localhost, *.localhost, 127.0.0.0/8 and ::1. `hostname` as Express and Fastify give it
+ * (no port; an IPv6 literal in brackets).
+ */
+export function isLocalhost(hostname: string): boolean {
+  const host = hostname.toLowerCase().replace(/\.$/, '');
+  return (
+    host === 'localhost' ||
+    host.endsWith('.localhost') ||
+    /^127(\.\d{1,3}){3}$/.test(host) ||
+    host === '[::1]' ||
+    host === '::1'
+  );
+}
+
+/**
+ * A login over plain http to any host but localhost whose session cookie is Secure: the
+ * browser drops the cookie, login says 200 and every later request 401 `missing`, and nothing
+ * said why. This says why, once (one per SessionService, so once per process in an app).
+ * Protocol and host are the framework's own (`req.protocol`, `req.hostname`), so
+ * X-Forwarded-Proto and -Host count only when the app trusts its proxy.
+ */
+export class DroppedCookieWarning {
+  private warned = false;
+
+  constructor(private readonly logger: Pick<Logger, 'warn'> = new Logger('SessionService')) {}
+
+  /** Returns whether it warned (at most once). */
+  check(
+    request: HttpRequestLike & { protocol?: string; hostname?: string },
+    cookie: Pick<ResolvedCookieOptions, 'name' | 'secure'>,
+  ): boolean {
+    if (this.warned || !cookie.secure || request.protocol !== 'http') return false;
+    const host = request.hostname;
+    if (typeof host !== 'string' || host === '' || isLocalhost(host)) return false;
+    this.warned = true;
+    this.logger.warn(
+      `A login over plain http to ${JSON.stringify(host.slice(0, 100))} set the Secure cookie '${cookie.name}': ` +
+        'browsers drop Secure cookies sent over http (except to localhost), so every later request answers 401 missing. ' +
+        "In development, set SessionModule.forRoot({ cookie: { secure: false, name: 'sid' } }) (a '__Host-' name requires Secure); " +
+        "otherwise serve the app over https (behind a TLS-terminating proxy, enable the framework's trust proxy so it sees https). " +
+        'Logged once.',
+    );
+    return true;
+  }
+}
+
 const identity = (value: string) => value; // no percent-decoding: one token, one spelling
 
 export class CookieTransport implements SessionTransport {

@@ -1,0 +1,173 @@
+import { Logger } from '@nestjs/common';
+import { userInfo } from 'node:os';
+import pg from 'pg';
+import { DataSource } from 'typeorm';
+import { sessionMigrations } from '../../../migrations/index.js';
+import { METRICS_SQL } from '../metrics/metrics.sql.js';
+import { PurgeStore } from '../purge/purge.store.js';
+import { SessionPurgeService, type PurgeResult } from '../purge/session-purge.service.js';
+import { resolveSessionOptions, SessionOptionsError, type SessionPurgeOptions } from '../session.options.js';
+import { StoreUnavailableError } from '../store/pg-errors.js';
+import { SessionStore } from '../store/session.store.js';
+import { cannotReach, CliError, connect, EXIT, requireSchema } from './database.js';
+
+/** Where a command writes its result (stdout) and what it tells the operator (stderr). */
+export interface CliOutput {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+/** The app-wide advisory lock the demo's migrate step takes too, so instances starting together do not race. */
+export const MIGRATION_LOCK = 0x6e70_7331;
+
+/**
+ * `migrate`: runs `sessionMigrations` (TypeORM records them in `migrationsTable`, 'migrations'
+ * by default as in TypeORM, so an app with `migrationsRun` sees them as done). Takes no lock
+ * of TypeORM's own: concurrent runs serialise on a Postgres advisory lock.
+ */
+export async function migrate(url: URL, migrationsTable: string, io: CliOutput): Promise<number> {
+  // A client, not a pool: a pool may close an idle connection, and with it the lock.
+  const lock = new pg.Client({ connectionString: url.href, connectionTimeoutMillis: 5_000 });
+  lock.on('error', () => undefined);
+  await lock.connect().catch((error: unknown) => {
+    throw cannotReach(url, error);
+  });
+  const dataSource = new DataSource({
+    type: 'postgres',
+    url: url.href,
+    migrations: sessionMigrations,
+    migrationsTableName: migrationsTable,
+    logging: false,
+  });
+  try {
+    await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    await dataSource.initialize();
+    const ran = await dataSource.runMigrations({ transaction: 'all' });
+    io.out(ran.length === 0 ? 'session tables up to date' : `ran ${ran.map((m) => m.name).join(', ')}`);
+    return EXIT.ok;
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    throw cannotReach(url, error);
+  } finally {
+    if (dataSource.isInitialized) await dataSource.destroy();
+    await lock.end().catch(() => undefined); // ends the session, which releases the lock
+  }
+}
+
+/**
+ * `purge`: one run of the in-app purge (same lock, so safe next to running apps; like
+ * `runOnce()` it claims no scheduled tick). Exit 0 when it ran or was skipped because another
+ * instance is purging, 1 when it failed. SIGINT/SIGTERM stop it after the current batch.
+ */
+export async function purge(url: URL, options: SessionPurgeOptions, io: CliOutput, json: boolean): Promise<number> {
+  let resolved;
+  try {
+    resolved = resolveSessionOptions({ purge: { ...options, enabled: false } });
+  } catch (error) {
+    if (error instanceof SessionOptionsError) throw new CliError(error.message, EXIT.usage);
+    throw error;
+  }
+  const pool = await connect(url);
+  const service = new SessionPurgeService(new PurgeStore(pool), resolved);
+  const stop = () => void service.onApplicationShutdown();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    await requireSchema(pool);
+    const result: PurgeResult = await service.runOnce();
+    io.out(
+      json
+        ? JSON.stringify(result)
+        : result.skipped
+          ? `purge skipped: ${result.skipped === 'locked' ? 'another instance is purging' : result.skipped}`
+          : `purged ${result.sessionsDeleted} sessions and ${result.auditRowsDeleted} audit rows in ${result.durationMs} ms` +
+            (result.interrupted ? ' (interrupted: the next run picks up the rest)' : ''),
+    );
+    return EXIT.ok;
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    const reason =
+      error instanceof StoreUnavailableError ? `database unavailable: ${error.detail}` : (error as Error).message;
+    throw new CliError(`purge failed: ${reason}`, EXIT.failed);
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+    await pool.end();
+  }
+}
+
+/** `sessions`: the number of live sessions, or with a user id, that user's live sessions (never tokens). */
+export async function sessions(url: URL, userId: string | undefined, io: CliOutput, json: boolean): Promise<number> {
+  return withStore(url, async (pool, store) => {
+    if (userId === undefined) {
+      const { rows } = await pool.query<{ n: number }>(METRICS_SQL.countActiveSessions.text);
+      io.out(json ? JSON.stringify({ active: rows[0].n }) : `${rows[0].n} active sessions`);
+      return EXIT.ok;
+    }
+    const list = await store.listForUser(userId);
+    // IP and user agent came from clients: JSON-quoted, so no escape sequence reaches the terminal.
+    if (json) io.out(JSON.stringify(list.map(({ current: _current, ...summary }) => summary)));
+    else {
+      io.out(`${list.length} active sessions of user ${JSON.stringify(userId)}`);
+      for (const s of list)
+        io.out(
+          `${s.id}  created ${s.createdAt.toISOString()}  last seen ${s.lastSeenAt.toISOString()}  ` +
+            `expires ${s.expiresAt.toISOString()}  ${JSON.stringify(s.ip)}  ${JSON.stringify(s.userAgent)}`,
+        );
+    }
+    return EXIT.ok;
+  });
+}
+
+/**
+ * `revoke --user <id>`: revokes every session of the user in one statement, audited as
+ * `revoked` per session and one `revoked_all`, with reason 'admin' and the operator as actor.
+ * Running instances drop them from their caches on the NOTIFY the statement sends.
+ */
+export async function revoke(
+  url: URL,
+  userId: string,
+  actor: string | undefined,
+  io: CliOutput,
+  json: boolean,
+): Promise<number> {
+  const actorId = actor ?? defaultActor();
+  return withStore(url, async (_pool, store) => {
+    const count = await store.revokeAllForUser(userId, 'admin', { actorId });
+    io.out(
+      json
+        ? JSON.stringify({ revoked: count, userId, actorId })
+        : `revoked ${count} sessions of user ${JSON.stringify(userId)} (actor ${JSON.stringify(actorId)})`,
+    );
+    return EXIT.ok;
+  });
+}
+
+/** The audit row's actor when --actor is not given: who ran the command. */
+export function defaultActor(): string {
+  try {
+    return `cli:${userInfo().username}`;
+  } catch {
+    return 'cli';
+  }
+}
+
+async function withStore(url: URL, work: (pool: pg.Pool, store: SessionStore) => Promise<number>): Promise<number> {
+  const pool = await connect(url);
+  try {
+    await requireSchema(pool);
+    return await work(pool, new SessionStore(pool));
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    const reason =
+      error instanceof StoreUnavailableError ? `database unavailable: ${error.detail}` : (error as Error).message;
+    throw new CliError(reason, EXIT.failed);
+  } finally {
+    await pool.end();
+  }
+}
+
+/** Only warnings and errors of the library's own loggers (the CLI prints its result itself). */
+export function quietNestLogs(): void {
+  Logger.overrideLogger(['warn', 'error']);
+}

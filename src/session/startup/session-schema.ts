@@ -1,0 +1,54 @@
+import type { Pool } from 'pg';
+
+/**
+ * What each session migration creates that the module cannot work without, newest last. When
+ * a migration is added to `sessionMigrations`, add what it creates here (a unit test fails
+ * until every migration has an entry), so an app that missed it refuses to start.
+ */
+export const SESSION_SCHEMA: readonly { readonly migration: string; readonly relations: readonly string[] }[] = [
+  { migration: 'CreateSessionTables1763780000000', relations: ['user_sessions', 'session_audit_log'] },
+  { migration: 'CreateSessionPurgeRuns1796169600000', relations: ['session_purge_runs'] },
+];
+
+/** One statement: the relations that do not resolve on the connection's search_path, as the store's SQL would see them. */
+export const SCHEMA_CHECK_SQL = `SELECT r AS relation FROM unnest($1::text[]) AS r WHERE to_regclass(r) IS NULL`;
+
+/** How to create the tables, in the words of every message that finds them missing. */
+export const HOW_TO_MIGRATE =
+  "Run the migrations in `sessionMigrations` (import { sessionMigrations } from 'nest-pg-session'): either in " +
+  'TypeOrmModule.forRoot({ ..., migrations: [...sessionMigrations], migrationsRun: true }), or once with ' +
+  '`DATABASE_URL=postgres://... npx nest-pg-session migrate`. ' +
+  '`synchronize: true` does not create them: the session tables come from the migrations only.';
+
+export interface MissingSchema {
+  /** The relations that are not there, e.g. ['session_purge_runs']. */
+  relations: string[];
+  /** The migrations that create them, oldest first. */
+  migrations: string[];
+}
+
+/** The session relations this database lacks; undefined when all are there. */
+export async function findMissingSchema(pool: Pick<Pool, 'query'>): Promise<MissingSchema | undefined> {
+  const wanted = SESSION_SCHEMA.flatMap((m) => m.relations);
+  const { rows } = await pool.query<{ relation: string }>(SCHEMA_CHECK_SQL, [wanted]);
+  if (rows.length === 0) return undefined;
+  const relations = rows.map((row) => row.relation);
+  const migrations = SESSION_SCHEMA.filter((m) => m.relations.some((r) => relations.includes(r))).map(
+    (m) => m.migration,
+  );
+  return { relations, migrations };
+}
+
+/** The session tables (or the newest migration's) are missing: start-up and the CLI say so and stop. */
+export class SessionSchemaError extends Error {
+  constructor(readonly missing: MissingSchema) {
+    const all = missing.migrations.length === SESSION_SCHEMA.length;
+    super(
+      all
+        ? `nest-pg-session: the session tables do not exist in this database (missing: ${missing.relations.join(', ')}). ${HOW_TO_MIGRATE}`
+        : `nest-pg-session: the database lacks the latest session migration ${missing.migrations.join(', ')} ` +
+            `(missing: ${missing.relations.join(', ')}). ${HOW_TO_MIGRATE}`,
+    );
+    this.name = 'SessionSchemaError';
+  }
+}
