@@ -1,4 +1,4 @@
-import { ValidationPipe, type INestApplication } from '@nestjs/common';
+import { ValidationPipe, type INestApplication, type LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
@@ -11,7 +11,10 @@ import { JsonDepthPipe } from './json-depth.pipe.js';
 import { runMigrations } from './migrate.js';
 
 /** Builds the demo app on either adapter; used by `npm start` and by the e2e tests. */
-export async function createDemoApp(config: DemoConfig, options: { logger?: false } = {}): Promise<INestApplication> {
+export async function createDemoApp(
+  config: DemoConfig,
+  options: { logger?: false | LoggerService } = {},
+): Promise<INestApplication> {
   await runMigrations(config.databaseUrl);
   const adapter =
     config.adapter === 'fastify'
