@@ -56,7 +56,7 @@ export class MeController {
     @CurrentSession() session: ActiveSession,
     @Body() dto: ChangePasswordDto,
     @Req() req: any,
-    @Res({ passthrough: true }) res: any,
+    @Res({ passthrough: true }) res: unknown,
   ) {
     const account = this.users.accountName(session.userId);
     const changed = await this.attempts.check(account, res, () =>
