@@ -117,6 +117,17 @@ describe('the demo removes its throwaway PostgreSQL when it stops', () => {
     expect(existsSync(demo.directory)).toBe(false);
   }, 90_000);
 
+  it('SIGTERM during start-up (the cluster up, the app not yet listening): exits 0 and the directory is gone', async () => {
+    const demo = await startThrowaway();
+    const exit = exited(demo.process);
+    demo.process.kill('SIGTERM');
+    const { code, ms } = await exit;
+    expect({ code, output: code === 0 ? '' : demo.output() }).toEqual({ code: 0, output: '' });
+    expect(demo.output()).not.toContain('on http://localhost');
+    expect(ms).toBeLessThan(STOP_BOUND_MS);
+    expect(existsSync(demo.directory)).toBe(false);
+  }, 90_000);
+
   it('a start that fails after the cluster is up (the port is taken): exits 1 and the directory is gone', async () => {
     const blocker = createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
