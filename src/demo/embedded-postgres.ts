@@ -94,8 +94,8 @@ export async function startEmbeddedPostgres(options: { log?: (line: string) => v
         // already gone (Ctrl-C in a terminal signals the whole process group, postgres included).
         stopping ??= (async () => {
           running = false;
-          if (await postmasterGone(databaseDir, 'SIGINT', 10_000)) return stopNow();
-          stopNow(); // fast shutdown did not finish in time: immediate shutdown, then remove
+          await postmasterGone(databaseDir, 'SIGINT', 10_000); // fast shutdown, bounded
+          stopNow(); // an immediate shutdown if that did not finish, then the directory goes
         })();
         return stopping;
       },
