@@ -12,6 +12,7 @@ const SIGNAL_NUMBERS = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 } as const;
 const logger = new Logger('Demo');
 let starting: Promise<EmbeddedDatabase> | undefined;
 let embedded: EmbeddedDatabase | undefined;
+let creating: Promise<INestApplication> | undefined;
 let app: INestApplication | undefined;
 let stopping = false;
 
@@ -29,10 +30,13 @@ async function main(): Promise<void> {
     logger.log('DATABASE_URL not set: starting an embedded PostgreSQL (data is thrown away on exit)');
     starting = startEmbeddedPostgres();
     embedded = await starting;
+    if (stopping) return; // a signal came while it started: shutDown() stops it
     logger.log(`Embedded PostgreSQL in ${embedded.directory} (removed on exit)`);
     config.databaseUrl = embedded.url;
   }
-  app = await createDemoApp(config);
+  creating = createDemoApp(config);
+  app = await creating;
+  if (stopping) return; // a signal came during start-up: shutDown() closes the app
   await app.listen(config.port, '127.0.0.1');
   logger.log(
     `nest-pg-session demo (${config.adapter}, ${config.session.transport}) on http://localhost:${config.port}`,
@@ -48,24 +52,42 @@ async function onSignal(signal: (typeof SIGNALS)[number]): Promise<void> {
   }
   stopping = true;
   logger.log(`${signal}: shutting down`);
+  // From here on the database goes away under whatever is still running (a migration at
+  // start-up, the cache listener after Ctrl-C reached PostgreSQL too): expected, not a crash.
+  process.on('uncaughtException', (error) => logger.warn(`while stopping: ${error.message}`));
   await shutDown();
   process.exit(0);
 }
 
 async function shutDown(): Promise<void> {
-  if (app) {
-    const closed = await Promise.race([
-      app.close().then(
+  // A signal during start-up: let the app finish starting (bounded), then close it as usual.
+  const running =
+    app ??
+    (await within(
+      creating?.catch(() => undefined),
+      CLOSE_TIMEOUT_MS,
+    ));
+  if (running) {
+    const closed = await within(
+      running.close().then(
         () => true,
-        (error) => logger.warn(`app.close() failed: ${error}`),
+        (error) => {
+          logger.warn(`app.close() failed: ${error}`);
+          return false;
+        },
       ),
-      new Promise<false>((resolve) => setTimeout(resolve, CLOSE_TIMEOUT_MS, false).unref()),
-    ]);
-    if (closed === false) logger.warn(`app.close() did not finish within ${CLOSE_TIMEOUT_MS} ms; stopping anyway`);
+      CLOSE_TIMEOUT_MS,
+    );
+    if (closed === undefined) logger.warn(`app.close() did not finish within ${CLOSE_TIMEOUT_MS} ms; stopping anyway`);
   }
   // A signal during start-up: wait for the cluster to be up (or to fail) so it can be stopped cleanly.
   const database = embedded ?? (await starting?.catch(() => undefined));
   await database?.stop();
+}
+
+/** `promise`'s value, or undefined once `ms` have passed. */
+function within<T>(promise: Promise<T> | undefined, ms: number): Promise<T | undefined> {
+  return Promise.race([promise, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), ms).unref())]);
 }
 
 main().catch(async (error) => {
