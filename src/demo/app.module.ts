@@ -11,6 +11,7 @@ import { HealthController } from './health.controller.js';
 import { MeController } from './me.controller.js';
 import { MetricsController } from './metrics.controller.js';
 import { PageController } from './page.controller.js';
+import { PasswordAttempts } from './password-attempts.js';
 import { SessionsController } from './sessions.controller.js';
 import { UsersModule } from './users.module.js';
 import { UsersService } from './users.service.js';
@@ -61,7 +62,14 @@ export class AppModule {
         PageController,
         ...(metricsRegistry ? [MetricsController] : []),
       ],
-      providers: [SessionHealthIndicator, ...rateLimit.providers],
+      providers: [
+        SessionHealthIndicator,
+        {
+          provide: PasswordAttempts,
+          useValue: new PasswordAttempts(config.accountRateLimit, config.accountRateWindowMs),
+        },
+        ...rateLimit.providers,
+      ],
     };
   }
 }
@@ -78,10 +86,13 @@ async function ownRegistry(enabled: boolean): Promise<SessionMetricsRegistry | u
 }
 
 /**
- * Password guessing is limited per client address with @nestjs/throttler, on the routes that
- * check a password (login, re-authentication, password change). Loaded lazily (and skipped
- * when the limit is 0): the package is CommonJS requiring ESM-only Nest 12, which Node runs
- * but Jest's module loader on Node 20 cannot.
+ * Password guessing is limited per client address with @nestjs/throttler: one budget of
+ * LOGIN_RATE_LIMIT attempts a minute shared by every route that checks a password (login,
+ * re-authentication, password change). The key leaves out the route (the default key
+ * includes it, which gave each route a budget of its own: three times the guesses).
+ * Per-account limits are PasswordAttempts'. Loaded lazily (and skipped when the limit is 0):
+ * the package is CommonJS requiring ESM-only Nest 12, which Node runs but Jest's module
+ * loader on Node 20 cannot.
  */
 async function loginRateLimit(limitPerMinute: number): Promise<{ imports: DynamicModule[]; providers: Provider[] }> {
   if (limitPerMinute === 0) return { imports: [], providers: [] };
@@ -97,6 +108,8 @@ async function loginRateLimit(limitPerMinute: number): Promise<{ imports: Dynami
       ThrottlerModule.forRoot({
         throttlers: [{ name: 'login', ttl: 60_000, limit: limitPerMinute }],
         skipIf: (context) => !isPasswordRoute(context),
+        // The client address (the default tracker), without the route: one budget across the routes.
+        generateKey: (_context, tracker, throttlerName) => `${throttlerName}:${tracker}`,
       }),
     ],
     providers: [{ provide: APP_GUARD, useClass: ThrottlerGuard }],

@@ -1,7 +1,8 @@
 import { Body, Controller, ForbiddenException, HttpCode, Post, Req, Res, UnauthorizedException } from '@nestjs/common';
 import { IsString, Length } from 'class-validator';
 import { CurrentSession, Public, SessionService, type ActiveSession } from '../session/index.js';
-import { UsersService } from './users.service.js';
+import { PasswordAttempts } from './password-attempts.js';
+import { UsersService, type DemoUser } from './users.service.js';
 
 export class LoginDto {
   @IsString()
@@ -24,14 +25,20 @@ export class AuthController {
   constructor(
     private readonly users: UsersService,
     private readonly sessions: SessionService,
+    private readonly attempts: PasswordAttempts,
   ) {}
 
-  // Rate-limited per client address (app.module.ts).
+  // Rate-limited per client address (one budget with the other password routes, app.module.ts)
+  // and per account (failed attempts by username, from any address: PasswordAttempts).
   @Public()
   @Post('login')
   @HttpCode(200)
   async login(@Body() dto: LoginDto, @Req() req: any, @Res({ passthrough: true }) res: any) {
-    const user = await this.users.verify(dto.username, dto.password);
+    let user: DemoUser | undefined;
+    await this.attempts.check(dto.username, res, async () => {
+      user = await this.users.verify(dto.username, dto.password);
+      return user !== undefined;
+    });
     if (!user) throw new UnauthorizedException('Invalid username or password');
     const created = await this.sessions.create(req, res, { userId: user.id });
     return {
@@ -43,7 +50,7 @@ export class AuthController {
     };
   }
 
-  /** Step-up: proves the password again; the session becomes fresh and gets a new token. Rate-limited like login. */
+  /** Step-up: proves the password again; the session becomes fresh and gets a new token. Rate-limited like login, on the same budgets. */
   @Post('reauthenticate')
   @HttpCode(200)
   async reauthenticate(
@@ -52,7 +59,9 @@ export class AuthController {
     @Req() req: any,
     @Res({ passthrough: true }) res: any,
   ) {
-    if (!(await this.users.verifyById(session.userId, dto.password))) throw new ForbiddenException('Wrong password');
+    const account = this.users.accountName(session.userId);
+    if (!(await this.attempts.check(account, res, () => this.users.verifyById(session.userId, dto.password))))
+      throw new ForbiddenException('Wrong password');
     const fresh = await this.sessions.reauthenticate(req, res);
     return { authenticatedAt: fresh.authenticatedAt, ...(fresh.csrfToken ? { csrfToken: fresh.csrfToken } : {}) };
   }

@@ -11,8 +11,19 @@ export interface DemoConfig {
   port: number;
   adapter: 'express' | 'fastify';
   session: SessionModuleOptions;
-  /** Login attempts per minute per client address (@nestjs/throttler). */
+  /**
+   * Password attempts per minute per client address (LOGIN_RATE_LIMIT, default 30; 0 turns both
+   * limits off): one budget shared by every route that checks a password (@nestjs/throttler).
+   */
   loginRateLimit: number;
+  /**
+   * Failed password attempts per account, from any address (ACCOUNT_RATE_LIMIT, default 10,
+   * 0 = off), within ACCOUNT_RATE_WINDOW (default 15m). Unknown usernames are counted alike.
+   */
+  accountRateLimit: number;
+  accountRateWindowMs: number;
+  /** REQUEST_TIMEOUT (default 30s): the most a request may take to arrive, headers and body; then 408 and the connection closes. */
+  requestTimeoutMs: number;
   /** Express `trust proxy` / Fastify `trustProxy` (TRUST_PROXY: 'true' or addresses such as 'loopback'); off by default. */
   trustProxy?: boolean | string;
 }
@@ -49,6 +60,9 @@ export function loadDemoConfig(env: NodeJS.ProcessEnv, databaseUrl: string): Dem
     adapter,
     session,
     loginRateLimit: integer(env.LOGIN_RATE_LIMIT, 30, 'LOGIN_RATE_LIMIT'),
+    accountRateLimit: integer(env.ACCOUNT_RATE_LIMIT, 10, 'ACCOUNT_RATE_LIMIT'),
+    accountRateWindowMs: duration(env.ACCOUNT_RATE_WINDOW, 15 * 60_000, 'ACCOUNT_RATE_WINDOW', 1_000),
+    requestTimeoutMs: duration(env.REQUEST_TIMEOUT, 30_000, 'REQUEST_TIMEOUT', 1_000),
     trustProxy: trustProxy(env.TRUST_PROXY),
   };
 }
@@ -102,6 +116,20 @@ function integer(value: string | undefined, fallback: number, name: string): num
   if (value === undefined || value === '') return fallback;
   if (!/^\d+$/.test(value)) throw new DemoConfigError(`${name} must be a non-negative integer, got '${value}'`);
   return Number(value);
+}
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
+
+/** A duration such as '500ms', '30s', '15m', '1h' (or plain milliseconds), at least `min` ms. */
+function duration(value: string | undefined, fallback: number, name: string, min: number): number {
+  if (!present(value)) return fallback;
+  const match = /^(\d+)(ms|s|m|h)?$/.exec(value.trim());
+  const ms = match ? Number(match[1]) * UNIT_MS[match[2] ?? 'ms'] : NaN;
+  if (!Number.isSafeInteger(ms) || ms < min)
+    throw new DemoConfigError(
+      `${name} must be a duration of at least ${min} ms such as '30s' or '15m', got '${value}'`,
+    );
+  return ms;
 }
 
 /**

@@ -1,6 +1,7 @@
-import { Body, Controller, ForbiddenException, Get, HttpCode, Patch, Post, Req } from '@nestjs/common';
+import { Body, Controller, ForbiddenException, Get, HttpCode, Patch, Post, Req, Res } from '@nestjs/common';
 import { IsString, Length } from 'class-validator';
 import { CurrentSession, RequireFreshSession, SessionService, type ActiveSession } from '../session/index.js';
+import { PasswordAttempts } from './password-attempts.js';
 import { UsersService } from './users.service.js';
 
 export class ChangePasswordDto {
@@ -18,6 +19,7 @@ export class MeController {
   constructor(
     private readonly sessions: SessionService,
     private readonly users: UsersService,
+    private readonly attempts: PasswordAttempts,
   ) {}
 
   @Get()
@@ -45,13 +47,22 @@ export class MeController {
   /**
    * Needs a recent authentication (SESSION_FRESH_AGE, default 5m; else 401 reauth_required:
    * POST /auth/reauthenticate first) and the current password; every other session of the
-   * user ends, this one stays.
+   * user ends, this one stays. A wrong current password counts against the same budgets as login.
    */
   @Post('password')
   @HttpCode(200)
   @RequireFreshSession()
-  async changePassword(@CurrentSession() session: ActiveSession, @Body() dto: ChangePasswordDto, @Req() req: any) {
-    if (!(await this.users.changePassword(session.userId, dto.currentPassword, dto.newPassword))) {
+  async changePassword(
+    @CurrentSession() session: ActiveSession,
+    @Body() dto: ChangePasswordDto,
+    @Req() req: any,
+    @Res({ passthrough: true }) res: unknown,
+  ) {
+    const account = this.users.accountName(session.userId);
+    const changed = await this.attempts.check(account, res, () =>
+      this.users.changePassword(session.userId, dto.currentPassword, dto.newPassword),
+    );
+    if (!changed) {
       throw new ForbiddenException('Current password is wrong');
     }
     const revoked = await this.sessions.revokeAll(session.userId, {

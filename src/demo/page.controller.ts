@@ -1,4 +1,6 @@
 import { Controller, Get, Header } from '@nestjs/common';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { Public } from '../session/index.js';
 
 /**
@@ -32,6 +34,7 @@ const PAGE = `<!doctype html>
     <table id="sessions"><thead><tr><th>Device</th><th>IP</th><th>Created</th><th>Last seen</th><th></th></tr></thead><tbody></tbody></table>
   </section>
   <p id="status" role="status"></p>
+  <script src="/vendor/bowser.js"></script>
   <script src="/app.js"></script>
 </body>
 </html>`;
@@ -54,15 +57,13 @@ async function api(method, path, body) {
 
 function cell(row, text) { const td = document.createElement('td'); td.textContent = text; row.appendChild(td); return td; }
 
-/** 'Chrome 131 on Linux' from a user-agent string; the raw string goes in the cell's tooltip. */
+/** 'Chrome 131 on Linux' from a user-agent string (bowser parses it); the raw string goes in the cell's tooltip. */
 function device(userAgent) {
   if (!userAgent) return 'Unknown device';
-  const browser = [['Edg', 'Edge'], ['OPR', 'Opera'], ['Firefox', 'Firefox'], ['HeadlessChrome', 'Headless Chrome'], ['Chrome', 'Chrome'], ['Version', 'Safari']]
-    .map(([token, name]) => { const m = userAgent.match(new RegExp(token + '/(\\\\d+)')); return m && name + ' ' + m[1]; }).find(Boolean);
-  const os = [['Windows', 'Windows'], ['Android', 'Android'], ['iPhone', 'iOS'], ['iPad', 'iPadOS'], ['Mac OS X', 'macOS'], ['Linux', 'Linux']]
-    .find(([token]) => userAgent.includes(token));
-  if (!browser && !os) return userAgent.length > 40 ? userAgent.slice(0, 40) + '…' : userAgent;
-  return (browser || 'Browser') + (os ? ' on ' + os[1] : '');
+  const { browser, os } = bowser.parse(userAgent);
+  const name = browser.name ? browser.name + (browser.version ? ' ' + browser.version.split('.')[0] : '') : '';
+  if (!name && !os.name) return userAgent.length > 40 ? userAgent.slice(0, 40) + '…' : userAgent;
+  return (name || 'Browser') + (os.name ? ' on ' + os.name : '');
 }
 
 async function refresh() {
@@ -145,6 +146,11 @@ td:last-child { text-align: right; }
 #session-id { color: #666; font-size: .85rem; }
 #status { color: #555; }`;
 
+/** bowser's browser build (it defines `window.bowser`), served from this origin so the CSP holds. */
+let bowserScript: string | undefined;
+const readBowser = () =>
+  (bowserScript ??= readFileSync(createRequire(import.meta.url).resolve('bowser/es5.js'), 'utf8'));
+
 @Controller()
 export class PageController {
   @Public()
@@ -160,6 +166,13 @@ export class PageController {
   @Header('Content-Type', 'text/javascript; charset=utf-8')
   script(): string {
     return SCRIPT;
+  }
+
+  @Public()
+  @Get('vendor/bowser.js')
+  @Header('Content-Type', 'text/javascript; charset=utf-8')
+  bowser(): string {
+    return readBowser();
   }
 
   @Public()

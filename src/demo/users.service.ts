@@ -72,6 +72,11 @@ export class UsersService {
     return true;
   }
 
+  /** The name the per-account password limit counts under: the username, so login and step-up share it. */
+  accountName(id: string): string {
+    return this.findById(id)?.username ?? id;
+  }
+
   findById(id: string): DemoUser | undefined {
     for (const user of this.users.values())
       if (user.id === id) return { id: user.id, username: user.username, roles: user.roles };

@@ -11,6 +11,8 @@ const ARTIFACTS = new URL('../artifacts/', import.meta.url).pathname;
 const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium)
   console.warn(`[browser tests] skipped: no Chromium at ${CHROMIUM} (.ci/run installs Debian's chromium)`);
+const IPHONE =
+  'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1';
 const describeBrowser = haveChromium ? describe : describe.skip;
 
 /** Real cookie behaviour in headless Chromium against the demo app listening on localhost. */
@@ -75,9 +77,9 @@ describeBrowser('demo page in Chromium', () => {
     await form.close();
     const page = await signIn(context, 'alice');
     expect(await page.textContent('#user')).toBe('u-alice');
-    // The device list names the browser in words (the raw user agent is the tooltip) and marks this one.
+    // The device list names the browser in words (bowser; the raw user agent is the tooltip) and marks this one.
     const device = page.locator('#sessions tbody tr td').first();
-    expect(await device.textContent()).toMatch(/^Headless Chrome \d+ on Linuxthis device$/);
+    expect(await device.textContent()).toMatch(/^Chrome \d+ on Linuxthis device$/);
     expect(await device.getAttribute('title')).toMatch(/HeadlessChrome\/\d+/);
     expect(await page.evaluate(() => document.cookie)).not.toContain('__Host-sid');
 
@@ -94,12 +96,14 @@ describeBrowser('demo page in Chromium', () => {
 
   it('revokes another device from the list; that device is refused next time', async () => {
     const laptop = await browser.newContext();
-    const phone = await browser.newContext();
+    const phone = await browser.newContext({ userAgent: IPHONE });
     const laptopPage = await signIn(laptop, 'bob');
     const phonePage = await signIn(phone, 'bob');
     await laptopPage.reload();
     await laptopPage.waitForSelector('#sessions tbody tr button.revoke');
     const phoneSessionId = (await phonePage.textContent('#session-id'))!.match(/session ([0-9a-f-]{36})/)![1];
+    const phoneRow = laptopPage.locator(`#sessions tbody tr[data-session-id="${phoneSessionId}"] td`).first();
+    expect(await phoneRow.textContent()).toBe('Safari 17 on iOS');
     await laptopPage.screenshot({ path: `${ARTIFACTS}devices.png`, fullPage: true });
     await laptopPage.click(`#sessions tbody tr[data-session-id="${phoneSessionId}"] button.revoke`);
     await laptopPage.waitForFunction((id) => !document.querySelector(`tr[data-session-id="${id}"]`), phoneSessionId);

@@ -11,34 +11,47 @@ export interface DemoProcess {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** The built demo (`dist/src/main.js`, as `npm start` runs it) in its own process. */
-export async function spawnDemo(env: Record<string, string>): Promise<DemoProcess> {
+/**
+ * Starts the built demo (`dist/src/main.js`, as `npm start` runs it) without waiting for it.
+ * `detached` puts it in a process group of its own, so a test can signal the whole group as a
+ * terminal's Ctrl-C does (the embedded PostgreSQL included).
+ */
+export async function launchDemo(
+  env: Record<string, string>,
+  options: { detached?: boolean; port?: number } = {},
+): Promise<{ url: string; port: number; process: ChildProcess; output(): string }> {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first (npm test does)`);
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const child = spawn(process.execPath, [MAIN], {
     env: { ...process.env, PORT: String(port), NODE_OPTIONS: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.detached ?? false,
   });
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));
-  const url = `http://127.0.0.1:${port}`;
+  return { url: `http://127.0.0.1:${port}`, port, process: child, output: () => output };
+}
+
+/** The built demo in its own process, once it answers /health. */
+export async function spawnDemo(env: Record<string, string>): Promise<DemoProcess> {
+  const { url, process: child, output } = await launchDemo(env);
   const started = Date.now();
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`demo exited with ${child.exitCode}:\n${output}`);
+    if (child.exitCode !== null) throw new Error(`demo exited with ${child.exitCode}:\n${output()}`);
     try {
       if ((await fetch(`${url}/health`)).status === 200) break;
     } catch {
       /* not listening yet */
     }
     // Generous: CI machines have two cores and a cold start compiles nothing but still loads Nest.
-    if (Date.now() - started > 45_000) throw new Error(`demo did not start within 45 s:\n${output}`);
+    if (Date.now() - started > 45_000) throw new Error(`demo did not start within 45 s:\n${output()}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return {
     url,
     process: child,
-    output: () => output,
+    output,
     stop: (signal = 'SIGTERM') =>
       new Promise((resolve) => {
         if (child.exitCode !== null) return resolve();

@@ -1,4 +1,4 @@
-import type { INestApplication } from '@nestjs/common';
+import type { INestApplication, LoggerService } from '@nestjs/common';
 import request from 'supertest';
 import { createDemoApp } from '../../src/demo/create-app.js';
 import { loadDemoConfig } from '../../src/demo/demo-config.js';
@@ -15,17 +15,20 @@ export interface RunningDemo {
   close(): Promise<void>;
 }
 
-/** The demo app on a fresh database, configured through the same variables as `npm start`. */
+/**
+ * The demo app on a fresh database, configured through the same variables as `npm start`.
+ * The password limits are off unless a test sets them: tests log in far more often than people.
+ */
 export async function startDemo(
   adapter: Adapter,
   env: Record<string, string> = {},
   existing?: { url: string },
+  options: { logger?: LoggerService } = {},
 ): Promise<RunningDemo> {
   const db = existing ? undefined : await createTestDatabase();
   const url = existing?.url ?? db!.url;
-  const app = await createDemoApp(loadDemoConfig({ LOGIN_RATE_LIMIT: '0', ...env, HTTP_ADAPTER: adapter }, url), {
-    logger: false,
-  });
+  const config = loadDemoConfig({ LOGIN_RATE_LIMIT: '0', ACCOUNT_RATE_LIMIT: '0', ...env, HTTP_ADAPTER: adapter }, url);
+  const app = await createDemoApp(config, { logger: options.logger ?? false });
   return {
     app,
     server: app.getHttpServer(),

@@ -1,0 +1,35 @@
+import { describe, expect, it } from '@jest/globals';
+import { DemoConfigError, loadDemoConfig } from '../../src/demo/demo-config.js';
+
+describe('demo configuration: request bound and password limits', () => {
+  const load = (env: Record<string, string>) => loadDemoConfig(env, 'postgres://x');
+
+  it('defaults: 30 s per request, 30 password attempts a minute per address, 10 failures per account in 15 minutes', () => {
+    expect(load({})).toMatchObject({
+      requestTimeoutMs: 30_000,
+      loginRateLimit: 30,
+      accountRateLimit: 10,
+      accountRateWindowMs: 15 * 60_000,
+    });
+  });
+
+  it('reads REQUEST_TIMEOUT, ACCOUNT_RATE_LIMIT and ACCOUNT_RATE_WINDOW as given', () => {
+    expect(load({ REQUEST_TIMEOUT: '2s', ACCOUNT_RATE_LIMIT: '0', ACCOUNT_RATE_WINDOW: '1h' })).toMatchObject({
+      requestTimeoutMs: 2_000,
+      accountRateLimit: 0,
+      accountRateWindowMs: 3_600_000,
+    });
+    expect(load({ REQUEST_TIMEOUT: '1500' }).requestTimeoutMs).toBe(1_500);
+  });
+
+  it.each([
+    ['REQUEST_TIMEOUT', '0'],
+    ['REQUEST_TIMEOUT', '10 minutes'],
+    ['REQUEST_TIMEOUT', '999ms'],
+    ['ACCOUNT_RATE_WINDOW', 'soon'],
+    ['ACCOUNT_RATE_LIMIT', '-1'],
+  ])('refuses %s=%s, naming the variable', (name, value) => {
+    expect(() => load({ [name]: value })).toThrow(DemoConfigError);
+    expect(() => load({ [name]: value })).toThrow(name);
+  });
+});
