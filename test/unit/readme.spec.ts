@@ -1,0 +1,111 @@
+import { describe, expect, it } from '@jest/globals';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, normalize } from 'node:path';
+import * as prettier from 'prettier';
+import { documentationPages, quickStartApp, quickStartBlocks } from '../support/readme-quick-start.js';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+  files: string[];
+  repository: { url: string };
+  homepage: string;
+  bugs: { url: string };
+};
+/** Where links to files the tarball does not ship (sources, tests) point: `<repository>/blob/main/<path>`. */
+const REPOSITORY = manifest.repository.url.replace(/^git\+/, '').replace(/\.git$/, '');
+// Written on another branch of the same change set (the performance write-up); drop this once merged.
+const LINKED_BEFORE_MERGE = new Set(['docs/performance.md']);
+
+const pages = new Map([...documentationPages(), ['SECURITY.md', readFileSync(join(ROOT, 'SECURITY.md'), 'utf8')]]);
+
+/** GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens. */
+const anchorOf = (heading: string) =>
+  heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+    .replace(/\s/g, '-');
+const anchorsIn = (markdown: string) =>
+  new Set([...markdown.matchAll(/^#{1,6} (.+)$/gm)].map(([, heading]) => anchorOf(heading)));
+
+/** Markdown links outside code: [text](target). */
+function linksIn(markdown: string): string[] {
+  const prose = markdown.replace(/```[\s\S]*?```/g, '').replace(/`[^`\n]*`/g, '');
+  return [...prose.matchAll(/\]\(([^)\s]+)\)/g)].map(([, target]) => target);
+}
+
+/** Files npm packs: package.json `files` entries (folders or files), plus what npm always adds. */
+const shipped = (path: string) =>
+  ['package.json', 'README.md', 'LICENSE'].includes(path) ||
+  manifest.files.some((entry) => path === entry || path.startsWith(`${entry.replace(/\/$/, '')}/`));
+
+describe('README quick start', () => {
+  const blocks = quickStartBlocks();
+
+  it('is complete files: main.ts with a ValidationPipe, the module, the controller, the DTO and the users service', () => {
+    const app = quickStartApp(blocks);
+    expect([...app.keys()].sort()).toEqual([
+      'src/app.module.ts',
+      'src/auth.controller.ts',
+      'src/login.dto.ts',
+      'src/main.ts',
+      'src/users.service.ts',
+    ]);
+    expect(app.get('src/main.ts')).toContain('useGlobalPipes(new ValidationPipe(');
+    expect(app.get('src/app.module.ts')).toMatch(/providers: \[UsersService\]/);
+    expect(app.get('src/auth.controller.ts')).toMatch(/import type \{ Request, Response \} from 'express'/);
+    expect(app.get('src/auth.controller.ts')).toMatch(/@Post\('logout'\)/);
+    expect(quickStartApp(blocks, 'quick-start forRootAsync').get('src/app.module.ts')).toContain(
+      'SessionModule.forRootAsync(',
+    );
+  });
+
+  it('is formatted with the repository prettier config (one statement per line)', async () => {
+    const config = JSON.parse(readFileSync(join(ROOT, '.prettierrc.json'), 'utf8')) as prettier.Options;
+    for (const block of blocks) {
+      const formatted = await prettier.format(block.code, { ...config, parser: 'typescript' });
+      expect({ path: `${block.variant}: ${block.path}`, code: block.code }).toEqual({
+        path: `${block.variant}: ${block.path}`,
+        code: formatted,
+      });
+    }
+  });
+});
+
+describe('links in README.md, SECURITY.md and docs/', () => {
+  it('point at files the tarball ships (npm shows the README without the repository)', () => {
+    const broken: string[] = [];
+    for (const [page, markdown] of pages) {
+      for (const link of linksIn(markdown)) {
+        if (/^[a-z]+:/.test(link) || link.startsWith('#')) continue;
+        const [file, anchor] = link.split('#');
+        const target = normalize(join(dirname(page), file));
+        if (LINKED_BEFORE_MERGE.has(target)) continue;
+        if (!existsSync(join(ROOT, target)) || !shipped(target)) broken.push(`${page}: ${link} (not shipped)`);
+        else if (anchor && target.endsWith('.md') && !anchorsIn(readFileSync(join(ROOT, target), 'utf8')).has(anchor))
+          broken.push(`${page}: ${link} (no such heading)`);
+      }
+    }
+    expect(broken).toEqual([]);
+  });
+
+  it('name only repository files that exist, and in-page anchors that exist', () => {
+    const broken: string[] = [];
+    for (const [page, markdown] of pages) {
+      for (const link of linksIn(markdown)) {
+        if (link.startsWith('#') && !anchorsIn(markdown).has(link.slice(1))) broken.push(`${page}: ${link}`);
+        if (!link.startsWith(`${REPOSITORY}/`)) continue;
+        const path = link.slice(REPOSITORY.length + 1).replace(/^(blob|tree)\/main\//, '');
+        if (!existsSync(join(ROOT, path))) broken.push(`${page}: ${link}`);
+      }
+    }
+    expect(broken).toEqual([]);
+  });
+
+  it('work on the npm page: package.json names the repository, homepage and issue tracker', () => {
+    expect(REPOSITORY).toMatch(/^https:\/\/github\.com\/[\w.-]+\/[\w.-]+$/);
+    expect(manifest.homepage).toBe(`${REPOSITORY}#readme`);
+    expect(manifest.bugs.url).toBe(`${REPOSITORY}/issues`);
+    expect(manifest.files).toEqual(expect.arrayContaining(['SECURITY.md', 'docs']));
+  });
+});
