@@ -10,6 +10,8 @@ const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as
   repository: { url: string };
   homepage: string;
   bugs: { url: string };
+  peerDependencies: Record<string, string>;
+  peerDependenciesMeta: Record<string, { optional?: boolean }>;
 };
 /** Where links to files the tarball does not ship (sources, tests) point: `<repository>/blob/main/<path>`. */
 const REPOSITORY = manifest.repository.url.replace(/^git\+/, '').replace(/\.git$/, '');
@@ -69,6 +71,18 @@ describe('README quick start', () => {
         code: formatted,
       });
     }
+  });
+});
+
+describe('README install line', () => {
+  it('names every required peer, and the optional ones in its text', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const line = readme.match(/^npm i nest-pg-session (.+)$/m)?.[1].split(' ') ?? [];
+    const peers = Object.keys(manifest.peerDependencies);
+    const optional = peers.filter((name) => manifest.peerDependenciesMeta[name]?.optional);
+    expect([...line].sort()).toEqual(peers.filter((name) => !optional.includes(name)).sort());
+    const install = readme.slice(readme.indexOf('## Install'), readme.indexOf('## Quick start'));
+    for (const name of optional) expect(install).toContain(`\`${name}\``);
   });
 });
 
