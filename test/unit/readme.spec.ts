@@ -30,10 +30,20 @@ const anchorOf = (heading: string) =>
 const anchorsIn = (markdown: string) =>
   new Set([...markdown.matchAll(/^#{1,6} (.+)$/gm)].map(([, heading]) => anchorOf(heading)));
 
-/** Markdown links outside code: [text](target). */
+/** Markdown links outside code blocks: inline `[text](target)` and reference definitions `[label]: target`. */
 function linksIn(markdown: string): string[] {
-  const prose = markdown.replace(/```[\s\S]*?```/g, '').replace(/`[^`\n]*`/g, '');
-  return [...prose.matchAll(/\]\(([^)\s]+)\)/g)].map(([, target]) => target);
+  const prose = markdown.replace(/```[\s\S]*?```/g, '');
+  const definitions = [...prose.matchAll(/^\[[^\]\n]+\]: (\S+)$/gm)].map(([, target]) => target);
+  const inline = prose.replace(/`[^`\n]*`/g, '');
+  return [...[...inline.matchAll(/\]\(([^)\s]+)\)/g)].map(([, target]) => target), ...definitions];
+}
+
+/** Collapsed reference links (`[text][]`) whose label has no definition: npm and GitHub print them as text. */
+function undefinedReferences(markdown: string): string[] {
+  const defined = new Set([...markdown.matchAll(/^\[([^\]\n]+)\]: \S+$/gm)].map(([, label]) => label.toLowerCase()));
+  return [...markdown.matchAll(/\[([^\]\n]+)\]\[\]/g)]
+    .map(([, label]) => label)
+    .filter((label) => !defined.has(label.toLowerCase()));
 }
 
 /** Files npm packs: package.json `files` entries (folders or files), plus what npm always adds. */
@@ -116,10 +126,48 @@ describe('links in README.md, SECURITY.md and docs/', () => {
     expect(broken).toEqual([]);
   });
 
+  it('use only reference links that are defined', () => {
+    const broken = [...pages].flatMap(([page, markdown]) =>
+      undefinedReferences(markdown).map((label) => `${page}: ${label}`),
+    );
+    expect(broken).toEqual([]);
+  });
+
   it('work on the npm page: package.json names the repository, homepage and issue tracker', () => {
     expect(REPOSITORY).toMatch(/^https:\/\/github\.com\/[\w.-]+\/[\w.-]+$/);
     expect(manifest.homepage).toBe(`${REPOSITORY}#readme`);
     expect(manifest.bugs.url).toBe(`${REPOSITORY}/issues`);
     expect(manifest.files).toEqual(expect.arrayContaining(['SECURITY.md', 'docs']));
+  });
+});
+
+/** Whether a test file declares a test of this name: the whole name as a string literal, or, for a
+ * name ending in `…` (generated cases), a string literal that starts with the part before it. */
+function namesTest(source: string, name: string): boolean {
+  const [fixed, ...rest] = name.split('…');
+  const head = rest.length > 0 ? fixed.trimEnd() : fixed;
+  return ["'", '"', '`'].some((quote) => source.includes(rest.length > 0 ? quote + head : quote + head + quote));
+}
+
+describe('SECURITY.md', () => {
+  const security = readFileSync(join(ROOT, 'SECURITY.md'), 'utf8');
+  /** Each proof: a test file, then the names of its tests in quotes (`…` ends a name's fixed part). */
+  const proofs = [
+    ...security.matchAll(/\[`(test\/[^`]+\.spec\.ts)`\]\[\] › ((?:"[^"]*"(?: \([^)]*\))?(?:, )?)+)/g),
+  ].map(([, file, names]) => ({ file, names: [...names.matchAll(/"([^"]*)"/g)].map(([, name]) => name) }));
+
+  it('names, as the proof of each requirement, tests that exist under those names', () => {
+    expect(proofs.length).toBeGreaterThan(40);
+    const missing: string[] = [];
+    for (const { file, names } of proofs) {
+      const path = join(ROOT, file);
+      if (!existsSync(path)) {
+        missing.push(file);
+        continue;
+      }
+      const source = readFileSync(path, 'utf8');
+      for (const name of names) if (!namesTest(source, name)) missing.push(`${file} › "${name}"`);
+    }
+    expect(missing).toEqual([]);
   });
 });
