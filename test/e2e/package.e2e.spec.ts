@@ -217,7 +217,9 @@ describe('the published package', () => {
         run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], app);
       } catch (error) {
         const { stdout, stderr } = error as { stdout?: string; stderr?: string };
-        throw new Error(`the ${variant} does not compile under nest new --strict:\n${stdout}${stderr}`);
+        throw new Error(`the ${variant} does not compile under nest new --strict:\n${stdout}${stderr}`, {
+          cause: error,
+        });
       }
       return app;
     }
@@ -297,7 +299,7 @@ describe('the published package', () => {
         const setCookie = await loginMeLogout(app.base, '__Host-sid');
         expect(setCookie).toMatch(/; Secure/);
       } catch (error) {
-        throw new Error(`${(error as Error).message}\n--- app output:\n${app.output()}`);
+        throw new Error(`${(error as Error).message}\n--- app output:\n${app.output()}`, { cause: error });
       } finally {
         await app.stop();
       }
@@ -325,7 +327,7 @@ describe('the published package', () => {
           const setCookie = await loginMeLogout(app.base, cookieName);
           expect(/; Secure/.test(setCookie)).toBe(secure);
         } catch (error) {
-          throw new Error(`${(error as Error).message}\n--- app output:\n${app.output()}`);
+          throw new Error(`${(error as Error).message}\n--- app output:\n${app.output()}`, { cause: error });
         } finally {
           await app.stop();
         }
