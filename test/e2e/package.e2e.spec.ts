@@ -1,9 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { quickStartApp, quickStartBlocks } from '../support/readme-quick-start.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const run = (command: string, args: string[], cwd: string) =>
@@ -13,6 +17,36 @@ const run = (command: string, args: string[], cwd: string) =>
     env: { ...process.env, NODE_OPTIONS: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+
+const devVersion = (name: string): string =>
+  (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> })
+    .devDependencies[name];
+
+/** The tsconfig `nest new --strict` writes (Nest 12's ESM template, `strict` filled in as the CLI does). */
+function nestStrictTsconfig(): { tsconfig: string; build: string } {
+  const template = join(ROOT, 'node_modules/@nestjs/schematics/dist/lib/application/files/ts-esm');
+  const render = (file: string) =>
+    readFileSync(join(template, file), 'utf8')
+      .replaceAll('<%= strict %>', 'true')
+      .replaceAll('<%= specFileSuffix %>', 'spec')
+      // The generated app's tests run on vitest, which this app has no use for.
+      .replace('"vitest/globals", ', '');
+  const tsconfig = render('tsconfig.json');
+  if (tsconfig.includes('<%') || !/"strict": true/.test(tsconfig) || !/"isolatedModules": true/.test(tsconfig))
+    throw new Error(`Nest's tsconfig template changed: ${tsconfig}`);
+  return { tsconfig, build: render('tsconfig.build.json') };
+}
+
+const freePort = async (): Promise<number> => {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  return port;
+};
+
+const cookieNamed = (response: Response, name: string): string | undefined =>
+  response.headers.getSetCookie().find((cookie) => cookie.startsWith(`${name}=`));
 
 /** What a user gets from the registry: `npm pack`, installed into a scratch Nest app that boots on it. */
 describe('the published package', () => {
@@ -29,34 +63,13 @@ describe('the published package', () => {
     tarball = join(scratch, packed.filename);
     files = packed.files.map((f: { path: string }) => f.path);
     db = await createTestDatabase();
-  }, 60_000);
-  afterAll(async () => {
-    rmSync(scratch, { recursive: true, force: true });
-    await db?.drop();
-  });
-
-  it('holds the compiled library, its types, the migrations and the README, and no tests or demo', () => {
-    expect(files).toEqual(
-      expect.arrayContaining([
-        'package.json',
-        'README.md',
-        'dist/src/session/index.js',
-        'dist/src/session/index.d.ts',
-        'dist/migrations/index.js',
-        'dist/src/session/health/index.js',
-        'dist/src/session/health/index.d.ts',
-      ]),
-    );
-    expect(
-      files.filter((f) => /^(test|src|bench|\.ci)\/|dist\/src\/demo|dist\/src\/main|embedded-postgres|\.env/.test(f)),
-    ).toEqual([]);
-  });
-
-  it('installs into a scratch app that boots with the module, runs the migrations and guards its routes', async () => {
     writeFileSync(
       join(scratch, 'package.json'),
       JSON.stringify({ name: 'scratch-app', private: true, type: 'module' }),
     );
+    // The README's install line, plus what `nest new` already gave the app (Express, its types,
+    // @types/node) and @nestjs/config for the forRootAsync recipe. The versions this repository
+    // tests with come from npm's cache (--prefer-offline), so the registry is rarely asked.
     run(
       'npm',
       [
@@ -73,13 +86,45 @@ describe('the published package', () => {
         '@nestjs/schedule@12',
         'typeorm@1',
         'pg@8',
+        'cron@4',
         'class-validator',
         'class-transformer',
         'reflect-metadata',
         'rxjs',
+        `@nestjs/config@${devVersion('@nestjs/config')}`,
+        `@types/express@${devVersion('@types/express')}`,
+        `@types/node@${devVersion('@types/node')}`,
       ],
       scratch,
     );
+  }, 240_000);
+  afterAll(async () => {
+    rmSync(scratch, { recursive: true, force: true });
+    await db?.drop();
+  });
+
+  it('holds the compiled library, its types, the migrations, the README, SECURITY.md and docs/, and no tests or demo', () => {
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'package.json',
+        'README.md',
+        'SECURITY.md',
+        'docs/options.md',
+        'docs/nest-ecosystem.md',
+        'docs/scaling.md',
+        'dist/src/session/index.js',
+        'dist/src/session/index.d.ts',
+        'dist/migrations/index.js',
+        'dist/src/session/health/index.js',
+        'dist/src/session/health/index.d.ts',
+      ]),
+    );
+    expect(
+      files.filter((f) => /^(test|src|bench|\.ci)\/|dist\/src\/demo|dist\/src\/main|embedded-postgres|\.env/.test(f)),
+    ).toEqual([]);
+  });
+
+  it('installs into a scratch app that boots with the module, runs the migrations and guards its routes', async () => {
     // Plain JavaScript, decorators applied by hand: no build step between the user and the package.
     writeFileSync(
       join(scratch, 'main.js'),
@@ -135,4 +180,158 @@ describe('the published package', () => {
     );
     expect(rows[0]).toEqual({ sessions: 'user_sessions', audit: 'session_audit_log' });
   }, 180_000);
+
+  /**
+   * The quick start as a user copies it: README.md's marked blocks (and the forRootAsync variant
+   * in docs/), written into an app with the tsconfig `nest new --strict` generates, compiled with
+   * tsc, booted on an empty database (so its own migrations config must create the tables), then
+   * used over HTTP as a browser would: log in, read /me, log out.
+   */
+  describe('the README quick start', () => {
+    let emptyDb: { url: string; drop(): Promise<void> };
+    beforeAll(async () => {
+      const name = `nps_quick_start_${process.pid}_${Date.now()}`;
+      await db.pool.query(`CREATE DATABASE ${name}`);
+      const url = new URL(db.url);
+      url.pathname = `/${name}`;
+      emptyDb = {
+        url: url.toString(),
+        drop: async () => void (await db.pool.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)),
+      };
+    });
+    afterAll(async () => emptyDb?.drop());
+
+    /** Writes the variant's files into a fresh app directory and compiles it with tsc; returns the directory. */
+    function buildQuickStart(variant: string): string {
+      const app = join(scratch, variant.replace(/\W+/g, '-'));
+      const { tsconfig, build } = nestStrictTsconfig();
+      mkdirSync(app);
+      writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'quick-start', private: true, type: 'module' }));
+      writeFileSync(join(app, 'tsconfig.json'), tsconfig);
+      writeFileSync(join(app, 'tsconfig.build.json'), build);
+      for (const [path, code] of quickStartApp(quickStartBlocks(), variant)) {
+        mkdirSync(dirname(join(app, path)), { recursive: true });
+        writeFileSync(join(app, path), code);
+      }
+      try {
+        run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], app);
+      } catch (error) {
+        const { stdout, stderr } = error as { stdout?: string; stderr?: string };
+        throw new Error(`the ${variant} does not compile under nest new --strict:\n${stdout}${stderr}`, {
+          cause: error,
+        });
+      }
+      return app;
+    }
+
+    /** Boots the compiled app (`node dist/main.js`, as `npm run start:prod` does) and waits until it answers. */
+    async function start(app: string, env: Record<string, string> = {}) {
+      const port = await freePort();
+      const child = spawn(process.execPath, ['dist/main.js'], {
+        cwd: app,
+        env: { ...process.env, NODE_OPTIONS: '', DATABASE_URL: emptyDb.url, PORT: String(port), ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stdout.on('data', (chunk) => (output += chunk));
+      child.stderr.on('data', (chunk) => (output += chunk));
+      const base = `http://127.0.0.1:${port}`;
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        if (child.exitCode !== null) throw new Error(`the quick start exited with ${child.exitCode}:\n${output}`);
+        const answered = await fetch(`${base}/me`).then(
+          () => true,
+          () => false,
+        );
+        if (answered) break;
+        if (Date.now() > deadline) throw new Error(`the quick start did not answer within 30 s:\n${output}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      return {
+        base,
+        output: () => output,
+        stop: async () => {
+          if (child.exitCode === null && child.kill('SIGTERM')) await once(child, 'exit');
+        },
+      };
+    }
+
+    /** Log in, read /me, log out, as the README's curl lines do; the session cookie is `cookieName`. */
+    async function loginMeLogout(base: string, cookieName: string) {
+      const login = (body: object) =>
+        fetch(`${base}/login`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+      // The global ValidationPipe applies LoginDto's rules.
+      expect((await login({ username: 'alice' })).status).toBe(400);
+      expect((await login({ username: 'alice', password: 'alice-password', admin: true })).status).toBe(400);
+      expect((await login({ username: 'alice', password: 'wrong' })).status).toBe(401);
+
+      const loggedIn = await login({ username: 'alice', password: 'alice-password' });
+      expect(loggedIn.status).toBe(201);
+      const body = (await loggedIn.json()) as { userId: string; csrfToken: string };
+      expect(body.userId).toBe('1');
+      const setCookie = cookieNamed(loggedIn, cookieName);
+      expect(setCookie).toMatch(/; HttpOnly/);
+      const cookie = setCookie!.split(';')[0];
+
+      expect((await fetch(`${base}/me`)).status).toBe(401);
+      const me = await fetch(`${base}/me`, { headers: { cookie } });
+      expect({ status: me.status, body: await me.json() }).toEqual({ status: 200, body: { userId: '1' } });
+
+      // Logout is an unsafe request: without the CSRF token it is refused and the session lives on.
+      expect((await fetch(`${base}/logout`, { method: 'POST', headers: { cookie } })).status).toBe(403);
+      const logout = await fetch(`${base}/logout`, {
+        method: 'POST',
+        headers: { cookie, 'x-csrf-token': body.csrfToken },
+      });
+      expect(logout.status).toBe(204);
+      expect(cookieNamed(logout, cookieName)).toMatch(/Max-Age=0/);
+      expect((await fetch(`${base}/me`, { headers: { cookie } })).status).toBe(401);
+      return setCookie!;
+    }
+
+    it('compiles under nest new --strict, creates its tables, and logs in, reads /me and logs out', async () => {
+      const app = await start(buildQuickStart('quick-start'));
+      try {
+        const setCookie = await loginMeLogout(app.base, '__Host-sid');
+        expect(setCookie).toMatch(/; Secure/);
+      } catch (error) {
+        throw new Error(`${(error as Error).message}\n--- app output:\n${app.output()}`, { cause: error });
+      } finally {
+        await app.stop();
+      }
+      // Its own TypeORM config ran sessionMigrations on the empty database.
+      const client = new pg.Client({ connectionString: emptyDb.url });
+      await client.connect();
+      try {
+        const { rows } = await client.query(
+          `SELECT to_regclass('user_sessions') AS sessions, to_regclass('session_audit_log') AS audit`,
+        );
+        expect(rows[0]).toEqual({ sessions: 'user_sessions', audit: 'session_audit_log' });
+      } finally {
+        await client.end();
+      }
+    }, 120_000);
+
+    it('the forRootAsync app.module.ts compiles and runs the same flow, with the development cookie switch', async () => {
+      const dir = buildQuickStart('quick-start forRootAsync');
+      for (const [env, cookieName, secure] of [
+        [{}, '__Host-sid', true],
+        [{ SESSION_DEV_PLAIN_HTTP: 'true' }, 'sid', false],
+      ] as const) {
+        const app = await start(dir, env);
+        try {
+          const setCookie = await loginMeLogout(app.base, cookieName);
+          expect(/; Secure/.test(setCookie)).toBe(secure);
+        } catch (error) {
+          throw new Error(`${(error as Error).message}\n--- app output:\n${app.output()}`, { cause: error });
+        } finally {
+          await app.stop();
+        }
+      }
+    }, 120_000);
+  });
 });
