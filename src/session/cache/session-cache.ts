@@ -63,7 +63,7 @@ export class SessionCache implements SessionChangeSink {
     private readonly counters?: { cacheHit(): void; cacheMiss(): void },
   ) {
     this.entries = new LRUCache<string, CacheEntry>({
-      max: enabled ? maxEntries : 1, // lru-cache allocates its index for `max` up front
+      max: enabled ? maxEntries : 1, // lru-cache sizes its index for `max` entries up front
       ttl: ttlMs,
       perf: { now },
       ttlResolution: 0, // the clock is read on each get: a cached "now" would stretch the TTL
