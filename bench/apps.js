@@ -11,7 +11,7 @@
 //            /bare    (b) @Public, reads the cookie, SHA-256, one `pg` SELECT by token hash on
 //                         user_sessions (the store's own lookup SQL) on the same pool: the floor
 //            /me      (c) guarded by SessionModule's global SessionGuard (no cache), returns userId
-//   cached   /me      (d) the same with `cache: { enabled: true }` (only when the option exists)
+//   cached   /me      (d) the same with `cache: { enabled: true }` (with BENCH_CACHE=1, as run.js sets)
 //   peer     /me      (e) express-session + connect-pg-simple (resave:false, saveUninitialized:false)
 import 'reflect-metadata';
 import pg from 'pg';
