@@ -11,10 +11,16 @@
 //            /bare    (b) @Public, reads the cookie, SHA-256, one `pg` SELECT by token hash on
 //                         user_sessions (the store's own lookup SQL) on the same pool: the floor
 //            /me      (c) guarded by SessionModule's global SessionGuard (no cache), returns userId
-//   cached   /me      (d) the same with `cache: { enabled: true }` (only when the option exists)
+//   cached   /me      (d) the same with `cache: { enabled: true }` (with BENCH_CACHE=1, as run.js sets)
 //   peer     /me      (e) express-session + connect-pg-simple (resave:false, saveUninitialized:false)
 import 'reflect-metadata';
+import { pathToFileURL } from 'node:url';
 import pg from 'pg';
+
+// The build under test: BENCH_DIST (a dist/ directory, for side-by-side runs of two builds) or ../dist.
+const DIST = process.env.BENCH_DIST
+  ? pathToFileURL(process.env.BENCH_DIST).href
+  : new URL('../dist', import.meta.url).href;
 
 // ---- the SQL counter: installed before anything creates a pg client --------------------
 const counts = { requests: 0, reads: 0, writes: 0, other: 0 };
@@ -45,9 +51,10 @@ const { TypeOrmModule, getDataSourceToken } = await import('@nestjs/typeorm');
 const { parseCookie } = await import('cookie');
 const session = (await import('express-session')).default;
 const connectPgSimple = (await import('connect-pg-simple')).default;
-const { SessionModule, Public, sessionOf, hashToken, SESSION_SQL, SessionStore, SessionValidator } =
-  await import('../dist/src/session/index.js');
-const { freePort } = await import('../dist/src/demo/embedded-postgres.js');
+const { SessionModule, Public, sessionOf, hashToken, SESSION_SQL, SessionStore, SessionValidator } = await import(
+  `${DIST}/src/session/index.js`
+);
+const { freePort } = await import(`${DIST}/src/demo/embedded-postgres.js`);
 
 const adapterName = process.argv[2];
 const databaseUrl = process.env.BENCH_DATABASE_URL;

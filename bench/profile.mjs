@@ -8,9 +8,12 @@
 //   SECS=10 PROF=1 node bench/profile.mjs fastify me
 //   BENCH_CACHE=1 APP=cached PROF=1 node bench/profile.mjs fastify me     (the cached app)
 //   ROUNDS=3 SECS=4 node bench/profile.mjs fastify public,me                (3 ABBA rounds, then medians)
+//   BUILDS=scratch/a,scratch/b ROUNDS=2 node bench/profile.mjs fastify me   (two builds side by side: one child
+//       per build, each a directory holding that build's dist/; routes and builds interleaved ABBA)
 import autocannon from 'autocannon';
 import { fork } from 'node:child_process';
 import { readdirSync, readFileSync, mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../dist/src/demo/embedded-postgres.js';
 import { runMigrations } from '../dist/src/demo/migrate.js';
@@ -24,15 +27,25 @@ await pool.end();
 const dir = `${new URL('../scratch/', import.meta.url).pathname}prof-${adapter}-${Date.now()}`;
 mkdirSync(dir, { recursive: true });
 const cookies = Array.from({ length: 50 }, (_, k) => `__Host-sid=${tokenOf(k + 1)}`);
-const child = fork(new URL('./apps.js', import.meta.url).pathname, [adapter], {
-  execArgv: process.env.PROF
-    ? ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-interval=${process.env.PROF_INTERVAL ?? 1000}`]
-    : [],
-  env: { ...process.env, BENCH_CACHE: process.env.BENCH_CACHE ?? '0', BENCH_DATABASE_URL: db.url },
-});
-const info = await new Promise((r) => child.on('message', (m) => m.ready && r(m)));
+const builds = (process.env.BUILDS ?? '').split(',').filter(Boolean);
+const children = [];
+for (const build of builds.length ? builds : ['']) {
+  const child = fork(new URL('./apps.js', import.meta.url).pathname, [adapter], {
+    execArgv: process.env.PROF
+      ? ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-interval=${process.env.PROF_INTERVAL ?? 1000}`]
+      : [],
+    env: {
+      ...process.env,
+      BENCH_CACHE: process.env.BENCH_CACHE ?? '0',
+      BENCH_DATABASE_URL: db.url,
+      ...(build ? { BENCH_DIST: resolve(build, 'dist') } : {}),
+    },
+  });
+  const info = await new Promise((r) => child.on('message', (m) => m.ready && r(m)));
+  children.push({ build, child, info, ask: (cmd) => ask(child, cmd) });
+}
 let id = 10;
-const ask = (cmd) =>
+const ask = (child, cmd) =>
   new Promise((r) => {
     const my = id++;
     const h = (m) => {
@@ -45,11 +58,11 @@ const ask = (cmd) =>
     child.send({ id: my, cmd });
   });
 const cpuOf = {};
-const order = Array.from({ length: Number(process.env.ROUNDS ?? 1) }, () => [
-  ...routes.split(','),
-  ...routes.split(',').reverse(),
-]).flat();
-for (const route of order) {
+const pairs = routes.split(',').flatMap((route) => children.map((c) => ({ route, c })));
+const order = Array.from({ length: Number(process.env.ROUNDS ?? 1) }, () => [...pairs, ...[...pairs].reverse()]).flat();
+for (const { route, c } of order) {
+  const { info, ask } = c;
+  const label = builds.length ? `${c.build}:${route}` : route;
   let n = 0;
   await autocannon({
     url: `http://127.0.0.1:${info.ports[process.env.APP ?? 'ours']}/${route}`,
@@ -69,7 +82,7 @@ for (const route of order) {
   });
   const { counts } = await ask('counts');
   console.log(
-    route.padEnd(14),
+    label.padEnd(14),
     Math.round(res.requests.total / res.duration),
     'req/s',
     'non2xx',
@@ -83,7 +96,7 @@ for (const route of order) {
     'heap MB',
     counts.heapMB,
   );
-  (cpuOf[route] ??= []).push({
+  (cpuOf[label] ??= []).push({
     cpu: counts.cpuMicros / counts.requests,
     user: counts.userMicros / counts.requests,
     rps: res.requests.total / res.duration,
@@ -105,8 +118,10 @@ for (const [route, runs] of Object.entries(cpuOf)) {
     median(runs.map((r) => r.user)).toFixed(1),
   );
 }
-child.send({ id: 1, cmd: 'stop' });
-await new Promise((r) => child.on('exit', r));
+for (const { child } of children) {
+  child.send({ id: 1, cmd: 'stop' });
+  await new Promise((r) => child.on('exit', r));
+}
 await db.stop();
 if (!process.env.PROF) process.exit(0);
 const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));

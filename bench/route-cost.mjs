@@ -1,95 +1,148 @@
-// What a session adds to a request, without sockets or a load generator: one Nest app on
+// What a session adds to a request, without sockets or a load generator: a Nest app on
 // Fastify (cache on unless CACHE=0), driven through Fastify's inject() one request at a time,
 // routes interleaved request by request, so the machine's load falls on all of them alike.
 // Prints wall time per request (µs) per route; /me minus /public-req is the session's cost
 // (both handlers take @Req(), which Nest's parameter handling charges for).
 //
-//   npm run build && node bench/route-cost.mjs            (N=20000 requests per route)
+// BUILDS compares builds side by side in one process: one app per build (a directory holding
+// that build's dist/, e.g. made with `npx tsc -p tsconfig.build.json --outDir scratch/a/dist`),
+// the apps interleaved request by request and their order swapped every request. Put the same
+// build in twice to see the method's own spread.
+//
+//   npm run build && node bench/route-cost.mjs                        (N=20000 requests per route)
+//   BUILDS=scratch/a,scratch/b,scratch/a N=10000 node bench/route-cost.mjs
+//   DATABASE_URL=postgres://... node bench/route-cost.mjs             (a fresh database there, else embedded)
 import 'reflect-metadata';
+import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { BENCH_USER_AGENT, seedSessions, tokenOf } from './seed.mjs';
 const { NestFactory } = await import('@nestjs/core');
 const { Controller, Get, Module, Req } = await import('@nestjs/common');
 const { FastifyAdapter } = await import('@nestjs/platform-fastify');
 const { TypeOrmModule } = await import('@nestjs/typeorm');
-const { SessionModule, Public, sessionOf } = await import('../dist/src/session/index.js');
-const { startEmbeddedPostgres } = await import('../dist/src/demo/embedded-postgres.js');
-const { runMigrations } = await import('../dist/src/demo/migrate.js');
 
-const db = await startEmbeddedPostgres();
+const root = resolve(import.meta.dirname, '..');
+const builds = (process.env.BUILDS ?? '.')
+  .split(',')
+  .map((dir, k) => ({ dir: resolve(root, dir), label: `${k}:${dir}` }));
+const load = (build, file) => import(pathToFileURL(`${build.dir}/dist/src/${file}`).href);
+const { runMigrations } = await load(builds[0], 'demo/migrate.js');
+
+let db;
+if (process.env.DATABASE_URL) {
+  const name = `nps_route_cost_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  const url = new URL(process.env.DATABASE_URL);
+  url.pathname = `/${name}`;
+  db = {
+    url: url.toString(),
+    stop: async () => (await admin.query(`DROP DATABASE ${name} WITH (FORCE)`), await admin.end()),
+  };
+} else {
+  db = await (await load(builds[0], 'demo/embedded-postgres.js')).startEmbeddedPostgres();
+}
 await runMigrations(db.url);
 const seedPool = new pg.Pool({ connectionString: db.url });
 await seedSessions(seedPool, 1000);
 await seedPool.end();
 
-class RoutesController {
-  publicOk() {
-    return { ok: true };
+/** One app on `build`'s dist: /public, /public-req (@Public, takes @Req()) and /me (guarded). */
+async function startApp(build, k) {
+  const { SessionModule, Public, sessionOf } = await load(build, 'session/index.js');
+  class RoutesController {
+    publicOk() {
+      return { ok: true };
+    }
+    publicReq(req) {
+      return { userId: req.headers['user-agent'] ? 'x' : null };
+    }
+    me(req) {
+      return { userId: sessionOf(req).userId };
+    }
   }
-  publicReq(req) {
-    return { userId: req.headers['user-agent'] ? 'x' : null };
-  }
-  me(req) {
-    return { userId: sessionOf(req).userId };
-  }
+  const route = (name, decorators, withReq) => {
+    const descriptor = Object.getOwnPropertyDescriptor(RoutesController.prototype, name);
+    for (const decorate of decorators) decorate(RoutesController.prototype, name, descriptor);
+    if (withReq) Req()(RoutesController.prototype, name, 0);
+  };
+  route('publicOk', [Get('public'), Public()]);
+  route('publicReq', [Get('public-req'), Public()], true);
+  route('me', [Get('me')], true);
+  Controller()(RoutesController);
+  class RouteCostModule {}
+  const dataSource = `route_cost_${k}`; // TypeORM keeps a process-wide registry of names
+  Module({
+    imports: [
+      TypeOrmModule.forRoot({
+        name: dataSource,
+        type: 'postgres',
+        url: db.url,
+        autoLoadEntities: true,
+        extra: { max: 20 },
+      }),
+      SessionModule.forRootAsync({
+        useFactory: () => ({ purge: { enabled: false }, cache: { enabled: process.env.CACHE !== '0' } }),
+        dataSource,
+      }),
+    ],
+    controllers: [RoutesController],
+  })(RouteCostModule);
+  const app = await NestFactory.create(RouteCostModule, new FastifyAdapter(), { logger: ['error'] });
+  await app.init();
+  const fastify = app.getHttpAdapter().getInstance();
+  await fastify.ready();
+  return { ...build, app, fastify };
 }
-const route = (name, decorators, withReq) => {
-  const descriptor = Object.getOwnPropertyDescriptor(RoutesController.prototype, name);
-  for (const decorate of decorators) decorate(RoutesController.prototype, name, descriptor);
-  if (withReq) Req()(RoutesController.prototype, name, 0);
-};
-route('publicOk', [Get('public'), Public()]);
-route('publicReq', [Get('public-req'), Public()], true);
-route('me', [Get('me')], true);
-Controller()(RoutesController);
-class RouteCostModule {}
-Module({
-  imports: [
-    TypeOrmModule.forRoot({ type: 'postgres', url: db.url, autoLoadEntities: true, extra: { max: 20 } }),
-    SessionModule.forRoot({ purge: { enabled: false }, cache: { enabled: process.env.CACHE !== '0' } }),
-  ],
-  controllers: [RoutesController],
-})(RouteCostModule);
-const app = await NestFactory.create(RouteCostModule, new FastifyAdapter(), { logger: ['error'] });
-await app.init();
-const fastify = app.getHttpAdapter().getInstance();
-await fastify.ready();
-await new Promise((resolve) => setTimeout(resolve, 500)); // the cache's LISTEN connection
+const apps = [];
+for (const [k, build] of builds.entries()) apps.push(await startApp(build, k));
+await new Promise((resolve) => setTimeout(resolve, 500)); // the caches' LISTEN connections
 
 const cookies = Array.from({ length: 50 }, (_, k) => `__Host-sid=${tokenOf(k + 1)}`);
-async function timed(url, k) {
+async function timed(app, url, k) {
   const started = performance.now();
-  const response = await fastify.inject({
+  const response = await app.fastify.inject({
     method: 'GET',
     url,
     headers: { cookie: cookies[k % 50], 'user-agent': BENCH_USER_AGENT },
     remoteAddress: '127.0.0.1',
   });
   const micros = 1000 * (performance.now() - started);
-  if (response.statusCode !== 200) throw new Error(`${url}: ${response.statusCode} ${response.body}`);
+  if (response.statusCode !== 200) throw new Error(`${app.label} ${url}: ${response.statusCode} ${response.body}`);
   return micros;
 }
 const routes = (process.env.ROUTES ?? '/public,/public-req,/me').split(',');
-const times = Object.fromEntries(routes.map((url) => [url, []]));
+const times = apps.map(() => Object.fromEntries(routes.map((url) => [url, []])));
 const N = Number(process.env.N ?? 20000);
-for (let i = 0; i < 3000; i++) for (const url of routes) await timed(url, i); // warm-up (JIT, cache)
+const pairs = apps.flatMap((app, a) => routes.map((url) => ({ app, a, url })));
+for (let i = 0; i < 3000; i++) for (const p of pairs) await timed(p.app, p.url, i); // warm-up (JIT, cache)
 for (let i = 0; i < N; i++)
-  for (const url of i % 2 ? [...routes].reverse() : routes) times[url].push(await timed(url, i));
+  for (const p of i % 2 ? [...pairs].reverse() : pairs) times[p.a][p.url].push(await timed(p.app, p.url, i));
 
 const at = (sorted, q) => sorted[Math.floor(q * (sorted.length - 1))];
-const summary = {};
-for (const url of routes) {
-  const sorted = times[url].sort((a, b) => a - b);
-  const body = sorted.slice(0, Math.floor(sorted.length * 0.9)); // without the slowest 10% (GC pauses, preemption)
-  summary[url] = body.reduce((a, b) => a + b, 0) / body.length;
-  console.log(
-    `${url.padEnd(12)} µs/request: p25 ${at(sorted, 0.25).toFixed(1)}  p50 ${at(sorted, 0.5).toFixed(1)}  mean below p90 ${summary[url].toFixed(1)}`,
-  );
+const summaries = apps.map((app, a) => {
+  const summary = {};
+  for (const url of routes) {
+    const sorted = times[a][url].sort((x, y) => x - y);
+    const body = sorted.slice(0, Math.floor(sorted.length * 0.9)); // without the slowest 10% (GC pauses, preemption)
+    summary[url] = body.reduce((x, y) => x + y, 0) / body.length;
+    console.log(
+      `${apps.length > 1 ? `${app.label}  ` : ''}${url.padEnd(12)} µs/request: p25 ${at(sorted, 0.25).toFixed(1)}  p50 ${at(sorted, 0.5).toFixed(1)}  mean below p90 ${summary[url].toFixed(1)}`,
+    );
+  }
+  if (summary['/me'] && summary['/public-req']) {
+    console.log(
+      `${apps.length > 1 ? `${app.label}  ` : ''}session cost (/me - /public-req, means below p90): ${(summary['/me'] - summary['/public-req']).toFixed(1)} µs; /me / /public ${(summary['/me'] / summary['/public']).toFixed(2)}`,
+    );
+  }
+  return summary;
+});
+for (let a = 1; a < apps.length; a++) {
+  const ratios = routes.map((url) => `${url} ${(summaries[a][url] / summaries[0][url]).toFixed(3)}`).join('  ');
+  console.log(`${apps[a].label} / ${apps[0].label}: ${ratios}`);
 }
-if (summary['/me'] && summary['/public-req']) {
-  console.log(
-    `session cost (/me - /public-req, means below p90): ${(summary['/me'] - summary['/public-req']).toFixed(1)} µs; /me / /public ${(summary['/me'] / summary['/public']).toFixed(2)}`,
-  );
-}
-await app.close();
+for (const app of apps) await app.app.close();
 await db.stop();

@@ -1,5 +1,4 @@
 import { csrfTokenFor } from './csrf/csrf-token.js';
-import { ownStateOf, stateOf } from './request-state.js';
 import { freezeData } from './session-data.js';
 import type { SessionLookup } from './store/session-row.js';
 
@@ -65,7 +64,6 @@ export class RequestSession implements ActiveSession {
     this.createdAt = new Date(row.createdAt.getTime());
     this.lastSeenAt = new Date(row.lastSeenAt.getTime());
     this.authenticatedAt = new Date(row.authenticatedAt.getTime());
-    // Numbers, not `<` on two Dates (which converts each through Symbol.toPrimitive).
     const idle = row.idleExpiresAt.getTime();
     const absolute = row.absoluteExpiresAt.getTime();
     this.expiresAt = new Date(Math.min(idle, absolute));
@@ -114,18 +112,25 @@ interface SessionInternals {
   readonly isCurrentToken: boolean;
 }
 
+/**
+ * The session attached to each request (null: looked at, none). Kept beside the request, not
+ * on it: nothing another middleware writes onto the request (`req.session`) reaches it, and it
+ * is not copied, inherited, serialised or logged with the request.
+ */
+const attached = new WeakMap<object, ActiveSession | null>();
+
 /** Whether the session guard has already looked at this request (with or without a session). */
 export function isSessionResolved(request: object): boolean {
-  return stateOf(request)?.session !== undefined;
+  return attached.has(request);
 }
 
 export function attachSession(request: object, session: ActiveSession | null): void {
-  ownStateOf(request).session = session;
+  attached.set(request, session);
 }
 
 /** The session the guard (or `SessionService.create`) attached to this request, if any. */
 export function sessionOf(request: object): ActiveSession | undefined {
-  return stateOf(request)?.session ?? undefined;
+  return attached.get(request) ?? undefined;
 }
 
 export function internalsOf(session: ActiveSession): SessionInternals | undefined {

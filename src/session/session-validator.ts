@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { attachSession, RequestSession, type ActiveSession, type SessionFailureReason } from './active-session.js';
 import { boundText, MAX_IP_LENGTH, MAX_USER_AGENT_LENGTH, type AuditContext } from './audit/audit-event.js';
 import { clockOffset, monotonicNow, SessionCache } from './cache/session-cache.js';
+import { andThen, type MaybePromise } from './maybe-async.js';
 import { TokenFloodDetector } from './security/token-flood.detector.js';
 import { SESSION_OPTIONS, SESSION_TRANSPORT } from './session.constants.js';
 import type { ResolvedSessionOptions } from './session.options.js';
@@ -16,7 +17,7 @@ export type ValidationOutcome =
   | { readonly ok: false; readonly reason: SessionFailureReason };
 
 /** An outcome now (the cache answered and nothing needs writing) or once the database has answered. */
-export type PendingOutcome = ValidationOutcome | Promise<ValidationOutcome>;
+export type PendingOutcome = MaybePromise<ValidationOutcome>;
 
 /**
  * The hot path, top to bottom: token → row → decision → request.
@@ -117,10 +118,8 @@ export class SessionValidator {
         .revoke(row.id, 'token_reuse', auditContext(request), { event: 'token_reuse_detected' })
         .then(() => this.reject(response, 'revoked'));
     }
-    const checked = this.checkClient(request, row);
-    if (!(checked instanceof Promise)) return this.writeIfDue(request, response, checked, now, presented);
-    // The client changed: the store records it (or revokes the session) first.
-    return checked.then((client) =>
+    // A changed client is recorded (or the session revoked) before anything else is written.
+    return andThen(this.checkClient(request, row), (client) =>
       client === 'rejected'
         ? this.reject(response, 'revoked')
         : this.writeIfDue(request, response, client, now, presented),
@@ -181,10 +180,7 @@ export class SessionValidator {
    * `rejectOnUserAgentChange`, a new user agent revokes the session instead. Returns the row
    * itself when the client is the one recorded (no await on the common path).
    */
-  private checkClient(
-    request: HttpRequestLike,
-    row: SessionLookup,
-  ): SessionLookup | Promise<SessionLookup | 'rejected'> {
+  private checkClient(request: HttpRequestLike, row: SessionLookup): MaybePromise<SessionLookup | 'rejected'> {
     const { audit, rejectOnUserAgentChange } = this.options.clientBinding;
     if (!audit && !rejectOnUserAgentChange) return row;
     // The common case, settled on the raw values: the very client the row records (a value

@@ -34,14 +34,17 @@ describe('per-request state (client address, session)', () => {
 
   it('is not copied, inherited, serialised or shown with the request, and has no key to replace it by', () => {
     const session = { id: 'a-session', userId: 'user-1' } as never;
-    const request: Record<PropertyKey, unknown> = { headers: {} };
+    const request: Record<PropertyKey, unknown> & { headers: Record<string, string> } = { headers: {} };
     attachSession(request, session);
+    rememberClientIp(request, '198.51.100.7');
     expect(sessionOf({ ...request })).toBeUndefined(); // a middleware's shallow copy carries no session
+    expect(clientIp({ ...request })).toBeUndefined(); // nor the address the guard settled
     expect(sessionOf(Object.assign({}, request))).toBeUndefined();
     expect(sessionOf(Object.create(request) as object)).toBeUndefined(); // nor does an object derived from it
-    expect(JSON.stringify(request)).not.toContain('user-1');
-    expect(inspect(request, { showHidden: true, depth: 5 })).not.toContain('user-1'); // logging the request does not print the session
+    expect(JSON.stringify(request)).not.toMatch(/user-1|198\.51/);
+    expect(inspect(request, { showHidden: true, depth: 5 })).not.toMatch(/user-1|198\.51/); // logging the request prints neither
     expect(Reflect.ownKeys(request)).toEqual(['headers']); // no key, string or symbol, that code outside the module could overwrite or delete
     expect(sessionOf(request)).toBe(session);
+    expect(clientIp(request)).toBe('198.51.100.7');
   });
 });

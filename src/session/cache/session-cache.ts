@@ -14,7 +14,7 @@ export interface CacheEntry {
   readonly offsetMs: number;
 }
 
-const TIME_ORIGIN = performance.timeOrigin; // fixed for the process; reading it is a native call
+const TIME_ORIGIN = performance.timeOrigin; // fixed for the life of the process
 
 /**
  * Our clock for cached entries: monotonic (an NTP step back cannot stretch an entry's life),
@@ -63,7 +63,7 @@ export class SessionCache implements SessionChangeSink {
     private readonly counters?: { cacheHit(): void; cacheMiss(): void },
   ) {
     this.entries = new LRUCache<string, CacheEntry>({
-      max: enabled ? maxEntries : 1, // lru-cache allocates its index for `max` up front
+      max: enabled ? maxEntries : 1, // lru-cache sizes its index for `max` entries up front
       ttl: ttlMs,
       perf: { now },
       ttlResolution: 0, // the clock is read on each get: a cached "now" would stretch the TTL
@@ -87,9 +87,9 @@ export class SessionCache implements SessionChangeSink {
   }
 
   /**
-   * The cached entry for a token's digest (tokenDigest), or undefined. Not a copy: a request
-   * served from it allocates nothing here. Its `data` is frozen (see set), so a handler cannot
-   * change what later requests are served.
+   * The cached entry for a token's digest (tokenDigest), or undefined. Not a copy: every
+   * request it serves shares it, so its `data` is frozen (see set) and a handler cannot change
+   * what later requests are served.
    */
   get(digest: string): CacheEntry | undefined {
     if (!this.usable) return undefined;

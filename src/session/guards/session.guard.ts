@@ -10,6 +10,7 @@ import {
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { attachSession, sessionOf, type SessionFailureReason } from '../active-session.js';
+import { andThen } from '../maybe-async.js';
 import { OUTCOME_OF_REASON, SessionMetrics } from '../metrics/session-metrics.js';
 import { SessionValidator, type PendingOutcome, type ValidationOutcome } from '../session-validator.js';
 import { StoreUnavailableError } from '../store/pg-errors.js';
@@ -45,12 +46,9 @@ export class SessionGuard implements CanActivate {
     protected readonly validator: SessionValidator,
   ) {}
 
-  /** Synchronous unless `shouldSkip` or the validator has to wait (for the database): no promise on public routes or cache hits. */
+  /** Synchronous unless `shouldSkip` or the validator has to wait (for the database). */
   canActivate(context: ExecutionContext): boolean | Promise<boolean> {
-    const skip = this.shouldSkip(context);
-    return typeof skip === 'boolean'
-      ? this.activate(context, skip)
-      : skip.then((skipped) => this.activate(context, skipped));
+    return andThen(this.shouldSkip(context), (skipped) => this.activate(context, skipped));
   }
 
   private activate(context: ExecutionContext, skipped: boolean): boolean | Promise<boolean> {
@@ -87,8 +85,8 @@ export class SessionGuard implements CanActivate {
       this.recordFailure(error);
       throw error;
     }
-    if (!(outcome instanceof Promise)) return this.conclude(outcome, request, response, optional);
-    return outcome.then(
+    return andThen(
+      outcome,
       (settled) => this.conclude(settled, request, response, optional),
       (error: unknown) => {
         this.recordFailure(error);
