@@ -1,14 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { Controller, Get, type INestApplication } from '@nestjs/common';
 import { HealthCheckService, TerminusModule } from '@nestjs/terminus';
-import { Test } from '@nestjs/testing';
-import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
+import { getDataSourceToken } from '@nestjs/typeorm';
 import request from 'supertest';
 import type { DataSource } from 'typeorm';
 import { SessionHealthIndicator } from '../../src/session/health/index.js';
-import { Public, SessionHealth, SessionModule, SessionPurgeService } from '../../src/session/index.js';
+import { Public, SessionHealth, SessionPurgeService } from '../../src/session/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventually } from '../support/demo.js';
+import { createHostApp } from '../support/host-app.js';
 
 @Controller('health')
 class HealthController {
@@ -25,23 +25,15 @@ class HealthController {
 }
 
 async function startApp(db: TestDatabase, poolMax = 10, cache = false): Promise<INestApplication> {
-  const moduleRef = await Test.createTestingModule({
-    imports: [
-      TypeOrmModule.forRoot({
-        type: 'postgres',
-        url: db.url,
-        autoLoadEntities: true,
-        retryAttempts: 0,
-        extra: { max: poolMax, connectionTimeoutMillis: 1_000 },
-      }),
-      SessionModule.forRoot({ purge: { enabled: false, dutyCycle: 1 }, cache: { enabled: cache } }),
-      TerminusModule.forRoot({ logger: false }),
-    ],
+  const { app } = await createHostApp({
+    url: db.url,
+    typeorm: { extra: { max: poolMax, connectionTimeoutMillis: 1_000 } },
+    session: { purge: { enabled: false, dutyCycle: 1 }, cache: { enabled: cache } },
+    login: false,
+    imports: [TerminusModule.forRoot({ logger: false })],
     controllers: [HealthController],
     providers: [SessionHealthIndicator],
-  }).compile();
-  const app = moduleRef.createNestApplication({ logger: false });
-  await app.init();
+  });
   return app;
 }
 
