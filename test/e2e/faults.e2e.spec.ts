@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../src/demo/embedded-postgres.js';
 import { PURGE_LOCK_KEY } from '../../src/session/purge/purge.store.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { eventually, sleep } from '../support/demo.js';
+import { eventually } from '../support/demo.js';
 import { loginOver, spawnDemo, type DemoProcess } from '../support/demo-process.js';
 
 describe.each(['express', 'fastify'])('faults, against the real demo process (%s)', (adapter) => {
@@ -34,9 +34,10 @@ describe.each(['express', 'fastify'])('faults, against the real demo process (%s
     };
     const load = [...Array.from({ length: 6 }, () => loop(true)), loop(false), loop(false)];
 
-    await sleep(500);
+    const served = (map: Map<number, number>, status: number, n: number) => async () => (map.get(status) ?? 0) >= n;
+    await eventually(served(seen.authenticated, 200, 20), 10_000); // the load runs
     await db.pause();
-    await sleep(1_500);
+    await eventually(served(seen.authenticated, 503, 20), 10_000); // and meets the outage
     await db.restart();
     const recoveredIn = await eventually(
       async () => (await fetch(`${demo.url}/me`, { headers: { cookie } })).status === 200,

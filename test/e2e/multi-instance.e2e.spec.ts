@@ -126,6 +126,13 @@ describe('several app instances on one database, SESSION_CACHE=off', () => {
     const WAVES = 3;
     const PER_WAVE = 20_000; // 40 batches of 500 at a 50 % duty cycle: a run outlasts the spread of the instances' ticks
     const from = instances.map((i) => i.output().length);
+    /** Until every instance has logged a run for a tick after `at`: any run still going then has ended. */
+    const everyInstanceTickedAfter = (at: number) =>
+      eventually(
+        async () => instances.every((instance, i) => purgeRuns(instance, from[i]).some((r) => Date.parse(r.tick) > at)),
+        60_000,
+        100,
+      );
     const started = Date.now();
     for (let wave = 1; wave <= WAVES; wave++) {
       // One INSERT: a tick sees all of the wave or none of it.
@@ -142,10 +149,10 @@ describe('several app instances on one database, SESSION_CACHE=off', () => {
         60_000,
         100,
       );
-      await sleep(PURGE_EVERY_S * 1_000 + 500); // the draining run ends, and every instance ticks again
+      await everyInstanceTickedAfter(Date.now()); // the draining run ends, and every instance ticks again
     }
     const ended = Date.now();
-    await sleep(1_500); // the empty runs of the last ticks end and log
+    await everyInstanceTickedAfter(ended); // the runs of the ticks up to `ended` have ended and logged
     const elapsedMs = ended - started;
 
     // Postgres' witness: every wave was deleted by the connections of one instance only.

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { csrfTokenFor } from '../../src/session/csrf/csrf-token.js';
+import { AggregatedAuditLog } from '../../src/session/security/aggregated-audit.js';
 import {
   ADAPTERS,
   bareCookie,
@@ -8,7 +9,6 @@ import {
   eventually,
   login,
   sessionCookie,
-  sleep,
   startDemo,
   type RunningDemo,
 } from '../support/demo.js';
@@ -293,7 +293,9 @@ describe.each(ADAPTERS)('CSRF defence for cookie sessions (%s)', (adapter) => {
     ]);
     expect(await countRows()).toBe(0); // nothing written while the window is open
     await eventually(async () => (await countRows()) > 0, 10_000);
-    await sleep(1_500); // two more sweeps (every quarter window) must not add a second row
+    // two more sweeps (the timer runs them every quarter window) must not add a second row
+    await demo.app.get(AggregatedAuditLog).flush();
+    await demo.app.get(AggregatedAuditLog).flush();
     const { rows } = await demo.db.pool.query(
       `SELECT user_id, ip, details FROM session_audit_log WHERE event = 'csrf_failed' AND session_id = $1`,
       [victim.sessionId],
@@ -314,13 +316,20 @@ describe.each(ADAPTERS)('CSRF defence for cookie sessions (%s)', (adapter) => {
 describe.each(ADAPTERS)('CSRF token rotation (%s)', (adapter) => {
   let demo: RunningDemo;
   beforeAll(async () => {
-    demo = await startDemo(adapter, { SESSION_ROTATION_INTERVAL: '2s', SESSION_ROTATION_GRACE: '1500ms' });
+    // The rotation is brought due by moving rotated_at in SQL; the cache is off so the next request sees it.
+    demo = await startDemo(adapter, {
+      SESSION_ROTATION_INTERVAL: '1h',
+      SESSION_ROTATION_GRACE: '1m',
+      SESSION_CACHE: 'off',
+    });
   });
   afterAll(async () => demo?.close());
 
   it('rotates the CSRF token with the session token; the new pair arrives in the same response', async () => {
-    const { token: first, csrfToken: firstCsrf } = await login(demo.server, 'alice');
-    await sleep(2_100);
+    const { token: first, csrfToken: firstCsrf, sessionId } = await login(demo.server, 'alice');
+    await demo.db.pool.query(`UPDATE user_sessions SET rotated_at = now() - interval '1 hour' WHERE id = $1`, [
+      sessionId,
+    ]);
     const rotating = await request(demo.server).get('/me').set(cookie(first)).expect(200);
     const second = sessionCookie(rotating)!;
     expect(second).toMatch(/^[A-Za-z0-9_-]{43}$/);

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
-import { ADAPTERS, cookie, login, sessionCookie, sleep, startDemo, type RunningDemo } from '../support/demo.js';
+import { ADAPTERS, cookie, login, sessionCookie, startDemo, type RunningDemo } from '../support/demo.js';
 
 const MAX = 3;
 const password = (username: string) => ({ username, password: `${username}-password` });
@@ -130,11 +130,17 @@ describe.each(ADAPTERS)('per-user session limit, reject (%s)', (adapter) => {
 
 describe.each(ADAPTERS)('step-up: fresh session for sensitive actions, password change (%s)', (adapter) => {
   let demo: RunningDemo;
-  const FRESH_MS = 1_500;
   beforeAll(async () => {
-    demo = await startDemo(adapter, { SESSION_FRESH_AGE: `${FRESH_MS}ms` });
+    // Sessions are made stale by moving authenticated_at in SQL; the cache is off so that the
+    // next request reads the moved row.
+    demo = await startDemo(adapter, { SESSION_FRESH_AGE: '10m', SESSION_CACHE: 'off' });
   });
   afterAll(async () => demo?.close());
+  /** These sessions last authenticated longer ago than the step-up age. */
+  const authenticatedLongAgo = (...sessionIds: string[]) =>
+    demo.db.pool.query(`UPDATE user_sessions SET authenticated_at = now() - interval '11 minutes' WHERE id = ANY($1)`, [
+      sessionIds,
+    ]);
 
   const changePassword = (token: string, currentPassword: string, newPassword: string) =>
     request(demo.server).post('/me/password').set(cookie(token)).send({ currentPassword, newPassword });
@@ -143,7 +149,7 @@ describe.each(ADAPTERS)('step-up: fresh session for sensitive actions, password 
     const device = await login(demo.server, 'alice');
     const otherDevice = await login(demo.server, 'alice');
     const current = await login(demo.server, 'alice');
-    await sleep(FRESH_MS + 200);
+    await authenticatedLongAgo(device.sessionId, otherDevice.sessionId, current.sessionId);
 
     const stale = await changePassword(current.token, 'alice-password', 'new-alice-password').expect(401);
     expect(stale.body).toMatchObject({ statusCode: 401, reason: 'reauth_required' });
@@ -212,7 +218,7 @@ describe.each(ADAPTERS)('step-up: fresh session for sensitive actions, password 
   it('asks for a recent authentication before ending other sessions (view stays open)', async () => {
     const other = await login(demo.server, 'admin');
     const current = await login(demo.server, 'admin');
-    await sleep(FRESH_MS + 200);
+    await authenticatedLongAgo(other.sessionId, current.sessionId);
     await request(demo.server).get('/sessions').set(cookie(current.token)).expect(200);
     expect(
       (await request(demo.server).delete(`/sessions/${other.sessionId}`).set(cookie(current.token)).expect(401)).body

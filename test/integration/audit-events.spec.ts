@@ -8,6 +8,7 @@ import { SessionAdminService } from '../../src/session/admin/session-admin.servi
 import { SessionEvents } from '../../src/session/audit/session-events.js';
 import { SessionModule, SessionService, SessionStore, SessionValidator, tokenDigest } from '../../src/session/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { eventually } from '../support/demo.js';
 import { FakeResponse, fakeRequest } from '../support/fake-http.js';
 
 const ROW = `id::text AS id, occurred_at, event, session_id, user_id, actor_id, ip, user_agent, details`;
@@ -411,7 +412,7 @@ describe('audit rows and SessionEvents for every lifecycle event', () => {
     try {
       const { id } = await login('u-observed');
       expect(seen).toEqual([id]);
-      await new Promise((resolve) => setTimeout(resolve, 10));
+      await eventually(async () => reported.length > 0, 1_000, 1); // rxjs reports it on a timer
       expect(reported).toEqual([new Error('alerting is down')]);
     } finally {
       faulty.unsubscribe();

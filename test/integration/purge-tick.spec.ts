@@ -2,10 +2,11 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { hostname } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
 import { SessionModule, SessionPurgeService, type PurgeResult } from '../../src/session/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { sleep } from '../support/demo.js';
+import { eventually } from '../support/demo.js';
 import { CapturingLogger } from '../support/log-capture.js';
 
 /** A cron that never fires during the test: ticks are handed to the service by hand. */
@@ -17,6 +18,11 @@ interface Instance {
   ticks: (PurgeResult | undefined)[];
   /** The tick path the cron job calls, for the tick due at `due`. */
   tick(due: Date): Promise<PurgeResult | undefined>;
+  /**
+   * Turns away the ticks that fire from now on and waits for those in flight, so that close()
+   * interrupts none (a run stopped by shutdown records 'interrupted by shutdown').
+   */
+  settle(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -37,14 +43,31 @@ async function startInstance(url: string, cron: string, lateMs = 0): Promise<Ins
   // The seam: the cron job's onTick calls this.tick(due); record what each call returned.
   const ticks: (PurgeResult | undefined)[] = [];
   const tick = purge['tick'].bind(purge);
-  purge['tick'] = async (due: Date) => {
-    if (lateMs) await sleep(lateMs);
-    const result = await tick(due);
-    ticks.push(result);
-    return result;
+  const inFlight = new Set<Promise<PurgeResult | undefined>>();
+  let settling = false;
+  purge['tick'] = (due: Date) => {
+    if (settling) return Promise.resolve(undefined);
+    const run = (async () => {
+      if (lateMs) await delay(lateMs);
+      const result = await tick(due);
+      ticks.push(result);
+      return result;
+    })();
+    inFlight.add(run);
+    void run.finally(() => inFlight.delete(run));
+    return run;
   };
   await moduleRef.init(); // starts the cron job
-  return { purge, ticks, tick: (due) => purge['tick'](due), close: () => moduleRef.close() };
+  return {
+    purge,
+    ticks,
+    tick: (due) => purge['tick'](due),
+    async settle() {
+      settling = true;
+      await Promise.all(inFlight);
+    },
+    close: () => moduleRef.close(),
+  };
 }
 
 async function seedExpired(pool: pg.Pool, count: number, prefix: string): Promise<void> {
@@ -141,39 +164,67 @@ describe('each scheduled purge tick runs on exactly one instance (two Nest apps 
     // B reaches the database 300 ms after its cron fired, when A's run (a few ms) is long over:
     // the lock is free again, and only the claim stops B from running the tick a second time.
     const [a, b] = await Promise.all([startInstance(db.url, EVERY_SECOND), startInstance(db.url, EVERY_SECOND, 300)]);
+    const byTickOf = () => {
+      const byTick = new Map<string, { a?: PurgeResult; b?: PurgeResult }>();
+      for (const [side, ticks] of [['a', a.ticks] as const, ['b', b.ticks] as const]) {
+        for (const r of ticks) {
+          if (!r) continue; // a failed run: checked below
+          expect(byTick.get(r.tick!)?.[side]).toBeUndefined(); // each app's cron fires once per tick
+          byTick.set(r.tick!, { ...byTick.get(r.tick!), [side]: r });
+        }
+      }
+      return byTick;
+    };
+    const seenByBoth = (byTick: ReturnType<typeof byTickOf>) => [...byTick.entries()].filter(([, t]) => t.a && t.b);
+    // Enough ticks seen by both apps, B turned away by the claim in at least three: on a busy
+    // machine a tick may come late or be skipped, so rounds go on until then (bounded).
+    const enough = () => {
+      const both = seenByBoth(byTickOf());
+      return both.length >= 4 && both.filter(([, t]) => t.b?.skipped === 'claimed').length >= 3;
+    };
     let seeded = 0;
     try {
-      for (let i = 0; i < 6; i++) {
-        await seedExpired(db.pool, 150, `s${i}`);
+      for (let round = 0; round < 20 && !enough(); round++) {
+        await seedExpired(db.pool, 150, `s${round}`);
         seeded += 150;
-        await sleep(1_000);
+        // the next tick that runs purges them
+        await eventually(
+          async () => (await db.pool.query('SELECT count(*)::int AS n FROM user_sessions')).rows[0].n === 0,
+          10_000,
+        );
       }
+      // Only completed ticks are judged: no run is cut short by close().
+      await Promise.all([a.settle(), b.settle()]);
     } finally {
       await Promise.all([a.close(), b.close()]);
     }
-    const results = [a.ticks, b.ticks].map((ticks) => ticks.map((r) => r!)); // no run failed
-    const byTick = new Map<string, { a?: PurgeResult; b?: PurgeResult }>();
-    for (const [i, side] of (['a', 'b'] as const).entries()) {
-      for (const r of results[i]) {
-        expect(byTick.get(r.tick!)?.[side]).toBeUndefined(); // each app's cron fires once per tick
-        byTick.set(r.tick!, { ...byTick.get(r.tick!), [side]: r });
-      }
-    }
+    for (const r of [...a.ticks, ...b.ticks]) expect(r).toBeDefined(); // no run failed
+    const byTick = byTickOf();
     const rows = await purgeRuns(db.pool);
     const ranBy = (t: { a?: PurgeResult; b?: PurgeResult }) => [t.a, t.b].filter((r) => r && r.skipped === undefined);
-    const both = [...byTick.entries()].filter(([, t]) => t.a && t.b);
+    const both = seenByBoth(byTick);
     console.log(
       `[purge ticks] ${byTick.size} ticks, ${both.length} seen by both apps: ` +
         `${both.map(([tick, t]) => `${tick.slice(17, 19)}s ${t.a!.skipped ?? 'ran'}/${t.b!.skipped ?? 'ran'}`).join(', ')}`,
     );
 
     expect(both.length).toBeGreaterThanOrEqual(4);
-    for (const [, t] of byTick) expect(ranBy(t)).toHaveLength(1); // never twice, never not at all
+    for (const [, t] of byTick) {
+      expect(ranBy(t).length).toBeLessThanOrEqual(1); // never twice
+      // Never not at all, unless every instance that saw it found the lock held (a run of this
+      // instance or the other still going: on a busy machine a run can outlast a second).
+      if (ranBy(t).length === 0)
+        expect([t.a, t.b].filter(Boolean).map((r) => r!.skipped)).toEqual(
+          [t.a, t.b].filter(Boolean).map(() => 'locked'),
+        );
+    }
     for (const [, t] of both)
-      expect([t.a!.skipped, t.b!.skipped].filter((s) => s === 'claimed' || s === 'locked')).toHaveLength(1);
+      if (ranBy(t).length === 1)
+        expect([t.a!.skipped, t.b!.skipped].filter((s) => s === 'claimed' || s === 'locked')).toHaveLength(1);
     expect(both.filter(([, t]) => t.b!.skipped === 'claimed').length).toBeGreaterThanOrEqual(3);
-    // The table agrees: one finished row per tick, with the counts of the one run.
-    expect(rows.map((r) => r.tick.toISOString())).toEqual([...byTick.keys()].sort());
+    // The table agrees: one finished row per tick run, with the counts of the one run.
+    const run = [...byTick.entries()].filter(([, t]) => ranBy(t).length === 1).map(([tick]) => tick);
+    expect(rows.map((r) => r.tick.toISOString())).toEqual(run.sort());
     for (const row of rows) {
       const run = ranBy(byTick.get(row.tick.toISOString())!)[0]!;
       expect(row).toMatchObject({
@@ -184,7 +235,7 @@ describe('each scheduled purge tick runs on exactly one instance (two Nest apps 
       expect(row.finished_at).not.toBeNull();
     }
     expect(rows.reduce((n, r) => n + r.sessions_deleted!, 0)).toBe(seeded);
-  }, 30_000);
+  }, 60_000);
 
   it('a claimed tick whose run failed keeps the error in its row, and is not run again by another instance', async () => {
     const [a, b] = [await startInstance(db.url, NEVER), await startInstance(db.url, NEVER)];

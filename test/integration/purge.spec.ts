@@ -8,7 +8,7 @@ import { SessionPurgeService } from '../../src/session/purge/session-purge.servi
 import { resolveSessionOptions, type SessionPurgeOptions } from '../../src/session/session.options.js';
 import { SessionStore } from '../../src/session/store/session.store.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { eventually, sleep } from '../support/demo.js';
+import { eventually } from '../support/demo.js';
 import { captureNestLogs } from '../support/log-capture.js';
 
 const logs = captureNestLogs();
@@ -412,8 +412,7 @@ describe('session purge (store level, real Postgres)', () => {
   it('a second runOnce while one is running in the same instance is skipped, not run twice', async () => {
     await seedMany(db.pool, 300, 'idle', -60, 3_600);
     const purge = purger(db.pool, { batchSize: 100, dutyCycle: 0.2 });
-    const first = purge.runOnce();
-    await sleep(10);
+    const first = purge.runOnce(); // running from here on, before its first statement returns
     expect(await purge.runOnce()).toMatchObject({ skipped: 'running', sessionsDeleted: 0 });
     expect(await first).toMatchObject({ sessionsDeleted: 300 });
   });

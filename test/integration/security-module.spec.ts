@@ -1,24 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Controller, HttpCode, Post, Req, Res, UseGuards, type INestApplication } from '@nestjs/common';
-import { FastifyAdapter } from '@nestjs/platform-fastify';
-import { Test } from '@nestjs/testing';
-import { TypeOrmModule } from '@nestjs/typeorm';
+import { Controller, HttpCode, Post, UseGuards, type INestApplication } from '@nestjs/common';
 import request from 'supertest';
-import { CsrfGuard, Public, SessionGuard, SessionModule, SessionService, SkipCsrf } from '../../src/session/index.js';
+import { CsrfGuard, Public, SessionGuard, SkipCsrf } from '../../src/session/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { bareCookie, cookie, sessionCookie } from '../support/demo.js';
+import { createHostApp } from '../support/host-app.js';
 
+/** Beside the host app's /login and /me. */
 @Controller()
 class WiringController {
-  constructor(private readonly sessions: SessionService) {}
-
-  @Public()
-  @Post('login')
-  @HttpCode(200)
-  login(@Req() req: any, @Res({ passthrough: true }) res: any) {
-    return this.sessions.create(req, res, { userId: 'u-1' });
-  }
-
   /** Server-to-server callback: no browser session, so no CSRF checks. */
   @Public()
   @SkipCsrf()
@@ -56,19 +46,12 @@ describe('security wiring in a host app', () => {
   });
 
   async function start(globalGuard: boolean, adapter: 'express' | 'fastify' = 'express'): Promise<INestApplication> {
-    const moduleRef = await Test.createTestingModule({
-      imports: [
-        TypeOrmModule.forRoot({ type: 'postgres', url: db.url, autoLoadEntities: true, retryAttempts: 0 }),
-        SessionModule.forRoot({ globalGuard }),
-      ],
+    const { app } = await createHostApp({
+      url: db.url,
+      session: { globalGuard },
+      adapter,
       controllers: [WiringController],
-    }).compile();
-    const app =
-      adapter === 'fastify'
-        ? moduleRef.createNestApplication(new FastifyAdapter(), { logger: false })
-        : moduleRef.createNestApplication({ logger: false });
-    await app.init();
-    if (adapter === 'fastify') await (app.getHttpAdapter().getInstance() as { ready(): Promise<unknown> }).ready();
+    });
     apps.push(app);
     return app;
   }

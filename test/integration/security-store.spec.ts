@@ -4,6 +4,7 @@ import { resolveSessionOptions } from '../../src/session/session.options.js';
 import { SessionStore } from '../../src/session/store/session.store.js';
 import { generateToken, hashToken } from '../../src/session/token/session-token.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { eventually } from '../support/demo.js';
 
 const HOUR = 3_600_000;
 const WINDOW = 60_000;
@@ -118,14 +119,20 @@ describe('security statements and aggregated audit against PostgreSQL', () => {
     });
     // One connection per request, all holding the row's old values in their snapshot at once:
     // an open transaction on the row makes them all queue behind it.
-    const pool = db.newPool({ max: 20 });
+    const pool = db.newPool({ max: 21 }); // 20 requests and the blocker
     const wide = new SessionStore(pool);
     const blocker = await pool.connect();
     try {
       await blocker.query('BEGIN');
       await blocker.query('SELECT 1 FROM user_sessions WHERE id = $1 FOR UPDATE', [created.id]);
       const pending = Array.from({ length: 20 }, () => wide.recordClientChange(created.id, '192.0.2.51', 'new-agent'));
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // Released only once all 20 wait for the row lock, holding their snapshots.
+      await eventually(async () => {
+        const { rows } = await db.pool.query(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+        );
+        return rows[0].n === 20;
+      }, 10_000);
       await blocker.query('COMMIT');
       const results = await Promise.all(pending);
       expect(results.filter((r) => r.ipChanged)).toHaveLength(1);

@@ -1,29 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Controller, HttpCode, Injectable, Module, Post, Query, Req, Res, type INestApplication } from '@nestjs/common';
+import { Injectable, Module, type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import request from 'supertest';
-import {
-  Public,
-  SessionModule,
-  SessionOptionsError,
-  SessionService,
-  type SessionModuleOptions,
-} from '../../src/session/index.js';
+import { SessionModule, SessionOptionsError, type SessionModuleOptions } from '../../src/session/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-
-/** Any user id logs in: enough to get sessions to test the admin API with. */
-@Controller('test')
-class TestLoginController {
-  constructor(private readonly sessions: SessionService) {}
-
-  @Public()
-  @Post('login')
-  @HttpCode(200)
-  async login(@Query('user') user: string, @Req() req: any, @Res({ passthrough: true }) res: any) {
-    return this.sessions.create(req, res, { userId: user });
-  }
-}
+import { createHostApp } from '../support/host-app.js';
 
 @Injectable()
 class Roles {
@@ -52,15 +34,10 @@ describe('the admin API is off by default and mounted only as configured', () =>
   const typeorm = () =>
     TypeOrmModule.forRoot({ type: 'postgres', url: db.url, autoLoadEntities: true, retryAttempts: 0 });
   const start = async (session: ReturnType<typeof SessionModule.forRoot>) => {
-    const moduleRef = await Test.createTestingModule({
-      imports: [typeorm(), session],
-      controllers: [TestLoginController],
-    }).compile();
-    const app = moduleRef.createNestApplication({ logger: false });
-    await app.init();
+    // Any user id logs in (POST /login?user=): enough to get sessions to test the admin API with.
+    const { app, server } = await createHostApp({ url: db.url, session });
     apps.push(app);
-    const server = app.getHttpServer();
-    const as = async (user: string) => tokenOf(await request(server).post(`/test/login?user=${user}`).expect(200));
+    const as = async (user: string) => tokenOf(await request(server).post(`/login?user=${user}`).expect(200));
     return { server, as };
   };
 

@@ -102,10 +102,11 @@ describe('session cache across two instances (LISTEN/NOTIFY)', () => {
   const cache = { enabled: true, ttl: '60s' };
   beforeAll(async () => {
     db = await createTestDatabase();
-    // A never rotates by itself; B rotates every 2 s, so B's rotations are what A must learn about.
-    // The grace window is judged by whoever reads the row: A's, 2 s.
-    a = await startInstance(db.url, { cache, rotationInterval: 0, rotationGrace: '2s' });
-    b = await startInstance(db.url, { cache, rotationInterval: '2s', rotationGrace: '1s' });
+    // A never rotates by itself; B rotates every hour (brought due by moving rotated_at in SQL),
+    // so B's rotations are what A must learn about. The grace window is judged by whoever reads
+    // the row: A's, a minute.
+    a = await startInstance(db.url, { cache, rotationInterval: 0, rotationGrace: '1m' });
+    b = await startInstance(db.url, { cache, rotationInterval: '1h', rotationGrace: '1s' });
     uncached = await startInstance(db.url, { rotationInterval: 0 });
   });
   afterAll(async () => {
@@ -182,20 +183,21 @@ describe('session cache across two instances (LISTEN/NOTIFY)', () => {
 
   it('after a periodic rotation on B, A serves the old token only for the grace window', async () => {
     const { token } = await a.login();
-    await cachedOnA(token);
-    await sleep(2_050); // B's rotation interval
+    const { id } = await cachedOnA(token);
+    // B's rotation interval has passed (B has no copy of the row; A's cached one is not consulted).
+    await db.pool.query(`UPDATE user_sessions SET rotated_at = now() - interval '1 hour' WHERE id = $1`, [id]);
     const response = new FakeResponse();
-    const rotating = Date.now();
     const onB = await b.validator.validate(fakeRequest({ token }), response);
     expect(onB.ok).toBe(true);
     const fresh = response.sessionToken();
     expect(fresh).toBeDefined(); // B rotated
-    await sleep(20);
+    // B's notice evicts A's copy
+    await eventually(async () => a.cache.get(tokenDigest(token)) === undefined, 2_000, 2);
     // Inside the grace window the old token still works, now as the previous one (read from the database).
     const before = a.statements();
     expect((await a.validate(token)).ok).toBe(true);
     expect(a.statements()).toBeGreaterThan(before);
-    await sleep(Math.max(0, 2_200 - (Date.now() - rotating)));
+    await db.pool.query(`UPDATE user_sessions SET rotated_at = now() - interval '61 seconds' WHERE id = $1`, [id]);
     // After it, presenting the old token is reuse: refused, and the session revoked.
     const late = await a.validate(token);
     expect(late).toMatchObject({ ok: false, reason: 'revoked' });
@@ -355,6 +357,19 @@ describe('the statements that change a session announce it', () => {
   const HOUR = 3_600_000;
   const context = { actorId: null, ip: '10.0.0.1', userAgent: 'jest' };
 
+  /**
+   * The notices of every statement committed so far, once all have arrived (then cleared): a
+   * marker sent now reaches the listener after them, as Postgres delivers notices in commit
+   * order. Proves "nothing was announced" without waiting a fixed time.
+   */
+  let markers = 0;
+  async function settledNotices(): Promise<string[]> {
+    const marker = `test-marker-${++markers}`;
+    await db.pool.query('SELECT pg_notify($1, $2)', [INVALIDATION_CHANNEL, marker]);
+    await eventually(async () => notices.includes(marker), 5_000, 2);
+    return notices.splice(0).filter((n) => !n.startsWith('test-marker-'));
+  }
+
   /** A new session whose row is in the local cache. */
   async function cachedSession(userId = 'user-1') {
     const token = generateToken();
@@ -381,8 +396,7 @@ describe('the statements that change a session announce it', () => {
     change: () => Promise<unknown>,
     payload = session.id,
   ) {
-    await sleep(20);
-    notices.length = 0;
+    await settledNotices();
     await change();
     expect(cache.get(session.digest)).toBeUndefined();
     await eventually(async () => notices.includes(payload), 1_000, 5);
@@ -447,8 +461,7 @@ describe('the statements that change a session announce it', () => {
     } finally {
       await connection.release(false);
     }
-    await sleep(50);
-    expect(notices).toEqual([]);
+    expect(await settledNotices()).toEqual([]);
   });
 
   it('announces nothing when notify is off (no instance caches): Postgres serialises notifying commits', async () => {
@@ -464,8 +477,7 @@ describe('the statements that change a session announce it', () => {
       ip: null,
       userAgent: null,
     });
-    await sleep(20);
-    notices.length = 0;
+    await settledNotices();
     await silent.patchData(created.id, { a: 1 }, 65_536);
     await silent.rotate({
       id: created.id,
@@ -504,20 +516,17 @@ describe('the statements that change a session announce it', () => {
     } finally {
       await connection.release(false);
     }
-    await sleep(100);
-    expect(notices).toEqual([]);
+    expect(await settledNotices()).toEqual([]);
   });
 
   it('the per-request statements (lookup, touch) announce nothing and keep the cache', async () => {
     const s = await cachedSession();
-    await sleep(20);
-    notices.length = 0;
+    await settledNotices();
     await store.lookupByTokenHash(s.tokenHash);
     await db.pool.query(`UPDATE user_sessions SET last_seen_at = now() - interval '5 minutes' WHERE id = $1`, [s.id]);
-    notices.length = 0;
+    expect(await settledNotices()).toEqual([]);
     expect(await store.touchIfStale(s.id, HOUR, 60_000)).toBeDefined();
-    await sleep(50);
-    expect(notices).toEqual([]);
+    expect(await settledNotices()).toEqual([]);
     expect(cache.get(s.digest)?.row.id).toBe(s.id);
   });
 });

@@ -1,34 +1,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { Controller, Get, HttpCode, Post, Req, Res, type INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
+import type { INestApplication } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import request from 'supertest';
-import {
-  CurrentSession,
-  Public,
-  SessionModule,
-  SessionPurgeService,
-  SessionService,
-  type ActiveSession,
-} from '../../src/session/index.js';
+import { SessionModule, SessionPurgeService } from '../../src/session/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-
-@Controller()
-class AppController {
-  constructor(private readonly sessions: SessionService) {}
-
-  @Public()
-  @Post('login')
-  @HttpCode(200)
-  login(@Req() req: any, @Res({ passthrough: true }) res: any) {
-    return this.sessions.create(req, res, { userId: 'root-1' });
-  }
-
-  @Get('me')
-  me(@CurrentSession() session: ActiveSession) {
-    return { userId: session.userId };
-  }
-}
+import { createHostApp } from '../support/host-app.js';
 
 const counts = async (db: TestDatabase) => {
   const { rows } = await db.pool.query(
@@ -70,12 +46,7 @@ describe("SessionModule with a named DataSource ('sessions')", () => {
     }),
   ];
   const start = async (session: ReturnType<typeof SessionModule.forRoot>) => {
-    const moduleRef = await Test.createTestingModule({
-      imports: [...dataSources(), session],
-      controllers: [AppController],
-    }).compile();
-    app = moduleRef.createNestApplication({ logger: false });
-    await app.init();
+    ({ app } = await createHostApp({ dataSources: dataSources(), session, login: 'root-1' }));
     return app;
   };
 

@@ -1,9 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { ApolloDriverConfig } from '@nestjs/apollo';
-import { Controller, HttpCode, Post, Req, Res, type INestApplication } from '@nestjs/common';
+import type { INestApplication } from '@nestjs/common';
 import { Args, Field, GraphQLModule, Mutation, ObjectType, Query, Resolver } from '@nestjs/graphql';
-import { Test } from '@nestjs/testing';
-import { TypeOrmModule } from '@nestjs/typeorm';
 import request from 'supertest';
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
 import {
@@ -11,7 +9,6 @@ import {
   CurrentSession,
   Public,
   SessionGuard,
-  SessionModule,
   SessionService,
   UnsupportedContextError,
   type ActiveSession,
@@ -19,6 +16,7 @@ import {
 import { csrfTokenFor } from '../../src/session/csrf/csrf-token.js';
 import { ExpressApolloDriver } from '../support/apollo-express.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createHostApp } from '../support/host-app.js';
 
 @ObjectType()
 class Me {
@@ -51,18 +49,6 @@ class MeResolver {
   }
 }
 
-@Controller()
-class LoginController {
-  constructor(private readonly sessions: SessionService) {}
-
-  @Public()
-  @Post('login')
-  @HttpCode(200)
-  login(@Req() req: any, @Res({ passthrough: true }) res: any) {
-    return this.sessions.create(req, res, { userId: 'u-gql' });
-  }
-}
-
 const sidOf = (response: request.Response) =>
   (response.headers['set-cookie'] as unknown as string[] | undefined)
     ?.find((l) => l.startsWith('__Host-sid='))
@@ -75,22 +61,19 @@ describe('SessionGuard on GraphQL resolvers (Apollo, code first, Express)', () =
   let server: any;
   beforeAll(async () => {
     db = await createTestDatabase();
-    const moduleRef = await Test.createTestingModule({
+    ({ app, server } = await createHostApp({
+      url: db.url,
+      session: { rotationInterval: '1h', rotationGrace: '1m' },
+      login: 'u-gql',
       imports: [
-        TypeOrmModule.forRoot({ type: 'postgres', url: db.url, autoLoadEntities: true, retryAttempts: 0 }),
-        SessionModule.forRoot({ rotationInterval: '2s', rotationGrace: '1s' }),
         GraphQLModule.forRoot<ApolloDriverConfig>({
           driver: ExpressApolloDriver,
           autoSchemaFile: true,
           graphiql: false,
         }),
       ],
-      controllers: [LoginController],
       providers: [MeResolver],
-    }).compile();
-    app = moduleRef.createNestApplication({ logger: false });
-    await app.init();
-    server = app.getHttpServer();
+    }));
   });
   afterAll(async () => {
     await app?.close();
@@ -141,7 +124,11 @@ describe('SessionGuard on GraphQL resolvers (Apollo, code first, Express)', () =
 
   it('a rotation due during a GraphQL request sends the new cookie on that response', async () => {
     const token = sidOf(await request(server).post('/login').expect(200))!;
-    await new Promise((resolve) => setTimeout(resolve, 2_100));
+    // The rotation falls due on the database clock: moved there rather than waited for.
+    await db.pool.query(
+      `UPDATE user_sessions SET rotated_at = now() - interval '1 hour' WHERE token_hash = sha256(convert_to($1, 'UTF8'))`,
+      [token],
+    );
     const rotated = await gql('{ me { userId } }', { Cookie: `__Host-sid=${token}` }).expect(200);
     const next = sidOf(rotated);
     expect(next).toBeDefined();

@@ -5,27 +5,15 @@ import {
   HttpCode,
   Injectable,
   Post,
-  Req,
-  Res,
   type ExecutionContext,
   type INestApplication,
 } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { Test } from '@nestjs/testing';
-import { TypeOrmModule } from '@nestjs/typeorm';
 import request from 'supertest';
-import {
-  CsrfGuard,
-  CurrentSession,
-  Public,
-  SessionGuard,
-  SessionModule,
-  SessionService,
-  type ActiveSession,
-  type HttpRequestLike,
-} from '../../src/session/index.js';
+import { CsrfGuard, SessionGuard, type HttpRequestLike } from '../../src/session/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createHostApp } from '../support/host-app.js';
 
 /** A subclass as an app behind its own edge proxy would write it: the proxy sets x-client-ip. */
 @Injectable()
@@ -40,22 +28,9 @@ class EdgeProxyGuard extends SessionGuard {
   }
 }
 
+/** Beside the host app's /login and /me: routes the subclass skips by handler name. */
 @Controller()
-class AppController {
-  constructor(private readonly sessions: SessionService) {}
-
-  @Public()
-  @Post('login')
-  @HttpCode(200)
-  login(@Req() req: any, @Res({ passthrough: true }) res: any) {
-    return this.sessions.create(req, res, { userId: 'u-ip' });
-  }
-
-  @Get('me')
-  me(@CurrentSession() session: ActiveSession) {
-    return { userId: session.userId };
-  }
-
+class HealthController {
   @Get('health')
   health() {
     return { ok: true };
@@ -86,19 +61,16 @@ describe('SessionGuard subclasses', () => {
     guards: object[] = [],
     configure?: (app: NestExpressApplication) => void,
   ) => {
-    const moduleRef = await Test.createTestingModule({
-      imports: [
-        TypeOrmModule.forRoot({ type: 'postgres', url: db.url, autoLoadEntities: true, retryAttempts: 0 }),
-        SessionModule.forRoot({ globalGuard }),
-      ],
-      controllers: [AppController],
+    const host = await createHostApp({
+      url: db.url,
+      session: { globalGuard },
+      login: 'u-ip',
+      controllers: [HealthController],
       providers: guards as never[],
-    }).compile();
-    const created = moduleRef.createNestApplication<NestExpressApplication>({ logger: false });
-    configure?.(created);
-    await created.init();
-    app = created;
-    return created.getHttpServer();
+      configure: configure as ((app: INestApplication) => void) | undefined,
+    });
+    app = host.app;
+    return host.server;
   };
   const auditIps = async () =>
     (await db.pool.query(`SELECT event, ip FROM session_audit_log ORDER BY id`)).rows as {

@@ -1,14 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { Controller, Get, type INestApplication } from '@nestjs/common';
 import { HealthCheckService, TerminusModule } from '@nestjs/terminus';
-import { Test } from '@nestjs/testing';
-import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
+import { getDataSourceToken } from '@nestjs/typeorm';
 import request from 'supertest';
 import type { DataSource } from 'typeorm';
 import { SessionHealthIndicator } from '../../src/session/health/index.js';
-import { Public, SessionHealth, SessionModule, SessionPurgeService } from '../../src/session/index.js';
+import { Public, SessionHealth, SessionPurgeService } from '../../src/session/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { eventually, sleep } from '../support/demo.js';
+import { eventually } from '../support/demo.js';
+import { createHostApp } from '../support/host-app.js';
 
 @Controller('health')
 class HealthController {
@@ -25,23 +25,15 @@ class HealthController {
 }
 
 async function startApp(db: TestDatabase, poolMax = 10, cache = false): Promise<INestApplication> {
-  const moduleRef = await Test.createTestingModule({
-    imports: [
-      TypeOrmModule.forRoot({
-        type: 'postgres',
-        url: db.url,
-        autoLoadEntities: true,
-        retryAttempts: 0,
-        extra: { max: poolMax, connectionTimeoutMillis: 1_000 },
-      }),
-      SessionModule.forRoot({ purge: { enabled: false, dutyCycle: 1 }, cache: { enabled: cache } }),
-      TerminusModule.forRoot({ logger: false }),
-    ],
+  const { app } = await createHostApp({
+    url: db.url,
+    typeorm: { extra: { max: poolMax, connectionTimeoutMillis: 1_000 } },
+    session: { purge: { enabled: false, dutyCycle: 1 }, cache: { enabled: cache } },
+    login: false,
+    imports: [TerminusModule.forRoot({ logger: false })],
     controllers: [HealthController],
     providers: [SessionHealthIndicator],
-  }).compile();
-  const app = moduleRef.createNestApplication({ logger: false });
-  await app.init();
+  });
   return app;
 }
 
@@ -89,9 +81,14 @@ describe('SessionHealthIndicator with Terminus, against a real PostgreSQL', () =
     expect(fresh).toMatchObject({ status: 'ok', sessionsDeleted: 7, auditRowsDeleted: 0, ageSeconds: 0 });
     expect(Date.now() - Date.parse(fresh.lastRunAt)).toBeLessThan(5_000);
 
-    await sleep(1_600);
-    const later = (await request(app.getHttpServer()).get('/health').expect(200)).body.details.session.purge;
-    expect(later.ageSeconds).toBeGreaterThanOrEqual(1);
+    // 1.6 s later by the app's clock (the age is the app's time since the run ended)
+    const clock = jest.spyOn(Date, 'now').mockReturnValue(Date.parse(fresh.lastRunAt) + 1_600);
+    const later = await request(app.getHttpServer())
+      .get('/health')
+      .expect(200)
+      .then((r) => r.body.details.session.purge)
+      .finally(() => clock.mockRestore());
+    expect(later.ageSeconds).toBe(2);
     expect(later.lastRunAt).toBe(fresh.lastRunAt);
   });
 
@@ -159,7 +156,12 @@ describe('SessionHealthIndicator with Terminus, against a real PostgreSQL', () =
     // Both pool connections busy for 3 s: SELECT 1 cannot even get a connection.
     const dataSource = app.get<DataSource>(getDataSourceToken());
     const busy = [dataSource.query('SELECT pg_sleep(3)'), dataSource.query('SELECT pg_sleep(3)')];
-    await sleep(100);
+    await eventually(async () => {
+      const { rows } = await db.pool.query(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND query = 'SELECT pg_sleep(3)'`,
+      );
+      return rows[0].n === 2;
+    }, 5_000);
     const started = Date.now();
     const response = await request(app.getHttpServer()).get('/health').expect(503);
     expect(Date.now() - started).toBeLessThan(1_500);

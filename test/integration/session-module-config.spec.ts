@@ -1,28 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Controller, Get, HttpCode, Post, Req, Res, type INestApplication } from '@nestjs/common';
+import type { INestApplication } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
-import { Test } from '@nestjs/testing';
-import { TypeOrmModule } from '@nestjs/typeorm';
 import request from 'supertest';
-import { CurrentSession, Public, SessionModule, SessionService, type ActiveSession } from '../../src/session/index.js';
+import { SessionModule } from '../../src/session/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-
-@Controller()
-class AppController {
-  constructor(private readonly sessions: SessionService) {}
-
-  @Public()
-  @Post('login')
-  @HttpCode(200)
-  login(@Req() req: any, @Res({ passthrough: true }) res: any) {
-    return this.sessions.create(req, res, { userId: 'u-config' });
-  }
-
-  @Get('me')
-  me(@CurrentSession() session: ActiveSession) {
-    return { userId: session.userId };
-  }
-}
+import { createHostApp } from '../support/host-app.js';
 
 /** What `ConfigModule.forRoot({ load })` reads, as an app would from env or a file. */
 const sessionConfig = () => ({
@@ -34,26 +16,22 @@ describe('SessionModule.forRootAsync with @nestjs/config', () => {
   let app: INestApplication;
   beforeAll(async () => {
     db = await createTestDatabase();
-    const moduleRef = await Test.createTestingModule({
-      imports: [
-        ConfigModule.forRoot({ load: [sessionConfig], ignoreEnvFile: true }),
-        TypeOrmModule.forRoot({ type: 'postgres', url: db.url, autoLoadEntities: true, retryAttempts: 0 }),
-        SessionModule.forRootAsync({
-          imports: [ConfigModule],
-          inject: [ConfigService],
-          useFactory: (config: ConfigService) => ({
-            idleTimeout: config.getOrThrow<string>('session.idleTimeout'),
-            absoluteTimeout: config.getOrThrow<string>('session.absoluteTimeout'),
-            cookie: { name: config.getOrThrow<string>('session.cookieName') },
-            // A purge tick between the expiry and the next request would delete the row first ('invalid').
-            purge: { enabled: false },
-          }),
+    ({ app } = await createHostApp({
+      url: db.url,
+      login: 'u-config',
+      imports: [ConfigModule.forRoot({ load: [sessionConfig], ignoreEnvFile: true })],
+      session: SessionModule.forRootAsync({
+        imports: [ConfigModule],
+        inject: [ConfigService],
+        useFactory: (config: ConfigService) => ({
+          idleTimeout: config.getOrThrow<string>('session.idleTimeout'),
+          absoluteTimeout: config.getOrThrow<string>('session.absoluteTimeout'),
+          cookie: { name: config.getOrThrow<string>('session.cookieName') },
+          // A purge tick between the expiry and the next request would delete the row first ('invalid').
+          purge: { enabled: false },
         }),
-      ],
-      controllers: [AppController],
-    }).compile();
-    app = moduleRef.createNestApplication({ logger: false });
-    await app.init();
+      }),
+    }));
   });
   afterAll(async () => {
     await app?.close();
@@ -79,8 +57,11 @@ describe('SessionModule.forRootAsync with @nestjs/config', () => {
     );
     expect(rows[0]).toEqual({ idle: 2, absolute: 3600 });
 
-    // And in behaviour: 2.5s without a request ends the session.
-    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    // And in behaviour: 2.5 s without a request (moved on the database clock) ends the session.
+    await db.pool.query(
+      `UPDATE user_sessions SET last_seen_at = last_seen_at - interval '2.5 seconds', idle_expires_at = idle_expires_at - interval '2.5 seconds' WHERE id = $1`,
+      [login.body.sessionId],
+    );
     const expired = await request(server).get('/me').set('Cookie', cookie).expect(401);
     expect(expired.body.reason).toBe('idle_timeout');
   });

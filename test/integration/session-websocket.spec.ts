@@ -1,13 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Controller, HttpCode, Post, Req, Res, type INestApplication, type LoggerService } from '@nestjs/common';
+import type { INestApplication, LoggerService } from '@nestjs/common';
 import { WsAdapter } from '@nestjs/platform-ws';
-import { Test } from '@nestjs/testing';
-import { TypeOrmModule } from '@nestjs/typeorm';
 import { SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
 import request from 'supertest';
 import WebSocket from 'ws';
-import { Public, SessionModule, SessionService, UnsupportedContextError } from '../../src/session/index.js';
+import { Public, UnsupportedContextError } from '../../src/session/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createHostApp } from '../support/host-app.js';
 
 const handled: string[] = [];
 
@@ -23,18 +22,6 @@ class ProfileGateway {
   @SubscribeMessage('ping')
   ping() {
     return { event: 'pong', data: 'ok' };
-  }
-}
-
-@Controller()
-class LoginController {
-  constructor(private readonly sessions: SessionService) {}
-
-  @Public()
-  @Post('login')
-  @HttpCode(200)
-  login(@Req() req: any, @Res({ passthrough: true }) res: any) {
-    return this.sessions.create(req, res, { userId: 'u-ws' });
   }
 }
 
@@ -55,17 +42,14 @@ describe('SessionGuard on WebSocket gateways (@nestjs/platform-ws)', () => {
   const logger = new ErrorKeepingLogger();
   beforeAll(async () => {
     db = await createTestDatabase();
-    const moduleRef = await Test.createTestingModule({
-      imports: [
-        TypeOrmModule.forRoot({ type: 'postgres', url: db.url, autoLoadEntities: true, retryAttempts: 0 }),
-        SessionModule.forRoot({}),
-      ],
-      controllers: [LoginController],
+    ({ app } = await createHostApp({
+      url: db.url,
+      login: 'u-ws',
       providers: [ProfileGateway],
-    }).compile();
-    app = moduleRef.createNestApplication({ logger });
-    app.useWebSocketAdapter(new WsAdapter(app));
-    await app.listen(0, '127.0.0.1');
+      logger,
+      configure: (created) => created.useWebSocketAdapter(new WsAdapter(created)),
+      listen: true,
+    }));
     port = (app.getHttpServer().address() as { port: number }).port;
   });
   afterAll(async () => {

@@ -53,7 +53,19 @@ export function setCookieLine(response: request.Response): string | undefined {
   return (response.headers['set-cookie'] as unknown as string[] | undefined)?.find((h) => h.startsWith(`${SID}=`));
 }
 
-export async function login(server: any, username = 'alice', extraHeaders: Record<string, string> = {}) {
+export interface LoggedIn {
+  response: request.Response;
+  token: string;
+  sessionId: string;
+  userId: string;
+  csrfToken: string | undefined;
+}
+
+export async function login(
+  server: any,
+  username = 'alice',
+  extraHeaders: Record<string, string> = {},
+): Promise<LoggedIn> {
   const response = await request(server)
     .post('/auth/login')
     .set(extraHeaders)

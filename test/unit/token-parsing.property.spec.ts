@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { hashToken, isWellFormedToken, TOKEN_BYTES, TOKEN_LENGTH } from '../../src/session/token/session-token.js';
+import { isWellFormedToken, TOKEN_BYTES, TOKEN_LENGTH } from '../../src/session/token/session-token.js';
 import { BearerTransport } from '../../src/session/transport/bearer.transport.js';
 import { CookieTransport } from '../../src/session/transport/cookie.transport.js';
 import type { TokenReading } from '../../src/session/transport/session-transport.js';
@@ -192,7 +192,7 @@ describe('token parsing properties', () => {
     );
   });
 
-  it('changing one character of a token to another valid one gives another token with a different hash', () => {
+  it('a token with one character changed to another valid one is handed over as it is, never normalised', () => {
     fc.assert(
       fc.property(
         tokenArb,
@@ -204,8 +204,6 @@ describe('token parsing properties', () => {
           const mutated = token.slice(0, index) + replacement + token.slice(index + 1);
           expect(mutated).not.toBe(token);
           expect(isWellFormedToken(mutated)).toBe(true);
-          expect(hashToken(mutated).equals(hashToken(token))).toBe(false);
-          // and the transports hand over the mutated token itself, never a normalised one
           expect(cookies.read({ headers: { cookie: `__Host-sid=${mutated}` } })).toEqual({
             kind: 'token',
             token: mutated,
