@@ -51,9 +51,9 @@ const { TypeOrmModule, getDataSourceToken } = await import('@nestjs/typeorm');
 const { parseCookie } = await import('cookie');
 const session = (await import('express-session')).default;
 const connectPgSimple = (await import('connect-pg-simple')).default;
-const { SessionModule, Public, sessionOf, hashToken, SESSION_SQL, SessionStore, SessionValidator } = await import(
-  `${DIST}/src/session/index.js`
-);
+const { loadSessionLib } = await import('./session-lib.mjs');
+const { SessionModule, Public, sessionOf, hashToken, SESSION_SQL, SessionStore, SessionValidator } =
+  await loadSessionLib(DIST);
 const { freePort } = await import(`${DIST}/src/demo/embedded-postgres.js`);
 
 const adapterName = process.argv[2];

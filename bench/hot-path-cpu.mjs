@@ -11,8 +11,10 @@ const { NestFactory } = await import('@nestjs/core');
 const { Module } = await import('@nestjs/common');
 const { TypeOrmModule, getDataSourceToken } = await import('@nestjs/typeorm');
 const { parseCookie } = await import('cookie');
-const { SessionModule, hashToken, SESSION_SQL, SessionStore, SessionValidator } =
-  await import('../dist/src/session/index.js');
+const { loadSessionLib } = await import('./session-lib.mjs');
+const { SessionModule, hashToken, SESSION_SQL, SessionStore, SessionValidator } = await loadSessionLib(
+  new URL('../dist', import.meta.url).pathname,
+);
 const { startEmbeddedPostgres } = await import('../dist/src/demo/embedded-postgres.js');
 const { runMigrations } = await import('../dist/src/demo/migrate.js');
 const db = await startEmbeddedPostgres();

@@ -22,7 +22,11 @@ import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../dist/src/demo/embedded-postgres.js';
 import { runMigrations } from '../dist/src/demo/migrate.js';
-import { PurgeStore, SESSION_SQL, SessionPurgeService, resolveSessionOptions } from '../dist/src/session/index.js';
+import { loadSessionLib } from './session-lib.mjs';
+
+const { PurgeStore, SESSION_SQL, SessionPurgeService, resolveSessionOptions } = await loadSessionLib(
+  new URL('../dist', import.meta.url).pathname,
+);
 
 /** What the peers run on every node (connect-pg-simple: `expire < to_timestamp(...)`; Spring: `EXPIRY_TIME < ?`). */
 export const PEER_UNBATCHED_DELETE =

@@ -57,11 +57,12 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../dist/src/demo/embedded-postgres.js';
 import { runMigrations } from '../dist/src/demo/migrate.js';
-import * as lib from '../dist/src/session/index.js';
+import { loadSessionLib } from './session-lib.mjs';
 import { runPurgeBench } from './purge-bench.mjs';
 import { BENCH_USER_AGENT, hashOf, seedSessions, tokenOf } from './seed.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
+const lib = await loadSessionLib(join(here, '..', 'dist'));
 const args = new Set(process.argv.slice(2));
 const QUICK = args.has('--quick');
 const TEN_M = args.has('--10m') || process.env.BENCH_10M === '1';

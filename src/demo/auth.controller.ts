@@ -1,6 +1,13 @@
 import { Body, Controller, ForbiddenException, HttpCode, Post, Req, Res, UnauthorizedException } from '@nestjs/common';
 import { IsString, Length } from 'class-validator';
-import { CurrentSession, Public, SessionService, type ActiveSession } from '../session/index.js';
+import {
+  CurrentSession,
+  Public,
+  SessionService,
+  type ActiveSession,
+  type HttpRequestLike,
+  type HttpResponseLike,
+} from '../session/index.js';
 import { PasswordAttempts } from './password-attempts.js';
 import { UsersService, type DemoUser } from './users.service.js';
 
@@ -33,7 +40,7 @@ export class AuthController {
   @Public()
   @Post('login')
   @HttpCode(200)
-  async login(@Body() dto: LoginDto, @Req() req: any, @Res({ passthrough: true }) res: any) {
+  async login(@Body() dto: LoginDto, @Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpResponseLike) {
     let user: DemoUser | undefined;
     await this.attempts.check(dto.username, res, async () => {
       user = await this.users.verify(dto.username, dto.password);
@@ -56,8 +63,8 @@ export class AuthController {
   async reauthenticate(
     @CurrentSession() session: ActiveSession,
     @Body() dto: ReauthenticateDto,
-    @Req() req: any,
-    @Res({ passthrough: true }) res: any,
+    @Req() req: HttpRequestLike,
+    @Res({ passthrough: true }) res: HttpResponseLike,
   ) {
     const account = this.users.accountName(session.userId);
     if (!(await this.attempts.check(account, res, () => this.users.verifyById(session.userId, dto.password))))
@@ -68,7 +75,7 @@ export class AuthController {
 
   @Post('logout')
   @HttpCode(204)
-  async logout(@Req() req: any, @Res({ passthrough: true }) res: any): Promise<void> {
+  async logout(@Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpResponseLike): Promise<void> {
     await this.sessions.destroy(req, res);
   }
 }

@@ -1,6 +1,12 @@
 import { Body, Controller, ForbiddenException, Get, HttpCode, Patch, Post, Req, Res } from '@nestjs/common';
 import { IsString, Length } from 'class-validator';
-import { CurrentSession, RequireFreshSession, SessionService, type ActiveSession } from '../session/index.js';
+import {
+  CurrentSession,
+  RequireFreshSession,
+  SessionService,
+  type ActiveSession,
+  type HttpRequestLike,
+} from '../session/index.js';
 import { PasswordAttempts } from './password-attempts.js';
 import { UsersService } from './users.service.js';
 
@@ -55,7 +61,7 @@ export class MeController {
   async changePassword(
     @CurrentSession() session: ActiveSession,
     @Body() dto: ChangePasswordDto,
-    @Req() req: any,
+    @Req() req: HttpRequestLike,
     @Res({ passthrough: true }) res: unknown,
   ) {
     const account = this.users.accountName(session.userId);

@@ -1,5 +1,11 @@
 import { Controller, Delete, Get, HttpCode, NotFoundException, Param, Post, Req } from '@nestjs/common';
-import { CurrentSession, RequireFreshSession, SessionService, type ActiveSession } from '../session/index.js';
+import {
+  CurrentSession,
+  RequireFreshSession,
+  SessionService,
+  type ActiveSession,
+  type HttpRequestLike,
+} from '../session/index.js';
 
 /**
  * "My devices": a user sees and revokes only their own sessions. Ending sessions needs a
@@ -17,7 +23,11 @@ export class SessionsController {
   @Delete(':id')
   @HttpCode(204)
   @RequireFreshSession()
-  async revoke(@CurrentSession() session: ActiveSession, @Param('id') id: string, @Req() req: any): Promise<void> {
+  async revoke(
+    @CurrentSession() session: ActiveSession,
+    @Param('id') id: string,
+    @Req() req: HttpRequestLike,
+  ): Promise<void> {
     // Someone else's session and no session at all look the same: 404.
     const revoked = await this.sessions.revoke(id, {
       reason: 'user',
@@ -30,7 +40,7 @@ export class SessionsController {
 
   @Post('revoke-others')
   @RequireFreshSession()
-  async revokeOthers(@CurrentSession() session: ActiveSession, @Req() req: any) {
+  async revokeOthers(@CurrentSession() session: ActiveSession, @Req() req: HttpRequestLike) {
     const revoked = await this.sessions.revokeAll(session.userId, {
       except: session,
       reason: 'revoke_others',

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { createHash } from 'node:crypto';
@@ -6,7 +6,10 @@ import { config as rxjsConfig, type Subscription } from 'rxjs';
 import { toAuditRecord, type SessionAuditRecord } from '../../src/session/audit/audit-record.js';
 import { SessionAdminService } from '../../src/session/admin/session-admin.service.js';
 import { SessionEvents } from '../../src/session/audit/session-events.js';
-import { SessionModule, SessionService, SessionStore, SessionValidator, tokenDigest } from '../../src/session/index.js';
+import { SessionModule, SessionService } from '../../src/session/index.js';
+import { SessionStore } from '../../src/session/store/session.store.js';
+import { SessionValidator } from '../../src/session/session-validator.js';
+import { tokenDigest } from '../../src/session/token/session-token.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventually } from '../support/demo.js';
 import { FakeResponse, fakeRequest } from '../support/fake-http.js';
@@ -20,7 +23,7 @@ describe('audit rows and SessionEvents for every lifecycle event', () => {
   let validator: SessionValidator;
   let admin: SessionAdminService;
   let store: SessionStore;
-  let emitted: SessionAuditRecord[] = [];
+  const emitted: SessionAuditRecord[] = [];
   let subscription: Subscription;
   const tokens: string[] = [];
 

@@ -6,12 +6,8 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import pg from 'pg';
 import { runMigrations } from '../../src/demo/migrate.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../src/demo/embedded-postgres.js';
-import {
-  SESSION_PURGE_JOB,
-  SessionModule,
-  SessionPurgeService,
-  StoreUnavailableError,
-} from '../../src/session/index.js';
+import { SessionModule, SessionPurgeService, StoreUnavailableError } from '../../src/session/index.js';
+import { SESSION_PURGE_JOB } from '../../src/session/purge/session-purge.service.js';
 import { eventually } from '../support/demo.js';
 import { CapturingLogger } from '../support/log-capture.js';
 

@@ -4,14 +4,14 @@ import { Cron, ScheduleModule, SchedulerRegistry } from '@nestjs/schedule';
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import {
-  SESSION_OPTIONS,
-  SESSION_PURGE_JOB,
   SessionModule,
   SessionOptionsError,
   SessionPurgeService,
-  type ResolvedSessionOptions,
   type SessionModuleOptions,
 } from '../../src/session/index.js';
+import { SESSION_OPTIONS } from '../../src/session/session.constants.js';
+import { SESSION_PURGE_JOB } from '../../src/session/purge/session-purge.service.js';
+import { type ResolvedSessionOptions } from '../../src/session/session.options.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventually, startDemo } from '../support/demo.js';
 import { CapturingLogger } from '../support/log-capture.js';

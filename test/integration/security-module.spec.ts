@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { Controller, HttpCode, Post, UseGuards, type INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { CsrfGuard, Public, SessionGuard, SkipCsrf } from '../../src/session/index.js';

@@ -12,7 +12,8 @@ jest.unstable_mockModule('@nestjs/swagger', () => {
 
 const { Test } = await import('@nestjs/testing');
 const { TypeOrmModule } = await import('@nestjs/typeorm');
-const { SessionModule, SessionAdminController, SessionService } = await import('../../src/session/index.js');
+const { SessionModule, SessionService } = await import('../../src/session/index.js');
+const { SessionAdminController } = await import('../../src/session/admin/session-admin.controller.js');
 const { SESSION_ADMIN_OPENAPI, loadSwagger } = await import('../../src/session/admin/openapi.js');
 
 describe('the admin API without @nestjs/swagger', () => {

@@ -4,23 +4,18 @@ import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import pg, { type Pool } from 'pg';
 import type { DataSource } from 'typeorm';
 import {
-  clockOffset,
-  generateToken,
-  hashToken,
-  INVALIDATE_ALL,
-  INVALIDATION_CHANNEL,
-  PurgeStore,
-  SessionStore,
-  tokenDigest,
-  SessionCache,
-  SessionInvalidationListener,
   SessionModule,
   SessionService,
-  SessionValidator,
   type ActiveSession,
   type SessionModuleOptions,
-  type ValidationOutcome,
 } from '../../src/session/index.js';
+import { clockOffset, SessionCache } from '../../src/session/cache/session-cache.js';
+import { generateToken, hashToken, tokenDigest } from '../../src/session/token/session-token.js';
+import { INVALIDATE_ALL, INVALIDATION_CHANNEL } from '../../src/session/store/session.sql.js';
+import { PurgeStore } from '../../src/session/purge/purge.store.js';
+import { SessionStore } from '../../src/session/store/session.store.js';
+import { SessionInvalidationListener } from '../../src/session/cache/session-invalidation.listener.js';
+import { SessionValidator, type ValidationOutcome } from '../../src/session/session-validator.js';
 import { internalsOf } from '../../src/session/active-session.js';
 import { freePort } from '../../src/demo/embedded-postgres.js';
 import { resolveSessionOptions } from '../../src/session/session.options.js';

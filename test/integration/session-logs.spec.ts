@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import request from 'supertest';
-import { csrfTokenFor, generateToken, SessionMetrics, SessionPurgeService } from '../../src/session/index.js';
+import { SessionMetrics, SessionPurgeService } from '../../src/session/index.js';
+import { csrfTokenFor } from '../../src/session/csrf/csrf-token.js';
+import { generateToken } from '../../src/session/token/session-token.js';
 import { cookie, login, sessionCookie, startDemo, type RunningDemo } from '../support/demo.js';
 import { captureNestLogs, type CapturingLogger } from '../support/log-capture.js';
 

@@ -2,13 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Injectable, Module } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import {
-  SessionModule,
-  SessionOptionsError,
-  SessionService,
-  SESSION_OPTIONS,
-  type ResolvedSessionOptions,
-} from '../../src/session/index.js';
+import { SessionModule, SessionOptionsError, SessionService } from '../../src/session/index.js';
+import { SESSION_OPTIONS } from '../../src/session/session.constants.js';
+import { type ResolvedSessionOptions } from '../../src/session/session.options.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 @Injectable()

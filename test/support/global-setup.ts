@@ -1,5 +1,5 @@
 // Jest loads global setup through require() without moduleNameMapper, so no '.js' suffix here.
-// @ts-ignore TS2835 (nodenext wants the suffix the runtime here must not have)
+// @ts-expect-error TS2835 (nodenext wants the suffix the runtime here must not have)
 import { startEmbeddedPostgres } from '../../src/demo/embedded-postgres';
 
 /**

@@ -1,7 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
 import type { Pool } from 'pg';
 import { Counter, Registry } from 'prom-client';
-import { NoopSessionMetrics, resolveSessionOptions, SessionOptionsError } from '../../src/session/index.js';
+import { SessionOptionsError } from '../../src/session/index.js';
+import { NoopSessionMetrics } from '../../src/session/metrics/session-metrics.js';
+import { resolveSessionOptions } from '../../src/session/session.options.js';
 import {
   createSessionMetrics,
   loadPromClient,
@@ -9,7 +11,7 @@ import {
 } from '../../src/session/metrics/prometheus-session-metrics.js';
 import { Logger } from '@nestjs/common';
 import { describeStoreError, redactSecrets, StoreErrorLog } from '../../src/session/store/pg-errors.js';
-import { SESSION_SQL } from '../../src/session/index.js';
+import { SESSION_SQL } from '../../src/session/store/session.sql.js';
 import { CapturingLogger } from '../support/log-capture.js';
 
 const noPool = {} as Pool;

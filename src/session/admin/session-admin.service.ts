@@ -3,14 +3,13 @@ import { SessionService } from '../session.service.js';
 import type { SessionSummary } from '../store/session-row.js';
 import { isSessionId } from '../store/session.store.js';
 import type { HttpRequestLike } from '../transport/http.js';
+import { ID_PATTERN } from '../audit/audit-query.dto.js';
 
 /** Who is acting: the admin's user id, and their request for the audit row's ip and user agent. */
 export interface AdminActor {
   actorId: string;
   request?: HttpRequestLike;
 }
-
-const USER_ID = /^[^\u0000-\u001f\u007f]{1,255}$/u;
 
 /**
  * Admin control over anyone's sessions. Every change is audited with the admin as actor and
@@ -42,13 +41,13 @@ export class SessionAdminService {
 }
 
 function requireUserId(userId: unknown): string {
-  if (typeof userId !== 'string' || !USER_ID.test(userId))
+  if (typeof userId !== 'string' || !ID_PATTERN.test(userId))
     throw badRequest('user id must be 1..255 characters without control characters');
   return userId;
 }
 
 function requireActor(admin: AdminActor): string {
-  if (typeof admin?.actorId !== 'string' || !USER_ID.test(admin.actorId))
+  if (typeof admin?.actorId !== 'string' || !ID_PATTERN.test(admin.actorId))
     throw new TypeError("SessionAdminService: admin.actorId (the admin's user id) is required");
   return admin.actorId;
 }
