@@ -74,7 +74,9 @@ export function Dur({ min = 0, max, or }: { min?: Duration; max?: Duration; or?:
   const limits = [least > 1 && `at least ${quoted(min)}`, max !== undefined && `at most ${quoted(max)}`];
   const of = limits.filter(Boolean).join(' and ');
   return Check(
-    (value) => value === or || ((ms) => ms !== undefined && ms >= least && ms <= most)(parseDuration(value)),
+    (value) =>
+      value === or ||
+      ((ms) => ms !== undefined && ((or === 0 && ms === 0) || (ms >= least && ms <= most)))(parseDuration(value)),
     `must be a ${kind}duration${of && ` of ${of}`} (milliseconds, or a string like '30s', '30m', '12h')` +
       (or === undefined ? '' : `, or ${or}`),
   );

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -333,5 +333,86 @@ describe('the published package', () => {
         }
       }
     }, 120_000);
+  });
+
+  /** `npx nest-pg-session ...` as an operator runs it: npm's link to the tarball's `bin`, through its shebang. */
+  describe('the nest-pg-session command', () => {
+    let emptyDb: { url: string; drop(): Promise<void> };
+    beforeAll(async () => {
+      // An empty database: the command itself creates the tables.
+      const name = `nps_cli_${process.pid}_${Date.now()}`;
+      await db.pool.query(`CREATE DATABASE ${name}`);
+      const url = new URL(db.url);
+      url.pathname = `/${name}`;
+      emptyDb = {
+        url: url.toString(),
+        drop: async () => void (await db.pool.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)),
+      };
+    });
+    afterAll(async () => emptyDb?.drop());
+
+    const cli = (args: string[], env?: Record<string, string>) => {
+      const result = spawnSync(join(scratch, 'node_modules/.bin/nest-pg-session'), args, {
+        cwd: scratch,
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH!, NODE_OPTIONS: '', ...(env ?? { DATABASE_URL: emptyDb.url }) },
+        timeout: 60_000,
+      });
+      return { code: result.status, out: result.stdout.trim(), err: result.stderr.trim() };
+    };
+
+    it('ships the command inside `files`', () => {
+      expect(files).toEqual(expect.arrayContaining(['dist/src/session/cli/main.js']));
+      expect(files.filter((f) => f.includes('purge-cli'))).toEqual([]);
+    });
+
+    it('--help, and the errors of the first hour: no DATABASE_URL, a bad one, no tables', () => {
+      const help = cli(['--help'], {});
+      expect(help.code).toBe(0);
+      expect(help.out).toMatch(/^Usage: nest-pg-session <command> \[options\]/);
+      expect(help.out).toMatch(/Exit codes:/);
+
+      expect(cli(['sessions'], {})).toMatchObject({
+        code: 2,
+        err: expect.stringMatching(/^nest-pg-session: DATABASE_URL is not set/),
+      });
+      const bad = cli(['sessions'], { DATABASE_URL: 'mysql://root:s3cret@db/app' });
+      expect(bad).toMatchObject({
+        code: 2,
+        err: expect.stringMatching(/DATABASE_URL must be a postgres:\/\/ or postgresql:\/\/ URL/),
+      });
+      expect(bad.err).not.toContain('s3cret');
+
+      expect(cli(['sessions'])).toMatchObject({
+        code: 3,
+        err: expect.stringMatching(/^nest-pg-session: the session tables do not exist .*npx nest-pg-session migrate/),
+      });
+    });
+
+    it('migrate, sessions, revoke and purge against the database', async () => {
+      expect(cli(['migrate'])).toMatchObject({
+        code: 0,
+        out: expect.stringMatching(/^ran CreateSessionTables\d+, CreateSessionPurgeRuns\d+$/),
+      });
+      const pool = new pg.Pool({ connectionString: emptyDb.url, max: 1 });
+      try {
+        await pool.query(
+          `INSERT INTO user_sessions (token_hash, user_id, idle_expires_at, absolute_expires_at)
+           SELECT sha256(gen_random_uuid()::text::bytea), CASE WHEN g <= 2 THEN 'gone' ELSE 'u' || (g % 2) END,
+                  now() + (CASE WHEN g <= 2 THEN '-1 minute' ELSE '1 hour' END)::interval, now() + interval '2 hours'
+           FROM generate_series(1, 6) g`,
+        );
+        expect(cli(['sessions', '--json'])).toMatchObject({ code: 0, out: '{"active":4}' });
+        expect(cli(['revoke', '--user', 'u1', '--actor', 'ops'])).toMatchObject({
+          code: 0,
+          out: 'revoked 2 sessions of user "u1" (actor "ops")',
+        });
+        const purge = cli(['purge', '--json'], { DATABASE_URL: emptyDb.url, PURGE_DUTY_CYCLE: '1' });
+        expect(purge.code).toBe(0);
+        expect(JSON.parse(purge.out.split('\n').pop()!)).toMatchObject({ sessionsDeleted: 2 });
+      } finally {
+        await pool.end();
+      }
+    });
   });
 });

@@ -218,6 +218,14 @@ describe('resolveSessionOptions defaults', () => {
     });
   });
 
+  it.each([0, '0', '0s', '0ms'])('turn rotation off with rotationInterval %p, however 0 is written', (zero) => {
+    expect(resolveSessionOptions({ rotationInterval: zero })).toMatchObject({ rotationIntervalMs: 0 });
+  });
+
+  it.each(['1ms', 999, '999ms'])('refuse a rotationInterval of %p: above 0 it must be at least 1s', (tooShort) => {
+    expect(() => resolveSessionOptions({ rotationInterval: tooShort })).toThrow(/rotationInterval: .*at least '1s'/);
+  });
+
   it('never resolve a rotation grace that outlasts the idle timeout, even when the grace is the default', () => {
     // An explicit grace of 30 s with a 20 s idle timeout is refused (see the errors below);
     // the default grace of 30 s must not slip the same combination past validation.
