@@ -67,9 +67,8 @@ async function dispatch(argv: string[], env: NodeJS.ProcessEnv, io: CliOutput): 
   const url = databaseUrlFrom(env);
   const json = values.json === true;
   // Loaded only now: Nest, TypeORM and class-validator take a second or two to import, which --help and usage errors need not wait for.
-  const { migrate, purge, quietNestLogs, revoke, sessions } = await import('./commands.js');
-  // purge keeps the library's log line ('purge run {...}'), as the in-app job and `npm run purge` always logged it.
-  if (command !== 'purge') quietNestLogs();
+  const { migrate, purge, routeNestLogsToStderr, revoke, sessions } = await import('./commands.js');
+  routeNestLogsToStderr(command);
   switch (command) {
     case 'migrate':
       return migrate(url, nonEmpty(values['migrations-table'], '--migrations-table') ?? 'migrations', io);

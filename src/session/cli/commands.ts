@@ -1,4 +1,4 @@
-import { Logger } from '@nestjs/common';
+import { ConsoleLogger, Logger, type LogLevel } from '@nestjs/common';
 import { userInfo } from 'node:os';
 import pg from 'pg';
 import { DataSource } from 'typeorm';
@@ -167,7 +167,22 @@ async function withStore(url: URL, work: (pool: pg.Pool, store: SessionStore) =>
   }
 }
 
-/** Only warnings and errors of the library's own loggers (the CLI prints its result itself). */
-export function quietNestLogs(): void {
-  Logger.overrideLogger(['warn', 'error']);
+/** The library's own log lines go to stderr, so stdout holds only the command's result (--json stays parseable). */
+class StderrLogger extends ConsoleLogger {
+  protected override printMessages(
+    messages: unknown[],
+    context?: string,
+    logLevel?: LogLevel,
+    _stream?: 'stdout' | 'stderr',
+    ...rest: [errorStack?: unknown, params?: Record<string, unknown>]
+  ): void {
+    super.printMessages(messages, context, logLevel, 'stderr', ...rest);
+  }
+}
+
+/** purge keeps the library's log line ('purge run {...}'), as the in-app job logs it; the others warnings only. */
+export function routeNestLogsToStderr(command: string): void {
+  Logger.overrideLogger(
+    new StderrLogger({ logLevels: command === 'purge' ? ['log', 'warn', 'error'] : ['warn', 'error'] }),
+  );
 }

@@ -59,8 +59,8 @@ export function sessionRepositoryProviders(
 
 function missingDataSourceMessage(name: string | undefined): string {
   const forRoot = name
-    ? `TypeOrmModule.forRoot({ name: '${name}', type: 'postgres', url: process.env.DATABASE_URL, autoLoadEntities: true })`
-    : `TypeOrmModule.forRoot({ type: 'postgres', url: process.env.DATABASE_URL, autoLoadEntities: true })`;
+    ? `TypeOrmModule.forRoot({ name: '${name}', type: 'postgres', url: process.env.DATABASE_URL, autoLoadEntities: true, migrations: sessionMigrations, migrationsRun: true })`
+    : `TypeOrmModule.forRoot({ type: 'postgres', url: process.env.DATABASE_URL, autoLoadEntities: true, migrations: sessionMigrations, migrationsRun: true })`;
   return (
     `nest-pg-session: SessionModule found no TypeORM DataSource${name ? ` named '${name}'` : ''}. ` +
     `Import ${forRoot} (from '@nestjs/typeorm') in the app's root module, beside SessionModule` +

@@ -16,7 +16,7 @@ export const SCHEMA_CHECK_SQL = `SELECT r AS relation FROM unnest($1::text[]) AS
 /** How to create the tables, in the words of every message that finds them missing. */
 export const HOW_TO_MIGRATE =
   "Run the migrations in `sessionMigrations` (import { sessionMigrations } from 'nest-pg-session'): either in " +
-  'TypeOrmModule.forRoot({ ..., migrations: [...sessionMigrations], migrationsRun: true }), or once with ' +
+  'TypeOrmModule.forRoot({ ..., migrations: sessionMigrations, migrationsRun: true }), or once with ' +
   '`DATABASE_URL=postgres://... npx nest-pg-session migrate`. ' +
   '`synchronize: true` does not create them: the session tables come from the migrations only.';
 
