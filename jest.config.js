@@ -18,5 +18,6 @@ export default {
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   testTimeout: 60_000,
-  maxWorkers: 2,
+  // Most files wait on PostgreSQL or child processes, so a third worker fills idle time on 2 cores.
+  maxWorkers: 3,
 };

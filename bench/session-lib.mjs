@@ -21,5 +21,9 @@ export async function loadSessionLib(dist) {
     const module = await import(pathToFileURL(path).href);
     for (const name of names) lib[name] ??= module[name];
   }
+  // Before the SQL moved to session.sql.ts, statements were plain strings.
+  if (typeof lib.SESSION_SQL?.lookupByTokenHash === 'string') {
+    lib.SESSION_SQL = Object.fromEntries(Object.entries(lib.SESSION_SQL).map(([name, text]) => [name, { name, text }]));
+  }
   return lib;
 }
