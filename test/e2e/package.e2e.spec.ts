@@ -98,6 +98,21 @@ describe('the published package', () => {
       scratch,
     );
   }, 240_000);
+  /** A database with no tables, beside the test's own, for an app or a command that must create them. */
+  interface EmptyDatabase {
+    url: string;
+    drop(): Promise<void>;
+  }
+  async function emptyDatabase(purpose: string): Promise<EmptyDatabase> {
+    const name = `nps_${purpose}_${process.pid}_${Date.now()}`;
+    await db.pool.query(`CREATE DATABASE ${name}`);
+    const url = new URL(db.url);
+    url.pathname = `/${name}`;
+    return {
+      url: url.toString(),
+      drop: async () => void (await db.pool.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)),
+    };
+  }
   afterAll(async () => {
     rmSync(scratch, { recursive: true, force: true });
     await db?.drop();
@@ -189,17 +204,8 @@ describe('the published package', () => {
    * used over HTTP as a browser would: log in, read /me, log out.
    */
   describe('the README quick start', () => {
-    let emptyDb: { url: string; drop(): Promise<void> };
-    beforeAll(async () => {
-      const name = `nps_quick_start_${process.pid}_${Date.now()}`;
-      await db.pool.query(`CREATE DATABASE ${name}`);
-      const url = new URL(db.url);
-      url.pathname = `/${name}`;
-      emptyDb = {
-        url: url.toString(),
-        drop: async () => void (await db.pool.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)),
-      };
-    });
+    let emptyDb: EmptyDatabase;
+    beforeAll(async () => void (emptyDb = await emptyDatabase('quick_start')));
     afterAll(async () => emptyDb?.drop());
 
     /** Writes the variant's files into a fresh app directory and compiles it with tsc; returns the directory. */
@@ -338,18 +344,9 @@ describe('the published package', () => {
 
   /** `npx nest-pg-session ...` as an operator runs it: npm's link to the tarball's `bin`, through its shebang. */
   describe('the nest-pg-session command', () => {
-    let emptyDb: { url: string; drop(): Promise<void> };
-    beforeAll(async () => {
-      // An empty database: the command itself creates the tables.
-      const name = `nps_cli_${process.pid}_${Date.now()}`;
-      await db.pool.query(`CREATE DATABASE ${name}`);
-      const url = new URL(db.url);
-      url.pathname = `/${name}`;
-      emptyDb = {
-        url: url.toString(),
-        drop: async () => void (await db.pool.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)),
-      };
-    });
+    // An empty database: the command itself creates the tables.
+    let emptyDb: EmptyDatabase;
+    beforeAll(async () => void (emptyDb = await emptyDatabase('cli')));
     afterAll(async () => emptyDb?.drop());
 
     const cli = (args: string[], env?: Record<string, string>) => {

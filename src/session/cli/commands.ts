@@ -1,12 +1,11 @@
 import { ConsoleLogger, Logger, type LogLevel } from '@nestjs/common';
 import { userInfo } from 'node:os';
 import pg from 'pg';
-import { DataSource } from 'typeorm';
-import { sessionMigrations } from '../../../migrations/index.js';
 import { METRICS_SQL } from '../metrics/metrics.sql.js';
 import { PurgeStore } from '../purge/purge.store.js';
 import { SessionPurgeService, type PurgeResult } from '../purge/session-purge.service.js';
 import { resolveSessionOptions, SessionOptionsError, type SessionPurgeOptions } from '../session.options.js';
+import { runSessionMigrations } from '../startup/run-migrations.js';
 import { StoreUnavailableError } from '../store/pg-errors.js';
 import { SessionStore } from '../store/session.store.js';
 import { cannotReach, CliError, connect, EXIT, requireSchema } from './database.js';
@@ -17,40 +16,18 @@ export interface CliOutput {
   err(line: string): void;
 }
 
-/** The app-wide advisory lock the demo's migrate step takes too, so instances starting together do not race. */
-export const MIGRATION_LOCK = 0x6e70_7331;
-
 /**
  * `migrate`: runs `sessionMigrations` (TypeORM records them in `migrationsTable`, 'migrations'
- * by default as in TypeORM, so an app with `migrationsRun` sees them as done). Takes no lock
- * of TypeORM's own: concurrent runs serialise on a Postgres advisory lock.
+ * by default as in TypeORM, so an app with `migrationsRun` sees them as done), under the same
+ * advisory lock as every other migration run.
  */
 export async function migrate(url: URL, migrationsTable: string, io: CliOutput): Promise<number> {
-  // A client, not a pool: a pool may close an idle connection, and with it the lock.
-  const lock = new pg.Client({ connectionString: url.href, connectionTimeoutMillis: 5_000 });
-  lock.on('error', () => undefined);
-  await lock.connect().catch((error: unknown) => {
-    throw cannotReach(url, error);
-  });
-  const dataSource = new DataSource({
-    type: 'postgres',
-    url: url.href,
-    migrations: sessionMigrations,
-    migrationsTableName: migrationsTable,
-    logging: false,
-  });
   try {
-    await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
-    await dataSource.initialize();
-    const ran = await dataSource.runMigrations({ transaction: 'all' });
-    io.out(ran.length === 0 ? 'session tables up to date' : `ran ${ran.map((m) => m.name).join(', ')}`);
+    const ran = await runSessionMigrations(url.href, migrationsTable);
+    io.out(ran.length === 0 ? 'session tables up to date' : `ran ${ran.join(', ')}`);
     return EXIT.ok;
   } catch (error) {
-    if (error instanceof CliError) throw error;
     throw cannotReach(url, error);
-  } finally {
-    if (dataSource.isInitialized) await dataSource.destroy();
-    await lock.end().catch(() => undefined); // ends the session, which releases the lock
   }
 }
 

@@ -1,0 +1,34 @@
+import pg from 'pg';
+import { DataSource } from 'typeorm';
+import { sessionMigrations } from '../../../migrations/index.js';
+
+/** App-wide advisory lock key ('nps1') that concurrent migration runs serialise on. */
+const MIGRATION_LOCK = 0x6e70_7331;
+
+/**
+ * Runs `sessionMigrations` against `url` and returns the names of those it ran. TypeORM takes
+ * no lock of its own, so instances starting together serialise on a Postgres advisory lock
+ * instead of racing to create tables. Connection errors are thrown as pg reports them.
+ */
+export async function runSessionMigrations(url: string, migrationsTable = 'migrations'): Promise<string[]> {
+  // A client, not a pool: a pool may close an idle connection, and with it the lock.
+  const lock = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+  lock.on('error', () => undefined);
+  await lock.connect();
+  const dataSource = new DataSource({
+    type: 'postgres',
+    url,
+    migrations: sessionMigrations,
+    migrationsTableName: migrationsTable,
+    logging: false,
+  });
+  try {
+    await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    await dataSource.initialize();
+    const ran = await dataSource.runMigrations({ transaction: 'all' });
+    return ran.map((migration) => migration.name);
+  } finally {
+    if (dataSource.isInitialized) await dataSource.destroy();
+    await lock.end().catch(() => undefined); // ends the session, which releases the lock
+  }
+}
