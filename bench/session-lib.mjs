@@ -2,7 +2,7 @@
 // Internals are imported by module path (index.js exports only the public API); a build from
 // before the curated index exported them all from index.js, so its names are used as they are.
 import { existsSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const INTERNALS = {
   'session/session-validator.js': ['SessionValidator'],
@@ -13,7 +13,9 @@ const INTERNALS = {
   'session/session.options.js': ['resolveSessionOptions'],
 };
 
-export async function loadSessionLib(dist) {
+/** `dist`: a build's dist/ directory, as a path or a file URL. */
+export async function loadSessionLib(distPathOrUrl) {
+  const dist = distPathOrUrl.startsWith('file:') ? fileURLToPath(distPathOrUrl) : distPathOrUrl;
   const lib = { ...(await import(pathToFileURL(`${dist}/src/session/index.js`).href)) };
   for (const [file, names] of Object.entries(INTERNALS)) {
     const path = `${dist}/src/${file}`;
