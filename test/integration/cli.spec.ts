@@ -164,14 +164,18 @@ describe('nest-pg-session CLI', () => {
       expect.objectContaining({ id: expect.any(String), createdAt: expect.any(String), expiresAt: expect.any(String) }),
     );
 
-    // What clients sent (user agent, address) is printed JSON-quoted: no escape sequence reaches the terminal.
+    // What clients sent (user agent, address) is printed escaped: no control sequence reaches the
+    // terminal, neither ESC nor the one-byte C1 CSI (U+009B) that JSON.stringify would let through.
     await db.pool.query(
-      `UPDATE user_sessions SET user_agent = E'evil\\u001b[2J', ip = '203.0.113.9' WHERE user_id = 'alice'`,
+      `UPDATE user_sessions SET user_agent = E'evil\\u001b[2J\\u009b2J', ip = '203.0.113.9' WHERE user_id = 'alice'`,
     );
     const listed = await cli(['sessions', '--user', 'alice']);
     expect(listed.out.split('\n')[0]).toBe('2 active sessions of user "alice"');
-    expect(listed.out).toContain('"203.0.113.9"  "evil\\u001b[2J"');
-    expect(listed.out).not.toContain('\u001b');
+    expect(listed.out).toContain('"203.0.113.9"  "evil\\u001b[2J\\u009b2J"');
+    expect(listed.out.includes('\u001b') || listed.out.includes('\u009b')).toBe(false);
+    const listedJson = await cli(['sessions', '--user', 'alice', '--json']);
+    expect(listedJson.out.includes('\u001b') || listedJson.out.includes('\u009b')).toBe(false);
+    expect(JSON.parse(listedJson.out)[0].userAgent).toBe('evil\u001b[2J\u009b2J');
 
     expect(await cli(['revoke', '--user', 'alice', '--actor', 'ops:carol'])).toMatchObject({
       code: 0,

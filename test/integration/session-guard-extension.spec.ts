@@ -28,6 +28,14 @@ class EdgeProxyGuard extends SessionGuard {
   }
 }
 
+/** A careless override: answers something truthy that is not `true` (an Observable would be one). */
+@Injectable()
+class TruthySkipGuard extends SessionGuard {
+  protected override shouldSkip(): boolean {
+    return {} as unknown as boolean;
+  }
+}
+
 /** Beside the host app's /login and /me: routes the subclass skips by handler name. */
 @Controller()
 class HealthController {
@@ -104,6 +112,12 @@ describe('SessionGuard subclasses', () => {
     await request(server).post('/health/ping').expect(200, { ok: true });
     const forged = await request(server).post('/health/ping').set('Origin', 'https://evil.example').expect(403);
     expect(forged.body.reason).toBe('origin_not_allowed');
+  });
+
+  it('a shouldSkip that answers a truthy non-boolean skips nothing: /me without a session is still 401', async () => {
+    const server = await start(false, [{ provide: APP_GUARD, useClass: TruthySkipGuard }]);
+    expect((await request(server).get('/me').expect(401)).body.reason).toBe('missing');
+    await request(server).get('/health').expect(401);
   });
 
   it("the default getClientIp ignores client headers and follows Express' trust proxy", async () => {

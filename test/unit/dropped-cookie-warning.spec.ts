@@ -45,11 +45,11 @@ describe('DroppedCookieWarning', () => {
     expect(messages).toEqual([]);
   });
 
-  it('quotes the host as JSON and bounds it, so a request cannot write log lines of its own', () => {
+  it('quotes and escapes the host and bounds it, so a request cannot write log lines of its own', () => {
     const { messages, warning } = make();
     warning.check({ ...plain, hostname: `evil"\n${'x'.repeat(500)}` }, secure);
     expect(messages[0]).not.toContain('\n');
-    expect(messages[0]).toContain('"evil\\"\\n');
+    expect(messages[0]).toContain('"evil\\"\\u000a');
     expect(messages[0].length).toBeLessThan(800);
   });
 });

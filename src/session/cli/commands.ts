@@ -9,6 +9,7 @@ import { runSessionMigrations } from '../startup/run-migrations.js';
 import { StoreUnavailableError } from '../store/pg-errors.js';
 import { SessionStore } from '../store/session.store.js';
 import { cannotReach, CliError, connect, EXIT, requireSchema } from './database.js';
+import { printable } from '../printable.js';
 
 /** Where a command writes its result (stdout) and what it tells the operator (stderr). */
 export interface CliOutput {
@@ -82,14 +83,20 @@ export async function sessions(url: URL, userId: string | undefined, io: CliOutp
       return EXIT.ok;
     }
     const list = await store.listForUser(userId);
-    // IP and user agent came from clients: JSON-quoted, so no escape sequence reaches the terminal.
-    if (json) io.out(JSON.stringify(list.map(({ current: _current, ...summary }) => summary)));
+    // IP and user agent came from clients: escaped, so no control sequence reaches the terminal.
+    if (json)
+      io.out(
+        JSON.stringify(list.map(({ current: _current, ...summary }) => summary)).replace(
+          /[\u007f-\u009f]/g,
+          (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+        ),
+      );
     else {
       io.out(`${list.length} active sessions of user ${JSON.stringify(userId)}`);
       for (const s of list)
         io.out(
           `${s.id}  created ${s.createdAt.toISOString()}  last seen ${s.lastSeenAt.toISOString()}  ` +
-            `expires ${s.expiresAt.toISOString()}  ${JSON.stringify(s.ip)}  ${JSON.stringify(s.userAgent)}`,
+            `expires ${s.expiresAt.toISOString()}  ${printable(s.ip ?? '', 64)}  ${printable(s.userAgent ?? '', 256)}`,
         );
     }
     return EXIT.ok;

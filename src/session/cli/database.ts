@@ -46,7 +46,8 @@ export function databaseUrlFrom(env: NodeJS.ProcessEnv): URL {
   }
   if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:')
     throw new CliError(
-      `DATABASE_URL must be a postgres:// or postgresql:// URL, not ${url.protocol}//...; e.g. ${EXAMPLE}`,
+      // Without '://', what stands before the first ':' may be a user name, so it is not repeated.
+      `DATABASE_URL must be a postgres:// or postgresql:// URL, not ${value.includes('://') ? `${url.protocol}//...` : 'this'}; e.g. ${EXAMPLE}`,
       EXIT.usage,
     );
   return url;
@@ -56,6 +57,9 @@ export function databaseUrlFrom(env: NodeJS.ProcessEnv): URL {
 export function shown(url: URL): string {
   const copy = new URL(url.href);
   if (copy.password) copy.password = '***';
+  // pg also reads secrets from the query string (?password=, ?sslpassword=, ?sslkey=).
+  for (const key of [...copy.searchParams.keys()])
+    if (/pass|secret|key|token/i.test(key)) copy.searchParams.set(key, '***');
   return copy.href;
 }
 

@@ -48,7 +48,8 @@ export class SessionGuard implements CanActivate {
 
   /** Synchronous unless `shouldSkip` or the validator has to wait (for the database). */
   canActivate(context: ExecutionContext): boolean | Promise<boolean> {
-    return andThen(this.shouldSkip(context), (skipped) => this.activate(context, skipped));
+    // Only `true` skips: a truthy non-boolean (an Observable, say) must not let a request through unchecked.
+    return andThen(this.shouldSkip(context), (skipped) => this.activate(context, skipped === true));
   }
 
   private activate(context: ExecutionContext, skipped: boolean): boolean | Promise<boolean> {

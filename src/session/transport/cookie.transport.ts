@@ -4,6 +4,7 @@ import type { ResolvedCookieOptions } from '../session.options.js';
 import { isWellFormedToken, TOKEN_LENGTH } from '../token/session-token.js';
 import { appendHeader, setHeader, type HttpRequestLike, type HttpResponseLike } from './http.js';
 import { MALFORMED_TOKEN, NO_TOKEN, type SessionTransport, type TokenReading } from './session-transport.js';
+import { printable } from '../printable.js';
 
 /** RFC 6265bis / ASVS 3.3.5: browsers drop cookies whose name + value exceed 4096 bytes; we neither read nor write larger ones. */
 export const MAX_COOKIE_BYTES = 4096;
@@ -59,7 +60,7 @@ export class DroppedCookieWarning {
     if (typeof host !== 'string' || host === '' || isLocalhost(host)) return false;
     this.warned = true;
     this.logger.warn(
-      `A login over plain http to ${JSON.stringify(host.slice(0, 100))} set the Secure cookie '${cookie.name}': ` +
+      `A login over plain http to ${printable(host)} set the Secure cookie '${cookie.name}': ` +
         'browsers drop Secure cookies sent over http (except to localhost), so every later request answers 401 missing. ' +
         "In development, set SessionModule.forRoot({ cookie: { secure: false, name: 'sid' } }) (a '__Host-' name requires Secure); " +
         "otherwise serve the app over https (behind a TLS-terminating proxy, enable the framework's trust proxy so it sees https). " +
