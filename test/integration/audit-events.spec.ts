@@ -209,6 +209,27 @@ describe('audit rows and SessionEvents for every lifecycle event', () => {
     });
   });
 
+  it('revoked (limit_evicted) by a login over the limit: the row is written and emitted with the login', async () => {
+    const oldest = await login('u-evict');
+    await store.create({
+      tokenHash: createHash('sha256').update('u-evict second login').digest(),
+      replacesTokenHash: null,
+      userId: 'u-evict',
+      data: {},
+      idleTimeoutMs: 60_000,
+      absoluteTimeoutMs: 120_000,
+      ip: '198.51.100.14',
+      userAgent: null,
+      limit: { maxSessionsPerUser: 1, policy: 'evict-oldest' },
+    });
+    expect(await isLive(oldest.id)).toBe(false);
+    expect(await theRow('revoked', oldest.id)).toMatchObject({
+      userId: 'u-evict',
+      actorId: 'u-evict',
+      details: { reason: 'limit_evicted' },
+    });
+  });
+
   it('revoked (fixation): a session planted in the login request is revoked, with the user logging in as actor', async () => {
     const planted = await login('u-attacker');
     const victim = await login('u-fixated', { token: planted.token, ip: '198.51.100.13' });

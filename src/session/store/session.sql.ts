@@ -102,7 +102,8 @@ export const SESSION_SQL = {
     )
     SELECT *,
       (SELECT coalesce(json_agg(a ORDER BY a.id::bigint), '[]'::json)
-       FROM (SELECT * FROM replaced_audit UNION ALL SELECT * FROM created_audit) a) AS audit_rows,
+       FROM (SELECT * FROM replaced_audit UNION ALL SELECT * FROM evicted_audit UNION ALL SELECT * FROM created_audit) a)
+        AS audit_rows,
       (SELECT coalesce(json_agg(n.id), '[]'::json)
        FROM (SELECT id, pg_notify('nest_pg_session', id::text)
              FROM (SELECT id FROM replaced UNION SELECT id FROM evicted) ids WHERE $10::boolean) n) AS notified_ids
