@@ -461,17 +461,19 @@ describe('the statements that change a session announce it', () => {
 
   it('announces nothing when notify is off (no instance caches): Postgres serialises notifying commits', async () => {
     const silent = new SessionStore(db.pool, { notify: false });
+    const login = (tokenHash = hashToken(generateToken())) =>
+      silent.create({
+        tokenHash,
+        replacesTokenHash: null,
+        userId: 'user-quiet',
+        data: {},
+        idleTimeoutMs: HOUR,
+        absoluteTimeoutMs: 2 * HOUR,
+        ip: null,
+        userAgent: null,
+      });
     const tokenHash = hashToken(generateToken());
-    const created = await silent.create({
-      tokenHash,
-      replacesTokenHash: null,
-      userId: 'user-quiet',
-      data: {},
-      idleTimeoutMs: HOUR,
-      absoluteTimeoutMs: 2 * HOUR,
-      ip: null,
-      userAgent: null,
-    });
+    const created = await login(tokenHash);
     await settledNotices();
     await silent.patchData(created.id, { a: 1 }, 65_536);
     await silent.rotate({
@@ -484,18 +486,7 @@ describe('the statements that change a session announce it', () => {
       context,
     });
     expect(await silent.revoke(created.id, 'user', context)).toBe(true);
-    const another = () =>
-      silent.create({
-        tokenHash: hashToken(generateToken()),
-        replacesTokenHash: null,
-        userId: 'user-quiet',
-        data: {},
-        idleTimeoutMs: HOUR,
-        absoluteTimeoutMs: 2 * HOUR,
-        ip: null,
-        userAgent: null,
-      });
-    const [second] = await Promise.all([another(), another()]);
+    const [second] = await Promise.all([login(), login()]);
     expect(await silent.recordClientChange(second.id, '10.0.0.9', 'quiet-agent')).toEqual({
       ipChanged: true,
       userAgentChanged: true,
