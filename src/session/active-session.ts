@@ -1,12 +1,18 @@
 import { csrfTokenFor } from './csrf/csrf-token.js';
 import { freezeData } from './session-data.js';
+import type { DefaultSessionData, SessionDataView } from './session-data.types.js';
 import type { SessionLookup } from './store/session-row.js';
 
-/** What handlers see of the request's session (`@CurrentSession()`). Shows no token material. */
-export interface ActiveSession {
+/**
+ * What handlers see of the request's session (`@CurrentSession()`). Shows no token material.
+ * `TData` types `data`: annotate the parameter (`@CurrentSession() session: ActiveSession<Cart>`),
+ * or declare the app's `SessionData` once and leave it out.
+ */
+export interface ActiveSession<TData extends object = DefaultSessionData> {
   readonly id: string;
   readonly userId: string;
-  readonly data: Readonly<Record<string, unknown>>;
+  /** Frozen: only `SessionService.patch()` changes it. */
+  readonly data: SessionDataView<TData>;
   readonly createdAt: Date;
   readonly lastSeenAt: Date;
   readonly authenticatedAt: Date;
@@ -33,7 +39,7 @@ export interface ActiveSession {
 export class RequestSession implements ActiveSession {
   readonly id: string;
   readonly userId: string;
-  readonly data: Readonly<Record<string, unknown>>;
+  readonly data: SessionDataView;
   readonly createdAt: Date;
   readonly lastSeenAt: Date;
   readonly authenticatedAt: Date;
@@ -58,7 +64,8 @@ export class RequestSession implements ActiveSession {
   ) {
     this.id = row.id;
     this.userId = row.userId;
-    this.data = freezeData(row.data);
+    // The row holds whatever JSON was stored; TData is the app's word for it (as with any JSON it reads).
+    this.data = freezeData(row.data) as SessionDataView;
     // Copies: a Date is mutable (setTime), and a cached row's Dates are shared by every request
     // it serves and decide its expiry, so a handler must never hold the row's own.
     this.createdAt = new Date(row.createdAt.getTime());

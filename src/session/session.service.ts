@@ -9,6 +9,7 @@ import {
 import { attachSession, internalsOf, sessionOf, type ActiveSession } from './active-session.js';
 import type { RevokeReason } from './audit/audit-event.js';
 import { assertStorableData } from './session-data.js';
+import type { DefaultSessionData, SessionDataPatch } from './session-data.types.js';
 import { auditContext, SessionValidator } from './session-validator.js';
 import { SESSION_OPTIONS, SESSION_TRANSPORT } from './session.constants.js';
 import type { ResolvedSessionOptions } from './session.options.js';
@@ -20,9 +21,10 @@ import { DroppedCookieWarning } from './transport/cookie.transport.js';
 import { setHeader, type HttpRequestLike, type HttpResponseLike } from './transport/http.js';
 import type { SessionTransport } from './transport/session-transport.js';
 
-export interface CreateSessionInput {
+export interface CreateSessionInput<TData extends object = DefaultSessionData> {
   userId: string;
-  data?: Record<string, unknown>;
+  /** The new session's first data (typed like `patch()`'s argument). */
+  data?: SessionDataPatch<TData>;
 }
 
 /** What `create()` returns; safe to send as the login response body. */
@@ -55,10 +57,10 @@ export class SessionService {
    * the same statement, so session fixation cannot work. With `sessionLimit`, the user's
    * oldest sessions are revoked (evict-oldest) or the login is refused with 409 (reject).
    */
-  async create(
+  async create<TData extends object = DefaultSessionData>(
     request: HttpRequestLike,
     response: HttpResponseLike,
-    input: CreateSessionInput,
+    input: CreateSessionInput<NoInfer<TData>>,
   ): Promise<CreatedSession> {
     if (typeof input?.userId !== 'string' || input.userId.length === 0 || input.userId.length > 255) {
       throw new TypeError('SessionService.create: userId must be a string of 1..255 characters');
@@ -104,9 +106,9 @@ export class SessionService {
     };
   }
 
-  /** The session the guard attached to this request, if any. */
-  current(request: object): ActiveSession | undefined {
-    return sessionOf(request);
+  /** The session the guard attached to this request, if any; `TData` types its data, as for `ActiveSession`. */
+  current<TData extends object = DefaultSessionData>(request: object): ActiveSession<TData> | undefined {
+    return sessionOf(request) as ActiveSession<TData> | undefined;
   }
 
   /** Logout: the row is deleted server-side, the cookie cleared, and the browser told to drop cookies. */
@@ -192,14 +194,19 @@ export class SessionService {
   /**
    * Merges the given keys into the session's data in one statement (`data || patch`), so
    * concurrent patches of different keys never lose each other. Returns the merged data.
+   * `TData` comes from the session's type (`ActiveSession<TData>`) or is given
+   * (`patch<Cart>(session, ...)`); keys and value types are checked against it.
    */
-  async patch(session: ActiveSession, patch: Record<string, unknown>): Promise<Record<string, unknown>> {
+  async patch<TData extends object = DefaultSessionData>(
+    session: ActiveSession<TData> | ActiveSession,
+    patch: NoInfer<SessionDataPatch<TData>>,
+  ): Promise<SessionDataPatch<TData>> {
     assertStorableData(patch, this.options.maxDataBytes);
     const result = await this.store.patchData(session.id, patch, this.options.maxDataBytes).catch((error: unknown) => {
       if (isDataException(error)) throw new BadRequestException('session data rejected by the database');
       throw error;
     });
-    if (result.ok) return result.data;
+    if (result.ok) return result.data as SessionDataPatch<TData>;
     if (result.reason === 'too_large')
       throw new PayloadTooLargeException(`session data would exceed the ${this.options.maxDataBytes}-byte limit`);
     throw new NotFoundException('session not found');
