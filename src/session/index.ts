@@ -29,13 +29,7 @@ export { SessionAuditLogEntity } from './audit/audit-log.entity.js';
 // Sessions in handlers
 export { SessionService, type CreateSessionInput, type CreatedSession } from './session.service.js';
 export { sessionOf, type ActiveSession, type SessionFailureReason } from './active-session.js';
-export type {
-  SessionData,
-  DefaultSessionData,
-  SessionDataView,
-  SessionDataPatch,
-  Frozen,
-} from './session-data.types.js';
+export type { SessionData, DefaultSessionData, SessionDataView, SessionDataPatch } from './session-data.types.js';
 export type { SessionSummary } from './store/session-row.js';
 export type { HttpRequestLike, HttpResponseLike } from './transport/http.js';
 export { SessionLimitExceededError } from './store/session.store.js';

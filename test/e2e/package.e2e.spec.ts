@@ -133,6 +133,8 @@ describe('the published package', () => {
         'dist/migrations/index.js',
         'dist/src/session/health/index.js',
         'dist/src/session/health/index.d.ts',
+        'dist/src/session/testing/index.js',
+        'dist/src/session/testing/index.d.ts',
       ]),
     );
     expect(
@@ -173,7 +175,11 @@ describe('the published package', () => {
       const closed = await fetch(base + '/closed');
       // The Terminus entry needs its optional peer, which this app did not install.
       const health = await import('nest-pg-session/health').then(() => 'loaded', (e) => e.code + ' ' + e.message.includes('@nestjs/terminus'));
-      console.log(JSON.stringify({ open: open.status, closed: closed.status, reason: (await closed.json()).reason, health }));
+      // The test helpers: their own entry, absent from the main one.
+      const { createTestSession } = await import('nest-pg-session/testing');
+      const session = await createTestSession(app, { userId: 'u-1' });
+      const testing = { status: (await fetch(base + '/closed', { headers: session.headers() })).status, inMain: 'createTestSession' in (await import('nest-pg-session')) };
+      console.log(JSON.stringify({ open: open.status, closed: closed.status, reason: (await closed.json()).reason, health, testing }));
       await app.close();
     `,
     );
@@ -187,6 +193,7 @@ describe('the published package', () => {
       closed: 401,
       reason: 'missing',
       health: 'ERR_MODULE_NOT_FOUND true',
+      testing: { status: 200, inMain: false },
     });
     // Optional peers (peerDependenciesMeta): npm installs neither, and the main entry works without them.
     expect(existsSync(join(scratch, 'node_modules/@nestjs/terminus'))).toBe(false);

@@ -12,7 +12,7 @@ export const SESSION_DATA_SOURCE = Symbol('SESSION_DATA_SOURCE');
 export const SCHEMA_CHECK_TIMEOUT_MS = 10_000;
 
 /** TypeORM's own pg pool: the module speaks SQL through it (prepared statements on the hot path), no second pool. */
-function poolOf(dataSource: DataSource): Pool {
+export function poolOf(dataSource: DataSource): Pool {
   return (dataSource.driver as unknown as { master: Pool }).master;
 }
 
