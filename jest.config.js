@@ -12,7 +12,12 @@ const swc = {
 export default {
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],
-  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  moduleNameMapper: {
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+    // Recipes (test/recipes) import the package by name, as an app does.
+    '^nest-pg-session$': '<rootDir>/src/session/index.ts',
+    '^nest-pg-session/testing$': '<rootDir>/src/session/testing/index.ts',
+  },
   transform: { '^.+\\.ts$': ['@swc/jest', swc] },
   testMatch: ['<rootDir>/test/**/*.spec.ts'],
   globalSetup: '<rootDir>/test/support/global-setup.ts',
