@@ -115,28 +115,27 @@ describe.each(ADAPTERS)('the Passport recipe (docs/passport.md) on %s', (adapter
         .expect(401);
     });
 
-    it.each([
-      ['a state from another session', 'other'],
-      ['no state', undefined],
-      ['a state given twice', 'twice'],
-    ])('%s is refused (403), and the right one cannot follow', async (_, kind) => {
-      const victim = await createTestSession(host.app, { userId: '1' });
-      const state = await start(victim.headers());
-      const other = await start((await createTestSession(host.app, { userId: '2' })).headers());
-      const query =
-        kind === 'other'
-          ? { code: 'good-code', state: other }
-          : kind === 'twice'
-            ? `code=good-code&state=${state}&state=${state}`
-            : { code: 'good-code' };
-      await request(host.server).get('/auth/oauth/callback').query(query).set(victim.headers()).expect(403);
-      // Used once, whatever the outcome: a guessing attacker gets one try per start.
-      await request(host.server)
-        .get('/auth/oauth/callback')
-        .query({ code: 'good-code', state })
-        .set(victim.headers())
-        .expect(403);
-      await request(host.server).get('/auth/me').set(victim.headers()).expect(200, { userId: '1' });
+    it('a wrong, missing or repeated state is refused (403), and the right one cannot follow', async () => {
+      for (const kind of ['another session', 'none', 'twice']) {
+        const victim = await createTestSession(host.app, { userId: '1' });
+        const state = await start(victim.headers());
+        const other = await start((await createTestSession(host.app, { userId: '2' })).headers());
+        const query =
+          kind === 'another session'
+            ? { code: 'good-code', state: other }
+            : kind === 'twice'
+              ? `code=good-code&state=${state}&state=${state}`
+              : { code: 'good-code' };
+        const refused = await request(host.server).get('/auth/oauth/callback').query(query).set(victim.headers());
+        expect({ kind, status: refused.status }).toEqual({ kind, status: 403 });
+        // Used once, whatever the outcome: a guessing attacker gets one try per start.
+        await request(host.server)
+          .get('/auth/oauth/callback')
+          .query({ code: 'good-code', state })
+          .set(victim.headers())
+          .expect(403);
+        await request(host.server).get('/auth/me').set(victim.headers()).expect(200, { userId: '1' });
+      }
     });
 
     it('a code the provider refuses logs nobody in', async () => {
