@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import request from 'supertest';
+import { createTestSession } from '../../src/session/testing/index.js';
 import { generateToken } from '../../src/session/token/session-token.js';
 import {
   ADAPTERS,
@@ -93,7 +94,7 @@ describe.each(ADAPTERS)('demo app sessions over HTTP (%s)', (adapter) => {
   });
 
   it('never reads the token from the query string', async () => {
-    const { token } = await login(demo.server);
+    const { token } = await createTestSession(demo.app, { userId: 'u-alice' });
     const response = await request(demo.server)
       .get(`/me?${SID}=${token}&token=${token}&access_token=${token}`)
       .expect(401);
@@ -184,48 +185,48 @@ describe.each(ADAPTERS)('demo app sessions over HTTP (%s)', (adapter) => {
   });
 
   it('merges concurrent data patches of different keys without losing any', async () => {
-    const { token } = await login(demo.server);
+    const session = await createTestSession(demo.app, { userId: 'u-alice' });
     const keys = Array.from({ length: 40 }, (_, i) => `k${i}`);
     await Promise.all(
       keys.map((key, i) =>
         request(demo.server)
           .patch('/me/data')
-          .set(cookie(token))
+          .set(session.headers())
           .send({ [key]: i })
           .expect(200),
       ),
     );
-    const data = await request(demo.server).get('/me/data').set(cookie(token)).expect(200);
+    const data = await request(demo.server).get('/me/data').set(session.headers()).expect(200);
     for (const [i, key] of keys.entries()) expect(data.body[key]).toBe(i);
   });
 
   it('rejects session data Postgres cannot store (400) and data over the limit (413), writing nothing', async () => {
-    const { token, sessionId } = await login(demo.server);
-    await request(demo.server).patch('/me/data').set(cookie(token)).send({ ok: 1 }).expect(200);
+    const session = await createTestSession(demo.app, { userId: 'u-alice' });
+    await request(demo.server).patch('/me/data').set(session.headers()).send({ ok: 1 }).expect(200);
     await request(demo.server)
       .patch('/me/data')
-      .set(cookie(token))
+      .set(session.headers())
       .set('content-type', 'application/json')
       .send('{"nul":"a\\u0000b"}')
       .expect(400);
     await request(demo.server)
       .patch('/me/data')
-      .set(cookie(token))
+      .set(session.headers())
       .set('content-type', 'application/json')
       .send('{"lone":"\\ud800"}')
       .expect(400);
     await request(demo.server)
       .patch('/me/data')
-      .set(cookie(token))
+      .set(session.headers())
       .set('content-type', 'application/json')
       .send('[1,2]')
       .expect(400);
     await request(demo.server)
       .patch('/me/data')
-      .set(cookie(token))
+      .set(session.headers())
       .send({ big: 'x'.repeat(70_000) })
       .expect(413);
-    const { rows } = await demo.db.pool.query('SELECT data FROM user_sessions WHERE id = $1', [sessionId]);
+    const { rows } = await demo.db.pool.query('SELECT data FROM user_sessions WHERE id = $1', [session.sessionId]);
     expect(rows[0].data).toEqual({ ok: 1 });
   });
 
