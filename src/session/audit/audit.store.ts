@@ -1,4 +1,5 @@
 import type { Pool, QueryResultRow } from 'pg';
+import { ModuleKeyStore } from '../keys/module-key.store.js';
 import { boundedQuery } from '../store/bounded-wait.js';
 import { asStoreError, StoreUnavailableError } from '../store/pg-errors.js';
 import type { Statement } from '../store/statement.js';
@@ -55,7 +56,13 @@ export class SessionAuditStore {
   constructor(
     private readonly pool: Pool,
     private readonly queryTimeoutMs = 10_000,
+    private readonly keys = new ModuleKeyStore(pool, queryTimeoutMs),
   ) {}
+
+  /** The MAC key of the cursors (see audit-cursor.ts): the same on every instance and across restarts. */
+  cursorKey(): Promise<Buffer> {
+    return this.keys.key('audit-cursor');
+  }
 
   async query(
     filter: AuditFilter,
