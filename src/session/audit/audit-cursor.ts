@@ -12,7 +12,7 @@ const MAX_US = 2n ** 53n; // exact through float8 in the keyset condition; that 
 const MAX_ID = 2n ** 63n - 1n;
 
 export const CURSOR_REFUSED =
-  'cursor was not issued for this query (it was altered or forged, or the filters changed): start again without a cursor';
+  'cursor does not belong to this query (it was altered or forged, or the filters changed): start again without a cursor';
 
 /**
  * Cursors are opaque to clients: base64url of `<µs>.<id>.<mac>`, where the mac is an
