@@ -1,5 +1,9 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { expandIPv6 } from '../security/request-source.js';
+import { MAX_IP_LENGTH } from './audit-event.js';
+
+/** The longest text the filter takes: an address as stored, and a prefix such as '/128'. */
+export const MAX_IP_FILTER_LENGTH = MAX_IP_LENGTH + 4;
 
 /**
  * The `ip` filter of the admin queries: one address, or a network in CIDR notation. Parsed
@@ -19,7 +23,7 @@ export interface IpFilter {
 
 /** The normalised filter, or undefined when `value` is neither an address nor a network. */
 export function parseIpFilter(value: unknown): IpFilter | undefined {
-  if (typeof value !== 'string' || value.length > 64 + 4) return undefined;
+  if (typeof value !== 'string' || value.length > MAX_IP_FILTER_LENGTH) return undefined;
   const match = /^([0-9A-Fa-f:.]+)(?:\/(0|[1-9][0-9]{0,2}))?$/.exec(value);
   if (!match) return undefined; // also refuses zone ids (%eth0) and whitespace
   const [, address, prefixText] = match;
