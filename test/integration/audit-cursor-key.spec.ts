@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { SessionAuditStore } from '../../src/session/audit/audit.store.js';
 import { SessionAuditService } from '../../src/session/audit/session-audit.service.js';
 import { ModuleKeyStore } from '../../src/session/keys/module-key.store.js';
+import { StoreUnavailableError } from '../../src/session/store/pg-errors.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 /** A service as one app instance has it: its own pool, its own key store (empty cache). */
@@ -35,6 +36,19 @@ describe('audit cursors under the key kept in session_module_keys', () => {
     expect(rows).toEqual([{ name: 'audit-cursor', key: keys[0] }]);
     expect(keys[0]).toHaveLength(32);
     for (const key of keys) expect(key.equals(keys[0])).toBe(true);
+  });
+
+  it('a key read that failed (database busy or away: 503) is tried again on the next call, not remembered', async () => {
+    const tiny = db.newPool({ max: 1 });
+    const held = await tiny.connect();
+    const keys = new ModuleKeyStore(tiny, 200);
+    try {
+      await expect(keys.key('audit-cursor')).rejects.toBeInstanceOf(StoreUnavailableError);
+    } finally {
+      held.release();
+    }
+    const { rows } = await db.pool.query(`SELECT key FROM session_module_keys WHERE name = 'audit-cursor'`);
+    expect((await keys.key('audit-cursor')).equals(rows[0].key)).toBe(true);
   });
 
   it('a cursor made by one instance verifies on another, and after a restart', async () => {

@@ -15,7 +15,8 @@ export const AUDIT_SQL = {
    * its /64 in $12, matching the address and the aggregated row of its /64. The statement is never
    * prepared, so Postgres plans it for the values given: `NULL IS NULL OR ...` folds away
    * and every combination reads newest-first from the index matching the filters present,
-   * all sorted (occurred_at DESC, id DESC), and stops at the page size
+   * all sorted (occurred_at DESC, id DESC), and stops at the page size (a network, $12, is a
+   * range of the inet index instead: what it finds is sorted, unless reading in time order is cheaper)
    * (test/integration/audit-query-plans.spec.ts proves it on 1M rows). One event is an
    * equality ($4), so the (event, occurred_at, id) index is read in order; a list ($5) cannot be.
    */
