@@ -1,7 +1,19 @@
 import { CreateSessionTables1763780000000 } from './1763780000000-CreateSessionTables.js';
 import { CreateSessionPurgeRuns1796169600000 } from './1796169600000-CreateSessionPurgeRuns.js';
+import { CreateSessionModuleKeys1796515200000 } from './1796515200000-CreateSessionModuleKeys.js';
+import { IndexAuditLogByNetwork1796515200001 } from './1796515200001-IndexAuditLogByNetwork.js';
 
 /** Add these to your DataSource's `migrations` (the module never uses `synchronize`). */
-export const sessionMigrations = [CreateSessionTables1763780000000, CreateSessionPurgeRuns1796169600000];
+export const sessionMigrations = [
+  CreateSessionTables1763780000000,
+  CreateSessionPurgeRuns1796169600000,
+  CreateSessionModuleKeys1796515200000,
+  IndexAuditLogByNetwork1796515200001,
+];
 
-export { CreateSessionTables1763780000000, CreateSessionPurgeRuns1796169600000 };
+export {
+  CreateSessionTables1763780000000,
+  CreateSessionPurgeRuns1796169600000,
+  CreateSessionModuleKeys1796515200000,
+  IndexAuditLogByNetwork1796515200001,
+};

@@ -21,6 +21,7 @@ import { CsrfCookieTransport } from './csrf/csrf-cookie.transport.js';
 import { CsrfGuard } from './csrf/csrf.guard.js';
 import { FreshSessionGuard } from './guards/fresh-session.guard.js';
 import { SessionGuard } from './guards/session.guard.js';
+import { ModuleKeyStore } from './keys/module-key.store.js';
 import { PurgeStore } from './purge/purge.store.js';
 import { SessionPurgeService } from './purge/session-purge.service.js';
 import { AggregatedAuditLog } from './security/aggregated-audit.js';
@@ -167,9 +168,15 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
       inject: [SESSION_DATA_SOURCE, SessionPurgeService, SESSION_OPTIONS, SESSION_CACHE_STATUS],
     },
     {
-      provide: SessionAuditStore,
-      useFactory: (dataSource: DataSource) => new SessionAuditStore(poolOf(dataSource)),
+      provide: ModuleKeyStore,
+      useFactory: (dataSource: DataSource) => new ModuleKeyStore(poolOf(dataSource)),
       inject: [SESSION_DATA_SOURCE],
+    },
+    {
+      provide: SessionAuditStore,
+      useFactory: (dataSource: DataSource, keys: ModuleKeyStore) =>
+        new SessionAuditStore(poolOf(dataSource), undefined, keys),
+      inject: [SESSION_DATA_SOURCE, ModuleKeyStore],
     },
     {
       provide: PurgeStore,

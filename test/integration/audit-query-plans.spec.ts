@@ -10,7 +10,8 @@ const ROWS = 1_000_000;
 
 /**
  * One million audit rows over 90 days: 20,000 users (one "heavy" account with 5% of all
- * rows), ~200,000 sessions, a few admins, ~60,000 addresses, events weighted as in real
+ * rows), ~200,000 sessions, a few admins, ~60,000 addresses (a tenth IPv6, with the /64
+ * networks of aggregated rows), events weighted as in real
  * traffic (rotations common, token reuse rare). Times rise with ids, as appends do.
  */
 const FILL = `
@@ -21,7 +22,11 @@ const FILL = `
          u.user_id,
          CASE WHEN e.event IN ('created', 'logout', 'revoked', 'revoked_all')
               THEN CASE WHEN g % 97 = 0 THEN 'admin-' || (g % 7) ELSE u.user_id END END,
-         CASE WHEN e.event <> 'purged' THEN '10.' || ((g / 5) % 250) || '.' || ((g / 1250) % 250) || '.' || (g % 4) END,
+         CASE WHEN e.event = 'purged' THEN NULL
+              WHEN g % 10 <> 7 THEN '10.' || ((g / 5) % 250) || '.' || ((g / 1250) % 250) || '.' || (g % 4)
+              -- a tenth IPv6: hosts, and the /64 networks flood rows record (as sourceOf writes them)
+              ELSE '2001:db8:' || to_hex((g / 1250) % 250) || ':' || to_hex(g % 3)
+                   || CASE WHEN e.event = 'invalid_token' THEN '::/64' ELSE '::' || to_hex((g / 10) % 4 + 1) END END,
          'Mozilla/5.0 (X11; Linux x86_64) bench',
          '{}'::jsonb
   FROM generate_series(1, ${ROWS}) g
@@ -126,6 +131,46 @@ describe(`audit queries on ${ROWS.toLocaleString('en')} rows`, () => {
     expect(checked).toBe(2 * 128 * 2);
   }, 60_000);
 
+  it('serves the network and IPv6 forms of the ip filter from an index too, with every other filter', async () => {
+    const middle = { occurredUs: String((now - 45 * DAY) * 1000), id: String(ROWS / 2) };
+    const others = {
+      userId: 'user-42',
+      sessionId,
+      actorId: 'admin-3',
+      events: ['created', 'revoked'],
+      from: new Date(now - 30 * DAY),
+      to: new Date(now - DAY),
+    } as const;
+    const names = Object.keys(others) as Array<keyof typeof others>;
+    let checked = 0;
+    for (const ip of ['10.42.0.0/16', '10.0.0.0/8', '2001:db8:2a:1::2', '2001:db8:2a:1::/64', '2001:db8:2a::/48']) {
+      for (let mask = 0; mask < 1 << names.length; mask++) {
+        const filter: AuditFilter = {
+          ip,
+          ...Object.fromEntries(names.filter((_, i) => mask & (1 << i)).map((n) => [n, others[n]])),
+        };
+        for (const position of [undefined, middle]) {
+          const text = await plan(filter, position);
+          expect({ filter, position, plan: text }).toEqual({
+            filter,
+            position,
+            plan: expect.not.stringMatching(/Seq Scan/),
+          });
+          expect(text).toMatch(/using session_audit_log_\w+_idx|on session_audit_log_\w+_idx/);
+          checked++;
+        }
+      }
+    }
+    expect(checked).toBe(5 * 64 * 2);
+    // Alone, a rare network is a range of the inet index; an IPv4 address an equality read in time order.
+    expect(await plan({ ip: '2001:db8:2a::/48' })).toMatch(
+      /Index Cond: \(\(session_audit_inet\(ip\) >= '2001:db8:2a::\/48'::inet\) AND \(session_audit_inet\(ip\) <= '2001:db8:2a:ffff:ffff:ffff:ffff:ffff'::inet\)\)/,
+    );
+    expect(await plan({ ip: '10.42.3.1' })).toMatch(
+      /Index Scan using session_audit_log_inet_idx[^\n]*\n\s+Index Cond: \(session_audit_inet\(ip\) = '10\.42\.3\.1'::inet\)/,
+    );
+  }, 60_000);
+
   it('answers each query kind in milliseconds (p50 of 20 runs)', async () => {
     const from = new Date(now - 30 * DAY).toISOString();
     const to = new Date(now - DAY).toISOString();
@@ -140,6 +185,9 @@ describe(`audit queries on ${ROWS.toLocaleString('en')} rows`, () => {
       ['by event (rare: token_reuse_detected)', { events: ['token_reuse_detected'] }],
       ['by events (rare: token_reuse_detected, revoked_all)', { events: ['token_reuse_detected', 'revoked_all'] }],
       ['by ip', { ip: '10.42.3.1' }],
+      ['by ip network (/16, 0.4% of rows)', { ip: '10.42.0.0/16' }],
+      ['by IPv6 address (and its /64 flood rows)', { ip: '2001:db8:2a:1::2' }],
+      ['by IPv6 network (/48)', { ip: '2001:db8:2a::/48' }],
       ['by time range (29 days)', { from, to }],
       [
         'user + events + time',

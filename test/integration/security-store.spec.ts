@@ -53,13 +53,96 @@ describe('security statements and aggregated audit against PostgreSQL', () => {
     expect(await rowsOf('invalid_token')).toHaveLength(2);
   });
 
+  it("records the window's user agents (first 3 distinct, with counts), not the last request's", async () => {
+    await clear();
+    const audit = log();
+    const t0 = Date.now();
+    const seen = (userAgent: string | null, times: number) => {
+      for (let i = 0; i < times; i++)
+        audit.record({ event: 'invalid_token', source: '198.51.100.1', reason: 'unknown', userAgent }, t0 + i);
+    };
+    seen('victim-browser/1.0', 5);
+    seen('scanner/2.0', 3);
+    seen(null, 2);
+    seen('curl/8.5', 1);
+    seen('fourth/1', 4); // past the 3 kept: counted, not named
+    seen('fifth/1', 1);
+    seen('attacker-chosen-last/1.0', 1); // the last request of the window erases nothing
+    await audit.flush({ now: t0 + WINDOW });
+    const [row] = await rowsOf('invalid_token');
+    expect(row.user_agent).toBeNull(); // several user agents: the column names none of them
+    expect(row.details).toEqual({
+      count: 17,
+      reasons: { unknown: 17 },
+      first_at: expect.any(String),
+      last_at: expect.any(String),
+      user_agents: [
+        { value: 'victim-browser/1.0', count: 5 },
+        { value: 'scanner/2.0', count: 3 },
+        { value: 'curl/8.5', count: 1 },
+      ],
+      other_user_agents: 6,
+      no_user_agent: 2,
+    });
+  });
+
+  it('names the user agent in the column only when the window saw exactly one', async () => {
+    await clear();
+    const audit = log();
+    const t0 = Date.now();
+    for (let i = 0; i < 3; i++)
+      audit.record({ event: 'invalid_token', source: '198.51.100.2', reason: 'unknown', userAgent: 'only/1' }, t0);
+    audit.record({ event: 'invalid_token', source: '198.51.100.3', reason: 'unknown', userAgent: 'ua/1' }, t0);
+    audit.record({ event: 'invalid_token', source: '198.51.100.3', reason: 'unknown' }, t0);
+    await audit.flush({ now: t0 + WINDOW });
+    const rows = await rowsOf('invalid_token');
+    expect(rows.find((r) => r.ip === '198.51.100.2')).toMatchObject({
+      user_agent: 'only/1',
+      details: { user_agents: [{ value: 'only/1', count: 3 }] },
+    });
+    expect(rows.find((r) => r.ip === '198.51.100.3')).toMatchObject({
+      user_agent: null,
+      details: { user_agents: [{ value: 'ua/1', count: 1 }], no_user_agent: 1 },
+    });
+  });
+
+  it('keeps the first 5 origins of a CSRF window and counts the requests with later ones', async () => {
+    await clear();
+    const audit = log();
+    const t0 = Date.now();
+    for (let i = 0; i < 8; i++)
+      audit.record(
+        { event: 'csrf_failed', source: '198.51.100.4', reason: 'origin_mismatch', origin: `https://evil${i}.example` },
+        t0 + i,
+      );
+    audit.record(
+      { event: 'csrf_failed', source: '198.51.100.4', reason: 'origin_mismatch', origin: 'https://evil0.example' },
+      t0 + 9,
+    );
+    await audit.flush({ now: t0 + WINDOW });
+    const [row] = await rowsOf('csrf_failed');
+    expect(row.details).toMatchObject({
+      count: 9,
+      origins: [0, 1, 2, 3, 4].map((i) => `https://evil${i}.example`),
+      other_origins: 3,
+    });
+  });
+
   it('stays bounded in memory: tallies pushed out of the LRU fold into one overflow row, losing no count', async () => {
     await clear();
     const audit = log(3);
     const t0 = Date.now();
     for (let source = 0; source < 50; source++) {
       for (let i = 0; i < 4; i++)
-        audit.record({ event: 'invalid_token', source: `192.0.2.${source}`, reason: 'unknown' }, t0);
+        audit.record(
+          {
+            event: 'invalid_token',
+            source: `192.0.2.${source}`,
+            reason: 'unknown',
+            userAgent: source % 2 ? 'odd/1' : 'even/1',
+          },
+          t0,
+        );
     }
     await audit.flush({ all: true });
     const rows = await rowsOf('invalid_token');
@@ -67,6 +150,11 @@ describe('security statements and aggregated audit against PostgreSQL', () => {
     const overflow = rows.filter((r) => r.ip === null);
     expect(overflow).toHaveLength(1);
     expect(overflow[0].details).toMatchObject({ folded: 47, count: 47 * 4 });
+    // Sources 0..46 folded: 24 even and 23 odd, 4 requests each.
+    expect(overflow[0].details.user_agents).toEqual([
+      { value: 'even/1', count: 96 },
+      { value: 'odd/1', count: 92 },
+    ]);
     expect(rows.reduce((sum, r) => sum + r.details.count, 0)).toBe(200);
   });
 

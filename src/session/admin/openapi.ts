@@ -1,5 +1,6 @@
 import type { Provider } from '@nestjs/common';
-import { AUDIT_EVENTS, MAX_IP_LENGTH } from '../audit/audit-event.js';
+import { AUDIT_EVENTS } from '../audit/audit-event.js';
+import { MAX_IP_FILTER_LENGTH } from '../audit/ip-filter.js';
 import {
   AuditQueryDto,
   AuditSummaryDto,
@@ -239,7 +240,13 @@ export function documentSessionAdminApi(swagger: SwaggerDecorators): void {
       isArray: true,
       description: 'Any of these events: repeat the parameter or separate with commas',
     },
-    ip: { type: String, maxLength: MAX_IP_LENGTH, description: 'IPv4 or IPv6 address' },
+    ip: {
+      type: String,
+      maxLength: MAX_IP_FILTER_LENGTH,
+      description:
+        'An IPv4 or IPv6 address (its rows, and the aggregated rows of its IPv6 /64), or a network in CIDR ' +
+        'notation such as 192.0.2.0/24 or 2001:db8::/64 (rows whose address or /64 lies within it)',
+    },
     from: {
       ...DATE,
       type: String,
@@ -247,7 +254,11 @@ export function documentSessionAdminApi(swagger: SwaggerDecorators): void {
     },
     to: { ...DATE, type: String, description: 'Exclusive upper bound of occurredAt; after `from`' },
     limit: { type: 'integer', minimum: 1, maximum: MAX_AUDIT_PAGE_SIZE, default: DEFAULT_AUDIT_PAGE_SIZE },
-    cursor: { type: String, maxLength: 128, description: '`nextCursor` of the previous page' },
+    cursor: {
+      type: String,
+      maxLength: 128,
+      description: '`nextCursor` of the previous page, unaltered (it carries a MAC: an edited cursor is refused)',
+    },
   };
   for (const [property, options] of Object.entries(query))
     s.ApiPropertyOptional(options)(AuditQueryDto.prototype, property);

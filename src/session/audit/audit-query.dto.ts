@@ -8,7 +8,6 @@ import {
   IsDate,
   IsIn,
   IsInt,
-  IsIP,
   IsOptional,
   IsString,
   Matches,
@@ -21,7 +20,8 @@ import {
   type ValidationArguments,
   type ValidationError,
 } from 'class-validator';
-import { AUDIT_EVENTS, MAX_IP_LENGTH, type AuditEvent } from './audit-event.js';
+import { AUDIT_EVENTS, type AuditEvent } from './audit-event.js';
+import { parseIpFilter } from './ip-filter.js';
 
 export const DEFAULT_AUDIT_PAGE_SIZE = 50;
 export const MAX_AUDIT_PAGE_SIZE = 500;
@@ -56,6 +56,25 @@ function toList({ value }: { value: unknown }): unknown {
   if (value === undefined || value === null) return value;
   const items = Array.isArray(value) ? value : [value];
   return items.flatMap((item) => (typeof item === 'string' ? item.split(',') : [item]));
+}
+
+/** An address or a CIDR network, normalised (see ip-filter.ts); anything else is left as is, for IsIpOrNetwork to report. */
+function toIpFilter({ value }: { value: unknown }): unknown {
+  return parseIpFilter(value)?.text ?? value;
+}
+
+function IsIpOrNetwork() {
+  return (target: object, propertyName: string) =>
+    registerDecorator({
+      name: 'isIpOrNetwork',
+      target: target.constructor,
+      propertyName,
+      validator: {
+        validate: (value: unknown) => parseIpFilter(value) !== undefined,
+        defaultMessage: () =>
+          '$property must be an IPv4 or IPv6 address, or a network in CIDR notation (e.g. 192.0.2.0/24, 2001:db8::/64)',
+      },
+    });
 }
 
 /** A valid Date strictly after the one in `other` (when both are valid). */
@@ -105,10 +124,13 @@ export class AuditQueryDto {
   @IsIn(AUDIT_EVENTS, { each: true, message: `each value in $property must be one of: ${AUDIT_EVENTS.join(', ')}` })
   events?: AuditEvent[];
 
+  /**
+   * An address (rows from it, and the aggregated rows of the IPv6 /64 that holds it) or a
+   * network such as `192.0.2.0/24` or `2001:db8::/64` (rows whose address or network lies within it).
+   */
   @IsOptional()
-  @IsString()
-  @MaxLength(MAX_IP_LENGTH)
-  @IsIP(undefined, { message: '$property must be an IPv4 or IPv6 address' })
+  @Transform(toIpFilter)
+  @IsIpOrNetwork()
   ip?: string;
 
   /** Inclusive lower bound of occurred_at. */

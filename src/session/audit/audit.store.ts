@@ -1,10 +1,12 @@
 import type { Pool, QueryResultRow } from 'pg';
+import { ModuleKeyStore } from '../keys/module-key.store.js';
 import { boundedQuery } from '../store/bounded-wait.js';
 import { asStoreError, StoreUnavailableError } from '../store/pg-errors.js';
 import type { Statement } from '../store/statement.js';
 import type { AuditEvent } from './audit-event.js';
 import { toAuditRecord, type SessionAuditRecord } from './audit-record.js';
 import { AUDIT_SQL } from './audit.sql.js';
+import { parseIpFilter } from './ip-filter.js';
 import type { AuditPosition } from './audit-cursor.js';
 import type { SummaryBucket } from './audit-query.dto.js';
 
@@ -17,6 +19,7 @@ export interface AuditFilter {
   sessionId?: string;
   actorId?: string;
   events?: AuditEvent[];
+  /** An address or a CIDR network (see ip-filter.ts). */
   ip?: string;
   from?: Date;
   to?: Date;
@@ -35,18 +38,24 @@ export interface SummaryRow {
 /** The parameters of AUDIT_SQL.page for one page of `filter`, after `position` (exported for the plan tests). */
 export function auditPageValues(filter: AuditFilter, position: AuditPosition | undefined, limit: number): unknown[] {
   const events = filter.events && [...new Set(filter.events)];
+  const ip = filter.ip === undefined ? undefined : parseIpFilter(filter.ip);
+  if (filter.ip !== undefined && !ip) throw new TypeError(`not an address or network: ${filter.ip}`);
+  // An IPv6 address also matches the flood rows of its /64 (security/request-source.ts).
+  const network = ip?.prefix !== undefined ? ip.text : ip?.family === 6 ? parseIpFilter(`${ip.text}/64`)!.text : null;
   return [
     filter.userId ?? null,
     filter.sessionId ?? null,
     filter.actorId ?? null,
     events?.length === 1 ? events[0] : null,
     events !== undefined && events.length !== 1 ? events : null,
-    filter.ip ?? null,
+    ip?.family === 4 && ip.prefix === undefined ? ip.text : null,
     filter.from ?? null,
     filter.to ?? null,
     position?.occurredUs ?? null,
     position?.id ?? null,
     limit,
+    network,
+    ip?.family === 6 && ip.prefix === undefined ? ip.text : null,
   ];
 }
 
@@ -55,7 +64,13 @@ export class SessionAuditStore {
   constructor(
     private readonly pool: Pool,
     private readonly queryTimeoutMs = 10_000,
+    private readonly keys = new ModuleKeyStore(pool, queryTimeoutMs),
   ) {}
+
+  /** The MAC key of the cursors (see audit-cursor.ts): the same on every instance and across restarts. */
+  cursorKey(): Promise<Buffer> {
+    return this.keys.key('audit-cursor');
+  }
 
   async query(
     filter: AuditFilter,

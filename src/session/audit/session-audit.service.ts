@@ -51,9 +51,10 @@ export class SessionAuditService {
       to: dto.to,
     };
     const key = filterKey(filter);
+    const macKey = await this.store.cursorKey();
     let position: AuditPosition | undefined;
     if (dto.cursor !== undefined) {
-      const decoded = decodeCursor(dto.cursor, key);
+      const decoded = decodeCursor(dto.cursor, key, macKey);
       if ('error' in decoded)
         throw new BadRequestException({ statusCode: 400, error: 'Bad Request', message: [decoded.error] });
       position = decoded;
@@ -65,7 +66,7 @@ export class SessionAuditService {
     const last = page.at(-1);
     return {
       items: page.map(({ position: _, ...record }) => record),
-      nextCursor: rows.length > limit && last ? encodeCursor(last.position, key) : null,
+      nextCursor: rows.length > limit && last ? encodeCursor(last.position, key, macKey) : null,
     };
   }
 

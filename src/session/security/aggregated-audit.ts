@@ -27,17 +27,24 @@ interface Tally {
   source: string | null;
   sessionId: string | null;
   userId: string | null;
-  userAgent: string | null;
+  /** The first MAX_USER_AGENTS distinct user agents of the window, with their request counts. */
+  userAgents: Array<{ value: string; count: number }>;
+  /** Requests with a user agent that is not in `userAgents` (a later distinct one), and with none. */
+  otherUserAgents: number;
+  noUserAgent: number;
   firstAt: number;
   lastAt: number;
   count: number;
   reasons: Record<string, number>;
   origins: string[];
+  /** Requests whose origin was not kept (a later distinct one). */
+  otherOrigins: number;
   /** Overflow tallies only: how many per-source tallies were folded in. */
   folded?: number;
 }
 
 const MAX_ORIGINS = 5;
+const MAX_USER_AGENTS = 3;
 const MAX_ORIGIN_LENGTH = 200;
 const MAX_SWEEP_INTERVAL_MS = 5_000;
 
@@ -94,22 +101,27 @@ export class AggregatedAuditLog implements OnModuleInit, OnModuleDestroy {
         source: occurrence.source,
         sessionId: occurrence.sessionId ?? null,
         userId: occurrence.userId ?? null,
-        userAgent: null,
+        userAgents: [],
+        otherUserAgents: 0,
+        noUserAgent: 0,
         firstAt: now,
         lastAt: now,
         count: 0,
         reasons: {},
         origins: [],
+        otherOrigins: 0,
       };
       this.tallies.set(key, tally);
     }
     tally.lastAt = now;
     tally.count++;
     tally.reasons[occurrence.reason] = (tally.reasons[occurrence.reason] ?? 0) + 1;
-    tally.userAgent = boundText(occurrence.userAgent, MAX_USER_AGENT_LENGTH);
+    countUserAgent(tally, boundText(occurrence.userAgent, MAX_USER_AGENT_LENGTH));
     const origin = boundText(occurrence.origin, MAX_ORIGIN_LENGTH);
-    if (origin !== null && tally.origins.length < MAX_ORIGINS && !tally.origins.includes(origin))
-      tally.origins.push(origin);
+    if (origin !== null && !tally.origins.includes(origin)) {
+      if (tally.origins.length < MAX_ORIGINS) tally.origins.push(origin);
+      else tally.otherOrigins++;
+    }
   }
 
   /**
@@ -158,10 +170,13 @@ export class AggregatedAuditLog implements OnModuleInit, OnModuleDestroy {
         source: null,
         sessionId: null,
         userId: null,
-        userAgent: null,
+        userAgents: [],
+        otherUserAgents: 0,
+        noUserAgent: 0,
         count: 0,
         reasons: {},
         origins: [],
+        otherOrigins: 0,
         folded: 0,
       };
       this.overflow.set(tally.event, overflow);
@@ -172,22 +187,47 @@ export class AggregatedAuditLog implements OnModuleInit, OnModuleDestroy {
     overflow.lastAt = Math.max(overflow.lastAt, tally.lastAt);
     for (const [reason, n] of Object.entries(tally.reasons))
       overflow.reasons[reason] = (overflow.reasons[reason] ?? 0) + n;
+    for (const { value, count } of tally.userAgents) countUserAgent(overflow, value, count);
+    overflow.otherUserAgents += tally.otherUserAgents;
+    overflow.noUserAgent += tally.noUserAgent;
   }
 }
 
+/**
+ * Keeps what the whole window saw, not what its last request said (which the client chooses):
+ * the first few distinct user agents with their counts, and how many requests had another one
+ * or none. The first ones are kept, so a client cannot push out what it sent before.
+ */
+function countUserAgent(tally: Tally, userAgent: string | null, requests = 1): void {
+  if (userAgent === null) {
+    tally.noUserAgent += requests;
+    return;
+  }
+  const seen = tally.userAgents.find((entry) => entry.value === userAgent);
+  if (seen) seen.count += requests;
+  else if (tally.userAgents.length < MAX_USER_AGENTS) tally.userAgents.push({ value: userAgent, count: requests });
+  else tally.otherUserAgents += requests;
+}
+
 function toRow(tally: Tally): AggregatedAuditRow {
+  const onlyOne = tally.userAgents.length === 1 && tally.otherUserAgents === 0 && tally.noUserAgent === 0;
   return {
     event: tally.event,
     session_id: tally.sessionId,
     user_id: tally.userId,
     ip: tally.source,
-    user_agent: tally.userAgent,
+    // The column names a user agent only when it was the window's only one; details has them all.
+    user_agent: onlyOne ? tally.userAgents[0].value : null,
     details: {
       count: tally.count,
       reasons: tally.reasons,
       first_at: new Date(tally.firstAt).toISOString(),
       last_at: new Date(tally.lastAt).toISOString(),
+      ...(tally.userAgents.length > 0 ? { user_agents: tally.userAgents } : {}),
+      ...(tally.otherUserAgents > 0 ? { other_user_agents: tally.otherUserAgents } : {}),
+      ...(tally.noUserAgent > 0 ? { no_user_agent: tally.noUserAgent } : {}),
       ...(tally.origins.length > 0 ? { origins: tally.origins } : {}),
+      ...(tally.otherOrigins > 0 ? { other_origins: tally.otherOrigins } : {}),
       ...(tally.folded !== undefined ? { folded: tally.folded } : {}),
     },
   };

@@ -14,12 +14,16 @@ export function sourceOf(ip: string | undefined): string {
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
   if (mapped && isIPv4(mapped[1])) return mapped[1];
   if (isIPv4(address)) return address;
-  if (isIPv6(address)) return `${expandIPv6(address).slice(0, 4).join(':')}::/64`;
+  if (isIPv6(address))
+    return `${expandIPv6(address)
+      .slice(0, 4)
+      .map((group) => group.toString(16))
+      .join(':')}::/64`;
   return address.slice(0, 64);
 }
 
-/** The eight 16-bit groups of an IPv6 address, as lower-case hex without leading zeros. */
-function expandIPv6(address: string): string[] {
+/** The eight 16-bit groups of an address that node:net's isIPv6() accepts. */
+export function expandIPv6(address: string): number[] {
   let text = address.toLowerCase();
   const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
   if (dotted) {
@@ -30,5 +34,5 @@ function expandIPv6(address: string): string[] {
   const left = head ? head.split(':') : [];
   const right = tail ? tail.split(':') : [];
   const middle = tail === undefined ? [] : Array<string>(8 - left.length - right.length).fill('0');
-  return [...left, ...middle, ...right].map((group) => parseInt(group, 16).toString(16));
+  return [...left, ...middle, ...right].map((group) => parseInt(group, 16));
 }
