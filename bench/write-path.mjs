@@ -36,6 +36,7 @@ import { loadSessionLib } from './session-lib.mjs';
 import { seedSessions } from './seed.mjs';
 import { createPeerTable, ourOps, peerOps } from './write-path-ops.mjs';
 import { measureRowSizes } from './row-sizes.mjs';
+import { formatWritePath, summarise } from './write-path-report.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { SessionStore } = await loadSessionLib(join(here, '..', 'dist'));
@@ -48,11 +49,6 @@ const NOTIFYING = new Set(['rotate', 'patch', 'revoke', 'logout']);
 const SEEDED = 100_000;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const median = (xs) => {
-  const s = [...xs].filter(Number.isFinite).sort((a, b) => a - b);
-  if (!s.length) return NaN;
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const pct = (xs, q) => {
   const s = Float64Array.from(xs).sort();
   return s.length ? s[Math.min(s.length - 1, Math.floor(q * s.length))] : NaN;
@@ -96,13 +92,6 @@ async function noticesSince(heard, from, expected) {
   for (let waited = 0; heard.n - from < expected && waited < 2_000; waited += 20) await sleep(20);
   await sleep(50); // and no more than expected: a stray one would show
   return heard.n - from;
-}
-
-async function walLsn(pool) {
-  return (await pool.query('SELECT pg_current_wal_lsn() AS lsn')).rows[0].lsn;
-}
-async function walBytes(pool, from) {
-  return Number((await pool.query('SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1) AS b', [from])).rows[0].b);
 }
 
 function parseArgs(argv) {
@@ -171,9 +160,7 @@ export async function runWritePathBench(options = {}) {
             const variant = variants[key][op];
             const states = await variant.prepare(c);
             const heardFrom = listener.heard.n;
-            const lsn = await walLsn(pool);
             const result = await window(variant, states, o.seconds * 1000);
-            result.walBytesPerOp = Math.round((await walBytes(pool, lsn)) / Math.max(1, result.ops));
             const expected = key === 'on' && NOTIFYING.has(op) ? result.ops : 0;
             result.notices = await noticesSince(listener.heard, heardFrom, expected);
             result.noticesExpected = expected;
@@ -221,72 +208,7 @@ async function serverSettings(pool, embedded) {
   };
 }
 
-/** Medians over rounds, and the ratios taken round by round. */
-function summarise(op, concurrency, runs, peerLabel) {
-  const m = (key, field) => (runs[key] ? median(runs[key].map((r) => r[field])) : NaN);
-  const perRound = (a, b) => (runs[a] && runs[b] ? runs[a].map((r, k) => r.opsPerSec / runs[b][k].opsPerSec) : []);
-  const variant = (key) =>
-    runs[key] && {
-      opsPerSec: m(key, 'opsPerSec'),
-      p50Ms: m(key, 'p50Ms'),
-      p99Ms: m(key, 'p99Ms'),
-      walBytesPerOp: m(key, 'walBytesPerOp'),
-      notices: runs[key].reduce((n, r) => n + r.notices, 0),
-      noticesExpected: runs[key].reduce((n, r) => n + r.noticesExpected, 0),
-      rounds: runs[key],
-    };
-  return {
-    op,
-    concurrency,
-    off: variant('off'),
-    on: variant('on'),
-    peer: { label: peerLabel, ...variant('peer') },
-    onOverOff: r3(median(perRound('on', 'off'))),
-    oursOverPeer: r3(median(perRound('off', 'peer'))),
-  };
-}
-
-export function formatWritePath(result) {
-  const fmt = (n) => (Number.isFinite(n) ? String(n) : '—');
-  const head = ['op', 'clients', 'ours ops/s', 'notify on', 'on/off', 'peer op', 'peer ops/s', 'ours/peer'];
-  head.push('p99 ms ours/on/peer', 'WAL B/op ours/peer', 'notices');
-  const rows = result.cases.map((c) => [
-    c.op,
-    c.concurrency,
-    c.off.opsPerSec,
-    fmt(c.on?.opsPerSec),
-    fmt(c.on ? c.onOverOff : NaN),
-    c.peer.label,
-    c.peer.opsPerSec,
-    c.oursOverPeer,
-    `${c.off.p99Ms}/${fmt(c.on?.p99Ms)}/${c.peer.p99Ms}`,
-    `${c.off.walBytesPerOp}/${c.peer.walBytesPerOp}`,
-    c.on ? `${c.on.notices}/${c.on.noticesExpected}${c.off.notices ? ` (off: ${c.off.notices})` : ''}` : '—',
-  ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
-  const line = (cells) =>
-    cells
-      .map((x, i) => String(x).padEnd(widths[i]))
-      .join('  ')
-      .trimEnd();
-  const out = [`write path: ${result.method}`, `server: ${result.server.line}`, `machine: ${result.machine}`];
-  out.push(line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line));
-  out.push(
-    'ratios: median of per-round ratios (variants interleaved ABBA); ours = notify off; notices: heard/expected with notify on.',
-    'WAL B/op: cluster-wide WAL over the window / ops (anything else writing to the server counts too: an upper bound).',
-  );
-  const bad = result.cases.filter((c) => c.on && (c.on.notices !== c.on.noticesExpected || c.off.notices !== 0));
-  for (const c of bad) out.push(`FAIL  ${c.op} x${c.concurrency}: notices heard do not match the statements' changes`);
-  const s = result.sizes;
-  out.push(`row sizes (${s.method}):`);
-  for (const t of s.tables)
-    out.push(
-      `  ${t.table}: ${t.rows.toLocaleString('en')} rows, tuple ${t.avgTupleBytes} B, ` +
-        `heap ${t.heapBytesPerRow} + indexes ${t.indexBytesPerRow} = ${t.totalBytesPerRow} B/row on disk`,
-    );
-  out.push(`  audit tuple bytes by event: ${JSON.stringify(s.auditTupleBytesByEvent)}`);
-  return out.join('\n');
-}
+export { formatWritePath };
 
 /** Standalone: runs, prints, writes bench/results/write-path.json. */
 export async function writePathMain(argv) {
