@@ -7,6 +7,7 @@
 //   node bench/run.js --write-path-only  the same, as part of the bench's flags
 //   node bench/write-path.mjs --quick    1 round of 1 s windows, smaller row-size sample
 //   options (defaults): --concurrency=1,16 --seconds=1.5 --rounds=4 --ops=create,rotate,... --size-rows=20000
+//                       --out=bench/results/write-path.json
 //
 // Drives SessionStore directly (bench/session-lib.mjs loads it from dist), no HTTP: what is
 // measured is the statement, the pg round trip and the commit. PostgreSQL: DATABASE_URL's
@@ -27,7 +28,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../dist/src/demo/embedded-postgres.js';
@@ -104,13 +105,26 @@ function parseArgs(argv) {
     rounds: Number(flag('rounds') ?? (quick ? 1 : 4)),
     ops: (flag('ops') ?? OPS.join(',')).split(','),
     sizeRows: Number(flag('size-rows') ?? (quick ? 2_000 : 20_000)),
+    out: flag('out'),
   };
+}
+
+/** Refuses options that would measure nothing (or forever) before a database is made. */
+function checkOptions(o) {
+  const bad = (what) => {
+    throw new Error(`write-path bench: ${what}`);
+  };
+  if (!o.concurrency.every((c) => Number.isInteger(c) && c >= 1 && c <= 64)) bad('--concurrency takes integers 1..64');
+  if (!(o.seconds > 0 && o.seconds <= 60)) bad('--seconds takes a number of seconds in (0, 60]');
+  if (!(Number.isInteger(o.rounds) && o.rounds >= 1)) bad('--rounds takes an integer >= 1');
+  if (!(Number.isInteger(o.sizeRows) && o.sizeRows >= 100)) bad('--size-rows takes an integer >= 100');
+  for (const op of o.ops) if (!OPS.includes(op)) bad(`unknown op '${op}' (ops: ${OPS.join(', ')})`);
 }
 
 export async function runWritePathBench(options = {}) {
   const o = { ...parseArgs([]), ...options };
   const log = o.log ?? ((line) => process.stderr.write(`[write-path] ${line}\n`));
-  for (const op of o.ops) if (!OPS.includes(op)) throw new Error(`unknown op '${op}' (ops: ${OPS.join(', ')})`);
+  checkOptions(o);
   const embedded = (o.databaseUrl ?? process.env.DATABASE_URL) ? undefined : await startEmbeddedPostgres();
   const serverUrl = o.databaseUrl ?? process.env.DATABASE_URL ?? embedded.url;
   const name = `nps_write_bench_${randomBytes(4).toString('hex')}`;
@@ -217,8 +231,8 @@ export async function writePathMain(argv) {
   const result = await runWritePathBench(options);
   const printed = formatWritePath(result);
   process.stdout.write(`${printed}\n`);
-  await mkdir(join(here, 'results'), { recursive: true });
-  const file = join(here, 'results', 'write-path.json');
+  const file = options.out ? resolve(options.out) : join(here, 'results', 'write-path.json');
+  await mkdir(dirname(file), { recursive: true });
   const figures = { startedAt, finishedAt: new Date().toISOString(), options, ...result, printed };
   await writeFile(`${file}.tmp`, `${JSON.stringify(figures, null, 2)}\n`);
   await rename(`${file}.tmp`, file);
