@@ -1,8 +1,9 @@
 // The operations bench/write-path.mjs measures: the module's SessionStore statements (the ones
 // that grow with active users, not requests) and connect-pg-simple's equivalents. Each op is
 // { prepare(workers) -> one state per concurrent client, step(state) -> true, or false when
-// its supply of sessions ran out }. A step checks its own result and throws when the statement
-// did not do its work, so a window never counts a write that did not happen.
+// its supply of sessions ran out, finish?() after the window }. A step checks its own result
+// and throws when the statement did not do its work: a window never counts a write that did
+// not happen.
 import { createHash, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 
@@ -55,6 +56,11 @@ async function freshSessions(pool, n) {
     [tag, n, CLIENT_IP, BROWSER_UA],
   );
   return rows.map((r) => r.id);
+}
+
+/** After a window: the supply it did not use (and the tombstones it made) go, so the table stays its seeded size. */
+async function dropSupply(pool, table, column) {
+  await pool.query(`DELETE FROM ${table} WHERE ${column} LIKE 'supply-%'`);
 }
 
 function expect(ok, what) {
@@ -119,6 +125,7 @@ export function ourOps(store, pool, { rowsPerWorker = 200, supply = 20_000 } = {
     },
     revoke: {
       prepare: async (workers) => supplyStates(await freshSessions(pool, supply), workers),
+      finish: () => dropSupply(pool, 'user_sessions', 'user_id'),
       step: async (s) => {
         const id = take(s);
         return id !== undefined && expect(await store.revoke(id, 'user', CLIENT_CONTEXT), 'revoke matched nothing');
@@ -126,6 +133,7 @@ export function ourOps(store, pool, { rowsPerWorker = 200, supply = 20_000 } = {
     },
     logout: {
       prepare: async (workers) => supplyStates(await freshSessions(pool, supply), workers),
+      finish: () => dropSupply(pool, 'user_sessions', 'user_id'),
       step: async (s) => {
         const id = take(s);
         return (
@@ -203,6 +211,7 @@ export function peerOps(store, pool, { rowsPerWorker = 200, supply = 20_000 } = 
       workers,
     );
   };
+  const dropPeerSupply = () => dropSupply(pool, '"session"', 'sid');
   return {
     lookup: {
       label: 'get',
@@ -241,8 +250,8 @@ export function peerOps(store, pool, { rowsPerWorker = 200, supply = 20_000 } = 
         return (await set(row.sid, peerSession(row.userId, { cartItems: s.next })), true);
       },
     },
-    revoke: { label: 'destroy', prepare: fresh, step: async (s) => peerDestroy(destroy, s) },
-    logout: { label: 'destroy', prepare: fresh, step: async (s) => peerDestroy(destroy, s) },
+    revoke: { label: 'destroy', prepare: fresh, step: (s) => peerDestroy(destroy, s), finish: dropPeerSupply },
+    logout: { label: 'destroy', prepare: fresh, step: (s) => peerDestroy(destroy, s), finish: dropPeerSupply },
   };
 }
 

@@ -57,7 +57,7 @@ const pct = (xs, q) => {
 const r3 = (n) => Math.round(n * 1000) / 1000;
 
 /** Runs `step` on every state at once until `ms` have passed (or the supply ran out); ops/s over the whole window. */
-async function window(op, states, ms) {
+async function measureWindow(op, states, ms) {
   const latencies = [];
   const started = performance.now();
   const deadline = started + ms;
@@ -174,10 +174,11 @@ export async function runWritePathBench(options = {}) {
             const variant = variants[key][op];
             const states = await variant.prepare(c);
             const heardFrom = listener.heard.n;
-            const result = await window(variant, states, o.seconds * 1000);
+            const result = await measureWindow(variant, states, o.seconds * 1000);
             const expected = key === 'on' && NOTIFYING.has(op) ? result.ops : 0;
             result.notices = await noticesSince(listener.heard, heardFrom, expected);
             result.noticesExpected = expected;
+            await variant.finish?.();
             runs[key].push(result);
             log(`${op} x${c} ${key}${key === 'peer' ? ` (${variant.label})` : ''}: ${JSON.stringify(result)}`);
           }
