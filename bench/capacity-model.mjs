@@ -41,6 +41,7 @@ const o = {
   sticky: args.includes('--sticky'),
 };
 
+if (!(o.ttl >= 1)) throw new Error('--ttl: the model assumes a burst of requests fits in the TTL: give 1 s or more');
 const measured = JSON.parse(readFileSync(from, 'utf8'));
 const top = Math.max(...measured.cases.map((c) => c.concurrency));
 /** ops/s measured at the highest concurrency; `notify`: the notify-on figure. */
@@ -60,7 +61,11 @@ const purgeRate = (() => {
 })();
 const bytesPerRow = (table) => measured.sizes.tables.find((t) => t.table === table).totalBytesPerRow;
 
-/** Lookups per second per user with the cache: per (session, instance), a miss per TTL-separated burst. */
+/**
+ * Lookups per second per user with the cache: per (session, instance), a miss per TTL-separated
+ * burst. Assumes a page view's requests arrive within the TTL (all but the first on an instance
+ * hit), so it holds for a TTL of a second or more.
+ */
 function cachedLookupsPerUser({ sticky = o.sticky, ttl = o.ttl } = {}) {
   const p = 1 / o.pageSeconds;
   const instances = sticky ? 1 : o.instances;
