@@ -10,6 +10,10 @@
 //   node bench/run.js --rounds=N      measured rounds per route, in ABBA order (default 4; 1 with --quick)
 //   node bench/run.js --no-purge      skip the purge bench
 //   node bench/run.js --no-rows       skip the 10k vs 1M/10M row-count test (its 1M seed takes a minute or two)
+//   node bench/run.js --no-write-path skip the write-path bench (bench/write-path.mjs: login, rotate, touch, patch,
+//                                     revoke, logout per second, notify on/off, vs connect-pg-simple; ~5 min)
+//   node bench/run.js --write-path-only   only the write-path bench (its own flags pass through; results in
+//                                     bench/results/write-path.json); = npm run bench:write-path
 //
 // Diagnostics: bench/profile.mjs (CPU µs/request per route, optional --cpu-prof summary);
 // bench/route-cost.mjs (a session's µs per request in-process; BUILDS compares builds side by side).
@@ -59,6 +63,7 @@ import { startEmbeddedPostgres } from '../dist/src/demo/embedded-postgres.js';
 import { runMigrations } from '../dist/src/demo/migrate.js';
 import { loadSessionLib } from './session-lib.mjs';
 import { runPurgeBench } from './purge-bench.mjs';
+import { formatWritePath, runWritePathBench, writePathMain } from './write-path.mjs';
 import { BENCH_USER_AGENT, hashOf, seedSessions, tokenOf } from './seed.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -69,6 +74,7 @@ const TEN_M = args.has('--10m') || process.env.BENCH_10M === '1';
 const PURGE_FULL = args.has('--purge-full');
 const NO_PURGE = args.has('--no-purge');
 const NO_ROWS = args.has('--no-rows');
+const NO_WRITE_PATH = args.has('--no-write-path');
 const ADAPTERS = (process.env.BENCH_ADAPTERS ?? 'express,fastify').split(','); // for development only
 const WARMUP_S = QUICK ? 1 : 3;
 const RUN_S = QUICK ? 3 : 10;
@@ -671,6 +677,16 @@ async function main() {
       purge = await runPurgeBench({ databaseUrl: serverUrl, ...purgeOptions, log: (line) => log(`[purge] ${line}`) });
     }
 
+    let writePath;
+    if (!NO_WRITE_PATH) {
+      log('write-path bench (bench/write-path.mjs)');
+      writePath = await runWritePathBench({
+        databaseUrl: serverUrl,
+        ...(QUICK ? { quick: true, seconds: 1, rounds: 1, sizeRows: 2_000 } : {}),
+        log: (line) => log(`[write-path] ${line}`),
+      });
+    }
+
     const checks = targets(adapters, rowCount);
     const fastifyPeer = adapters.find((a) => a.adapter === 'fastify')?.results.peer;
     const lines = [];
@@ -722,6 +738,7 @@ async function main() {
       );
       lines.push('');
     }
+    if (writePath) lines.push(formatWritePath(writePath), '');
     lines.push('targets:');
     for (const c of checks) {
       const verdict = c.pass === null ? 'INFO' : c.pass ? 'PASS' : 'FAIL';
@@ -745,6 +762,7 @@ async function main() {
       adapters,
       rowCount: rowCount ?? null,
       purge: purge ?? null,
+      writePath: writePath ?? null,
       targets: checks,
       printed: lines.join('\n'),
     };
@@ -761,7 +779,7 @@ async function main() {
   }
 }
 
-main().catch((error) => {
+(args.has('--write-path-only') ? writePathMain(process.argv.slice(2)) : main()).catch((error) => {
   console.error(error);
   process.exit(1);
 });

@@ -1,0 +1,100 @@
+// Row sizes for the capacity model (docs/scaling.md): bytes per row of user_sessions and
+// session_audit_log, heap and indexes, in a fresh database populated through the module's own
+// statements with a real browser's user agent — `rows` logins, one rotation each (so the
+// previous-token index holds what it holds in steady state), then a tenth logged out and the
+// rest expired and purged (the audit rows a session's end writes). Sizes are read after
+// VACUUM ANALYZE: `pg_column_size` of the tuples, `pg_relation_size`/`pg_indexes_size` of the
+// tables divided by their rows (so page headers, fill and the free space one update per row
+// leaves are in it).
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { runMigrations } from '../dist/src/demo/migrate.js';
+import { loadSessionLib } from './session-lib.mjs';
+import { CLIENT_CONTEXT, ourOps } from './write-path-ops.mjs';
+
+const { PurgeStore } = await loadSessionLib(new URL('../dist', import.meta.url).pathname);
+const CONCURRENCY = 8;
+
+/** Calls `step(state)` on CONCURRENCY states until each has done its share of `n`. */
+async function repeat(op, n) {
+  const states = await op.prepare(CONCURRENCY);
+  await Promise.all(
+    states.map(async (state, k) => {
+      for (let i = k; i < n; i += CONCURRENCY) await op.step(state);
+    }),
+  );
+}
+
+async function tableSizes(pool, table) {
+  const { rows } = await pool.query(
+    `SELECT (SELECT count(*) FROM ${table})::int AS rows,
+            (SELECT round(avg(pg_column_size(t.*))) FROM ${table} t)::int AS avg_tuple,
+            pg_relation_size('${table}') AS heap, pg_indexes_size('${table}') AS indexes,
+            pg_total_relation_size('${table}') AS total`,
+  );
+  const r = rows[0];
+  const per = (bytes) => Math.round(Number(bytes) / r.rows);
+  return {
+    table,
+    rows: r.rows,
+    avgTupleBytes: r.avg_tuple,
+    heapBytesPerRow: per(r.heap),
+    indexBytesPerRow: per(r.indexes),
+    totalBytesPerRow: per(r.total), // with TOAST and the free-space/visibility maps
+  };
+}
+
+export async function measureRowSizes({ serverUrl, rows, SessionStore, log }) {
+  const name = `nps_row_sizes_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  const pool = new pg.Pool({ connectionString: url.toString(), max: CONCURRENCY + 1 });
+  pool.on('error', () => undefined);
+  try {
+    await runMigrations(url.toString());
+    const store = new SessionStore(pool, { notify: false });
+    const ops = ourOps(store, pool, { rowsPerWorker: Math.ceil(rows / CONCURRENCY), supply: 0 });
+    await repeat(ops.create, rows);
+    await pool.query('VACUUM ANALYZE user_sessions');
+    await repeat(ops.rotate, rows);
+    await pool.query('VACUUM ANALYZE user_sessions');
+    const sessions = await tableSizes(pool, 'user_sessions');
+    log?.(`user_sessions: ${JSON.stringify(sessions)}`);
+
+    // How sessions end: a tenth log out, the rest expire and the purge deletes them.
+    const { rows: ids } = await pool.query('SELECT id FROM user_sessions ORDER BY random() LIMIT $1', [
+      Math.round(rows / 10),
+    ]);
+    for (let k = 0; k < ids.length; k += CONCURRENCY)
+      await Promise.all(
+        ids.slice(k, k + CONCURRENCY).map(({ id }) => store.deleteWithEvent(id, 'logout', CLIENT_CONTEXT)),
+      );
+    await pool.query(`UPDATE user_sessions SET idle_expires_at = now() - interval '1 second'`);
+    const connection = await new PurgeStore(pool, undefined, false).connect();
+    try {
+      while ((await connection.purgeExpiredSessions('idle', 5_000, false)).deleted > 0);
+    } finally {
+      await connection.release(false);
+    }
+    await pool.query('VACUUM ANALYZE session_audit_log');
+    const audit = await tableSizes(pool, 'session_audit_log');
+    const { rows: byEvent } = await pool.query(
+      `SELECT event, count(*)::int AS n, round(avg(pg_column_size(a.*)))::int AS bytes
+       FROM session_audit_log a GROUP BY event ORDER BY event`,
+    );
+    log?.(`session_audit_log: ${JSON.stringify(audit)} ${JSON.stringify(byEvent)}`);
+    return {
+      method: `${rows.toLocaleString('en')} logins through the store, one rotation each, 10% logout, 90% purged; after VACUUM ANALYZE`,
+      tables: [sessions, audit],
+      auditTupleBytesByEvent: Object.fromEntries(byEvent.map((r) => [r.event, r.bytes])),
+      auditRowsByEvent: Object.fromEntries(byEvent.map((r) => [r.event, r.n])),
+    };
+  } finally {
+    await pool.end().catch(() => undefined);
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
+    await admin.end();
+  }
+}
