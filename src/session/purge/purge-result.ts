@@ -1,7 +1,17 @@
 /** What one purge run did. Returned by `runOnce()` and logged as one line. */
 export interface PurgeResult {
   sessionsDeleted: number;
+  /** Audit rows past the retention: those of the dropped partitions and those deleted from the DEFAULT one. */
   auditRowsDeleted: number;
+  /** Day partitions of the audit log created (today through 7 days ahead, and days found in the DEFAULT partition). */
+  auditPartitionsCreated: number;
+  /** Day partitions dropped because their whole day is older than the retention. */
+  auditPartitionsDropped: number;
+  /**
+   * Rows moved out of the DEFAULT partition into new day partitions; present only when some
+   * were: audit rows reached DEFAULT because no run had made their day's partition in time.
+   */
+  auditRowsMoved?: number;
   /** Batches that deleted at least one row; each is its own short transaction. */
   batches: number;
   durationMs: number;

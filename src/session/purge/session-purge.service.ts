@@ -17,6 +17,7 @@ import { SESSION_OPTIONS } from '../session.constants.js';
 import type { ResolvedPurgeOptions, ResolvedSessionOptions } from '../session.options.js';
 import { redactSecrets, StoreUnavailableError } from '../store/pg-errors.js';
 import type { PurgeResult, PurgeRunStatus } from './purge-result.js';
+import { AUDIT_PARTITION_DAYS_AHEAD } from './audit-partitions.js';
 import { PURGE_RUNS_RETENTION_MS, PurgeStore, type PurgeConnection } from './purge.store.js';
 
 export type { PurgeResult, PurgeRunStatus } from './purge-result.js';
@@ -25,8 +26,8 @@ export type { PurgeResult, PurgeRunStatus } from './purge-result.js';
 export const SESSION_PURGE_JOB = 'nest-pg-session:purge';
 
 /**
- * Deletes expired sessions (each with a `purged` audit row, in the same statement) and audit
- * rows past their retention, in small batches. One instance at a time: the others skip
+ * Deletes expired sessions (each with a `purged` audit row, in the same statement) in small
+ * batches, keeps the audit log's day partitions (made 7 days ahead, dropped past the retention). One instance at a time: the others skip
  * instead of waiting (see PurgeConnection for the lock). Scheduled with @nestjs/schedule from
  * the `purge.cron` option, and each scheduled tick runs on one instance only: the lock holder
  * claims the tick in session_purge_runs, and an instance whose tick fires after that skips it
@@ -129,9 +130,7 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
     const started = performance.now();
     const skip = (skipped: PurgeResult['skipped']) =>
       this.report({
-        sessionsDeleted: 0,
-        auditRowsDeleted: 0,
-        batches: 0,
+        ...NOTHING_DONE,
         durationMs: elapsed(started),
         skipped,
         ...tickOf(tick),
@@ -160,7 +159,7 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
    * (or an error) as the evidence, the tick is not run again, and the next tick purges the rest.
    */
   private async run(started: number, tick?: Date): Promise<PurgeResult> {
-    const result: PurgeResult = { sessionsDeleted: 0, auditRowsDeleted: 0, batches: 0, durationMs: 0, ...tickOf(tick) };
+    const result: PurgeResult = { ...NOTHING_DONE, durationMs: 0, ...tickOf(tick) };
     const connection = await this.store.connect();
     let locked = false;
     try {
@@ -186,9 +185,23 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
     }
   }
 
-  /** The run's work, counted into `result`; session_purge_runs keeps a week of ticks. */
+  /**
+   * The run's work, counted into `result`; session_purge_runs keeps a week of ticks. The audit
+   * log's partitions are made first, so today's rows never wait on a slow session purge to get one.
+   */
   private async purge(connection: PurgeConnection, result: PurgeResult): Promise<void> {
     const { batchSize, auditRetentionMs } = this.options;
+    const partitions = connection.auditPartitions();
+    const stopped = () => this.shutdown.signal.aborted;
+    await this.upkeep('create', async () => {
+      const { created, rowsMoved } = await partitions.createAhead(
+        AUDIT_PARTITION_DAYS_AHEAD,
+        auditRetentionMs,
+        stopped,
+      );
+      result.auditPartitionsCreated += created;
+      if (rowsMoved > 0) result.auditRowsMoved = (result.auditRowsMoved ?? 0) + rowsMoved;
+    });
     const sessions = (pass: 'idle' | 'absolute') => async () => {
       const { deleted, auditRows } = await connection.purgeExpiredSessions(
         pass,
@@ -202,13 +215,39 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
       (await this.drain(result, sessions('idle'), (n) => (result.sessionsDeleted += n))) &&
       (await this.drain(result, sessions('absolute'), (n) => (result.sessionsDeleted += n))) &&
       (auditRetentionMs === null ||
-        (await this.drain(
-          result,
-          () => connection.purgeOldAuditRows(auditRetentionMs, batchSize),
-          (n) => (result.auditRowsDeleted += n),
-        )));
-    if (!done) result.interrupted = true;
+        ((await this.upkeep('drop', async () => {
+          const { dropped, rowsDropped } = await partitions.dropExpired(auditRetentionMs, stopped);
+          result.auditPartitionsDropped += dropped;
+          result.auditRowsDeleted += rowsDropped;
+        })) &&
+          (await this.drain(
+            result,
+            () => partitions.purgeOldDefaultRows(auditRetentionMs, batchSize),
+            (n) => (result.auditRowsDeleted += n),
+          ))));
+    if (!done || stopped()) result.interrupted = true;
     else await connection.purgeOldTicks(PURGE_RUNS_RETENTION_MS);
+  }
+
+  /**
+   * Partition DDL that fails (the audit table stayed locked past the lock timeout, or the role may
+   * not create or drop tables) is a warning, not a failed run: the sessions still get purged,
+   * audit rows still have the DEFAULT partition, and the next run tries again. A lost connection
+   * still ends the run. True to go on.
+   */
+  private async upkeep(step: 'create' | 'drop', work: () => Promise<void>): Promise<boolean> {
+    try {
+      await work();
+    } catch (error) {
+      const code = String((error as { code?: unknown })?.code ?? '');
+      if (!/^[0-9A-Z]{5}$/.test(code) || /^(08|57P)/.test(code)) throw error;
+      const hint =
+        code === '42501'
+          ? ' (the role that runs the purge must own session_audit_log to create and drop its partitions)'
+          : '';
+      this.logger.warn(`audit partitions (${step}) failed, the next run tries again: ${describe(error)}${hint}`);
+    }
+    return true;
   }
 
   /**
@@ -279,6 +318,14 @@ export function scheduledInstant(job: CronJob, firedAt: Date = job.lastDate() ??
   for (let next = after(due); next <= fired; next = after(next)) due = next;
   return new Date(due);
 }
+
+const NOTHING_DONE = {
+  sessionsDeleted: 0,
+  auditRowsDeleted: 0,
+  auditPartitionsCreated: 0,
+  auditPartitionsDropped: 0,
+  batches: 0,
+} as const;
 
 /** How far back scheduledInstant looks for the occurrence a late timer fired for. */
 const MAX_LATENESS_MS = 86_400_000;

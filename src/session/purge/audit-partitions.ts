@@ -1,0 +1,124 @@
+import type { PoolClient } from 'pg';
+import type { Statement } from '../store/statement.js';
+import { AUDIT_PARTITION_SQL as SQL } from './audit-partitions.sql.js';
+
+/** Advisory lock key of partition maintenance ('npsa'), taken per transaction; the purge and migrations use others. */
+export const AUDIT_PARTITION_LOCK_KEY = 0x6e70_7361;
+
+/**
+ * Days of partitions kept ready after today: a purge that fails or is off for up to a week
+ * still leaves every audit insert a day partition, not the DEFAULT one.
+ */
+export const AUDIT_PARTITION_DAYS_AHEAD = 7;
+
+/** A DDL waits this long for the audit table's lock, then gives up until the next run. */
+const LOCK_TIMEOUT = '1s';
+const STATEMENT_TIMEOUT = '60s';
+
+export interface PartitionsCreated {
+  created: number;
+  /** Rows moved out of the DEFAULT partition into the new day partitions. */
+  rowsMoved: number;
+  /** Another maintainer held the lock: nothing more was tried this run. */
+  busy?: true;
+}
+
+export interface PartitionsDropped {
+  dropped: number;
+  /** Rows in the dropped partitions. */
+  rowsDropped: number;
+  busy?: true;
+}
+
+interface MissingDay {
+  partition: string;
+  lo: string;
+  hi: string;
+  lock_default: string;
+  create: string;
+  move: string;
+  attach: string;
+}
+
+/**
+ * Keeps session_audit_log's day partitions, one short transaction per partition on the purge's
+ * connection. Each transaction sets its limits locally and takes a transaction-scoped lock, so
+ * nothing outlives it: a connection pooler in transaction mode may hand the connection to anyone next.
+ */
+export class AuditPartitions {
+  constructor(private readonly client: Pick<PoolClient, 'query'>) {}
+
+  /**
+   * A partition for each day from today through `daysAhead`, and for each day that has rows in
+   * the DEFAULT partition within the retention (those rows move into it). Idempotent.
+   */
+  async createAhead(
+    daysAhead: number,
+    retentionMs: number | null,
+    stop: () => boolean = () => false,
+  ): Promise<PartitionsCreated> {
+    const result: PartitionsCreated = { created: 0, rowsMoved: 0 };
+    const missing = (await this.run(SQL.missingDays, [daysAhead, retentionMs])) as unknown as MissingDay[];
+    for (const day of missing) {
+      if (stop()) break;
+      const outcome = await this.transaction(async () => {
+        const [{ taken }] = await this.run(SQL.overlaps, [day.lo, day.hi]);
+        if (taken) return 0;
+        await this.client.query(day.lock_default); // no row can reach DEFAULT's copy of this day while it moves
+        await this.client.query(day.create);
+        const moved = await this.client.query(day.move);
+        await this.client.query(day.attach);
+        result.created++;
+        return moved.rowCount ?? 0;
+      });
+      if (outcome === undefined) return { ...result, busy: true };
+      result.rowsMoved += outcome;
+    }
+    return result;
+  }
+
+  /** Drops, oldest first, every partition whose whole range is older than the retention. */
+  async dropExpired(retentionMs: number, stop: () => boolean = () => false): Promise<PartitionsDropped> {
+    const result: PartitionsDropped = { dropped: 0, rowsDropped: 0 };
+    for (;;) {
+      if (stop()) return result;
+      const outcome = await this.transaction(async () => {
+        const [expired] = await this.run(SQL.oldestExpired, [retentionMs]);
+        if (!expired) return null;
+        // Counted before the drop takes the parent's lock, so inserts do not wait for the count.
+        const [{ rows }] = (await this.client.query(expired.count as string)).rows;
+        await this.client.query(expired.drop as string);
+        return rows as number;
+      });
+      if (outcome === undefined) return { ...result, busy: true };
+      if (outcome === null) return result;
+      result.dropped++;
+      result.rowsDropped += outcome;
+    }
+  }
+
+  /** Rows of the DEFAULT partition past the retention, one batch (see AUDIT_PARTITION_SQL.purgeOldDefaultRows). */
+  async purgeOldDefaultRows(retentionMs: number, batchSize: number): Promise<number> {
+    const [row] = await this.run(SQL.purgeOldDefaultRows, [retentionMs, batchSize]);
+    return row.deleted;
+  }
+
+  /** `work` in one transaction under the maintenance lock; undefined when another maintainer holds it. */
+  private async transaction<T>(work: () => Promise<T>): Promise<T | undefined> {
+    await this.client.query('BEGIN');
+    try {
+      await this.run(SQL.setLocalLimits, [LOCK_TIMEOUT, STATEMENT_TIMEOUT]);
+      const [{ locked }] = await this.run(SQL.tryLock, [AUDIT_PARTITION_LOCK_KEY]);
+      const result = locked ? await work() : undefined;
+      await this.client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await this.client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private async run(statement: Statement, values: unknown[]) {
+    return (await this.client.query(statement.text, values)).rows;
+  }
+}
