@@ -10,7 +10,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * partitions later.
  *
  * The conversion copies every row, under an exclusive lock on the audit table (logins, rotations
- * and logouts wait for it): about 1.6 s per 100,000 rows on the test machine (docs/storage.md).
+ * and logouts wait for it): 8 s for 100,000 rows over 120 days on the 2-core test machine
+ * (docs/storage.md has the numbers and how to shrink the table first).
  * Ids, times and every column are kept, and the identity continues where the old one stopped.
  */
 export class PartitionSessionAuditLog1796256000000 implements MigrationInterface {
