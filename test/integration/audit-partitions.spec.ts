@@ -1,0 +1,202 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import pg from 'pg';
+import { AUDIT_PARTITION_LOCK_KEY, AuditPartitions } from '../../src/session/purge/audit-partitions.js';
+import { PurgeStore } from '../../src/session/purge/purge.store.js';
+import { SessionPurgeService } from '../../src/session/purge/session-purge.service.js';
+import { resolveSessionOptions, type SessionPurgeOptions } from '../../src/session/session.options.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { captureNestLogs } from '../support/log-capture.js';
+
+const logs = captureNestLogs();
+
+function purger(pool: pg.Pool, purge: SessionPurgeOptions = {}): SessionPurgeService {
+  return new SessionPurgeService(new PurgeStore(pool), resolveSessionOptions({ purge: { dutyCycle: 1, ...purge } }));
+}
+
+/** The audit log's partitions, oldest first, with their rows and bounds. */
+async function partitions(pool: pg.Pool) {
+  const { rows } = await pool.query(`
+    SELECT c.relname AS name, (SELECT count(*)::int FROM session_audit_log WHERE tableoid = c.oid) AS rows
+    FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+    WHERE i.inhparent = 'session_audit_log'::regclass ORDER BY c.relname`);
+  return rows as { name: string; rows: number }[];
+}
+
+/** The partition name of the UTC day `days` from today's. */
+async function dayName(pool: pg.Pool, days: number): Promise<string> {
+  const { rows } = await pool.query(
+    `SELECT 'session_audit_log_' || to_char((now() AT TIME ZONE 'UTC')::date + $1::int, 'YYYYMMDD') AS name`,
+    [days],
+  );
+  return rows[0].name;
+}
+
+describe('the audit log partitions (kept by the purge)', () => {
+  let db: TestDatabase;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  }, 60_000);
+  afterAll(async () => db?.drop());
+  beforeEach(async () => {
+    // Back to a fresh install: today through 7 days ahead, and DEFAULT, all empty.
+    await db.pool.query('TRUNCATE session_audit_log');
+    for (const { name } of await partitions(db.pool))
+      if (name !== 'session_audit_log_default') await db.pool.query(`DROP TABLE ${name}`);
+    const connection = await db.pool.connect();
+    try {
+      await new AuditPartitions(connection).createAhead(7, null);
+    } finally {
+      connection.release();
+    }
+    logs.clear();
+  });
+
+  it('a fresh install has a partition for today and each of the next 7 days, and the DEFAULT one; rows land in their day', async () => {
+    const names = (await partitions(db.pool)).map((p) => p.name);
+    const days = await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map((d) => dayName(db.pool, d)));
+    expect(names).toEqual([...days, 'session_audit_log_default']);
+    const { rows } = await db.pool.query(
+      `INSERT INTO session_audit_log (event) VALUES ('created') RETURNING tableoid::regclass::text AS partition`,
+    );
+    expect(rows[0].partition).toBe(days[0]);
+  });
+
+  it('creates the partitions that are missing each run, and nothing when none are (idempotent)', async () => {
+    // As if two days had passed since the last run: the two newest are missing.
+    await db.pool.query(`DROP TABLE ${await dayName(db.pool, 7)}; DROP TABLE ${await dayName(db.pool, 6)}`);
+    const first = await purger(db.pool).runOnce();
+    expect(first).toMatchObject({ auditPartitionsCreated: 2, auditPartitionsDropped: 0 });
+    expect(first.auditRowsMoved).toBeUndefined();
+    expect(await purger(db.pool).runOnce()).toMatchObject({ auditPartitionsCreated: 0, auditPartitionsDropped: 0 });
+    expect((await partitions(db.pool)).map((p) => p.name)).toContain(await dayName(db.pool, 7));
+  });
+
+  it('when the purge was late, rows wait in DEFAULT; the next run makes their days and moves them, ids unchanged', async () => {
+    for (const d of [0, 1, 2, 3, 4, 5, 6, 7]) await db.pool.query(`DROP TABLE ${await dayName(db.pool, d)}`);
+    const { rows: written } = await db.pool.query(
+      `INSERT INTO session_audit_log (event, occurred_at)
+       SELECT 'rotated', now() - g * interval '1 day' FROM generate_series(0, 2) g, generate_series(1, 10)
+       RETURNING id::text, tableoid::regclass::text AS partition`,
+    );
+    expect(new Set(written.map((r) => r.partition))).toEqual(new Set(['session_audit_log_default']));
+
+    const result = await purger(db.pool).runOnce();
+    // today..+7, and the two past days that had rows in DEFAULT
+    expect(result).toMatchObject({ auditPartitionsCreated: 10, auditRowsMoved: 30, auditRowsDeleted: 0 });
+    const after = await partitions(db.pool);
+    expect(after.find((p) => p.name === 'session_audit_log_default')!.rows).toBe(0);
+    for (const d of [0, -1, -2]) expect(after.map((p) => p.name)).toContain(await dayName(db.pool, d));
+    const { rows: ids } = await db.pool.query(`SELECT id::text FROM session_audit_log ORDER BY session_audit_log.id`);
+    expect(ids.map((r) => r.id)).toEqual(written.map((r) => r.id).sort((a, b) => Number(a) - Number(b)));
+    const { rows: where } = await db.pool.query(
+      `SELECT DISTINCT tableoid::regclass::text AS partition, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYYMMDD') AS day
+       FROM session_audit_log`,
+    );
+    for (const { partition, day } of where) expect(partition).toBe(`session_audit_log_${day}`);
+  });
+
+  it('drops each partition whose whole day is past the retention, counting its rows; keeps the one on the edge', async () => {
+    // 12 days of rows, 5 per day, moved into their day partitions by a run that keeps everything.
+    await db.pool.query(
+      `INSERT INTO session_audit_log (event, occurred_at)
+       SELECT 'created', now() - g * interval '1 day' FROM generate_series(1, 12) g, generate_series(1, 5)`,
+    );
+    expect(await purger(db.pool, { auditRetention: false }).runOnce()).toMatchObject({
+      auditPartitionsCreated: 12,
+      auditRowsMoved: 60,
+      auditRowsDeleted: 0,
+    });
+
+    const result = await purger(db.pool, { auditRetention: '7d' }).runOnce();
+    // Days -12..-8 end before now - 7 days; day -7 straddles the edge (its end is after it) and stays.
+    expect(result).toMatchObject({ auditPartitionsDropped: 5, auditRowsDeleted: 25, auditPartitionsCreated: 0 });
+    const names = (await partitions(db.pool)).map((p) => p.name);
+    expect(names).toContain(await dayName(db.pool, -7));
+    expect(names).not.toContain(await dayName(db.pool, -8));
+    const { rows } = await db.pool.query(
+      `SELECT count(*)::int AS n, bool_and(occurred_at > now() - interval '8 days') AS recent FROM session_audit_log`,
+    );
+    expect(rows[0]).toEqual({ n: 35, recent: true });
+    expect(await purger(db.pool, { auditRetention: '7d' }).runOnce()).toMatchObject({ auditPartitionsDropped: 0 });
+  });
+
+  it('rows in DEFAULT older than the retention get no partition: they are deleted in batches', async () => {
+    await db.pool.query(
+      `INSERT INTO session_audit_log (event, occurred_at) SELECT 'created', now() - interval '3 years' - g * interval '1 minute' FROM generate_series(1, 250) g`,
+    );
+    const result = await purger(db.pool, { batchSize: 100 }).runOnce();
+    expect(result).toMatchObject({ auditPartitionsCreated: 0, auditRowsDeleted: 250, batches: 3 });
+    expect((await partitions(db.pool)).find((p) => p.name === 'session_audit_log_default')!.rows).toBe(0);
+  });
+
+  it('a busy audit table (a long admin query) makes the drop give up after its lock timeout: a warning, inserts never wait long, the next run drops it', async () => {
+    await db.pool.query(
+      `INSERT INTO session_audit_log (event, occurred_at) VALUES ('created', now() - interval '10 days')`,
+    );
+    await purger(db.pool, { auditRetention: false }).runOnce(); // gives it its day partition
+    const admin = await db.pool.connect();
+    try {
+      await admin.query('BEGIN');
+      await admin.query('SELECT count(*) FROM session_audit_log'); // ACCESS SHARE on every partition until COMMIT
+      await db.pool.query(`INSERT INTO user_sessions (token_hash, user_id, idle_expires_at, absolute_expires_at)
+        VALUES (sha256('x'), 'u', now() - interval '1 minute', now() + interval '1 hour')`);
+
+      const result = await purger(db.pool, { auditRetention: '7d' }).runOnce();
+      expect(result).toMatchObject({ sessionsDeleted: 1, auditPartitionsDropped: 0, auditRowsDeleted: 0 });
+      expect(logs.from('SessionPurgeService', 'warn').map((l) => l.message)).toEqual([
+        expect.stringMatching(/^audit partitions \(drop\) failed, the next run tries again: .*lock timeout/),
+      ]);
+      // The drop's lock request is gone: an insert goes straight through.
+      await db.pool.query(`INSERT INTO session_audit_log (event) VALUES ('created')`);
+    } finally {
+      await admin.query('COMMIT');
+      admin.release();
+    }
+    expect(await purger(db.pool, { auditRetention: '7d' }).runOnce()).toMatchObject({
+      auditPartitionsDropped: 1,
+      auditRowsDeleted: 1,
+    });
+  });
+
+  it('two maintainers at once on two connections: each day is made once, neither fails', async () => {
+    for (const d of [1, 2, 3, 4, 5, 6, 7]) await db.pool.query(`DROP TABLE ${await dayName(db.pool, d)}`);
+    const [a, b] = [await db.pool.connect(), await db.pool.connect()];
+    try {
+      const results = await Promise.all([
+        new AuditPartitions(a).createAhead(7, null),
+        new AuditPartitions(b).createAhead(7, null),
+      ]);
+      expect(results[0].created + results[1].created).toBe(7);
+    } finally {
+      a.release();
+      b.release();
+    }
+    expect((await partitions(db.pool)).length).toBe(9);
+  });
+
+  it('leaves nothing on the connection: no advisory lock, no changed setting (safe behind a transaction pooler)', async () => {
+    await db.pool.query(`DROP TABLE ${await dayName(db.pool, 7)}`);
+    const connection = await db.pool.connect();
+    try {
+      const settings = async () =>
+        (
+          await connection.query(
+            `SELECT current_setting('lock_timeout') AS l, current_setting('statement_timeout') AS s`,
+          )
+        ).rows[0];
+      const before = await settings();
+      expect(await new AuditPartitions(connection).createAhead(7, null)).toEqual({ created: 1, rowsMoved: 0 });
+      expect(await new AuditPartitions(connection).dropExpired(86_400_000)).toEqual({ dropped: 0, rowsDropped: 0 });
+      expect(await settings()).toEqual(before);
+      const { rows } = await connection.query(
+        `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND pid = pg_backend_pid()`,
+        [AUDIT_PARTITION_LOCK_KEY],
+      );
+      expect(rows[0].n).toBe(0);
+      expect((await connection.query(`SELECT now() = statement_timestamp() AS idle`)).rows[0].idle).toBe(true); // no open transaction
+    } finally {
+      connection.release();
+    }
+  });
+});
