@@ -38,3 +38,12 @@ export interface PurgeRunStatus {
   /** Why it failed; absent when it did not. */
   error?: string;
 }
+
+/** The counts of a run that did nothing (yet). */
+export const NOTHING_PURGED = {
+  sessionsDeleted: 0,
+  auditRowsDeleted: 0,
+  auditPartitionsCreated: 0,
+  auditPartitionsDropped: 0,
+  batches: 0,
+} as const;

@@ -16,11 +16,13 @@ import { SessionMetrics } from '../metrics/session-metrics.js';
 import { SESSION_OPTIONS } from '../session.constants.js';
 import type { ResolvedPurgeOptions, ResolvedSessionOptions } from '../session.options.js';
 import { redactSecrets, StoreUnavailableError } from '../store/pg-errors.js';
-import type { PurgeResult, PurgeRunStatus } from './purge-result.js';
+import { NOTHING_PURGED, type PurgeResult, type PurgeRunStatus } from './purge-result.js';
 import { AUDIT_PARTITION_DAYS_AHEAD } from './audit-partitions.js';
 import { PURGE_RUNS_RETENTION_MS, PurgeStore, type PurgeConnection } from './purge.store.js';
+import { scheduledInstant } from './scheduled-instant.js';
 
 export type { PurgeResult, PurgeRunStatus } from './purge-result.js';
+export { scheduledInstant } from './scheduled-instant.js';
 
 /** Name of the purge's job in the SchedulerRegistry. */
 export const SESSION_PURGE_JOB = 'nest-pg-session:purge';
@@ -130,7 +132,7 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
     const started = performance.now();
     const skip = (skipped: PurgeResult['skipped']) =>
       this.report({
-        ...NOTHING_DONE,
+        ...NOTHING_PURGED,
         durationMs: elapsed(started),
         skipped,
         ...tickOf(tick),
@@ -159,7 +161,7 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
    * (or an error) as the evidence, the tick is not run again, and the next tick purges the rest.
    */
   private async run(started: number, tick?: Date): Promise<PurgeResult> {
-    const result: PurgeResult = { ...NOTHING_DONE, durationMs: 0, ...tickOf(tick) };
+    const result: PurgeResult = { ...NOTHING_PURGED, durationMs: 0, ...tickOf(tick) };
     const connection = await this.store.connect();
     let locked = false;
     try {
@@ -230,10 +232,9 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
   }
 
   /**
-   * Partition DDL that fails (the audit table stayed locked past the lock timeout, or the role may
-   * not create or drop tables) is a warning, not a failed run: the sessions still get purged,
-   * audit rows still have the DEFAULT partition, and the next run tries again. A lost connection
-   * still ends the run. True to go on.
+   * Partition DDL that fails (the table stayed locked past the lock timeout, the role may not own
+   * it) is a warning: sessions still get purged, audit rows still have DEFAULT, the next run
+   * retries. A lost connection still ends the run. True to go on.
    */
   private async upkeep(step: 'create' | 'drop', work: () => Promise<void>): Promise<boolean> {
     try {
@@ -295,40 +296,6 @@ function describe(error: unknown): string {
       : String((error as Error)?.message ?? error),
   );
 }
-
-/**
- * The instant a firing of `job` was due: the latest occurrence of its cron at or before the
- * moment it fired (cron fires at an occurrence or a little after it, never before), to the
- * second. Every instance on the same cron expression computes the same instant for the same
- * tick, however late its timer fired.
- */
-export function scheduledInstant(job: CronJob, firedAt: Date = job.lastDate() ?? new Date()): Date {
-  const zone = job.nextDate().zone;
-  const fired = Math.floor(firedAt.getTime() / 1_000) * 1_000;
-  // The first occurrence strictly after t (cron only has that direction).
-  const after = (t: number) => job.cronTime.getNextDateFrom(new Date(t), zone).toMillis();
-  // Look back 1 s, 2 s, 4 s, ... until an occurrence falls at or before the firing, then step
-  // forward to the last such one: a few calls however late the timer was.
-  let back = 1_000;
-  while (after(fired - back) > fired) {
-    if (back > MAX_LATENESS_MS) return new Date(fired);
-    back *= 2;
-  }
-  let due = after(fired - back);
-  for (let next = after(due); next <= fired; next = after(next)) due = next;
-  return new Date(due);
-}
-
-const NOTHING_DONE = {
-  sessionsDeleted: 0,
-  auditRowsDeleted: 0,
-  auditPartitionsCreated: 0,
-  auditPartitionsDropped: 0,
-  batches: 0,
-} as const;
-
-/** How far back scheduledInstant looks for the occurrence a late timer fired for. */
-const MAX_LATENESS_MS = 86_400_000;
 
 function tickOf(tick: Date | undefined): Pick<PurgeResult, 'tick'> {
   return tick ? { tick: tick.toISOString() } : {};
