@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { performance } from 'node:perf_hooks';
 import { DataSource } from 'typeorm';
 import { sessionMigrations } from '../../migrations/index.js';
+import { findMissingSchema } from '../../src/session/startup/session-schema.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 const ROWS = 100_000;
@@ -33,6 +34,11 @@ describe('migration PartitionSessionAuditLog1796256000000 on a populated audit l
 
   it('keeps every row and id, partitions them by day, and the identity goes on above the old one', async () => {
     expect(await kind()).toBe('r');
+    // Without it, the app refuses to start and names the migration (the start-up schema check).
+    expect(await findMissingSchema(db.pool)).toEqual({
+      relations: ['session_audit_log_default'],
+      migrations: ['PartitionSessionAuditLog1796256000000'],
+    });
     // 100,000 rows over 120 days (times rise with ids), then 500 newer ids deleted, so the
     // identity stands above max(id): the new table must continue from the sequence, not max(id).
     await db.pool.query(
