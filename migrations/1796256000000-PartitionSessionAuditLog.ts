@@ -1,17 +1,16 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
- * session_audit_log becomes a table partitioned by day on occurred_at (UTC days), so the
- * purge's retention drops a whole day's partition instead of deleting its rows one by one.
+ * session_audit_log becomes a table partitioned by week on occurred_at (UTC weeks from Monday),
+ * so the purge's retention drops a whole week's partition instead of deleting rows one by one.
  * The primary key becomes (id, occurred_at): Postgres requires the partition key in every
  * unique constraint; ids stay unique (one identity sequence for all partitions). A DEFAULT
- * partition takes any row no day partition covers, so an insert never fails when the purge
- * (which creates partitions 7 days ahead) has not run; the purge moves such rows into day
+ * partition takes any row no weekly partition covers, so an insert never fails when the purge
+ * (which keeps next week's partition ready) has not run; the purge moves such rows into weekly
  * partitions later.
  *
  * The conversion copies every row, under an exclusive lock on the audit table (logins, rotations
- * and logouts wait for it): 8 s for 100,000 rows over 120 days on the 2-core test machine
- * (docs/storage.md has the numbers and how to shrink the table first).
+ * and logouts wait for it); docs/storage.md has the measured cost and how to shrink the table first.
  * Ids, times and every column are kept, and the identity continues where the old one stopped.
  */
 export class PartitionSessionAuditLog1796256000000 implements MigrationInterface {
@@ -39,21 +38,21 @@ export class PartitionSessionAuditLog1796256000000 implements MigrationInterface
         details     jsonb       NOT NULL DEFAULT '{}'::jsonb
       ) PARTITION BY RANGE (occurred_at)`);
     await queryRunner.query(`CREATE TABLE session_audit_log_default PARTITION OF session_audit_log DEFAULT`);
-    // One partition per UTC day from the oldest row's day through 7 days ahead (what the purge keeps).
+    // One partition per UTC week (from Monday) from the oldest row's through next week (what the purge keeps).
     await queryRunner.query(`
       DO $$
-      DECLARE day date;
+      DECLARE week date;
       BEGIN
-        FOR day IN
-          SELECT d::date FROM generate_series(
-            date_trunc('day', LEAST((SELECT min(occurred_at) FROM session_audit_log_unpartitioned), now()) AT TIME ZONE 'UTC'),
-            date_trunc('day', now() AT TIME ZONE 'UTC') + interval '7 days',
-            interval '1 day') AS d
+        FOR week IN
+          SELECT w::date FROM generate_series(
+            date_trunc('week', LEAST((SELECT min(occurred_at) FROM session_audit_log_unpartitioned), now()) AT TIME ZONE 'UTC'),
+            date_trunc('week', now() AT TIME ZONE 'UTC') + interval '7 days',
+            interval '7 days') AS w
         LOOP
           EXECUTE format('CREATE TABLE %I PARTITION OF session_audit_log FOR VALUES FROM (%L) TO (%L)',
-                         'session_audit_log_' || to_char(day, 'YYYYMMDD'),
-                         to_char(day, 'YYYY-MM-DD') || ' 00:00:00+00',
-                         to_char(day + 1, 'YYYY-MM-DD') || ' 00:00:00+00');
+                         'session_audit_log_' || to_char(week, 'YYYYMMDD'),
+                         to_char(week, 'YYYY-MM-DD') || ' 00:00:00+00',
+                         to_char(week + 7, 'YYYY-MM-DD') || ' 00:00:00+00');
         END LOOP;
       END $$`);
     await queryRunner.query(`

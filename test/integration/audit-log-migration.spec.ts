@@ -32,7 +32,7 @@ describe('migration PartitionSessionAuditLog1796256000000 on a populated audit l
     (await db.pool.query(`SELECT relkind FROM pg_class WHERE oid = 'session_audit_log'::regclass`)).rows[0].relkind;
   const digest = async () => (await db.pool.query(DIGEST)).rows[0];
 
-  it('keeps every row and id, partitions them by day, and the identity goes on above the old one', async () => {
+  it('keeps every row and id, partitions them by week, and the identity goes on above the old one', async () => {
     expect(await kind()).toBe('r');
     // Without it, the app refuses to start and names the migration (the start-up schema check).
     expect(await findMissingSchema(db.pool)).toEqual({
@@ -68,8 +68,9 @@ describe('migration PartitionSessionAuditLog1796256000000 on a populated audit l
        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
        WHERE i.inhparent = 'session_audit_log'::regclass ORDER BY c.relname`,
     );
-    // 121 days holding rows (or 122: now() - 120 days need not start a UTC day) plus 7 ahead, and DEFAULT, empty.
-    expect(parts.length).toBeGreaterThanOrEqual(121 + 7 + 1);
+    // The 18 to 19 UTC weeks (from Monday) the 120 days touch, next week's, and DEFAULT, empty.
+    expect(parts.length).toBeGreaterThanOrEqual(18 + 1 + 1);
+    expect(parts.length).toBeLessThanOrEqual(19 + 1 + 1);
     expect(parts.find((p) => p.name === 'session_audit_log_default')).toEqual({
       name: 'session_audit_log_default',
       rows: 0,

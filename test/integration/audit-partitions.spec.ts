@@ -22,13 +22,18 @@ async function partitions(pool: pg.Pool) {
   return rows as { name: string; rows: number }[];
 }
 
-/** The partition name of the UTC day `days` from today's. */
-async function dayName(pool: pg.Pool, days: number): Promise<string> {
+/** The name of the partition of the UTC week (from Monday) that holds the instant `days` days from now. */
+async function weekName(pool: pg.Pool, days: number): Promise<string> {
   const { rows } = await pool.query(
-    `SELECT 'session_audit_log_' || to_char((now() AT TIME ZONE 'UTC')::date + $1::int, 'YYYYMMDD') AS name`,
+    `SELECT 'session_audit_log_' || to_char(date_trunc('week', (now() + $1 * interval '1 day') AT TIME ZONE 'UTC'), 'YYYYMMDD') AS name`,
     [days],
   );
   return rows[0].name;
+}
+
+/** Drops the (empty) partitions of this week and the next, as if the purge had never made them. */
+async function dropAhead(pool: pg.Pool, which: number[] = [0, 7]): Promise<void> {
+  for (const d of which) await pool.query(`DROP TABLE ${await weekName(pool, d)}`);
 }
 
 describe('the audit log partitions (kept by the purge)', () => {
@@ -39,86 +44,93 @@ describe('the audit log partitions (kept by the purge)', () => {
   }, 60_000);
   afterAll(async () => db?.drop());
   beforeEach(async () => {
-    // Back to a fresh install: today through 7 days ahead, and DEFAULT, all empty.
+    // Back to a fresh install: this week and the next, and DEFAULT, all empty.
     await db.pool.query('TRUNCATE session_audit_log');
     for (const { name } of await partitions(db.pool))
       if (name !== 'session_audit_log_default') await db.pool.query(`DROP TABLE ${name}`);
     const connection = await db.pool.connect();
     try {
-      await new AuditPartitions(connection).createAhead(7, null);
+      await new AuditPartitions(connection).createAhead(1, null);
     } finally {
       connection.release();
     }
     logs.clear();
   });
 
-  it('a fresh install has a partition for today and each of the next 7 days, and the DEFAULT one; rows land in their day', async () => {
+  it('a fresh install has a partition for this week and the next, and the DEFAULT one; rows land in their week', async () => {
     const names = (await partitions(db.pool)).map((p) => p.name);
-    const days = await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map((d) => dayName(db.pool, d)));
-    expect(names).toEqual([...days, 'session_audit_log_default']);
+    const weeks = [await weekName(db.pool, 0), await weekName(db.pool, 7)];
+    expect(names).toEqual([...weeks, 'session_audit_log_default']);
     const { rows } = await db.pool.query(
       `INSERT INTO session_audit_log (event) VALUES ('created') RETURNING tableoid::regclass::text AS partition`,
     );
-    expect(rows[0].partition).toBe(days[0]);
+    expect(rows[0].partition).toBe(weeks[0]);
   });
 
   it('creates the partitions that are missing each run, and nothing when none are (idempotent)', async () => {
-    // As if two days had passed since the last run: the two newest are missing.
-    await db.pool.query(`DROP TABLE ${await dayName(db.pool, 7)}; DROP TABLE ${await dayName(db.pool, 6)}`);
+    await dropAhead(db.pool, [7]); // as if a week had passed since the last run
     const first = await purger(db.pool).runOnce();
-    expect(first).toMatchObject({ auditPartitionsCreated: 2, auditPartitionsDropped: 0 });
+    expect(first).toMatchObject({ auditPartitionsCreated: 1, auditPartitionsDropped: 0 });
     expect(first.auditRowsMoved).toBeUndefined();
     expect(await purger(db.pool).runOnce()).toMatchObject({ auditPartitionsCreated: 0, auditPartitionsDropped: 0 });
-    expect((await partitions(db.pool)).map((p) => p.name)).toContain(await dayName(db.pool, 7));
+    expect((await partitions(db.pool)).map((p) => p.name)).toContain(await weekName(db.pool, 7));
   });
 
-  it('when the purge was late, rows wait in DEFAULT; the next run makes their days and moves them, ids unchanged', async () => {
-    for (const d of [0, 1, 2, 3, 4, 5, 6, 7]) await db.pool.query(`DROP TABLE ${await dayName(db.pool, d)}`);
+  it('when the purge was late, rows wait in DEFAULT; the next run makes their weeks and moves them, ids unchanged', async () => {
+    await dropAhead(db.pool);
     const { rows: written } = await db.pool.query(
       `INSERT INTO session_audit_log (event, occurred_at)
-       SELECT 'rotated', now() - g * interval '1 day' FROM generate_series(0, 2) g, generate_series(1, 10)
+       SELECT 'rotated', now() - g * interval '3 days' FROM generate_series(0, 4) g, generate_series(1, 10)
        RETURNING id::text, tableoid::regclass::text AS partition`,
     );
+    const weeks = new Set([7, 0, -3, -6, -9, -12].map((d) => weekName(db.pool, d)));
+    const expected = new Set(await Promise.all(weeks));
     expect(new Set(written.map((r) => r.partition))).toEqual(new Set(['session_audit_log_default']));
 
     const result = await purger(db.pool).runOnce();
-    // today..+7, and the two past days that had rows in DEFAULT
-    expect(result).toMatchObject({ auditPartitionsCreated: 10, auditRowsMoved: 30, auditRowsDeleted: 0 });
+    // this week and the next, and each past week that had rows in DEFAULT
+    expect(result).toMatchObject({ auditPartitionsCreated: expected.size, auditRowsMoved: 50, auditRowsDeleted: 0 });
     const after = await partitions(db.pool);
     expect(after.find((p) => p.name === 'session_audit_log_default')!.rows).toBe(0);
-    for (const d of [0, -1, -2]) expect(after.map((p) => p.name)).toContain(await dayName(db.pool, d));
+    expect(new Set(after.map((p) => p.name))).toEqual(new Set([...expected, 'session_audit_log_default']));
     const { rows: ids } = await db.pool.query(`SELECT id::text FROM session_audit_log ORDER BY session_audit_log.id`);
     expect(ids.map((r) => r.id)).toEqual(written.map((r) => r.id).sort((a, b) => Number(a) - Number(b)));
     const { rows: where } = await db.pool.query(
-      `SELECT DISTINCT tableoid::regclass::text AS partition, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYYMMDD') AS day
+      `SELECT DISTINCT tableoid::regclass::text AS partition,
+              to_char(date_trunc('week', occurred_at AT TIME ZONE 'UTC'), 'YYYYMMDD') AS week
        FROM session_audit_log`,
     );
-    for (const { partition, day } of where) expect(partition).toBe(`session_audit_log_${day}`);
+    for (const { partition, week } of where) expect(partition).toBe(`session_audit_log_${week}`);
   });
 
-  it('drops each partition whose whole day is past the retention, counting its rows; keeps the one on the edge', async () => {
-    // 12 days of rows, 5 per day, moved into their day partitions by a run that keeps everything.
+  it('drops each partition whose whole week is past the retention, counting its rows; keeps the one on the edge', async () => {
+    // 40 days of rows, 5 per day, moved into their weekly partitions by a run that keeps everything.
     await db.pool.query(
       `INSERT INTO session_audit_log (event, occurred_at)
-       SELECT 'created', now() - g * interval '1 day' FROM generate_series(1, 12) g, generate_series(1, 5)`,
+       SELECT 'created', now() - g * interval '1 day' FROM generate_series(1, 40) g, generate_series(1, 5)`,
     );
-    expect(await purger(db.pool, { auditRetention: false }).runOnce()).toMatchObject({
-      auditPartitionsCreated: 12,
-      auditRowsMoved: 60,
-      auditRowsDeleted: 0,
-    });
+    await purger(db.pool, { auditRetention: false }).runOnce();
+    // What a 14-day retention drops: the partitions that end before now - 14 days, and their rows.
+    const { rows: due } = await db.pool.query(`
+      SELECT count(DISTINCT tableoid)::int AS partitions, count(*)::int AS rows FROM session_audit_log
+      WHERE date_trunc('week', occurred_at AT TIME ZONE 'UTC') + interval '7 days' <= (now() - interval '14 days') AT TIME ZONE 'UTC'`);
+    expect(due[0].partitions).toBeGreaterThanOrEqual(3);
 
-    const result = await purger(db.pool, { auditRetention: '7d' }).runOnce();
-    // Days -12..-8 end before now - 7 days; day -7 straddles the edge (its end is after it) and stays.
-    expect(result).toMatchObject({ auditPartitionsDropped: 5, auditRowsDeleted: 25, auditPartitionsCreated: 0 });
+    const result = await purger(db.pool, { auditRetention: '14d' }).runOnce();
+    expect(result).toMatchObject({
+      auditPartitionsDropped: due[0].partitions,
+      auditRowsDeleted: due[0].rows,
+      auditPartitionsCreated: 0,
+    });
+    // The week that holds the edge stays, with its rows older than the retention, until it ends.
     const names = (await partitions(db.pool)).map((p) => p.name);
-    expect(names).toContain(await dayName(db.pool, -7));
-    expect(names).not.toContain(await dayName(db.pool, -8));
+    expect(names).toContain(await weekName(db.pool, -14));
+    expect(names).not.toContain(await weekName(db.pool, -21));
     const { rows } = await db.pool.query(
-      `SELECT count(*)::int AS n, bool_and(occurred_at > now() - interval '8 days') AS recent FROM session_audit_log`,
+      `SELECT count(*)::int AS n, bool_and(occurred_at > now() - interval '21 days') AS within FROM session_audit_log`,
     );
-    expect(rows[0]).toEqual({ n: 35, recent: true });
-    expect(await purger(db.pool, { auditRetention: '7d' }).runOnce()).toMatchObject({ auditPartitionsDropped: 0 });
+    expect(rows[0]).toEqual({ n: 200 - due[0].rows, within: true });
+    expect(await purger(db.pool, { auditRetention: '14d' }).runOnce()).toMatchObject({ auditPartitionsDropped: 0 });
   });
 
   it('rows in DEFAULT older than the retention get no partition: they are deleted in batches', async () => {
@@ -132,9 +144,9 @@ describe('the audit log partitions (kept by the purge)', () => {
 
   it('a busy audit table (a long admin query) makes the drop give up after its lock timeout: a warning, inserts never wait long, the next run drops it', async () => {
     await db.pool.query(
-      `INSERT INTO session_audit_log (event, occurred_at) VALUES ('created', now() - interval '10 days')`,
+      `INSERT INTO session_audit_log (event, occurred_at) VALUES ('created', now() - interval '20 days')`,
     );
-    await purger(db.pool, { auditRetention: false }).runOnce(); // gives it its day partition
+    await purger(db.pool, { auditRetention: false }).runOnce(); // its week's partition, which ends before now - 7 days
     const admin = await db.pool.connect();
     try {
       await admin.query('BEGIN');
@@ -159,24 +171,24 @@ describe('the audit log partitions (kept by the purge)', () => {
     });
   });
 
-  it('two maintainers at once on two connections: each day is made once, neither fails', async () => {
-    for (const d of [1, 2, 3, 4, 5, 6, 7]) await db.pool.query(`DROP TABLE ${await dayName(db.pool, d)}`);
+  it('two maintainers at once on two connections: each week is made once, neither fails', async () => {
+    await dropAhead(db.pool);
     const [a, b] = [await db.pool.connect(), await db.pool.connect()];
     try {
       const results = await Promise.all([
-        new AuditPartitions(a).createAhead(7, null),
-        new AuditPartitions(b).createAhead(7, null),
+        new AuditPartitions(a).createAhead(1, null),
+        new AuditPartitions(b).createAhead(1, null),
       ]);
-      expect(results[0].created + results[1].created).toBe(7);
+      expect(results[0].created + results[1].created).toBe(2);
     } finally {
       a.release();
       b.release();
     }
-    expect((await partitions(db.pool)).length).toBe(9);
+    expect((await partitions(db.pool)).length).toBe(3);
   });
 
   it('leaves nothing on the connection: no advisory lock, no changed setting (safe behind a transaction pooler)', async () => {
-    await db.pool.query(`DROP TABLE ${await dayName(db.pool, 7)}`);
+    await dropAhead(db.pool, [7]);
     const connection = await db.pool.connect();
     try {
       const settings = async () =>
@@ -186,7 +198,7 @@ describe('the audit log partitions (kept by the purge)', () => {
           )
         ).rows[0];
       const before = await settings();
-      expect(await new AuditPartitions(connection).createAhead(7, null)).toEqual({ created: 1, rowsMoved: 0 });
+      expect(await new AuditPartitions(connection).createAhead(1, null)).toEqual({ created: 1, rowsMoved: 0 });
       expect(await new AuditPartitions(connection).dropExpired(86_400_000)).toEqual({ dropped: 0, rowsDropped: 0 });
       expect(await settings()).toEqual(before);
       const { rows } = await connection.query(

@@ -53,14 +53,14 @@ describe(`audit queries on ${ROWS.toLocaleString('en')} rows`, () => {
     db = await createTestDatabase();
     store = new SessionAuditStore(db.pool);
     audit = new SessionAuditService(store);
-    // Day partitions for the 91 days the rows span, made as the purge makes them: it gives each
-    // day found in the DEFAULT partition its own (one marker row per day, deleted again).
+    // Weekly partitions for the 91 days the rows span, made as the purge makes them: it gives each
+    // week found in the DEFAULT partition its own (one marker row per day, deleted again).
     await db.pool.query(
       `INSERT INTO session_audit_log (event, occurred_at) SELECT 'created', now() - g * interval '1 day' FROM generate_series(1, 91) g`,
     );
     const client = await db.pool.connect();
     try {
-      expect((await new AuditPartitions(client).createAhead(7, null)).rowsMoved).toBe(91);
+      expect((await new AuditPartitions(client).createAhead(1, null)).rowsMoved).toBeGreaterThan(84); // all but this week's
     } finally {
       client.release();
     }
@@ -129,8 +129,8 @@ describe(`audit queries on ${ROWS.toLocaleString('en')} rows`, () => {
       SELECT inhrelid::regclass::text AS name FROM pg_inherits JOIN pg_class c ON c.oid = inhrelid
       WHERE inhparent = 'session_audit_log'::regclass AND c.relpages = 0`);
     const empty = new Set(pageless.map((r) => r.name));
-    // The 7 days ahead, DEFAULT, and the 91st day back when the rows start after its end.
-    expect([8, 9]).toContain(empty.size);
+    // Next week's, DEFAULT, and the oldest week when the rows start after its end.
+    expect([2, 3]).toContain(empty.size);
     let checked = 0;
     for (const values of variants) {
       for (let mask = 0; mask < 1 << names.length; mask++) {
@@ -139,7 +139,7 @@ describe(`audit queries on ${ROWS.toLocaleString('en')} rows`, () => {
         ) as AuditFilter;
         for (const position of [undefined, middle]) {
           const text = await plan(filter, position);
-          // A partition with no pages (the days ahead, DEFAULT) is read by a Seq Scan of nothing.
+          // A partition with no pages (next week's, DEFAULT) is read by a Seq Scan of nothing.
           const seqScans = [...text.matchAll(/Seq Scan on (\w+)/g)].map((m) => m[1]);
           expect({ filter, position, seqScans: seqScans.filter((name) => !empty.has(name)) }).toEqual({
             filter,
@@ -154,16 +154,22 @@ describe(`audit queries on ${ROWS.toLocaleString('en')} rows`, () => {
     expect(checked).toBe(2 * 128 * 2);
   }, 60_000);
 
-  it('reads only the day partitions a time bound covers (pruned when planned); without a bound, every partition by index', async () => {
+  it('reads only the weekly partitions a time bound covers (pruned when planned); without a bound, every partition by index', async () => {
     const all = await partitionNames();
     const scanned = (text: string) =>
       [...new Set([...text.matchAll(/ on (session_audit_log_(?:\d{8}|default))\b/g)].map((m) => m[1]))].sort();
-    const dayOf = (t: number) => `session_audit_log_${new Date(t).toISOString().slice(0, 10).replaceAll('-', '')}`;
-    /** The day partitions overlapping [from, to): one per UTC day. */
-    const days = (from: number, to: number) => {
+    /** The partition of the UTC week (from Monday) holding instant t. */
+    const weekOf = (t: number) => {
+      const day = new Date(t);
+      const monday =
+        Date.UTC(day.getUTCFullYear(), day.getUTCMonth(), day.getUTCDate()) - ((day.getUTCDay() + 6) % 7) * DAY;
+      return `session_audit_log_${new Date(monday).toISOString().slice(0, 10).replaceAll('-', '')}`;
+    };
+    /** The weekly partitions overlapping [from, to). */
+    const weeks = (from: number, to: number) => {
       const names = new Set<string>();
-      for (let t = from; t < to; t += DAY) names.add(dayOf(t));
-      names.add(dayOf(to - 1));
+      for (let t = from; t < to; t += DAY) names.add(weekOf(t));
+      names.add(weekOf(to - 1));
       return [...names].sort();
     };
     const filters: AuditFilter[] = [
@@ -176,24 +182,24 @@ describe(`audit queries on ${ROWS.toLocaleString('en')} rows`, () => {
     ];
     let checked = 0;
     for (const filter of filters) {
-      // Both bounds: exactly the days in between; DEFAULT (rows outside every day partition) is pruned too.
+      // Both bounds: exactly the weeks they cover; DEFAULT (rows outside every partition) is pruned too.
       for (const [from, to] of [
         [now - 30 * DAY, now - DAY],
         [now - 2 * DAY, now - DAY],
         [now - 3_600_000, now],
       ]) {
         const text = await plan({ ...filter, from: new Date(from), to: new Date(to) });
-        expect({ filter, from, parts: scanned(text) }).toEqual({ filter, from, parts: days(from, to) });
+        expect({ filter, from, parts: scanned(text) }).toEqual({ filter, from, parts: weeks(from, to) });
         checked++;
       }
-      // One bound: the days on its side, and DEFAULT (it would hold rows beyond the last day partition).
+      // One bound: the weeks on its side, and DEFAULT (it would hold rows beyond the last partition).
       const since = scanned(await plan({ ...filter, from: new Date(now - 2 * DAY) }));
       expect(since).toEqual(
-        [...days(now - 2 * DAY, now + 8 * DAY - 1), 'session_audit_log_default'].filter((n) => all.includes(n)).sort(),
+        [...weeks(now - 2 * DAY, now + 14 * DAY), 'session_audit_log_default'].filter((n) => all.includes(n)).sort(),
       );
       const until = scanned(await plan({ ...filter, to: new Date(now - 80 * DAY) }));
-      expect(until.every((n) => n === 'session_audit_log_default' || n <= dayOf(now - 80 * DAY))).toBe(true);
-      expect(until).toContain(dayOf(now - 81 * DAY));
+      expect(until.every((n) => n === 'session_audit_log_default' || n <= weekOf(now - 80 * DAY))).toBe(true);
+      expect(until).toContain(weekOf(now - 81 * DAY));
       // No bound: no pruning, every partition (each read through its own index, as the test above shows).
       expect(scanned(await plan(filter))).toEqual(all);
       checked += 3;
@@ -227,7 +233,9 @@ describe(`audit queries on ${ROWS.toLocaleString('en')} rows`, () => {
         { events: ['token_reuse_detected'], from: new Date(now - 2 * DAY).toISOString(), to },
       ],
     ];
-    const report = [`${'query kind'.padEnd(52)} ${'p50 service'.padStart(12)} ${'p50 in db'.padStart(10)}   rows`];
+    const report = [
+      `${'query kind'.padEnd(52)} ${'p50 service'.padStart(12)} ${'p50 plan'.padStart(10)} ${'p50 in db'.padStart(10)}   rows`,
+    ];
     for (const [name, filter, page2] of kinds) {
       const first = page2 ? await audit.query(filter) : undefined;
       const cursor = first?.nextCursor ?? undefined;
@@ -248,16 +256,18 @@ describe(`audit queries on ${ROWS.toLocaleString('en')} rows`, () => {
       const position = first ? (await store.query(asFilter, undefined, 50)).at(-1)!.position : undefined;
       const values = auditPageValues(asFilter, position, 51);
       const inDb: number[] = [];
+      const planning: number[] = [];
       for (let run = 0; run < 5; run++) {
         const { rows } = await db.pool.query({
           text: `EXPLAIN (ANALYZE, FORMAT JSON) ${AUDIT_SQL.page.text}`,
           values,
         });
         inDb.push(rows[0]['QUERY PLAN'][0]['Execution Time']);
+        planning.push(rows[0]['QUERY PLAN'][0]['Planning Time']);
       }
       const p50 = median(times);
       report.push(
-        `${name.padEnd(52)} ${p50.toFixed(2).padStart(9)} ms ${median(inDb).toFixed(2).padStart(7)} ms   ${items}`,
+        `${name.padEnd(52)} ${p50.toFixed(2).padStart(9)} ms ${median(planning).toFixed(2).padStart(7)} ms ${median(inDb).toFixed(2).padStart(7)} ms   ${items}`,
       );
       expect(items).toBeGreaterThan(0);
       expect(p50).toBeLessThan(100); // milliseconds even on a busy 2-core machine; a scan would take hundreds
@@ -283,7 +293,9 @@ describe(`audit queries on ${ROWS.toLocaleString('en')} rows`, () => {
         await audit.summary(input);
         times.push(performance.now() - started);
       }
-      report.push(`${name.padEnd(52)} ${median(times).toFixed(2).padStart(9)} ms ${'-'.padStart(10)}   (p50 of 3)`);
+      report.push(
+        `${name.padEnd(52)} ${median(times).toFixed(2).padStart(9)} ms ${'-'.padStart(10)} ${'-'.padStart(10)}   (p50 of 3)`,
+      );
     }
     console.log(
       `audit query p50 on ${ROWS.toLocaleString('en')} rows (20 runs each, through SessionAuditService):\n${report.join('\n')}`,

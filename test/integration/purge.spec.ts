@@ -301,7 +301,8 @@ describe('session purge (store level, real Postgres)', () => {
 
   it('honours a custom retention, and auditRetention: false keeps every audit row', async () => {
     await db.pool.query(
-      `INSERT INTO session_audit_log (event, occurred_at) VALUES ('created', now() - interval '8 days'), ('created', now() - interval '6 days'), ('created', now() - interval '3 years')`,
+      // 15 days: the whole week of that row ends before now - 7 days, so its partition goes
+      `INSERT INTO session_audit_log (event, occurred_at) VALUES ('created', now() - interval '15 days'), ('created', now() - interval '6 days'), ('created', now() - interval '3 years')`,
     );
 
     expect(await purger(db.pool, { auditRetention: false }).runOnce()).toMatchObject({ auditRowsDeleted: 0 });

@@ -2,7 +2,7 @@ import { Column, Entity, PrimaryColumn } from 'typeorm';
 
 /**
  * TypeORM mapping of `session_audit_log` (append-only; written by the store's SQL). Partitioned
- * by day on occurred_at, so the primary key is (id, occurred_at); id alone is unique too (one
+ * by week on occurred_at, so the primary key is (id, occurred_at); id alone is unique too (one
  * identity for all partitions).
  */
 @Entity({ name: 'session_audit_log', synchronize: false })

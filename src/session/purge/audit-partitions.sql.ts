@@ -1,9 +1,9 @@
 import type { Statement } from '../store/statement.js';
 
 /**
- * The statements that keep session_audit_log's day partitions (see the migration
+ * The statements that keep session_audit_log's weekly partitions (see the migration
  * PartitionSessionAuditLog1796256000000): create them ahead, move rows out of the DEFAULT
- * partition, drop the days past retention. Partition names are identifiers, which cannot be
+ * partition, drop the weeks past retention. Partition names are identifiers, which cannot be
  * parameters: the planning statements return the DDL to run, quoted by Postgres's own format()
  * (%I, %L), and nothing else is ever run. Every one runs inside a transaction that first sets
  * its own limits (SET LOCAL) and takes a transaction-scoped advisory lock: no session state is left on the
@@ -35,15 +35,15 @@ export const AUDIT_PARTITION_SQL = {
   tryLock: { name: 'tryLock', text: `SELECT pg_try_advisory_xact_lock($1) AS locked` },
 
   /**
-   * The days ($1: how many after today) that need a partition and have none overlapping them:
-   * today through $1 days ahead, and every day that has rows in the DEFAULT partition newer than
-   * the retention ($2 ms, or null for none); newest first, so today's stops filling DEFAULT
-   * first. Each comes with its DDL: create a table like the parent, move that day's rows out of
+   * The weeks (UTC, from Monday) that need a partition and have none overlapping them: this week
+   * and $1 weeks after it, and every week that has rows in the DEFAULT partition newer than the
+   * retention ($2 ms, or null for none); newest first, so this week's stops filling DEFAULT
+   * first. Each comes with its DDL: create a table like the parent, move that week's rows out of
    * DEFAULT into it, attach it (ATTACH needs only SHARE UPDATE EXCLUSIVE on the parent, where
    * CREATE TABLE ... PARTITION OF would block every insert while it waits for its lock).
    */
-  missingDays: {
-    name: 'missingDays',
+  missingWeeks: {
+    name: 'missingWeeks',
     text: `
     WITH ${PARTITIONS},
     parent AS (
@@ -56,17 +56,17 @@ export const AUDIT_PARTITION_SQL = {
       JOIN pg_partitioned_table p ON p.partrelid = c.oid
       WHERE c.oid = 'session_audit_log'::regclass
     ),
-    days AS (
-      SELECT (now() AT TIME ZONE 'UTC')::date + g AS day FROM generate_series(0, $1::int) g
+    weeks AS (
+      SELECT date_trunc('week', now() AT TIME ZONE 'UTC')::date + 7 * g AS week FROM generate_series(0, $1::int) g
       UNION
-      SELECT DISTINCT (occurred_at AT TIME ZONE 'UTC')::date FROM session_audit_log_default
+      SELECT DISTINCT date_trunc('week', occurred_at AT TIME ZONE 'UTC')::date FROM session_audit_log_default
       WHERE $2::int8 IS NULL OR occurred_at >= now() - $2 * interval '1 millisecond'
     ),
     wanted AS (
-      SELECT day, format('%I.%I', parent.schema, 'session_audit_log_' || to_char(day, 'YYYYMMDD')) AS partition,
-             to_char(day, 'YYYY-MM-DD') || ' 00:00:00+00' AS lo, to_char(day + 1, 'YYYY-MM-DD') || ' 00:00:00+00' AS hi,
+      SELECT week, format('%I.%I', parent.schema, 'session_audit_log_' || to_char(week, 'YYYYMMDD')) AS partition,
+             to_char(week, 'YYYY-MM-DD') || ' 00:00:00+00' AS lo, to_char(week + 7, 'YYYY-MM-DD') || ' 00:00:00+00' AS hi,
              parent.*
-      FROM days, parent
+      FROM weeks, parent
     )
     SELECT w.partition, w.lo, w.hi,
            format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', w.default_partition) AS lock_default,
@@ -77,7 +77,7 @@ export const AUDIT_PARTITION_SQL = {
            format('ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%L) TO (%L)', w.parent, w.partition, w.lo, w.hi) AS attach
     FROM wanted w
     WHERE NOT EXISTS (SELECT 1 FROM partitions p WHERE p.lo < w.hi::timestamptz AND p.hi > w.lo::timestamptz)
-    ORDER BY w.day DESC`,
+    ORDER BY w.week DESC`,
   },
   /** Whether a partition overlaps [$1, $2) by now (checked again under the lock: another maintainer may have made it). */
   overlaps: {
@@ -87,7 +87,7 @@ export const AUDIT_PARTITION_SQL = {
 
   /**
    * The oldest partition whose whole range is older than the retention ($1 ms), with the DDL to
-   * count and drop it. A partition that straddles the edge stays until its last day passes it.
+   * count and drop it. A partition that straddles the edge stays until its end passes it.
    * DROP TABLE of a partition detaches it too; DETACH ... CONCURRENTLY is not an option: it
    * cannot run in a transaction block and refuses a table with a DEFAULT partition.
    */
@@ -105,7 +105,7 @@ export const AUDIT_PARTITION_SQL = {
   },
 
   /**
-   * Rows of the DEFAULT partition past the retention ($1 ms), $2 at a time: those no day
+   * Rows of the DEFAULT partition past the retention ($1 ms), $2 at a time: those no weekly
    * partition took (the purge was off, or they were older than the retention when it came back).
    */
   purgeOldDefaultRows: {

@@ -6,10 +6,10 @@ import { AUDIT_PARTITION_SQL as SQL } from './audit-partitions.sql.js';
 export const AUDIT_PARTITION_LOCK_KEY = 0x6e70_7361;
 
 /**
- * Days of partitions kept ready after today: a purge that fails or is off for up to a week
- * still leaves every audit insert a day partition, not the DEFAULT one.
+ * Weekly partitions kept ready after this week's: at least the next 7 days are always covered,
+ * so a purge that fails or is off for a week still leaves every audit insert its partition.
  */
-export const AUDIT_PARTITION_DAYS_AHEAD = 7;
+export const AUDIT_PARTITION_WEEKS_AHEAD = 1;
 
 /** A DDL waits this long for the audit table's lock, then gives up until the next run. */
 const LOCK_TIMEOUT = '1s';
@@ -17,7 +17,7 @@ const STATEMENT_TIMEOUT = '60s';
 
 export interface PartitionsCreated {
   created: number;
-  /** Rows moved out of the DEFAULT partition into the new day partitions. */
+  /** Rows moved out of the DEFAULT partition into the new partitions. */
   rowsMoved: number;
   /** Another maintainer held the lock: nothing more was tried this run. */
   busy?: true;
@@ -30,7 +30,7 @@ export interface PartitionsDropped {
   busy?: true;
 }
 
-interface MissingDay {
+interface MissingWeek {
   partition: string;
   lo: string;
   hi: string;
@@ -41,7 +41,7 @@ interface MissingDay {
 }
 
 /**
- * Keeps session_audit_log's day partitions, one short transaction per partition on the purge's
+ * Keeps session_audit_log's weekly partitions (UTC weeks from Monday), one short transaction per partition on the purge's
  * connection. Each transaction sets its limits locally and takes a transaction-scoped lock, so
  * nothing outlives it: a connection pooler in transaction mode may hand the connection to anyone next.
  */
@@ -49,25 +49,25 @@ export class AuditPartitions {
   constructor(private readonly client: Pick<PoolClient, 'query'>) {}
 
   /**
-   * A partition for each day from today through `daysAhead`, and for each day that has rows in
-   * the DEFAULT partition within the retention (those rows move into it). Idempotent.
+   * A partition for this week and each of `weeksAhead` after it, and for each week that has rows
+   * in the DEFAULT partition within the retention (those rows move into it). Idempotent.
    */
   async createAhead(
-    daysAhead: number,
+    weeksAhead: number,
     retentionMs: number | null,
     stop: () => boolean = () => false,
   ): Promise<PartitionsCreated> {
     const result: PartitionsCreated = { created: 0, rowsMoved: 0 };
-    const missing = (await this.run(SQL.missingDays, [daysAhead, retentionMs])) as unknown as MissingDay[];
-    for (const day of missing) {
+    const missing = (await this.run(SQL.missingWeeks, [weeksAhead, retentionMs])) as unknown as MissingWeek[];
+    for (const week of missing) {
       if (stop()) break;
       const outcome = await this.transaction(async () => {
-        const [{ taken }] = await this.run(SQL.overlaps, [day.lo, day.hi]);
+        const [{ taken }] = await this.run(SQL.overlaps, [week.lo, week.hi]);
         if (taken) return 0;
-        await this.client.query(day.lock_default); // no row can reach DEFAULT's copy of this day while it moves
-        await this.client.query(day.create);
-        const moved = await this.client.query(day.move);
-        await this.client.query(day.attach);
+        await this.client.query(week.lock_default); // no row can reach DEFAULT's copy of this week while it moves
+        await this.client.query(week.create);
+        const moved = await this.client.query(week.move);
+        await this.client.query(week.attach);
         result.created++;
         return moved.rowCount ?? 0;
       });

@@ -3,13 +3,13 @@ export interface PurgeResult {
   sessionsDeleted: number;
   /** Audit rows past the retention: those of the dropped partitions and those deleted from the DEFAULT one. */
   auditRowsDeleted: number;
-  /** Day partitions of the audit log created (today through 7 days ahead, and days found in the DEFAULT partition). */
+  /** Weekly partitions of the audit log created (this week and the next, and weeks found in the DEFAULT partition). */
   auditPartitionsCreated: number;
-  /** Day partitions dropped because their whole day is older than the retention. */
+  /** Weekly partitions dropped because their whole week is older than the retention. */
   auditPartitionsDropped: number;
   /**
-   * Rows moved out of the DEFAULT partition into new day partitions; present only when some
-   * were: audit rows reached DEFAULT because no run had made their day's partition in time.
+   * Rows moved out of the DEFAULT partition into new partitions; present only when some
+   * were: audit rows reached DEFAULT because no run had made their week's partition in time.
    */
   auditRowsMoved?: number;
   /** Batches that deleted at least one row; each is its own short transaction. */

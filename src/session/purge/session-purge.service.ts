@@ -17,7 +17,7 @@ import { SESSION_OPTIONS } from '../session.constants.js';
 import type { ResolvedPurgeOptions, ResolvedSessionOptions } from '../session.options.js';
 import { redactSecrets, StoreUnavailableError } from '../store/pg-errors.js';
 import { NOTHING_PURGED, type PurgeResult, type PurgeRunStatus } from './purge-result.js';
-import { AUDIT_PARTITION_DAYS_AHEAD } from './audit-partitions.js';
+import { AUDIT_PARTITION_WEEKS_AHEAD } from './audit-partitions.js';
 import { PURGE_RUNS_RETENTION_MS, PurgeStore, type PurgeConnection } from './purge.store.js';
 import { scheduledInstant } from './scheduled-instant.js';
 
@@ -29,7 +29,7 @@ export const SESSION_PURGE_JOB = 'nest-pg-session:purge';
 
 /**
  * Deletes expired sessions (each with a `purged` audit row, in the same statement) in small
- * batches, keeps the audit log's day partitions (made 7 days ahead, dropped past the retention). One instance at a time: the others skip
+ * batches, keeps the audit log's weekly partitions (made a week ahead, dropped past the retention). One instance at a time: the others skip
  * instead of waiting (see PurgeConnection for the lock). Scheduled with @nestjs/schedule from
  * the `purge.cron` option, and each scheduled tick runs on one instance only: the lock holder
  * claims the tick in session_purge_runs, and an instance whose tick fires after that skips it
@@ -197,7 +197,7 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
     const stopped = () => this.shutdown.signal.aborted;
     await this.upkeep('create', async () => {
       const { created, rowsMoved } = await partitions.createAhead(
-        AUDIT_PARTITION_DAYS_AHEAD,
+        AUDIT_PARTITION_WEEKS_AHEAD,
         auditRetentionMs,
         stopped,
       );
