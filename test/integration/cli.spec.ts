@@ -207,4 +207,23 @@ describe('nest-pg-session CLI', () => {
     const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM user_sessions WHERE user_id = 'carol'`);
     expect(rows[0].n).toBe(0);
   });
+
+  it('purge: says what it did to the audit partitions (rows moved out of DEFAULT into their week, old weeks dropped)', async () => {
+    // Two rows 30 days back: no partition has their week, so they wait in DEFAULT.
+    await db.pool.query(
+      `INSERT INTO session_audit_log (event, occurred_at) VALUES ('created', now() - interval '30 days'), ('created', now() - interval '30 days')`,
+    );
+    const keep = await cli(['purge', '--audit-retention', 'forever'], { DATABASE_URL: db.url });
+    expect(keep).toMatchObject({
+      code: 0,
+      out: expect.stringMatching(
+        /^purged \d+ sessions and 0 audit rows in \d+ ms \(1 audit partitions created, 2 audit rows moved out of the default partition\)$/,
+      ),
+    });
+    const drop = await cli(['purge', '--audit-retention', '14d'], { DATABASE_URL: db.url });
+    expect(drop).toMatchObject({
+      code: 0,
+      out: expect.stringMatching(/^purged \d+ sessions and 2 audit rows in \d+ ms \(1 audit partitions dropped\)$/),
+    });
+  });
 });
