@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { AUDIT_PARTITION_LOCK_KEY, AuditPartitions } from '../../src/session/purge/audit-partitions.js';
 import { PurgeStore } from '../../src/session/purge/purge.store.js';
@@ -185,6 +186,45 @@ describe('the audit log partitions (kept by the purge)', () => {
       b.release();
     }
     expect((await partitions(db.pool)).length).toBe(3);
+  });
+
+  it('run by a role that does not own the audit log: a warning naming the fix, sessions still purged, inserts still land (DEFAULT)', async () => {
+    await db.pool.query(
+      `INSERT INTO session_audit_log (event, occurred_at) VALUES ('created', now() - interval '20 days')`,
+    );
+    await purger(db.pool, { auditRetention: false }).runOnce(); // its week's partition, made by the owner
+    await dropAhead(db.pool, [7]);
+    const role = `nps_app_${randomBytes(4).toString('hex')}`;
+    // What a least-privilege app role gets: data access, no ownership.
+    await db.pool.query(`CREATE ROLE ${role} LOGIN;
+      GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${role};
+      GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO ${role}`);
+    const url = new URL(db.url);
+    url.username = role;
+    const asApp = new pg.Pool({ connectionString: url.toString(), max: 2 });
+    try {
+      await asApp.query(`INSERT INTO user_sessions (token_hash, user_id, idle_expires_at, absolute_expires_at)
+        VALUES (sha256('y'), 'u', now() - interval '1 minute', now() + interval '1 hour')`);
+      const result = await purger(asApp, { auditRetention: '7d' }).runOnce();
+      expect(result).toMatchObject({ sessionsDeleted: 1, auditPartitionsCreated: 0, auditPartitionsDropped: 0 });
+      const warnings = logs.from('SessionPurgeService', 'warn').map((l) => l.message);
+      expect(warnings).toEqual([
+        expect.stringMatching(
+          /^audit partitions \(create\) failed, .*\(the role that runs the purge must own session_audit_log/,
+        ),
+        expect.stringMatching(
+          /^audit partitions \(drop\) failed, .*must be owner.*\(the role that runs the purge must own session_audit_log/,
+        ),
+      ]);
+      const { rows } = await asApp.query(
+        `INSERT INTO session_audit_log (event, occurred_at) VALUES ('created', now() + interval '8 days')
+         RETURNING tableoid::regclass::text AS partition`,
+      );
+      expect(rows[0].partition).toBe('session_audit_log_default');
+    } finally {
+      await asApp.end();
+      await db.pool.query(`DROP OWNED BY ${role}; DROP ROLE ${role}`);
+    }
   });
 
   it('leaves nothing on the connection: no advisory lock, no changed setting (safe behind a transaction pooler)', async () => {
