@@ -6,8 +6,8 @@ import type { Statement } from '../store/statement.js';
  * partition, drop the weeks past retention. Partition names are identifiers, which cannot be
  * parameters: the planning statements return the DDL to run, quoted by Postgres's own format()
  * (%I, %L), and nothing else is ever run. Every one runs inside a transaction that first sets
- * its own limits (SET LOCAL) and takes a transaction-scoped advisory lock: no session state is left on the
- * connection (safe behind a transaction pooler), and the lock ends with the transaction.
+ * its own limits (SET LOCAL) and takes a transaction-scoped advisory lock: no session state is
+ * left on the connection (safe behind a transaction pooler); the lock ends with the transaction.
  */
 
 /** session_audit_log's range partitions with their bounds (the DEFAULT partition has none and is left out). */
@@ -25,7 +25,7 @@ export const AUDIT_PARTITION_SQL = {
   /**
    * For this transaction only: a DDL that finds the audit table busy (a long admin query holds
    * it) gives up after $1 instead of making every audit insert queue behind its lock request;
-   * the next tick tries again, and partitions are made days ahead, so nothing waits on it.
+   * the next tick tries again, and partitions are made a week ahead, so nothing waits on it.
    */
   setLocalLimits: {
     name: 'setLocalLimits',

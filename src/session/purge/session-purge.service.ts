@@ -15,9 +15,9 @@ import { SessionEvents } from '../audit/session-events.js';
 import { SessionMetrics } from '../metrics/session-metrics.js';
 import { SESSION_OPTIONS } from '../session.constants.js';
 import type { ResolvedPurgeOptions, ResolvedSessionOptions } from '../session.options.js';
-import { redactSecrets, StoreUnavailableError } from '../store/pg-errors.js';
+import { asStoreError, redactSecrets, StoreUnavailableError } from '../store/pg-errors.js';
 import { NOTHING_PURGED, type PurgeResult, type PurgeRunStatus } from './purge-result.js';
-import { AUDIT_PARTITION_WEEKS_AHEAD } from './audit-partitions.js';
+import { AUDIT_PARTITION_WEEKS_AHEAD, type AuditPartitions } from './audit-partitions.js';
 import { PURGE_RUNS_RETENTION_MS, PurgeStore, type PurgeConnection } from './purge.store.js';
 import { scheduledInstant } from './scheduled-instant.js';
 
@@ -195,15 +195,10 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
     const { batchSize, auditRetentionMs } = this.options;
     const partitions = connection.auditPartitions();
     const stopped = () => this.shutdown.signal.aborted;
-    await this.upkeep('create', async () => {
-      const { created, rowsMoved } = await partitions.createAhead(
-        AUDIT_PARTITION_WEEKS_AHEAD,
-        auditRetentionMs,
-        stopped,
-      );
-      result.auditPartitionsCreated += created;
-      if (rowsMoved > 0) result.auditRowsMoved = (result.auditRowsMoved ?? 0) + rowsMoved;
-    });
+    const made = await partitions.createAhead(AUDIT_PARTITION_WEEKS_AHEAD, auditRetentionMs, stopped);
+    result.auditPartitionsCreated += made.created;
+    if (made.rowsMoved > 0) result.auditRowsMoved = (result.auditRowsMoved ?? 0) + made.rowsMoved;
+    this.partitionFailure('create', made.error);
     const sessions = (pass: 'idle' | 'absolute') => async () => {
       const { deleted, auditRows } = await connection.purgeExpiredSessions(
         pass,
@@ -216,39 +211,38 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
     const done =
       (await this.drain(result, sessions('idle'), (n) => (result.sessionsDeleted += n))) &&
       (await this.drain(result, sessions('absolute'), (n) => (result.sessionsDeleted += n))) &&
-      (auditRetentionMs === null ||
-        ((await this.upkeep('drop', async () => {
-          const { dropped, rowsDropped } = await partitions.dropExpired(auditRetentionMs, stopped);
-          result.auditPartitionsDropped += dropped;
-          result.auditRowsDeleted += rowsDropped;
-        })) &&
-          (await this.drain(
-            result,
-            () => partitions.purgeOldDefaultRows(auditRetentionMs, batchSize),
-            (n) => (result.auditRowsDeleted += n),
-          ))));
-    if (!done || stopped()) result.interrupted = true;
+      (auditRetentionMs === null || (await this.expireAudit(partitions, auditRetentionMs, result)));
+    if (!done) result.interrupted = true;
     else await connection.purgeOldTicks(PURGE_RUNS_RETENTION_MS);
+  }
+
+  /** Audit rows past the retention: whole partitions first, then what waits in DEFAULT. False when shutdown stopped it. */
+  private async expireAudit(partitions: AuditPartitions, retentionMs: number, result: PurgeResult): Promise<boolean> {
+    const gone = await partitions.dropExpired(retentionMs, () => this.shutdown.signal.aborted);
+    result.auditPartitionsDropped += gone.dropped;
+    result.auditRowsDeleted += gone.rowsDropped;
+    this.partitionFailure('drop', gone.error);
+    return this.drain(
+      result,
+      () => partitions.purgeOldDefaultRows(retentionMs, this.options.batchSize),
+      (n) => (result.auditRowsDeleted += n),
+    );
   }
 
   /**
    * Partition DDL that fails (the table stayed locked past the lock timeout, the role may not own
    * it) is a warning: sessions still get purged, audit rows still have DEFAULT, the next run
-   * retries. A lost connection still ends the run. True to go on.
+   * retries. A lost connection still ends the run.
    */
-  private async upkeep(step: 'create' | 'drop', work: () => Promise<void>): Promise<boolean> {
-    try {
-      await work();
-    } catch (error) {
-      const code = String((error as { code?: unknown })?.code ?? '');
-      if (!/^[0-9A-Z]{5}$/.test(code) || /^(08|57P)/.test(code)) throw error;
-      const hint =
-        code === '42501'
-          ? ' (the role that runs the purge must own session_audit_log to create and drop its partitions)'
-          : '';
-      this.logger.warn(`audit partitions (${step}) failed, the next run tries again: ${describe(error)}${hint}`);
-    }
-    return true;
+  private partitionFailure(step: 'create' | 'drop', error: unknown): void {
+    if (error === undefined) return;
+    const code = String((error as { code?: unknown })?.code ?? '');
+    if (!/^[0-9A-Z]{5}$/.test(code) || /^(08|57P)/.test(code)) throw asStoreError(error);
+    const hint =
+      code === '42501'
+        ? ' (the role that runs the purge must own session_audit_log to create and drop its partitions)'
+        : '';
+    this.logger.warn(`audit partitions (${step}) failed, the next run tries again: ${describe(error)}${hint}`);
   }
 
   /**
