@@ -1,5 +1,6 @@
 import { CreateSessionTables1763780000000 } from './1763780000000-CreateSessionTables.js';
 import { CreateSessionPurgeRuns1796169600000 } from './1796169600000-CreateSessionPurgeRuns.js';
+import { PartitionSessionAuditLog1796256000000 } from './1796256000000-PartitionSessionAuditLog.js';
 import { CreateSessionModuleKeys1796515200000 } from './1796515200000-CreateSessionModuleKeys.js';
 import { IndexAuditLogByNetwork1796515200001 } from './1796515200001-IndexAuditLogByNetwork.js';
 
@@ -7,6 +8,7 @@ import { IndexAuditLogByNetwork1796515200001 } from './1796515200001-IndexAuditL
 export const sessionMigrations = [
   CreateSessionTables1763780000000,
   CreateSessionPurgeRuns1796169600000,
+  PartitionSessionAuditLog1796256000000,
   CreateSessionModuleKeys1796515200000,
   IndexAuditLogByNetwork1796515200001,
 ];
@@ -14,6 +16,7 @@ export const sessionMigrations = [
 export {
   CreateSessionTables1763780000000,
   CreateSessionPurgeRuns1796169600000,
+  PartitionSessionAuditLog1796256000000,
   CreateSessionModuleKeys1796515200000,
   IndexAuditLogByNetwork1796515200001,
 };

@@ -43,7 +43,7 @@ export class SessionPurgeOptions {
    * with a large backlog: after a batch that took t, the run pauses t × (1 − dutyCycle) / dutyCycle.
    */
   @is.Fraction(0.001, 1) dutyCycle?: number;
-  /** Audit rows older than this are deleted by the purge; false keeps them forever (0 would delete them as written). */
+  /** The purge drops each weekly partition of the audit log whose whole week is older than this; false keeps them forever. */
   @is.Dur({ min: 1, or: false }) auditRetention?: Duration | false;
 }
 

@@ -140,7 +140,7 @@ describe('nest-pg-session CLI', () => {
     });
     expect(await cli(['migrate'], { DATABASE_URL: empty.url })).toMatchObject({
       code: 0,
-      out: 'ran CreateSessionTables1763780000000, CreateSessionPurgeRuns1796169600000, CreateSessionModuleKeys1796515200000, IndexAuditLogByNetwork1796515200001',
+      out: 'ran CreateSessionTables1763780000000, CreateSessionPurgeRuns1796169600000, PartitionSessionAuditLog1796256000000, CreateSessionModuleKeys1796515200000, IndexAuditLogByNetwork1796515200001',
     });
     expect(await cli(['migrate'], { DATABASE_URL: empty.url })).toMatchObject({
       code: 0,
@@ -206,5 +206,24 @@ describe('nest-pg-session CLI', () => {
     expect(JSON.parse(run.out)).toMatchObject({ sessionsDeleted: 3, auditRowsDeleted: 0, batches: 2 });
     const { rows } = await db.pool.query(`SELECT count(*)::int AS n FROM user_sessions WHERE user_id = 'carol'`);
     expect(rows[0].n).toBe(0);
+  });
+
+  it('purge: says what it did to the audit partitions (rows moved out of DEFAULT into their week, old weeks dropped)', async () => {
+    // Two rows 30 days back: no partition has their week, so they wait in DEFAULT.
+    await db.pool.query(
+      `INSERT INTO session_audit_log (event, occurred_at) VALUES ('created', now() - interval '30 days'), ('created', now() - interval '30 days')`,
+    );
+    const keep = await cli(['purge', '--audit-retention', 'forever'], { DATABASE_URL: db.url });
+    expect(keep).toMatchObject({
+      code: 0,
+      out: expect.stringMatching(
+        /^purged \d+ sessions and 0 audit rows in \d+ ms \(1 audit partitions created, 2 audit rows moved out of the default partition\)$/,
+      ),
+    });
+    const drop = await cli(['purge', '--audit-retention', '14d'], { DATABASE_URL: db.url });
+    expect(drop).toMatchObject({
+      code: 0,
+      out: expect.stringMatching(/^purged \d+ sessions and 2 audit rows in \d+ ms \(1 audit partitions dropped\)$/),
+    });
   });
 });

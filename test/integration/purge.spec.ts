@@ -2,6 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 import pg from 'pg';
 import { SessionEvents } from '../../src/session/audit/session-events.js';
 import type { SessionAuditRecord } from '../../src/session/audit/audit-record.js';
+import { AUDIT_PARTITION_SQL } from '../../src/session/purge/audit-partitions.sql.js';
 import { PURGE_SQL } from '../../src/session/purge/purge.sql.js';
 import { PURGE_LOCK_KEY, PurgeStore } from '../../src/session/purge/purge.store.js';
 import { SessionPurgeService } from '../../src/session/purge/session-purge.service.js';
@@ -167,7 +168,9 @@ describe('session purge (store level, real Postgres)', () => {
     expect(await count(db.pool, `(SELECT DISTINCT session_id FROM session_audit_log) d`)).toBe(2_000);
     expect(await count(db.pool, `session_audit_log WHERE details->>'expiry' = 'absolute'`)).toBe(800);
     const line = logs.from('SessionPurgeService', 'log').at(-1)!.message;
-    expect(line).toMatch(/^purge run \{"sessionsDeleted":2000,"auditRowsDeleted":0,"batches":5,"durationMs":\d+\}$/);
+    expect(line).toMatch(
+      /^purge run \{"sessionsDeleted":2000,"auditRowsDeleted":0,"auditPartitionsCreated":0,"auditPartitionsDropped":0,"batches":5,"durationMs":\d+\}$/,
+    );
   });
 
   it('emits each purged row to SessionEvents observers after its batch committed, and fetches none without observers', async () => {
@@ -214,11 +217,11 @@ describe('session purge (store level, real Postgres)', () => {
 
     const idle = await plan(PURGE_SQL.purgeIdleExpired.text, [5_000, false, true]);
     const absolute = await plan(PURGE_SQL.purgeAbsoluteExpired.text, [5_000, false, true]);
-    const audit = await plan(PURGE_SQL.purgeOldAuditRows.text, [90 * 86_400_000, 5_000]);
+    const audit = await plan(AUDIT_PARTITION_SQL.purgeOldDefaultRows.text, [90 * 86_400_000, 5_000]);
 
     expect(idle).toContain('user_sessions_idle_expires_at_idx');
     expect(absolute).toContain('user_sessions_absolute_expires_at_idx');
-    expect(audit).toContain('session_audit_log_time_idx');
+    expect(audit).toMatch(/session_audit_log_default_occurred_at_id_idx/); // the DEFAULT partition's copy of the time index
     for (const p of [idle, absolute, audit]) expect(p).not.toContain('Seq Scan');
   });
 
@@ -298,7 +301,8 @@ describe('session purge (store level, real Postgres)', () => {
 
   it('honours a custom retention, and auditRetention: false keeps every audit row', async () => {
     await db.pool.query(
-      `INSERT INTO session_audit_log (event, occurred_at) VALUES ('created', now() - interval '8 days'), ('created', now() - interval '6 days'), ('created', now() - interval '3 years')`,
+      // 15 days: the whole week of that row ends before now - 7 days, so its partition goes
+      `INSERT INTO session_audit_log (event, occurred_at) VALUES ('created', now() - interval '15 days'), ('created', now() - interval '6 days'), ('created', now() - interval '3 years')`,
     );
 
     expect(await purger(db.pool, { auditRetention: false }).runOnce()).toMatchObject({ auditRowsDeleted: 0 });

@@ -1,10 +1,14 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 
-/** TypeORM mapping of `session_audit_log` (append-only; written by the store's SQL). */
+/**
+ * TypeORM mapping of `session_audit_log` (append-only; written by the store's SQL). Partitioned
+ * by week on occurred_at, so the primary key is (id, occurred_at); id alone is unique too (one
+ * identity for all partitions).
+ */
 @Entity({ name: 'session_audit_log', synchronize: false })
 export class SessionAuditLogEntity {
   @PrimaryColumn({ type: 'bigint' }) id: string;
-  @Column({ name: 'occurred_at', type: 'timestamptz' }) occurredAt: Date;
+  @PrimaryColumn({ name: 'occurred_at', type: 'timestamptz' }) occurredAt: Date;
   @Column({ type: 'text' }) event: string;
   @Column({ name: 'session_id', type: 'uuid', nullable: true }) sessionId: string | null;
   @Column({ name: 'user_id', type: 'text', nullable: true }) userId: string | null;

@@ -59,6 +59,7 @@ export async function purge(url: URL, options: SessionPurgeOptions, io: CliOutpu
         : result.skipped
           ? `purge skipped: ${result.skipped === 'locked' ? 'another instance is purging' : result.skipped}`
           : `purged ${result.sessionsDeleted} sessions and ${result.auditRowsDeleted} audit rows in ${result.durationMs} ms` +
+            auditPartitionNote(result) +
             (result.interrupted ? ' (interrupted: the next run picks up the rest)' : ''),
     );
     return EXIT.ok;
@@ -169,4 +170,14 @@ export function routeNestLogsToStderr(command: string): void {
   Logger.overrideLogger(
     new StderrLogger({ logLevels: command === 'purge' ? ['log', 'warn', 'error'] : ['warn', 'error'] }),
   );
+}
+
+/** What the run did to the audit log's weekly partitions, when it did anything. */
+function auditPartitionNote(result: PurgeResult): string {
+  const parts = [
+    result.auditPartitionsDropped > 0 && `${result.auditPartitionsDropped} audit partitions dropped`,
+    result.auditPartitionsCreated > 0 && `${result.auditPartitionsCreated} audit partitions created`,
+    result.auditRowsMoved && `${result.auditRowsMoved} audit rows moved out of the default partition`,
+  ].filter(Boolean);
+  return parts.length > 0 ? ` (${parts.join(', ')})` : '';
 }

@@ -1,7 +1,17 @@
 /** What one purge run did. Returned by `runOnce()` and logged as one line. */
 export interface PurgeResult {
   sessionsDeleted: number;
+  /** Audit rows past the retention: those of the dropped partitions and those deleted from the DEFAULT one. */
   auditRowsDeleted: number;
+  /** Weekly partitions of the audit log created (this week and the next, and weeks found in the DEFAULT partition). */
+  auditPartitionsCreated: number;
+  /** Weekly partitions dropped because their whole week is older than the retention. */
+  auditPartitionsDropped: number;
+  /**
+   * Rows moved out of the DEFAULT partition into new partitions; present only when some
+   * were: audit rows reached DEFAULT because no run had made their week's partition in time.
+   */
+  auditRowsMoved?: number;
   /** Batches that deleted at least one row; each is its own short transaction. */
   batches: number;
   durationMs: number;
@@ -28,3 +38,12 @@ export interface PurgeRunStatus {
   /** Why it failed; absent when it did not. */
   error?: string;
 }
+
+/** The counts of a run that did nothing (yet). */
+export const NOTHING_PURGED = {
+  sessionsDeleted: 0,
+  auditRowsDeleted: 0,
+  auditPartitionsCreated: 0,
+  auditPartitionsDropped: 0,
+  batches: 0,
+} as const;

@@ -94,23 +94,6 @@ export const PURGE_SQL = {
                                   WHERE $3::boolean AND EXISTS (SELECT 1 FROM gone)) n) AS notified`,
   },
 
-  /** Audit rows past the retention ($1 ms), oldest first, $2 at a time (backward scan of the time index). */
-  purgeOldAuditRows: {
-    name: 'purgeOldAuditRows',
-    text: `
-    WITH gone AS (
-      DELETE FROM session_audit_log
-      WHERE id = ANY (ARRAY(
-        SELECT id FROM session_audit_log
-        WHERE occurred_at < now() - $1 * interval '1 millisecond'
-        ORDER BY occurred_at, id
-        LIMIT $2
-        FOR UPDATE SKIP LOCKED))
-      RETURNING 1
-    )
-    SELECT count(*)::int AS deleted FROM gone`,
-  },
-
   /**
    * Claims a scheduled tick ($1, the instant the cron was due) for this instance ($2): a row
    * comes back for the one instance whose INSERT got there first, none for the others. Sent

@@ -3,6 +3,7 @@ import { toAuditRecord, type SessionAuditRecord } from '../audit/audit-record.js
 import { asStoreError, StoreUnavailableError } from '../store/pg-errors.js';
 import type { SessionChangeSink } from '../store/session.store.js';
 import type { Statement } from '../store/statement.js';
+import { AuditPartitions } from './audit-partitions.js';
 import { PURGE_SQL } from './purge.sql.js';
 
 /** Advisory lock key of the purge ('npsp'); the migration lock uses another one. */
@@ -85,9 +86,9 @@ export class PurgeConnection {
     return row.deleted;
   }
 
-  async purgeOldAuditRows(retentionMs: number, batchSize: number): Promise<number> {
-    const [row] = await this.query(PURGE_SQL.purgeOldAuditRows, [retentionMs, batchSize]);
-    return row.deleted;
+  /** The audit log's day partitions, kept on this connection in transactions of their own. */
+  auditPartitions(): AuditPartitions {
+    return new AuditPartitions(this.client);
   }
 
   /**

@@ -15,18 +15,21 @@ import { SessionEvents } from '../audit/session-events.js';
 import { SessionMetrics } from '../metrics/session-metrics.js';
 import { SESSION_OPTIONS } from '../session.constants.js';
 import type { ResolvedPurgeOptions, ResolvedSessionOptions } from '../session.options.js';
-import { redactSecrets, StoreUnavailableError } from '../store/pg-errors.js';
-import type { PurgeResult, PurgeRunStatus } from './purge-result.js';
+import { asStoreError, redactSecrets, StoreUnavailableError } from '../store/pg-errors.js';
+import { NOTHING_PURGED, type PurgeResult, type PurgeRunStatus } from './purge-result.js';
+import { AUDIT_PARTITION_WEEKS_AHEAD, type AuditPartitions } from './audit-partitions.js';
 import { PURGE_RUNS_RETENTION_MS, PurgeStore, type PurgeConnection } from './purge.store.js';
+import { scheduledInstant } from './scheduled-instant.js';
 
 export type { PurgeResult, PurgeRunStatus } from './purge-result.js';
+export { scheduledInstant } from './scheduled-instant.js';
 
 /** Name of the purge's job in the SchedulerRegistry. */
 export const SESSION_PURGE_JOB = 'nest-pg-session:purge';
 
 /**
- * Deletes expired sessions (each with a `purged` audit row, in the same statement) and audit
- * rows past their retention, in small batches. One instance at a time: the others skip
+ * Deletes expired sessions (each with a `purged` audit row, in the same statement) in small
+ * batches, keeps the audit log's weekly partitions (made a week ahead, dropped past the retention). One instance at a time: the others skip
  * instead of waiting (see PurgeConnection for the lock). Scheduled with @nestjs/schedule from
  * the `purge.cron` option, and each scheduled tick runs on one instance only: the lock holder
  * claims the tick in session_purge_runs, and an instance whose tick fires after that skips it
@@ -129,9 +132,7 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
     const started = performance.now();
     const skip = (skipped: PurgeResult['skipped']) =>
       this.report({
-        sessionsDeleted: 0,
-        auditRowsDeleted: 0,
-        batches: 0,
+        ...NOTHING_PURGED,
         durationMs: elapsed(started),
         skipped,
         ...tickOf(tick),
@@ -160,7 +161,7 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
    * (or an error) as the evidence, the tick is not run again, and the next tick purges the rest.
    */
   private async run(started: number, tick?: Date): Promise<PurgeResult> {
-    const result: PurgeResult = { sessionsDeleted: 0, auditRowsDeleted: 0, batches: 0, durationMs: 0, ...tickOf(tick) };
+    const result: PurgeResult = { ...NOTHING_PURGED, durationMs: 0, ...tickOf(tick) };
     const connection = await this.store.connect();
     let locked = false;
     try {
@@ -186,9 +187,18 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
     }
   }
 
-  /** The run's work, counted into `result`; session_purge_runs keeps a week of ticks. */
+  /**
+   * The run's work, counted into `result`; session_purge_runs keeps a week of ticks. The audit
+   * log's partitions are made first, so today's rows never wait on a slow session purge to get one.
+   */
   private async purge(connection: PurgeConnection, result: PurgeResult): Promise<void> {
     const { batchSize, auditRetentionMs } = this.options;
+    const partitions = connection.auditPartitions();
+    const stopped = () => this.shutdown.signal.aborted;
+    const made = await partitions.createAhead(AUDIT_PARTITION_WEEKS_AHEAD, auditRetentionMs, stopped);
+    result.auditPartitionsCreated += made.created;
+    if (made.rowsMoved > 0) result.auditRowsMoved = (result.auditRowsMoved ?? 0) + made.rowsMoved;
+    this.partitionFailure('create', made.error);
     const sessions = (pass: 'idle' | 'absolute') => async () => {
       const { deleted, auditRows } = await connection.purgeExpiredSessions(
         pass,
@@ -201,14 +211,38 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
     const done =
       (await this.drain(result, sessions('idle'), (n) => (result.sessionsDeleted += n))) &&
       (await this.drain(result, sessions('absolute'), (n) => (result.sessionsDeleted += n))) &&
-      (auditRetentionMs === null ||
-        (await this.drain(
-          result,
-          () => connection.purgeOldAuditRows(auditRetentionMs, batchSize),
-          (n) => (result.auditRowsDeleted += n),
-        )));
+      (auditRetentionMs === null || (await this.expireAudit(partitions, auditRetentionMs, result)));
     if (!done) result.interrupted = true;
     else await connection.purgeOldTicks(PURGE_RUNS_RETENTION_MS);
+  }
+
+  /** Audit rows past the retention: whole partitions first, then what waits in DEFAULT. False when shutdown stopped it. */
+  private async expireAudit(partitions: AuditPartitions, retentionMs: number, result: PurgeResult): Promise<boolean> {
+    const gone = await partitions.dropExpired(retentionMs, () => this.shutdown.signal.aborted);
+    result.auditPartitionsDropped += gone.dropped;
+    result.auditRowsDeleted += gone.rowsDropped;
+    this.partitionFailure('drop', gone.error);
+    return this.drain(
+      result,
+      () => partitions.purgeOldDefaultRows(retentionMs, this.options.batchSize),
+      (n) => (result.auditRowsDeleted += n),
+    );
+  }
+
+  /**
+   * Partition DDL that fails (the table stayed locked past the lock timeout, the role may not own
+   * it) is a warning: sessions still get purged, audit rows still have DEFAULT, the next run
+   * retries. A lost connection still ends the run.
+   */
+  private partitionFailure(step: 'create' | 'drop', error: unknown): void {
+    if (error === undefined) return;
+    const code = String((error as { code?: unknown })?.code ?? '');
+    if (!/^[0-9A-Z]{5}$/.test(code) || /^(08|57P)/.test(code)) throw asStoreError(error);
+    const hint =
+      code === '42501'
+        ? ' (the role that runs the purge must own session_audit_log to create and drop its partitions)'
+        : '';
+    this.logger.warn(`audit partitions (${step}) failed, the next run tries again: ${describe(error)}${hint}`);
   }
 
   /**
@@ -256,32 +290,6 @@ function describe(error: unknown): string {
       : String((error as Error)?.message ?? error),
   );
 }
-
-/**
- * The instant a firing of `job` was due: the latest occurrence of its cron at or before the
- * moment it fired (cron fires at an occurrence or a little after it, never before), to the
- * second. Every instance on the same cron expression computes the same instant for the same
- * tick, however late its timer fired.
- */
-export function scheduledInstant(job: CronJob, firedAt: Date = job.lastDate() ?? new Date()): Date {
-  const zone = job.nextDate().zone;
-  const fired = Math.floor(firedAt.getTime() / 1_000) * 1_000;
-  // The first occurrence strictly after t (cron only has that direction).
-  const after = (t: number) => job.cronTime.getNextDateFrom(new Date(t), zone).toMillis();
-  // Look back 1 s, 2 s, 4 s, ... until an occurrence falls at or before the firing, then step
-  // forward to the last such one: a few calls however late the timer was.
-  let back = 1_000;
-  while (after(fired - back) > fired) {
-    if (back > MAX_LATENESS_MS) return new Date(fired);
-    back *= 2;
-  }
-  let due = after(fired - back);
-  for (let next = after(due); next <= fired; next = after(next)) due = next;
-  return new Date(due);
-}
-
-/** How far back scheduledInstant looks for the occurrence a late timer fired for. */
-const MAX_LATENESS_MS = 86_400_000;
 
 function tickOf(tick: Date | undefined): Pick<PurgeResult, 'tick'> {
   return tick ? { tick: tick.toISOString() } : {};

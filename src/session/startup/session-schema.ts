@@ -8,6 +8,8 @@ import type { Pool } from 'pg';
 export const SESSION_SCHEMA: readonly { readonly migration: string; readonly relations: readonly string[] }[] = [
   { migration: 'CreateSessionTables1763780000000', relations: ['user_sessions', 'session_audit_log'] },
   { migration: 'CreateSessionPurgeRuns1796169600000', relations: ['session_purge_runs'] },
+  // A partitioned audit log always has its DEFAULT partition; the plain table of before has none.
+  { migration: 'PartitionSessionAuditLog1796256000000', relations: ['session_audit_log_default'] },
   { migration: 'CreateSessionModuleKeys1796515200000', relations: ['session_module_keys'] },
   { migration: 'IndexAuditLogByNetwork1796515200001', relations: ['session_audit_log_inet_idx'] },
 ];
