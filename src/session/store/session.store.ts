@@ -13,7 +13,13 @@ import {
   type SessionSummary,
 } from './session-row.js';
 import { SESSION_SQL as SQL } from './session.sql.js';
-import type { AggregatedAuditRow, CreateSessionParams, PatchResult, RotateParams } from './session-store.types.js';
+import type {
+  AggregatedAuditRow,
+  CreateSessionParams,
+  PatchResult,
+  RetiredToken,
+  RotateParams,
+} from './session-store.types.js';
 import type { Statement } from './statement.js';
 
 /**
@@ -37,6 +43,14 @@ export interface SessionStoreOptions {
   /** Announce changes on INVALIDATION_CHANNEL (`cache.notify`). Default true. */
   notify?: boolean;
 }
+
+/**
+ * Retired token hashes kept per session, newest first; an older one is forgotten, and
+ * presenting it then answers `invalid` like any unknown token. 64 covers every periodic
+ * rotation of a session at the defaults (absoluteTimeout 12h / rotationInterval 15m = 48)
+ * plus 16 manual or step-up ones, at about 100 bytes each (hash, index entries, row).
+ */
+export const RETIRED_TOKENS_KEPT = 64;
 
 /** A login refused by the per-user session limit (policy 'reject'). */
 export class SessionLimitExceededError extends Error {
@@ -74,6 +88,23 @@ export class SessionStore {
   async lookupByTokenHash(tokenHash: Buffer): Promise<SessionLookup | undefined> {
     const [row] = await this.run(SQL.lookupByTokenHash, [tokenHash]);
     return row && toSessionLookup(row, row.is_current_token);
+  }
+
+  /** The session a token was once issued to, when it is one of its newest RETIRED_TOKENS_KEPT retired tokens. */
+  async findRetiredToken(tokenHash: Buffer): Promise<RetiredToken | undefined> {
+    const [row] = await this.run(SQL.findRetiredToken, [tokenHash]);
+    return (
+      row && {
+        sessionId: row.session_id,
+        generation: row.token_generation,
+        currentGeneration: row.current_generation,
+        retiredAt: row.retired_at,
+        revokedAt: row.revoked_at,
+        idleExpiresAt: row.idle_expires_at,
+        absoluteExpiresAt: row.absolute_expires_at,
+        dbNow: row.db_now,
+      }
+    );
   }
 
   /** The new times when this call wrote; undefined when another request already had (at most one writes). */
@@ -131,6 +162,7 @@ export class SessionStore {
       p.context.userAgent ?? null,
       p.reason,
       p.reauthenticated,
+      RETIRED_TOKENS_KEPT,
       this.notify,
     ]);
     if (!row) return undefined;
