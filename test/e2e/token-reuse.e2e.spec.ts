@@ -4,7 +4,7 @@ import { generateToken } from '../../src/session/token/session-token.js';
 import { ADAPTERS, cookie, sessionCookie, startDemo, type Adapter, type RunningDemo } from '../support/demo.js';
 
 type Transport = 'cookie' | 'bearer';
-const CASES: [Adapter, Transport][] = ADAPTERS.flatMap((a) => (['cookie', 'bearer'] as const).map((t) => [a, t]));
+const CASES = ADAPTERS.flatMap((a) => (['cookie', 'bearer'] as const).map((t): [Adapter, Transport] => [a, t]));
 
 /** A client: its address (the demo trusts X-Forwarded-For from loopback) and its browser. */
 const client = (ip: string, userAgent: string) => ({ 'X-Forwarded-For': ip, 'User-Agent': userAgent });

@@ -1,6 +1,6 @@
 import type { AuditContext } from '../audit/audit-event.js';
 import type { SessionStore } from '../store/session.store.js';
-import type { RetiredToken } from '../store/session-store.types.js';
+import type { RetiredToken } from '../store/session-row.js';
 
 /**
  * Theft detection for every token a session has retired. A retired token is fine for the

@@ -24,20 +24,6 @@ export interface RotateParams {
   context: AuditContext;
 }
 
-/** A token found among a session's retired ones, with what reuse detection decides on (database clock). */
-export interface RetiredToken {
-  sessionId: string;
-  /** The presented token's generation: 0 for the token issued at login, +1 per rotation. */
-  generation: number;
-  /** The session's current token's generation. */
-  currentGeneration: number;
-  retiredAt: Date;
-  revokedAt: Date | null;
-  idleExpiresAt: Date;
-  absoluteExpiresAt: Date;
-  dbNow: Date;
-}
-
 export type PatchResult =
   { ok: true; data: Record<string, unknown> } | { ok: false; reason: 'not_found' | 'too_large' };
 

@@ -6,20 +6,16 @@ import type { SessionMetrics } from '../metrics/session-metrics.js';
 import { queryWithin } from './bounded-wait.js';
 import { asStoreError, StoreErrorLog, StoreUnavailableError } from './pg-errors.js';
 import {
+  toRetiredToken,
   toSessionLookup,
   toSessionRow,
+  type RetiredToken,
   type SessionLookup,
   type SessionRow,
   type SessionSummary,
 } from './session-row.js';
 import { SESSION_SQL as SQL } from './session.sql.js';
-import type {
-  AggregatedAuditRow,
-  CreateSessionParams,
-  PatchResult,
-  RetiredToken,
-  RotateParams,
-} from './session-store.types.js';
+import type { AggregatedAuditRow, CreateSessionParams, PatchResult, RotateParams } from './session-store.types.js';
 import type { Statement } from './statement.js';
 
 /**
@@ -93,18 +89,7 @@ export class SessionStore {
   /** The session a token was once issued to, when it is one of its newest RETIRED_TOKENS_KEPT retired tokens. */
   async findRetiredToken(tokenHash: Buffer): Promise<RetiredToken | undefined> {
     const [row] = await this.run(SQL.findRetiredToken, [tokenHash]);
-    return (
-      row && {
-        sessionId: row.session_id,
-        generation: row.token_generation,
-        currentGeneration: row.current_generation,
-        retiredAt: row.retired_at,
-        revokedAt: row.revoked_at,
-        idleExpiresAt: row.idle_expires_at,
-        absoluteExpiresAt: row.absolute_expires_at,
-        dbNow: row.db_now,
-      }
-    );
+    return row && toRetiredToken(row);
   }
 
   /** The new times when this call wrote; undefined when another request already had (at most one writes). */
