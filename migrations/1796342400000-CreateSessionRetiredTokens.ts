@@ -8,17 +8,17 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * RETIRED_TOKENS_KEPT) and the cascade when the purge or a logout deletes the session.
  *
  * user_sessions.token_generation counts the session's tokens: 0 for the one issued at login,
- * +1 per rotation, so a reuse alert can say how far behind the presented token was. A session
- * rotated before this migration has its previous token recorded as generation 0 and its
- * current one as 1; older tokens of such sessions were never kept and stay unknown.
+ * +1 per rotation, so a reuse alert can say how far behind the presented token was. Adding it
+ * rewrites no row (a constant default, no CHECK to validate), and nothing is backfilled, so the
+ * migration holds its lock on user_sessions for an instant whatever the table's size. Sessions
+ * live at the upgrade count from 0; their previous token is still found by the hot path (a
+ * reuse alert for it then names no generation), older tokens of theirs were never kept.
  */
 export class CreateSessionRetiredTokens1796342400000 implements MigrationInterface {
   name = 'CreateSessionRetiredTokens1796342400000';
 
   async up(queryRunner: QueryRunner): Promise<void> {
-    await queryRunner.query(
-      `ALTER TABLE user_sessions ADD COLUMN token_generation integer NOT NULL DEFAULT 0 CHECK (token_generation >= 0)`,
-    );
+    await queryRunner.query(`ALTER TABLE user_sessions ADD COLUMN token_generation integer NOT NULL DEFAULT 0`);
     await queryRunner.query(`
       CREATE TABLE session_retired_tokens (
         token_hash       bytea       PRIMARY KEY CHECK (octet_length(token_hash) = 32),
@@ -29,11 +29,6 @@ export class CreateSessionRetiredTokens1796342400000 implements MigrationInterfa
     await queryRunner.query(
       `CREATE INDEX session_retired_tokens_session_idx ON session_retired_tokens (session_id, token_generation)`,
     );
-    // Sessions already rotated: their previous token becomes generation 0, the current one 1.
-    await queryRunner.query(`UPDATE user_sessions SET token_generation = 1 WHERE previous_token_hash IS NOT NULL`);
-    await queryRunner.query(`
-      INSERT INTO session_retired_tokens (token_hash, session_id, token_generation, retired_at)
-      SELECT previous_token_hash, id, 0, rotated_at FROM user_sessions WHERE previous_token_hash IS NOT NULL`);
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {

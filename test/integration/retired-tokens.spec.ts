@@ -237,35 +237,32 @@ describe('the retired-tokens migration on a database with sessions already rotat
   });
   afterAll(async () => db?.drop());
 
-  it('records each previous token as generation 0 (its current one becomes 1); down removes both', async () => {
+  it('rewrites no session (generation 0 for all); their previous token still revokes, without a generation; down removes both', async () => {
     const migration = new CreateSessionRetiredTokens1796342400000();
     const runner = { query: (text: string) => db.pool.query(text) } as never;
     await migration.down(runner);
-    const previous = hashToken(generateToken());
+    const previous = generateToken();
     const {
       rows: [rotated],
     } = await db.pool.query(
       `INSERT INTO user_sessions (token_hash, previous_token_hash, user_id, idle_expires_at, absolute_expires_at, rotated_at)
        VALUES ($1, $2, 'u-old', now() + interval '1 hour', now() + interval '2 hours', now() - interval '5 minutes')
-       RETURNING id, rotated_at`,
-      [hashToken(generateToken()), previous],
-    );
-    const {
-      rows: [fresh],
-    } = await db.pool.query(
-      `INSERT INTO user_sessions (token_hash, user_id, idle_expires_at, absolute_expires_at)
-       VALUES ($1, 'u-new', now() + interval '1 hour', now() + interval '2 hours') RETURNING id`,
-      [hashToken(generateToken())],
+       RETURNING id, ctid`,
+      [hashToken(generateToken()), hashToken(previous)],
     );
     await migration.up(runner);
-    const { rows: sessions } = await db.pool.query('SELECT id, token_generation FROM user_sessions ORDER BY user_id');
-    expect(sessions).toEqual([
-      { id: fresh.id, token_generation: 0 },
-      { id: rotated.id, token_generation: 1 },
-    ]);
-    const { rows: retired } = await db.pool.query('SELECT * FROM session_retired_tokens');
-    expect(retired).toEqual([
-      { token_hash: previous, session_id: rotated.id, token_generation: 0, retired_at: rotated.rotated_at },
-    ]);
+    // No UPDATE of user_sessions: the row is where it was (a rewrite would move it), and counts from 0.
+    const { rows: sessions } = await db.pool.query('SELECT id, ctid, token_generation FROM user_sessions');
+    expect(sessions).toEqual([{ id: rotated.id, ctid: rotated.ctid, token_generation: 0 }]);
+    expect((await db.pool.query('SELECT * FROM session_retired_tokens')).rows).toEqual([]);
+
+    const store = new SessionStore(db.pool);
+    await new TokenReuseDetector(store, GRACE).previousTokenReused(rotated.id, hashToken(previous), ctx);
+    const { rows: audit } = await db.pool.query(
+      `SELECT details FROM session_audit_log WHERE session_id = $1 AND event = 'token_reuse_detected'`,
+      [rotated.id],
+    );
+    expect(audit).toEqual([{ details: { reason: 'token_reuse' } }]);
+    expect(await store.findLiveById(rotated.id)).toBeUndefined();
   });
 });
