@@ -135,6 +135,16 @@ describe('retired tokens: every token a session rotated out, by hash, bounded pe
     },
   );
 
+  it('ten concurrent presentations of one retired token: one revokes and audits, the other nine answer as unknown', async () => {
+    const { id, tokens } = await sessionWithRotations(3);
+    await graceOver(id);
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, () => detector.retiredTokenReused(hashToken(tokens[0]), () => ctx)),
+    );
+    expect(answers.filter(Boolean)).toHaveLength(1);
+    expect(await auditOf(id, 'token_reuse_detected')).toHaveLength(1);
+  });
+
   it('inside the grace window a retired token is not reuse (in-flight requests of a manual rotation): nothing is revoked', async () => {
     const { id, tokens } = await sessionWithRotations(2, 'manual');
     expect(await detector.retiredTokenReused(hashToken(tokens[1]), () => ctx)).toBe(false);
