@@ -176,7 +176,7 @@ async function unbatched(pool, load, o) {
 /** Fresh tables: `expired` sessions past idle and/or absolute expiry (some revoked tombstones), `live` ones. */
 async function seed(pool, o, log) {
   const started = Date.now();
-  await pool.query('TRUNCATE user_sessions, session_audit_log');
+  await pool.query('TRUNCATE user_sessions, session_retired_tokens, session_audit_log');
   // Deterministic token hashes (sha256 of the row number); a realistic row: small data, ip, user agent.
   const insert = (from, to, idle, absolute, revoked) =>
     pool.query(

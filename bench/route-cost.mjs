@@ -12,6 +12,11 @@
 //   npm run build && node bench/route-cost.mjs                        (N=20000 requests per route)
 //   BUILDS=scratch/a,scratch/b,scratch/a N=10000 node bench/route-cost.mjs
 //   DATABASE_URL=postgres://... node bench/route-cost.mjs             (a fresh database there, else embedded)
+//   CACHE=0 FLOOD_LIMIT=0 ROUTES=/public-req,/me,/me#unknown node bench/route-cost.mjs
+//
+// `/me#unknown` is /me with a well-formed token no session has (401): what a guess or a
+// stale token costs. FLOOD_LIMIT sets flood.limit (0 never blocks), else the default limit
+// would answer 429 after 100 of them.
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
@@ -85,7 +90,11 @@ async function startApp(build, k) {
         extra: { max: 20 },
       }),
       SessionModule.forRootAsync({
-        useFactory: () => ({ purge: { enabled: false }, cache: { enabled: process.env.CACHE !== '0' } }),
+        useFactory: () => ({
+          purge: { enabled: false },
+          cache: { enabled: process.env.CACHE !== '0' },
+          ...(process.env.FLOOD_LIMIT ? { flood: { limit: Number(process.env.FLOOD_LIMIT) } } : {}),
+        }),
         dataSource,
       }),
     ],
@@ -102,16 +111,20 @@ for (const [k, build] of builds.entries()) apps.push(await startApp(build, k));
 await new Promise((resolve) => setTimeout(resolve, 500)); // the caches' LISTEN connections
 
 const cookies = Array.from({ length: 50 }, (_, k) => `__Host-sid=${tokenOf(k + 1)}`);
-async function timed(app, url, k) {
+const unknownCookies = Array.from({ length: 50 }, (_, k) => `__Host-sid=${tokenOf(999_000_000 + k)}`); // never seeded
+async function timed(app, route, k) {
+  const [url, variant] = route.split('#');
   const started = performance.now();
   const response = await app.fastify.inject({
     method: 'GET',
     url,
-    headers: { cookie: cookies[k % 50], 'user-agent': BENCH_USER_AGENT },
+    headers: { cookie: (variant === 'unknown' ? unknownCookies : cookies)[k % 50], 'user-agent': BENCH_USER_AGENT },
     remoteAddress: '127.0.0.1',
   });
   const micros = 1000 * (performance.now() - started);
-  if (response.statusCode !== 200) throw new Error(`${app.label} ${url}: ${response.statusCode} ${response.body}`);
+  const expected = variant === 'unknown' ? 401 : 200;
+  if (response.statusCode !== expected)
+    throw new Error(`${app.label} ${route}: ${response.statusCode} ${response.body}`);
   return micros;
 }
 const routes = (process.env.ROUTES ?? '/public,/public-req,/me').split(',');

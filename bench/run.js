@@ -332,8 +332,8 @@ async function benchAdapter(adapter, databaseUrl, pool) {
       loadAverage1m: runs.map((x) => Math.round(x.load * 100) / 100),
     };
   }
-  // Requests that must cost no SQL: no cookie, malformed tokens (and, for reference, an unknown
-  // well-formed one, which costs its one lookup). Run after the measured routes and kept under
+  // Requests that must cost no SQL: no cookie, malformed tokens (and an unknown well-formed one,
+  // which costs exactly two reads: the lookup and the retired-token check of theft detection). Run after the measured routes and kept under
   // the flood limit (100 bad tokens per source per minute), which would otherwise refuse every
   // later request from 127.0.0.1 with a 429 (and no SQL).
   const zeroSql = {};
@@ -600,6 +600,13 @@ function targets(adapters, rowCount) {
       r.cached.sqlReadsPerReq.toFixed(4),
       r.cached.sqlReadsPerReq <= 0.05,
       `${r.cached.sqlCounts.reads} reads / ${r.cached.serverRequests} req`,
+    );
+    const unknown = a.zeroSql.unknownWellFormed;
+    check(
+      `${a.adapter}: unknown token: 2 SQL reads (lookup + retired tokens)`,
+      (unknown.reads / unknown.requests).toFixed(4),
+      unknown.reads === 2 * unknown.requests,
+      `${unknown.reads} reads / ${unknown.requests} requests, statuses ${JSON.stringify(unknown.statuses)}`,
     );
     for (const [name, z] of Object.entries(a.zeroSql)) {
       if (name === 'unknownWellFormed') continue;

@@ -1,6 +1,7 @@
 import { CreateSessionTables1763780000000 } from './1763780000000-CreateSessionTables.js';
 import { CreateSessionPurgeRuns1796169600000 } from './1796169600000-CreateSessionPurgeRuns.js';
 import { PartitionSessionAuditLog1796256000000 } from './1796256000000-PartitionSessionAuditLog.js';
+import { CreateSessionRetiredTokens1796342400000 } from './1796342400000-CreateSessionRetiredTokens.js';
 import { CreateSessionModuleKeys1796515200000 } from './1796515200000-CreateSessionModuleKeys.js';
 import { IndexAuditLogByNetwork1796515200001 } from './1796515200001-IndexAuditLogByNetwork.js';
 
@@ -9,6 +10,7 @@ export const sessionMigrations = [
   CreateSessionTables1763780000000,
   CreateSessionPurgeRuns1796169600000,
   PartitionSessionAuditLog1796256000000,
+  CreateSessionRetiredTokens1796342400000,
   CreateSessionModuleKeys1796515200000,
   IndexAuditLogByNetwork1796515200001,
 ];
@@ -17,6 +19,7 @@ export {
   CreateSessionTables1763780000000,
   CreateSessionPurgeRuns1796169600000,
   PartitionSessionAuditLog1796256000000,
+  CreateSessionRetiredTokens1796342400000,
   CreateSessionModuleKeys1796515200000,
   IndexAuditLogByNetwork1796515200001,
 };

@@ -4,6 +4,7 @@ import { boundText, MAX_IP_LENGTH, MAX_USER_AGENT_LENGTH, type AuditContext } fr
 import { clockOffset, monotonicNow, SessionCache } from './cache/session-cache.js';
 import { andThen, type MaybePromise } from './maybe-async.js';
 import { TokenFloodDetector } from './security/token-flood.detector.js';
+import { TokenReuseDetector } from './security/token-reuse.detector.js';
 import { SESSION_OPTIONS, SESSION_TRANSPORT } from './session.constants.js';
 import type { ResolvedSessionOptions } from './session.options.js';
 import { isLiveAt, type SessionLookup } from './store/session-row.js';
@@ -25,7 +26,8 @@ export type PendingOutcome = MaybePromise<ValidationOutcome>;
  *  1. read the token from the transport; none or malformed ends here, with no SQL; a source
  *     that has presented too many unknown or malformed tokens is refused (429), with no SQL;
  *  2. one indexed read by SHA-256(token), which also returns the database clock; none when
- *     the cache (optional, kept coherent by NOTIFY) holds a live copy of the row;
+ *     the cache (optional, kept coherent by NOTIFY) holds a live copy of the row; a token
+ *     matching no current or previous one costs one more, among the retired tokens (theft);
  *  3. decide: revoked, absolute expiry, idle expiry, previous token past grace (theft),
  *     client change (audited once per change, or rejected);
  *  4. write only when needed: rotate after the rotation interval, else touch when
@@ -39,13 +41,17 @@ export type PendingOutcome = MaybePromise<ValidationOutcome>;
  */
 @Injectable()
 export class SessionValidator {
+  private readonly reuse: TokenReuseDetector;
+
   constructor(
     private readonly store: SessionStore,
     @Inject(SESSION_TRANSPORT) private readonly transport: SessionTransport,
     @Inject(SESSION_OPTIONS) private readonly options: ResolvedSessionOptions,
     private readonly flood: TokenFloodDetector,
     private readonly cache: SessionCache,
-  ) {}
+  ) {
+    this.reuse = new TokenReuseDetector(store, options.rotationGraceMs);
+  }
 
   validate(request: HttpRequestLike, response: HttpResponseLike): PendingOutcome {
     // 1. token
@@ -82,8 +88,12 @@ export class SessionValidator {
     presented: PresentedToken,
   ): Promise<ValidationOutcome> {
     const sentAt = monotonicNow();
-    const row = await this.store.lookupByTokenHash(digestBytes(presented.digest));
+    const tokenHash = digestBytes(presented.digest);
+    const row = await this.store.lookupByTokenHash(tokenHash);
     if (!row) {
+      // Neither current nor previous: a token retired longer ago comes back as theft, once.
+      if (await this.reuse.retiredTokenReused(tokenHash, () => auditContext(request)))
+        return this.reject(response, 'revoked');
       this.flood.recordInvalid(request, 'unknown');
       return this.reject(response, 'invalid');
     }
@@ -114,8 +124,8 @@ export class SessionValidator {
     // A rotated-out token is fine for requests that were in flight during the rotation;
     // after the grace window, two parties hold the session, so neither keeps it.
     if (!row.isCurrentToken && now > row.rotatedAt.getTime() + this.options.rotationGraceMs) {
-      return this.store
-        .revoke(row.id, 'token_reuse', auditContext(request), { event: 'token_reuse_detected' })
+      return this.reuse
+        .previousTokenReused(row.id, digestBytes(presented.digest), auditContext(request))
         .then(() => this.reject(response, 'revoked'));
     }
     // A changed client is recorded (or the session revoked) before anything else is written.

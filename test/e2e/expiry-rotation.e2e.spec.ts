@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
+import { hashToken } from '../../src/session/token/session-token.js';
 import { installWriteCounter } from '../support/database.js';
 import { ADAPTERS, cookie, login, sessionCookie, sleep, startDemo, type RunningDemo } from '../support/demo.js';
 
@@ -132,7 +133,7 @@ describe.each(ADAPTERS)('deadlines on the database clock, moved in SQL (%s)', (a
       expect(await events(demo, sessionId)).toEqual(['created', 'rotated', 'token_reuse_detected']);
     });
 
-    it('concurrent requests at rotation time rotate once', async () => {
+    it('concurrent requests at rotation time rotate once, and retire the old token once', async () => {
       const { token, sessionId } = await login(demo.server);
       await move(demo, sessionId, `rotated_at = now() - interval '1 hour'`);
       const responses = await Promise.all(
@@ -142,6 +143,17 @@ describe.each(ADAPTERS)('deadlines on the database clock, moved in SQL (%s)', (a
       expect(issued).toHaveLength(1);
       expect((await events(demo, sessionId)).filter((e) => e === 'rotated')).toHaveLength(1);
       await request(demo.server).get('/me').set(cookie(issued[0]!)).expect(200);
+      const { rows } = await demo.db.pool.query(
+        `SELECT r.token_generation, s.token_generation AS current FROM session_retired_tokens r
+         JOIN user_sessions s ON s.id = r.session_id WHERE r.session_id = $1 AND r.token_hash = $2`,
+        [sessionId, hashToken(token)],
+      );
+      expect(rows).toEqual([{ token_generation: 0, current: 1 }]);
+      const { rows: all } = await demo.db.pool.query(
+        'SELECT count(*)::int AS n FROM session_retired_tokens WHERE session_id = $1',
+        [sessionId],
+      );
+      expect(all).toEqual([{ n: 1 }]);
     });
   });
 });

@@ -62,7 +62,7 @@ describe.each(ADAPTERS)('stolen cookie: token reuse after rotation (%s)', (adapt
         event: 'token_reuse_detected',
         ip: THIEF['X-Forwarded-For'],
         user_agent: THIEF['User-Agent'],
-        details: { reason: 'token_reuse' },
+        details: { reason: 'token_reuse', generation: 0, current: 1, behind: 1 },
       },
     ]);
   });

@@ -303,7 +303,7 @@ describe('audit rows and SessionEvents for every lifecycle event', () => {
       userId: 'u-reuse',
       actorId: null,
       ip: '198.51.100.66',
-      details: { reason: 'token_reuse' },
+      details: { reason: 'token_reuse', generation: 0, current: 1, behind: 1 },
     });
     expect(await isLive(id)).toBe(false);
   });

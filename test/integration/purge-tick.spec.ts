@@ -104,7 +104,7 @@ describe('each scheduled purge tick runs on exactly one instance (two Nest apps 
   });
   afterAll(async () => db?.drop());
   beforeEach(async () => {
-    await db.pool.query('TRUNCATE user_sessions, session_audit_log, session_purge_runs');
+    await db.pool.query('TRUNCATE user_sessions, session_retired_tokens, session_audit_log, session_purge_runs');
   });
 
   it('the instance whose tick fires after the winner finished skips it as claimed instead of running it again', async () => {

@@ -88,7 +88,7 @@ describe('session purge (store level, real Postgres)', () => {
   });
   afterAll(async () => db?.drop());
   beforeEach(async () => {
-    await db.pool.query('TRUNCATE user_sessions, session_audit_log');
+    await db.pool.query('TRUNCATE user_sessions, session_retired_tokens, session_audit_log');
     logs.clear();
   });
 

@@ -28,7 +28,11 @@ describe("SessionModule with a named DataSource ('sessions')", () => {
   afterEach(async () => {
     await app?.close();
     app = undefined;
-    await Promise.all([appDb, sessionDb].map((db) => db.pool.query('TRUNCATE user_sessions, session_audit_log')));
+    await Promise.all(
+      [appDb, sessionDb].map((db) =>
+        db.pool.query('TRUNCATE user_sessions, session_retired_tokens, session_audit_log'),
+      ),
+    );
   });
   afterAll(async () => {
     await appDb?.drop();

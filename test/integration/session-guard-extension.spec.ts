@@ -60,7 +60,7 @@ describe('SessionGuard subclasses', () => {
   afterEach(async () => {
     await app?.close();
     app = undefined;
-    await db.pool.query('TRUNCATE user_sessions, session_audit_log');
+    await db.pool.query('TRUNCATE user_sessions, session_retired_tokens, session_audit_log');
   });
   afterAll(async () => db?.drop());
 
@@ -131,7 +131,7 @@ describe('SessionGuard subclasses', () => {
     expect(untrusted).toHaveLength(1);
     expect(untrusted[0].ip).toMatch(/127\.0\.0\.1|::1/);
     await app!.close();
-    await db.pool.query('TRUNCATE user_sessions, session_audit_log');
+    await db.pool.query('TRUNCATE user_sessions, session_retired_tokens, session_audit_log');
 
     server = await start(true, [], (created) => created.set('trust proxy', 'loopback'));
     await request(server)

@@ -10,6 +10,7 @@ export const SESSION_SCHEMA: readonly { readonly migration: string; readonly rel
   { migration: 'CreateSessionPurgeRuns1796169600000', relations: ['session_purge_runs'] },
   // A partitioned audit log always has its DEFAULT partition; the plain table of before has none.
   { migration: 'PartitionSessionAuditLog1796256000000', relations: ['session_audit_log_default'] },
+  { migration: 'CreateSessionRetiredTokens1796342400000', relations: ['session_retired_tokens'] },
   { migration: 'CreateSessionModuleKeys1796515200000', relations: ['session_module_keys'] },
   { migration: 'IndexAuditLogByNetwork1796515200001', relations: ['session_audit_log_inet_idx'] },
 ];

@@ -66,3 +66,31 @@ export function toSessionRow(r: QueryResultRow): SessionRow {
   const { isCurrentToken: _current, dbNow: _now, ...row } = toSessionLookup(r, false);
   return row;
 }
+
+/** A token found among a session's retired ones, with what reuse detection decides on (database clock). */
+export interface RetiredToken {
+  sessionId: string;
+  /** The presented token's generation: 0 for the token issued at login, +1 per rotation. */
+  generation: number;
+  /** The session's current token's generation. */
+  currentGeneration: number;
+  retiredAt: Date;
+  revokedAt: Date | null;
+  idleExpiresAt: Date;
+  absoluteExpiresAt: Date;
+  dbNow: Date;
+}
+
+/** A findRetiredToken row. */
+export function toRetiredToken(r: QueryResultRow): RetiredToken {
+  return {
+    sessionId: r.session_id,
+    generation: r.token_generation,
+    currentGeneration: r.current_generation,
+    retiredAt: r.retired_at,
+    revokedAt: r.revoked_at,
+    idleExpiresAt: r.idle_expires_at,
+    absoluteExpiresAt: r.absolute_expires_at,
+    dbNow: r.db_now,
+  };
+}

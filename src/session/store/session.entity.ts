@@ -23,4 +23,6 @@ export class UserSessionEntity {
   @Column({ type: 'text', nullable: true }) ip: string | null;
   @Column({ name: 'user_agent', type: 'text', nullable: true }) userAgent: string | null;
   @Column({ type: 'integer' }) version: number;
+  /** 0 for the token issued at login, +1 per rotation (the retired ones are in session_retired_tokens). */
+  @Column({ name: 'token_generation', type: 'integer' }) tokenGeneration: number;
 }

@@ -48,6 +48,20 @@ export const SESSION_SQL = {
     LIMIT 1`,
   },
 
+  /**
+   * Only for a token the hot path did not find: was it ever one of a session's tokens? One
+   * indexed read (the primary key; the join reads the session by its own primary key on a
+   * hit only). The validator decides on the answer (session-validator.ts, reuse detection).
+   */
+  findRetiredToken: {
+    name: 'findRetiredToken',
+    text: `
+    SELECT r.session_id, r.token_generation, r.retired_at, s.token_generation AS current_generation,
+           s.revoked_at, s.idle_expires_at, s.absolute_expires_at, now() AS db_now
+    FROM session_retired_tokens r JOIN user_sessions s ON s.id = r.session_id
+    WHERE r.token_hash = $1`,
+  },
+
   /** Conditional: of N concurrent requests past the touch interval ($3 ms), exactly one writes. */
   touchIfStale: {
     name: 'touchIfStale',
@@ -113,7 +127,9 @@ export const SESSION_SQL = {
   /**
    * Swap in a new token. After a periodic rotation the old one stays in previous_token_hash
    * for the grace window (in-flight requests); after a manual one or a step-up it is dropped
-   * at once, so whoever else held it cannot ride the newly elevated session.
+   * at once, so whoever else held it cannot ride the newly elevated session. Either way its
+   * hash joins session_retired_tokens (reuse detection, any number of rotations later), and
+   * the session's retired hashes beyond the newest $10 are forgotten in the same statement.
    */
   rotate: {
     name: 'rotate',
@@ -121,22 +137,30 @@ export const SESSION_SQL = {
     WITH rotated AS (
       UPDATE user_sessions
       SET previous_token_hash = CASE WHEN $8::text = 'interval' THEN token_hash END, token_hash = $2,
+          token_generation = token_generation + 1,
           rotated_at = now(), last_seen_at = now(), idle_expires_at = now() + $4 * interval '1 millisecond',
           version = version + 1, authenticated_at = CASE WHEN $9 THEN now() ELSE authenticated_at END
       WHERE id = $1 AND token_hash = $3
         AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()
       RETURNING id, user_id, data, created_at, last_seen_at, authenticated_at, idle_expires_at,
-                absolute_expires_at, rotated_at, revoked_at, ip, user_agent, version, now() AS db_now
+                absolute_expires_at, rotated_at, revoked_at, ip, user_agent, version, token_generation, now() AS db_now
+    ), retired AS (
+      INSERT INTO session_retired_tokens (token_hash, session_id, token_generation, retired_at)
+      SELECT $3, id, token_generation - 1, rotated_at FROM rotated
+    ), forgotten AS (
+      DELETE FROM session_retired_tokens
+      WHERE session_id = $1 AND token_generation < (SELECT token_generation FROM rotated) - $10::int
     ), audit AS (
       INSERT INTO session_audit_log (event, session_id, user_id, actor_id, ip, user_agent, details)
-      SELECT 'rotated', id, user_id, $5, $6, $7, jsonb_build_object('reason', $8::text, 'version', version) FROM rotated
+      SELECT 'rotated', id, user_id, $5, $6, $7,
+             jsonb_build_object('reason', $8::text, 'version', version, 'generation', token_generation) FROM rotated
       RETURNING id::text AS id, occurred_at, event, session_id, user_id, actor_id, ip, user_agent, details
     )
     SELECT *,
       (SELECT coalesce(json_agg(a ORDER BY a.id::bigint), '[]'::json) FROM (SELECT * FROM audit) a) AS audit_rows,
       (SELECT coalesce(json_agg(n.id), '[]'::json)
        FROM (SELECT id, pg_notify('nest_pg_session', id::text)
-             FROM (SELECT id FROM rotated) ids WHERE $10::boolean) n) AS notified_ids
+             FROM (SELECT id FROM rotated) ids WHERE $11::boolean) n) AS notified_ids
     FROM rotated`,
   },
 

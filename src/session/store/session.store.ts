@@ -6,8 +6,10 @@ import type { SessionMetrics } from '../metrics/session-metrics.js';
 import { queryWithin } from './bounded-wait.js';
 import { asStoreError, StoreErrorLog, StoreUnavailableError } from './pg-errors.js';
 import {
+  toRetiredToken,
   toSessionLookup,
   toSessionRow,
+  type RetiredToken,
   type SessionLookup,
   type SessionRow,
   type SessionSummary,
@@ -37,6 +39,14 @@ export interface SessionStoreOptions {
   /** Announce changes on INVALIDATION_CHANNEL (`cache.notify`). Default true. */
   notify?: boolean;
 }
+
+/**
+ * Retired token hashes kept per session, newest first; an older one is forgotten, and
+ * presenting it then answers `invalid` like any unknown token. 64 covers every periodic
+ * rotation of a session at the defaults (absoluteTimeout 12h / rotationInterval 15m = 48)
+ * plus 16 manual or step-up ones, at about 100 bytes each (hash, index entries, row).
+ */
+export const RETIRED_TOKENS_KEPT = 64;
 
 /** A login refused by the per-user session limit (policy 'reject'). */
 export class SessionLimitExceededError extends Error {
@@ -74,6 +84,12 @@ export class SessionStore {
   async lookupByTokenHash(tokenHash: Buffer): Promise<SessionLookup | undefined> {
     const [row] = await this.run(SQL.lookupByTokenHash, [tokenHash]);
     return row && toSessionLookup(row, row.is_current_token);
+  }
+
+  /** The session a token was once issued to, when it is one of its newest RETIRED_TOKENS_KEPT retired tokens. */
+  async findRetiredToken(tokenHash: Buffer): Promise<RetiredToken | undefined> {
+    const [row] = await this.run(SQL.findRetiredToken, [tokenHash]);
+    return row && toRetiredToken(row);
   }
 
   /** The new times when this call wrote; undefined when another request already had (at most one writes). */
@@ -131,6 +147,7 @@ export class SessionStore {
       p.context.userAgent ?? null,
       p.reason,
       p.reauthenticated,
+      RETIRED_TOKENS_KEPT,
       this.notify,
     ]);
     if (!row) return undefined;
