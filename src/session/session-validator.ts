@@ -5,6 +5,7 @@ import { clockOffset, monotonicNow, SessionCache } from './cache/session-cache.j
 import { andThen, type MaybePromise } from './maybe-async.js';
 import { TokenFloodDetector } from './security/token-flood.detector.js';
 import { SESSION_OPTIONS, SESSION_TRANSPORT } from './session.constants.js';
+import { profileOf } from './lifetime/lifetime.options.js';
 import type { ResolvedSessionOptions } from './session.options.js';
 import { isLiveAt, type SessionLookup } from './store/session-row.js';
 import { SessionStore } from './store/session.store.js';
@@ -47,7 +48,11 @@ export class SessionValidator {
     private readonly cache: SessionCache,
   ) {}
 
-  validate(request: HttpRequestLike, response: HttpResponseLike): PendingOutcome {
+  /**
+   * `guests`: the route takes guest sessions (`@GuestSession()`). Elsewhere a guest's token
+   * counts as no session ('missing'), before anything is written: a guest is not a user.
+   */
+  validate(request: HttpRequestLike, response: HttpResponseLike, guests = false): PendingOutcome {
     // 1. token
     const reading = this.transport.read(request);
     if (reading.kind === 'none') return fail('missing');
@@ -64,6 +69,7 @@ export class SessionValidator {
       token: reading.token,
       digest: tokenDigest(reading.token),
       ticket: this.cache.ticket(),
+      guests,
     };
 
     // 2. row: a cached copy only ever says "still live" (judged at our clock plus the database
@@ -100,6 +106,7 @@ export class SessionValidator {
     now: number,
     presented: PresentedToken,
   ): PendingOutcome {
+    if (row.userId === null && !presented.guests) return fail('missing');
     if (row.revokedAt) return this.reject(response, 'revoked');
     if (now >= row.absoluteExpiresAt.getTime()) {
       return this.store
@@ -163,7 +170,8 @@ export class SessionValidator {
     presented: PresentedToken,
   ): Promise<ValidationOutcome> {
     const sentAt = monotonicNow();
-    const touched = await this.store.touchIfStale(row.id, this.options.idleTimeoutMs, this.options.touchIntervalMs);
+    const idleTimeoutMs = profileOf(this.options.lifetimes, row.lifetime).idleTimeoutMs;
+    const touched = await this.store.touchIfStale(row.id, idleTimeoutMs, this.options.touchIntervalMs);
     if (touched) {
       const fresh = { ...row, ...touched, dbNow: touched.lastSeenAt };
       this.cache.set(presented.digest, fresh, clockOffset(touched.lastSeenAt, sentAt), presented.ticket);
@@ -212,7 +220,7 @@ export class SessionValidator {
   async rotateToken(
     request: HttpRequestLike,
     response: HttpResponseLike,
-    row: { id: string },
+    row: { id: string; lifetime?: string },
     oldDigest: string,
     reason: 'interval' | 'manual' | 'reauthenticated',
   ): Promise<{ row: SessionLookup; token: string; digest: string } | undefined> {
@@ -222,7 +230,7 @@ export class SessionValidator {
       id: row.id,
       oldTokenHash: digestBytes(oldDigest),
       newTokenHash: digestBytes(digest),
-      idleTimeoutMs: this.options.idleTimeoutMs,
+      idleTimeoutMs: profileOf(this.options.lifetimes, row.lifetime ?? 'default').idleTimeoutMs,
       reason,
       reauthenticated: reason === 'reauthenticated',
       context: auditContext(request),
@@ -244,9 +252,10 @@ export class SessionValidator {
     digest: string,
     checkedAt?: number,
   ): ActiveSession {
-    const session = new RequestSession(row, this.transport.kind, token, digest, checkedAt);
+    const session = new RequestSession(row, this.transport.kind, token, digest, checkedAt).asSession();
     attachSession(request, session);
-    return session;
+    // A guest only where the route asked for guests (validate's `guests`) or created one (patchCurrent).
+    return session as ActiveSession;
   }
 
   private accept(
@@ -275,6 +284,8 @@ interface PresentedToken {
   readonly token: string;
   readonly digest: string;
   readonly ticket: number;
+  /** The route takes guest sessions. */
+  readonly guests: boolean;
 }
 
 function fail(reason: SessionFailureReason): ValidationOutcome {

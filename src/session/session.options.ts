@@ -2,6 +2,14 @@ import { validateCronExpression } from 'cron';
 import { SessionAdminOptions } from './admin/admin.options.js';
 import { defaultCsrfCookieName, SessionCsrfOptions } from './csrf/csrf.options.js';
 import { formatDuration, parseDuration, type Duration } from './duration.js';
+import { SessionGuestOptions } from './guest/guest.options.js';
+import {
+  PROFILE_NAME,
+  RESERVED_PROFILES,
+  SessionLifetimeOptions,
+  type LifetimeProfile,
+  type LifetimeProfiles,
+} from './lifetime/lifetime.options.js';
 import { SessionMetricsOptions } from './metrics/metrics.options.js';
 import * as is from './option-schema.js';
 import { SessionOptionsError } from './option-schema.js';
@@ -68,6 +76,22 @@ export class SessionModuleOptions {
   @is.Dur({ min: 1 }) idleTimeout?: Duration;
   /** Ends a session this long after login, whatever the activity. */
   @is.Dur({ min: 1 }) absoluteTimeout?: Duration;
+  /**
+   * Named lifetimes a login may choose instead (`create(req, res, { lifetime: 'remember' })`),
+   * e.g. `{ remember: { idleTimeout: '7d', absoluteTimeout: '30d' } }`. The one above is `default`.
+   */
+  @is.NestedMap(
+    () => SessionLifetimeOptions,
+    PROFILE_NAME,
+    "must be a profile name such as 'remember' (a letter, then letters, digits, '_' or '-', at most 32)",
+  )
+  lifetimes?: Record<string, SessionLifetimeOptions>;
+  /** No lifetime (of any profile, guests included) may have a longer idle timeout. */
+  @is.Dur({ min: 1 }) maxIdleTimeout?: Duration;
+  /** No lifetime may have a longer absolute timeout; browsers keep a cookie at most 400 days anyway. */
+  @is.Dur({ min: 1 }) maxAbsoluteTimeout?: Duration;
+  /** Guest sessions for visitors who have not logged in (off by default). */
+  @is.Nested(() => SessionGuestOptions) guests?: SessionGuestOptions;
   /** How stale `last_seen_at` may get before a request writes it. Default: idleTimeout / 10, at most a minute. */
   @is.Dur({ min: 1 }) touchInterval?: Duration;
   /** Replace the token this often; 0 turns periodic rotation off. Under a second would write on most requests. */
@@ -100,6 +124,16 @@ export class SessionModuleOptions {
 export const DEFAULTS = {
   idleTimeout: '30m',
   absoluteTimeout: '12h',
+  maxIdleTimeout: '30d',
+  maxAbsoluteTimeout: '400d',
+  guests: {
+    enabled: false,
+    idleTimeout: '20m',
+    absoluteTimeout: '6h',
+    maxDataBytes: 4_096,
+    createLimit: 30,
+    createWindow: '10m',
+  },
   touchInterval: '60s', // at most: idleTimeout / 10 when that is shorter
   rotationInterval: '15m',
   rotationGrace: '30s', // at most: idleTimeout / 2 when that is shorter
@@ -148,9 +182,21 @@ function resolve(o: Filled<SessionModuleOptions, typeof DEFAULTS>, given: Sessio
   const idleTimeoutMs = ms(o.idleTimeout);
   const { auditRetention, ...purge } = o.purge;
   const { notify, ttl, ...cache } = o.cache;
+  const guests = o.guests;
   return {
     idleTimeoutMs,
     absoluteTimeoutMs: ms(o.absoluteTimeout),
+    lifetimes: lifetimeProfiles(o, idleTimeoutMs),
+    maxIdleTimeoutMs: ms(o.maxIdleTimeout),
+    maxAbsoluteTimeoutMs: ms(o.maxAbsoluteTimeout),
+    guests: {
+      enabled: guests.enabled,
+      idleTimeoutMs: ms(guests.idleTimeout),
+      absoluteTimeoutMs: ms(guests.absoluteTimeout),
+      maxDataBytes: guests.maxDataBytes,
+      createLimit: guests.createLimit,
+      createWindowMs: ms(guests.createWindow),
+    },
     touchIntervalMs: isGiven(given.touchInterval)
       ? ms(o.touchInterval)
       : Math.min(ms(o.touchInterval), Math.floor(idleTimeoutMs / 10)),
@@ -179,6 +225,59 @@ function resolve(o: Filled<SessionModuleOptions, typeof DEFAULTS>, given: Sessio
   };
 }
 
+/** `default` (idleTimeout/absoluteTimeout), `guest` (the guests group), then the named ones. */
+function lifetimeProfiles(o: Filled<SessionModuleOptions, typeof DEFAULTS>, idleTimeoutMs: number): LifetimeProfiles {
+  const profile = (name: string, idle: number, absolute: number): [string, LifetimeProfile] => [
+    name,
+    Object.freeze({ name, idleTimeoutMs: idle, absoluteTimeoutMs: absolute }),
+  ];
+  return new Map([
+    profile('default', idleTimeoutMs, ms(o.absoluteTimeout)),
+    profile('guest', ms(o.guests.idleTimeout), ms(o.guests.absoluteTimeout)),
+    ...Object.entries(o.lifetimes ?? {})
+      .filter(([name]) => !(RESERVED_PROFILES as readonly string[]).includes(name)) // refused by a rule
+      .map(([name, p]) => profile(name, ms(p.idleTimeout), ms(p.absoluteTimeout))),
+  ]);
+}
+
+/** Where each profile's timeouts are written in the options, for messages. */
+const PROFILE_OPTION = (name: string) =>
+  name === 'default'
+    ? { idle: 'idleTimeout', absolute: 'absoluteTimeout' }
+    : name === 'guest'
+      ? { idle: 'guests.idleTimeout', absolute: 'guests.absoluteTimeout' }
+      : { idle: `lifetimes.${name}.idleTimeout`, absolute: `lifetimes.${name}.absoluteTimeout` };
+
+/** Each profile within the maxima, its idle timeout within its absolute one and longer than a touch or a grace. */
+function lifetimeProblems(
+  o: ResolvedSessionOptions,
+  show: (path: string) => string,
+  given: (path: string) => boolean,
+): string[] {
+  const problems: string[] = [];
+  for (const [name, p] of o.lifetimes) {
+    if (name === 'guest' && !o.guests.enabled) continue; // its defaults bind nothing then
+    const at = PROFILE_OPTION(name);
+    if (p.idleTimeoutMs > o.maxIdleTimeoutMs)
+      problems.push(`${at.idle}: ${show(at.idle)} is longer than maxIdleTimeout ${show('maxIdleTimeout')}`);
+    if (p.absoluteTimeoutMs > o.maxAbsoluteTimeoutMs)
+      problems.push(
+        `${at.absolute}: ${show(at.absolute)} is longer than maxAbsoluteTimeout ${show('maxAbsoluteTimeout')}`,
+      );
+    // The module-wide pair keeps its own rules below (a default idle above a short absolute is harmless).
+    if (name === 'default') continue;
+    if (p.idleTimeoutMs > p.absoluteTimeoutMs && (name !== 'guest' || given(at.idle)))
+      problems.push(`${at.idle}: ${show(at.idle)} must not exceed ${at.absolute} ${show(at.absolute)}`);
+    if (p.idleTimeoutMs <= o.touchIntervalMs)
+      problems.push(
+        `${at.idle}: ${show(at.idle)} must be longer than touchInterval ${show('touchInterval')}, or activity would never extend it`,
+      );
+    else if (p.idleTimeoutMs <= o.rotationGraceMs)
+      problems.push(`${at.idle}: ${show(at.idle)} must be longer than rotationGrace ${show('rotationGrace')}`);
+  }
+  return problems;
+}
+
 export type ResolvedSessionOptions = ReturnType<typeof resolve>;
 export type ResolvedCookieOptions = ResolvedSessionOptions['cookie'];
 export type ResolvedPurgeOptions = ResolvedSessionOptions['purge'];
@@ -204,6 +303,13 @@ function prefixProblem(name: string, cookie: ResolvedCookieOptions): string | un
  */
 type Rule = (o: ResolvedSessionOptions, show: (path: string) => string, given: (path: string) => boolean) => unknown;
 const RULES: Rule[] = [
+  // `default` and `guest` are spelled elsewhere in the options; naming them here would say it twice.
+  (_o, _show, given) =>
+    RESERVED_PROFILES.filter((name) => given(`lifetimes.${name}`)).map(
+      (name) =>
+        `lifetimes.${name}: is a reserved name: ${name === 'default' ? 'set idleTimeout and absoluteTimeout' : 'set guests.idleTimeout and guests.absoluteTimeout'} instead`,
+    ),
+  lifetimeProblems,
   // A default idle timeout above a short absolute one is harmless: the absolute one ends the session first.
   (o, show, given) =>
     given('idleTimeout') &&
@@ -287,7 +393,7 @@ export function resolveSessionOptions(
     const ms = at(resolved, `${path}Ms`);
     return `${is.quoted(typeof ms === 'number' ? formatDuration(ms) : at(resolved, path))} (default)`;
   };
-  const broken = RULES.map((rule) => rule(resolved, show, given)).filter((problem) => typeof problem === 'string');
+  const broken = RULES.flatMap((rule) => rule(resolved, show, given)).filter((problem) => typeof problem === 'string');
   if (broken.length > 0) throw SessionOptionsError.of(broken);
   return resolved;
 }

@@ -1,19 +1,30 @@
 import {
   BadRequestException,
   ConflictException,
+  HttpException,
+  HttpStatus,
   Inject,
   Injectable,
   NotFoundException,
   PayloadTooLargeException,
 } from '@nestjs/common';
-import { attachSession, internalsOf, sessionOf, type ActiveSession } from './active-session.js';
+import {
+  attachSession,
+  internalsOf,
+  sessionOf,
+  type ActiveSession,
+  type ActiveGuestSession,
+} from './active-session.js';
 import type { RevokeReason } from './audit/audit-event.js';
+import { GuestCreationLimiter } from './guest/guest-creation.limiter.js';
+import { profileOf, type LifetimeProfile } from './lifetime/lifetime.options.js';
+import { mayCreateGuest } from './request-state.js';
 import { assertStorableData } from './session-data.js';
 import { auditContext, SessionValidator } from './session-validator.js';
 import { SESSION_OPTIONS, SESSION_TRANSPORT } from './session.constants.js';
 import type { ResolvedSessionOptions } from './session.options.js';
 import { isDataException } from './store/pg-errors.js';
-import type { SessionSummary } from './store/session-row.js';
+import { isLiveAt, type SessionLookup, type SessionSummary } from './store/session-row.js';
 import { SessionLimitExceededError, SessionStore } from './store/session.store.js';
 import { digestBytes, generateToken, hashToken, tokenDigest } from './token/session-token.js';
 import { DroppedCookieWarning } from './transport/cookie.transport.js';
@@ -23,6 +34,13 @@ import type { SessionTransport } from './transport/session-transport.js';
 export interface CreateSessionInput {
   userId: string;
   data?: Record<string, unknown>;
+  /** A profile of the `lifetimes` option (e.g. 'remember'); default: 'default' (idleTimeout, absoluteTimeout). */
+  lifetime?: string;
+  /**
+   * When the request carries a live guest session's token, how its data joins `data` in the new
+   * session. Default: the guest's keys, then `data`'s (`{ ...guestData, ...data }`).
+   */
+  mergeGuestData?: (guestData: Record<string, unknown>, data: Record<string, unknown>) => Record<string, unknown>;
 }
 
 /** What `create()` returns; safe to send as the login response body. */
@@ -31,6 +49,8 @@ export interface CreatedSession {
   userId: string;
   createdAt: Date;
   expiresAt: Date;
+  /** The lifetime profile it was created with. */
+  lifetime: string;
   /** Bearer transport only: the client's token. Never present with cookies. */
   token?: string;
   /** Cookie transport only: the CSRF token for the `x-csrf-token` header (also in the `__Host-csrf` cookie). */
@@ -47,6 +67,7 @@ export class SessionService {
     private readonly validator: SessionValidator,
     @Inject(SESSION_TRANSPORT) private readonly transport: SessionTransport,
     @Inject(SESSION_OPTIONS) private readonly options: ResolvedSessionOptions,
+    private readonly guestLimiter: GuestCreationLimiter,
   ) {}
 
   /**
@@ -63,20 +84,49 @@ export class SessionService {
     if (typeof input?.userId !== 'string' || input.userId.length === 0 || input.userId.length > 255) {
       throw new TypeError('SessionService.create: userId must be a string of 1..255 characters');
     }
-    const data = input.data ?? {};
-    assertStorableData(data, this.options.maxDataBytes);
+    const profile = this.chosenProfile(input.lifetime);
+    assertStorableData(input.data ?? {}, this.options.maxDataBytes);
     const carried = this.transport.read(request);
+    const replaces = carried.kind === 'token' ? hashToken(carried.token) : null;
+    // A guest becoming this user: its data moves into the new session, its token is revoked by the insert.
+    const guest = replaces && this.options.guests.enabled ? await this.liveGuest(replaces) : undefined;
+    const data = guest ? (input.mergeGuestData ?? defaultMerge)(guest.data, input.data ?? {}) : (input.data ?? {});
+    if (guest) assertStorableData(data, this.options.maxDataBytes);
+    const session = await this.start(request, response, input.userId, data, profile, replaces);
+    return {
+      sessionId: session.id,
+      userId: input.userId,
+      createdAt: session.createdAt,
+      expiresAt: session.expiresAt,
+      lifetime: profile.name,
+      ...(this.transport.kind === 'bearer' ? { token: session.token } : { csrfToken: session.csrfToken }),
+    };
+  }
+
+  /**
+   * Inserts the session (a guest's when `userId` is null), sets the cookie for the profile's
+   * absolute timeout, and attaches the session to the request.
+   */
+  private async start(
+    request: HttpRequestLike,
+    response: HttpResponseLike,
+    userId: string | null,
+    data: Record<string, unknown>,
+    profile: LifetimeProfile,
+    replaces: Buffer | null,
+  ): Promise<ActiveSession & { token: string }> {
     const token = generateToken();
     const digest = tokenDigest(token);
     const context = auditContext(request);
     const row = await this.store
       .create({
         tokenHash: digestBytes(digest),
-        replacesTokenHash: carried.kind === 'token' ? hashToken(carried.token) : null,
-        userId: input.userId,
+        replacesTokenHash: replaces,
+        userId,
         data,
-        idleTimeoutMs: this.options.idleTimeoutMs,
-        absoluteTimeoutMs: this.options.absoluteTimeoutMs,
+        lifetime: profile.name,
+        idleTimeoutMs: profile.idleTimeoutMs,
+        absoluteTimeoutMs: profile.absoluteTimeoutMs,
         ip: context.ip ?? null,
         userAgent: context.userAgent ?? null,
         limit: this.options.sessionLimit,
@@ -92,16 +142,28 @@ export class SessionService {
         }
         throw error;
       });
-    this.transport.write(response, token, this.options.absoluteTimeoutMs);
+    this.transport.write(response, token, row.absoluteExpiresAt.getTime() - row.dbNow.getTime());
     if (this.transport.kind === 'cookie') this.droppedCookie.check(request, this.options.cookie);
-    const session = this.validator.attach(request, row, token, digest);
-    return {
-      sessionId: row.id,
-      userId: row.userId,
-      createdAt: row.createdAt,
-      expiresAt: session.expiresAt,
-      ...(this.transport.kind === 'bearer' ? { token } : { csrfToken: session.csrfToken }),
-    };
+    return Object.assign(this.validator.attach(request, row, token, digest), { token });
+  }
+
+  /** The profile a login chose; an unknown name is the app's mistake, said plainly. */
+  private chosenProfile(name: string | undefined): LifetimeProfile {
+    if (name === undefined) return profileOf(this.options.lifetimes, 'default');
+    const profile = name === 'guest' ? undefined : this.options.lifetimes.get(name);
+    if (!profile) {
+      const known = [...this.options.lifetimes.keys()].filter((known) => known !== 'guest');
+      throw new TypeError(
+        `SessionService.create: unknown lifetime ${JSON.stringify(name)}; the lifetimes option has: ${known.join(', ')}`,
+      );
+    }
+    return profile;
+  }
+
+  /** The live guest session a token belongs to, if it is one. */
+  private async liveGuest(tokenHash: Buffer): Promise<SessionLookup | undefined> {
+    const row = await this.store.lookupByTokenHash(tokenHash);
+    return row && row.userId === null && !row.revokedAt && isLiveAt(row) ? row : undefined;
   }
 
   /** The session the guard attached to this request, if any. */
@@ -112,7 +174,7 @@ export class SessionService {
   /** Logout: the row is deleted server-side, the cookie cleared, and the browser told to drop cookies. */
   async destroy(request: HttpRequestLike, response: HttpResponseLike): Promise<void> {
     const session = this.requireSession(request);
-    await this.store.deleteWithEvent(session.id, 'logout', auditContext(request, session.userId));
+    await this.store.deleteWithEvent(session.id, 'logout', auditContext(request, session.userId ?? undefined));
     this.transport.clear(response);
     if (this.transport.kind === 'cookie') setHeader(response, 'Clear-Site-Data', '"cookies"');
     attachSession(request, null);
@@ -193,16 +255,67 @@ export class SessionService {
    * Merges the given keys into the session's data in one statement (`data || patch`), so
    * concurrent patches of different keys never lose each other. Returns the merged data.
    */
-  async patch(session: ActiveSession, patch: Record<string, unknown>): Promise<Record<string, unknown>> {
-    assertStorableData(patch, this.options.maxDataBytes);
-    const result = await this.store.patchData(session.id, patch, this.options.maxDataBytes).catch((error: unknown) => {
+  async patch(
+    session: ActiveSession | ActiveGuestSession,
+    patch: Record<string, unknown>,
+  ): Promise<Record<string, unknown>> {
+    const maxDataBytes = session.isGuest ? this.options.guests.maxDataBytes : this.options.maxDataBytes;
+    assertStorableData(patch, maxDataBytes);
+    const result = await this.store.patchData(session.id, patch, maxDataBytes).catch((error: unknown) => {
       if (isDataException(error)) throw new BadRequestException('session data rejected by the database');
       throw error;
     });
     if (result.ok) return result.data;
     if (result.reason === 'too_large')
-      throw new PayloadTooLargeException(`session data would exceed the ${this.options.maxDataBytes}-byte limit`);
+      throw new PayloadTooLargeException(`session data would exceed the ${maxDataBytes}-byte limit`);
     throw new NotFoundException('session not found');
+  }
+
+  /**
+   * patch() for the request's own session, user or guest. On a `@GuestSession()` route without
+   * one (and `guests.enabled`), starts a guest session holding `patch`: the only way a guest
+   * session is created, so reads never create rows. Each source may start `guests.createLimit`
+   * per `guests.createWindow`, then gets 429. Returns the merged data; `current(request)` then
+   * holds the session (its `csrfToken` for the next write).
+   */
+  async patchCurrent(
+    request: HttpRequestLike,
+    response: HttpResponseLike,
+    patch: Record<string, unknown>,
+  ): Promise<Record<string, unknown>> {
+    const session = sessionOf(request);
+    if (session) return this.patch(session, patch);
+    if (!mayCreateGuest(request))
+      throw new Error(
+        'SessionService.patchCurrent: no session on this request, and only a @GuestSession() route starts one',
+      );
+    if (!this.options.guests.enabled)
+      throw new Error('SessionService.patchCurrent: cannot start a guest session: guests.enabled is false');
+    assertStorableData(patch, this.options.guests.maxDataBytes);
+    const retryAfter = this.guestLimiter.acquire(request);
+    if (retryAfter > 0) {
+      setHeader(response, 'Retry-After', String(retryAfter));
+      throw new HttpException(
+        {
+          statusCode: 429,
+          error: 'Too Many Requests',
+          reason: 'too_many_guest_sessions',
+          message: 'Too many new sessions from this address: try again later',
+        },
+        HttpStatus.TOO_MANY_REQUESTS,
+      );
+    }
+    const carried = this.transport.read(request);
+    const replaces = carried.kind === 'token' ? hashToken(carried.token) : null;
+    const guest = await this.start(
+      request,
+      response,
+      null,
+      patch,
+      profileOf(this.options.lifetimes, 'guest'),
+      replaces,
+    );
+    return guest.data;
   }
 
   private requireSession(request: object): ActiveSession {
@@ -210,4 +323,9 @@ export class SessionService {
     if (!session) throw new Error('No session on this request: call it from a route the SessionGuard protects');
     return session;
   }
+}
+
+/** The documented rule: the guest's keys are carried, the login's own `data` wins a clash. */
+function defaultMerge(guestData: Record<string, unknown>, data: Record<string, unknown>): Record<string, unknown> {
+  return { ...guestData, ...data };
 }

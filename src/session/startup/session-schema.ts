@@ -3,15 +3,25 @@ import type { Pool } from 'pg';
 /**
  * What each session migration creates that the module cannot work without, newest last. When
  * a migration is added to `sessionMigrations`, add what it creates here (a unit test fails
- * until every migration has an entry), so an app that missed it refuses to start.
+ * until every migration has an entry), so an app that missed it refuses to start. A migration
+ * that adds a column names it as `table.column`.
  */
 export const SESSION_SCHEMA: readonly { readonly migration: string; readonly relations: readonly string[] }[] = [
   { migration: 'CreateSessionTables1763780000000', relations: ['user_sessions', 'session_audit_log'] },
   { migration: 'CreateSessionPurgeRuns1796169600000', relations: ['session_purge_runs'] },
+  { migration: 'AddSessionLifetimesAndGuests1796428800000', relations: ['user_sessions.lifetime'] },
 ];
 
-/** One statement: the relations that do not resolve on the connection's search_path, as the store's SQL would see them. */
-export const SCHEMA_CHECK_SQL = `SELECT r AS relation FROM unnest($1::text[]) AS r WHERE to_regclass(r) IS NULL`;
+/**
+ * One statement: the relations (and `table.column`s) that do not resolve on the connection's
+ * search_path, as the store's SQL would see them.
+ */
+export const SCHEMA_CHECK_SQL = `
+  SELECT r AS relation FROM unnest($1::text[]) AS r
+  WHERE CASE WHEN position('.' IN r) = 0 THEN to_regclass(r) IS NULL
+        ELSE NOT EXISTS (SELECT 1 FROM pg_attribute
+                         WHERE attrelid = to_regclass(split_part(r, '.', 1)) AND attname = split_part(r, '.', 2)
+                           AND NOT attisdropped) END`;
 
 /** How to create the tables, in the words of every message that finds them missing. */
 export const HOW_TO_MIGRATE =

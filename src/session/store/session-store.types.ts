@@ -4,8 +4,11 @@ export interface CreateSessionParams {
   tokenHash: Buffer;
   /** Hash of a token the request already carried: that session is revoked (fixation). */
   replacesTokenHash: Buffer | null;
-  userId: string;
+  /** null: a guest session. */
+  userId: string | null;
   data: Record<string, unknown>;
+  /** The lifetime profile's name, recorded in the row (default 'default'); the timeouts below are its. */
+  lifetime?: string;
   idleTimeoutMs: number;
   absoluteTimeoutMs: number;
   ip: string | null;

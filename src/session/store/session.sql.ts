@@ -41,14 +41,17 @@ export const SESSION_SQL = {
     preparedAs: 'nps_lookup',
     text: `
     SELECT id, user_id, data, created_at, last_seen_at, authenticated_at, idle_expires_at,
-           absolute_expires_at, rotated_at, revoked_at, ip, user_agent, version,
+           absolute_expires_at, rotated_at, revoked_at, ip, user_agent, version, lifetime,
            token_hash = $1 AS is_current_token, now() AS db_now
     FROM user_sessions
     WHERE token_hash = $1 OR previous_token_hash = $1
     LIMIT 1`,
   },
 
-  /** Conditional: of N concurrent requests past the touch interval ($3 ms), exactly one writes. */
+  /**
+   * Conditional: of N concurrent requests past the touch interval ($3 ms), exactly one writes.
+   * $2 is the idle timeout of the row's own lifetime profile.
+   */
   touchIfStale: {
     name: 'touchIfStale',
     preparedAs: 'nps_touch',
@@ -61,20 +64,25 @@ export const SESSION_SQL = {
   },
 
   /**
-   * New session; a token the request already carried ($1) is revoked in the same statement
-   * (fixation). With $9 (a per-user limit, evict-oldest), the user's oldest live sessions
-   * beyond the newest $9 - 1 are revoked too; the caller holds the user's advisory lock.
+   * New session ($3 NULL: a guest's, audited `guest_created`), of lifetime profile $10; a token
+   * the request already carried ($1) is revoked in the same statement (fixation). When that
+   * token was a guest's, its end is audited `guest_upgraded` with both session ids instead
+   * (the caller carried its data over in $4). With $9 (a per-user limit, evict-oldest), the
+   * user's oldest live sessions beyond the newest $9 - 1 are revoked too; the caller holds the
+   * user's advisory lock.
    */
   create: {
     name: 'create',
     text: `
     WITH replaced AS (
-      UPDATE user_sessions SET revoked_at = now(), revoke_reason = 'fixation', data = '{}'::jsonb
+      UPDATE user_sessions
+      SET revoked_at = now(), data = '{}'::jsonb,
+          revoke_reason = CASE WHEN user_id IS NULL THEN 'guest_upgraded' ELSE 'fixation' END
       WHERE $1::bytea IS NOT NULL AND (token_hash = $1 OR previous_token_hash = $1) AND revoked_at IS NULL
       RETURNING id, user_id
     ), replaced_audit AS (
       INSERT INTO session_audit_log (event, session_id, user_id, actor_id, ip, user_agent, details)
-      SELECT 'revoked', id, user_id, $3, $7, $8, '{"reason":"fixation"}'::jsonb FROM replaced
+      SELECT 'revoked', id, user_id, $3, $7, $8, '{"reason":"fixation"}'::jsonb FROM replaced WHERE user_id IS NOT NULL
       RETURNING id::text AS id, occurred_at, event, session_id, user_id, actor_id, ip, user_agent, details
     ), evicted AS (
       UPDATE user_sessions SET revoked_at = now(), revoke_reason = 'limit_evicted', data = '{}'::jsonb
@@ -91,22 +99,31 @@ export const SESSION_SQL = {
       SELECT 'revoked', id, user_id, $3, $7, $8, '{"reason":"limit_evicted"}'::jsonb FROM evicted
       RETURNING id::text AS id, occurred_at, event, session_id, user_id, actor_id, ip, user_agent, details
     ), created AS (
-      INSERT INTO user_sessions (token_hash, user_id, data, idle_expires_at, absolute_expires_at, ip, user_agent)
-      VALUES ($2, $3, $4::jsonb, now() + $5 * interval '1 millisecond', now() + $6 * interval '1 millisecond', $7, $8)
+      INSERT INTO user_sessions (token_hash, user_id, data, idle_expires_at, absolute_expires_at, ip, user_agent, lifetime)
+      VALUES ($2, $3, $4::jsonb, now() + $5 * interval '1 millisecond', now() + $6 * interval '1 millisecond', $7, $8, $10)
       RETURNING id, user_id, data, created_at, last_seen_at, authenticated_at, idle_expires_at,
-                absolute_expires_at, rotated_at, revoked_at, ip, user_agent, version, now() AS db_now
+                absolute_expires_at, rotated_at, revoked_at, ip, user_agent, version, lifetime, now() AS db_now
     ), created_audit AS (
       INSERT INTO session_audit_log (event, session_id, user_id, actor_id, ip, user_agent, details)
-      SELECT 'created', id, user_id, user_id, ip, user_agent, '{}'::jsonb FROM created
+      SELECT CASE WHEN user_id IS NULL THEN 'guest_created' ELSE 'created' END, id, user_id, user_id, ip, user_agent,
+             CASE WHEN lifetime = 'default' THEN '{}'::jsonb ELSE jsonb_build_object('lifetime', lifetime) END
+      FROM created
+      RETURNING id::text AS id, occurred_at, event, session_id, user_id, actor_id, ip, user_agent, details
+    ), upgraded_audit AS (
+      INSERT INTO session_audit_log (event, session_id, user_id, actor_id, ip, user_agent, details)
+      SELECT 'guest_upgraded', r.id, c.user_id, c.user_id, $7, $8,
+             jsonb_build_object('guestSessionId', r.id, 'sessionId', c.id)
+      FROM replaced r CROSS JOIN created c WHERE r.user_id IS NULL
       RETURNING id::text AS id, occurred_at, event, session_id, user_id, actor_id, ip, user_agent, details
     )
     SELECT *,
       (SELECT coalesce(json_agg(a ORDER BY a.id::bigint), '[]'::json)
-       FROM (SELECT * FROM replaced_audit UNION ALL SELECT * FROM evicted_audit UNION ALL SELECT * FROM created_audit) a)
+       FROM (SELECT * FROM replaced_audit UNION ALL SELECT * FROM evicted_audit UNION ALL SELECT * FROM created_audit
+             UNION ALL SELECT * FROM upgraded_audit) a)
         AS audit_rows,
       (SELECT coalesce(json_agg(n.id), '[]'::json)
        FROM (SELECT id, pg_notify('nest_pg_session', id::text)
-             FROM (SELECT id FROM replaced UNION SELECT id FROM evicted) ids WHERE $10::boolean) n) AS notified_ids
+             FROM (SELECT id FROM replaced UNION SELECT id FROM evicted) ids WHERE $11::boolean) n) AS notified_ids
     FROM created`,
   },
 
@@ -126,7 +143,7 @@ export const SESSION_SQL = {
       WHERE id = $1 AND token_hash = $3
         AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()
       RETURNING id, user_id, data, created_at, last_seen_at, authenticated_at, idle_expires_at,
-                absolute_expires_at, rotated_at, revoked_at, ip, user_agent, version, now() AS db_now
+                absolute_expires_at, rotated_at, revoked_at, ip, user_agent, version, lifetime, now() AS db_now
     ), audit AS (
       INSERT INTO session_audit_log (event, session_id, user_id, actor_id, ip, user_agent, details)
       SELECT 'rotated', id, user_id, $5, $6, $7, jsonb_build_object('reason', $8::text, 'version', version) FROM rotated
@@ -216,7 +233,8 @@ export const SESSION_SQL = {
   listForUser: {
     name: 'listForUser',
     text: `
-    SELECT id, created_at, last_seen_at, LEAST(idle_expires_at, absolute_expires_at) AS expires_at, ip, user_agent
+    SELECT id, created_at, last_seen_at, LEAST(idle_expires_at, absolute_expires_at) AS expires_at, ip, user_agent,
+           lifetime
     FROM user_sessions
     WHERE user_id = $1 AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()
     ORDER BY created_at DESC, id`,
@@ -305,7 +323,7 @@ export const SESSION_SQL = {
     name: 'findLiveById',
     text: `
     SELECT id, user_id, data, created_at, last_seen_at, authenticated_at, idle_expires_at,
-           absolute_expires_at, rotated_at, revoked_at, ip, user_agent, version
+           absolute_expires_at, rotated_at, revoked_at, ip, user_agent, version, lifetime
     FROM user_sessions
     WHERE id = $1 AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()`,
   },

@@ -99,9 +99,10 @@ export class SessionStore {
       p.ip,
       p.userAgent,
       evictBeyond,
+      p.lifetime ?? (p.userId === null ? 'guest' : 'default'),
       this.notify,
     ];
-    const limit = p.limit;
+    const limit = p.userId === null ? undefined : p.limit;
     const [row] =
       limit === undefined
         ? await this.run(SQL.create, values)
@@ -217,6 +218,7 @@ export class SessionStore {
       expiresAt: r.expires_at,
       ip: r.ip,
       userAgent: r.user_agent,
+      lifetime: r.lifetime,
       current: r.id === currentId,
     }));
   }
