@@ -106,8 +106,9 @@ export class SessionValidator {
     now: number,
     presented: PresentedToken,
   ): PendingOutcome {
-    if (row.userId === null && !presented.guests) return fail('missing');
     if (row.revokedAt) return this.reject(response, 'revoked');
+    // Before any write: on a route that takes no guests, a live guest's token is no session at all.
+    if (row.userId === null && !presented.guests) return fail('missing');
     if (now >= row.absoluteExpiresAt.getTime()) {
       return this.store
         .deleteWithEvent(row.id, 'expired_absolute', auditContext(request))

@@ -148,7 +148,7 @@ describe.each(ADAPTERS)('guest sessions in the demo (%s)', (adapter) => {
     // The guest token: no session on guest routes, 401 'revoked' on guarded ones.
     expect((await request(demo.server).get('/cart').set(bareCookie(guest.token)).expect(200)).body).toEqual({});
     const replayed = await request(demo.server).get('/me').set(cookie(guest.token)).expect(401);
-    expect(replayed.body.reason).toBe('missing');
+    expect(replayed.body.reason).toBe('revoked');
     const write = await request(demo.server).patch('/cart').set(cookie(guest.token)).send({ stolen: 1 });
     expect(write.status).toBe(200); // a fresh guest, not the old one: the user's cart is untouched
     expect((await request(demo.server).get('/me/data').set(cookie(userToken))).body).toEqual({
