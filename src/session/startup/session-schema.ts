@@ -42,10 +42,10 @@ export async function findMissingSchema(pool: Pick<Pool, 'query'>): Promise<Miss
   const wanted = SESSION_SCHEMA.flatMap((m) => m.relations);
   const { rows } = await pool.query<{ relation: string }>(SCHEMA_CHECK_SQL, [wanted]);
   if (rows.length === 0) return undefined;
-  const relations = rows.map((row) => row.relation);
-  const migrations = SESSION_SCHEMA.filter((m) => m.relations.some((r) => relations.includes(r))).map(
-    (m) => m.migration,
-  );
+  const absent = rows.map((row) => row.relation);
+  // A column of a missing table says nothing more: name the table only.
+  const relations = absent.filter((r) => !(r.includes('.') && absent.includes(r.split('.')[0])));
+  const migrations = SESSION_SCHEMA.filter((m) => m.relations.some((r) => absent.includes(r))).map((m) => m.migration);
   return { relations, migrations };
 }
 
