@@ -61,13 +61,14 @@ export interface CreatedSession {
 @Injectable()
 export class SessionService {
   private readonly droppedCookie = new DroppedCookieWarning();
+  // A property, not a constructor parameter: the constructor stays as subclasses and tests call it.
+  @Inject(GuestCreationLimiter) private readonly guestLimiter!: GuestCreationLimiter;
 
   constructor(
     private readonly store: SessionStore,
     private readonly validator: SessionValidator,
     @Inject(SESSION_TRANSPORT) private readonly transport: SessionTransport,
     @Inject(SESSION_OPTIONS) private readonly options: ResolvedSessionOptions,
-    private readonly guestLimiter: GuestCreationLimiter,
   ) {}
 
   /**
