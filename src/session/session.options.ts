@@ -3,13 +3,8 @@ import { SessionAdminOptions } from './admin/admin.options.js';
 import { defaultCsrfCookieName, SessionCsrfOptions } from './csrf/csrf.options.js';
 import { formatDuration, parseDuration, type Duration } from './duration.js';
 import { SessionGuestOptions } from './guest/guest.options.js';
-import {
-  PROFILE_NAME,
-  RESERVED_PROFILES,
-  SessionLifetimeOptions,
-  type LifetimeProfile,
-  type LifetimeProfiles,
-} from './lifetime/lifetime.options.js';
+import { lifetimeProblems, lifetimeProfiles } from './lifetime/lifetime-profiles.js';
+import { PROFILE_NAME, RESERVED_PROFILES, SessionLifetimeOptions } from './lifetime/lifetime.options.js';
 import { SessionMetricsOptions } from './metrics/metrics.options.js';
 import * as is from './option-schema.js';
 import { SessionOptionsError } from './option-schema.js';
@@ -186,7 +181,11 @@ function resolve(o: Filled<SessionModuleOptions, typeof DEFAULTS>, given: Sessio
   return {
     idleTimeoutMs,
     absoluteTimeoutMs: ms(o.absoluteTimeout),
-    lifetimes: lifetimeProfiles(o, idleTimeoutMs),
+    lifetimes: lifetimeProfiles({
+      default: [idleTimeoutMs, ms(o.absoluteTimeout)],
+      guest: [ms(o.guests.idleTimeout), ms(o.guests.absoluteTimeout)],
+      named: Object.entries(o.lifetimes ?? {}).map(([name, p]) => [name, ms(p.idleTimeout), ms(p.absoluteTimeout)]),
+    }),
     maxIdleTimeoutMs: ms(o.maxIdleTimeout),
     maxAbsoluteTimeoutMs: ms(o.maxAbsoluteTimeout),
     guests: {
@@ -223,59 +222,6 @@ function resolve(o: Filled<SessionModuleOptions, typeof DEFAULTS>, given: Sessio
     stepUp: { maxAgeMs: ms(o.stepUp.maxAge) },
     clientBinding: o.clientBinding,
   };
-}
-
-/** `default` (idleTimeout/absoluteTimeout), `guest` (the guests group), then the named ones. */
-function lifetimeProfiles(o: Filled<SessionModuleOptions, typeof DEFAULTS>, idleTimeoutMs: number): LifetimeProfiles {
-  const profile = (name: string, idle: number, absolute: number): [string, LifetimeProfile] => [
-    name,
-    Object.freeze({ name, idleTimeoutMs: idle, absoluteTimeoutMs: absolute }),
-  ];
-  return new Map([
-    profile('default', idleTimeoutMs, ms(o.absoluteTimeout)),
-    profile('guest', ms(o.guests.idleTimeout), ms(o.guests.absoluteTimeout)),
-    ...Object.entries(o.lifetimes ?? {})
-      .filter(([name]) => !(RESERVED_PROFILES as readonly string[]).includes(name)) // refused by a rule
-      .map(([name, p]) => profile(name, ms(p.idleTimeout), ms(p.absoluteTimeout))),
-  ]);
-}
-
-/** Where each profile's timeouts are written in the options, for messages. */
-const PROFILE_OPTION = (name: string) =>
-  name === 'default'
-    ? { idle: 'idleTimeout', absolute: 'absoluteTimeout' }
-    : name === 'guest'
-      ? { idle: 'guests.idleTimeout', absolute: 'guests.absoluteTimeout' }
-      : { idle: `lifetimes.${name}.idleTimeout`, absolute: `lifetimes.${name}.absoluteTimeout` };
-
-/** Each profile within the maxima, its idle timeout within its absolute one and longer than a touch or a grace. */
-function lifetimeProblems(
-  o: ResolvedSessionOptions,
-  show: (path: string) => string,
-  given: (path: string) => boolean,
-): string[] {
-  const problems: string[] = [];
-  for (const [name, p] of o.lifetimes) {
-    if (name === 'guest' && !o.guests.enabled) continue; // its defaults bind nothing then
-    const at = PROFILE_OPTION(name);
-    if (p.idleTimeoutMs > o.maxIdleTimeoutMs)
-      problems.push(`${at.idle}: ${show(at.idle)} is longer than maxIdleTimeout ${show('maxIdleTimeout')}`);
-    if (p.absoluteTimeoutMs > o.maxAbsoluteTimeoutMs)
-      problems.push(
-        `${at.absolute}: ${show(at.absolute)} is longer than maxAbsoluteTimeout ${show('maxAbsoluteTimeout')}`,
-      );
-    // The module-wide pair keeps its own rules below (a default idle above a short absolute is harmless).
-    if (name === 'default') continue;
-    if (p.idleTimeoutMs > p.absoluteTimeoutMs && (name !== 'guest' || given(at.idle)))
-      problems.push(`${at.idle}: ${show(at.idle)} must not exceed ${at.absolute} ${show(at.absolute)}`);
-    if (p.idleTimeoutMs <= o.touchIntervalMs)
-      problems.push(
-        `${at.idle}: ${show(at.idle)} must be longer than touchInterval ${show('touchInterval')}, or activity would never extend it`,
-      );
-    else if (p.idleTimeoutMs <= o.rotationGraceMs)
-      problems.push(`${at.idle}: ${show(at.idle)} must be longer than rotationGrace ${show('rotationGrace')}`);
-  }
-  return problems;
 }
 
 export type ResolvedSessionOptions = ReturnType<typeof resolve>;

@@ -1,8 +1,6 @@
 import {
   BadRequestException,
   ConflictException,
-  HttpException,
-  HttpStatus,
   Inject,
   Injectable,
   NotFoundException,
@@ -17,6 +15,7 @@ import {
 } from './active-session.js';
 import type { RevokeReason } from './audit/audit-event.js';
 import { GuestCreationLimiter } from './guest/guest-creation.limiter.js';
+import { chosenProfile } from './lifetime/lifetime-profiles.js';
 import { profileOf, type LifetimeProfile } from './lifetime/lifetime.options.js';
 import { mayCreateGuest } from './request-state.js';
 import { assertStorableData } from './session-data.js';
@@ -85,7 +84,7 @@ export class SessionService {
     if (typeof input?.userId !== 'string' || input.userId.length === 0 || input.userId.length > 255) {
       throw new TypeError('SessionService.create: userId must be a string of 1..255 characters');
     }
-    const profile = this.chosenProfile(input.lifetime);
+    const profile = chosenProfile(this.options.lifetimes, input.lifetime);
     assertStorableData(input.data ?? {}, this.options.maxDataBytes);
     const carried = this.transport.read(request);
     const replaces = carried.kind === 'token' ? hashToken(carried.token) : null;
@@ -146,19 +145,6 @@ export class SessionService {
     this.transport.write(response, token, row.absoluteExpiresAt.getTime() - row.dbNow.getTime());
     if (this.transport.kind === 'cookie') this.droppedCookie.check(request, this.options.cookie);
     return Object.assign(this.validator.attach(request, row, token, digest), { token });
-  }
-
-  /** The profile a login chose; an unknown name is the app's mistake, said plainly. */
-  private chosenProfile(name: string | undefined): LifetimeProfile {
-    if (name === undefined) return profileOf(this.options.lifetimes, 'default');
-    const profile = name === 'guest' ? undefined : this.options.lifetimes.get(name);
-    if (!profile) {
-      const known = [...this.options.lifetimes.keys()].filter((known) => known !== 'guest');
-      throw new TypeError(
-        `SessionService.create: unknown lifetime ${JSON.stringify(name)}; the lifetimes option has: ${known.join(', ')}`,
-      );
-    }
-    return profile;
   }
 
   /** The live guest session a token belongs to, if it is one. */
@@ -293,19 +279,7 @@ export class SessionService {
     if (!this.options.guests.enabled)
       throw new Error('SessionService.patchCurrent: cannot start a guest session: guests.enabled is false');
     assertStorableData(patch, this.options.guests.maxDataBytes);
-    const retryAfter = this.guestLimiter.acquire(request);
-    if (retryAfter > 0) {
-      setHeader(response, 'Retry-After', String(retryAfter));
-      throw new HttpException(
-        {
-          statusCode: 429,
-          error: 'Too Many Requests',
-          reason: 'too_many_guest_sessions',
-          message: 'Too many new sessions from this address: try again later',
-        },
-        HttpStatus.TOO_MANY_REQUESTS,
-      );
-    }
+    this.guestLimiter.acquireOrRefuse(request, response);
     const carried = this.transport.read(request);
     const replaces = carried.kind === 'token' ? hashToken(carried.token) : null;
     const guest = await this.start(

@@ -200,6 +200,12 @@ describe.each(ADAPTERS)('guest sessions in the demo (%s)', (adapter) => {
     const admin = sessionCookie(await loginWith(demo, {}, 'admin'))!;
     await request(demo.server).delete('/admin/users/u-bob/sessions').set(cookie(admin)).expect(200);
     expect(await count(demo, `user_sessions WHERE id = $1 AND revoked_at IS NULL`, [guest.sessionId])).toBe(1);
+    // The admin audit query takes the guest events.
+    const audit = await request(demo.server)
+      .get(`/admin/sessions/audit?sessionId=${guest.sessionId}&events=guest_created,guest_upgraded`)
+      .set(cookie(admin))
+      .expect(200);
+    expect(audit.body.items.map((row: { event: string }) => row.event)).toEqual(['guest_created']);
   });
 
   it('a touch extends a guest by the guest idle timeout; expiry and the purge end guests like any session', async () => {

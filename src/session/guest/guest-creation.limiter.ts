@@ -1,10 +1,10 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { HttpException, HttpStatus, Inject, Injectable, Logger } from '@nestjs/common';
 import { LRUCache } from 'lru-cache';
 import { AggregatedAuditLog } from '../security/aggregated-audit.js';
 import { sourceOf } from '../security/request-source.js';
 import { SESSION_OPTIONS } from '../session.constants.js';
 import type { ResolvedSessionOptions } from '../session.options.js';
-import { clientIp, headerValue, type HttpRequestLike } from '../transport/http.js';
+import { clientIp, headerValue, setHeader, type HttpRequestLike, type HttpResponseLike } from '../transport/http.js';
 
 interface SourceWindow {
   startedAt: number;
@@ -32,6 +32,22 @@ export class GuestCreationLimiter {
     this.limit = options.guests.createLimit;
     this.windowMs = options.guests.createWindowMs;
     this.windows = new LRUCache<string, SourceWindow>({ max: options.flood.maxSources });
+  }
+
+  /** Counts a guest session this request is about to start, or refuses it: 429 with Retry-After. */
+  acquireOrRefuse(request: HttpRequestLike, response: HttpResponseLike): void {
+    const retryAfter = this.acquire(request);
+    if (retryAfter === 0) return;
+    setHeader(response, 'Retry-After', String(retryAfter));
+    throw new HttpException(
+      {
+        statusCode: 429,
+        error: 'Too Many Requests',
+        reason: 'too_many_guest_sessions',
+        message: 'Too many new sessions from this address: try again later',
+      },
+      HttpStatus.TOO_MANY_REQUESTS,
+    );
   }
 
   /** Counts a guest session this request is about to start: 0 when it may, else the seconds until it may. */
