@@ -46,20 +46,26 @@ describe.each(ADAPTERS)('guest sessions in the demo (%s)', (adapter) => {
     await demo.app.listen(0, '127.0.0.1');
     const url = `${await demo.app.getUrl()}/cart`.replace('[::1]', '127.0.0.1');
     let cookies = 0;
-    for (let batch = 0; batch < 100; batch++) {
-      const answers = await Promise.all(
-        Array.from({ length: 100 }, async () => {
-          const response = await fetch(url);
-          if (response.headers.get('set-cookie')) cookies++;
-          return [response.status, await response.json()];
-        }),
-      );
+    // A keep-alive connection the server closed just as a request went out is retried, as browsers
+    // retry an idempotent GET: the count of rows is the assertion, not the transport.
+    const read = async (attempt = 1): Promise<[number, unknown]> => {
+      try {
+        const response = await fetch(url);
+        if (response.headers.get('set-cookie')) cookies++;
+        return [response.status, await response.json()];
+      } catch (error) {
+        if (attempt >= 3) throw error;
+        return read(attempt + 1);
+      }
+    };
+    for (let batch = 0; batch < 200; batch++) {
+      const answers = await Promise.all(Array.from({ length: 50 }, () => read()));
       for (const answer of answers) expect(answer).toEqual([200, {}]);
     }
     expect(cookies).toBe(0);
     expect(await count(demo, 'user_sessions')).toBe(0);
     expect(await count(demo, 'session_audit_log')).toBe(0);
-  });
+  }, 300_000); // 10,000 requests on a busy 2-core machine: no assertion depends on how fast they go
 
   it('the first PATCH starts a guest session: guest lifetime, no user, its own Max-Age, audited guest_created', async () => {
     const { response, token, sessionId } = await startGuest(demo);
