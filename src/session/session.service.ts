@@ -92,14 +92,14 @@ export class SessionService {
     const guest = replaces && this.options.guests.enabled ? await this.liveGuest(replaces) : undefined;
     const data = guest ? (input.mergeGuestData ?? defaultMerge)(guest.data, input.data ?? {}) : (input.data ?? {});
     if (guest) assertStorableData(data, this.options.maxDataBytes);
-    const session = await this.start(request, response, input.userId, data, profile, replaces);
+    const { session, token } = await this.start(request, response, input.userId, data, profile, replaces);
     return {
       sessionId: session.id,
       userId: input.userId,
       createdAt: session.createdAt,
       expiresAt: session.expiresAt,
       lifetime: profile.name,
-      ...(this.transport.kind === 'bearer' ? { token: session.token } : { csrfToken: session.csrfToken }),
+      ...(this.transport.kind === 'bearer' ? { token } : { csrfToken: session.csrfToken }),
     };
   }
 
@@ -114,7 +114,7 @@ export class SessionService {
     data: Record<string, unknown>,
     profile: LifetimeProfile,
     replaces: Buffer | null,
-  ): Promise<ActiveSession & { token: string }> {
+  ): Promise<{ session: ActiveSession; token: string }> {
     const token = generateToken();
     const digest = tokenDigest(token);
     const context = auditContext(request);
@@ -144,7 +144,8 @@ export class SessionService {
       });
     this.transport.write(response, token, row.absoluteExpiresAt.getTime() - row.dbNow.getTime());
     if (this.transport.kind === 'cookie') this.droppedCookie.check(request, this.options.cookie);
-    return Object.assign(this.validator.attach(request, row, token, digest), { token });
+    // The token goes back beside the session, never onto it: handlers may serialise the session.
+    return { session: this.validator.attach(request, row, token, digest), token };
   }
 
   /** The live guest session a token belongs to, if it is one. */
@@ -290,7 +291,7 @@ export class SessionService {
       profileOf(this.options.lifetimes, 'guest'),
       replaces,
     );
-    return guest.data;
+    return guest.session.data;
   }
 
   private requireSession(request: object): ActiveSession {
