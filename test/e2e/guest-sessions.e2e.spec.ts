@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { METRICS_SQL } from '../../src/session/metrics/metrics.sql.js';
 import { SessionPurgeService } from '../../src/session/index.js';
+import { AggregatedAuditLog } from '../../src/session/security/aggregated-audit.js';
 import {
   ADAPTERS,
   bareCookie,
@@ -267,5 +268,11 @@ describe.each(ADAPTERS)('guest-creation flood from one source (%s)', (adapter) =
     // Reads and logins are not limited by it.
     await request(demo.server).get('/cart').expect(200);
     await loginWith(demo, {});
+    // The refusals are audited as one aggregated row for the source, not one per request.
+    await demo.app.get(AggregatedAuditLog).flush({ all: true });
+    const { rows } = await demo.db.pool.query(
+      `SELECT details->'count' AS count, details->'reasons' AS reasons FROM session_audit_log WHERE event = 'guest_limited'`,
+    );
+    expect(rows).toEqual([{ count: 20, reasons: { blocked: 20 } }]);
   });
 });
