@@ -276,3 +276,25 @@ describe.each(ADAPTERS)('guest-creation flood from one source (%s)', (adapter) =
     expect(rows).toEqual([{ count: 20, reasons: { blocked: 20 } }]);
   });
 });
+
+describe('guest sessions with the bearer transport', () => {
+  let demo: RunningDemo;
+  beforeAll(async () => {
+    demo = await startDemo('express', { SESSION_TRANSPORT: 'bearer' });
+  });
+  afterAll(async () => demo?.close());
+
+  it('hands the guest token in the session-token header, and login with it carries the cart', async () => {
+    const started = await request(demo.server).patch('/cart').send({ apples: 1 }).expect(200);
+    const guest = started.headers['session-token'] as string;
+    expect(guest).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(started.body).toEqual({ cart: { apples: 1 } }); // no CSRF token: bearer requests need none
+    const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
+    await request(demo.server).patch('/cart').set(bearer(guest)).send({ pears: 2 }).expect(200);
+    expect((await request(demo.server).get('/me').set(bearer(guest)).expect(401)).body.reason).toBe('missing');
+    const login = await loginWith(demo, bearer(guest));
+    const data = await request(demo.server).get('/me/data').set(bearer(login.body.token)).expect(200);
+    expect(data.body).toEqual({ cart: { apples: 1, pears: 2 } });
+    expect((await request(demo.server).get('/me').set(bearer(guest)).expect(401)).body.reason).toBe('revoked');
+  });
+});
