@@ -23,7 +23,8 @@ import { auditContext, SessionValidator } from './session-validator.js';
 import { SESSION_OPTIONS, SESSION_TRANSPORT } from './session.constants.js';
 import type { ResolvedSessionOptions } from './session.options.js';
 import { isDataException } from './store/pg-errors.js';
-import { isLiveAt, type SessionLookup, type SessionSummary } from './store/session-row.js';
+import type { SessionSummary } from './store/session-row.js';
+import type { CreateSessionParams } from './store/session-store.types.js';
 import { SessionLimitExceededError, SessionStore } from './store/session.store.js';
 import { digestBytes, generateToken, hashToken, tokenDigest } from './token/session-token.js';
 import { DroppedCookieWarning } from './transport/cookie.transport.js';
@@ -88,11 +89,24 @@ export class SessionService {
     assertStorableData(input.data ?? {}, this.options.maxDataBytes);
     const carried = this.transport.read(request);
     const replaces = carried.kind === 'token' ? hashToken(carried.token) : null;
-    // A guest becoming this user: its data moves into the new session, its token is revoked by the insert.
-    const guest = replaces && this.options.guests.enabled ? await this.liveGuest(replaces) : undefined;
-    const data = guest ? (input.mergeGuestData ?? defaultMerge)(guest.data, input.data ?? {}) : (input.data ?? {});
-    if (guest) assertStorableData(data, this.options.maxDataBytes);
-    const { session, token } = await this.start(request, response, input.userId, data, profile, replaces);
+    // A guest becoming this user: its data moves into the new session (read under a row lock), and
+    // its token is revoked by the insert.
+    const carryGuest = this.options.guests.enabled
+      ? (guestData: Record<string, unknown>) => {
+          const merged = (input.mergeGuestData ?? defaultMerge)(guestData, input.data ?? {});
+          assertStorableData(merged, this.options.maxDataBytes);
+          return merged;
+        }
+      : undefined;
+    const { session, token } = await this.start(
+      request,
+      response,
+      input.userId,
+      input.data ?? {},
+      profile,
+      replaces,
+      carryGuest,
+    );
     return {
       sessionId: session.id,
       userId: input.userId,
@@ -114,6 +128,7 @@ export class SessionService {
     data: Record<string, unknown>,
     profile: LifetimeProfile,
     replaces: Buffer | null,
+    carryGuest?: CreateSessionParams['carryGuest'],
   ): Promise<{ session: ActiveSession; token: string }> {
     const token = generateToken();
     const digest = tokenDigest(token);
@@ -130,6 +145,7 @@ export class SessionService {
         ip: context.ip ?? null,
         userAgent: context.userAgent ?? null,
         limit: this.options.sessionLimit,
+        carryGuest,
       })
       .catch((error: unknown) => {
         if (error instanceof SessionLimitExceededError) {
@@ -146,12 +162,6 @@ export class SessionService {
     if (this.transport.kind === 'cookie') this.droppedCookie.check(request, this.options.cookie);
     // The token goes back beside the session, never onto it: handlers may serialise the session.
     return { session: this.validator.attach(request, row, token, digest), token };
-  }
-
-  /** The live guest session a token belongs to, if it is one. */
-  private async liveGuest(tokenHash: Buffer): Promise<SessionLookup | undefined> {
-    const row = await this.store.lookupByTokenHash(tokenHash);
-    return row && row.userId === null && !row.revokedAt && isLiveAt(row) ? row : undefined;
   }
 
   /** The session the guard attached to this request, if any. */

@@ -156,6 +156,38 @@ describe('guest sessions and lifetimes through the library API', () => {
     expect(rows[0].data).toEqual({ theme: 'dark', wizard: 'user', fromGuest: ['a', 'b'] });
   });
 
+  it('a guest write that holds the row when the login comes is carried, not lost (the login waits for it)', async () => {
+    const guest = tokenOf(await request(host.server).patch('/wizard').send({ step: 1 }).expect(200));
+    const { rows } = await db.pool.query(
+      `SELECT id FROM user_sessions WHERE user_id IS NULL ORDER BY created_at DESC LIMIT 1`,
+    );
+    // A concurrent guest write, caught mid-flight: it holds the guest row's lock.
+    const writer = await db.pool.connect();
+    try {
+      await writer.query('BEGIN');
+      await writer.query(`UPDATE user_sessions SET data = data || '{"step":2}' WHERE id = $1`, [rows[0].id]);
+      const login = request(host.server)
+        .post('/sign-in')
+        .set(sid(guest))
+        .then((r) => r);
+      // The login is now waiting for the row (never by sleeping: Postgres says so).
+      for (;;) {
+        const waiting = await db.pool.query(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`,
+        );
+        if (waiting.rows[0].n > 0) break;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await writer.query('COMMIT');
+      const created = await login;
+      expect(created.status).toBe(200);
+      const data = await db.pool.query('SELECT data FROM user_sessions WHERE id = $1', [created.body.sessionId]);
+      expect(data.rows[0].data).toEqual({ step: 2, theme: 'dark', wizard: 'user' });
+    } finally {
+      writer.release();
+    }
+  });
+
   it("a user's old token at login is still revoked as fixation, with no guest data to carry", async () => {
     const first = tokenOf(await request(host.server).post('/sign-in').expect(200));
     const second = await request(host.server).post('/sign-in').set(sid(first)).expect(200);

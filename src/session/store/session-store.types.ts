@@ -13,6 +13,11 @@ export interface CreateSessionParams {
   absoluteTimeoutMs: number;
   ip: string | null;
   userAgent: string | null;
+  /**
+   * When `replacesTokenHash` is a live guest's token: the new session's data from the guest's
+   * (in place of `data`), worked out while the guest row is locked. May throw to refuse the login.
+   */
+  carryGuest?: (guestData: Record<string, unknown>) => Record<string, unknown>;
   /** Per-user cap on live sessions; the user's logins are serialised while it is checked. */
   limit?: { maxSessionsPerUser: number; policy: 'evict-oldest' | 'reject' };
 }

@@ -265,6 +265,21 @@ export const SESSION_SQL = {
     text: `SELECT pg_advisory_xact_lock(1852863282, hashtext($1))`,
   },
 
+  /**
+   * At a login that carries a token ($1): the live guest session it belongs to, locked until the
+   * login's transaction ends, so a guest write racing the login either lands before its data is
+   * carried or finds the session revoked (never lost in between).
+   */
+  lockGuestByToken: {
+    name: 'lockGuestByToken',
+    text: `
+    SELECT data FROM user_sessions
+    WHERE (token_hash = $1 OR previous_token_hash = $1) AND user_id IS NULL
+      AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()
+    LIMIT 1
+    FOR UPDATE`,
+  },
+
   /** Live sessions of a user, not counting the one a login is about to replace ($2, fixation). */
   countLiveForUser: {
     name: 'countLiveForUser',
@@ -328,7 +343,7 @@ export const SESSION_SQL = {
     WHERE id = $1 AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()`,
   },
 
-  /** The per-user limit's transaction (lockUserSessions, countLiveForUser, create). */
+  /** The login transaction (lockUserSessions, countLiveForUser, lockGuestByToken, create). */
   begin: { name: 'begin', text: 'BEGIN' },
   commit: { name: 'commit', text: 'COMMIT' },
 } as const satisfies Record<string, Statement>;
