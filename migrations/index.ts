@@ -2,6 +2,7 @@ import { CreateSessionTables1763780000000 } from './1763780000000-CreateSessionT
 import { CreateSessionPurgeRuns1796169600000 } from './1796169600000-CreateSessionPurgeRuns.js';
 import { PartitionSessionAuditLog1796256000000 } from './1796256000000-PartitionSessionAuditLog.js';
 import { CreateSessionRetiredTokens1796342400000 } from './1796342400000-CreateSessionRetiredTokens.js';
+import { AddSessionLifetimesAndGuests1796428800000 } from './1796428800000-AddSessionLifetimesAndGuests.js';
 import { CreateSessionModuleKeys1796515200000 } from './1796515200000-CreateSessionModuleKeys.js';
 import { IndexAuditLogByNetwork1796515200001 } from './1796515200001-IndexAuditLogByNetwork.js';
 
@@ -11,6 +12,7 @@ export const sessionMigrations = [
   CreateSessionPurgeRuns1796169600000,
   PartitionSessionAuditLog1796256000000,
   CreateSessionRetiredTokens1796342400000,
+  AddSessionLifetimesAndGuests1796428800000,
   CreateSessionModuleKeys1796515200000,
   IndexAuditLogByNetwork1796515200001,
 ];
@@ -20,6 +22,7 @@ export {
   CreateSessionPurgeRuns1796169600000,
   PartitionSessionAuditLog1796256000000,
   CreateSessionRetiredTokens1796342400000,
+  AddSessionLifetimesAndGuests1796428800000,
   CreateSessionModuleKeys1796515200000,
   IndexAuditLogByNetwork1796515200001,
 };

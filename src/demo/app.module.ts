@@ -6,6 +6,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { SessionHealthIndicator } from '../session/health/index.js';
 import { SessionModule, type SessionMetricsRegistry } from '../session/index.js';
 import { AuthController } from './auth.controller.js';
+import { CartController } from './cart.controller.js';
 import type { DemoConfig } from './demo-config.js';
 import { HealthController } from './health.controller.js';
 import { MeController } from './me.controller.js';
@@ -56,6 +57,7 @@ export class AppModule {
       ],
       controllers: [
         AuthController,
+        CartController,
         MeController,
         SessionsController,
         HealthController,

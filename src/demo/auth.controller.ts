@@ -1,5 +1,5 @@
 import { Body, Controller, ForbiddenException, HttpCode, Post, Req, Res, UnauthorizedException } from '@nestjs/common';
-import { IsString, Length } from 'class-validator';
+import { IsBoolean, IsOptional, IsString, Length } from 'class-validator';
 import {
   CurrentSession,
   Public,
@@ -19,6 +19,11 @@ export class LoginDto {
   @IsString()
   @Length(1, 256)
   password: string;
+
+  /** The 'remember' lifetime (SESSION_REMEMBER_IDLE_TIMEOUT / _ABSOLUTE_TIMEOUT, default 7d / 30d) instead of the default one. */
+  @IsOptional()
+  @IsBoolean()
+  rememberMe?: boolean;
 }
 
 export class ReauthenticateDto {
@@ -47,11 +52,16 @@ export class AuthController {
       return user !== undefined;
     });
     if (!user) throw new UnauthorizedException('Invalid username or password');
-    const created = await this.sessions.create(req, res, { userId: user.id });
+    // Sent with a guest's cookie, the guest's data (the cart) moves into this session.
+    const created = await this.sessions.create(req, res, {
+      userId: user.id,
+      ...(dto.rememberMe === true ? { lifetime: 'remember' } : {}),
+    });
     return {
       userId: created.userId,
       sessionId: created.sessionId,
       expiresAt: created.expiresAt,
+      lifetime: created.lifetime,
       ...(created.token ? { token: created.token } : {}),
       ...(created.csrfToken ? { csrfToken: created.csrfToken } : {}),
     };

@@ -1,5 +1,6 @@
 import type {
   SessionCacheOptions,
+  SessionGuestOptions,
   SessionLimitPolicy,
   SessionModuleOptions,
   SessionPurgeOptions,
@@ -51,6 +52,7 @@ export function loadDemoConfig(env: NodeJS.ProcessEnv, databaseUrl: string): Dem
   }
   const port = integer(env.PORT, 3000, 'PORT');
   Object.assign(session, securityOptions(env, port));
+  Object.assign(session, lifetimeOptions(env));
   session.purge = purgeOptions(env);
   session.cache = cacheOptions(env);
   session.metrics = { enabled: onOff(env.SESSION_METRICS, true, 'SESSION_METRICS') }; // GET /metrics, admins only
@@ -95,6 +97,32 @@ function securityOptions(env: NodeJS.ProcessEnv, port: number): Partial<SessionM
   if (present(env.SESSION_REJECT_UA_CHANGE))
     options.clientBinding = { rejectOnUserAgentChange: env.SESSION_REJECT_UA_CHANGE === 'true' };
   return options;
+}
+
+/**
+ * "Remember me" (`rememberMe: true` at login): SESSION_REMEMBER_IDLE_TIMEOUT and
+ * SESSION_REMEMBER_ABSOLUTE_TIMEOUT, default 7d / 30d. Guest sessions (GET/PATCH /cart):
+ * SESSION_GUESTS 'on' (default) or 'off', SESSION_GUEST_IDLE_TIMEOUT and
+ * SESSION_GUEST_ABSOLUTE_TIMEOUT (module defaults 20m / 6h), SESSION_GUEST_CREATE_LIMIT guest
+ * sessions per client address per SESSION_GUEST_CREATE_WINDOW (module defaults 30 / 10m).
+ * The module validates the durations.
+ */
+function lifetimeOptions(env: NodeJS.ProcessEnv): Partial<SessionModuleOptions> {
+  const guests: SessionGuestOptions = { enabled: onOff(env.SESSION_GUESTS, true, 'SESSION_GUESTS') };
+  if (present(env.SESSION_GUEST_IDLE_TIMEOUT)) guests.idleTimeout = env.SESSION_GUEST_IDLE_TIMEOUT;
+  if (present(env.SESSION_GUEST_ABSOLUTE_TIMEOUT)) guests.absoluteTimeout = env.SESSION_GUEST_ABSOLUTE_TIMEOUT;
+  if (present(env.SESSION_GUEST_CREATE_LIMIT))
+    guests.createLimit = integer(env.SESSION_GUEST_CREATE_LIMIT, 0, 'SESSION_GUEST_CREATE_LIMIT');
+  if (present(env.SESSION_GUEST_CREATE_WINDOW)) guests.createWindow = env.SESSION_GUEST_CREATE_WINDOW;
+  return {
+    lifetimes: {
+      remember: {
+        idleTimeout: present(env.SESSION_REMEMBER_IDLE_TIMEOUT) ? env.SESSION_REMEMBER_IDLE_TIMEOUT : '7d',
+        absoluteTimeout: present(env.SESSION_REMEMBER_ABSOLUTE_TIMEOUT) ? env.SESSION_REMEMBER_ABSOLUTE_TIMEOUT : '30d',
+      },
+    },
+    guests,
+  };
 }
 
 function onOff(value: string | undefined, fallback: boolean, name: string): boolean {

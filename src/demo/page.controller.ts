@@ -23,6 +23,7 @@ const PAGE = `<!doctype html>
   <form id="login">
     <label>Username <input name="username" autocomplete="username" required></label>
     <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
+    <label class="check"><input name="rememberMe" type="checkbox"> Remember me (30 days on this device)</label>
     <button type="submit">Sign in</button>
     <p class="hint">Demo users: alice, bob, admin; each one's password is &lt;name&gt;-password.</p>
   </form>
@@ -31,7 +32,7 @@ const PAGE = `<!doctype html>
     <button id="logout">Sign out</button>
     <button id="revoke-others">Sign out everywhere else</button>
     <h2>My sessions</h2>
-    <table id="sessions"><thead><tr><th>Device</th><th>IP</th><th>Created</th><th>Last seen</th><th></th></tr></thead><tbody></tbody></table>
+    <table id="sessions"><thead><tr><th>Device</th><th>IP</th><th>Lifetime</th><th>Created</th><th>Last seen</th><th></th></tr></thead><tbody></tbody></table>
   </section>
   <p id="status" role="status"></p>
   <script src="/vendor/bowser.js"></script>
@@ -89,6 +90,7 @@ async function refresh() {
         name.appendChild(mark);
       }
       cell(row, s.ip || '');
+      cell(row, s.lifetime === 'remember' ? 'remembered' : 'this visit');
       cell(row, new Date(s.createdAt).toLocaleString());
       cell(row, new Date(s.lastSeenAt).toLocaleString());
       const action = cell(row, '');
@@ -118,7 +120,7 @@ $('login').addEventListener('submit', (event) => {
   event.preventDefault();
   const form = new FormData(event.target);
   act(async () => {
-    const result = await api('POST', '/auth/login', { username: form.get('username'), password: form.get('password') });
+    const result = await api('POST', '/auth/login', { username: form.get('username'), password: form.get('password'), rememberMe: form.get('rememberMe') === 'on' });
     if (result.csrfToken) csrfToken = result.csrfToken;
     event.target.reset();
   }, 'Signed in');
@@ -133,6 +135,7 @@ refresh();
 
 const STYLE = `body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 56rem; color: #222; }
 form label { display: grid; grid-template-columns: 6rem 16rem; align-items: center; margin: .5rem 0; }
+form label.check { display: block; }
 input { font: inherit; padding: .25rem .4rem; border: 1px solid #888; border-radius: 4px; }
 .hint { color: #666; font-size: .85rem; }
 table { border-collapse: collapse; width: 100%; margin-top: 1rem; }

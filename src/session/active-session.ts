@@ -6,11 +6,18 @@ import type { SessionLookup } from './store/session-row.js';
 /**
  * What handlers see of the request's session (`@CurrentSession()`). Shows no token material.
  * `TData` types `data`: annotate the parameter (`@CurrentSession() session: ActiveSession<Cart>`),
- * or declare the app's `SessionData` once and leave it out.
+ * or declare the app's `SessionData` once and leave it out. A user's session: guarded and
+ * `@OptionalSession()` routes never see a guest. On a `@GuestSession()` route the session may be
+ * an ActiveGuestSession instead: take it as `ActiveSession | ActiveGuestSession` and tell them
+ * apart by `isGuest`.
  */
 export interface ActiveSession<TData extends object = DefaultSessionData> {
   readonly id: string;
   readonly userId: string;
+  /** false: a logged-in user's session (see ActiveGuestSession). */
+  readonly isGuest: false;
+  /** The lifetime profile chosen at login: 'default', or a name from the `lifetimes` option. */
+  readonly lifetime: string;
   /** Frozen: only `SessionService.patch()` changes it. */
   readonly data: SessionDataView<TData>;
   readonly createdAt: Date;
@@ -29,6 +36,19 @@ export interface ActiveSession<TData extends object = DefaultSessionData> {
 }
 
 /**
+ * A visitor who has not logged in (`guests.enabled`), seen only on `@GuestSession()` routes:
+ * no user, lifetime 'guest'. At login its data moves into the user's new session.
+ */
+export interface ActiveGuestSession<TData extends object = DefaultSessionData> extends Omit<
+  ActiveSession<TData>,
+  'userId' | 'isGuest' | 'lifetime'
+> {
+  readonly userId: null;
+  readonly isGuest: true;
+  readonly lifetime: 'guest';
+}
+
+/**
  * The session handlers get. A class for one reason: the CSRF token, an HMAC of the session
  * token, is worked out when first read, because only unsafe requests (CsrfGuard) and login
  * responses need it, not every GET. The session token it comes from, and what the module
@@ -36,9 +56,11 @@ export interface ActiveSession<TData extends object = DefaultSessionData> {
  * are private fields: not enumerable, not in JSON or util.inspect output, not writable by a
  * handler or a middleware.
  */
-export class RequestSession implements ActiveSession {
+export class RequestSession implements Omit<ActiveSession, 'userId' | 'isGuest'> {
   readonly id: string;
-  readonly userId: string;
+  readonly userId: string | null;
+  readonly isGuest: boolean;
+  readonly lifetime: string;
   readonly data: SessionDataView;
   readonly createdAt: Date;
   readonly lastSeenAt: Date;
@@ -64,6 +86,8 @@ export class RequestSession implements ActiveSession {
   ) {
     this.id = row.id;
     this.userId = row.userId;
+    this.isGuest = row.userId === null;
+    this.lifetime = row.lifetime;
     // The row holds whatever JSON was stored; TData is the app's word for it (as with any JSON it reads).
     this.data = freezeData(row.data) as SessionDataView;
     // Copies: a Date is mutable (setTime), and a cached row's Dates are shared by every request
@@ -81,7 +105,7 @@ export class RequestSession implements ActiveSession {
   }
 
   /** What the module keeps about the session that handlers must not see (only the module imports this class). */
-  static internalsOf(session: ActiveSession): SessionInternals | undefined {
+  static internalsOf(session: object): SessionInternals | undefined {
     return #internals in session ? session.#internals : undefined;
   }
 
@@ -91,8 +115,14 @@ export class RequestSession implements ActiveSession {
   }
 
   /** The public fields and, for a cookie session, the CSRF token (a getter, which JSON would skip). */
-  toJSON(): ActiveSession {
-    return this.csrfToken === undefined ? { ...this } : { ...this, csrfToken: this.csrfToken };
+  toJSON(): ActiveSession | ActiveGuestSession {
+    const fields = { ...this } as ActiveSession | ActiveGuestSession;
+    return this.csrfToken === undefined ? fields : { ...fields, csrfToken: this.csrfToken };
+  }
+
+  /** As handlers see it: a user's session or, with `isGuest`, a guest's. */
+  asSession(): ActiveSession | ActiveGuestSession {
+    return this as unknown as ActiveSession | ActiveGuestSession;
   }
 }
 
@@ -131,8 +161,9 @@ export function isSessionResolved(request: object): boolean {
   return attached.has(request);
 }
 
-export function attachSession(request: object, session: ActiveSession | null): void {
-  attached.set(request, session);
+export function attachSession(request: object, session: ActiveSession | ActiveGuestSession | null): void {
+  // Stored as ActiveSession: only @GuestSession() routes get a guest, and they are told so.
+  attached.set(request, session as ActiveSession | null);
 }
 
 /** The session the guard (or `SessionService.create`) attached to this request, if any. */
@@ -140,6 +171,6 @@ export function sessionOf(request: object): ActiveSession | undefined {
   return attached.get(request) ?? undefined;
 }
 
-export function internalsOf(session: ActiveSession): SessionInternals | undefined {
+export function internalsOf(session: object): SessionInternals | undefined {
   return RequestSession.internalsOf(session);
 }

@@ -11,6 +11,8 @@ export {
   type SessionPurgeOptions,
   type SessionCacheOptions,
 } from './session.options.js';
+export type { SessionLifetimeOptions } from './lifetime/lifetime.options.js';
+export type { SessionGuestOptions } from './guest/guest.options.js';
 export type { SessionCsrfOptions } from './csrf/csrf.options.js';
 export type {
   SessionFloodOptions,
@@ -28,7 +30,7 @@ export { SessionAuditLogEntity } from './audit/audit-log.entity.js';
 
 // Sessions in handlers
 export { SessionService, type CreateSessionInput, type CreatedSession } from './session.service.js';
-export { sessionOf, type ActiveSession, type SessionFailureReason } from './active-session.js';
+export { sessionOf, type ActiveSession, type ActiveGuestSession, type SessionFailureReason } from './active-session.js';
 export type { SessionData, DefaultSessionData, SessionDataView, SessionDataPatch } from './session-data.types.js';
 export type { SessionSummary } from './store/session-row.js';
 export type { HttpRequestLike, HttpResponseLike } from './transport/http.js';
@@ -36,7 +38,7 @@ export { SessionLimitExceededError } from './store/session.store.js';
 export { StoreUnavailableError } from './store/pg-errors.js';
 
 // Route decorators and the guards to extend
-export { Public, OptionalSession, CurrentSession } from './decorators/session.decorators.js';
+export { Public, OptionalSession, GuestSession, CurrentSession } from './decorators/session.decorators.js';
 export { RequireFreshSession } from './decorators/security.decorators.js';
 export { SkipCsrf } from './csrf/csrf.decorator.js';
 export { SessionGuard } from './guards/session.guard.js';

@@ -68,21 +68,32 @@ export const CookieName = () => Text(COOKIE_NAME, 'must be a cookie token of 1..
 export const HeaderName = () => Text(/^[a-z][a-z0-9-]{0,63}$/i, 'must be an HTTP header name');
 
 /** A duration of at least `min` (default 0) and at most `max`; `or`: one more value accepted. */
-export function Dur({ min = 0, max, or }: { min?: Duration; max?: Duration; or?: 0 | false } = {}) {
+export function Dur({
+  min = 0,
+  max,
+  or,
+  required = false,
+}: { min?: Duration; max?: Duration; or?: 0 | false; required?: boolean } = {}) {
   const [least, most] = [parseDuration(min)!, parseDuration(max ?? Number.MAX_SAFE_INTEGER)!];
   const kind = least === 0 ? 'non-negative ' : least === 1 ? 'positive ' : '';
   const limits = [least > 1 && `at least ${quoted(min)}`, max !== undefined && `at most ${quoted(max)}`];
   const of = limits.filter(Boolean).join(' and ');
   return Check(
     (value) =>
-      value === or ||
+      (or !== undefined && value === or) ||
       ((ms) => ms !== undefined && ((or === 0 && ms === 0) || (ms >= least && ms <= most)))(parseDuration(value)),
     `must be a ${kind}duration${of && ` of ${of}`} (milliseconds, or a string like '30s', '30m', '12h')` +
       (or === undefined ? '' : `, or ${or}`),
+    required,
   );
 }
 
-const NESTED = new Map<object, Map<string, () => Schema>>();
+interface NestedSchema {
+  schema: () => Schema;
+  /** A map of named groups: each key must match, each value is checked by the schema. */
+  keys?: { pattern: RegExp; problem: string };
+}
+const NESTED = new Map<object, Map<string, NestedSchema>>();
 
 /** A group of options, checked by its own schema. */
 export const Nested =
@@ -90,7 +101,16 @@ export const Nested =
   (target, property) => {
     Check((value) => !Array.isArray(value), 'must be an object')(target, property);
     ValidateNested({ message: 'must be an object' })(target, property);
-    NESTED.set(target, (NESTED.get(target) ?? new Map()).set(property, schema));
+    NESTED.set(target, (NESTED.get(target) ?? new Map()).set(property, { schema }));
+  };
+
+/** Named groups of options (`{ remember: {...}, kiosk: {...} }`): each name matches `pattern`, each group its schema. */
+export const NestedMap =
+  (schema: () => Schema, pattern: RegExp, problem: string): OptionDecorator =>
+  (target, property) => {
+    Check((value) => !Array.isArray(value), 'must be an object of named groups')(target, property);
+    ValidateNested({ message: 'must be an object of named groups' })(target, property);
+    NESTED.set(target, (NESTED.get(target) ?? new Map()).set(property, { schema, keys: { pattern, problem } }));
   };
 
 /**
@@ -106,10 +126,28 @@ function instantiate(schema: Schema, plain: object, path: string, problems: stri
     }
     const nested = NESTED.get(schema.prototype)?.get(key);
     const isGroup = nested && typeof value === 'object' && value !== null && !Array.isArray(value);
-    const own = isGroup ? instantiate(nested(), value, `${path}${key}.`, problems) : value;
+    const own = !isGroup
+      ? value
+      : nested.keys
+        ? instantiateMap(nested as Required<NestedSchema>, value, `${path}${key}.`, problems)
+        : instantiate(nested.schema(), value, `${path}${key}.`, problems);
     Object.defineProperty(instance, key, { value: own, enumerable: true, writable: true, configurable: true });
   }
   return instance;
+}
+
+/** A Map of schema instances (class-validator checks each value, naming it by its key); bad names are problems. */
+function instantiateMap(nested: Required<NestedSchema>, plain: object, path: string, problems: string[]) {
+  const groups = new Map<string, unknown>();
+  for (const [name, value] of Object.entries(plain)) {
+    if (!nested.keys.pattern.test(name) || name in Object.prototype) {
+      problems.push(`${path}${name}: ${nested.keys.problem}`);
+      continue;
+    }
+    const isGroup = typeof value === 'object' && value !== null && !Array.isArray(value);
+    groups.set(name, isGroup ? instantiate(nested.schema(), value, `${path}${name}.`, problems) : value);
+  }
+  return groups;
 }
 
 /** Every problem of single options as '<path>: <problem>', unknown keys included. */

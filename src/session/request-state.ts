@@ -2,6 +2,8 @@
 export interface RequestState {
   /** SessionGuard.getClientIp()'s answer; the key is present once it has been asked (it may answer undefined). */
   clientIp?: string | undefined;
+  /** The route is marked @GuestSession(): SessionService.patchCurrent() may start a guest session. */
+  guestRoute?: true;
 }
 
 /**
@@ -20,4 +22,14 @@ export function ownStateOf(request: object): RequestState {
   let state = states.get(request);
   if (state === undefined) states.set(request, (state = {}));
   return state;
+}
+
+/** Set by SessionGuard on a @GuestSession() route. */
+export function allowGuestCreation(request: object): void {
+  ownStateOf(request).guestRoute = true;
+}
+
+/** Whether SessionGuard found the request's route marked @GuestSession(). */
+export function mayCreateGuest(request: object): boolean {
+  return stateOf(request)?.guestRoute === true;
 }

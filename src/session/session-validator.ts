@@ -6,6 +6,7 @@ import { andThen, type MaybePromise } from './maybe-async.js';
 import { TokenFloodDetector } from './security/token-flood.detector.js';
 import { TokenReuseDetector } from './security/token-reuse.detector.js';
 import { SESSION_OPTIONS, SESSION_TRANSPORT } from './session.constants.js';
+import { profileOf } from './lifetime/lifetime.options.js';
 import type { ResolvedSessionOptions } from './session.options.js';
 import { isLiveAt, type SessionLookup } from './store/session-row.js';
 import { SessionStore } from './store/session.store.js';
@@ -53,7 +54,11 @@ export class SessionValidator {
     this.reuse = new TokenReuseDetector(store, options.rotationGraceMs);
   }
 
-  validate(request: HttpRequestLike, response: HttpResponseLike): PendingOutcome {
+  /**
+   * `guests`: the route takes guest sessions (`@GuestSession()`). Elsewhere a guest's token
+   * counts as no session ('missing'), before anything is written: a guest is not a user.
+   */
+  validate(request: HttpRequestLike, response: HttpResponseLike, guests = false): PendingOutcome {
     // 1. token
     const reading = this.transport.read(request);
     if (reading.kind === 'none') return fail('missing');
@@ -70,6 +75,7 @@ export class SessionValidator {
       token: reading.token,
       digest: tokenDigest(reading.token),
       ticket: this.cache.ticket(),
+      guests,
     };
 
     // 2. row: a cached copy only ever says "still live" (judged at our clock plus the database
@@ -111,6 +117,8 @@ export class SessionValidator {
     presented: PresentedToken,
   ): PendingOutcome {
     if (row.revokedAt) return this.reject(response, 'revoked');
+    // Before any write: on a route that takes no guests, a live guest's token is no session at all.
+    if (row.userId === null && !presented.guests) return fail('missing');
     if (now >= row.absoluteExpiresAt.getTime()) {
       return this.store
         .deleteWithEvent(row.id, 'expired_absolute', auditContext(request))
@@ -173,7 +181,8 @@ export class SessionValidator {
     presented: PresentedToken,
   ): Promise<ValidationOutcome> {
     const sentAt = monotonicNow();
-    const touched = await this.store.touchIfStale(row.id, this.options.idleTimeoutMs, this.options.touchIntervalMs);
+    const idleTimeoutMs = profileOf(this.options.lifetimes, row.lifetime).idleTimeoutMs;
+    const touched = await this.store.touchIfStale(row.id, idleTimeoutMs, this.options.touchIntervalMs);
     if (touched) {
       const fresh = { ...row, ...touched, dbNow: touched.lastSeenAt };
       this.cache.set(presented.digest, fresh, clockOffset(touched.lastSeenAt, sentAt), presented.ticket);
@@ -222,7 +231,7 @@ export class SessionValidator {
   async rotateToken(
     request: HttpRequestLike,
     response: HttpResponseLike,
-    row: { id: string },
+    row: { id: string; lifetime?: string },
     oldDigest: string,
     reason: 'interval' | 'manual' | 'reauthenticated',
   ): Promise<{ row: SessionLookup; token: string; digest: string } | undefined> {
@@ -232,7 +241,7 @@ export class SessionValidator {
       id: row.id,
       oldTokenHash: digestBytes(oldDigest),
       newTokenHash: digestBytes(digest),
-      idleTimeoutMs: this.options.idleTimeoutMs,
+      idleTimeoutMs: profileOf(this.options.lifetimes, row.lifetime ?? 'default').idleTimeoutMs,
       reason,
       reauthenticated: reason === 'reauthenticated',
       context: auditContext(request),
@@ -254,9 +263,10 @@ export class SessionValidator {
     digest: string,
     checkedAt?: number,
   ): ActiveSession {
-    const session = new RequestSession(row, this.transport.kind, token, digest, checkedAt);
+    const session = new RequestSession(row, this.transport.kind, token, digest, checkedAt).asSession();
     attachSession(request, session);
-    return session;
+    // A guest only where the route asked for guests (validate's `guests`) or created one (patchCurrent).
+    return session as ActiveSession;
   }
 
   private accept(
@@ -285,6 +295,8 @@ interface PresentedToken {
   readonly token: string;
   readonly digest: string;
   readonly ticket: number;
+  /** The route takes guest sessions. */
+  readonly guests: boolean;
 }
 
 function fail(reason: SessionFailureReason): ValidationOutcome {

@@ -26,6 +26,7 @@ import { PurgeStore } from './purge/purge.store.js';
 import { SessionPurgeService } from './purge/session-purge.service.js';
 import { AggregatedAuditLog } from './security/aggregated-audit.js';
 import { TokenFloodDetector } from './security/token-flood.detector.js';
+import { GuestCreationLimiter } from './guest/guest-creation.limiter.js';
 import { SESSION_CACHE_STATUS, type SessionCacheStatus } from './health/cache-status.js';
 import { SessionHealth } from './health/session-health.js';
 import { createSessionMetrics } from './metrics/prometheus-session-metrics.js';
@@ -187,6 +188,7 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
     SessionEvents,
     AggregatedAuditLog,
     TokenFloodDetector,
+    GuestCreationLimiter,
     SessionValidator,
     SessionService,
     SessionGuard,

@@ -2,6 +2,9 @@ import { validateCronExpression } from 'cron';
 import { SessionAdminOptions } from './admin/admin.options.js';
 import { defaultCsrfCookieName, SessionCsrfOptions } from './csrf/csrf.options.js';
 import { formatDuration, parseDuration, type Duration } from './duration.js';
+import { SessionGuestOptions } from './guest/guest.options.js';
+import { lifetimeProblems, lifetimeProfiles } from './lifetime/lifetime-profiles.js';
+import { PROFILE_NAME, RESERVED_PROFILES, SessionLifetimeOptions } from './lifetime/lifetime.options.js';
 import { SessionMetricsOptions } from './metrics/metrics.options.js';
 import * as is from './option-schema.js';
 import { SessionOptionsError } from './option-schema.js';
@@ -68,6 +71,22 @@ export class SessionModuleOptions {
   @is.Dur({ min: 1 }) idleTimeout?: Duration;
   /** Ends a session this long after login, whatever the activity. */
   @is.Dur({ min: 1 }) absoluteTimeout?: Duration;
+  /**
+   * Named lifetimes a login may choose instead (`create(req, res, { lifetime: 'remember' })`),
+   * e.g. `{ remember: { idleTimeout: '7d', absoluteTimeout: '30d' } }`. The one above is `default`.
+   */
+  @is.NestedMap(
+    () => SessionLifetimeOptions,
+    PROFILE_NAME,
+    "must be a profile name such as 'remember' (a letter, then letters, digits, '_' or '-', at most 32)",
+  )
+  lifetimes?: Record<string, SessionLifetimeOptions>;
+  /** No lifetime (of any profile, guests included) may have a longer idle timeout. */
+  @is.Dur({ min: 1 }) maxIdleTimeout?: Duration;
+  /** No lifetime may have a longer absolute timeout; browsers keep a cookie at most 400 days anyway. */
+  @is.Dur({ min: 1 }) maxAbsoluteTimeout?: Duration;
+  /** Guest sessions for visitors who have not logged in (off by default). */
+  @is.Nested(() => SessionGuestOptions) guests?: SessionGuestOptions;
   /** How stale `last_seen_at` may get before a request writes it. Default: idleTimeout / 10, at most a minute. */
   @is.Dur({ min: 1 }) touchInterval?: Duration;
   /** Replace the token this often; 0 turns periodic rotation off. Under a second would write on most requests. */
@@ -100,6 +119,16 @@ export class SessionModuleOptions {
 export const DEFAULTS = {
   idleTimeout: '30m',
   absoluteTimeout: '12h',
+  maxIdleTimeout: '30d',
+  maxAbsoluteTimeout: '400d',
+  guests: {
+    enabled: false,
+    idleTimeout: '20m',
+    absoluteTimeout: '6h',
+    maxDataBytes: 4_096,
+    createLimit: 30,
+    createWindow: '10m',
+  },
   touchInterval: '60s', // at most: idleTimeout / 10 when that is shorter
   rotationInterval: '15m',
   rotationGrace: '30s', // at most: idleTimeout / 2 when that is shorter
@@ -148,9 +177,25 @@ function resolve(o: Filled<SessionModuleOptions, typeof DEFAULTS>, given: Sessio
   const idleTimeoutMs = ms(o.idleTimeout);
   const { auditRetention, ...purge } = o.purge;
   const { notify, ttl, ...cache } = o.cache;
+  const guests = o.guests;
   return {
     idleTimeoutMs,
     absoluteTimeoutMs: ms(o.absoluteTimeout),
+    lifetimes: lifetimeProfiles({
+      default: [idleTimeoutMs, ms(o.absoluteTimeout)],
+      guest: [ms(o.guests.idleTimeout), ms(o.guests.absoluteTimeout)],
+      named: Object.entries(o.lifetimes ?? {}).map(([name, p]) => [name, ms(p.idleTimeout), ms(p.absoluteTimeout)]),
+    }),
+    maxIdleTimeoutMs: ms(o.maxIdleTimeout),
+    maxAbsoluteTimeoutMs: ms(o.maxAbsoluteTimeout),
+    guests: {
+      enabled: guests.enabled,
+      idleTimeoutMs: ms(guests.idleTimeout),
+      absoluteTimeoutMs: ms(guests.absoluteTimeout),
+      maxDataBytes: guests.maxDataBytes,
+      createLimit: guests.createLimit,
+      createWindowMs: ms(guests.createWindow),
+    },
     touchIntervalMs: isGiven(given.touchInterval)
       ? ms(o.touchInterval)
       : Math.min(ms(o.touchInterval), Math.floor(idleTimeoutMs / 10)),
@@ -204,6 +249,13 @@ function prefixProblem(name: string, cookie: ResolvedCookieOptions): string | un
  */
 type Rule = (o: ResolvedSessionOptions, show: (path: string) => string, given: (path: string) => boolean) => unknown;
 const RULES: Rule[] = [
+  // `default` and `guest` are spelled elsewhere in the options; naming them here would say it twice.
+  (_o, _show, given) =>
+    RESERVED_PROFILES.filter((name) => given(`lifetimes.${name}`)).map(
+      (name) =>
+        `lifetimes.${name}: is a reserved name: ${name === 'default' ? 'set idleTimeout and absoluteTimeout' : 'set guests.idleTimeout and guests.absoluteTimeout'} instead`,
+    ),
+  lifetimeProblems,
   // A default idle timeout above a short absolute one is harmless: the absolute one ends the session first.
   (o, show, given) =>
     given('idleTimeout') &&
@@ -287,7 +339,7 @@ export function resolveSessionOptions(
     const ms = at(resolved, `${path}Ms`);
     return `${is.quoted(typeof ms === 'number' ? formatDuration(ms) : at(resolved, path))} (default)`;
   };
-  const broken = RULES.map((rule) => rule(resolved, show, given)).filter((problem) => typeof problem === 'string');
+  const broken = RULES.flatMap((rule) => rule(resolved, show, given)).filter((problem) => typeof problem === 'string');
   if (broken.length > 0) throw SessionOptionsError.of(broken);
   return resolved;
 }

@@ -6,8 +6,18 @@ import {
   NotFoundException,
   PayloadTooLargeException,
 } from '@nestjs/common';
-import { attachSession, internalsOf, sessionOf, type ActiveSession } from './active-session.js';
+import {
+  attachSession,
+  internalsOf,
+  sessionOf,
+  type ActiveSession,
+  type ActiveGuestSession,
+} from './active-session.js';
 import type { RevokeReason } from './audit/audit-event.js';
+import { GuestCreationLimiter } from './guest/guest-creation.limiter.js';
+import { chosenProfile } from './lifetime/lifetime-profiles.js';
+import { profileOf, type LifetimeProfile } from './lifetime/lifetime.options.js';
+import { mayCreateGuest } from './request-state.js';
 import { assertStorableData } from './session-data.js';
 import type { DefaultSessionData, SessionDataPatch } from './session-data.types.js';
 import { auditContext, SessionValidator } from './session-validator.js';
@@ -15,6 +25,7 @@ import { SESSION_OPTIONS, SESSION_TRANSPORT } from './session.constants.js';
 import type { ResolvedSessionOptions } from './session.options.js';
 import { isDataException } from './store/pg-errors.js';
 import type { SessionSummary } from './store/session-row.js';
+import type { CreateSessionParams } from './store/session-store.types.js';
 import { SessionLimitExceededError, SessionStore } from './store/session.store.js';
 import { digestBytes, generateToken, hashToken, tokenDigest } from './token/session-token.js';
 import { DroppedCookieWarning } from './transport/cookie.transport.js';
@@ -25,6 +36,13 @@ export interface CreateSessionInput<TData extends object = DefaultSessionData> {
   userId: string;
   /** The new session's first data (typed like `patch()`'s argument). */
   data?: SessionDataPatch<TData>;
+  /** A profile of the `lifetimes` option (e.g. 'remember'); default: 'default' (idleTimeout, absoluteTimeout). */
+  lifetime?: string;
+  /**
+   * When the request carries a live guest session's token, how its data joins `data` in the new
+   * session. Default: the guest's keys, then `data`'s (`{ ...guestData, ...data }`).
+   */
+  mergeGuestData?: (guestData: Record<string, unknown>, data: Record<string, unknown>) => Record<string, unknown>;
 }
 
 /** What `create()` returns; safe to send as the login response body. */
@@ -33,6 +51,8 @@ export interface CreatedSession {
   userId: string;
   createdAt: Date;
   expiresAt: Date;
+  /** The lifetime profile it was created with. */
+  lifetime: string;
   /** Bearer transport only: the client's token. Never present with cookies. */
   token?: string;
   /** Cookie transport only: the CSRF token for the `x-csrf-token` header (also in the `__Host-csrf` cookie). */
@@ -43,6 +63,8 @@ export interface CreatedSession {
 @Injectable()
 export class SessionService {
   private readonly droppedCookie = new DroppedCookieWarning();
+  // A property, not a constructor parameter: the constructor stays as subclasses and tests call it.
+  @Inject(GuestCreationLimiter) private readonly guestLimiter!: GuestCreationLimiter;
 
   constructor(
     private readonly store: SessionStore,
@@ -65,23 +87,67 @@ export class SessionService {
     if (typeof input?.userId !== 'string' || input.userId.length === 0 || input.userId.length > 255) {
       throw new TypeError('SessionService.create: userId must be a string of 1..255 characters');
     }
-    const data = input.data ?? {};
-    assertStorableData(data, this.options.maxDataBytes);
+    const profile = chosenProfile(this.options.lifetimes, input.lifetime);
+    assertStorableData(input.data ?? {}, this.options.maxDataBytes);
     const carried = this.transport.read(request);
+    const replaces = carried.kind === 'token' ? hashToken(carried.token) : null;
+    // A guest becoming this user: its data moves into the new session (read under a row lock), and
+    // its token is revoked by the insert.
+    const carryGuest = this.options.guests.enabled
+      ? (guestData: Record<string, unknown>) => {
+          const merged = (input.mergeGuestData ?? defaultMerge)(guestData, input.data ?? {});
+          assertStorableData(merged, this.options.maxDataBytes);
+          return merged;
+        }
+      : undefined;
+    const { session, token } = await this.start(
+      request,
+      response,
+      input.userId,
+      input.data ?? {},
+      profile,
+      replaces,
+      carryGuest,
+    );
+    return {
+      sessionId: session.id,
+      userId: input.userId,
+      createdAt: session.createdAt,
+      expiresAt: session.expiresAt,
+      lifetime: profile.name,
+      ...(this.transport.kind === 'bearer' ? { token } : { csrfToken: session.csrfToken }),
+    };
+  }
+
+  /**
+   * Inserts the session (a guest's when `userId` is null), sets the cookie for the profile's
+   * absolute timeout, and attaches the session to the request.
+   */
+  private async start(
+    request: HttpRequestLike,
+    response: HttpResponseLike,
+    userId: string | null,
+    data: Record<string, unknown>,
+    profile: LifetimeProfile,
+    replaces: Buffer | null,
+    carryGuest?: CreateSessionParams['carryGuest'],
+  ): Promise<{ session: ActiveSession; token: string }> {
     const token = generateToken();
     const digest = tokenDigest(token);
     const context = auditContext(request);
     const row = await this.store
       .create({
         tokenHash: digestBytes(digest),
-        replacesTokenHash: carried.kind === 'token' ? hashToken(carried.token) : null,
-        userId: input.userId,
+        replacesTokenHash: replaces,
+        userId,
         data,
-        idleTimeoutMs: this.options.idleTimeoutMs,
-        absoluteTimeoutMs: this.options.absoluteTimeoutMs,
+        lifetime: profile.name,
+        idleTimeoutMs: profile.idleTimeoutMs,
+        absoluteTimeoutMs: profile.absoluteTimeoutMs,
         ip: context.ip ?? null,
         userAgent: context.userAgent ?? null,
         limit: this.options.sessionLimit,
+        carryGuest,
       })
       .catch((error: unknown) => {
         if (error instanceof SessionLimitExceededError) {
@@ -94,16 +160,10 @@ export class SessionService {
         }
         throw error;
       });
-    this.transport.write(response, token, this.options.absoluteTimeoutMs);
+    this.transport.write(response, token, row.absoluteExpiresAt.getTime() - row.dbNow.getTime());
     if (this.transport.kind === 'cookie') this.droppedCookie.check(request, this.options.cookie);
-    const session = this.validator.attach(request, row, token, digest);
-    return {
-      sessionId: row.id,
-      userId: row.userId,
-      createdAt: row.createdAt,
-      expiresAt: session.expiresAt,
-      ...(this.transport.kind === 'bearer' ? { token } : { csrfToken: session.csrfToken }),
-    };
+    // The token goes back beside the session, never onto it: handlers may serialise the session.
+    return { session: this.validator.attach(request, row, token, digest), token };
   }
 
   /** The session the guard attached to this request, if any; `TData` types its data, as for `ActiveSession`. */
@@ -114,7 +174,7 @@ export class SessionService {
   /** Logout: the row is deleted server-side, the cookie cleared, and the browser told to drop cookies. */
   async destroy(request: HttpRequestLike, response: HttpResponseLike): Promise<void> {
     const session = this.requireSession(request);
-    await this.store.deleteWithEvent(session.id, 'logout', auditContext(request, session.userId));
+    await this.store.deleteWithEvent(session.id, 'logout', auditContext(request, session.userId ?? undefined));
     this.transport.clear(response);
     if (this.transport.kind === 'cookie') setHeader(response, 'Clear-Site-Data', '"cookies"');
     attachSession(request, null);
@@ -198,18 +258,54 @@ export class SessionService {
    * (`patch<Cart>(session, ...)`); keys and value types are checked against it.
    */
   async patch<TData extends object = DefaultSessionData>(
-    session: ActiveSession<TData> | ActiveSession,
+    session: ActiveSession<TData> | ActiveSession | ActiveGuestSession<TData> | ActiveGuestSession,
     patch: NoInfer<SessionDataPatch<TData>>,
   ): Promise<SessionDataPatch<TData>> {
-    assertStorableData(patch, this.options.maxDataBytes);
-    const result = await this.store.patchData(session.id, patch, this.options.maxDataBytes).catch((error: unknown) => {
+    const maxDataBytes = session.isGuest ? this.options.guests.maxDataBytes : this.options.maxDataBytes;
+    assertStorableData(patch, maxDataBytes);
+    const result = await this.store.patchData(session.id, patch, maxDataBytes).catch((error: unknown) => {
       if (isDataException(error)) throw new BadRequestException('session data rejected by the database');
       throw error;
     });
     if (result.ok) return result.data as SessionDataPatch<TData>;
     if (result.reason === 'too_large')
-      throw new PayloadTooLargeException(`session data would exceed the ${this.options.maxDataBytes}-byte limit`);
+      throw new PayloadTooLargeException(`session data would exceed the ${maxDataBytes}-byte limit`);
     throw new NotFoundException('session not found');
+  }
+
+  /**
+   * patch() for the request's own session, user or guest. On a `@GuestSession()` route without
+   * one (and `guests.enabled`), starts a guest session holding `patch`: the only way a guest
+   * session is created, so reads never create rows. Each source may start `guests.createLimit`
+   * per `guests.createWindow`, then gets 429. Returns the merged data; `current(request)` then
+   * holds the session (its `csrfToken` for the next write).
+   */
+  async patchCurrent<TData extends object = DefaultSessionData>(
+    request: HttpRequestLike,
+    response: HttpResponseLike,
+    patch: SessionDataPatch<TData>,
+  ): Promise<SessionDataPatch<TData>> {
+    const session = sessionOf(request);
+    if (session) return this.patch<TData>(session, patch);
+    if (!mayCreateGuest(request))
+      throw new Error(
+        'SessionService.patchCurrent: no session on this request, and only a @GuestSession() route starts one',
+      );
+    if (!this.options.guests.enabled)
+      throw new Error('SessionService.patchCurrent: cannot start a guest session: guests.enabled is false');
+    assertStorableData(patch, this.options.guests.maxDataBytes);
+    this.guestLimiter.acquireOrRefuse(request, response);
+    const carried = this.transport.read(request);
+    const replaces = carried.kind === 'token' ? hashToken(carried.token) : null;
+    const guest = await this.start(
+      request,
+      response,
+      null,
+      patch,
+      profileOf(this.options.lifetimes, 'guest'),
+      replaces,
+    );
+    return guest.session.data as SessionDataPatch<TData>;
   }
 
   private requireSession(request: object): ActiveSession {
@@ -217,4 +313,9 @@ export class SessionService {
     if (!session) throw new Error('No session on this request: call it from a route the SessionGuard protects');
     return session;
   }
+}
+
+/** The documented rule: the guest's keys are carried, the login's own `data` wins a clash. */
+function defaultMerge(guestData: Record<string, unknown>, data: Record<string, unknown>): Record<string, unknown> {
+  return { ...guestData, ...data };
 }

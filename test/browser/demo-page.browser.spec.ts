@@ -119,6 +119,47 @@ describeBrowser('demo page in Chromium', () => {
     await phone.close();
   });
 
+  it('keeps a cart filled before login, and remembers the device for 30 days when asked', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(origin);
+    await page.waitForSelector('#login:not([hidden])');
+    // A visitor's first write starts a guest session; the next one sends that session's CSRF token.
+    const added = await page.evaluate(async () => {
+      const headers = { 'content-type': 'application/json' };
+      const first = await fetch('/cart', { method: 'PATCH', headers, body: JSON.stringify({ apples: 2 }) });
+      const { csrfToken } = await first.json();
+      const second = await fetch('/cart', {
+        method: 'PATCH',
+        headers: { ...headers, 'x-csrf-token': csrfToken },
+        body: JSON.stringify({ pears: 1 }),
+      });
+      return [first.status, second.status, (await second.json()).cart];
+    });
+    expect(added).toEqual([200, 200, { apples: 2, pears: 1 }]);
+    const [guest] = (await context.cookies()).filter((c) => c.name === '__Host-sid');
+
+    await page.fill('input[name=username]', 'bob');
+    await page.fill('input[name=password]', 'bob-password');
+    await page.check('input[name=rememberMe]');
+    await page.click('button[type=submit]');
+    await page.waitForSelector('#account:not([hidden])');
+    expect(await page.evaluate(async () => (await fetch('/me/data')).json())).toEqual({
+      cart: { apples: 2, pears: 1 },
+    });
+    const [user] = (await context.cookies()).filter((c) => c.name === '__Host-sid');
+    expect(user.value).not.toBe(guest.value);
+    expect(user.expires - Date.now() / 1000).toBeGreaterThan(30 * 86_400 - 300);
+    const { rows } = await demo.db.pool.query(
+      `SELECT count(*)::int AS n FROM user_sessions WHERE user_id IS NULL AND revoked_at IS NULL`,
+    );
+    expect(rows[0].n).toBe(0); // the guest session ended at login
+    await page.waitForSelector('#sessions tbody tr');
+    expect(await page.locator('#sessions tbody tr td').nth(2).textContent()).toBe('remembered');
+    await page.screenshot({ path: `${ARTIFACTS}remembered-with-cart.png`, fullPage: true });
+    await context.close();
+  });
+
   it('signs out: the cookie is gone from the browser', async () => {
     const context = await browser.newContext();
     const page = await signIn(context, 'alice');

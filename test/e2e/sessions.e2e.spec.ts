@@ -35,6 +35,7 @@ describe.each(ADAPTERS)('demo app sessions over HTTP (%s)', (adapter) => {
       userId: 'u-alice',
       sessionId,
       expiresAt: expect.any(String),
+      lifetime: 'default',
       csrfToken: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
     });
     expect(JSON.stringify(response.body)).not.toContain(token);
@@ -158,6 +159,7 @@ describe.each(ADAPTERS)('demo app sessions over HTTP (%s)', (adapter) => {
       'id',
       'ip',
       'lastSeenAt',
+      'lifetime',
       'userAgent',
     ]);
 

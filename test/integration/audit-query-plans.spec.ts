@@ -154,7 +154,11 @@ describe(`audit queries on ${ROWS.toLocaleString('en')} rows`, () => {
         ) as AuditFilter;
         for (const position of [undefined, middle]) {
           const text = await plan(filter, position);
-          expect({ filter, position, seqScans: await seqScansOfRows(text) }).toEqual({ filter, position, seqScans: [] });
+          expect({ filter, position, seqScans: await seqScansOfRows(text) }).toEqual({
+            filter,
+            position,
+            seqScans: [],
+          });
           expect(text).toMatch(/using session_audit_log_\w+_idx|on session_audit_log_\w+_idx/);
           checked++;
         }
@@ -183,7 +187,11 @@ describe(`audit queries on ${ROWS.toLocaleString('en')} rows`, () => {
         };
         for (const position of [undefined, middle]) {
           const text = await plan(filter, position);
-          expect({ filter, position, seqScans: await seqScansOfRows(text) }).toEqual({ filter, position, seqScans: [] });
+          expect({ filter, position, seqScans: await seqScansOfRows(text) }).toEqual({
+            filter,
+            position,
+            seqScans: [],
+          });
           expect(text).toMatch(/using session_audit_log_\w+_idx|on session_audit_log_\w+_idx/);
           checked++;
         }

@@ -548,6 +548,7 @@ describe('SessionInvalidationListener with the database away', () => {
           ip: null,
           userAgent: null,
           version: 1,
+          lifetime: 'default',
           isCurrentToken: true,
           dbNow: new Date(now),
         },

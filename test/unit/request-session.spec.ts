@@ -20,6 +20,7 @@ const row: SessionLookup = {
   ip: '10.0.0.1',
   userAgent: 'jest',
   version: 3,
+  lifetime: 'default',
   isCurrentToken: true,
   dbNow: at('2026-12-01T10:05:00Z'),
 };
@@ -36,6 +37,8 @@ describe('RequestSession (what handlers get)', () => {
     expect(JSON.parse(JSON.stringify(session))).toEqual({
       id: row.id,
       userId: 'user-1',
+      isGuest: false,
+      lifetime: 'default',
       data: { theme: 'dark' },
       createdAt: '2026-12-01T10:00:00.000Z',
       lastSeenAt: '2026-12-01T10:05:00.000Z',

@@ -28,6 +28,7 @@ function row(id: string, dbNow: number, extra: Partial<SessionLookup> = {}): Ses
     ip: null,
     userAgent: null,
     version: 1,
+    lifetime: 'default',
     isCurrentToken: true,
     dbNow: new Date(dbNow),
     ...extra,

@@ -125,6 +125,20 @@ describe('resolveSessionOptions defaults', () => {
   const defaults: ResolvedSessionOptions = {
     idleTimeoutMs: 30 * MINUTE,
     absoluteTimeoutMs: 12 * HOUR,
+    lifetimes: new Map([
+      ['default', { name: 'default', idleTimeoutMs: 30 * MINUTE, absoluteTimeoutMs: 12 * HOUR }],
+      ['guest', { name: 'guest', idleTimeoutMs: 20 * MINUTE, absoluteTimeoutMs: 6 * HOUR }],
+    ]),
+    maxIdleTimeoutMs: 30 * 24 * HOUR,
+    maxAbsoluteTimeoutMs: 400 * 24 * HOUR,
+    guests: {
+      enabled: false,
+      idleTimeoutMs: 20 * MINUTE,
+      absoluteTimeoutMs: 6 * HOUR,
+      maxDataBytes: 4_096,
+      createLimit: 30,
+      createWindowMs: 10 * MINUTE,
+    },
     touchIntervalMs: 60_000,
     rotationIntervalMs: 15 * MINUTE,
     rotationGraceMs: 30_000,

@@ -42,6 +42,7 @@ describe('the SQL files: every statement complete as it runs, named as logs and 
         'SESSION_SQL.create',
         'SESSION_SQL.findLiveById',
         'SESSION_SQL.listForUser',
+        'SESSION_SQL.lockGuestByToken',
         'SESSION_SQL.rotate',
         'SESSION_SQL.touchIfStale',
       ].sort(),

@@ -13,6 +13,9 @@ export const AUDIT_EVENTS = [
   'invalid_token',
   'ip_changed',
   'ua_changed',
+  'guest_created',
+  'guest_upgraded',
+  'guest_limited',
 ] as const;
 export type AuditEvent = (typeof AUDIT_EVENTS)[number];
 

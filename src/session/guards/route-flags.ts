@@ -1,14 +1,16 @@
 import type { ExecutionContext } from '@nestjs/common';
 import type { Reflector } from '@nestjs/core';
 import { SKIP_CSRF } from '../csrf/csrf.decorator.js';
-import { OPTIONAL_SESSION, PUBLIC_ROUTE } from '../decorators/session.decorators.js';
+import { GUEST_SESSION, OPTIONAL_SESSION, PUBLIC_ROUTE } from '../decorators/session.decorators.js';
 
 /** What a route's decorators (on the handler, else its class) say about sessions. */
 export interface RouteFlags {
   /** @Public() and not @OptionalSession(): no session needed, none looked up. */
   readonly isPublic: boolean;
-  /** @OptionalSession(): a session is looked up, and its absence is no refusal. */
+  /** @OptionalSession() or @GuestSession(): a session is looked up, and its absence is no refusal. */
   readonly optional: boolean;
+  /** @GuestSession(): a guest's session counts, and a write may start one. */
+  readonly guests: boolean;
   /** @SkipCsrf() */
   readonly skipCsrf: boolean;
 }
@@ -32,10 +34,12 @@ export class RouteFlagsMemo {
     const known = this.known.get(handler);
     if (known?.controller === controller) return known;
     const targets = [handler, controller];
-    const optional = reflector.getAllAndOverride<boolean>(OPTIONAL_SESSION, targets) === true;
+    const guests = reflector.getAllAndOverride<boolean>(GUEST_SESSION, targets) === true;
+    const optional = guests || reflector.getAllAndOverride<boolean>(OPTIONAL_SESSION, targets) === true;
     const flags: KnownRoute = {
       controller,
       optional,
+      guests,
       isPublic: !optional && reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets) === true,
       skipCsrf: reflector.getAllAndOverride<boolean>(SKIP_CSRF, targets) === true,
     };

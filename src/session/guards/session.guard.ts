@@ -21,6 +21,7 @@ import {
   type HttpRequestLike,
   type HttpResponseLike,
 } from '../transport/http.js';
+import { allowGuestCreation } from '../request-state.js';
 import { HTTP_LIKE, requestResponseOf, UnsupportedContextError } from './execution-context.js';
 import { RouteFlagsMemo } from './route-flags.js';
 
@@ -75,13 +76,14 @@ export class SessionGuard implements CanActivate {
     }
     // Also on @Public() routes: the login's `created` audit row must carry the same address.
     rememberClientIp(request, this.getClientIp(request));
+    if (route.guests) allowGuestCreation(request);
     if (isPublic) return true;
     // Several guarded resolvers of one GraphQL request (or the guard applied twice) check once.
     if (sessionOf(request)) return true;
 
     let outcome: PendingOutcome;
     try {
-      outcome = this.validator.validate(request, response);
+      outcome = this.validator.validate(request, response, route.guests);
     } catch (error) {
       this.recordFailure(error);
       throw error;

@@ -137,7 +137,7 @@ export class PrometheusSessionMetrics extends SessionMetrics implements OnModule
       () =>
         new prom.Gauge({
           name: `${p}active_sessions`,
-          help: `Live sessions in the store, counted at most once per ${ACTIVE_SESSIONS_SAMPLE_MS / 1000} s`,
+          help: `Live user sessions in the store (guests not counted), counted at most once per ${ACTIVE_SESSIONS_SAMPLE_MS / 1000} s`,
           registers,
           async collect(this: Gauge) {
             const value = await sampleActive();

@@ -7,7 +7,7 @@ import { SessionStore } from '../store/session.store.js';
 import type { AggregatedAuditRow } from '../store/session-store.types.js';
 
 /** Events an attacker can trigger at will; they are counted in memory and written once per window. */
-export type AggregatedEvent = 'invalid_token' | 'csrf_failed';
+export type AggregatedEvent = 'invalid_token' | 'csrf_failed' | 'guest_limited';
 
 export interface Occurrence {
   event: AggregatedEvent;

@@ -3,7 +3,8 @@ import type { Pool } from 'pg';
 /**
  * What each session migration creates that the module cannot work without, newest last. When
  * a migration is added to `sessionMigrations`, add what it creates here (a unit test fails
- * until every migration has an entry), so an app that missed it refuses to start.
+ * until every migration has an entry), so an app that missed it refuses to start. A migration
+ * that adds a column names it as `table.column`.
  */
 export const SESSION_SCHEMA: readonly { readonly migration: string; readonly relations: readonly string[] }[] = [
   { migration: 'CreateSessionTables1763780000000', relations: ['user_sessions', 'session_audit_log'] },
@@ -11,12 +12,21 @@ export const SESSION_SCHEMA: readonly { readonly migration: string; readonly rel
   // A partitioned audit log always has its DEFAULT partition; the plain table of before has none.
   { migration: 'PartitionSessionAuditLog1796256000000', relations: ['session_audit_log_default'] },
   { migration: 'CreateSessionRetiredTokens1796342400000', relations: ['session_retired_tokens'] },
+  { migration: 'AddSessionLifetimesAndGuests1796428800000', relations: ['user_sessions.lifetime'] },
   { migration: 'CreateSessionModuleKeys1796515200000', relations: ['session_module_keys'] },
   { migration: 'IndexAuditLogByNetwork1796515200001', relations: ['session_audit_log_inet_idx'] },
 ];
 
-/** One statement: the relations that do not resolve on the connection's search_path, as the store's SQL would see them. */
-export const SCHEMA_CHECK_SQL = `SELECT r AS relation FROM unnest($1::text[]) AS r WHERE to_regclass(r) IS NULL`;
+/**
+ * One statement: the relations (and `table.column`s) that do not resolve on the connection's
+ * search_path, as the store's SQL would see them.
+ */
+export const SCHEMA_CHECK_SQL = `
+  SELECT r AS relation FROM unnest($1::text[]) AS r
+  WHERE CASE WHEN position('.' IN r) = 0 THEN to_regclass(r) IS NULL
+        ELSE NOT EXISTS (SELECT 1 FROM pg_attribute
+                         WHERE attrelid = to_regclass(split_part(r, '.', 1)) AND attname = split_part(r, '.', 2)
+                           AND NOT attisdropped) END`;
 
 /** How to create the tables, in the words of every message that finds them missing. */
 export const HOW_TO_MIGRATE =
@@ -37,10 +47,10 @@ export async function findMissingSchema(pool: Pick<Pool, 'query'>): Promise<Miss
   const wanted = SESSION_SCHEMA.flatMap((m) => m.relations);
   const { rows } = await pool.query<{ relation: string }>(SCHEMA_CHECK_SQL, [wanted]);
   if (rows.length === 0) return undefined;
-  const relations = rows.map((row) => row.relation);
-  const migrations = SESSION_SCHEMA.filter((m) => m.relations.some((r) => relations.includes(r))).map(
-    (m) => m.migration,
-  );
+  const absent = rows.map((row) => row.relation);
+  // A column of a missing table says nothing more: name the table only.
+  const relations = absent.filter((r) => !(r.includes('.') && absent.includes(r.split('.')[0])));
+  const migrations = SESSION_SCHEMA.filter((m) => m.relations.some((r) => absent.includes(r))).map((m) => m.migration);
   return { relations, migrations };
 }
 

@@ -3,7 +3,8 @@ import type { QueryResultRow } from 'pg';
 /** A session as the store returns it. Never carries a token or token hash. */
 export interface SessionRow {
   id: string;
-  userId: string;
+  /** null: a guest session. */
+  userId: string | null;
   data: Record<string, unknown>;
   createdAt: Date;
   lastSeenAt: Date;
@@ -15,6 +16,8 @@ export interface SessionRow {
   ip: string | null;
   userAgent: string | null;
   version: number;
+  /** The lifetime profile it was created with ('default', 'guest', or a name from the `lifetimes` option). */
+  lifetime: string;
 }
 
 /** A lookup result: the row, which token generation matched, and the database's clock. */
@@ -37,6 +40,8 @@ export interface SessionSummary {
   expiresAt: Date;
   ip: string | null;
   userAgent: string | null;
+  /** The lifetime profile chosen at login ('default', 'remember', ...). */
+  lifetime: string;
   current: boolean;
 }
 
@@ -56,6 +61,7 @@ export function toSessionLookup(r: QueryResultRow, isCurrentToken: boolean): Ses
     ip: r.ip,
     userAgent: r.user_agent,
     version: r.version,
+    lifetime: r.lifetime,
     isCurrentToken,
     dbNow: r.db_now,
   };

@@ -4,12 +4,20 @@ export interface CreateSessionParams {
   tokenHash: Buffer;
   /** Hash of a token the request already carried: that session is revoked (fixation). */
   replacesTokenHash: Buffer | null;
-  userId: string;
+  /** null: a guest session. */
+  userId: string | null;
   data: Record<string, unknown>;
+  /** The lifetime profile's name, recorded in the row (default 'default'); the timeouts below are its. */
+  lifetime?: string;
   idleTimeoutMs: number;
   absoluteTimeoutMs: number;
   ip: string | null;
   userAgent: string | null;
+  /**
+   * When `replacesTokenHash` is a live guest's token: the new session's data from the guest's
+   * (in place of `data`), worked out while the guest row is locked. May throw to refuse the login.
+   */
+  carryGuest?: (guestData: Record<string, unknown>) => Record<string, unknown>;
   /** Per-user cap on live sessions; the user's logins are serialised while it is checked. */
   limit?: { maxSessionsPerUser: number; policy: 'evict-oldest' | 'reject' };
 }

@@ -10,7 +10,10 @@ export class UserSessionEntity {
   @PrimaryColumn({ type: 'uuid' }) id: string;
   @Index({ unique: true }) @Column({ name: 'token_hash', type: 'bytea' }) tokenHash: Buffer;
   @Column({ name: 'previous_token_hash', type: 'bytea', nullable: true }) previousTokenHash: Buffer | null;
-  @Column({ name: 'user_id', type: 'text' }) userId: string;
+  /** NULL for a guest session. */
+  @Column({ name: 'user_id', type: 'text', nullable: true }) userId: string | null;
+  /** The lifetime profile it was created with ('default', 'guest', or a name from `lifetimes`). */
+  @Column({ type: 'text', default: 'default' }) lifetime: string;
   @Column({ type: 'jsonb', default: {} }) data: Record<string, unknown>;
   @Column({ name: 'created_at', type: 'timestamptz' }) createdAt: Date;
   @Column({ name: 'last_seen_at', type: 'timestamptz' }) lastSeenAt: Date;

@@ -41,7 +41,7 @@ export const SESSION_SQL = {
     preparedAs: 'nps_lookup',
     text: `
     SELECT id, user_id, data, created_at, last_seen_at, authenticated_at, idle_expires_at,
-           absolute_expires_at, rotated_at, revoked_at, ip, user_agent, version,
+           absolute_expires_at, rotated_at, revoked_at, ip, user_agent, version, lifetime,
            token_hash = $1 AS is_current_token, now() AS db_now
     FROM user_sessions
     WHERE token_hash = $1 OR previous_token_hash = $1
@@ -62,7 +62,10 @@ export const SESSION_SQL = {
     WHERE r.token_hash = $1`,
   },
 
-  /** Conditional: of N concurrent requests past the touch interval ($3 ms), exactly one writes. */
+  /**
+   * Conditional: of N concurrent requests past the touch interval ($3 ms), exactly one writes.
+   * $2 is the idle timeout of the row's own lifetime profile.
+   */
   touchIfStale: {
     name: 'touchIfStale',
     preparedAs: 'nps_touch',
@@ -75,20 +78,25 @@ export const SESSION_SQL = {
   },
 
   /**
-   * New session; a token the request already carried ($1) is revoked in the same statement
-   * (fixation). With $9 (a per-user limit, evict-oldest), the user's oldest live sessions
-   * beyond the newest $9 - 1 are revoked too; the caller holds the user's advisory lock.
+   * New session ($3 NULL: a guest's, audited `guest_created`), of lifetime profile $10; a token
+   * the request already carried ($1) is revoked in the same statement (fixation). When that
+   * token was a guest's, its end is audited `guest_upgraded` with both session ids instead
+   * (the caller carried its data over in $4). With $9 (a per-user limit, evict-oldest), the
+   * user's oldest live sessions beyond the newest $9 - 1 are revoked too; the caller holds the
+   * user's advisory lock.
    */
   create: {
     name: 'create',
     text: `
     WITH replaced AS (
-      UPDATE user_sessions SET revoked_at = now(), revoke_reason = 'fixation', data = '{}'::jsonb
+      UPDATE user_sessions
+      SET revoked_at = now(), data = '{}'::jsonb,
+          revoke_reason = CASE WHEN user_id IS NULL THEN 'guest_upgraded' ELSE 'fixation' END
       WHERE $1::bytea IS NOT NULL AND (token_hash = $1 OR previous_token_hash = $1) AND revoked_at IS NULL
       RETURNING id, user_id
     ), replaced_audit AS (
       INSERT INTO session_audit_log (event, session_id, user_id, actor_id, ip, user_agent, details)
-      SELECT 'revoked', id, user_id, $3, $7, $8, '{"reason":"fixation"}'::jsonb FROM replaced
+      SELECT 'revoked', id, user_id, $3, $7, $8, '{"reason":"fixation"}'::jsonb FROM replaced WHERE user_id IS NOT NULL
       RETURNING id::text AS id, occurred_at, event, session_id, user_id, actor_id, ip, user_agent, details
     ), evicted AS (
       UPDATE user_sessions SET revoked_at = now(), revoke_reason = 'limit_evicted', data = '{}'::jsonb
@@ -105,22 +113,31 @@ export const SESSION_SQL = {
       SELECT 'revoked', id, user_id, $3, $7, $8, '{"reason":"limit_evicted"}'::jsonb FROM evicted
       RETURNING id::text AS id, occurred_at, event, session_id, user_id, actor_id, ip, user_agent, details
     ), created AS (
-      INSERT INTO user_sessions (token_hash, user_id, data, idle_expires_at, absolute_expires_at, ip, user_agent)
-      VALUES ($2, $3, $4::jsonb, now() + $5 * interval '1 millisecond', now() + $6 * interval '1 millisecond', $7, $8)
+      INSERT INTO user_sessions (token_hash, user_id, data, idle_expires_at, absolute_expires_at, ip, user_agent, lifetime)
+      VALUES ($2, $3, $4::jsonb, now() + $5 * interval '1 millisecond', now() + $6 * interval '1 millisecond', $7, $8, $10)
       RETURNING id, user_id, data, created_at, last_seen_at, authenticated_at, idle_expires_at,
-                absolute_expires_at, rotated_at, revoked_at, ip, user_agent, version, now() AS db_now
+                absolute_expires_at, rotated_at, revoked_at, ip, user_agent, version, lifetime, now() AS db_now
     ), created_audit AS (
       INSERT INTO session_audit_log (event, session_id, user_id, actor_id, ip, user_agent, details)
-      SELECT 'created', id, user_id, user_id, ip, user_agent, '{}'::jsonb FROM created
+      SELECT CASE WHEN user_id IS NULL THEN 'guest_created' ELSE 'created' END, id, user_id, user_id, ip, user_agent,
+             CASE WHEN lifetime = 'default' THEN '{}'::jsonb ELSE jsonb_build_object('lifetime', lifetime) END
+      FROM created
+      RETURNING id::text AS id, occurred_at, event, session_id, user_id, actor_id, ip, user_agent, details
+    ), upgraded_audit AS (
+      INSERT INTO session_audit_log (event, session_id, user_id, actor_id, ip, user_agent, details)
+      SELECT 'guest_upgraded', r.id, c.user_id, c.user_id, $7, $8,
+             jsonb_build_object('guestSessionId', r.id, 'sessionId', c.id)
+      FROM replaced r CROSS JOIN created c WHERE r.user_id IS NULL
       RETURNING id::text AS id, occurred_at, event, session_id, user_id, actor_id, ip, user_agent, details
     )
     SELECT *,
       (SELECT coalesce(json_agg(a ORDER BY a.id::bigint), '[]'::json)
-       FROM (SELECT * FROM replaced_audit UNION ALL SELECT * FROM evicted_audit UNION ALL SELECT * FROM created_audit) a)
+       FROM (SELECT * FROM replaced_audit UNION ALL SELECT * FROM evicted_audit UNION ALL SELECT * FROM created_audit
+             UNION ALL SELECT * FROM upgraded_audit) a)
         AS audit_rows,
       (SELECT coalesce(json_agg(n.id), '[]'::json)
        FROM (SELECT id, pg_notify('nest_pg_session', id::text)
-             FROM (SELECT id FROM replaced UNION SELECT id FROM evicted) ids WHERE $10::boolean) n) AS notified_ids
+             FROM (SELECT id FROM replaced UNION SELECT id FROM evicted) ids WHERE $11::boolean) n) AS notified_ids
     FROM created`,
   },
 
@@ -143,7 +160,7 @@ export const SESSION_SQL = {
       WHERE id = $1 AND token_hash = $3
         AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()
       RETURNING id, user_id, data, created_at, last_seen_at, authenticated_at, idle_expires_at,
-                absolute_expires_at, rotated_at, revoked_at, ip, user_agent, version, token_generation, now() AS db_now
+                absolute_expires_at, rotated_at, revoked_at, ip, user_agent, version, token_generation, lifetime, now() AS db_now
     ), retired AS (
       INSERT INTO session_retired_tokens (token_hash, session_id, token_generation, retired_at)
       SELECT $3, id, token_generation - 1, rotated_at FROM rotated
@@ -240,7 +257,8 @@ export const SESSION_SQL = {
   listForUser: {
     name: 'listForUser',
     text: `
-    SELECT id, created_at, last_seen_at, LEAST(idle_expires_at, absolute_expires_at) AS expires_at, ip, user_agent
+    SELECT id, created_at, last_seen_at, LEAST(idle_expires_at, absolute_expires_at) AS expires_at, ip, user_agent,
+           lifetime
     FROM user_sessions
     WHERE user_id = $1 AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()
     ORDER BY created_at DESC, id`,
@@ -269,6 +287,21 @@ export const SESSION_SQL = {
   lockUserSessions: {
     name: 'lockUserSessions',
     text: `SELECT pg_advisory_xact_lock(1852863282, hashtext($1))`,
+  },
+
+  /**
+   * At a login that carries a token ($1): the live guest session it belongs to, locked until the
+   * login's transaction ends, so a guest write racing the login either lands before its data is
+   * carried or finds the session revoked (never lost in between).
+   */
+  lockGuestByToken: {
+    name: 'lockGuestByToken',
+    text: `
+    SELECT data FROM user_sessions
+    WHERE (token_hash = $1 OR previous_token_hash = $1) AND user_id IS NULL
+      AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()
+    LIMIT 1
+    FOR UPDATE`,
   },
 
   /** Live sessions of a user, not counting the one a login is about to replace ($2, fixation). */
@@ -329,12 +362,12 @@ export const SESSION_SQL = {
     name: 'findLiveById',
     text: `
     SELECT id, user_id, data, created_at, last_seen_at, authenticated_at, idle_expires_at,
-           absolute_expires_at, rotated_at, revoked_at, ip, user_agent, version
+           absolute_expires_at, rotated_at, revoked_at, ip, user_agent, version, lifetime
     FROM user_sessions
     WHERE id = $1 AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()`,
   },
 
-  /** The per-user limit's transaction (lockUserSessions, countLiveForUser, create). */
+  /** The login transaction (lockUserSessions, countLiveForUser, lockGuestByToken, create). */
   begin: { name: 'begin', text: 'BEGIN' },
   commit: { name: 'commit', text: 'COMMIT' },
 } as const satisfies Record<string, Statement>;

@@ -115,19 +115,28 @@ export class SessionStore {
       p.ip,
       p.userAgent,
       evictBeyond,
+      p.lifetime ?? (p.userId === null ? 'guest' : 'default'),
       this.notify,
     ];
-    const limit = p.limit;
+    const limit = p.userId === null ? undefined : p.limit;
+    const carryGuest = p.replacesTokenHash === null ? undefined : p.carryGuest;
     const [row] =
-      limit === undefined
+      limit === undefined && carryGuest === undefined
         ? await this.run(SQL.create, values)
         : await this.transaction(async (run) => {
-            // Serialise this user's logins, so counting and inserting see each other (READ COMMITTED:
-            // every later statement of the transaction takes its snapshot after the lock is granted).
-            await run(SQL.lockUserSessions, [p.userId]);
-            if (limit.policy === 'reject') {
-              const [live] = await run(SQL.countLiveForUser, [p.userId, p.replacesTokenHash]);
-              if (live.count >= limit.maxSessionsPerUser) throw new SessionLimitExceededError(limit.maxSessionsPerUser);
+            if (limit) {
+              // Serialise this user's logins, so counting and inserting see each other (READ COMMITTED:
+              // every later statement of the transaction takes its snapshot after the lock is granted).
+              await run(SQL.lockUserSessions, [p.userId]);
+              if (limit.policy === 'reject') {
+                const [live] = await run(SQL.countLiveForUser, [p.userId, p.replacesTokenHash]);
+                if (live.count >= limit.maxSessionsPerUser)
+                  throw new SessionLimitExceededError(limit.maxSessionsPerUser);
+              }
+            }
+            if (carryGuest) {
+              const [guest] = await run(SQL.lockGuestByToken, [p.replacesTokenHash]);
+              if (guest) values[3] = JSON.stringify(carryGuest(guest.data));
             }
             return run(SQL.create, values);
           });
@@ -234,6 +243,7 @@ export class SessionStore {
       expiresAt: r.expires_at,
       ip: r.ip,
       userAgent: r.user_agent,
+      lifetime: r.lifetime,
       current: r.id === currentId,
     }));
   }
