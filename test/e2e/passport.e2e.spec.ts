@@ -4,7 +4,7 @@ import { createTestSession } from 'nest-pg-session/testing';
 import { AuthModule } from '../recipes/passport/auth.module.js';
 import { IdentityProvider, OAuthController } from '../recipes/passport/oauth.controller.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { ADAPTERS, cookie, sessionCookie } from '../support/demo.js';
+import { ADAPTERS, bareCookie, cookie, sessionCookie } from '../support/demo.js';
 import { createHostApp, type HostApp } from '../support/host-app.js';
 
 /** The provider's side, faked: it knows one code, for user 'idp-42'. */
@@ -28,6 +28,8 @@ describe.each(ADAPTERS)('the Passport recipe (docs/passport.md) on %s', (adapter
       url: db.url,
       adapter,
       login: false,
+      // The OAuth recipe keeps its state in a guest session before login.
+      session: { guests: { enabled: true } },
       imports: [AuthModule],
       controllers: [OAuthController],
       providers: [{ provide: IdentityProvider, useClass: FakeProvider }],
@@ -82,71 +84,142 @@ describe.each(ADAPTERS)('the Passport recipe (docs/passport.md) on %s', (adapter
     });
   });
 
-  describe('an OAuth/OIDC callback with its state kept in the session', () => {
-    /** Starts the flow in `session` and returns the state the provider would send back. */
-    const start = async (headers: Record<string, string>) => {
-      const response = await request(host.server).post('/auth/oauth/start').set(headers).expect(200);
-      return new URL(response.body.redirectTo).searchParams.get('state')!;
+  describe('an OAuth/OIDC callback with its state kept in a guest session before login', () => {
+    const guestRows = async () =>
+      (await db.pool.query(`SELECT count(*)::int AS n FROM user_sessions WHERE user_id IS NULL`)).rows[0].n;
+    const userRows = async (userId: string) =>
+      (await db.pool.query(`SELECT count(*)::int AS n FROM user_sessions WHERE user_id = $1`, [userId])).rows[0].n;
+    const allRows = async () => (await db.pool.query(`SELECT count(*)::int AS n FROM user_sessions`)).rows[0].n;
+    const dataOf = async (sessionId: string) =>
+      (await db.pool.query(`SELECT data FROM user_sessions WHERE id = $1`, [sessionId])).rows[0].data;
+    const stateOf = (response: request.Response) => new URL(response.body.redirectTo).searchParams.get('state')!;
+    const callback = (query: object | string, headers: Record<string, string> = {}) =>
+      request(host.server).get('/auth/oauth/callback').query(query).set(headers);
+
+    /** An anonymous visitor starts the flow: answers the guest's token and session id, and the state. */
+    const startAsGuest = async () => {
+      const response = await request(host.server).post('/auth/oauth/start').expect(200);
+      const token = sessionCookie(response)!;
+      expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      const state = stateOf(response);
+      const { rows } = await db.pool.query(`SELECT id FROM user_sessions WHERE data->>'oauthState' = $1`, [state]);
+      return { token, state, sessionId: rows[0].id as string };
     };
 
-    it('a matching state logs in with a new session; the old token and the state are spent', async () => {
-      const before = await createTestSession(host.app, { userId: '1' });
-      const state = await start(before.headers());
-      const { rows } = await db.pool.query(`SELECT data->>'oauthState' AS state FROM user_sessions WHERE id = $1`, [
-        before.sessionId,
-      ]);
-      expect(rows[0].state).toBe(state);
-
-      const callback = await request(host.server)
-        .get('/auth/oauth/callback')
-        .query({ code: 'good-code', state })
-        .set(before.headers())
-        .expect(200);
-      expect(callback.body.userId).toBe('idp-42');
-      await request(host.server)
-        .get('/auth/me')
-        .set(cookie(sessionCookie(callback)!))
-        .expect(200, { userId: 'idp-42' });
-      // The callback URL replayed (from history, a log, a Referer) finds nothing to log in with.
-      await request(host.server)
-        .get('/auth/oauth/callback')
-        .query({ code: 'good-code', state })
-        .set(before.headers())
-        .expect(401);
+    it('an anonymous start sets a guest cookie and stores the state in exactly one new guest row', async () => {
+      const before = await allRows();
+      const response = await request(host.server).post('/auth/oauth/start').expect(200);
+      expect(sessionCookie(response)).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      const state = stateOf(response);
+      expect(state).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(await allRows()).toBe(before + 1);
+      const { rows } = await db.pool.query(
+        `SELECT user_id, lifetime, data FROM user_sessions WHERE data->>'oauthState' = $1`,
+        [state],
+      );
+      expect(rows).toEqual([{ user_id: null, lifetime: 'guest', data: { oauthState: state } }]);
     });
 
-    it('a wrong, missing or repeated state is refused (403), and the right one cannot follow', async () => {
-      for (const kind of ['another session', 'none', 'twice']) {
-        const victim = await createTestSession(host.app, { userId: '1' });
-        const state = await start(victim.headers());
-        const other = await start((await createTestSession(host.app, { userId: '2' })).headers());
+    it('the right state turns the guest into the user: new session, guest token 401, state spent and carried as null', async () => {
+      const guest = await startAsGuest();
+      const login = await callback({ code: 'good-code', state: guest.state }, cookie(guest.token)).expect(200);
+      expect(login.body).toMatchObject({ userId: 'idp-42', csrfToken: expect.any(String) });
+      const userToken = sessionCookie(login)!;
+      expect(userToken).not.toBe(guest.token);
+      await request(host.server).get('/auth/me').set(cookie(userToken)).expect(200, { userId: 'idp-42' });
+      expect((await request(host.server).get('/auth/me').set(cookie(guest.token)).expect(401)).body.reason).toBe(
+        'revoked',
+      );
+      expect(await dataOf(login.body.sessionId)).toEqual({ oauthState: null });
+      const { rows } = await db.pool.query(`SELECT revoke_reason FROM user_sessions WHERE id = $1`, [guest.sessionId]);
+      expect(rows[0].revoke_reason).toBe('guest_upgraded');
+    });
+
+    it('a replayed callback fails: with the revoked guest token, and with the new session', async () => {
+      const guest = await startAsGuest();
+      const login = await callback({ code: 'good-code', state: guest.state }, cookie(guest.token)).expect(200);
+      const rows = await allRows();
+      // The callback URL replayed (from history, a log, a Referer) finds nothing to log in with.
+      const replayed = await callback({ code: 'good-code', state: guest.state }, cookie(guest.token)).expect(403);
+      expect(replayed.headers['set-cookie']).toBeUndefined();
+      await callback({ code: 'good-code', state: guest.state }, cookie(sessionCookie(login)!)).expect(403);
+      expect(await allRows()).toBe(rows);
+    });
+
+    it('a wrong, missing or repeated state is refused (403), spends the state, and the right one cannot follow', async () => {
+      for (const kind of ['another flow', 'none', 'twice']) {
+        const logins = await userRows('idp-42');
+        const guest = await startAsGuest();
+        const other = await startAsGuest();
         const query =
-          kind === 'another session'
-            ? { code: 'good-code', state: other }
+          kind === 'another flow'
+            ? { code: 'good-code', state: other.state }
             : kind === 'twice'
-              ? `code=good-code&state=${state}&state=${state}`
+              ? `code=good-code&state=${guest.state}&state=${guest.state}`
               : { code: 'good-code' };
-        const refused = await request(host.server).get('/auth/oauth/callback').query(query).set(victim.headers());
+        const refused = await callback(query, cookie(guest.token));
         expect({ kind, status: refused.status }).toEqual({ kind, status: 403 });
+        expect(await dataOf(guest.sessionId)).toEqual({ oauthState: null });
         // Used once, whatever the outcome: a guessing attacker gets one try per start.
-        await request(host.server)
-          .get('/auth/oauth/callback')
-          .query({ code: 'good-code', state })
-          .set(victim.headers())
-          .expect(403);
-        await request(host.server).get('/auth/me').set(victim.headers()).expect(200, { userId: '1' });
+        await callback({ code: 'good-code', state: guest.state }, cookie(guest.token)).expect(403);
+        expect(await userRows('idp-42')).toBe(logins);
       }
     });
 
-    it('a code the provider refuses logs nobody in', async () => {
-      const session = await createTestSession(host.app, { userId: '1' });
-      const state = await start(session.headers());
+    it('a callback without any session is refused (403) and stores nothing', async () => {
+      const guest = await startAsGuest(); // a real state, sent by a browser that did not start the flow
+      const before = await allRows();
+      const refused = await callback({ code: 'good-code', state: guest.state }).expect(403);
+      expect(refused.headers['set-cookie']).toBeUndefined();
+      expect(await allRows()).toBe(before);
+      expect(await dataOf(guest.sessionId)).toEqual({ oauthState: guest.state });
+    });
+
+    it('a code the provider refuses logs nobody in, and the guest stays a guest', async () => {
+      const guest = await startAsGuest();
+      await callback({ code: 'stolen-code', state: guest.state }, cookie(guest.token)).expect(403);
+      expect(await dataOf(guest.sessionId)).toEqual({ oauthState: null });
+      const { rows } = await db.pool.query(`SELECT revoked_at FROM user_sessions WHERE id = $1`, [guest.sessionId]);
+      expect(rows[0].revoked_at).toBeNull();
+    });
+
+    it.each([
+      ['Sec-Fetch-Site: cross-site', { 'Sec-Fetch-Site': 'cross-site' }, 'cross_site'],
+      ['a foreign Origin', { Origin: 'https://evil.example' }, 'origin_not_allowed'],
+    ])('a start sent cross-site (%s) is refused (403) and starts no guest session', async (_, headers, reason) => {
+      const before = await guestRows();
+      const refused = await request(host.server).post('/auth/oauth/start').set(headers).expect(403);
+      expect(refused.body.reason).toBe(reason);
+      expect(refused.headers['set-cookie']).toBeUndefined();
+      expect(await guestRows()).toBe(before);
+    });
+
+    it("a guest's next start needs the guest session's CSRF token, and overwrites the state", async () => {
+      const guest = await startAsGuest();
+      const refused = await request(host.server).post('/auth/oauth/start').set(bareCookie(guest.token)).expect(403);
+      expect(refused.body.reason).toBe('csrf_token_missing');
+      expect(await dataOf(guest.sessionId)).toEqual({ oauthState: guest.state });
+      const again = await request(host.server).post('/auth/oauth/start').set(cookie(guest.token)).expect(200);
+      expect(sessionCookie(again)).toBeUndefined(); // the same guest session, no new row
+      expect(await dataOf(guest.sessionId)).toEqual({ oauthState: stateOf(again) });
+      await callback({ code: 'good-code', state: guest.state }, cookie(guest.token)).expect(403);
+    });
+
+    it('a logged-in user links a provider the same way: the state lives in their session, which is replaced', async () => {
+      const before = await createTestSession(host.app, { userId: '1' });
+      const start = await request(host.server).post('/auth/oauth/start').set(before.headers()).expect(200);
+      expect(sessionCookie(start)).toBeUndefined();
+      const state = stateOf(start);
+      expect(await dataOf(before.sessionId)).toEqual({ oauthState: state });
+      const login = await callback({ code: 'good-code', state }, before.headers()).expect(200);
+      expect(login.body.userId).toBe('idp-42');
       await request(host.server)
-        .get('/auth/oauth/callback')
-        .query({ code: 'stolen-code', state })
-        .set(session.headers())
-        .expect(403);
-      await request(host.server).get('/auth/me').set(session.headers()).expect(200, { userId: '1' });
+        .get('/auth/me')
+        .set(cookie(sessionCookie(login)!))
+        .expect(200, { userId: 'idp-42' });
+      expect((await request(host.server).get('/auth/me').set(before.headers()).expect(401)).body.reason).toBe(
+        'revoked',
+      );
     });
   });
 });
