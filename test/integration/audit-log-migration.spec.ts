@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { DataSource } from 'typeorm';
 import { PartitionSessionAuditLog1796256000000, sessionMigrations } from '../../migrations/index.js';
 import { findMissingSchema } from '../../src/session/startup/session-schema.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { createTestDatabase, undoMigrationsFrom, type TestDatabase } from '../support/database.js';
 
 const ROWS = 100_000;
 
@@ -20,12 +20,11 @@ describe('migration PartitionSessionAuditLog1796256000000 on a populated audit l
   beforeAll(async () => {
     // All migrations ran: undo back to before this one, then run only up to it.
     db = await createTestDatabase();
-    const upTo = sessionMigrations.indexOf(PartitionSessionAuditLog1796256000000) + 1;
     const all = new DataSource({ type: 'postgres', url: db.url, migrations: sessionMigrations, logging: false });
     await all.initialize();
-    for (let i = upTo - 1; i < sessionMigrations.length; i++) await all.undoLastMigration({ transaction: 'all' });
+    await undoMigrationsFrom(all, PartitionSessionAuditLog1796256000000);
     await all.destroy();
-    const migrations = sessionMigrations.slice(0, upTo);
+    const migrations = sessionMigrations.slice(0, sessionMigrations.indexOf(PartitionSessionAuditLog1796256000000) + 1);
     dataSource = new DataSource({ type: 'postgres', url: db.url, migrations, logging: false });
     await dataSource.initialize();
   }, 60_000);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DataSource } from 'typeorm';
-import { sessionMigrations } from '../../migrations/index.js';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { AddSessionLifetimesAndGuests1796428800000, sessionMigrations } from '../../migrations/index.js';
+import { createTestDatabase, undoMigrationsFrom, type TestDatabase } from '../support/database.js';
 
 const HASH = (n: number) => Buffer.alloc(32, n);
 
@@ -31,7 +31,7 @@ describe('migration 1796428800000 (lifetimes and guests)', () => {
     const dataSource = new DataSource({ type: 'postgres', url: db.url, migrations: sessionMigrations });
     await dataSource.initialize();
     try {
-      await dataSource.undoLastMigration();
+      await undoMigrationsFrom(dataSource, AddSessionLifetimesAndGuests1796428800000);
       const columns = await db.pool.query(
         `SELECT column_name, is_nullable FROM information_schema.columns
          WHERE table_name = 'user_sessions' AND column_name IN ('lifetime', 'user_id')`,

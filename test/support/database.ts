@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import type { DataSource } from 'typeorm';
+import { sessionMigrations } from '../../migrations/index.js';
 import { runMigrations } from '../../src/demo/migrate.js';
 
 export interface TestDatabase {
@@ -83,4 +85,15 @@ export async function installWriteCounter(
       await pool.query('TRUNCATE test_write_counter');
     },
   };
+}
+
+/** Undoes every migration from `migration` on (the later ones first), as a DataSource of all of them would. */
+export async function undoMigrationsFrom(
+  dataSource: DataSource,
+  migration: (typeof sessionMigrations)[number],
+): Promise<void> {
+  const index = sessionMigrations.indexOf(migration);
+  if (index < 0) throw new Error(`${migration.name} is not one of sessionMigrations`);
+  for (let i = sessionMigrations.length - 1; i >= index; i--)
+    await dataSource.undoLastMigration({ transaction: 'all' });
 }
