@@ -1,7 +1,6 @@
 import type { Pool, QueryResultRow } from 'pg';
 import { ModuleKeyStore } from '../keys/module-key.store.js';
-import { boundedQuery } from '../store/bounded-wait.js';
-import { asStoreError, StoreUnavailableError } from '../store/pg-errors.js';
+import { storeQuery } from '../store/bounded-wait.js';
 import type { Statement } from '../store/statement.js';
 import type { AuditEvent } from './audit-event.js';
 import { toAuditRecord, type SessionAuditRecord } from './audit-record.js';
@@ -87,17 +86,7 @@ export class SessionAuditStore {
   }
 
   /** Bounded like the session statements (the wait for a connection included): an admin query never hangs either. */
-  private async run(statement: Statement, values: unknown[] | undefined): Promise<QueryResultRow[]> {
-    try {
-      return await boundedQuery(
-        this.pool,
-        statement,
-        values,
-        this.queryTimeoutMs,
-        () => new StoreUnavailableError(`no answer within ${this.queryTimeoutMs} ms`),
-      );
-    } catch (error) {
-      throw asStoreError(error);
-    }
+  private run(statement: Statement, values: unknown[] | undefined): Promise<QueryResultRow[]> {
+    return storeQuery(this.pool, statement, values, this.queryTimeoutMs);
   }
 }

@@ -1,15 +1,10 @@
 import { HttpException, HttpStatus, Inject, Injectable, Logger } from '@nestjs/common';
-import { LRUCache } from 'lru-cache';
 import { AggregatedAuditLog } from '../security/aggregated-audit.js';
 import { sourceOf } from '../security/request-source.js';
+import { SourceWindows } from '../security/source-windows.js';
 import { SESSION_OPTIONS } from '../session.constants.js';
 import type { ResolvedSessionOptions } from '../session.options.js';
 import { clientIp, headerValue, setHeader, type HttpRequestLike, type HttpResponseLike } from '../transport/http.js';
-
-interface SourceWindow {
-  startedAt: number;
-  created: number;
-}
 
 /**
  * Each source (IPv4 address or IPv6 /64, as for the token-flood limit) may start
@@ -23,7 +18,7 @@ export class GuestCreationLimiter {
   private readonly logger = new Logger('SessionGuests');
   private readonly limit: number;
   private readonly windowMs: number;
-  private readonly windows: LRUCache<string, SourceWindow>;
+  private readonly windows: SourceWindows;
 
   constructor(
     @Inject(SESSION_OPTIONS) options: ResolvedSessionOptions,
@@ -31,7 +26,7 @@ export class GuestCreationLimiter {
   ) {
     this.limit = options.guests.createLimit;
     this.windowMs = options.guests.createWindowMs;
-    this.windows = new LRUCache<string, SourceWindow>({ max: options.flood.maxSources });
+    this.windows = new SourceWindows(this.windowMs, options.flood.maxSources);
   }
 
   /** Counts a guest session this request is about to start, or refuses it: 429 with Retry-After. */
@@ -54,16 +49,9 @@ export class GuestCreationLimiter {
   acquire(request: HttpRequestLike, now = Date.now()): number {
     if (this.limit === 0) return 0;
     const source = sourceOf(clientIp(request));
-    let window = this.windows.get(source);
-    if (!window || now >= window.startedAt + this.windowMs) {
-      window = { startedAt: now, created: 0 };
-      this.windows.set(source, window);
-    }
-    if (window.created < this.limit) {
-      window.created++;
-      return 0;
-    }
-    if (window.created++ === this.limit)
+    const { count, endsAt } = this.windows.count(source, now);
+    if (count <= this.limit) return 0;
+    if (count === this.limit + 1)
       this.logger.warn(
         `${source} started ${this.limit} guest sessions within ${this.windowMs} ms: refusing more until the window ends`,
       );
@@ -71,6 +59,6 @@ export class GuestCreationLimiter {
       { event: 'guest_limited', source, reason: 'blocked', userAgent: headerValue(request, 'user-agent') },
       now,
     );
-    return Math.max(1, Math.ceil((window.startedAt + this.windowMs - now) / 1000));
+    return Math.max(1, Math.ceil((endsAt - now) / 1000));
   }
 }

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Pool, QueryResultRow } from 'pg';
-import { boundedQuery } from '../store/bounded-wait.js';
-import { asStoreError, StoreUnavailableError } from '../store/pg-errors.js';
+import { storeQuery } from '../store/bounded-wait.js';
 import type { Statement } from '../store/statement.js';
 import { MODULE_KEYS_SQL } from './module-keys.sql.js';
 
@@ -51,17 +50,7 @@ export class ModuleKeyStore {
     return row?.key as Buffer | undefined; // at least 32 bytes: the table's CHECK
   }
 
-  private async run(statement: Statement, values: unknown[]): Promise<QueryResultRow[]> {
-    try {
-      return await boundedQuery(
-        this.pool,
-        statement,
-        values,
-        this.queryTimeoutMs,
-        () => new StoreUnavailableError(`no answer within ${this.queryTimeoutMs} ms`),
-      );
-    } catch (error) {
-      throw asStoreError(error);
-    }
+  private run(statement: Statement, values: unknown[]): Promise<QueryResultRow[]> {
+    return storeQuery(this.pool, statement, values, this.queryTimeoutMs);
   }
 }

@@ -1,15 +1,10 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { LRUCache } from 'lru-cache';
 import { SESSION_OPTIONS } from '../session.constants.js';
 import type { ResolvedSessionOptions } from '../session.options.js';
 import { clientIp, headerValue, type HttpRequestLike } from '../transport/http.js';
 import { AggregatedAuditLog } from './aggregated-audit.js';
 import { sourceOf } from './request-source.js';
-
-interface SourceWindow {
-  startedAt: number;
-  invalid: number;
-}
+import { SourceWindows } from './source-windows.js';
 
 /**
  * Flood and guess detection. Each source (IPv4 address or IPv6 /64) may present `flood.limit`
@@ -23,7 +18,7 @@ export class TokenFloodDetector {
   private readonly logger = new Logger('SessionFlood');
   private readonly limit: number;
   private readonly windowMs: number;
-  private readonly windows: LRUCache<string, SourceWindow>;
+  private readonly windows: SourceWindows;
 
   constructor(
     @Inject(SESSION_OPTIONS) options: ResolvedSessionOptions,
@@ -31,34 +26,26 @@ export class TokenFloodDetector {
   ) {
     this.limit = options.flood.limit;
     this.windowMs = options.flood.windowMs;
-    this.windows = new LRUCache<string, SourceWindow>({ max: options.flood.maxSources });
+    this.windows = new SourceWindows(this.windowMs, options.flood.maxSources);
   }
 
   /** Seconds until this request's source may present tokens again; 0 when it may now. */
   retryAfterSeconds(request: HttpRequestLike, now = Date.now()): number {
     if (this.limit === 0 || this.windows.size === 0) return 0;
     const source = sourceOf(clientIp(request));
-    const window = this.windows.get(source);
-    if (!window || window.invalid < this.limit) return 0;
-    const endsAt = window.startedAt + this.windowMs;
-    if (now >= endsAt) return 0;
+    const window = this.windows.current(source, now);
+    if (!window || window.count < this.limit) return 0;
     this.audit.record(
       { event: 'invalid_token', source, reason: 'blocked', userAgent: headerValue(request, 'user-agent') },
       now,
     );
-    return Math.ceil((endsAt - now) / 1000);
+    return Math.ceil((window.endsAt - now) / 1000);
   }
 
   /** A token that was malformed, or well-formed but matched no session. */
   recordInvalid(request: HttpRequestLike, kind: 'malformed' | 'unknown', now = Date.now()): void {
     const source = sourceOf(clientIp(request));
-    let window = this.windows.get(source);
-    if (!window || now >= window.startedAt + this.windowMs) {
-      window = { startedAt: now, invalid: 0 };
-      this.windows.set(source, window);
-    }
-    window.invalid++;
-    if (window.invalid === this.limit) {
+    if (this.windows.count(source, now).count === this.limit) {
       this.logger.warn(
         `${source} presented ${this.limit} unknown or malformed session tokens within ${this.windowMs} ms: refusing its tokens until the window ends`,
       );

@@ -1,4 +1,5 @@
 import type { Pool, PoolClient, QueryConfig, QueryResult, QueryResultRow } from 'pg';
+import { asStoreError, StoreUnavailableError } from './pg-errors.js';
 import type { Statement } from './statement.js';
 
 /**
@@ -69,4 +70,24 @@ export function boundedQuery(
   return new Promise((resolve, reject) =>
     queryWithin(client, statement, values, ms, timeoutError, (error, rows) => (rows ? resolve(rows) : reject(error))),
   );
+}
+
+/** boundedQuery() for the module's stores off the hot path: a timeout or a lost server is a StoreUnavailableError (503). */
+export async function storeQuery(
+  client: Pool | PoolClient,
+  statement: Statement,
+  values: unknown[] | undefined,
+  ms: number,
+): Promise<QueryResultRow[]> {
+  try {
+    return await boundedQuery(
+      client,
+      statement,
+      values,
+      ms,
+      () => new StoreUnavailableError(`no answer within ${ms} ms`),
+    );
+  } catch (error) {
+    throw asStoreError(error);
+  }
 }
