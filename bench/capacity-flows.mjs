@@ -55,7 +55,7 @@ export function flows(o, n) {
   const purged = defaultStarts - logouts + rememberStarts + guestStarts;
 
   const sessionRows =
-    n * (defaultStarts / visits) + // default sessions in use
+    defaultStarts * visit + // default sessions in use
     (defaultStarts - logouts) * wait +
     rememberStarts * (o.rememberDays * 86_400 + o.purgeEvery / 2) +
     guestStarts * (o.guestMinutes * 60 + guestWait);
@@ -90,6 +90,7 @@ export function flows(o, n) {
     retiredCapDeletes,
     retiredCascadeDeletes: rotations - retiredCapDeletes,
     rotationsPerRemembered: kRemember,
+    rememberedVisitShare: (rememberStarts * perRow) / visits,
     auditRowsPerDay: auditPerSec * 86_400,
   };
 }

@@ -57,7 +57,8 @@ const o = {
 
 if (!(o.ttl >= 1)) throw new Error('--ttl: the model assumes a burst of requests fits in the TTL: give 1 s or more');
 if (!(o.remember >= 0 && o.remember <= 1)) throw new Error('--remember: a share of logins, 0..1');
-if (!(o.visitsPerDay >= 1 / 7)) throw new Error('--visits-per-day: at least one visit a week, or a remembered row idles out');
+if (!(o.visitsPerDay >= 1 / 7))
+  throw new Error('--visits-per-day: at least one visit a week, or a remembered row idles out');
 const measured = JSON.parse(readFileSync(from, 'utf8'));
 const top = Math.max(...measured.cases.map((c) => c.concurrency));
 /** ops/s measured at the highest concurrency; `notify`: the notify-on figure. */
@@ -141,7 +142,9 @@ out.push(
     (r) => `${fmt(r.purgeDeletesPerSec)} (${fmt(r.purgeRowsPerRun)})`,
   ),
   line('retired-token rows deleted with their session (cascade; past the cap)', (r) =>
-    r.retiredCapDeletes ? `${fmt(r.retiredCascadeDeletes)} (${fmt(r.retiredCapDeletes)})` : fmt(r.retiredCascadeDeletes),
+    r.retiredCapDeletes
+      ? `${fmt(r.retiredCascadeDeletes)} (${fmt(r.retiredCapDeletes)})`
+      : fmt(r.retiredCascadeDeletes),
   ),
   ...(purgeRate
     ? [
@@ -160,7 +163,10 @@ out.push(
   line(`user_sessions: size (${bytesPerRow('user_sessions')} B/row)`, (r) =>
     bytes(r.sessionRows * bytesPerRow('user_sessions')),
   ),
-  line('session_retired_tokens: rows held', (r) => `${fmt(r.retiredRows)} (${fmt(r.retiredRows / r.sessionRows)}/session)`),
+  line(
+    'session_retired_tokens: rows held',
+    (r) => `${fmt(r.retiredRows)} (${fmt(r.retiredRows / r.sessionRows)}/session)`,
+  ),
   line(`session_retired_tokens: size (${bytesPerRow('session_retired_tokens')} B/row)`, (r) =>
     bytes(r.retiredRows * bytesPerRow('session_retired_tokens')),
   ),
@@ -168,23 +174,28 @@ out.push(
   line(`audit: bytes per day (${bytesPerRow('session_audit_log')} B/row)`, (r) =>
     bytes(r.auditRowsPerDay * bytesPerRow('session_audit_log')),
   ),
-  line('audit: one weekly partition, rows (bytes)', (r) =>
-    `${fmt(weekRows(r))} (${bytes(weekRows(r) * bytesPerRow('session_audit_log'))})`,
+  line(
+    'audit: one weekly partition, rows (bytes)',
+    (r) => `${fmt(weekRows(r))} (${bytes(weekRows(r) * bytesPerRow('session_audit_log'))})`,
   ),
-  line(`audit: held at ${o.retentionDays} d retention, up to ${weeksHeld} weeks`, (r) =>
-    bytes(r.auditRowsPerDay * weeksHeld * 7 * bytesPerRow('session_audit_log')),
+  line(`audit: held at ${o.retentionDays} d retention (up to ${o.retentionDays + 7} d of rows)`, (r) =>
+    bytes(r.auditRowsPerDay * (o.retentionDays + 7) * bytesPerRow('session_audit_log')),
   ),
   ...(drop
     ? [
         line(
-          `audit: deleting a week's rows at ${fmt(drop.deleteInBatches.rowsPerSecond)} rows/s (vs DROP: ${drop.dropPartition.ms} ms)`,
+          `audit: deleting a week's rows at ${fmt(drop.deleteInBatches.rowsPerSecond)} rows/s (a DROP: ${drop.dropPartition.ms} ms)`,
           (r) => duration(weekRows(r) / drop.deleteInBatches.rowsPerSecond),
+        ),
+        line(`audit: WAL of that delete and its VACUUM (a DROP: ${bytes(drop.dropPartition.walBytes)})`, (r) =>
+          bytes((weekRows(r) * (drop.deleteInBatches.walBytes + drop.vacuumAfter.walBytes)) / drop.rowsPerPartition),
         ),
       ]
     : []),
   '',
   `Audit partitions at ${o.retentionDays} d retention: ${weeksHeld - 1}–${weeksHeld} weeks with rows, one ahead and DEFAULT. ` +
-    `A remembered session rotates ${fmt(rows[0].rotationsPerRemembered)} times in ${o.rememberDays} d of ` +
+    `${Math.round(rows[0].rememberedVisitShare * 100)}% of visits on remembered rows; ` +
+    `a remembered session rotates ${fmt(rows[0].rotationsPerRemembered)} times in ${o.rememberDays} d of ` +
     `${o.visitsPerDay} ${o.sessionHours}-h visit/day (${fmt((o.rememberDays * 86_400) / o.rotation)} if in use throughout); ` +
     `${RETIRED_KEPT} retired hashes are kept per session.`,
 );

@@ -42,12 +42,15 @@ try {
   await runMigrations(url.toString());
   await client.connect();
   // Two weeks long past, each its own partition (as AuditPartitions makes them), filled alike.
-  const weeks = ['2020-01-06', '2020-01-13'];
-  for (const lo of weeks) {
+  const weeks = [
+    ['2020-01-06', '2020-01-13'],
+    ['2020-01-13', '2020-01-20'],
+  ];
+  for (const [lo, hi] of weeks) {
     const part = `session_audit_log_${lo.replaceAll('-', '')}`;
     await client.query(`CREATE TABLE ${part} (LIKE session_audit_log INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`);
     await client.query(
-      `ALTER TABLE session_audit_log ATTACH PARTITION ${part} FOR VALUES FROM ('${lo} 00:00:00+00') TO (('${lo}'::date + 7)::text || ' 00:00:00+00')`,
+      `ALTER TABLE session_audit_log ATTACH PARTITION ${part} FOR VALUES FROM ('${lo} 00:00:00+00') TO ('${hi} 00:00:00+00')`,
     );
     await client.query(
       `INSERT INTO session_audit_log (occurred_at, event, session_id, user_id, actor_id, ip, user_agent, details)
@@ -59,9 +62,7 @@ try {
   }
   await client.query('VACUUM ANALYZE session_audit_log');
   await client.query('CHECKPOINT');
-  const { rows: size } = await client.query(
-    `SELECT pg_total_relation_size('session_audit_log_20200106')::int8 AS b`,
-  );
+  const { rows: size } = await client.query(`SELECT pg_total_relation_size('session_audit_log_20200106')::int8 AS b`);
   const del = await measured(client, async () => {
     let gone;
     do {
