@@ -1,6 +1,7 @@
-// Row sizes for the capacity model (docs/scaling.md): bytes per row of user_sessions and
-// session_audit_log, heap and indexes, in a fresh database populated through the module's own
-// statements with a real browser's user agent — `rows` logins, one rotation each (so the
+// Row sizes for the capacity model (docs/scaling.md): bytes per row of user_sessions,
+// session_retired_tokens and session_audit_log (summed over its weekly partitions), heap and
+// indexes, in a fresh database populated through the module's own statements with a real
+// browser's user agent — `rows` logins, one rotation each (so the
 // previous-token index holds what it holds in steady state), then a tenth logged out and the
 // rest expired and purged (the audit rows a session's end writes). Sizes are read after
 // VACUUM ANALYZE: `pg_column_size` of the tuples, `pg_relation_size`/`pg_indexes_size` of the
@@ -25,18 +26,27 @@ async function repeat(op, n) {
   );
 }
 
+/**
+ * Sizes summed over the table and, for a partitioned one (session_audit_log, weekly), its
+ * partitions: the parent itself holds no pages.
+ */
 async function tableSizes(pool, table) {
   const { rows } = await pool.query(
-    `SELECT (SELECT count(*) FROM ${table})::int AS rows,
+    `WITH parts AS (SELECT oid AS relid FROM pg_class WHERE relkind = 'r'
+       AND (oid = '${table}'::regclass OR oid IN (SELECT relid FROM pg_partition_tree('${table}'))))
+     SELECT (SELECT count(*) FROM ${table})::int AS rows,
             (SELECT round(avg(pg_column_size(t.*))) FROM ${table} t)::int AS avg_tuple,
-            pg_relation_size('${table}') AS heap, pg_indexes_size('${table}') AS indexes,
-            pg_total_relation_size('${table}') AS total`,
+            (SELECT count(*) FROM parts)::int AS partitions,
+            (SELECT sum(pg_relation_size(relid)) FROM parts) AS heap,
+            (SELECT sum(pg_indexes_size(relid)) FROM parts) AS indexes,
+            (SELECT sum(pg_total_relation_size(relid)) FROM parts) AS total`,
   );
   const r = rows[0];
   const per = (bytes) => Math.round(Number(bytes) / r.rows);
   return {
     table,
     rows: r.rows,
+    ...(r.partitions > 1 ? { partitions: r.partitions } : {}),
     avgTupleBytes: r.avg_tuple,
     heapBytesPerRow: per(r.heap),
     indexBytesPerRow: per(r.indexes),
@@ -60,9 +70,12 @@ export async function measureRowSizes({ serverUrl, rows, SessionStore, log }) {
     await repeat(ops.create, rows);
     await pool.query('VACUUM ANALYZE user_sessions');
     await repeat(ops.rotate, rows);
-    await pool.query('VACUUM ANALYZE user_sessions');
+    await pool.query('VACUUM ANALYZE user_sessions, session_retired_tokens');
     const sessions = await tableSizes(pool, 'user_sessions');
     log?.(`user_sessions: ${JSON.stringify(sessions)}`);
+    // Measured before the sessions end: their retired hashes go with them (ON DELETE CASCADE).
+    const retired = await tableSizes(pool, 'session_retired_tokens');
+    log?.(`session_retired_tokens: ${JSON.stringify(retired)}`);
 
     // How sessions end: a tenth log out, the rest expire and the purge deletes them.
     const { rows: ids } = await pool.query('SELECT id FROM user_sessions ORDER BY random() LIMIT $1', [
@@ -88,7 +101,7 @@ export async function measureRowSizes({ serverUrl, rows, SessionStore, log }) {
     log?.(`session_audit_log: ${JSON.stringify(audit)} ${JSON.stringify(byEvent)}`);
     return {
       method: `${rows.toLocaleString('en')} logins through the store, one rotation each, 10% logout, 90% purged; after VACUUM ANALYZE`,
-      tables: [sessions, audit],
+      tables: [sessions, retired, audit],
       auditTupleBytesByEvent: Object.fromEntries(byEvent.map((r) => [r.event, r.bytes])),
       auditRowsByEvent: Object.fromEntries(byEvent.map((r) => [r.event, r.n])),
     };

@@ -64,7 +64,7 @@ export function formatWritePath(result) {
   out.push(`row sizes (${s.method}):`);
   for (const t of s.tables)
     out.push(
-      `  ${t.table}: ${t.rows.toLocaleString('en')} rows, tuple ${t.avgTupleBytes} B, ` +
+      `  ${t.table}: ${t.rows.toLocaleString('en')} rows${t.partitions ? ` in ${t.partitions} partitions` : ''}, tuple ${t.avgTupleBytes} B, ` +
         `heap ${t.heapBytesPerRow} + indexes ${t.indexBytesPerRow} = ${t.totalBytesPerRow} B/row on disk`,
     );
   out.push(`  audit tuple bytes by event: ${JSON.stringify(s.auditTupleBytesByEvent)}`);
