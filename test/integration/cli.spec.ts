@@ -140,7 +140,7 @@ describe('nest-pg-session CLI', () => {
     });
     expect(await cli(['migrate'], { DATABASE_URL: empty.url })).toMatchObject({
       code: 0,
-      out: 'ran CreateSessionTables1763780000000, CreateSessionPurgeRuns1796169600000',
+      out: 'ran CreateSessionTables1763780000000, CreateSessionPurgeRuns1796169600000, CreateSessionPurgeLease1796256000000',
     });
     expect(await cli(['migrate'], { DATABASE_URL: empty.url })).toMatchObject({
       code: 0,

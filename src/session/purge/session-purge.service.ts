@@ -27,10 +27,10 @@ export const SESSION_PURGE_JOB = 'nest-pg-session:purge';
 /**
  * Deletes expired sessions (each with a `purged` audit row, in the same statement) and audit
  * rows past their retention, in small batches. One instance at a time: the others skip
- * instead of waiting (see PurgeConnection for the lock). Scheduled with @nestjs/schedule from
- * the `purge.cron` option, and each scheduled tick runs on one instance only: the lock holder
+ * instead of waiting (the lease row of PurgeConnection). Scheduled with @nestjs/schedule from
+ * the `purge.cron` option, and each scheduled tick runs on one instance only: the lease holder
  * claims the tick in session_purge_runs, and an instance whose tick fires after that skips it
- * (`skipped: 'claimed'`). `runOnce()` runs it by hand, under the lock but without a tick.
+ * (`skipped: 'claimed'`). `runOnce()` runs it by hand, under the lease but without a tick.
  */
 @Injectable()
 export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
@@ -90,7 +90,7 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
   }
 
   /**
-   * One purge run. Resolves with what it did (also when another instance holds the lock:
+   * One purge run. Resolves with what it did (also when another instance holds the lease:
    * `skipped: 'locked'`); rejects when the database fails (StoreUnavailableError when it
    * is unreachable). A batch is one statement, so a failure or a shutdown never leaves
    * half of one behind. By hand there is no scheduled tick: it claims none, writes no
@@ -162,9 +162,8 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
   private async run(started: number, tick?: Date): Promise<PurgeResult> {
     const result: PurgeResult = { sessionsDeleted: 0, auditRowsDeleted: 0, batches: 0, durationMs: 0, ...tickOf(tick) };
     const connection = await this.store.connect();
-    let locked = false;
     try {
-      locked = await connection.tryLock();
+      const locked = await connection.tryLock();
       if (!locked) return { ...result, skipped: 'locked', durationMs: elapsed(started) };
       if (tick && !(await connection.claimTick(tick, this.instance)))
         return { ...result, skipped: 'claimed', durationMs: elapsed(started) };
@@ -182,7 +181,7 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
       result.durationMs = elapsed(started);
       return result;
     } finally {
-      await connection.release(locked);
+      await connection.release();
     }
   }
 

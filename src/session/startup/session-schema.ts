@@ -8,6 +8,7 @@ import type { Pool } from 'pg';
 export const SESSION_SCHEMA: readonly { readonly migration: string; readonly relations: readonly string[] }[] = [
   { migration: 'CreateSessionTables1763780000000', relations: ['user_sessions', 'session_audit_log'] },
   { migration: 'CreateSessionPurgeRuns1796169600000', relations: ['session_purge_runs'] },
+  { migration: 'CreateSessionPurgeLease1796256000000', relations: ['session_purge_lease'] },
 ];
 
 /** One statement: the relations that do not resolve on the connection's search_path, as the store's SQL would see them. */
