@@ -55,7 +55,9 @@ export function loadDemoConfig(env: NodeJS.ProcessEnv, databaseUrl: string): Dem
   session.cache = cacheOptions(env);
   session.metrics = { enabled: onOff(env.SESSION_METRICS, true, 'SESSION_METRICS') }; // GET /metrics, admins only
   // 'off' behind a transaction pooler (PgBouncer pool_mode=transaction): no named prepared statements.
-  session.preparedStatements = onOff(env.SESSION_PREPARED_STATEMENTS?.trim(), true, 'SESSION_PREPARED_STATEMENTS');
+  // Unset leaves the module's default.
+  if (present(env.SESSION_PREPARED_STATEMENTS))
+    session.preparedStatements = onOff(env.SESSION_PREPARED_STATEMENTS.trim(), true, 'SESSION_PREPARED_STATEMENTS');
   return {
     databaseUrl,
     port,

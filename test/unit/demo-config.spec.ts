@@ -38,7 +38,7 @@ describe('demo configuration: SESSION_PREPARED_STATEMENTS', () => {
   const load = (env: Record<string, string>) => loadDemoConfig(env, 'postgres://x');
 
   it("is on by default; 'off' (behind a transaction pooler) turns the named statements off", () => {
-    expect(load({}).session.preparedStatements).toBe(true);
+    expect(load({}).session.preparedStatements).toBeUndefined(); // the module's default: true
     expect(load({ SESSION_PREPARED_STATEMENTS: 'on' }).session.preparedStatements).toBe(true);
     expect(load({ SESSION_PREPARED_STATEMENTS: 'off' }).session.preparedStatements).toBe(false);
   });
