@@ -3,7 +3,8 @@
 // (NPS_TEST_PREPARED_STATEMENTS=off for the tests' own modules, SESSION_PREPARED_STATEMENTS=off
 // for demo processes), then in session pooling mode with the defaults. Each test database is
 // reached through the pooler (NPS_TEST_POOLER_URL, read by test/support/database.ts); creating,
-// migrating and dropping it go direct. Skipped, with a message, where pgbouncer is not
+// migrating and dropping it go direct. In transaction mode demos run without the cache (what the
+// listener's warning asks for there). Skipped, with a message, where pgbouncer is not
 // installed or no server answers there. POOLER_PASS_MODES=transaction (or session) runs one.
 import { spawnSync } from 'node:child_process';
 import pg from 'pg';
@@ -45,13 +46,19 @@ const modes = (process.env.POOLER_PASS_MODES ?? 'transaction,session').split(','
 let failed = false;
 for (const mode of modes) {
   const started = Date.now();
-  const bouncer = await startPgBouncer({ serverUrl, poolMode: mode });
+  // Server connections per test database: enough for the widest test pool (21) and its checks.
+  const bouncer = await startPgBouncer({ serverUrl, poolMode: mode, poolSize: 40 });
   const env = {
     ...process.env,
     DATABASE_URL: serverUrl,
     NPS_TEST_POOLER_URL: bouncer.url('postgres'),
     NODE_OPTIONS: '--experimental-vm-modules',
-    ...(mode === 'transaction' ? { NPS_TEST_PREPARED_STATEMENTS: 'off', SESSION_PREPARED_STATEMENTS: 'off' } : {}),
+    NPS_TEST_POOL_MODE: mode,
+    // What an app behind a transaction pooler sets (demo processes read SESSION_*; the cache's
+    // refusal there is asserted by pooler.spec and pooler.e2e, which set it themselves).
+    ...(mode === 'transaction'
+      ? { NPS_TEST_PREPARED_STATEMENTS: 'off', SESSION_PREPARED_STATEMENTS: 'off', SESSION_CACHE: 'off' }
+      : {}),
   };
   const ignored = [...notHere, ...(mode === 'transaction' ? notInTransactionMode : [])];
   console.log(
