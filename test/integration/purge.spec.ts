@@ -137,7 +137,11 @@ describe('session purge (store level, real Postgres)', () => {
     );
     expect(byUser['idle-expired'].details).not.toHaveProperty('reason');
 
-    // Nothing left to do: a second run deletes nothing and writes no audit row.
+    // Nothing left to do: a second run deletes nothing and writes no audit row. (The row one
+    // second from its deadline gets an hour more first, so a slow machine cannot expire it meanwhile.)
+    await db.pool.query(
+      `UPDATE user_sessions SET idle_expires_at = now() + interval '1 hour' WHERE user_id = 'live-for-one-more-second'`,
+    );
     expect(await purger(db.pool).runOnce()).toMatchObject({ sessionsDeleted: 0, batches: 0 });
     expect(await purgedAuditRows(db.pool)).toHaveLength(5);
   });

@@ -14,5 +14,8 @@ export function findPgBouncer(): string | undefined;
 export function startPgBouncer(options: {
   serverUrl: string;
   poolMode: 'transaction' | 'session';
+  /** Server connections per database (default 20). */
   poolSize?: number;
+  /** Server connections for all databases together (default 50). */
+  maxServerConnections?: number;
 }): Promise<PgBouncer>;

@@ -35,8 +35,9 @@ async function freePort() {
 /**
  * Starts PgBouncer with `poolMode` ('transaction' | 'session') in front of the server of
  * `serverUrl`; resolves once it accepts a query. `url(database)` is that database through it.
+ * `poolSize`: server connections per database; `maxServerConnections`: for all of them.
  */
-export async function startPgBouncer({ serverUrl, poolMode, poolSize = 20 }) {
+export async function startPgBouncer({ serverUrl, poolMode, poolSize = 20, maxServerConnections = 50 }) {
   const binary = findPgBouncer();
   if (!binary) throw new Error('pgbouncer is not installed (Debian: apt-get install pgbouncer)');
   const server = new URL(serverUrl);
@@ -61,7 +62,11 @@ export async function startPgBouncer({ serverUrl, poolMode, poolSize = 20 }) {
       `pool_mode = ${poolMode}`,
       `default_pool_size = ${poolSize}`,
       `max_client_conn = 1000`,
-      `max_db_connections = 0`,
+      // All databases together: test files run in parallel, each on its own database, and the
+      // server (max_connections 100) is shared; clients queue here instead of being refused there.
+      `max_user_connections = ${maxServerConnections}`,
+      // Give an idle server connection back soon, so another test database can have it.
+      `server_idle_timeout = 5`,
       `admin_users = ${user}`,
       // Test databases come and go by the hundred: forget a pool soon after its database is dropped.
       `autodb_idle_timeout = 30`,

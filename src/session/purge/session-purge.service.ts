@@ -115,7 +115,8 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
       ) {
         this.logger.error(
           `purge run failed: a session table is missing; run the migrations (sessionMigrations, ` +
-            `CreateSessionPurgeRuns1796169600000 added session_purge_runs): ${describe(error)}`,
+            `CreateSessionPurgeRuns1796169600000 added session_purge_runs, CreateSessionPurgeLease1796256000000 ` +
+            `session_purge_lease): ${describe(error)}`,
         );
       } else {
         this.logger.warn(`purge run failed, the next tick tries again: ${describe(error)}`);
