@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SessionEvents } from '../../src/session/audit/session-events.js';
 import type { SessionAuditRecord } from '../../src/session/audit/audit-record.js';
 import { PURGE_SQL } from '../../src/session/purge/purge.sql.js';
@@ -408,6 +409,27 @@ describe('session purge (store level, real Postgres)', () => {
       await other.release();
     }
     expect(await count(db.pool, 'user_sessions')).toBe(200);
+  });
+
+  it("never waits on the lease row while the holder's batch transaction keeps it locked", async () => {
+    const holder = await new PurgeStore(db.pool).connect();
+    const mid = await db.pool.connect();
+    const other = await new PurgeStore(db.pool).connect();
+    try {
+      expect(await holder.tryLock('busy:1:run')).toBe(true);
+      // What beginStep does at the start of each batch: the row stays locked until the batch commits.
+      await mid.query('BEGIN');
+      await mid.query(
+        `UPDATE session_purge_lease SET expires_at = now() + interval '2 minutes' WHERE holder = 'busy:1:run'`,
+      );
+      const answer = await Promise.race([other.tryLock('other:2:run'), sleep(10_000).then(() => 'still waiting')]);
+      expect(answer).toBe(false);
+    } finally {
+      await mid.query('ROLLBACK');
+      mid.release();
+      await other.release();
+      await holder.release();
+    }
   });
 
   it('sends no session-level setting: limits are SET LOCAL, and a pooled connection keeps none after a run', async () => {

@@ -23,13 +23,16 @@ import type { Statement } from '../store/statement.js';
 export const PURGE_SQL = {
   /**
    * Takes the purge lease for holder $1 for $2 ms: a row comes back only when nobody holds it
-   * or the holder's lease expired (a purger that died). Never waits on a running purge.
+   * or the holder's lease expired (a purger that died). Never waits on a running purge: a live
+   * lease is seen by the NOT EXISTS without locking its row, which the holder's batch
+   * transaction keeps locked while it runs (beginStep renews it).
    */
   acquireLease: {
     name: 'acquireLease',
     text: `
     INSERT INTO session_purge_lease AS l (name, holder, expires_at)
-    VALUES ('purge', $1, now() + $2 * interval '1 millisecond')
+    SELECT 'purge', $1, now() + $2 * interval '1 millisecond'
+    WHERE NOT EXISTS (SELECT 1 FROM session_purge_lease WHERE name = 'purge' AND expires_at > now())
     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, acquired_at = now(), expires_at = excluded.expires_at
     WHERE l.expires_at <= now()
     RETURNING holder`,
