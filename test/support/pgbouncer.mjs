@@ -2,9 +2,9 @@
 // pooling mode, for the tests and the pooler pass (test/support/pooler-pass.mjs). Every
 // database name is passed through to the server (the `*` fallback entry), so the per-file test
 // databases (test/support/database.ts) work without listing them. PgBouncer refuses to run as
-// root: as root it runs as the `postgres` user, in a temporary directory that user owns.
+// root: as root it runs as the `postgres` user (setpriv), in a temporary directory that user owns.
 import { spawn, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -80,12 +80,18 @@ export async function startPgBouncer({ serverUrl, poolMode, poolSize = 20, maxSe
     const { uid, gid } = userIds('postgres');
     for (const name of ['', 'userlist.txt', 'pgbouncer.ini']) chownSync(file(name), uid, gid);
   }
+  // -q: nothing on stderr but what comes before the log file is open. Its stderr is a file, not a
+  // pipe: a parent blocked in spawnSync (the pooler pass runs Jest so) drains no pipe, and
+  // PgBouncer, blocked writing to a full one, would stop serving every client.
+  // setpriv execs PgBouncer in place (runuser would fork, and not pass signals on), so the child
+  // is PgBouncer itself and stop() reaches it.
   const [command, args] = asRoot
-    ? ['runuser', ['-u', 'postgres', '--', binary, file('pgbouncer.ini')]]
-    : [binary, [file('pgbouncer.ini')]];
-  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (chunk) => (stderr += chunk));
+    ? ['setpriv', ['--reuid=postgres', '--regid=postgres', '--init-groups', binary, '-q', file('pgbouncer.ini')]]
+    : [binary, ['-q', file('pgbouncer.ini')]];
+  const stderrFd = openSync(file('stderr.log'), 'w');
+  const child = spawn(command, args, { stdio: ['ignore', 'ignore', stderrFd] });
+  closeSync(stderrFd);
+  const stderr = () => readFileSync(file('stderr.log'), 'utf8');
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   const base = new URL(serverUrl);
   base.hostname = '127.0.0.1';
@@ -107,7 +113,7 @@ export async function startPgBouncer({ serverUrl, poolMode, poolSize = 20, maxSe
   // Up when a query through it answers (the fallback entry reaches the server's own database).
   const database = decodeURIComponent(server.pathname.slice(1)) || 'postgres';
   for (let attempt = 0; ; attempt++) {
-    if (child.exitCode !== null) throw new Error(`pgbouncer exited (${child.exitCode}): ${stderr}${log()}`);
+    if (child.exitCode !== null) throw new Error(`pgbouncer exited (${child.exitCode}): ${stderr()}${log()}`);
     const client = new pg.Client({ connectionString: url(database), connectionTimeoutMillis: 1_000 });
     client.on('error', () => undefined);
     try {
@@ -119,7 +125,7 @@ export async function startPgBouncer({ serverUrl, poolMode, poolSize = 20, maxSe
       await client.end().catch(() => undefined);
       if (attempt >= 50) {
         await stop();
-        throw new Error(`pgbouncer did not answer on port ${port}: ${error.message}\n${stderr}${log()}`, {
+        throw new Error(`pgbouncer did not answer on port ${port}: ${error.message}\n${stderr()}${log()}`, {
           cause: error,
         });
       }
