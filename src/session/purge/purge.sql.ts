@@ -22,19 +22,20 @@ import type { Statement } from '../store/statement.js';
  */
 export const PURGE_SQL = {
   /**
-   * Takes the purge lease for holder $1 for $2 ms: a row comes back only when nobody holds it
-   * or the holder's lease expired (a purger that died). Never waits on a running purge: a live
-   * lease is seen by the NOT EXISTS without locking its row, which the holder's batch
-   * transaction keeps locked while it runs (beginStep renews it).
+   * Takes the purge lease for holder $1 for $2 ms: a row comes back only when nobody holds it,
+   * the holder's lease expired (a purger that died), or the holder is $1 itself (a run of the
+   * same PurgeStore that could not give it back, e.g. the database went away; a store runs one
+   * at a time). Never waits on a running purge: a live lease is seen by the NOT EXISTS without
+   * locking its row, which the holder's batch transaction keeps locked (beginStep renews it).
    */
   acquireLease: {
     name: 'acquireLease',
     text: `
     INSERT INTO session_purge_lease AS l (name, holder, expires_at)
     SELECT 'purge', $1, now() + $2 * interval '1 millisecond'
-    WHERE NOT EXISTS (SELECT 1 FROM session_purge_lease WHERE name = 'purge' AND expires_at > now())
+    WHERE NOT EXISTS (SELECT 1 FROM session_purge_lease WHERE name = 'purge' AND expires_at > now() AND holder <> $1)
     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, acquired_at = now(), expires_at = excluded.expires_at
-    WHERE l.expires_at <= now()
+    WHERE l.expires_at <= now() OR l.holder = excluded.holder
     RETURNING holder`,
   },
   /**

@@ -55,12 +55,14 @@ export class PurgeConnection {
     private readonly client: PoolClient,
     private readonly changes?: SessionChangeSink,
     private readonly notify = true,
+    /** Who takes the lease: its PurgeStore, so a run can take over one its store could not give back. */
+    private readonly defaultHolder = `${hostname()}:${process.pid}:${randomUUID()}`,
   ) {
     client.on('error', this.onError);
   }
 
-  /** False when another instance holds the purge lease. Never waits. `holder` names this run. */
-  async tryLock(holder = `${hostname()}:${process.pid}:${randomUUID()}`): Promise<boolean> {
+  /** False when another purger holds the purge lease. Never waits. */
+  async tryLock(holder = this.defaultHolder): Promise<boolean> {
     const rows = await this.query(PURGE_SQL.acquireLease, [holder, PURGE_LEASE_MS]);
     if (rows.length === 1) this.holder = holder;
     return rows.length === 1;
@@ -156,6 +158,9 @@ export class PurgeConnection {
 }
 
 export class PurgeStore {
+  /** This store's name in session_purge_lease (host, process, and a random part per store). */
+  private readonly holder = `${hostname()}:${process.pid}:${randomUUID()}`;
+
   /** `notify`: announce purged batches to caches (`cache.notify`); on by default (the CLI cannot know the fleet). */
   constructor(
     private readonly pool: Pool,
@@ -165,7 +170,7 @@ export class PurgeStore {
 
   async connect(): Promise<PurgeConnection> {
     try {
-      return new PurgeConnection(await this.pool.connect(), this.changes, this.notify);
+      return new PurgeConnection(await this.pool.connect(), this.changes, this.notify, this.holder);
     } catch (error) {
       throw new StoreUnavailableError((error as Error).message, { cause: error });
     }
