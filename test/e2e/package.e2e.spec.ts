@@ -390,7 +390,9 @@ describe('the published package', () => {
     it('migrate, sessions, revoke and purge against the database', async () => {
       expect(cli(['migrate'])).toMatchObject({
         code: 0,
-        out: expect.stringMatching(/^ran CreateSessionTables\d+, CreateSessionPurgeRuns\d+, CreateSessionPurgeLease\d+$/),
+        out: expect.stringMatching(
+          /^ran CreateSessionTables\d+, CreateSessionPurgeRuns\d+, CreateSessionPurgeLease\d+$/,
+        ),
       });
       const pool = new pg.Pool({ connectionString: emptyDb.url, max: 1 });
       try {
