@@ -1,5 +1,6 @@
 import { CreateSessionTables1763780000000 } from './1763780000000-CreateSessionTables.js';
 import { CreateSessionPurgeRuns1796169600000 } from './1796169600000-CreateSessionPurgeRuns.js';
+import { CreateSessionPurgeLease1796212800000 } from './1796212800000-CreateSessionPurgeLease.js';
 import { PartitionSessionAuditLog1796256000000 } from './1796256000000-PartitionSessionAuditLog.js';
 import { CreateSessionRetiredTokens1796342400000 } from './1796342400000-CreateSessionRetiredTokens.js';
 import { AddSessionLifetimesAndGuests1796428800000 } from './1796428800000-AddSessionLifetimesAndGuests.js';
@@ -10,6 +11,7 @@ import { IndexAuditLogByNetwork1796515200001 } from './1796515200001-IndexAuditL
 export const sessionMigrations = [
   CreateSessionTables1763780000000,
   CreateSessionPurgeRuns1796169600000,
+  CreateSessionPurgeLease1796212800000,
   PartitionSessionAuditLog1796256000000,
   CreateSessionRetiredTokens1796342400000,
   AddSessionLifetimesAndGuests1796428800000,
@@ -20,6 +22,7 @@ export const sessionMigrations = [
 export {
   CreateSessionTables1763780000000,
   CreateSessionPurgeRuns1796169600000,
+  CreateSessionPurgeLease1796212800000,
   PartitionSessionAuditLog1796256000000,
   CreateSessionRetiredTokens1796342400000,
   AddSessionLifetimesAndGuests1796428800000,

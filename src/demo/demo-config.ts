@@ -56,6 +56,10 @@ export function loadDemoConfig(env: NodeJS.ProcessEnv, databaseUrl: string): Dem
   session.purge = purgeOptions(env);
   session.cache = cacheOptions(env);
   session.metrics = { enabled: onOff(env.SESSION_METRICS, true, 'SESSION_METRICS') }; // GET /metrics, admins only
+  // 'off' behind a transaction pooler (PgBouncer pool_mode=transaction): no named prepared statements.
+  // Unset leaves the module's default.
+  if (present(env.SESSION_PREPARED_STATEMENTS))
+    session.preparedStatements = onOff(env.SESSION_PREPARED_STATEMENTS.trim(), true, 'SESSION_PREPARED_STATEMENTS');
   return {
     databaseUrl,
     port,

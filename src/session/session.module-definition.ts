@@ -6,8 +6,10 @@ import type { SessionAdminOptions } from './admin/admin.options.js';
 import { SessionAuditLogEntity } from './audit/audit-log.entity.js';
 import { monotonicNow, SessionCache } from './cache/session-cache.js';
 import {
+  DEFAULT_PROBE_MS,
   listenerConnectionOf,
   SESSION_LISTENER_CONNECTION,
+  SESSION_LISTENER_PROBE_MS,
   SessionInvalidationListener,
 } from './cache/session-invalidation.listener.js';
 import { SessionAuditStore } from './audit/audit.store.js';
@@ -72,7 +74,7 @@ export interface SessionModuleExtras {
 
 export const SESSION_ENTITIES = [UserSessionEntity, SessionAuditLogEntity];
 
-/** TypeORM's own pg pool: the module speaks SQL through it (prepared statements on the hot path), no second pool. */
+/** TypeORM's own pg pool: the module speaks SQL through it (prepared statements on the hot path unless `preparedStatements: false`), no second pool. */
 function poolOf(dataSource: DataSource): Pool {
   return (dataSource.driver as unknown as { master: Pool }).master;
 }
@@ -136,6 +138,8 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
         listenerConnectionOf(poolOf(dataSource) as Pool & { options?: Record<string, unknown> }),
       inject: [SESSION_DATA_SOURCE],
     },
+    // How often the listener proves it hears (a provider of its own, so tests can shorten it).
+    { provide: SESSION_LISTENER_PROBE_MS, useValue: DEFAULT_PROBE_MS },
     SessionInvalidationListener,
     // Read by SessionHealth: the listener says whether there is a cache and whether it listens.
     { provide: SESSION_CACHE_STATUS, useExisting: SessionInvalidationListener },
@@ -155,6 +159,7 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
           changes: cache,
           metrics: metrics.enabled ? metrics : undefined,
           notify: o.cache.notify,
+          preparedStatements: o.preparedStatements,
         }),
       inject: [SESSION_DATA_SOURCE, SessionEvents, SessionCache, SessionMetrics, SESSION_OPTIONS],
     },

@@ -100,6 +100,12 @@ export class SessionModuleOptions {
   @is.HeaderName() bearerRotationHeader?: string;
   /** Upper bound of a session's JSON data, in bytes. */
   @is.Int(2, 1_048_576) maxDataBytes?: number;
+  /**
+   * Send the hot-path statements as named server-side prepared statements. false behind a
+   * transaction pooler (PgBouncer `pool_mode=transaction` before 1.21, Supavisor, RDS Proxy),
+   * where a name prepared on one server connection is missing or taken on the next.
+   */
+  @is.Bool() preparedStatements?: boolean;
   /** The scheduled purge of expired sessions and old audit rows. */
   @is.Nested(() => SessionPurgeOptions) purge?: SessionPurgeOptions;
   /** The admin HTTP API (audit queries, any user's sessions). */
@@ -136,6 +142,7 @@ export const DEFAULTS = {
   cookie: { name: '__Host-sid', secure: true, sameSite: 'lax', path: '/' },
   bearerRotationHeader: 'session-token',
   maxDataBytes: 65_536,
+  preparedStatements: true,
   purge: { enabled: true, cron: '*/5 * * * *', batchSize: 5_000, dutyCycle: 0.1, auditRetention: '90d' },
   admin: { enabled: false, path: 'admin' },
   cache: { enabled: false, maxEntries: 10_000, ttl: '5s' }, // notify: as enabled
@@ -208,6 +215,7 @@ function resolve(o: Filled<SessionModuleOptions, typeof DEFAULTS>, given: Sessio
     cookie: o.cookie,
     bearerRotationHeader: o.bearerRotationHeader.toLowerCase(),
     maxDataBytes: o.maxDataBytes,
+    preparedStatements: o.preparedStatements,
     purge: { ...purge, auditRetentionMs: auditRetention === false ? null : ms(auditRetention) },
     admin: { ...o.admin, path: adminPath(o.admin) },
     cache: { ...cache, ttlMs: ms(ttl), notify: notify ?? cache.enabled },

@@ -3,7 +3,6 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from '../../src/demo/embedded-postgres.js';
-import { PURGE_LOCK_KEY } from '../../src/session/purge/purge.store.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { eventually } from '../support/demo.js';
 import { loginOver, spawnDemo, type DemoProcess } from '../support/demo-process.js';
@@ -157,12 +156,19 @@ describe('a purge process killed mid-run (SIGKILL)', () => {
     expect(await first.exited).toEqual({ code: null, signal: 'SIGKILL' });
     expect(first.output()).not.toMatch(/purge run/); // it never got to report
 
-    // Postgres ends the dead process's connection, and its advisory lock with it; an in-flight batch
-    // either committed whole (its audit rows with it) or not at all.
-    const lockFreedIn = await eventually(
-      async () => (await count(`pg_locks WHERE locktype = 'advisory' AND objid = ${PURGE_LOCK_KEY} AND granted`)) === 0,
+    // Postgres ends the dead process's connection; an in-flight batch either committed whole (its
+    // audit rows with it) or not at all. Its purge lease stays until it expires (PURGE_LEASE_MS):
+    // nothing on a pooled connection can tell that it died. The test moves that clock in SQL.
+    await eventually(
+      async () => (await count(`pg_stat_activity WHERE application_name = 'purge-to-kill'`)) === 0,
       10_000,
     );
+    expect(await count(`session_purge_lease WHERE expires_at > now()`)).toBe(1);
+    const startPurge = () => startPurgeProcess(db.url, { PURGE_BATCH_SIZE: String(BATCH), PURGE_DUTY_CYCLE: '1' });
+    const turnedAway = startPurge();
+    expect(await turnedAway.exited).toEqual({ code: 0, signal: null });
+    expect(turnedAway.output()).toMatch(/purge run \{.*"skipped":"locked"/);
+    await db.pool.query(`UPDATE session_purge_lease SET expires_at = now() - interval '1 second'`);
     const deletedBeforeKill = await count(
       `test_seeded s WHERE NOT EXISTS (SELECT 1 FROM user_sessions u WHERE u.id = s.id)`,
     );
@@ -173,13 +179,13 @@ describe('a purge process killed mid-run (SIGKILL)', () => {
     expect(deletedBeforeKill).toBeLessThan(IDLE_EXPIRED + ABSOLUTE_EXPIRED); // it really was killed mid-run
 
     const secondStarted = Date.now();
-    const second = startPurgeProcess(db.url, { PURGE_BATCH_SIZE: String(BATCH), PURGE_DUTY_CYCLE: '1' });
+    const second = startPurge();
     const exit = await second.exited;
     const secondMs = Date.now() - secondStarted;
     expect(exit).toEqual({ code: 0, signal: null });
     const report = JSON.parse(second.output().match(/purge run (\{.*\})/)![1]);
     console.log(
-      `[purge SIGKILL] killed after ${deletedBeforeKill} of ${IDLE_EXPIRED + ABSOLUTE_EXPIRED} expired rows; lock freed in ${lockFreedIn} ms; ` +
+      `[purge SIGKILL] killed after ${deletedBeforeKill} of ${IDLE_EXPIRED + ABSOLUTE_EXPIRED} expired rows; ` +
         `next run ${JSON.stringify(report)} (process ${secondMs} ms)`,
     );
     expect(report).toMatchObject({ sessionsDeleted: IDLE_EXPIRED + ABSOLUTE_EXPIRED - deletedBeforeKill });

@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SessionEvents } from '../../src/session/audit/session-events.js';
 import type { SessionAuditRecord } from '../../src/session/audit/audit-record.js';
 import { AUDIT_PARTITION_SQL } from '../../src/session/purge/audit-partitions.sql.js';
 import { PURGE_SQL } from '../../src/session/purge/purge.sql.js';
-import { PURGE_LOCK_KEY, PurgeStore } from '../../src/session/purge/purge.store.js';
+import { PURGE_LEASE_MS, PurgeStore } from '../../src/session/purge/purge.store.js';
 import { SessionPurgeService } from '../../src/session/purge/session-purge.service.js';
 import { resolveSessionOptions, type SessionPurgeOptions } from '../../src/session/session.options.js';
 import { SessionStore } from '../../src/session/store/session.store.js';
@@ -66,19 +67,9 @@ async function count(pool: pg.Pool, sql: string, values: unknown[] = []): Promis
   return rows[0].n;
 }
 
-/**
- * The advisory lock of the purge, held by any connection to this test's database right now?
- * (Advisory locks are per database; other test files purge their own databases meanwhile.)
- */
+/** The purge lease, held by any purger of this test's database right now? */
 async function purgeLockHeld(pool: pg.Pool): Promise<boolean> {
-  return (
-    (await count(
-      pool,
-      `pg_locks WHERE locktype = 'advisory' AND objid = $1 AND granted
-    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
-      [PURGE_LOCK_KEY],
-    )) > 0
-  );
+  return (await count(pool, `session_purge_lease WHERE expires_at > now()`)) > 0;
 }
 
 describe('session purge (store level, real Postgres)', () => {
@@ -148,7 +139,11 @@ describe('session purge (store level, real Postgres)', () => {
     );
     expect(byUser['idle-expired'].details).not.toHaveProperty('reason');
 
-    // Nothing left to do: a second run deletes nothing and writes no audit row.
+    // Nothing left to do: a second run deletes nothing and writes no audit row. (The row one
+    // second from its deadline gets an hour more first, so a slow machine cannot expire it meanwhile.)
+    await db.pool.query(
+      `UPDATE user_sessions SET idle_expires_at = now() + interval '1 hour' WHERE user_id = 'live-for-one-more-second'`,
+    );
     expect(await purger(db.pool).runOnce()).toMatchObject({ sessionsDeleted: 0, batches: 0 });
     expect(await purgedAuditRows(db.pool)).toHaveLength(5);
   });
@@ -198,9 +193,10 @@ describe('session purge (store level, real Postgres)', () => {
     expect(events.observed).toBe(false);
     const connection = await new PurgeStore(db.pool).connect();
     try {
+      expect(await connection.tryLock()).toBe(true);
       expect(await connection.purgeExpiredSessions('idle', 100, false)).toEqual({ deleted: 10, auditRows: [] });
     } finally {
-      await connection.release(false);
+      await connection.release();
     }
     expect(seen).toHaveLength(250);
   });
@@ -372,21 +368,86 @@ describe('session purge (store level, real Postgres)', () => {
     expect(await purger(db.pool).runOnce()).toMatchObject({ sessionsDeleted: 10 });
   });
 
-  it('a lock held by a purger that died is released by Postgres, and the next run goes ahead', async () => {
+  it('a lease held by a purger that died turns the others away until it expires, then the next run goes ahead', async () => {
     await seedMany(db.pool, 10, 'idle', -60, 3_600);
-    const other = new pg.Client({ connectionString: db.url });
-    other.on('error', () => undefined);
-    await other.connect();
-    await other.query('SELECT pg_advisory_lock($1)', [PURGE_LOCK_KEY]);
+    // A purger took the lease and died: nothing gives it back, as nothing tells a pooler's server connection.
+    const dead = new PurgeStore(db.pool);
+    const connection = await dead.connect();
+    expect(await connection.tryLock('crashed:1:run')).toBe(true);
+    connection['client'].release(); // dies without release(): the lease row stays
 
     const started = Date.now();
     expect(await purger(db.pool).runOnce()).toMatchObject({ skipped: 'locked', sessionsDeleted: 0 });
     expect(Date.now() - started).toBeLessThan(1_000);
+    const { rows } = await db.pool.query(
+      `SELECT holder, round(extract(epoch FROM expires_at - now()) * 1000) AS left_ms FROM session_purge_lease`,
+    );
+    expect(rows).toEqual([{ holder: 'crashed:1:run', left_ms: expect.any(String) }]);
+    expect(Number(rows[0].left_ms)).toBeGreaterThan(PURGE_LEASE_MS - 60_000);
+    expect(Number(rows[0].left_ms)).toBeLessThanOrEqual(PURGE_LEASE_MS);
 
-    // The other instance's process dies: its socket closes without a goodbye.
-    (other as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
-    await eventually(async () => !(await purgeLockHeld(db.pool)), 5_000);
+    // Its lease expires (the clock moved in SQL): the next run takes over.
+    await db.pool.query(`UPDATE session_purge_lease SET expires_at = now() - interval '1 second'`);
     expect(await purger(db.pool).runOnce()).toMatchObject({ sessionsDeleted: 10 });
+    expect(await purgeLockHeld(db.pool)).toBe(false);
+  });
+
+  it('a run whose lease passed to another instance stops before its next batch, writing nothing more', async () => {
+    await seedMany(db.pool, 300, 'idle', -60, 3_600);
+    const connection = await new PurgeStore(db.pool).connect();
+    const other = await new PurgeStore(db.pool).connect();
+    try {
+      expect(await connection.tryLock('slow:1:run')).toBe(true);
+      expect((await connection.purgeExpiredSessions('idle', 100, false)).deleted).toBe(100);
+      // It paused past its lease, and another instance took the lease.
+      await db.pool.query(`UPDATE session_purge_lease SET expires_at = now() - interval '1 second'`);
+      expect(await other.tryLock('other:2:run')).toBe(true);
+      await expect(connection.purgeExpiredSessions('idle', 100, false)).rejects.toMatchObject({
+        name: 'PurgeLeaseLostError',
+      });
+      await connection.release();
+      // Its release() leaves the other holder's lease alone.
+      expect((await db.pool.query(`SELECT holder FROM session_purge_lease`)).rows).toEqual([{ holder: 'other:2:run' }]);
+    } finally {
+      await connection.release();
+      await other.release();
+    }
+    expect(await count(db.pool, 'user_sessions')).toBe(200);
+  });
+
+  it("never waits on the lease row while the holder's batch transaction keeps it locked", async () => {
+    const holder = await new PurgeStore(db.pool).connect();
+    const mid = await db.pool.connect();
+    const other = await new PurgeStore(db.pool).connect();
+    try {
+      expect(await holder.tryLock('busy:1:run')).toBe(true);
+      // What beginStep does at the start of each batch: the row stays locked until the batch commits.
+      await mid.query('BEGIN');
+      await mid.query(
+        `UPDATE session_purge_lease SET expires_at = now() + interval '2 minutes' WHERE holder = 'busy:1:run'`,
+      );
+      const answer = await Promise.race([other.tryLock('other:2:run'), sleep(10_000).then(() => 'still waiting')]);
+      expect(answer).toBe(false);
+    } finally {
+      await mid.query('ROLLBACK');
+      mid.release();
+      await other.release();
+      await holder.release();
+    }
+  });
+
+  it('sends no session-level setting: limits are SET LOCAL, and a pooled connection keeps none after a run', async () => {
+    await seedMany(db.pool, 10, 'idle', -60, 3_600);
+    const pool = db.newPool({ max: 1 });
+    try {
+      expect(await purger(pool).runOnce()).toMatchObject({ sessionsDeleted: 10 });
+      const { rows } = await pool.query(
+        `SELECT current_setting('statement_timeout') AS statement_timeout, current_setting('lock_timeout') AS lock_timeout`,
+      );
+      expect(rows).toEqual([{ statement_timeout: '0', lock_timeout: '0' }]);
+    } finally {
+      await pool.end();
+    }
   });
 
   it('shutdown between batches stops the run at once and leaves every deleted session with its audit row', async () => {

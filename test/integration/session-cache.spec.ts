@@ -449,12 +449,13 @@ describe('the statements that change a session announce it', () => {
     ]);
     const connection = await new PurgeStore(db.pool, cache).connect();
     try {
+      expect(await connection.tryLock()).toBe(true);
       await expectAnnounced(s, () => connection.purgeExpiredSessions('idle', 100, false), INVALIDATE_ALL);
       expect(notices.filter((n) => n === INVALIDATE_ALL)).toHaveLength(1);
       notices.length = 0;
       await connection.purgeExpiredSessions('idle', 100, false); // nothing left to delete: no notice
     } finally {
-      await connection.release(false);
+      await connection.release();
     }
     expect(await settledNotices()).toEqual([]);
   });
@@ -498,9 +499,10 @@ describe('the statements that change a session announce it', () => {
     ]);
     const connection = await new PurgeStore(db.pool, undefined, false).connect();
     try {
+      expect(await connection.tryLock()).toBe(true);
       expect((await connection.purgeExpiredSessions('idle', 100, false)).deleted).toBeGreaterThan(0);
     } finally {
-      await connection.release(false);
+      await connection.release();
     }
     expect(await settledNotices()).toEqual([]);
   });

@@ -75,7 +75,7 @@ describe('start-up checks', () => {
     expect(failure).toBeInstanceOf(Error);
     const message = (failure as Error).message;
     expect(message).toMatch(
-      /^nest-pg-session: the session tables do not exist in this database \(missing: user_sessions, session_audit_log, session_purge_runs, session_audit_log_default, session_retired_tokens, session_module_keys, session_audit_log_inet_idx\)/,
+      /^nest-pg-session: the session tables do not exist in this database \(missing: user_sessions, session_audit_log, session_purge_runs, session_purge_lease, session_audit_log_default, session_retired_tokens, session_module_keys, session_audit_log_inet_idx\)/,
     );
     for (const hint of HOW_TO) expect(message).toMatch(hint);
   });
@@ -102,13 +102,13 @@ describe('start-up checks', () => {
 
     const client = new pg.Client({ connectionString: db.url });
     await client.connect();
-    await client.query('DROP TABLE session_purge_runs').finally(() => client.end());
+    await client.query('DROP TABLE session_purge_lease').finally(() => client.end());
     const failure = await boot([typeorm(db.url), SessionModule.forRoot({ purge: { enabled: false } })]).catch(
       (error: Error) => error,
     );
     const message = (failure as Error).message;
     expect(message).toMatch(
-      /^nest-pg-session: the database lacks the latest session migration CreateSessionPurgeRuns1796169600000 \(missing: session_purge_runs\)/,
+      /^nest-pg-session: the database lacks the session migration CreateSessionPurgeLease1796212800000 \(missing: session_purge_lease\)/,
     );
     for (const hint of HOW_TO) expect(message).toMatch(hint);
   });

@@ -26,9 +26,11 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   } finally {
     await admin.end();
   }
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  await runMigrations(url.toString());
+  const direct = new URL(serverUrl);
+  direct.pathname = `/${name}`;
+  // Migrations always go direct: their advisory lock is session state (see docs/scaling.md).
+  await runMigrations(direct.toString());
+  const url = throughPooler(direct);
   const pools: pg.Pool[] = [];
   const newPool = (options: Omit<pg.PoolConfig, 'connectionString'> = {}) => {
     const pool = new pg.Pool({ ...options, connectionString: url.toString() });
@@ -55,6 +57,19 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       }
     },
   };
+}
+
+/**
+ * The pooler pass (test/support/pooler-pass.mjs) sets NPS_TEST_POOLER_URL to a PgBouncer in
+ * front of DATABASE_URL's server: then each test database is reached through it, by the app
+ * under test and by the test's own pool alike. Otherwise `url` itself.
+ */
+function throughPooler(url: URL): URL {
+  const pooler = process.env.NPS_TEST_POOLER_URL;
+  if (!pooler) return url;
+  const through = new URL(url);
+  through.host = new URL(pooler).host;
+  return through;
 }
 
 /**

@@ -16,6 +16,15 @@ export interface RunningDemo {
 }
 
 /**
+ * In the pooler pass's transaction mode (test/support/pooler-pass.mjs), the demo runs as the
+ * listener's warning tells an app behind a transaction pooler to: without the cache (whose
+ * refusal there, health `degraded`, pooler.spec and pooler.e2e assert), unless a test sets it.
+ */
+function poolerPassEnv(): Record<string, string> {
+  return process.env.NPS_TEST_POOL_MODE === 'transaction' ? { SESSION_CACHE: 'off' } : {};
+}
+
+/**
  * The demo app on a fresh database, configured through the same variables as `npm start`.
  * The password limits are off unless a test sets them: tests log in far more often than people.
  */
@@ -27,7 +36,10 @@ export async function startDemo(
 ): Promise<RunningDemo> {
   const db = existing ? undefined : await createTestDatabase();
   const url = existing?.url ?? db!.url;
-  const config = loadDemoConfig({ LOGIN_RATE_LIMIT: '0', ACCOUNT_RATE_LIMIT: '0', ...env, HTTP_ADAPTER: adapter }, url);
+  const config = loadDemoConfig(
+    { LOGIN_RATE_LIMIT: '0', ACCOUNT_RATE_LIMIT: '0', ...poolerPassEnv(), ...env, HTTP_ADAPTER: adapter },
+    url,
+  );
   const app = await createDemoApp(config, { logger: options.logger ?? false });
   return {
     app,

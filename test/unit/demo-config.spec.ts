@@ -33,3 +33,19 @@ describe('demo configuration: request bound and password limits', () => {
     expect(() => load({ [name]: value })).toThrow(name);
   });
 });
+
+describe('demo configuration: SESSION_PREPARED_STATEMENTS', () => {
+  const load = (env: Record<string, string>) => loadDemoConfig(env, 'postgres://x');
+
+  it("is on by default; 'off' (behind a transaction pooler) turns the named statements off", () => {
+    expect(load({}).session.preparedStatements).toBeUndefined(); // the module's default: true
+    expect(load({ SESSION_PREPARED_STATEMENTS: 'on' }).session.preparedStatements).toBe(true);
+    expect(load({ SESSION_PREPARED_STATEMENTS: 'off' }).session.preparedStatements).toBe(false);
+  });
+
+  it.each(['false', 'no', '0', 'OFF'])('refuses SESSION_PREPARED_STATEMENTS=%s, naming the variable', (value) => {
+    expect(() => load({ SESSION_PREPARED_STATEMENTS: value })).toThrow(
+      `SESSION_PREPARED_STATEMENTS must be 'on' or 'off', got '${value}'`,
+    );
+  });
+});

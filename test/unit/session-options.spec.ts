@@ -146,6 +146,7 @@ describe('resolveSessionOptions defaults', () => {
     cookie: { name: '__Host-sid', secure: true, sameSite: 'lax', domain: undefined, path: '/' },
     bearerRotationHeader: 'session-token',
     maxDataBytes: 65_536,
+    preparedStatements: true,
     purge: { enabled: true, cron: '*/5 * * * *', batchSize: 5_000, dutyCycle: 0.1, auditRetentionMs: 90 * 24 * HOUR },
     admin: { enabled: false, authorize: undefined, path: 'admin' },
     cache: { enabled: false, maxEntries: 10_000, ttlMs: 5_000, notify: false },
@@ -414,6 +415,12 @@ describe('resolveSessionOptions errors name the bad option', () => {
       expectRejected({ maxDataBytes }, 'maxDataBytes');
     },
   );
+
+  it('takes preparedStatements: false (behind a transaction pooler) and refuses anything but a boolean', () => {
+    expect(resolveSessionOptions({ preparedStatements: false }).preparedStatements).toBe(false);
+    for (const preparedStatements of ['off', 'false', 0, 1])
+      expectRejected({ preparedStatements }, 'preparedStatements', 'must be true or false');
+  });
 
   it('lists every bad option, not only the first', () => {
     const error = rejected({ idleTimeout: 'x', transport: 'smoke-signal', maxDataBytes: 0, cookie: { secure: 'no' } });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { AUDIT_SQL } from '../../src/session/audit/audit.sql.js';
+import { LISTENER_SQL, PROBE_PREFIX } from '../../src/session/cache/listener.sql.js';
 import { AUDIT_RECORD_COLUMNS } from '../../src/session/audit/audit-record.js';
 import { HEALTH_SQL } from '../../src/session/health/health.sql.js';
 import { METRICS_SQL } from '../../src/session/metrics/metrics.sql.js';
@@ -7,7 +8,14 @@ import { PURGE_SQL } from '../../src/session/purge/purge.sql.js';
 import { INVALIDATE_ALL, INVALIDATION_CHANNEL, SESSION_SQL } from '../../src/session/store/session.sql.js';
 import type { Statement } from '../../src/session/store/statement.js';
 
-const SETS: Record<string, Record<string, Statement>> = { SESSION_SQL, PURGE_SQL, AUDIT_SQL, METRICS_SQL, HEALTH_SQL };
+const SETS: Record<string, Record<string, Statement>> = {
+  SESSION_SQL,
+  PURGE_SQL,
+  AUDIT_SQL,
+  METRICS_SQL,
+  HEALTH_SQL,
+  LISTENER_SQL,
+};
 const ALL = Object.entries(SETS).flatMap(([set, statements]) =>
   Object.entries(statements).map(([key, statement]) => ({ id: `${set}.${key}`, key, ...statement })),
 );
@@ -58,8 +66,15 @@ describe('the SQL files: every statement complete as it runs, named as logs and 
     }
   });
 
+  it("the listener's probe notifies on the invalidation channel with a payload no cache acts on", () => {
+    expect(LISTENER_SQL.probe.text).toBe(`SELECT pg_notify('${INVALIDATION_CHANNEL}', $1)`);
+    expect(LISTENER_SQL.listen.text).toBe(`LISTEN ${INVALIDATION_CHANNEL}`);
+    expect(PROBE_PREFIX).not.toBe(INVALIDATE_ALL);
+    expect(PROBE_PREFIX).not.toMatch(/^[0-9a-f-]+$/i); // never the start of a session id
+  });
+
   it('notifies only on the invalidation channel, and only when its last parameter (notify) is true', () => {
-    const notifying = ALL.filter((s) => /pg_notify/.test(s.text));
+    const notifying = ALL.filter((s) => /pg_notify/.test(s.text) && s.id !== 'LISTENER_SQL.probe');
     expect(notifying.map((s) => s.id).sort()).toEqual(
       [
         'PURGE_SQL.purgeAbsoluteExpired',

@@ -2,7 +2,8 @@ import type { Statement } from '../store/statement.js';
 
 /**
  * Every statement the purge sends, each complete as it runs (the session SQL lives in
- * store/session.sql.ts). One PurgeConnection sends them all, on one connection.
+ * store/session.sql.ts). One PurgeConnection sends them all, each in a transaction of its own
+ * that starts with beginStep: no session state, so they work behind a transaction pooler.
  *
  * purgeIdleExpired and purgeAbsoluteExpired delete at most $1 expired sessions, oldest
  * deadline first, and write one `purged` audit row per deleted session in the same statement;
@@ -20,19 +21,43 @@ import type { Statement } from '../store/statement.js';
  * instead of one per row.
  */
 export const PURGE_SQL = {
-  /** Taken once per run on the purge's own connection; other instances skip instead of waiting. */
-  tryLock: { name: 'tryLock', text: `SELECT pg_try_advisory_lock($1) AS locked` },
-  unlock: { name: 'unlock', text: `SELECT pg_advisory_unlock($1) AS unlocked` },
   /**
-   * Server-side limits for this connection while it purges: a batch is short, and a
-   * table lock held by someone else (a migration) ends the run instead of queueing
-   * request traffic behind the purge's own lock request.
+   * Takes the purge lease for holder $1 for $2 ms: a row comes back only when nobody holds it,
+   * the holder's lease expired (a purger that died), or the holder is $1 itself (a run of the
+   * same PurgeStore that could not give it back, e.g. the database went away; a store runs one
+   * at a time). Never waits on a running purge: a live lease is seen by the NOT EXISTS without
+   * locking its row, which the holder's batch transaction keeps locked (beginStep renews it).
    */
-  setLimits: {
-    name: 'setLimits',
-    text: `SELECT set_config('statement_timeout', $1, false), set_config('lock_timeout', $2, false)`,
+  acquireLease: {
+    name: 'acquireLease',
+    text: `
+    INSERT INTO session_purge_lease AS l (name, holder, expires_at)
+    SELECT 'purge', $1, now() + $2 * interval '1 millisecond'
+    WHERE NOT EXISTS (SELECT 1 FROM session_purge_lease WHERE name = 'purge' AND expires_at > now() AND holder <> $1)
+    ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, acquired_at = now(), expires_at = excluded.expires_at
+    WHERE l.expires_at <= now() OR l.holder = excluded.holder
+    RETURNING holder`,
   },
-  resetLimits: { name: 'resetLimits', text: `RESET statement_timeout; RESET lock_timeout` },
+  /**
+   * First in each of the purge's transactions: limits for this transaction only (SET LOCAL, so
+   * nothing stays on a pooled server connection), and the lease renewed for $4 ms; `held` is
+   * false when holder $3 lost it. A batch is short, and a table lock held by someone else (a
+   * migration) ends the run instead of queueing request traffic behind the purge's lock request.
+   */
+  beginStep: {
+    name: 'beginStep',
+    text: `
+    WITH renewed AS (
+      UPDATE session_purge_lease SET expires_at = now() + $4 * interval '1 millisecond'
+      WHERE name = 'purge' AND holder = $3
+      RETURNING 1
+    )
+    SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true),
+           EXISTS (SELECT 1 FROM renewed) AS held`,
+  },
+  releaseLease: { name: 'releaseLease', text: `DELETE FROM session_purge_lease WHERE name = 'purge' AND holder = $1` },
+  purgeBegin: { name: 'purgeBegin', text: 'BEGIN' },
+  purgeCommit: { name: 'purgeCommit', text: 'COMMIT' },
 
   purgeIdleExpired: {
     name: 'purgeIdleExpired',
@@ -97,7 +122,7 @@ export const PURGE_SQL = {
   /**
    * Claims a scheduled tick ($1, the instant the cron was due) for this instance ($2): a row
    * comes back for the one instance whose INSERT got there first, none for the others. Sent
-   * after tryLock, on the same connection (see SessionPurgeService.run for why that order).
+   * after acquireLease (see SessionPurgeService.run for why that order).
    */
   claimTick: {
     name: 'claimTick',

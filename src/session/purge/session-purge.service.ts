@@ -29,11 +29,12 @@ export const SESSION_PURGE_JOB = 'nest-pg-session:purge';
 
 /**
  * Deletes expired sessions (each with a `purged` audit row, in the same statement) in small
- * batches, keeps the audit log's weekly partitions (made a week ahead, dropped past the retention). One instance at a time: the others skip
- * instead of waiting (see PurgeConnection for the lock). Scheduled with @nestjs/schedule from
- * the `purge.cron` option, and each scheduled tick runs on one instance only: the lock holder
+ * batches, and keeps the audit log's weekly partitions (made a week ahead, dropped past the
+ * retention). One instance at a time: the others skip instead of waiting (the lease row of
+ * PurgeConnection). Scheduled with @nestjs/schedule from the `purge.cron` option, and each
+ * scheduled tick runs on one instance only: the lease holder
  * claims the tick in session_purge_runs, and an instance whose tick fires after that skips it
- * (`skipped: 'claimed'`). `runOnce()` runs it by hand, under the lock but without a tick.
+ * (`skipped: 'claimed'`). `runOnce()` runs it by hand, under the lease but without a tick.
  */
 @Injectable()
 export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
@@ -93,7 +94,7 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
   }
 
   /**
-   * One purge run. Resolves with what it did (also when another instance holds the lock:
+   * One purge run. Resolves with what it did (also when another instance holds the lease:
    * `skipped: 'locked'`); rejects when the database fails (StoreUnavailableError when it
    * is unreachable). A batch is one statement, so a failure or a shutdown never leaves
    * half of one behind. By hand there is no scheduled tick: it claims none, writes no
@@ -118,7 +119,8 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
       ) {
         this.logger.error(
           `purge run failed: a session table is missing; run the migrations (sessionMigrations, ` +
-            `CreateSessionPurgeRuns1796169600000 added session_purge_runs): ${describe(error)}`,
+            `CreateSessionPurgeRuns1796169600000 added session_purge_runs, CreateSessionPurgeLease1796212800000 ` +
+            `session_purge_lease): ${describe(error)}`,
         );
       } else {
         this.logger.warn(`purge run failed, the next tick tries again: ${describe(error)}`);
@@ -163,9 +165,8 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
   private async run(started: number, tick?: Date): Promise<PurgeResult> {
     const result: PurgeResult = { ...NOTHING_PURGED, durationMs: 0, ...tickOf(tick) };
     const connection = await this.store.connect();
-    let locked = false;
     try {
-      locked = await connection.tryLock();
+      const locked = await connection.tryLock();
       if (!locked) return { ...result, skipped: 'locked', durationMs: elapsed(started) };
       if (tick && !(await connection.claimTick(tick, this.instance)))
         return { ...result, skipped: 'claimed', durationMs: elapsed(started) };
@@ -183,7 +184,7 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
       result.durationMs = elapsed(started);
       return result;
     } finally {
-      await connection.release(locked);
+      await connection.release();
     }
   }
 

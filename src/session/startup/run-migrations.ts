@@ -8,7 +8,11 @@ const MIGRATION_LOCK = 0x6e70_7331;
 /**
  * Runs `sessionMigrations` against `url` and returns the names of those it ran. TypeORM takes
  * no lock of its own, so instances starting together serialise on a Postgres advisory lock
- * instead of racing to create tables. Connection errors are thrown as pg reports them.
+ * instead of racing to create tables. The lock is transaction-scoped, held by a transaction
+ * left open on a connection of its own for the run: a transaction pooler keeps that transaction
+ * on one server connection, and nothing outlives it (a session-level lock would stay held by
+ * the pooler's server connection after this client left). Connection errors are thrown as pg
+ * reports them.
  */
 export async function runSessionMigrations(url: string, migrationsTable = 'migrations'): Promise<string[]> {
   // A client, not a pool: a pool may close an idle connection, and with it the lock.
@@ -23,12 +27,14 @@ export async function runSessionMigrations(url: string, migrationsTable = 'migra
     logging: false,
   });
   try {
-    await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    await lock.query('BEGIN');
+    await lock.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
     await dataSource.initialize();
     const ran = await dataSource.runMigrations({ transaction: 'all' });
     return ran.map((migration) => migration.name);
   } finally {
     if (dataSource.isInitialized) await dataSource.destroy();
-    await lock.end().catch(() => undefined); // ends the session, which releases the lock
+    await lock.query('COMMIT').catch(() => undefined); // releases the lock
+    await lock.end().catch(() => undefined);
   }
 }

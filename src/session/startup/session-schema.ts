@@ -9,6 +9,7 @@ import type { Pool } from 'pg';
 export const SESSION_SCHEMA: readonly { readonly migration: string; readonly relations: readonly string[] }[] = [
   { migration: 'CreateSessionTables1763780000000', relations: ['user_sessions', 'session_audit_log'] },
   { migration: 'CreateSessionPurgeRuns1796169600000', relations: ['session_purge_runs'] },
+  { migration: 'CreateSessionPurgeLease1796212800000', relations: ['session_purge_lease'] },
   // A partitioned audit log always has its DEFAULT partition; the plain table of before has none.
   { migration: 'PartitionSessionAuditLog1796256000000', relations: ['session_audit_log_default'] },
   { migration: 'CreateSessionRetiredTokens1796342400000', relations: ['session_retired_tokens'] },
@@ -54,14 +55,14 @@ export async function findMissingSchema(pool: Pick<Pool, 'query'>): Promise<Miss
   return { relations, migrations };
 }
 
-/** The session tables (or the newest migration's) are missing: start-up and the CLI say so and stop. */
+/** The session tables (or what later migrations add) are missing: start-up and the CLI say so and stop. */
 export class SessionSchemaError extends Error {
   constructor(readonly missing: MissingSchema) {
     const all = missing.migrations.length === SESSION_SCHEMA.length;
     super(
       all
         ? `nest-pg-session: the session tables do not exist in this database (missing: ${missing.relations.join(', ')}). ${HOW_TO_MIGRATE}`
-        : `nest-pg-session: the database lacks the latest session migration ${missing.migrations.join(', ')} ` +
+        : `nest-pg-session: the database lacks the session migration${missing.migrations.length > 1 ? 's' : ''} ${missing.migrations.join(', ')} ` +
             `(missing: ${missing.relations.join(', ')}). ${HOW_TO_MIGRATE}`,
     );
     this.name = 'SessionSchemaError';

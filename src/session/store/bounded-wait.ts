@@ -31,7 +31,8 @@ export async function within<T>(work: Promise<T>, ms: number, onTimeout: () => T
  * does not keep its slot), and one timer that also covers the wait for a connection. `done`
  * is called exactly once, with the rows or with the error (`timeoutError()` on the timer).
  * Callback style, so that callers on the hot path pay for one promise of their own: pg's,
- * pg-pool's and a race between them cost more than the timers.
+ * pg-pool's and a race between them cost more than the timers. `prepared` false sends even a
+ * statement with a `preparedAs` name unnamed (the `preparedStatements` option).
  */
 export function queryWithin(
   client: Pool | PoolClient,
@@ -40,6 +41,7 @@ export function queryWithin(
   ms: number,
   timeoutError: () => unknown,
   done: (error: unknown, rows?: QueryResultRow[]) => void,
+  prepared = true,
 ): void {
   let settled = false;
   const settle = (error: unknown, rows?: QueryResultRow[]) => {
@@ -49,7 +51,12 @@ export function queryWithin(
     done(error, rows);
   };
   const timer = setTimeout(() => settle(timeoutError()), ms);
-  const config = { name: statement.preparedAs, text: statement.text, values, query_timeout: ms } as QueryConfig;
+  const config = {
+    name: prepared ? statement.preparedAs : undefined,
+    text: statement.text,
+    values,
+    query_timeout: ms,
+  } as QueryConfig;
   try {
     (client as Pool).query(config, (error: Error | undefined, result: QueryResult) =>
       settle(error, error ? undefined : result.rows),

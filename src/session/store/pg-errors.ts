@@ -37,6 +37,22 @@ export function isConnectionError(error: unknown): boolean {
 }
 
 /**
+ * A named prepared statement that the server connection does not have (26000) or already has
+ * (42P05): what a transaction pooler (PgBouncer before 1.21, Supavisor, RDS Proxy) does to
+ * `preparedStatements: true`, since each transaction may land on another server connection.
+ * The deployment, not the request: 503, with a log line naming the setting that fixes it.
+ */
+export function isPoolerPreparedStatementError(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  return code === '42P05' || code === '26000';
+}
+
+/** Appended to the warning of a pooler's prepared-statement error. */
+export const POOLER_HINT =
+  'a transaction pooler (e.g. PgBouncer pool_mode=transaction) between the app and PostgreSQL? ' +
+  'set the SessionModule option preparedStatements: false';
+
+/**
  * A data exception (SQLSTATE class 22, e.g. an escape sequence jsonb refuses): the caller's
  * input, answered 400. Not a store fault, and its text may quote user data, so it is not logged.
  */
@@ -47,7 +63,9 @@ export function isDataException(error: unknown): boolean {
 
 /** `error` as the caller should see it: StoreUnavailableError (503) when the database is unavailable. */
 export function asStoreError(error: unknown): unknown {
-  return isConnectionError(error) ? new StoreUnavailableError((error as Error).message, { cause: error }) : error;
+  return isConnectionError(error) || isPoolerPreparedStatementError(error)
+    ? new StoreUnavailableError((error as Error).message, { cause: error })
+    : error;
 }
 
 /** Runs of hex (a token hash, `\x...` bytea) or a 43-character base64url string (a token) never reach a log line. */
@@ -84,6 +102,7 @@ export function storeErrorCategory(error: unknown): string {
   if (code.startsWith('57P') || /terminat/i.test(message)) return 'connection_terminated';
   if (code.startsWith('08') || /^E[A-Z]+$/.test(code)) return 'connection_failed';
   if (code.startsWith('53')) return 'server_overloaded';
+  if (code === '42P05' || code === '26000') return 'pooler_prepared_statement';
   return 'error';
 }
 
@@ -109,6 +128,7 @@ export class StoreErrorLog {
       ? ` (${last.heldBack} more failures of it in the last ${Math.round((now - last.at) / 1000)} s)`
       : '';
     this.lastWarned.set(statement, { at: now, heldBack: 0 });
-    this.logger.warn(`statement ${statement} failed: ${describeStoreError(error)}${heldBack}`);
+    const hint = isPoolerPreparedStatementError(error) ? ` (${POOLER_HINT})` : '';
+    this.logger.warn(`statement ${statement} failed: ${describeStoreError(error)}${hint}${heldBack}`);
   }
 }

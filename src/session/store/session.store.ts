@@ -3,6 +3,7 @@ import type { AuditContext, RevokeReason } from '../audit/audit-event.js';
 import { toAuditRecord } from '../audit/audit-record.js';
 import type { AuditEventSink } from '../audit/session-events.js';
 import type { SessionMetrics } from '../metrics/session-metrics.js';
+import { DEFAULTS } from '../session.options.js';
 import { queryWithin } from './bounded-wait.js';
 import { asStoreError, StoreErrorLog, StoreUnavailableError } from './pg-errors.js';
 import {
@@ -38,6 +39,8 @@ export interface SessionStoreOptions {
   metrics?: SessionMetrics;
   /** Announce changes on INVALIDATION_CHANNEL (`cache.notify`). Default true. */
   notify?: boolean;
+  /** Name the hot-path statements (server-side prepared); false behind a transaction pooler. Default: the option's. */
+  preparedStatements?: boolean;
 }
 
 /**
@@ -69,6 +72,7 @@ export class SessionStore {
   private readonly changes?: SessionChangeSink;
   private readonly metrics?: SessionMetrics;
   private readonly notify: boolean;
+  private readonly preparedStatements: boolean;
 
   constructor(
     private readonly pool: Pool,
@@ -79,6 +83,7 @@ export class SessionStore {
     this.changes = options.changes;
     this.metrics = options.metrics;
     this.notify = options.notify ?? true;
+    this.preparedStatements = options.preparedStatements ?? DEFAULTS.preparedStatements;
   }
 
   async lookupByTokenHash(tokenHash: Buffer): Promise<SessionLookup | undefined> {
@@ -319,6 +324,7 @@ export class SessionStore {
           this.errorLog.report(statement.name, error);
           reject(asStoreError(error));
         },
+        this.preparedStatements,
       ),
     );
   }
