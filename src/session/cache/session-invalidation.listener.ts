@@ -1,10 +1,11 @@
-import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import pg from 'pg';
 import { SESSION_OPTIONS } from '../session.constants.js';
 import type { ResolvedSessionOptions } from '../session.options.js';
 import { INVALIDATE_ALL, INVALIDATION_CHANNEL } from '../store/session.sql.js';
 import type { SessionCacheStatus } from '../health/cache-status.js';
 import { SessionCache } from './session-cache.js';
+import { SocketSessionRegistry } from '../socket/socket-session.registry.js';
 
 /** The listener's connection settings: the app pool's (pg.Pool keeps what it was given in `options`). */
 export const SESSION_LISTENER_CONNECTION = Symbol('SESSION_LISTENER_CONNECTION'); // pg.ClientConfig
@@ -37,6 +38,7 @@ export class SessionInvalidationListener implements SessionCacheStatus, OnModule
     private readonly cache: SessionCache,
     @Inject(SESSION_LISTENER_CONNECTION) private readonly connection: pg.ClientConfig,
     @Inject(SESSION_OPTIONS) private readonly options: ResolvedSessionOptions,
+    @Optional() private readonly sockets?: SocketSessionRegistry,
   ) {}
 
   /** Whether there is a cache to keep coherent (no cache, no connection). For health checks. */
@@ -50,7 +52,8 @@ export class SessionInvalidationListener implements SessionCacheStatus, OnModule
   }
 
   async onModuleInit(): Promise<void> {
-    if (!this.enabled) return; // no cache, no connection
+    // No cache and no sockets, no connection (sockets need notices even without a cache).
+    if (!this.enabled && !this.options.sockets.enabled) return;
     // The first attempt is awaited so the cache works from the first request; a database
     // that is away does not stop the app: the cache stays bypassed and we keep retrying.
     await this.connect();
@@ -82,8 +85,13 @@ export class SessionInvalidationListener implements SessionCacheStatus, OnModule
     client.on('end', () => this.lost(client));
     client.on('notification', (message) => {
       if (message.channel !== INVALIDATION_CHANNEL) return;
-      if (!message.payload || message.payload === INVALIDATE_ALL) this.cache.evictAll();
-      else this.cache.evictSession(message.payload);
+      if (!message.payload || message.payload === INVALIDATE_ALL) {
+        this.cache.evictAll();
+        this.sockets?.allChanged();
+      } else {
+        this.cache.evictSession(message.payload);
+        this.sockets?.sessionChanged(message.payload);
+      }
     });
     try {
       await client.connect();
@@ -97,6 +105,7 @@ export class SessionInvalidationListener implements SessionCacheStatus, OnModule
     this.listening = true;
     this.listeningSince = performance.now();
     this.cache.resume();
+    this.sockets?.notified(true);
   }
 
   /** The connection failed or closed: bypass the cache now, reconnect later. Once per client. */
@@ -123,6 +132,7 @@ export class SessionInvalidationListener implements SessionCacheStatus, OnModule
   private dropped(): void {
     this.listening = false;
     this.cache.suspend();
+    this.sockets?.notified(false);
   }
 }
 

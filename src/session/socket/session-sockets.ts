@@ -1,0 +1,114 @@
+import { Injectable, Logger } from '@nestjs/common';
+import type { ActiveSession } from '../active-session.js';
+import { SessionValidator } from '../session-validator.js';
+import type { HttpRequestLike } from '../transport/http.js';
+import { closeClient, SESSION_ENDED_EVENT, upgradeRequestOf } from './socket-client.js';
+import { closeCodeOf, type SocketCloseReason } from './socket-close.js';
+import { SocketSessionRegistry } from './socket-session.registry.js';
+
+/** The handshake check still under way for a socket: the guard waits for it before a message. */
+const pending = new WeakMap<object, Promise<ActiveSession | undefined>>();
+
+/** Takes the headers HTTP would send (Retry-After, a cleared cookie) and drops them: a socket has no response. */
+const RESPONSE_SINK = { header: () => undefined };
+
+/** What a socket.io middleware gets (`server.use()`). */
+interface IoSocketLike {
+  request: HttpRequestLike;
+  once(event: 'disconnect', listener: () => void): unknown;
+}
+
+/** A `ws` WebSocket's close notification. */
+interface Closable {
+  once(event: 'close' | 'disconnect', listener: () => void): unknown;
+}
+
+/**
+ * Sessions for gateways. At the handshake the session is read from the upgrade request (the
+ * cookie, or `Authorization: Bearer`; never the URL, which proxies log) with the same rules
+ * and reasons as HTTP, but without rotating or writing cookies: a socket cannot receive a new
+ * token. A refused socket is closed with SOCKET_CLOSE_CODES; an accepted one is tracked by
+ * the registry, which closes it when the session ends.
+ *
+ * ws: `handleConnection(client, request) { return this.sockets.accept(client, request); }`.
+ * socket.io: `afterInit(server) { server.use(this.sockets.ioMiddleware()); }` (a refusal is a
+ * `connect_error` whose `data` is `{ code, reason }`).
+ */
+@Injectable()
+export class SessionSockets {
+  private readonly logger = new Logger('SessionSockets');
+
+  constructor(
+    private readonly validator: SessionValidator,
+    private readonly registry: SocketSessionRegistry,
+  ) {}
+
+  /**
+   * Checks a new socket's session; refuses (closes) it without one. Resolves to the session,
+   * or undefined when the socket was refused. Guests are refused: a socket is a user's.
+   */
+  accept(client: object, request?: HttpRequestLike): Promise<ActiveSession | undefined> {
+    const checked = this.check(client, upgradeRequestOf(client, request)).then(
+      (outcome) => {
+        if (outcome.ok) return outcome.session;
+        closeClient(client, outcome.reason);
+        return undefined;
+      },
+      (error: unknown) => {
+        // Fail closed: the store did not answer; the client may retry.
+        this.logger.warn(`socket refused, the session could not be checked: ${(error as Error).message}`);
+        closeClient(client, 'missing');
+        return undefined;
+      },
+    );
+    pending.set(client, checked);
+    return checked;
+  }
+
+  /** A socket.io middleware: the handshake fails with `connect_error` (`err.data = { code, reason }`). */
+  ioMiddleware(): (socket: IoSocketLike, next: (error?: Error) => void) => void {
+    return (socket, next) => {
+      const checked = this.check(socket, socket.request);
+      pending.set(socket, checked.then((o) => (o.ok ? o.session : undefined)).catch(() => undefined));
+      checked.then(
+        (outcome) => next(outcome.ok ? undefined : refusal(outcome.reason)),
+        () => next(refusal('missing')),
+      );
+    };
+  }
+
+  /** The socket's session once the handshake check is done; undefined when none, or it ended since. */
+  async sessionOf(client: object): Promise<ActiveSession | undefined> {
+    const session = await pending.get(client);
+    return session && this.registry.isLive(client) ? session : undefined;
+  }
+
+  /** The socket was active (a guarded message): keeps the session alive at the touch interval. */
+  activity(client: object): void {
+    this.registry.activity(client).catch((error: unknown) => {
+      this.logger.warn(`could not record socket activity: ${(error as Error).message}`);
+    });
+  }
+
+  private async check(
+    client: object,
+    request: HttpRequestLike | undefined,
+  ): Promise<{ ok: true; session: ActiveSession } | { ok: false; reason: SocketCloseReason }> {
+    if (!request) return { ok: false, reason: 'missing' };
+    // A sink for what HTTP would write (Retry-After): nothing reaches a socket's client that way.
+    const outcome = await this.validator.validate(request, RESPONSE_SINK, false, false);
+    if (!outcome.ok) return outcome;
+    this.registry.register(client, outcome.session);
+    (client as Partial<Closable>).once?.('close', () => this.registry.unregister(client));
+    (client as Partial<Closable>).once?.('disconnect', () => this.registry.unregister(client));
+    // A ws client that hung up during the check already sent 'close': forget it now.
+    if (((client as { readyState?: number }).readyState ?? 1) > 1) this.registry.unregister(client);
+    return outcome;
+  }
+}
+
+
+
+function refusal(reason: SocketCloseReason): Error & { data: { code: number; reason: SocketCloseReason } } {
+  return Object.assign(new Error(reason), { data: { code: closeCodeOf(reason), reason } });
+}

@@ -1,0 +1,225 @@
+import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
+import { attachSession, internalsOf, type ActiveSession } from '../active-session.js';
+import { profileOf } from '../lifetime/lifetime.options.js';
+import { SESSION_OPTIONS } from '../session.constants.js';
+import type { ResolvedSessionOptions } from '../session.options.js';
+import { SessionStore } from '../store/session.store.js';
+import { closeClient } from './socket-client.js';
+import type { SocketCloseReason } from './socket-close.js';
+
+/** setTimeout's limit; a later deadline is re-read when this one fires. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** One session's open sockets on this instance, and what we last knew of its row. */
+interface Entry {
+  readonly sessionId: string;
+  readonly idleTimeoutMs: number;
+  readonly sockets: Set<object>;
+  idleExpiresAt: number; // database clock, epoch ms
+  absoluteExpiresAt: number;
+  /** performance.now() after which a socket's activity writes last_seen_at. */
+  nextTouchAt: number;
+  timer?: NodeJS.Timeout;
+}
+
+/** A row as socketSessionStates returns it. */
+export interface SocketSessionState {
+  id: string;
+  revokedAt: Date | null;
+  revokeReason: string | null;
+  idleExpiresAt: Date;
+  absoluteExpiresAt: Date;
+  dbNow: Date;
+}
+
+/**
+ * The open sockets of this instance, by session. It closes every socket of a session that
+ * ended: when NOTIFY names the session (any instance revoked or deleted it), when its idle or
+ * absolute deadline comes (re-read first: activity elsewhere may have pushed the idle one
+ * out), and, without NOTIFY, on a re-check every `sockets.recheckInterval`. Each check is one
+ * batched read of the sessions concerned.
+ */
+@Injectable()
+export class SocketSessionRegistry implements OnModuleDestroy {
+  private readonly logger = new Logger('SessionSockets');
+  private readonly entries = new Map<string, Entry>();
+  private readonly entryOf = new WeakMap<object, Entry>();
+  /** Sessions named by notices since the last read: one read for a burst (a revoke-all). */
+  private readonly due = new Set<string>();
+  private flushing = false;
+  private recheckTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly store: SessionStore,
+    @Inject(SESSION_OPTIONS) private readonly options: ResolvedSessionOptions,
+  ) {
+    this.notified(false);
+  }
+
+  /** Open sockets on this instance (for tests and metrics). */
+  get size(): number {
+    let count = 0;
+    for (const entry of this.entries.values()) count += entry.sockets.size;
+    return count;
+  }
+
+  /** Tracks an accepted socket; the session (checked at the handshake) is attached to it for the guard and @CurrentSession(). */
+  register(client: object, session: ActiveSession): void {
+    attachSession(client, session);
+    const checkedAt = internalsOf(session)?.checkedAt ?? Date.now();
+    let entry = this.entries.get(session.id);
+    if (!entry) {
+      const idleTimeoutMs = profileOf(this.options.lifetimes, session.lifetime).idleTimeoutMs;
+      // The session was seen at lastSeenAt: its next touch is due a touch interval later.
+      const touchIn = session.lastSeenAt.getTime() + this.options.touchIntervalMs - checkedAt;
+      entry = {
+        sessionId: session.id,
+        idleTimeoutMs,
+        sockets: new Set(),
+        idleExpiresAt: session.idleExpiresAt.getTime(),
+        absoluteExpiresAt: session.absoluteExpiresAt.getTime(),
+        nextTouchAt: performance.now() + touchIn,
+      };
+      this.entries.set(session.id, entry);
+      this.schedule(entry, checkedAt);
+    }
+    entry.sockets.add(client);
+    this.entryOf.set(client, entry);
+  }
+
+  /** The socket went away (closed by either side). */
+  unregister(client: object): void {
+    const entry = this.entryOf.get(client);
+    if (!entry) return;
+    this.entryOf.delete(client);
+    attachSession(client, null);
+    entry.sockets.delete(client);
+    if (entry.sockets.size === 0) this.forget(entry);
+  }
+
+  /** True while the socket's session is, as far as this instance knows, live. */
+  isLive(client: object): boolean {
+    const entry = this.entryOf.get(client);
+    return entry !== undefined && this.entries.get(entry.sessionId) === entry;
+  }
+
+  /**
+   * A message on a guarded handler: the session was active. Past the touch interval, one
+   * conditional UPDATE (touchIfStale, as requests do) moves the idle deadline out.
+   */
+  async activity(client: object): Promise<void> {
+    const entry = this.entryOf.get(client);
+    if (!entry || performance.now() < entry.nextTouchAt) return;
+    entry.nextTouchAt = performance.now() + this.options.touchIntervalMs;
+    const touched = await this.store.touchIfStale(entry.sessionId, entry.idleTimeoutMs, this.options.touchIntervalMs);
+    if (touched) entry.idleExpiresAt = touched.idleExpiresAt.getTime();
+  }
+
+  /** NOTIFY named this session (from SessionInvalidationListener). */
+  sessionChanged(sessionId: string): void {
+    if (!this.entries.has(sessionId)) return;
+    this.due.add(sessionId);
+    void this.flush();
+  }
+
+  /** A notice for every session (the purge), or notices may have been lost: re-read them all. */
+  allChanged(): void {
+    for (const id of this.entries.keys()) this.due.add(id);
+    void this.flush();
+  }
+
+  /**
+   * Whether NOTIFY reaches this instance now (told by the listener). While it does not, the
+   * sessions are re-read every `sockets.recheckInterval`; when it comes back, all of them once.
+   */
+  notified(listening: boolean): void {
+    clearInterval(this.recheckTimer);
+    this.recheckTimer = undefined;
+    if (this.stopped) return;
+    if (listening && this.options.cache.notify) return this.allChanged();
+    if (!this.options.sockets.enabled) return;
+    this.recheckTimer = setInterval(() => this.allChanged(), this.options.sockets.recheckIntervalMs);
+    this.recheckTimer.unref();
+  }
+
+  onModuleDestroy(): void {
+    this.stopped = true;
+    clearInterval(this.recheckTimer);
+    for (const entry of this.entries.values()) clearTimeout(entry.timer);
+    this.entries.clear();
+  }
+
+  /** One read for every session named since the last one; more notices meanwhile wait for the next. */
+  private async flush(): Promise<void> {
+    if (this.flushing || this.due.size === 0) return;
+    this.flushing = true;
+    const ids = [...this.due];
+    this.due.clear();
+    try {
+      const states = new Map((await this.store.socketSessionStates(ids)).map((s) => [s.id, s]));
+      for (const id of ids) {
+        const entry = this.entries.get(id);
+        if (entry) this.judge(entry, states.get(id));
+      }
+    } catch (error) {
+      // The store logged it; the sessions are read again on the next notice, deadline or re-check.
+      this.logger.warn(`could not re-read ${ids.length} socket session(s): ${(error as Error).message}`);
+    } finally {
+      this.flushing = false;
+      if (this.due.size > 0) void this.flush();
+    }
+  }
+
+  /** Closes the session's sockets if it ended, else reschedules its deadline on the new times. */
+  private judge(entry: Entry, state: SocketSessionState | undefined): void {
+    const reason = endReasonOf(entry, state);
+    if (reason) return this.close(entry, reason);
+    entry.idleExpiresAt = state!.idleExpiresAt.getTime();
+    entry.absoluteExpiresAt = state!.absoluteExpiresAt.getTime();
+    this.schedule(entry, state!.dbNow.getTime());
+  }
+
+  private close(entry: Entry, reason: SocketCloseReason): void {
+    this.forget(entry);
+    for (const client of entry.sockets) {
+      this.entryOf.delete(client);
+      attachSession(client, null);
+      try {
+        closeClient(client, reason);
+      } catch (error) {
+        this.logger.warn(`could not close a socket of an ended session: ${(error as Error).message}`);
+      }
+    }
+    entry.sockets.clear();
+  }
+
+  /** A timer at the earlier deadline (`now`: the database clock when the times were read). */
+  private schedule(entry: Entry, now: number): void {
+    clearTimeout(entry.timer);
+    const delay = Math.min(Math.max(Math.min(entry.idleExpiresAt, entry.absoluteExpiresAt) - now, 0), MAX_TIMER_MS);
+    entry.timer = setTimeout(() => this.sessionChanged(entry.sessionId), delay);
+    entry.timer.unref();
+  }
+
+  private forget(entry: Entry): void {
+    clearTimeout(entry.timer);
+    if (this.entries.get(entry.sessionId) === entry) this.entries.delete(entry.sessionId);
+  }
+}
+
+/** Why the session ended, or undefined while it is live (decided on the database clock). */
+function endReasonOf(entry: Entry, state: SocketSessionState | undefined): SocketCloseReason | undefined {
+  if (!state) {
+    // Deleted: a logout, or an expiry a request or the purge noticed first (its deadline had passed).
+    const now = Date.now();
+    if (now >= entry.absoluteExpiresAt) return 'absolute_timeout';
+    if (now >= entry.idleExpiresAt) return 'idle_timeout';
+    return 'logout';
+  }
+  if (state.revokedAt) return state.revokeReason === 'token_reuse' ? 'token_reuse_detected' : 'revoked';
+  const now = state.dbNow.getTime();
+  if (now >= state.absoluteExpiresAt.getTime()) return 'absolute_timeout';
+  if (now >= state.idleExpiresAt.getTime()) return 'idle_timeout';
+  return undefined;
+}
