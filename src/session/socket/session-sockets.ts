@@ -1,4 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
+import { Observable } from 'rxjs';
 import type { ActiveSession } from '../active-session.js';
 import { SessionValidator } from '../session-validator.js';
 import type { HttpRequestLike } from '../transport/http.js';
@@ -87,6 +88,23 @@ export class SessionSockets {
   activity(client: object): void {
     this.registry.activity(client).catch((error: unknown) => {
       this.logger.warn(`could not record socket activity: ${(error as Error).message}`);
+    });
+  }
+
+  /**
+   * Mirrors `source` until the session ends (revoked, logged out, expired: as a socket would
+   * close), then completes: for `@Sse()` streams, whose request was checked by the guard.
+   */
+  whileLive<T>(session: ActiveSession, source: Observable<T>): Observable<T> {
+    return new Observable<T>((subscriber) => {
+      // Closed like a ws socket: the registry needs nothing more of it.
+      const stream = { readyState: 1, close: () => subscriber.complete() };
+      this.registry.register(stream, session);
+      const subscription = source.subscribe(subscriber);
+      return () => {
+        subscription.unsubscribe();
+        this.registry.unregister(stream);
+      };
     });
   }
 

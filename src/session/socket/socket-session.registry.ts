@@ -27,6 +27,7 @@ export interface SocketSessionState {
   id: string;
   revokedAt: Date | null;
   revokeReason: string | null;
+  lastSeenAt: Date;
   idleExpiresAt: Date;
   absoluteExpiresAt: Date;
   dbNow: Date;
@@ -175,9 +176,12 @@ export class SocketSessionRegistry implements OnModuleDestroy {
   private judge(entry: Entry, state: SocketSessionState | undefined): void {
     const reason = endReasonOf(entry, state);
     if (reason) return this.close(entry, reason);
+    const now = state!.dbNow.getTime();
     entry.idleExpiresAt = state!.idleExpiresAt.getTime();
     entry.absoluteExpiresAt = state!.absoluteExpiresAt.getTime();
-    this.schedule(entry, state!.dbNow.getTime());
+    // Activity elsewhere (or none) decides when this instance's next touch is due.
+    entry.nextTouchAt = performance.now() + state!.lastSeenAt.getTime() + this.options.touchIntervalMs - now;
+    this.schedule(entry, now);
   }
 
   private close(entry: Entry, reason: SocketCloseReason): void {

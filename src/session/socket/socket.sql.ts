@@ -10,7 +10,7 @@ export const SOCKET_SQL = {
   socketSessionStates: {
     name: 'socketSessionStates',
     text: `
-    SELECT id, revoked_at, revoke_reason, idle_expires_at, absolute_expires_at, now() AS db_now
+    SELECT id, revoked_at, revoke_reason, last_seen_at, idle_expires_at, absolute_expires_at, now() AS db_now
     FROM user_sessions
     WHERE id = ANY($1::uuid[])`,
   },

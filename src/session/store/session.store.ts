@@ -257,6 +257,7 @@ export class SessionStore {
       id: r.id,
       revokedAt: r.revoked_at,
       revokeReason: r.revoke_reason,
+      lastSeenAt: r.last_seen_at,
       idleExpiresAt: r.idle_expires_at,
       absoluteExpiresAt: r.absolute_expires_at,
       dbNow: r.db_now,
