@@ -156,7 +156,11 @@ export class SessionValidator {
     presented: PresentedToken,
   ): PendingOutcome {
     if (!row.isCurrentToken) return this.accept(request, row, now, presented);
-    if (presented.rotate && this.options.rotationIntervalMs > 0 && now - row.rotatedAt.getTime() >= this.options.rotationIntervalMs) {
+    if (
+      presented.rotate &&
+      this.options.rotationIntervalMs > 0 &&
+      now - row.rotatedAt.getTime() >= this.options.rotationIntervalMs
+    ) {
       return this.rotateOnInterval(request, response, row, now, presented);
     }
     if (now - row.lastSeenAt.getTime() >= this.options.touchIntervalMs) return this.touch(request, row, now, presented);

@@ -88,7 +88,9 @@ describe.each(ADAPTERS)('sessions on socket.io (@nestjs/platform-socket.io, %s)'
 
   it('refuses a handshake without a session, or with a forged one, with connect_error { code, reason }', async () => {
     const refused = (headers: Record<string, string>) =>
-      new Promise<unknown>((resolve) => connect(headers).once('connect_error', (error) => resolve((error as any).data)));
+      new Promise<unknown>((resolve) =>
+        connect(headers).once('connect_error', (error) => resolve((error as any).data)),
+      );
     expect(await refused({})).toEqual({ code: ENDED, reason: 'missing' });
     expect(await refused({ Cookie: '__Host-sid=' + 'C'.repeat(43) })).toEqual({ code: ENDED, reason: 'invalid' });
   });

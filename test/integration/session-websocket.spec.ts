@@ -130,10 +130,9 @@ describe.each(ADAPTERS)('sessions on WebSockets (@nestjs/platform-ws, %s)', (ada
     expect(await refusal(urlA, { Cookie: revoked.cookie })).toMatchObject({ code: ENDED, reason: 'revoked' });
 
     const expired = await login();
-    await sql.query(
-      "UPDATE user_sessions SET idle_expires_at = now() - interval '1 second' WHERE id = $1",
-      [await sessionIdOf(expired.token)],
-    );
+    await sql.query("UPDATE user_sessions SET idle_expires_at = now() - interval '1 second' WHERE id = $1", [
+      await sessionIdOf(expired.token),
+    ]);
     expect(await refusal(urlA, { Cookie: expired.cookie })).toMatchObject({ code: ENDED, reason: 'idle_timeout' });
   });
 
@@ -185,7 +184,10 @@ describe.each(ADAPTERS)('sessions on WebSockets (@nestjs/platform-ws, %s)', (ada
     await a.moduleRef
       .get(SessionStore)
       .revoke(id, 'token_reuse', { actorId: null, ip: null, userAgent: null }, { event: 'token_reuse_detected' });
-    expect(await closedWithin(closed, detectedAt, 1_000)).toMatchObject({ code: ENDED, reason: 'token_reuse_detected' });
+    expect(await closedWithin(closed, detectedAt, 1_000)).toMatchObject({
+      code: ENDED,
+      reason: 'token_reuse_detected',
+    });
   });
 
   it('closes at the idle deadline, re-read first (the clock is moved in SQL)', async () => {

@@ -40,7 +40,11 @@ export async function refusal(url: string, headers: Record<string, string> = {})
 }
 
 /** Resolves with how long `closed` took after `since`, failing past `limitMs` (the issue's bound). */
-export async function closedWithin(closed: Promise<Closed>, since: number, limitMs: number): Promise<Closed & { ms: number }> {
+export async function closedWithin(
+  closed: Promise<Closed>,
+  since: number,
+  limitMs: number,
+): Promise<Closed & { ms: number }> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`socket still open ${limitMs} ms after the session ended`)), limitMs);

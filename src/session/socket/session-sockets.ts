@@ -70,7 +70,10 @@ export class SessionSockets {
   ioMiddleware(): (socket: IoSocketLike, next: (error?: Error) => void) => void {
     return (socket, next) => {
       const checked = this.check(socket, socket.request);
-      pending.set(socket, checked.then((o) => (o.ok ? o.session : undefined)).catch(() => undefined));
+      pending.set(
+        socket,
+        checked.then((o) => (o.ok ? o.session : undefined)).catch(() => undefined),
+      );
       checked.then(
         (outcome) => next(outcome.ok ? undefined : refusal(outcome.reason)),
         () => next(refusal('missing')),
@@ -124,8 +127,6 @@ export class SessionSockets {
     return outcome;
   }
 }
-
-
 
 function refusal(reason: SocketCloseReason): Error & { data: { code: number; reason: SocketCloseReason } } {
   return Object.assign(new Error(reason), { data: { code: closeCodeOf(reason), reason } });

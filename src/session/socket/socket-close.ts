@@ -19,5 +19,7 @@ export const SOCKET_CLOSE_CODES = {
 export type SocketCloseReason = SessionFailureReason | 'logout' | 'token_reuse_detected';
 
 export function closeCodeOf(reason: SocketCloseReason): number {
-  return reason === 'too_many_invalid_tokens' ? SOCKET_CLOSE_CODES.tooManyInvalidTokens : SOCKET_CLOSE_CODES.sessionEnded;
+  return reason === 'too_many_invalid_tokens'
+    ? SOCKET_CLOSE_CODES.tooManyInvalidTokens
+    : SOCKET_CLOSE_CODES.sessionEnded;
 }
