@@ -98,7 +98,7 @@ describe.each(ADAPTERS)('sessions on socket.io (@nestjs/platform-socket.io, %s)'
   it('answers with the handshake session, and disconnects within 1 s when another instance revokes it', async () => {
     const { cookie, id } = await loginCookie();
     const client = connect({ Cookie: cookie });
-    await new Promise((resolve, reject) => client.once('connect', resolve).once('connect_error', reject));
+    await new Promise<void>((resolve, reject) => client.once('connect', () => resolve()).once('connect_error', reject));
     expect(await client.emitWithAck('whoami', {})).toBe('u-io');
 
     const ended = new Promise<{ data: unknown; at: number }>((resolve) =>

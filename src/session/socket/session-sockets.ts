@@ -3,7 +3,7 @@ import { Observable } from 'rxjs';
 import type { ActiveSession } from '../active-session.js';
 import { SessionValidator } from '../session-validator.js';
 import type { HttpRequestLike } from '../transport/http.js';
-import { closeClient, SESSION_ENDED_EVENT, upgradeRequestOf } from './socket-client.js';
+import { closeClient, upgradeRequestOf } from './socket-client.js';
 import { closeCodeOf, type SocketCloseReason } from './socket-close.js';
 import { SocketSessionRegistry } from './socket-session.registry.js';
 
