@@ -136,6 +136,21 @@ describe.each(ADAPTERS)('sessions on WebSockets (@nestjs/platform-ws, %s)', (ada
     expect(await refusal(urlA, { Cookie: expired.cookie })).toMatchObject({ code: ENDED, reason: 'idle_timeout' });
   });
 
+  it("refuses a cookie handshake from another site's page (cross-site WebSocket hijacking) with 4403", async () => {
+    const { cookie } = await login();
+    const host = new URL(urlA).host;
+    expect(await refusal(urlA, { Cookie: cookie, Origin: 'https://evil.example' })).toMatchObject({
+      code: SOCKET_CLOSE_CODES.originNotAllowed,
+      reason: 'origin_not_allowed',
+    });
+    expect(await refusal(urlA, { Cookie: cookie, Origin: `https://${host}.evil.example` })).toMatchObject({
+      code: SOCKET_CLOSE_CODES.originNotAllowed,
+    });
+    const { socket, ask } = await openWs(urlA, { Cookie: cookie, Origin: `http://${host}` });
+    expect(await ask('whoami')).toEqual({ event: 'whoami', data: 'u-ws' });
+    socket.close();
+  });
+
   it('does not rotate at the handshake: a session due for rotation is accepted with its token', async () => {
     const { cookie, token } = await login();
     const id = (await sessionIdOf(token))!;

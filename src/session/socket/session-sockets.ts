@@ -1,7 +1,10 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Observable } from 'rxjs';
 import type { ActiveSession } from '../active-session.js';
 import { SessionValidator } from '../session-validator.js';
+import { SESSION_OPTIONS } from '../session.constants.js';
+import type { ResolvedSessionOptions } from '../session.options.js';
+import { handshakeOriginAllowed } from './socket-origin.js';
 import type { HttpRequestLike } from '../transport/http.js';
 import { closeClient, upgradeRequestOf } from './socket-client.js';
 import { closeCodeOf, type SocketCloseReason } from './socket-close.js';
@@ -42,6 +45,7 @@ export class SessionSockets {
   constructor(
     private readonly validator: SessionValidator,
     private readonly registry: SocketSessionRegistry,
+    @Inject(SESSION_OPTIONS) private readonly options: ResolvedSessionOptions,
   ) {}
 
   /**
@@ -116,6 +120,9 @@ export class SessionSockets {
     request: HttpRequestLike | undefined,
   ): Promise<{ ok: true; session: ActiveSession } | { ok: false; reason: SocketCloseReason }> {
     if (!request) return { ok: false, reason: 'missing' };
+    // A cookie comes with whatever page opened the socket; a bearer token only with its holder's code.
+    if (this.options.transport === 'cookie' && !handshakeOriginAllowed(request, this.options.csrf.allowedOrigins))
+      return { ok: false, reason: 'origin_not_allowed' };
     // A sink for what HTTP would write (Retry-After): nothing reaches a socket's client that way.
     const outcome = await this.validator.validate(request, RESPONSE_SINK, false, false);
     if (!outcome.ok) return outcome;
