@@ -146,6 +146,12 @@ describe.each(ADAPTERS)('sessions on streams and sockets: SSE, guests, bearer, n
     expect(await refusal(ws, { Cookie: `__Host-sid=${token}` })).toMatchObject({ code: ENDED, reason: 'missing' });
   });
 
+  it('refuses every socket when the sockets option is off (nothing would close them)', async () => {
+    const { host, ws } = await start({ sockets: { enabled: false } });
+    const token = tokenOf(await request(host.server).post('/login').expect(200))!;
+    expect(await refusal(ws, { Cookie: `__Host-sid=${token}` })).toMatchObject({ code: ENDED, reason: 'missing' });
+  });
+
   it('takes a bearer token from the Authorization header, never from the URL', async () => {
     const { host, ws } = await start({ transport: 'bearer' });
     const { token } = (await request(host.server).post('/login').expect(200)).body as { token: string };

@@ -566,3 +566,20 @@ describe('rules between options, in the terms the options were written in', () =
     });
   });
 });
+
+describe('the sockets options', () => {
+  it('turn NOTIFY on by default, since sockets of every instance close on it', () => {
+    expect(resolveSessionOptions({ sockets: { enabled: true } }).cache.notify).toBe(true);
+    expect(resolveSessionOptions({}).cache.notify).toBe(false);
+    // Behind a pooler in transaction mode: no NOTIFY, the re-check interval bounds the close.
+    const o = resolveSessionOptions({ sockets: { enabled: true, recheckInterval: '2s' }, cache: { notify: false } });
+    expect(o.cache.notify).toBe(false);
+    expect(o.sockets).toEqual({ enabled: true, recheckIntervalMs: 2_000 });
+  });
+
+  it.each([['500ms'], ['10m'], [0], ['soon']])('refuse recheckInterval %p (1s .. 5m)', (recheckInterval) => {
+    expect(() => resolveSessionOptions({ sockets: { enabled: true, recheckInterval } as never })).toThrow(
+      /sockets\.recheckInterval/,
+    );
+  });
+});

@@ -80,7 +80,10 @@ export class SessionSockets {
       );
       checked.then(
         (outcome) => next(outcome.ok ? undefined : refusal(outcome.reason)),
-        () => next(refusal('missing')),
+        (error: unknown) => {
+          this.logger.warn(`socket refused, the session could not be checked: ${(error as Error).message}`);
+          next(refusal('missing'));
+        },
       );
     };
   }
@@ -103,6 +106,8 @@ export class SessionSockets {
    * close), then completes: for `@Sse()` streams, whose request was checked by the guard.
    */
   whileLive<T>(session: ActiveSession, source: Observable<T>): Observable<T> {
+    if (!this.options.sockets.enabled)
+      throw new Error('nest-pg-session: SessionSockets.whileLive() needs the option sockets: { enabled: true }');
     return new Observable<T>((subscriber) => {
       // Closed like a ws socket: the registry needs nothing more of it.
       const stream = { readyState: 1, close: () => subscriber.complete() };
@@ -119,6 +124,9 @@ export class SessionSockets {
     client: object,
     request: HttpRequestLike | undefined,
   ): Promise<{ ok: true; session: ActiveSession } | { ok: false; reason: SocketCloseReason }> {
+    // Without the option nothing would ever close the socket: refuse rather than leave it open.
+    if (!this.options.sockets.enabled)
+      throw new Error('nest-pg-session: SessionSockets needs the option sockets: { enabled: true }');
     if (!request) return { ok: false, reason: 'missing' };
     // A cookie comes with whatever page opened the socket; a bearer token only with its holder's code.
     if (this.options.transport === 'cookie' && !handshakeOriginAllowed(request, this.options.csrf.allowedOrigins))
