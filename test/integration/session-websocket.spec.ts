@@ -9,6 +9,7 @@ import request from 'supertest';
 import type WebSocket from 'ws';
 import {
   CurrentSession,
+  OptionalSession,
   Public,
   SessionService,
   SessionSockets,
@@ -43,6 +44,21 @@ class ProfileGateway implements OnGatewayConnection {
   }
 }
 
+/** A gateway that never checks its handshake: its sockets have no session. */
+@WebSocketGateway({ path: '/unchecked' })
+class UncheckedGateway {
+  @SubscribeMessage('whoami')
+  whoami(@CurrentSession() session: ActiveSession) {
+    return { event: 'whoami', data: session.userId };
+  }
+
+  @OptionalSession()
+  @SubscribeMessage('maybe')
+  maybe(@CurrentSession() session?: ActiveSession) {
+    return { event: 'maybe', data: session?.userId ?? null };
+  }
+}
+
 @Controller()
 class LogoutController {
   constructor(@Inject(SessionService) private readonly sessions: SessionService) {}
@@ -69,7 +85,7 @@ describe.each(ADAPTERS)('sessions on WebSockets (@nestjs/platform-ws, %s)', (ada
       url: db.url,
       adapter,
       login: 'u-ws',
-      providers: [ProfileGateway],
+      providers: [ProfileGateway, UncheckedGateway],
       controllers: [LogoutController],
       session: { sockets: { enabled: true }, flood: { limit: 5 }, ...session },
       configure: (app: INestApplication) => app.useWebSocketAdapter(new WsAdapter(app)),
@@ -113,6 +129,20 @@ describe.each(ADAPTERS)('sessions on WebSockets (@nestjs/platform-ws, %s)', (ada
     try {
       expect(await ask('whoami')).toEqual({ event: 'whoami', data: 'u-ws' });
       expect(await ask('ping')).toEqual({ event: 'pong', data: 'ok' });
+    } finally {
+      socket.close();
+    }
+  });
+
+  it('refuses a guarded message on a socket without a session; @OptionalSession() runs without one', async () => {
+    const { cookie } = await login();
+    const { socket, ask } = await openWs(urlA.replace('/ws', '/unchecked'), { Cookie: cookie });
+    try {
+      expect(await ask('whoami')).toMatchObject({
+        event: 'exception',
+        data: { status: 'error', message: 'Forbidden resource' },
+      });
+      expect(await ask('maybe')).toEqual({ event: 'maybe', data: null });
     } finally {
       socket.close();
     }

@@ -62,7 +62,8 @@ export class SessionGuard implements CanActivate {
     // A public or skipped handler in a context without a request (a WebSocket message, a GraphQL
     // subscription) has nothing to read.
     if (isPublic && !HTTP_LIKE.has(context.getType<string>())) return true;
-    if (context.getType<string>() === 'ws') return this.activateSocket(context.switchToWs().getClient<object>());
+    if (context.getType<string>() === 'ws')
+      return this.activateSocket(context.switchToWs().getClient<object>(), optional);
 
     let request: HttpRequestLike, response: HttpResponseLike;
     try {
@@ -105,11 +106,11 @@ export class SessionGuard implements CanActivate {
    * A gateway message: allowed while the socket's session (checked at its handshake by
    * SessionSockets, and closed by the registry when it ends) is live; the message counts as
    * activity. A guest never has one (refused at the handshake). False: Nest answers
-   * 'Forbidden resource' on the socket.
+   * 'Forbidden resource' on the socket; an @OptionalSession() handler runs without a session.
    */
-  private async activateSocket(client: object): Promise<boolean> {
+  private async activateSocket(client: object, optional: boolean): Promise<boolean> {
     const session = await this.sockets?.sessionOf(client);
-    if (!session) return false;
+    if (!session) return optional;
     this.sockets!.activity(client);
     return true;
   }
