@@ -18,6 +18,8 @@ import {
   type HttpRequestLike,
   type HttpResponseLike,
 } from '../../src/session/index.js';
+import { SessionValidator } from '../../src/session/session-validator.js';
+import { SocketSessionRegistry } from '../../src/session/socket/socket-session.registry.js';
 import { SessionStore } from '../../src/session/store/session.store.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { ADAPTERS, cookie as withCsrf, eventually } from '../support/demo.js';
@@ -213,12 +215,35 @@ describe.each(ADAPTERS)('sessions on WebSockets (@nestjs/platform-ws, %s)', (ada
     const { cookie, token } = await login();
     const first = await openWs(urlA, { Cookie: cookie });
     const second = await openWs(urlB, { Cookie: cookie });
+    // Both handshakes checked (a message waits for its socket's check).
+    for (const socket of [first, second]) expect(await socket.ask('whoami')).toEqual({ event: 'whoami', data: 'u-ws' });
     const loggedOutAt = performance.now();
     await request(a.server).post('/logout').set(withCsrf(token)).expect(204);
     const closes = await Promise.all([first.closed, second.closed].map((c) => closedWithin(c, loggedOutAt, 1_000)));
     console.log(`[${adapter}] logout → sockets closed in ${closes.map((c) => c.ms).join(' ms, ')} ms`);
     for (const close of closes) expect(close).toMatchObject({ code: ENDED, reason: 'logout' });
     expect(await refusal(urlA, { Cookie: cookie })).toMatchObject({ code: ENDED, reason: 'invalid' });
+  });
+
+  it('does not miss a revoke that lands while the handshake is being checked', async () => {
+    const { token } = await login();
+    const registry = b.moduleRef.get(SocketSessionRegistry);
+    const request = { headers: { cookie: `__Host-sid=${token}` } };
+    const checked = await b.moduleRef
+      .get(SessionValidator)
+      .validate(request, { header: () => undefined }, false, false);
+    if (!checked.ok) throw new Error(checked.reason);
+    const ticket = registry.ticket(); // as SessionSockets takes it before the check
+    await a.moduleRef.get(SessionService).revoke(checked.session.id);
+    await eventually(async () => registry.ticket() > ticket, 1_000); // B heard the notice
+    const closes: [number, string][] = [];
+    registry.register(
+      { readyState: 1, close: (code: number, reason: string) => closes.push([code, reason]) },
+      checked.session,
+      ticket,
+    );
+    await eventually(async () => closes.length > 0, 1_000);
+    expect(closes).toEqual([[ENDED, 'revoked']]);
   });
 
   it('closes with token_reuse_detected when the token is found stolen', async () => {

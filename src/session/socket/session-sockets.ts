@@ -131,10 +131,10 @@ export class SessionSockets {
     // A cookie comes with whatever page opened the socket; a bearer token only with its holder's code.
     if (this.options.transport === 'cookie' && !handshakeOriginAllowed(request, this.options.csrf.allowedOrigins))
       return { ok: false, reason: 'origin_not_allowed' };
-    // A sink for what HTTP would write (Retry-After): nothing reaches a socket's client that way.
+    const ticket = this.registry.ticket(); // a revoke while we check is not missed
     const outcome = await this.validator.validate(request, RESPONSE_SINK, false, false);
     if (!outcome.ok) return outcome;
-    this.registry.register(client, outcome.session);
+    this.registry.register(client, outcome.session, ticket);
     (client as Partial<Closable>).once?.('close', () => this.registry.unregister(client));
     (client as Partial<Closable>).once?.('disconnect', () => this.registry.unregister(client));
     // A ws client that hung up during the check already sent 'close': forget it now.

@@ -7,6 +7,8 @@ import { SessionStore } from '../store/session.store.js';
 import { closeClient } from './socket-client.js';
 import type { SocketCloseReason } from './socket-close.js';
 
+/** Notices kept for sessions without sockets here; past that, pending handshakes re-read. */
+const MAX_REMEMBERED = 1_000;
 /** setTimeout's limit; a later deadline is re-read when this one fires. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -50,6 +52,11 @@ export class SocketSessionRegistry implements OnModuleDestroy {
   private flushing = false;
   private recheckTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Notices so far, and the last one for sessions with no socket here yet (a handshake under way). */
+  private notices = 0;
+  private readonly noticedAt = new Map<string, number>();
+  /** The notice at which noticedAt last overflowed (or an all-sessions notice came): older tickets re-read. */
+  private everythingAt = 0;
 
   constructor(
     private readonly store: SessionStore,
@@ -65,8 +72,17 @@ export class SocketSessionRegistry implements OnModuleDestroy {
     return count;
   }
 
-  /** Tracks an accepted socket; the session (checked at the handshake) is attached to it for the guard and @CurrentSession(). */
-  register(client: object, session: ActiveSession): void {
+  /** Taken before a handshake's check: register() then knows whether a notice came meanwhile. */
+  ticket(): number {
+    return this.notices;
+  }
+
+  /**
+   * Tracks an accepted socket; the session (checked at the handshake) is attached to it for the
+   * guard and @CurrentSession(). A notice for the session since `ticket` (it was revoked while
+   * the handshake was being checked) makes it read again at once.
+   */
+  register(client: object, session: ActiveSession, ticket = this.notices): void {
     attachSession(client, session);
     const checkedAt = internalsOf(session)?.checkedAt ?? Date.now();
     let entry = this.entries.get(session.id);
@@ -87,6 +103,7 @@ export class SocketSessionRegistry implements OnModuleDestroy {
     }
     entry.sockets.add(client);
     this.entryOf.set(client, entry);
+    if ((this.noticedAt.get(session.id) ?? this.everythingAt) > ticket) this.sessionChanged(session.id);
   }
 
   /** The socket went away (closed by either side). */
@@ -119,13 +136,16 @@ export class SocketSessionRegistry implements OnModuleDestroy {
 
   /** NOTIFY named this session (from SessionInvalidationListener). */
   sessionChanged(sessionId: string): void {
-    if (!this.entries.has(sessionId)) return;
+    this.notices++;
+    if (!this.entries.has(sessionId)) return this.remember(sessionId);
     this.due.add(sessionId);
     void this.flush();
   }
 
   /** A notice for every session (the purge), or notices may have been lost: re-read them all. */
   allChanged(): void {
+    this.everythingAt = ++this.notices;
+    this.noticedAt.clear();
     for (const id of this.entries.keys()) this.due.add(id);
     void this.flush();
   }
@@ -149,6 +169,16 @@ export class SocketSessionRegistry implements OnModuleDestroy {
     clearInterval(this.recheckTimer);
     for (const entry of this.entries.values()) clearTimeout(entry.timer);
     this.entries.clear();
+  }
+
+  /** A notice for a session without sockets here, kept a while for handshakes under way (bounded). */
+  private remember(sessionId: string): void {
+    this.noticedAt.delete(sessionId); // re-inserted last: the Map stays in notice order
+    this.noticedAt.set(sessionId, this.notices);
+    if (this.noticedAt.size <= MAX_REMEMBERED) return;
+    // Too many to keep: handshakes under way now re-read their session whatever it was.
+    this.everythingAt = this.notices;
+    this.noticedAt.clear();
   }
 
   /** One read for every session named since the last one; more notices meanwhile wait for the next. */
