@@ -14,6 +14,7 @@ import { MetricsController } from './metrics.controller.js';
 import { PageController } from './page.controller.js';
 import { PasswordAttempts } from './password-attempts.js';
 import { SessionsController } from './sessions.controller.js';
+import { SessionGateway } from './session.gateway.js';
 import { UsersModule } from './users.module.js';
 import { UsersService } from './users.service.js';
 
@@ -65,6 +66,7 @@ export class AppModule {
         ...(metricsRegistry ? [MetricsController] : []),
       ],
       providers: [
+        SessionGateway,
         SessionHealthIndicator,
         {
           provide: PasswordAttempts,

@@ -2,6 +2,7 @@ import { ValidationPipe, type INestApplication, type LoggerService } from '@nest
 import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
+import { WsAdapter } from '@nestjs/platform-ws';
 import { AbortedRequestFilter } from './aborted-request.filter.js';
 import { AppModule } from './app.module.js';
 import type { Server } from 'node:http';
@@ -9,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import type { DemoConfig } from './demo-config.js';
 import { JsonDepthPipe } from './json-depth.pipe.js';
 import { runMigrations } from './migrate.js';
+import { textOrJsonMessage } from './session.gateway.js';
 
 /** Builds the demo app on either adapter; used by `npm start` and by the e2e tests. */
 export async function createDemoApp(
@@ -32,6 +34,7 @@ export async function createDemoApp(
     forceCloseConnections: true,
   });
   boundRequestTime(app.getHttpServer(), config.requestTimeoutMs);
+  app.useWebSocketAdapter(new WsAdapter(app, { messageParser: textOrJsonMessage }));
   app.useGlobalFilters(new AbortedRequestFilter(app.getHttpAdapter()));
   app.useGlobalPipes(new JsonDepthPipe(32), new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true }));
   if (config.adapter === 'express') answerMalformedRequestsWithJson(app.getHttpServer());

@@ -38,7 +38,8 @@ export function loadDemoConfig(env: NodeJS.ProcessEnv, databaseUrl: string): Dem
   const transport = env.SESSION_TRANSPORT ?? 'cookie';
   if (transport !== 'cookie' && transport !== 'bearer')
     throw new DemoConfigError(`SESSION_TRANSPORT must be 'cookie' or 'bearer', got '${transport}'`);
-  const session: SessionModuleOptions = { transport };
+  // Sockets at /ws close when their session ends (session.gateway.ts).
+  const session: SessionModuleOptions = { transport, sockets: { enabled: true } };
   // Durations go to the module as given: its option validation names any bad one.
   const durations = {
     idleTimeout: env.SESSION_IDLE_TIMEOUT,

@@ -24,6 +24,10 @@ export type {
 export type { SessionAdminOptions, SessionAdminAuthorizer } from './admin/admin.options.js';
 export type { SessionMetricsOptions, SessionMetricsRegistry } from './metrics/metrics.options.js';
 export type { Duration } from './duration.js';
+export type { SessionSocketOptions } from './socket/socket.options.js';
+export { SessionSockets } from './socket/session-sockets.js';
+export { SOCKET_CLOSE_CODES, type SocketCloseReason } from './socket/socket-close.js';
+export { SESSION_ENDED_EVENT } from './socket/socket-client.js';
 export { sessionMigrations } from '../../migrations/index.js';
 export { UserSessionEntity } from './store/session.entity.js';
 export { SessionAuditLogEntity } from './audit/audit-log.entity.js';

@@ -57,8 +57,10 @@ export class SessionValidator {
   /**
    * `guests`: the route takes guest sessions (`@GuestSession()`). Elsewhere a guest's token
    * counts as no session ('missing'), before anything is written: a guest is not a user.
+   * `rotate` false (a socket's handshake, which cannot receive a new token): a session due for
+   * rotation is accepted as it is, and rotates on its next HTTP request.
    */
-  validate(request: HttpRequestLike, response: HttpResponseLike, guests = false): PendingOutcome {
+  validate(request: HttpRequestLike, response: HttpResponseLike, guests = false, rotate = true): PendingOutcome {
     // 1. token
     const reading = this.transport.read(request);
     if (reading.kind === 'none') return fail('missing');
@@ -76,6 +78,7 @@ export class SessionValidator {
       digest: tokenDigest(reading.token),
       ticket: this.cache.ticket(),
       guests,
+      rotate,
     };
 
     // 2. row: a cached copy only ever says "still live" (judged at our clock plus the database
@@ -153,7 +156,11 @@ export class SessionValidator {
     presented: PresentedToken,
   ): PendingOutcome {
     if (!row.isCurrentToken) return this.accept(request, row, now, presented);
-    if (this.options.rotationIntervalMs > 0 && now - row.rotatedAt.getTime() >= this.options.rotationIntervalMs) {
+    if (
+      presented.rotate &&
+      this.options.rotationIntervalMs > 0 &&
+      now - row.rotatedAt.getTime() >= this.options.rotationIntervalMs
+    ) {
       return this.rotateOnInterval(request, response, row, now, presented);
     }
     if (now - row.lastSeenAt.getTime() >= this.options.touchIntervalMs) return this.touch(request, row, now, presented);
@@ -297,6 +304,8 @@ interface PresentedToken {
   readonly ticket: number;
   /** The route takes guest sessions. */
   readonly guests: boolean;
+  /** The token may be replaced (not on a socket's handshake). */
+  readonly rotate: boolean;
 }
 
 function fail(reason: SessionFailureReason): ValidationOutcome {

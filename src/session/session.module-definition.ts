@@ -34,6 +34,8 @@ import { SessionHealth } from './health/session-health.js';
 import { createSessionMetrics } from './metrics/prometheus-session-metrics.js';
 import { SessionMetrics } from './metrics/session-metrics.js';
 import { SessionValidator } from './session-validator.js';
+import { SessionSockets } from './socket/session-sockets.js';
+import { SocketSessionRegistry } from './socket/socket-session.registry.js';
 import { SESSION_OPTIONS, SESSION_TRANSPORT } from './session.constants.js';
 import {
   adminPath,
@@ -203,6 +205,8 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
     SessionAdminService,
     SessionAdminGuard,
     SessionPurgeService,
+    SocketSessionRegistry,
+    SessionSockets,
   ];
   // Order matters: Nest runs global guards in registration order, and CsrfGuard needs the session.
   if (extras.globalGuard !== false)
@@ -239,6 +243,7 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
       SessionInvalidationListener,
       SessionMetrics,
       SessionHealth,
+      SessionSockets,
     ],
   };
 }

@@ -9,6 +9,7 @@ import { SessionMetricsOptions } from './metrics/metrics.options.js';
 import * as is from './option-schema.js';
 import { SessionOptionsError } from './option-schema.js';
 import * as security from './security/security.options.js';
+import { SessionSocketOptions } from './socket/socket.options.js';
 
 export { SessionOptionsError };
 export type SessionTransportKind = 'cookie' | 'bearer';
@@ -59,7 +60,7 @@ export class SessionCacheOptions {
   @is.Dur({ min: 1, max: '60s' }) ttl?: Duration;
   /**
    * Announce every session change on the `nest_pg_session` channel (NOTIFY), so caches evict.
-   * Default: `enabled`. Set true on instances that do not cache when others in the fleet do. Off
+   * Default: `enabled` or `sockets.enabled`. Set true on instances that do not cache when others in the fleet do. Off
    * without a cache because Postgres serialises the commits of all notifying transactions.
    */
   @is.Bool() notify?: boolean;
@@ -119,6 +120,8 @@ export class SessionModuleOptions {
   @is.Nested(() => security.SessionLimitOptions) sessionLimit?: security.SessionLimitOptions;
   @is.Nested(() => security.SessionStepUpOptions) stepUp?: security.SessionStepUpOptions;
   @is.Nested(() => security.SessionClientBindingOptions) clientBinding?: security.SessionClientBindingOptions;
+  /** Sessions on WebSocket and socket.io connections (SessionSockets). */
+  @is.Nested(() => SessionSocketOptions) sockets?: SessionSocketOptions;
 }
 
 /** Every default, as a user would write it. */
@@ -145,13 +148,14 @@ export const DEFAULTS = {
   preparedStatements: true,
   purge: { enabled: true, cron: '*/5 * * * *', batchSize: 5_000, dutyCycle: 0.1, auditRetention: '90d' },
   admin: { enabled: false, path: 'admin' },
-  cache: { enabled: false, maxEntries: 10_000, ttl: '5s' }, // notify: as enabled
+  cache: { enabled: false, maxEntries: 10_000, ttl: '5s' }, // notify: as enabled || sockets.enabled
   metrics: { enabled: false, prefix: 'nest_pg_session_' },
   csrf: { enabled: true, headerName: 'x-csrf-token' }, // cookieName: 'csrf' with the session cookie's prefix
   flood: { limit: 100, window: '1m', maxSources: 10_000 },
   sessionLimit: { policy: 'evict-oldest' }, // applies only when sessionLimit is given
   stepUp: { maxAge: '5m' },
   clientBinding: { audit: true, rejectOnUserAgentChange: false },
+  sockets: { enabled: false, recheckInterval: '10s' },
 } as const satisfies Partly<SessionModuleOptions>;
 
 type Partly<T> = { [K in keyof T]?: T[K] extends object | undefined ? Partly<T[K]> : T[K] };
@@ -218,7 +222,8 @@ function resolve(o: Filled<SessionModuleOptions, typeof DEFAULTS>, given: Sessio
     preparedStatements: o.preparedStatements,
     purge: { ...purge, auditRetentionMs: auditRetention === false ? null : ms(auditRetention) },
     admin: { ...o.admin, path: adminPath(o.admin) },
-    cache: { ...cache, ttlMs: ms(ttl), notify: notify ?? cache.enabled },
+    // Sockets close on every instance within 1 s only if every change is announced.
+    cache: { ...cache, ttlMs: ms(ttl), notify: notify ?? (cache.enabled || o.sockets.enabled) },
     metrics: o.metrics,
     csrf: {
       ...o.csrf,
@@ -229,6 +234,7 @@ function resolve(o: Filled<SessionModuleOptions, typeof DEFAULTS>, given: Sessio
     sessionLimit: isGiven(given.sessionLimit) ? o.sessionLimit : undefined,
     stepUp: { maxAgeMs: ms(o.stepUp.maxAge) },
     clientBinding: o.clientBinding,
+    sockets: { enabled: o.sockets.enabled, recheckIntervalMs: ms(o.sockets.recheckInterval) },
   };
 }
 

@@ -169,6 +169,28 @@ describeBrowser('demo page in Chromium', () => {
     await context.close();
   });
 
+  it("a browser's WebSocket to /ws carries the cookie, answers whoami, and is closed with 4401 on sign-out", async () => {
+    const context = await browser.newContext();
+    const page = await signIn(context, 'alice');
+    // A browser cannot set headers on a WebSocket: the session comes with the cookie (and Origin).
+    const answer = await page.evaluate(
+      () =>
+        new Promise<string>((resolve, reject) => {
+          const socket = new WebSocket(`ws://${location.host}/ws`);
+          const w = window as unknown as { closedWith?: string };
+          socket.onclose = (event) => (w.closedWith = `${event.code} ${event.reason}`);
+          socket.onerror = () => reject(new Error('socket error'));
+          socket.onmessage = (event) => resolve(String(event.data));
+          socket.onopen = () => socket.send('whoami');
+        }),
+    );
+    expect(answer).toBe('u-alice');
+    await page.click('#logout');
+    await page.waitForFunction(() => (window as unknown as { closedWith?: string }).closedWith !== undefined);
+    expect(await page.evaluate(() => (window as unknown as { closedWith?: string }).closedWith)).toBe('4401 logout');
+    await context.close();
+  });
+
   it('a cross-site form POST from another origin does not act on the session', async () => {
     const context = await browser.newContext();
     const page = await signIn(context, 'admin');

@@ -156,6 +156,7 @@ describe('resolveSessionOptions defaults', () => {
     sessionLimit: undefined,
     stepUp: { maxAgeMs: 5 * MINUTE },
     clientBinding: { audit: true, rejectOnUserAgentChange: false },
+    sockets: { enabled: false, recheckIntervalMs: 10_000 },
   };
 
   it('fill in NIST AAL2 timeouts and a __Host- cookie when nothing is given', () => {
@@ -570,5 +571,22 @@ describe('rules between options, in the terms the options were written in', () =
     ])('refuses %j beside a factory giving %j', (mounted, fromFactory, problem) => {
       expect(problems({ admin: fromFactory }, { admin: mounted })).toEqual([problem]);
     });
+  });
+});
+
+describe('the sockets options', () => {
+  it('turn NOTIFY on by default, since sockets of every instance close on it', () => {
+    expect(resolveSessionOptions({ sockets: { enabled: true } }).cache.notify).toBe(true);
+    expect(resolveSessionOptions({}).cache.notify).toBe(false);
+    // Behind a pooler in transaction mode: no NOTIFY, the re-check interval bounds the close.
+    const o = resolveSessionOptions({ sockets: { enabled: true, recheckInterval: '2s' }, cache: { notify: false } });
+    expect(o.cache.notify).toBe(false);
+    expect(o.sockets).toEqual({ enabled: true, recheckIntervalMs: 2_000 });
+  });
+
+  it.each([['500ms'], ['10m'], [0], ['soon']])('refuse recheckInterval %p (1s .. 5m)', (recheckInterval) => {
+    expect(() => resolveSessionOptions({ sockets: { enabled: true, recheckInterval } as never })).toThrow(
+      /sockets\.recheckInterval/,
+    );
   });
 });

@@ -7,6 +7,7 @@ import { INVALIDATE_ALL, INVALIDATION_CHANNEL } from '../store/session.sql.js';
 import type { SessionCacheStatus } from '../health/cache-status.js';
 import { LISTENER_SQL, PROBE_PREFIX } from './listener.sql.js';
 import { SessionCache } from './session-cache.js';
+import { SocketSessionRegistry } from '../socket/socket-session.registry.js';
 
 /** The listener's connection settings: the app pool's (pg.Pool keeps what it was given in `options`). */
 export const SESSION_LISTENER_CONNECTION = Symbol('SESSION_LISTENER_CONNECTION'); // pg.ClientConfig
@@ -56,6 +57,7 @@ export class SessionInvalidationListener implements SessionCacheStatus, OnModule
     @Inject(SESSION_LISTENER_CONNECTION) private readonly connection: pg.ClientConfig,
     @Inject(SESSION_OPTIONS) private readonly options: ResolvedSessionOptions,
     @Optional() @Inject(SESSION_LISTENER_PROBE_MS) probeMs?: number,
+    @Optional() private readonly sockets?: SocketSessionRegistry,
   ) {
     this.probeMs = probeMs ?? DEFAULT_PROBE_MS;
   }
@@ -71,7 +73,8 @@ export class SessionInvalidationListener implements SessionCacheStatus, OnModule
   }
 
   async onModuleInit(): Promise<void> {
-    if (!this.enabled) return; // no cache, no connection
+    // No cache and no sockets, no connection (sockets need notices even without a cache).
+    if (!this.enabled && !this.options.sockets.enabled) return;
     // The first attempt (and its first probe) is awaited so the cache works from the first request;
     // a database that is away does not stop the app: the cache stays bypassed and we keep retrying.
     await this.connect();
@@ -109,8 +112,13 @@ export class SessionInvalidationListener implements SessionCacheStatus, OnModule
       if (message.channel !== INVALIDATION_CHANNEL) return;
       const payload = message.payload;
       if (payload?.startsWith(PROBE_PREFIX)) return this.probeArrived(payload);
-      if (!payload || payload === INVALIDATE_ALL) this.cache.evictAll();
-      else this.cache.evictSession(payload);
+      if (!payload || payload === INVALIDATE_ALL) {
+        this.cache.evictAll();
+        this.sockets?.allChanged();
+      } else {
+        this.cache.evictSession(payload);
+        this.sockets?.sessionChanged(payload);
+      }
     });
     try {
       await Promise.all([client.connect(), prober.connect()]);
@@ -149,6 +157,7 @@ export class SessionInvalidationListener implements SessionCacheStatus, OnModule
     if (this.hearing) return;
     this.hearing = true;
     this.cache.resume(); // notices sent before now may have been missed: it starts empty
+    this.sockets?.notified(true);
     if (this.warnedDeaf) this.logger.log('invalidation listener hears its probe notices again; cache in use');
     this.warnedDeaf = false;
   }
@@ -157,6 +166,7 @@ export class SessionInvalidationListener implements SessionCacheStatus, OnModule
   private deaf(): void {
     this.hearing = false;
     this.cache.suspend();
+    this.sockets?.notified(false);
     if (this.warnedDeaf) return;
     this.warnedDeaf = true;
     this.logger.warn(
@@ -198,6 +208,7 @@ export class SessionInvalidationListener implements SessionCacheStatus, OnModule
     this.listening = false;
     this.hearing = false;
     this.cache.suspend();
+    this.sockets?.notified(false);
   }
 }
 

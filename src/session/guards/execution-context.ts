@@ -33,7 +33,7 @@ export class UnsupportedContextError extends Error {
  *  - anything else (WebSocket messages, microservices) has no request per call: an error.
  *    A WebSocket keeps the token of its handshake, so re-checking it on every message would,
  *    once the browser's cookie has rotated, present a rotated-out token and trip token-reuse
- *    detection (revoking the user's session). Authenticate the upgrade instead.
+ *    detection (revoking the user's session): SessionSockets checks the handshake instead.
  */
 export function requestResponseOf(context: ExecutionContext): RequestResponse {
   const type = context.getType<string>();
@@ -56,13 +56,15 @@ export function requestResponseOf(context: ExecutionContext): RequestResponse {
   }
   throw new UnsupportedContextError(
     `nest-pg-session: SessionGuard does not support '${type}' contexts. ` +
-      (type === 'ws'
-        ? 'A socket keeps its handshake token, which rotation retires; mark the gateway @Public() and authenticate the upgrade request.'
-        : 'Mark the handler @Public() or register SessionGuard only for HTTP and GraphQL.'),
+      'Mark the handler @Public() or register SessionGuard only for HTTP, GraphQL and gateways.',
   );
 }
 
-/** The request of an HTTP or GraphQL call (what @CurrentSession and the guards read the session from). */
+/**
+ * The request of an HTTP or GraphQL call (what @CurrentSession and the guards read the session
+ * from); for a gateway message, the socket, which carries the session checked at its handshake.
+ */
 export function requestOf(context: ExecutionContext): HttpRequestLike {
+  if (context.getType<string>() === 'ws') return context.switchToWs().getClient<HttpRequestLike>();
   return requestResponseOf(context).request;
 }

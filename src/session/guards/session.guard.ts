@@ -24,12 +24,13 @@ import {
 import { allowGuestCreation } from '../request-state.js';
 import { HTTP_LIKE, requestResponseOf, UnsupportedContextError } from './execution-context.js';
 import { RouteFlagsMemo } from './route-flags.js';
+import { SessionSockets } from '../socket/session-sockets.js';
 
 /**
  * Deny by default: every route needs a valid session unless marked @Public(). Registered
  * globally by SessionModule (unless `globalGuard: false`). Works for HTTP (Express, Fastify)
- * and GraphQL resolvers; other contexts (WebSocket messages, microservices) throw an
- * UnsupportedContextError unless the handler is @Public().
+ * and GraphQL resolvers, and gateway messages on sockets accepted by SessionSockets; other
+ * contexts (microservices) throw an UnsupportedContextError unless the handler is @Public().
  *
  * Like @nestjs/throttler's guard, it is meant to be subclassed: override the protected
  * methods (`shouldSkip`, `getRequestResponse`, `getClientIp`, `throwUnauthorized`, ...) and
@@ -40,6 +41,7 @@ import { RouteFlagsMemo } from './route-flags.js';
 export class SessionGuard implements CanActivate {
   // A property, not a constructor parameter: subclasses keep their super(reflector, validator) call.
   @Optional() @Inject(SessionMetrics) private readonly metrics?: SessionMetrics;
+  @Optional() @Inject(SessionSockets) private readonly sockets?: SessionSockets;
   private readonly routes = new RouteFlagsMemo();
 
   constructor(
@@ -60,6 +62,8 @@ export class SessionGuard implements CanActivate {
     // A public or skipped handler in a context without a request (a WebSocket message, a GraphQL
     // subscription) has nothing to read.
     if (isPublic && !HTTP_LIKE.has(context.getType<string>())) return true;
+    if (context.getType<string>() === 'ws')
+      return this.activateSocket(context.switchToWs().getClient<object>(), optional);
 
     let request: HttpRequestLike, response: HttpResponseLike;
     try {
@@ -96,6 +100,19 @@ export class SessionGuard implements CanActivate {
         throw error;
       },
     );
+  }
+
+  /**
+   * A gateway message: allowed while the socket's session (checked at its handshake by
+   * SessionSockets, and closed by the registry when it ends) is live; the message counts as
+   * activity. A guest never has one (refused at the handshake). False: Nest answers
+   * 'Forbidden resource' on the socket; an @OptionalSession() handler runs without a session.
+   */
+  private async activateSocket(client: object, optional: boolean): Promise<boolean> {
+    const session = await this.sockets?.sessionOf(client);
+    if (!session) return optional;
+    this.sockets!.activity(client);
+    return true;
   }
 
   /**

@@ -16,6 +16,8 @@ import {
   type SessionSummary,
 } from './session-row.js';
 import { SESSION_SQL as SQL } from './session.sql.js';
+import { SOCKET_SQL } from '../socket/socket.sql.js';
+import type { SocketSessionState } from '../socket/socket-session.registry.js';
 import type { AggregatedAuditRow, CreateSessionParams, PatchResult, RotateParams } from './session-store.types.js';
 import type { Statement } from './statement.js';
 
@@ -250,6 +252,20 @@ export class SessionStore {
       userAgent: r.user_agent,
       lifetime: r.lifetime,
       current: r.id === currentId,
+    }));
+  }
+
+  /** The sessions of open sockets, in one read (socket/socket-session.registry.ts). Deleted ones are absent. */
+  async socketSessionStates(ids: string[]): Promise<SocketSessionState[]> {
+    const rows = await this.run(SOCKET_SQL.socketSessionStates, [ids]);
+    return rows.map((r) => ({
+      id: r.id,
+      revokedAt: r.revoked_at,
+      revokeReason: r.revoke_reason,
+      lastSeenAt: r.last_seen_at,
+      idleExpiresAt: r.idle_expires_at,
+      absoluteExpiresAt: r.absolute_expires_at,
+      dbNow: r.db_now,
     }));
   }
 
