@@ -56,6 +56,10 @@ export function loadDemoConfig(env: NodeJS.ProcessEnv, databaseUrl: string): Dem
   session.purge = purgeOptions(env);
   session.cache = cacheOptions(env);
   session.metrics = { enabled: onOff(env.SESSION_METRICS, true, 'SESSION_METRICS') }; // GET /metrics, admins only
+  // POST /admin/users/:userId/impersonate, admins only; SESSION_IMPERSONATION_MAX_DURATION (module default 1h).
+  session.impersonation = { enabled: onOff(env.SESSION_IMPERSONATION, true, 'SESSION_IMPERSONATION') };
+  if (present(env.SESSION_IMPERSONATION_MAX_DURATION))
+    session.impersonation.maxDuration = env.SESSION_IMPERSONATION_MAX_DURATION;
   return {
     databaseUrl,
     port,

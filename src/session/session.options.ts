@@ -3,6 +3,7 @@ import { SessionAdminOptions } from './admin/admin.options.js';
 import { defaultCsrfCookieName, SessionCsrfOptions } from './csrf/csrf.options.js';
 import { formatDuration, parseDuration, type Duration } from './duration.js';
 import { SessionGuestOptions } from './guest/guest.options.js';
+import { SessionImpersonationOptions } from './impersonation/impersonation.options.js';
 import { lifetimeProblems, lifetimeProfiles } from './lifetime/lifetime-profiles.js';
 import { PROFILE_NAME, RESERVED_PROFILES, SessionLifetimeOptions } from './lifetime/lifetime.options.js';
 import { SessionMetricsOptions } from './metrics/metrics.options.js';
@@ -113,6 +114,8 @@ export class SessionModuleOptions {
   @is.Nested(() => security.SessionLimitOptions) sessionLimit?: security.SessionLimitOptions;
   @is.Nested(() => security.SessionStepUpOptions) stepUp?: security.SessionStepUpOptions;
   @is.Nested(() => security.SessionClientBindingOptions) clientBinding?: security.SessionClientBindingOptions;
+  /** An admin acting as a user, time-limited and audited (off by default). */
+  @is.Nested(() => SessionImpersonationOptions) impersonation?: SessionImpersonationOptions;
 }
 
 /** Every default, as a user would write it. */
@@ -145,6 +148,7 @@ export const DEFAULTS = {
   sessionLimit: { policy: 'evict-oldest' }, // applies only when sessionLimit is given
   stepUp: { maxAge: '5m' },
   clientBinding: { audit: true, rejectOnUserAgentChange: false },
+  impersonation: { enabled: false, maxDuration: '1h' },
 } as const satisfies Partly<SessionModuleOptions>;
 
 type Partly<T> = { [K in keyof T]?: T[K] extends object | undefined ? Partly<T[K]> : T[K] };
@@ -221,6 +225,7 @@ function resolve(o: Filled<SessionModuleOptions, typeof DEFAULTS>, given: Sessio
     sessionLimit: isGiven(given.sessionLimit) ? o.sessionLimit : undefined,
     stepUp: { maxAgeMs: ms(o.stepUp.maxAge) },
     clientBinding: o.clientBinding,
+    impersonation: { enabled: o.impersonation.enabled, maxDurationMs: ms(o.impersonation.maxDuration) },
   };
 }
 

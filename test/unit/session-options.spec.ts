@@ -155,6 +155,7 @@ describe('resolveSessionOptions defaults', () => {
     sessionLimit: undefined,
     stepUp: { maxAgeMs: 5 * MINUTE },
     clientBinding: { audit: true, rejectOnUserAgentChange: false },
+    impersonation: { enabled: false, maxDurationMs: 60 * MINUTE },
   };
 
   it('fill in NIST AAL2 timeouts and a __Host- cookie when nothing is given', () => {

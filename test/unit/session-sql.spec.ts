@@ -2,12 +2,20 @@ import { describe, expect, it } from '@jest/globals';
 import { AUDIT_SQL } from '../../src/session/audit/audit.sql.js';
 import { AUDIT_RECORD_COLUMNS } from '../../src/session/audit/audit-record.js';
 import { HEALTH_SQL } from '../../src/session/health/health.sql.js';
+import { IMPERSONATION_SQL } from '../../src/session/impersonation/impersonation.sql.js';
 import { METRICS_SQL } from '../../src/session/metrics/metrics.sql.js';
 import { PURGE_SQL } from '../../src/session/purge/purge.sql.js';
 import { INVALIDATE_ALL, INVALIDATION_CHANNEL, SESSION_SQL } from '../../src/session/store/session.sql.js';
 import type { Statement } from '../../src/session/store/statement.js';
 
-const SETS: Record<string, Record<string, Statement>> = { SESSION_SQL, PURGE_SQL, AUDIT_SQL, METRICS_SQL, HEALTH_SQL };
+const SETS: Record<string, Record<string, Statement>> = {
+  SESSION_SQL,
+  IMPERSONATION_SQL,
+  PURGE_SQL,
+  AUDIT_SQL,
+  METRICS_SQL,
+  HEALTH_SQL,
+};
 const ALL = Object.entries(SETS).flatMap(([set, statements]) =>
   Object.entries(statements).map(([key, statement]) => ({ id: `${set}.${key}`, key, ...statement })),
 );
@@ -37,6 +45,8 @@ describe('the SQL files: every statement complete as it runs, named as logs and 
     const live = ALL.filter((s) => /idle_expires_at > now\(\)/.test(s.text));
     expect(live.map((s) => s.id).sort()).toEqual(
       [
+        'IMPERSONATION_SQL.startImpersonation',
+        'IMPERSONATION_SQL.stopImpersonation',
         'METRICS_SQL.countActiveSessions',
         'SESSION_SQL.countLiveForUser',
         'SESSION_SQL.create',
@@ -62,6 +72,7 @@ describe('the SQL files: every statement complete as it runs, named as logs and 
     const notifying = ALL.filter((s) => /pg_notify/.test(s.text));
     expect(notifying.map((s) => s.id).sort()).toEqual(
       [
+        'IMPERSONATION_SQL.stopImpersonation',
         'PURGE_SQL.purgeAbsoluteExpired',
         'PURGE_SQL.purgeIdleExpired',
         'SESSION_SQL.create',
