@@ -170,22 +170,27 @@ describe.each(ADAPTERS)('impersonation in the demo (%s)', (adapter) => {
     ]);
   });
 
-  it.each([
-    ['an admin revoke of that session', (adminSessionId: string) => `/admin/sessions/${adminSessionId}`],
-    ['revoking all of the admin’s sessions', () => '/admin/users/u-admin/sessions'],
-  ])("%s ends the admin's impersonations at once", async (_case, path) => {
+  /** Impersonates, then another admin session of the same admin revokes at `path`: the impersonation ends with it. */
+  async function endedByAdminRevoke(path: (adminSessionId: string) => string) {
     const { admin, token, sessionId } = await impersonate();
     const other = await login(demo.server, 'admin');
     const revoked = await request(demo.server).delete(path(admin.sessionId)).set(cookie(other.token));
     expect([200, 204]).toContain(revoked.status);
     expect((await request(demo.server).get('/me').set(cookie(token)).expect(401)).body.reason).toBe('revoked');
-    const ended = (await auditOf(sessionId)).at(-1);
-    expect(ended).toEqual({
+    expect((await auditOf(sessionId)).at(-1)).toEqual({
       event: 'impersonation_ended',
       user_id: 'u-alice',
       actor_id: 'u-admin',
       details: { reason: 'impersonator_session_ended', sessionId, impersonatorSessionId: admin.sessionId },
     });
+  }
+
+  it("an admin revoke of that session ends the admin's impersonations at once", async () => {
+    await endedByAdminRevoke((adminSessionId) => `/admin/sessions/${adminSessionId}`);
+  });
+
+  it("revoking all of the admin's sessions ends the admin's impersonations at once", async () => {
+    await endedByAdminRevoke(() => '/admin/users/u-admin/sessions');
   });
 
   it("logging out of the admin's session ends its impersonations", async () => {

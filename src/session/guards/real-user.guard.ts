@@ -9,6 +9,7 @@ import { requestOf } from './execution-context.js';
  */
 @Injectable()
 export class RealUserGuard implements CanActivate {
+  /** true for every session but an impersonation one (and for no session: the SessionGuard decides that). */
   canActivate(context: ExecutionContext): boolean {
     const session = sessionOf(requestOf(context));
     if (session?.impersonator === undefined) return true;

@@ -22,6 +22,7 @@ import type { SessionTransport } from '../transport/session-transport.js';
 /** Longest `reason` accepted, in characters: it is stored in every audit row of the start. */
 export const MAX_IMPERSONATION_REASON_LENGTH = 500;
 
+/** What `SessionService.impersonate()` takes. */
 export interface ImpersonateInput {
   /** The user to act as. */
   userId: string;
@@ -31,8 +32,11 @@ export interface ImpersonateInput {
 
 /** A session the client now holds: what `impersonate()` and `stopImpersonating()` return. */
 export interface IssuedSession {
+  /** The session's id (stopImpersonating(): the admin's own session, as before impersonating). */
   sessionId: string;
+  /** The user the session acts as. */
   userId: string;
+  /** The earlier of its idle and absolute expiry. */
   expiresAt: Date;
   /** impersonate(): the admin acting as `userId`. */
   impersonator?: string;
