@@ -4,6 +4,7 @@ import {
   ADAPTERS,
   bareCookie,
   cookie,
+  eventually,
   login,
   sessionCookie,
   setCookieLine,
@@ -173,6 +174,7 @@ describe.each(ADAPTERS)('impersonation in the demo (%s)', (adapter) => {
   /** Impersonates, then another admin session of the same admin revokes at `path`: the impersonation ends with it. */
   async function endedByAdminRevoke(path: (adminSessionId: string) => string) {
     const { admin, token, sessionId } = await impersonate();
+    await request(demo.server).get('/me').set(cookie(token)).expect(200); // now in the demo's session cache
     const other = await login(demo.server, 'admin');
     const revoked = await request(demo.server).delete(path(admin.sessionId)).set(cookie(other.token));
     expect([200, 204]).toContain(revoked.status);
@@ -191,6 +193,31 @@ describe.each(ADAPTERS)('impersonation in the demo (%s)', (adapter) => {
 
   it("revoking all of the admin's sessions ends the admin's impersonations at once", async () => {
     await endedByAdminRevoke(() => '/admin/users/u-admin/sessions');
+  });
+
+  it("theft detected on the admin's session ends its impersonations", async () => {
+    const { admin, token, sessionId } = await impersonate();
+    await request(demo.server).get('/me').set(cookie(token)).expect(200);
+    // The admin's token was rotated out a day ago (moved in SQL): whoever presents it now stole it.
+    await sql(
+      `UPDATE user_sessions SET previous_token_hash = token_hash, token_hash = sha256(gen_random_uuid()::text::bytea),
+              rotated_at = now() - interval '1 day' WHERE id = $1`,
+      [admin.sessionId],
+    );
+    // The change went round the demo's cache: announce it, as the module's own statements do.
+    await sql(`SELECT pg_notify('nest_pg_session', $1)`, [admin.sessionId]);
+    await eventually(
+      async () => (await request(demo.server).get('/me').set(cookie(admin.token))).status === 401,
+      5_000,
+    );
+    const [revoked] = await sql(`SELECT revoke_reason FROM user_sessions WHERE id = $1`, [admin.sessionId]);
+    expect(revoked.revoke_reason).toBe('token_reuse');
+    expect((await request(demo.server).get('/me').set(cookie(token)).expect(401)).body.reason).toBe('revoked');
+    expect((await auditOf(sessionId)).at(-1)).toMatchObject({
+      event: 'impersonation_ended',
+      actor_id: 'u-admin',
+      details: { reason: 'impersonator_session_ended' },
+    });
   });
 
   it("logging out of the admin's session ends its impersonations", async () => {
@@ -304,5 +331,30 @@ describe('impersonation over the bearer transport', () => {
     expect(stopped.body).toMatchObject({ sessionId: admin.sessionId, userId: 'u-admin', token: expect.any(String) });
     await request(demo.server).get('/me').set(bearer(stopped.body.token)).expect(200);
     await request(demo.server).get('/me').set(bearer(started.body.token)).expect(401);
+  });
+});
+
+describe('impersonation and the per-user session limit', () => {
+  let demo: RunningDemo;
+  beforeAll(async () => {
+    demo = await startDemo('express', { SESSION_MAX_PER_USER: '1', SESSION_LIMIT_POLICY: 'reject' });
+  });
+  afterAll(async () => demo?.close());
+
+  it("an admin's impersonation neither uses up the user's limit nor is evicted by the user's login", async () => {
+    const admin = await login(demo.server, 'admin');
+    const started = await request(demo.server)
+      .post('/admin/users/u-alice/impersonate')
+      .set(cookie(admin.token))
+      .send({ reason: REASON })
+      .expect(200);
+    const alice = await login(demo.server, 'alice');
+    await request(demo.server).get('/me').set(cookie(alice.token)).expect(200);
+    await request(demo.server)
+      .get('/me')
+      .set(cookie(sessionCookie(started)!))
+      .expect(200);
+    // The limit itself still holds for the user's own sessions.
+    await request(demo.server).post('/auth/login').send({ username: 'alice', password: 'alice-password' }).expect(409);
   });
 });

@@ -376,6 +376,19 @@ describe('resolveSessionOptions errors name the bad option', () => {
     expectRejected({ [option]: value }, option, 'duration');
   });
 
+  it('impersonation: off by default; maxDuration between 1s and 24h, named when wrong', () => {
+    expect(resolveSessionOptions({ impersonation: { enabled: true } }).impersonation).toEqual({
+      enabled: true,
+      maxDurationMs: HOUR,
+    });
+    expect(resolveSessionOptions({ impersonation: { maxDuration: '15m' } }).impersonation.maxDurationMs).toBe(
+      15 * 60_000,
+    );
+    for (const bad of [0, '500ms', '25h', 'a while'])
+      expectRejected({ impersonation: { maxDuration: bad } }, 'impersonation.maxDuration', 'duration');
+    expectRejected({ impersonation: { enabled: 'yes' as never } }, 'impersonation.enabled');
+  });
+
   it('refuses a touchInterval not shorter than the idle timeout', () => {
     expectRejected({ idleTimeout: '5m', touchInterval: '5m' }, 'touchInterval', 'idleTimeout');
     expectRejected({ idleTimeout: '5m', touchInterval: '6m' }, 'touchInterval', 'idleTimeout');

@@ -113,8 +113,9 @@ export const SESSION_SQL = {
    * the request already carried ($1) is revoked in the same statement (fixation). When that
    * token was a guest's, its end is audited `guest_upgraded` with both session ids instead
    * (the caller carried its data over in $4). With $9 (a per-user limit, evict-oldest), the
-   * user's oldest live sessions beyond the newest $9 - 1 are revoked too; the caller holds the
-   * user's advisory lock.
+   * user's oldest live sessions beyond the newest $9 - 1 are revoked too (never an admin's
+   * impersonation of the user); the caller holds the user's advisory lock. The impersonations a
+   * replaced or evicted session had started end with it.
    */
   create: {
     name: 'create',
@@ -133,7 +134,7 @@ export const SESSION_SQL = {
       UPDATE user_sessions SET revoked_at = now(), revoke_reason = 'limit_evicted', data = '{}'::jsonb
       WHERE id IN (
         SELECT id FROM user_sessions
-        WHERE $9::int IS NOT NULL AND user_id = $3
+        WHERE $9::int IS NOT NULL AND user_id = $3 AND impersonator_id IS NULL
           AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()
           AND ($1::bytea IS NULL OR (token_hash <> $1 AND previous_token_hash IS DISTINCT FROM $1))
         ORDER BY created_at DESC, id DESC
@@ -350,12 +351,15 @@ export const SESSION_SQL = {
     FOR UPDATE`,
   },
 
-  /** Live sessions of a user, not counting the one a login is about to replace ($2, fixation). */
+  /**
+   * Live sessions of a user, not counting the one a login is about to replace ($2, fixation),
+   * nor an admin's impersonation of the user (support must not lock the user out, nor be evicted by them).
+   */
   countLiveForUser: {
     name: 'countLiveForUser',
     text: `
     SELECT count(*)::int AS count FROM user_sessions
-    WHERE user_id = $1 AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()
+    WHERE user_id = $1 AND impersonator_id IS NULL AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()
       AND ($2::bytea IS NULL OR (token_hash <> $2 AND previous_token_hash IS DISTINCT FROM $2))`,
   },
 
