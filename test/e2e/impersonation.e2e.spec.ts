@@ -358,3 +358,34 @@ describe('impersonation and the per-user session limit', () => {
     await request(demo.server).post('/auth/login').send({ username: 'alice', password: 'alice-password' }).expect(409);
   });
 });
+
+describe('impersonation across two app instances, each with its session cache', () => {
+  let a: RunningDemo;
+  let b: RunningDemo;
+  beforeAll(async () => {
+    a = await startDemo('express');
+    // A TTL far past the wait below: only the notice can make b drop its copy in time.
+    b = await startDemo('fastify', { SESSION_CACHE_TTL: '60s' }, { url: a.db.url });
+  });
+  afterAll(async () => {
+    await b?.app.close();
+    await a?.close();
+  });
+
+  it("ending the admin's session on one instance ends the impersonation cached on the other (NOTIFY)", async () => {
+    const admin = await login(a.server, 'admin');
+    const started = await request(a.server)
+      .post('/admin/users/u-alice/impersonate')
+      .set(cookie(admin.token))
+      .send({ reason: REASON })
+      .expect(200);
+    const token = sessionCookie(started)!;
+    // Cached on b: from now on b answers it from memory until told otherwise.
+    await request(b.server).get('/me').set(cookie(token)).expect(200);
+    await request(b.server).get('/me').set(cookie(token)).expect(200);
+    const other = await login(a.server, 'admin');
+    await request(a.server).delete(`/admin/sessions/${admin.sessionId}`).set(cookie(other.token)).expect(204);
+    await eventually(async () => (await request(b.server).get('/me').set(cookie(token))).status === 401, 5_000);
+    expect((await request(b.server).get('/me').set(cookie(token)).expect(401)).body.reason).toBe('revoked');
+  });
+});
