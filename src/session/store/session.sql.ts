@@ -87,7 +87,9 @@ export const SESSION_SQL = {
    * Conditional: of N concurrent requests past the touch interval ($3 ms), exactly one writes.
    * $2 is the idle timeout of the row's own lifetime profile. An impersonation session's
    * activity keeps the admin's own session (which its client no longer presents) from idling
-   * out under it, so stopping returns to it; never shortening it (greatest).
+   * out under it, so stopping returns to it; never shortening it (greatest). SKIP LOCKED: a
+   * touch never waits for (nor deadlocks with) a statement ending the admin's session, which
+   * locks the admin's row first and the impersonation's second; that touch extends nothing.
    */
   touchIfStale: {
     name: 'touchIfStale',
@@ -102,8 +104,10 @@ export const SESSION_SQL = {
     ), impersonator_touched AS (
       UPDATE user_sessions s SET idle_expires_at = greatest(s.idle_expires_at, t.idle_expires_at)
       FROM touched t
-      WHERE s.id = t.impersonator_session_id
-        AND s.revoked_at IS NULL AND s.idle_expires_at > now() AND s.absolute_expires_at > now()
+      WHERE s.id IN (SELECT id FROM user_sessions
+                     WHERE id = t.impersonator_session_id
+                       AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()
+                     FOR UPDATE SKIP LOCKED)
     )
     SELECT last_seen_at, idle_expires_at FROM touched`,
   },
