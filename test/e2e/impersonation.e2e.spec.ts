@@ -11,6 +11,7 @@ import {
   startDemo,
   type RunningDemo,
 } from '../support/demo.js';
+import { captureNestLogs } from '../support/log-capture.js';
 
 const REASON = 'ticket #4711: checkout fails for this user';
 
@@ -67,6 +68,26 @@ describe.each(ADAPTERS)('impersonation in the demo (%s)', (adapter) => {
         },
       },
     ]);
+  });
+
+  it('logs who impersonates whom with the reason escaped: no forged log line, no terminal escape', async () => {
+    const logs = captureNestLogs(); // after start: createDemoApp's `logger: false` would replace it
+    const admin = await login(demo.server, 'admin');
+    const reason = 'help\n[Nest] 1  - LOG [Auth] admin logged out\u001b[2K';
+    await request(demo.server)
+      .post('/admin/users/u-bob/impersonate')
+      .set(cookie(admin.token))
+      .send({ reason })
+      .expect(200);
+    const [line] = logs.from('SessionImpersonation', 'log').map((entry) => entry.message);
+    expect(line).toMatch(/^"u-admin" started impersonating "u-bob" \(session [0-9a-f-]{36}\): "help\\u000a\[Nest\]/);
+    expect(line).toContain('\\u001b[2K"');
+    expect(line).not.toMatch(/[\n\u001b]/);
+    // The audit row keeps it as given (bounded, JSON-encoded by the admin API).
+    const [row] = await sql(
+      `SELECT details->>'reason' AS reason FROM session_audit_log WHERE event = 'impersonation_started' ORDER BY id DESC LIMIT 1`,
+    );
+    expect(row.reason).toBe(reason);
   });
 
   it('a user who is not an admin cannot impersonate (403), and nothing is written', async () => {
