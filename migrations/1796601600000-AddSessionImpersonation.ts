@@ -23,6 +23,8 @@ export class AddSessionImpersonation1796601600000 implements MigrationInterface 
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {
+    // Without the columns an impersonation session would pass for the user's own: end them first.
+    await queryRunner.query(`DELETE FROM user_sessions WHERE impersonator_id IS NOT NULL`);
     await queryRunner.query(`DROP INDEX user_sessions_impersonator_session_idx`);
     await queryRunner.query(`
       ALTER TABLE user_sessions DROP CONSTRAINT user_sessions_impersonation_chk,
