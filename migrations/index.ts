@@ -6,6 +6,7 @@ import { CreateSessionRetiredTokens1796342400000 } from './1796342400000-CreateS
 import { AddSessionLifetimesAndGuests1796428800000 } from './1796428800000-AddSessionLifetimesAndGuests.js';
 import { CreateSessionModuleKeys1796515200000 } from './1796515200000-CreateSessionModuleKeys.js';
 import { IndexAuditLogByNetwork1796515200001 } from './1796515200001-IndexAuditLogByNetwork.js';
+import { AddSessionImpersonation1796601600000 } from './1796601600000-AddSessionImpersonation.js';
 
 /** Add these to your DataSource's `migrations` (the module never uses `synchronize`). */
 export const sessionMigrations = [
@@ -17,6 +18,7 @@ export const sessionMigrations = [
   AddSessionLifetimesAndGuests1796428800000,
   CreateSessionModuleKeys1796515200000,
   IndexAuditLogByNetwork1796515200001,
+  AddSessionImpersonation1796601600000,
 ];
 
 export {
@@ -28,4 +30,5 @@ export {
   AddSessionLifetimesAndGuests1796428800000,
   CreateSessionModuleKeys1796515200000,
   IndexAuditLogByNetwork1796515200001,
+  AddSessionImpersonation1796601600000,
 };

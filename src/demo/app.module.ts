@@ -9,6 +9,7 @@ import { AuthController } from './auth.controller.js';
 import { CartController } from './cart.controller.js';
 import type { DemoConfig } from './demo-config.js';
 import { HealthController } from './health.controller.js';
+import { ImpersonationController } from './impersonation.controller.js';
 import { MeController } from './me.controller.js';
 import { MetricsController } from './metrics.controller.js';
 import { PageController } from './page.controller.js';
@@ -61,6 +62,7 @@ export class AppModule {
         CartController,
         MeController,
         SessionsController,
+        ImpersonationController,
         HealthController,
         PageController,
         ...(metricsRegistry ? [MetricsController] : []),

@@ -83,6 +83,13 @@ export class AuthController {
     return { authenticatedAt: fresh.authenticatedAt, ...(fresh.csrfToken ? { csrfToken: fresh.csrfToken } : {}) };
   }
 
+  /** Ends an impersonation (POST /admin/users/:userId/impersonate) and returns to the admin's own session. */
+  @Post('stop-impersonating')
+  @HttpCode(200)
+  stopImpersonating(@Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpResponseLike) {
+    return this.sessions.stopImpersonating(req, res);
+  }
+
   @Post('logout')
   @HttpCode(204)
   async logout(@Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpResponseLike): Promise<void> {

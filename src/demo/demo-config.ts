@@ -61,6 +61,10 @@ export function loadDemoConfig(env: NodeJS.ProcessEnv, databaseUrl: string): Dem
   // Unset leaves the module's default.
   if (present(env.SESSION_PREPARED_STATEMENTS))
     session.preparedStatements = onOff(env.SESSION_PREPARED_STATEMENTS.trim(), true, 'SESSION_PREPARED_STATEMENTS');
+  // POST /admin/users/:userId/impersonate, admins only; SESSION_IMPERSONATION_MAX_DURATION (module default 1h).
+  session.impersonation = { enabled: onOff(env.SESSION_IMPERSONATION, true, 'SESSION_IMPERSONATION') };
+  if (present(env.SESSION_IMPERSONATION_MAX_DURATION))
+    session.impersonation.maxDuration = env.SESSION_IMPERSONATION_MAX_DURATION;
   return {
     databaseUrl,
     port,

@@ -2,6 +2,7 @@ import { Body, Controller, ForbiddenException, Get, HttpCode, Patch, Post, Req, 
 import { IsString, Length } from 'class-validator';
 import {
   CurrentSession,
+  RealUserOnly,
   RequireFreshSession,
   SessionService,
   type ActiveSession,
@@ -35,6 +36,7 @@ export class MeController {
       sessionId: session.id,
       createdAt: session.createdAt,
       expiresAt: session.expiresAt,
+      ...(session.impersonator ? { impersonator: session.impersonator } : {}),
       ...(session.csrfToken ? { csrfToken: session.csrfToken } : {}),
     };
   }
@@ -54,10 +56,12 @@ export class MeController {
    * Needs a recent authentication (SESSION_FRESH_AGE, default 5m; else 401 reauth_required:
    * POST /auth/reauthenticate first) and the current password; every other session of the
    * user ends, this one stays. A wrong current password counts against the same budgets as login.
+   * Never while impersonating.
    */
   @Post('password')
   @HttpCode(200)
   @RequireFreshSession()
+  @RealUserOnly() // lowest, so it runs first: an impersonation gets 403, not a step-up prompt
   async changePassword(
     @CurrentSession() session: ActiveSession,
     @Body() dto: ChangePasswordDto,

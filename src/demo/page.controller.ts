@@ -29,6 +29,7 @@ const PAGE = `<!doctype html>
   </form>
   <section id="account" hidden>
     <p>Signed in as <strong id="user"></strong> <span id="session-id"></span></p>
+    <p id="impersonating" hidden>Support access: <strong id="impersonator"></strong> is acting as this user. <button id="stop-impersonating">Stop impersonating</button></p>
     <button id="logout">Sign out</button>
     <button id="revoke-others">Sign out everywhere else</button>
     <h2>My sessions</h2>
@@ -75,6 +76,8 @@ async function refresh() {
     $('account').hidden = false;
     $('user').textContent = me.userId;
     $('session-id').textContent = '(session ' + me.sessionId + ')';
+    $('impersonating').hidden = !me.impersonator;
+    $('impersonator').textContent = me.impersonator || '';
     const sessions = await api('GET', '/sessions');
     const body = $('sessions').querySelector('tbody');
     body.replaceChildren();
@@ -87,6 +90,12 @@ async function refresh() {
         const mark = document.createElement('span');
         mark.className = 'current';
         mark.textContent = 'this device';
+        name.appendChild(mark);
+      }
+      if (s.impersonatedBy) {
+        const mark = document.createElement('span');
+        mark.className = 'support';
+        mark.textContent = 'opened by support (' + s.impersonatedBy + ')';
         name.appendChild(mark);
       }
       cell(row, s.ip || '');
@@ -126,6 +135,10 @@ $('login').addEventListener('submit', (event) => {
   }, 'Signed in');
 });
 $('logout').addEventListener('click', () => act(() => api('POST', '/auth/logout'), 'Signed out'));
+$('stop-impersonating').addEventListener('click', () => act(async () => {
+  const result = await api('POST', '/auth/stop-impersonating');
+  if (result.csrfToken) csrfToken = result.csrfToken;
+}, 'Back to your own session'));
 $('revoke-others').addEventListener('click', () => act(async () => {
   const result = await api('POST', '/sessions/revoke-others');
   return 'Signed out ' + result.revoked + ' other session' + (result.revoked === 1 ? '' : 's');
@@ -145,6 +158,7 @@ button:hover { background: #e8e8e8; }
 button[type=submit] { margin-top: .5rem; }
 button.revoke { color: #a40000; border-color: #d9a0a0; background: #fff5f5; }
 td:last-child { text-align: right; }
+.support { margin-left: .5rem; padding: .05rem .4rem; border-radius: 3px; background: #fdf0d8; color: #7a4b00; font-size: .8rem; }
 .current { margin-left: .5rem; padding: .05rem .4rem; border-radius: 3px; background: #e3f1e3; color: #235c23; font-size: .8rem; }
 #session-id { color: #666; font-size: .85rem; }
 #status { color: #555; }`;

@@ -29,6 +29,11 @@ export interface ActiveSession<TData extends object = DefaultSessionData> {
   readonly absoluteExpiresAt: Date;
   readonly transport: 'cookie' | 'bearer';
   /**
+   * An impersonation session (`SessionService.impersonate`): the user id of the admin acting as
+   * `userId`. Absent on every other session.
+   */
+  readonly impersonator?: string;
+  /**
    * Cookie sessions: the CSRF token that unsafe requests must send in the `x-csrf-token`
    * header (also in the non-HttpOnly `__Host-csrf` cookie). Changes when the token rotates.
    */
@@ -68,6 +73,8 @@ export class RequestSession implements Omit<ActiveSession, 'userId' | 'isGuest'>
   readonly expiresAt: Date;
   readonly idleExpiresAt: Date;
   readonly absoluteExpiresAt: Date;
+  // Declared, not initialised: an own property only on impersonation sessions.
+  declare readonly impersonator?: string;
   readonly #token: string | undefined;
   #csrfToken: string | undefined;
   readonly #internals: SessionInternals;
@@ -100,6 +107,7 @@ export class RequestSession implements Omit<ActiveSession, 'userId' | 'isGuest'>
     this.expiresAt = new Date(Math.min(idle, absolute));
     this.idleExpiresAt = new Date(idle);
     this.absoluteExpiresAt = new Date(absolute);
+    if (row.impersonatorId) this.impersonator = row.impersonatorId;
     this.#token = transport === 'cookie' ? token : undefined;
     this.#internals = { tokenDigest, checkedAt, isCurrentToken: row.isCurrentToken };
   }

@@ -1,5 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { attachSession, RequestSession, type ActiveSession, type SessionFailureReason } from './active-session.js';
+import {
+  attachSession,
+  RequestSession,
+  sessionOf,
+  type ActiveSession,
+  type SessionFailureReason,
+} from './active-session.js';
 import { boundText, MAX_IP_LENGTH, MAX_USER_AGENT_LENGTH, type AuditContext } from './audit/audit-event.js';
 import { clockOffset, monotonicNow, SessionCache } from './cache/session-cache.js';
 import { andThen, type MaybePromise } from './maybe-async.js';
@@ -312,9 +318,13 @@ function fail(reason: SessionFailureReason): ValidationOutcome {
   return { ok: false, reason };
 }
 
+/**
+ * Who and where, for the audit rows a request causes. While a request runs in an impersonation
+ * session, the admin behind it is the actor of everything it does, whatever `actorId` says.
+ */
 export function auditContext(request: HttpRequestLike, actorId?: string): AuditContext {
   return {
-    actorId: actorId ?? null,
+    actorId: sessionOf(request)?.impersonator ?? actorId ?? null,
     ip: boundText(clientIp(request), MAX_IP_LENGTH),
     userAgent: boundText(headerValue(request, 'user-agent'), MAX_USER_AGENT_LENGTH),
   };

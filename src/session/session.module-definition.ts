@@ -29,6 +29,8 @@ import { SessionPurgeService } from './purge/session-purge.service.js';
 import { AggregatedAuditLog } from './security/aggregated-audit.js';
 import { TokenFloodDetector } from './security/token-flood.detector.js';
 import { GuestCreationLimiter } from './guest/guest-creation.limiter.js';
+import { SessionImpersonation } from './impersonation/session-impersonation.js';
+import { RealUserGuard } from './guards/real-user.guard.js';
 import { SESSION_CACHE_STATUS, type SessionCacheStatus } from './health/cache-status.js';
 import { SessionHealth } from './health/session-health.js';
 import { createSessionMetrics } from './metrics/prometheus-session-metrics.js';
@@ -196,11 +198,13 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
     AggregatedAuditLog,
     TokenFloodDetector,
     GuestCreationLimiter,
+    SessionImpersonation,
     SessionValidator,
     SessionService,
     SessionGuard,
     CsrfGuard,
     FreshSessionGuard,
+    RealUserGuard,
     SessionAuditService,
     SessionAdminService,
     SessionAdminGuard,
@@ -233,6 +237,7 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
       SessionGuard,
       CsrfGuard,
       FreshSessionGuard,
+      RealUserGuard,
       AggregatedAuditLog,
       TokenFloodDetector,
       SessionEvents,

@@ -3,6 +3,7 @@ import { SessionAdminOptions } from './admin/admin.options.js';
 import { defaultCsrfCookieName, SessionCsrfOptions } from './csrf/csrf.options.js';
 import { formatDuration, parseDuration, type Duration } from './duration.js';
 import { SessionGuestOptions } from './guest/guest.options.js';
+import { SessionImpersonationOptions } from './impersonation/impersonation.options.js';
 import { lifetimeProblems, lifetimeProfiles } from './lifetime/lifetime-profiles.js';
 import { PROFILE_NAME, RESERVED_PROFILES, SessionLifetimeOptions } from './lifetime/lifetime.options.js';
 import { SessionMetricsOptions } from './metrics/metrics.options.js';
@@ -122,6 +123,8 @@ export class SessionModuleOptions {
   @is.Nested(() => security.SessionClientBindingOptions) clientBinding?: security.SessionClientBindingOptions;
   /** Sessions on WebSocket and socket.io connections (SessionSockets). */
   @is.Nested(() => SessionSocketOptions) sockets?: SessionSocketOptions;
+  /** An admin acting as a user, time-limited and audited (off by default). */
+  @is.Nested(() => SessionImpersonationOptions) impersonation?: SessionImpersonationOptions;
 }
 
 /** Every default, as a user would write it. */
@@ -156,6 +159,7 @@ export const DEFAULTS = {
   stepUp: { maxAge: '5m' },
   clientBinding: { audit: true, rejectOnUserAgentChange: false },
   sockets: { enabled: false, recheckInterval: '10s' },
+  impersonation: { enabled: false, maxDuration: '1h' },
 } as const satisfies Partly<SessionModuleOptions>;
 
 type Partly<T> = { [K in keyof T]?: T[K] extends object | undefined ? Partly<T[K]> : T[K] };
@@ -235,6 +239,7 @@ function resolve(o: Filled<SessionModuleOptions, typeof DEFAULTS>, given: Sessio
     stepUp: { maxAgeMs: ms(o.stepUp.maxAge) },
     clientBinding: o.clientBinding,
     sockets: { enabled: o.sockets.enabled, recheckIntervalMs: ms(o.sockets.recheckInterval) },
+    impersonation: { enabled: o.impersonation.enabled, maxDurationMs: ms(o.impersonation.maxDuration) },
   };
 }
 

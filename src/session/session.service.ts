@@ -15,6 +15,11 @@ import {
 } from './active-session.js';
 import type { RevokeReason } from './audit/audit-event.js';
 import { GuestCreationLimiter } from './guest/guest-creation.limiter.js';
+import {
+  SessionImpersonation,
+  type ImpersonateInput,
+  type IssuedSession,
+} from './impersonation/session-impersonation.js';
 import { chosenProfile } from './lifetime/lifetime-profiles.js';
 import { profileOf, type LifetimeProfile } from './lifetime/lifetime.options.js';
 import { mayCreateGuest } from './request-state.js';
@@ -65,6 +70,7 @@ export class SessionService {
   private readonly droppedCookie = new DroppedCookieWarning();
   // A property, not a constructor parameter: the constructor stays as subclasses and tests call it.
   @Inject(GuestCreationLimiter) private readonly guestLimiter!: GuestCreationLimiter;
+  @Inject(SessionImpersonation) private readonly impersonation!: SessionImpersonation;
 
   constructor(
     private readonly store: SessionStore,
@@ -164,6 +170,27 @@ export class SessionService {
     if (this.transport.kind === 'cookie') this.droppedCookie.check(request, this.options.cookie);
     // The token goes back beside the session, never onto it: handlers may serialise the session.
     return { session: this.validator.attach(request, row, token, digest), token };
+  }
+
+  /**
+   * Support access (`impersonation.enabled`): from the request's own, real session, starts a
+   * session that acts as `userId` (the client's token is replaced by its token), audited
+   * `impersonation_started` with the admin as actor and the `reason`. It lives at most
+   * `impersonation.maxDuration`, never past the admin's session; every audit row it causes names
+   * the admin as actor; it cannot impersonate (403) nor pass `@RealUserOnly()` routes or the
+   * admin API. Who may call it is the app's decision: check the caller's role first.
+   */
+  impersonate(request: HttpRequestLike, response: HttpResponseLike, input: ImpersonateInput): Promise<IssuedSession> {
+    return this.impersonation.start(request, response, input);
+  }
+
+  /**
+   * Ends the request's impersonation session (`impersonation_ended`) and returns the admin to
+   * their own session under a new token, without a login; 401 'revoked' when that session has
+   * ended meanwhile (the admin logs in again). 400 on a session that is no impersonation.
+   */
+  stopImpersonating(request: HttpRequestLike, response: HttpResponseLike): Promise<IssuedSession> {
+    return this.impersonation.stop(request, response);
   }
 
   /** The session the guard attached to this request, if any; `TData` types its data, as for `ActiveSession`. */

@@ -160,6 +160,41 @@ describeBrowser('demo page in Chromium', () => {
     await context.close();
   });
 
+  it("support access: an admin acts as alice, alice's device list shows it, and stop returns the admin", async () => {
+    const aliceContext = await browser.newContext();
+    const alice = await signIn(aliceContext, 'alice');
+    const context = await browser.newContext();
+    const page = await signIn(context, 'admin');
+    const adminSessionId = (await page.textContent('#session-id'))!.match(/session ([0-9a-f-]{36})/)![1];
+    // No button for it on the page: an admin tool would call the route, with the page's CSRF cookie.
+    const status = await page.evaluate(async () => {
+      const csrf = document.cookie.match(/(?:^|; )__Host-csrf=([^;]+)/)![1];
+      const response = await fetch('/admin/users/u-alice/impersonate', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-csrf-token': csrf },
+        body: JSON.stringify({ reason: 'browser test' }),
+      });
+      return response.status;
+    });
+    expect(status).toBe(200);
+    await page.reload();
+    await page.waitForSelector('#impersonating:not([hidden])');
+    expect(await page.textContent('#user')).toBe('u-alice');
+    expect(await page.textContent('#impersonator')).toBe('u-admin');
+
+    await alice.reload();
+    await alice.waitForSelector('#sessions tbody tr .support');
+    expect(await alice.textContent('#sessions tbody tr .support')).toBe('opened by support (u-admin)');
+    await alice.screenshot({ path: `${ARTIFACTS}impersonated-devices.png`, fullPage: true });
+
+    await page.click('#stop-impersonating');
+    await page.waitForSelector('#impersonating', { state: 'hidden' });
+    expect(await page.textContent('#user')).toBe('u-admin');
+    expect(await page.textContent('#session-id')).toBe(`(session ${adminSessionId})`);
+    await context.close();
+    await aliceContext.close();
+  });
+
   it('signs out: the cookie is gone from the browser', async () => {
     const context = await browser.newContext();
     const page = await signIn(context, 'alice');

@@ -140,7 +140,7 @@ describe('nest-pg-session CLI', () => {
     });
     expect(await cli(['migrate'], { DATABASE_URL: empty.url })).toMatchObject({
       code: 0,
-      out: 'ran CreateSessionTables1763780000000, CreateSessionPurgeRuns1796169600000, CreateSessionPurgeLease1796212800000, PartitionSessionAuditLog1796256000000, CreateSessionRetiredTokens1796342400000, AddSessionLifetimesAndGuests1796428800000, CreateSessionModuleKeys1796515200000, IndexAuditLogByNetwork1796515200001',
+      out: 'ran CreateSessionTables1763780000000, CreateSessionPurgeRuns1796169600000, CreateSessionPurgeLease1796212800000, PartitionSessionAuditLog1796256000000, CreateSessionRetiredTokens1796342400000, AddSessionLifetimesAndGuests1796428800000, CreateSessionModuleKeys1796515200000, IndexAuditLogByNetwork1796515200001, AddSessionImpersonation1796601600000',
     });
     expect(await cli(['migrate'], { DATABASE_URL: empty.url })).toMatchObject({
       code: 0,
@@ -169,13 +169,21 @@ describe('nest-pg-session CLI', () => {
     await db.pool.query(
       `UPDATE user_sessions SET user_agent = E'evil\\u001b[2J\\u009b2J', ip = '203.0.113.9' WHERE user_id = 'alice'`,
     );
+    // One of them an admin's impersonation of alice: the listing says so.
+    await db.pool.query(
+      `UPDATE user_sessions SET impersonator_id = 'u-admin', impersonator_session_id = gen_random_uuid()
+       WHERE id = (SELECT id FROM user_sessions WHERE user_id = 'alice' LIMIT 1)`,
+    );
     const listed = await cli(['sessions', '--user', 'alice']);
     expect(listed.out.split('\n')[0]).toBe('2 active sessions of user "alice"');
+    expect(listed.out.match(/ {2}impersonated by "u-admin"$/gm)).toHaveLength(1);
     expect(listed.out).toContain('"203.0.113.9"  "evil\\u001b[2J\\u009b2J"');
     expect(listed.out.includes('\u001b') || listed.out.includes('\u009b')).toBe(false);
     const listedJson = await cli(['sessions', '--user', 'alice', '--json']);
     expect(listedJson.out.includes('\u001b') || listedJson.out.includes('\u009b')).toBe(false);
     expect(JSON.parse(listedJson.out)[0].userAgent).toBe('evil\u001b[2J\u009b2J');
+    const impersonatedBy = JSON.parse(listedJson.out).map((s: { impersonatedBy?: string }) => s.impersonatedBy);
+    expect(impersonatedBy.filter(Boolean)).toEqual(['u-admin']);
 
     expect(await cli(['revoke', '--user', 'alice', '--actor', 'ops:carol'])).toMatchObject({
       code: 0,

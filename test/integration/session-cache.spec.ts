@@ -551,6 +551,8 @@ describe('SessionInvalidationListener with the database away', () => {
           userAgent: null,
           version: 1,
           lifetime: 'default',
+          impersonatorId: null,
+          impersonatorSessionId: null,
           isCurrentToken: true,
           dbNow: new Date(now),
         },

@@ -21,6 +21,8 @@ const row: SessionLookup = {
   userAgent: 'jest',
   version: 3,
   lifetime: 'default',
+  impersonatorId: null,
+  impersonatorSessionId: null,
   isCurrentToken: true,
   dbNow: at('2026-12-01T10:05:00Z'),
 };

@@ -29,6 +29,8 @@ function row(id: string, dbNow: number, extra: Partial<SessionLookup> = {}): Ses
     userAgent: null,
     version: 1,
     lifetime: 'default',
+    impersonatorId: null,
+    impersonatorSessionId: null,
     isCurrentToken: true,
     dbNow: new Date(dbNow),
     ...extra,

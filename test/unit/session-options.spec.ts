@@ -157,6 +157,7 @@ describe('resolveSessionOptions defaults', () => {
     stepUp: { maxAgeMs: 5 * MINUTE },
     clientBinding: { audit: true, rejectOnUserAgentChange: false },
     sockets: { enabled: false, recheckIntervalMs: 10_000 },
+    impersonation: { enabled: false, maxDurationMs: 60 * MINUTE },
   };
 
   it('fill in NIST AAL2 timeouts and a __Host- cookie when nothing is given', () => {
@@ -375,6 +376,19 @@ describe('resolveSessionOptions errors name the bad option', () => {
     ['rotationGrace', 0.5],
   ])('refuses %s: %p', (option, value) => {
     expectRejected({ [option]: value }, option, 'duration');
+  });
+
+  it('impersonation: off by default; maxDuration between 1s and 24h, named when wrong', () => {
+    expect(resolveSessionOptions({ impersonation: { enabled: true } }).impersonation).toEqual({
+      enabled: true,
+      maxDurationMs: HOUR,
+    });
+    expect(resolveSessionOptions({ impersonation: { maxDuration: '15m' } }).impersonation.maxDurationMs).toBe(
+      15 * 60_000,
+    );
+    for (const bad of [0, '500ms', '25h', 'a while'])
+      expectRejected({ impersonation: { maxDuration: bad } }, 'impersonation.maxDuration', 'duration');
+    expectRejected({ impersonation: { enabled: 'yes' as never } }, 'impersonation.enabled');
   });
 
   it('refuses a touchInterval not shorter than the idle timeout', () => {

@@ -3,6 +3,7 @@ import { AUDIT_SQL } from '../../src/session/audit/audit.sql.js';
 import { LISTENER_SQL, PROBE_PREFIX } from '../../src/session/cache/listener.sql.js';
 import { AUDIT_RECORD_COLUMNS } from '../../src/session/audit/audit-record.js';
 import { HEALTH_SQL } from '../../src/session/health/health.sql.js';
+import { IMPERSONATION_SQL } from '../../src/session/impersonation/impersonation.sql.js';
 import { METRICS_SQL } from '../../src/session/metrics/metrics.sql.js';
 import { PURGE_SQL } from '../../src/session/purge/purge.sql.js';
 import { INVALIDATE_ALL, INVALIDATION_CHANNEL, SESSION_SQL } from '../../src/session/store/session.sql.js';
@@ -10,6 +11,7 @@ import type { Statement } from '../../src/session/store/statement.js';
 
 const SETS: Record<string, Record<string, Statement>> = {
   SESSION_SQL,
+  IMPERSONATION_SQL,
   PURGE_SQL,
   AUDIT_SQL,
   METRICS_SQL,
@@ -45,6 +47,8 @@ describe('the SQL files: every statement complete as it runs, named as logs and 
     const live = ALL.filter((s) => /idle_expires_at > now\(\)/.test(s.text));
     expect(live.map((s) => s.id).sort()).toEqual(
       [
+        'IMPERSONATION_SQL.startImpersonation',
+        'IMPERSONATION_SQL.stopImpersonation',
         'METRICS_SQL.countActiveSessions',
         'SESSION_SQL.countLiveForUser',
         'SESSION_SQL.create',
@@ -77,6 +81,7 @@ describe('the SQL files: every statement complete as it runs, named as logs and 
     const notifying = ALL.filter((s) => /pg_notify/.test(s.text) && s.id !== 'LISTENER_SQL.probe');
     expect(notifying.map((s) => s.id).sort()).toEqual(
       [
+        'IMPERSONATION_SQL.stopImpersonation',
         'PURGE_SQL.purgeAbsoluteExpired',
         'PURGE_SQL.purgeIdleExpired',
         'SESSION_SQL.create',

@@ -144,6 +144,10 @@ const SCHEMAS = {
         ip: NULLABLE_STRING,
         userAgent: NULLABLE_STRING,
         current: { type: 'boolean', description: "Whether it is the caller's own session" },
+        impersonatedBy: {
+          type: 'string',
+          description: 'Only on an impersonation session: the admin acting as the user',
+        },
       },
     },
   },

@@ -6,7 +6,7 @@ import {
   Injectable,
   UnauthorizedException,
 } from '@nestjs/common';
-import { sessionOf } from '../active-session.js';
+import { sessionOf, type ActiveSession } from '../active-session.js';
 import { SessionGuard } from '../guards/session.guard.js';
 import { SESSION_OPTIONS } from '../session.constants.js';
 import type { ResolvedSessionOptions } from '../session.options.js';
@@ -35,6 +35,13 @@ export class SessionAdminGuard implements CanActivate {
         message: 'No session: log in first',
         reason: 'missing',
       });
+    if (session.impersonator !== undefined && !this.allowsImpersonation(session, request))
+      throw new ForbiddenException({
+        statusCode: 403,
+        error: 'Forbidden',
+        reason: 'impersonation',
+        message: 'An impersonation session may not use the session admin API',
+      });
     const authorize = this.options.admin.authorize;
     // Fail closed: disabled, no rule, or any answer but `true` is a no (a throwing rule is a 500, never a yes).
     if (!this.options.admin.enabled || !authorize || (await authorize(session, request)) !== true) {
@@ -45,5 +52,10 @@ export class SessionAdminGuard implements CanActivate {
       });
     }
     return true;
+  }
+
+  /** Whether an impersonation session may go on to `authorize`. Default: never (override in a subclass to allow). */
+  protected allowsImpersonation(_session: ActiveSession, _request: HttpRequestLike): boolean {
+    return false;
   }
 }

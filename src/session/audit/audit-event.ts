@@ -16,6 +16,8 @@ export const AUDIT_EVENTS = [
   'guest_created',
   'guest_upgraded',
   'guest_limited',
+  'impersonation_started',
+  'impersonation_ended',
 ] as const;
 export type AuditEvent = (typeof AUDIT_EVENTS)[number];
 

@@ -97,7 +97,8 @@ export async function sessions(url: URL, userId: string | undefined, io: CliOutp
       for (const s of list)
         io.out(
           `${s.id}  created ${s.createdAt.toISOString()}  last seen ${s.lastSeenAt.toISOString()}  ` +
-            `expires ${s.expiresAt.toISOString()}  ${printable(s.ip ?? '', 64)}  ${printable(s.userAgent ?? '', 256)}`,
+            `expires ${s.expiresAt.toISOString()}  ${printable(s.ip ?? '', 64)}  ${printable(s.userAgent ?? '', 256)}` +
+            (s.impersonatedBy === undefined ? '' : `  impersonated by ${printable(s.impersonatedBy, 255)}`),
         );
     }
     return EXIT.ok;

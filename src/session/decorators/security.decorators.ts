@@ -1,6 +1,7 @@
 import { applyDecorators, SetMetadata, UseGuards } from '@nestjs/common';
 import { parseDuration, type Duration } from '../duration.js';
 import { FreshSessionGuard } from '../guards/fresh-session.guard.js';
+import { RealUserGuard } from '../guards/real-user.guard.js';
 import { FRESH_SESSION_MAX_AGE } from './security.metadata.js';
 
 /**
@@ -16,4 +17,13 @@ export function RequireFreshSession(maxAge?: Duration) {
     );
   }
   return applyDecorators(SetMetadata(FRESH_SESSION_MAX_AGE, maxAgeMs), UseGuards(FreshSessionGuard));
+}
+
+/**
+ * The route is for the user in person: an impersonation session (`SessionService.impersonate`)
+ * gets 403 with reason 'impersonation'. Put it on password and e-mail changes, MFA settings,
+ * admin routes, and `impersonate` itself.
+ */
+export function RealUserOnly() {
+  return UseGuards(RealUserGuard);
 }

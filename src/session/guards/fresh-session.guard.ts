@@ -29,7 +29,11 @@ export class FreshSessionGuard implements CanActivate {
     if (!session) return this.deny('missing', 'No session: log in first');
     const internals = internalsOf(session);
     const now = internals?.checkedAt ?? Date.now();
-    const fresh = internals?.isCurrentToken !== false && now - session.authenticatedAt.getTime() <= maxAgeMs;
+    // An impersonation session is never fresh: the admin behind it never proved to be the user.
+    const fresh =
+      session.impersonator === undefined &&
+      internals?.isCurrentToken !== false &&
+      now - session.authenticatedAt.getTime() <= maxAgeMs;
     if (!fresh) return this.deny('reauth_required', 'This action needs a recent login: authenticate again');
     return true;
   }

@@ -16,6 +16,10 @@ export const SESSION_SCHEMA: readonly { readonly migration: string; readonly rel
   { migration: 'AddSessionLifetimesAndGuests1796428800000', relations: ['user_sessions.lifetime'] },
   { migration: 'CreateSessionModuleKeys1796515200000', relations: ['session_module_keys'] },
   { migration: 'IndexAuditLogByNetwork1796515200001', relations: ['session_audit_log_inet_idx'] },
+  {
+    migration: 'AddSessionImpersonation1796601600000',
+    relations: ['user_sessions.impersonator_id', 'user_sessions.impersonator_session_id'],
+  },
 ];
 
 /**

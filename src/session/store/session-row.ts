@@ -18,6 +18,10 @@ export interface SessionRow {
   version: number;
   /** The lifetime profile it was created with ('default', 'guest', or a name from the `lifetimes` option). */
   lifetime: string;
+  /** An impersonation session: the admin acting as `userId`; null otherwise. */
+  impersonatorId: string | null;
+  /** An impersonation session: the admin's own session, to return to; null otherwise. */
+  impersonatorSessionId: string | null;
 }
 
 /** A lookup result: the row, which token generation matched, and the database's clock. */
@@ -43,6 +47,8 @@ export interface SessionSummary {
   /** The lifetime profile chosen at login ('default', 'remember', ...). */
   lifetime: string;
   current: boolean;
+  /** Opened by this admin acting as the user (impersonation); absent on the user's own sessions. */
+  impersonatedBy?: string;
 }
 
 /** A user_sessions row as a store statement returns it, with `db_now`; one object literal (the lookup is on the hot path). */
@@ -62,6 +68,8 @@ export function toSessionLookup(r: QueryResultRow, isCurrentToken: boolean): Ses
     userAgent: r.user_agent,
     version: r.version,
     lifetime: r.lifetime,
+    impersonatorId: r.impersonator_id ?? null,
+    impersonatorSessionId: r.impersonator_session_id ?? null,
     isCurrentToken,
     dbNow: r.db_now,
   };

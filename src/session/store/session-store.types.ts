@@ -32,6 +32,29 @@ export interface RotateParams {
   context: AuditContext;
 }
 
+export interface StartImpersonationParams {
+  /** The admin's own (live, non-impersonation) session. */
+  impersonatorSessionId: string;
+  /** The user to act as. */
+  userId: string;
+  tokenHash: Buffer;
+  idleTimeoutMs: number;
+  maxDurationMs: number;
+  /** Required, bounded text: recorded in the audit row's details. */
+  reason: string;
+  context: AuditContext;
+}
+
+export interface StopImpersonationParams {
+  /** The impersonation session. */
+  id: string;
+  /** The admin session's new token. */
+  newTokenHash: Buffer;
+  /** The admin session's profile's idle timeout. */
+  idleTimeoutMs: number;
+  context: AuditContext;
+}
+
 export type PatchResult =
   { ok: true; data: Record<string, unknown> } | { ok: false; reason: 'not_found' | 'too_large' };
 

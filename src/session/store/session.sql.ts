@@ -15,6 +15,27 @@ export const INVALIDATION_CHANNEL = 'nest_pg_session';
 export const INVALIDATE_ALL = '*';
 
 /**
+ * Two CTEs for a statement that ends sessions (`ended`: a query of their ids): every live
+ * impersonation started from one of them ends with it (revoked 'impersonator_ended', audited
+ * `impersonation_ended` with the admin as actor), so an admin's revoked, logged-out or stolen
+ * session leaves no impersonation behind. The statement adds `impersonations_ended` to its
+ * notified ids and `impersonations_ended_audit` to its audit rows. `$ip`/`$ua`: its parameters.
+ */
+function endingImpersonationsOf(ended: string, ip: string, userAgent: string): string {
+  return `impersonations_ended AS (
+      UPDATE user_sessions SET revoked_at = now(), revoke_reason = 'impersonator_ended', data = '{}'::jsonb
+      WHERE impersonator_session_id IN (${ended}) AND id NOT IN (${ended}) AND revoked_at IS NULL
+      RETURNING id, user_id, impersonator_id, impersonator_session_id
+    ), impersonations_ended_audit AS (
+      INSERT INTO session_audit_log (event, session_id, user_id, actor_id, ip, user_agent, details)
+      SELECT 'impersonation_ended', id, user_id, impersonator_id, ${ip}, ${userAgent},
+             jsonb_build_object('reason', 'impersonator_session_ended', 'sessionId', id, 'impersonatorSessionId', impersonator_session_id)
+      FROM impersonations_ended
+      RETURNING id::text AS id, occurred_at, event, session_id, user_id, actor_id, ip, user_agent, details
+    )`;
+}
+
+/**
  * Every statement the module sends about sessions, each complete as it runs (as Spring
  * Session's JdbcIndexedSessionRepository keeps them), so a reviewer can check each against
  * the indexes in the migration. Conventions shared by all of them:
@@ -41,8 +62,8 @@ export const SESSION_SQL = {
     preparedAs: 'nps_lookup',
     text: `
     SELECT id, user_id, data, created_at, last_seen_at, authenticated_at, idle_expires_at,
-           absolute_expires_at, rotated_at, revoked_at, ip, user_agent, version, lifetime,
-           token_hash = $1 AS is_current_token, now() AS db_now
+           absolute_expires_at, rotated_at, revoked_at, ip, user_agent, version, lifetime, impersonator_id,
+           impersonator_session_id, token_hash = $1 AS is_current_token, now() AS db_now
     FROM user_sessions
     WHERE token_hash = $1 OR previous_token_hash = $1
     LIMIT 1`,
@@ -64,17 +85,31 @@ export const SESSION_SQL = {
 
   /**
    * Conditional: of N concurrent requests past the touch interval ($3 ms), exactly one writes.
-   * $2 is the idle timeout of the row's own lifetime profile.
+   * $2 is the idle timeout of the row's own lifetime profile. An impersonation session's
+   * activity keeps the admin's own session (which its client no longer presents) from idling
+   * out under it, so stopping returns to it; never shortening it (greatest). SKIP LOCKED: a
+   * touch never waits for (nor deadlocks with) a statement ending the admin's session, which
+   * locks the admin's row first and the impersonation's second; that touch extends nothing.
    */
   touchIfStale: {
     name: 'touchIfStale',
     preparedAs: 'nps_touch',
     text: `
-    UPDATE user_sessions
-    SET last_seen_at = now(), idle_expires_at = now() + $2 * interval '1 millisecond'
-    WHERE id = $1 AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()
-      AND last_seen_at <= now() - $3 * interval '1 millisecond'
-    RETURNING last_seen_at, idle_expires_at`,
+    WITH touched AS (
+      UPDATE user_sessions
+      SET last_seen_at = now(), idle_expires_at = now() + $2 * interval '1 millisecond'
+      WHERE id = $1 AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()
+        AND last_seen_at <= now() - $3 * interval '1 millisecond'
+      RETURNING last_seen_at, idle_expires_at, impersonator_session_id
+    ), impersonator_touched AS (
+      UPDATE user_sessions s SET idle_expires_at = greatest(s.idle_expires_at, t.idle_expires_at)
+      FROM touched t
+      WHERE s.id IN (SELECT id FROM user_sessions
+                     WHERE id = t.impersonator_session_id
+                       AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()
+                     FOR UPDATE SKIP LOCKED)
+    )
+    SELECT last_seen_at, idle_expires_at FROM touched`,
   },
 
   /**
@@ -82,8 +117,9 @@ export const SESSION_SQL = {
    * the request already carried ($1) is revoked in the same statement (fixation). When that
    * token was a guest's, its end is audited `guest_upgraded` with both session ids instead
    * (the caller carried its data over in $4). With $9 (a per-user limit, evict-oldest), the
-   * user's oldest live sessions beyond the newest $9 - 1 are revoked too; the caller holds the
-   * user's advisory lock.
+   * user's oldest live sessions beyond the newest $9 - 1 are revoked too (never an admin's
+   * impersonation of the user); the caller holds the user's advisory lock. The impersonations a
+   * replaced or evicted session had started end with it.
    */
   create: {
     name: 'create',
@@ -93,16 +129,16 @@ export const SESSION_SQL = {
       SET revoked_at = now(), data = '{}'::jsonb,
           revoke_reason = CASE WHEN user_id IS NULL THEN 'guest_upgraded' ELSE 'fixation' END
       WHERE $1::bytea IS NOT NULL AND (token_hash = $1 OR previous_token_hash = $1) AND revoked_at IS NULL
-      RETURNING id, user_id
+      RETURNING id, user_id, impersonator_id
     ), replaced_audit AS (
       INSERT INTO session_audit_log (event, session_id, user_id, actor_id, ip, user_agent, details)
-      SELECT 'revoked', id, user_id, $3, $7, $8, '{"reason":"fixation"}'::jsonb FROM replaced WHERE user_id IS NOT NULL
+      SELECT 'revoked', id, user_id, coalesce(impersonator_id, $3), $7, $8, '{"reason":"fixation"}'::jsonb FROM replaced WHERE user_id IS NOT NULL
       RETURNING id::text AS id, occurred_at, event, session_id, user_id, actor_id, ip, user_agent, details
     ), evicted AS (
       UPDATE user_sessions SET revoked_at = now(), revoke_reason = 'limit_evicted', data = '{}'::jsonb
       WHERE id IN (
         SELECT id FROM user_sessions
-        WHERE $9::int IS NOT NULL AND user_id = $3
+        WHERE $9::int IS NOT NULL AND user_id = $3 AND impersonator_id IS NULL
           AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()
           AND ($1::bytea IS NULL OR (token_hash <> $1 AND previous_token_hash IS DISTINCT FROM $1))
         ORDER BY created_at DESC, id DESC
@@ -112,11 +148,12 @@ export const SESSION_SQL = {
       INSERT INTO session_audit_log (event, session_id, user_id, actor_id, ip, user_agent, details)
       SELECT 'revoked', id, user_id, $3, $7, $8, '{"reason":"limit_evicted"}'::jsonb FROM evicted
       RETURNING id::text AS id, occurred_at, event, session_id, user_id, actor_id, ip, user_agent, details
-    ), created AS (
+    ), ${endingImpersonationsOf('SELECT id FROM replaced UNION ALL SELECT id FROM evicted', '$7', '$8')}, created AS (
       INSERT INTO user_sessions (token_hash, user_id, data, idle_expires_at, absolute_expires_at, ip, user_agent, lifetime)
       VALUES ($2, $3, $4::jsonb, now() + $5 * interval '1 millisecond', now() + $6 * interval '1 millisecond', $7, $8, $10)
       RETURNING id, user_id, data, created_at, last_seen_at, authenticated_at, idle_expires_at,
-                absolute_expires_at, rotated_at, revoked_at, ip, user_agent, version, lifetime, now() AS db_now
+                absolute_expires_at, rotated_at, revoked_at, ip, user_agent, version, lifetime, impersonator_id,
+                impersonator_session_id, now() AS db_now
     ), created_audit AS (
       INSERT INTO session_audit_log (event, session_id, user_id, actor_id, ip, user_agent, details)
       SELECT CASE WHEN user_id IS NULL THEN 'guest_created' ELSE 'created' END, id, user_id, user_id, ip, user_agent,
@@ -133,11 +170,12 @@ export const SESSION_SQL = {
     SELECT *,
       (SELECT coalesce(json_agg(a ORDER BY a.id::bigint), '[]'::json)
        FROM (SELECT * FROM replaced_audit UNION ALL SELECT * FROM evicted_audit UNION ALL SELECT * FROM created_audit
-             UNION ALL SELECT * FROM upgraded_audit) a)
+             UNION ALL SELECT * FROM upgraded_audit UNION ALL SELECT * FROM impersonations_ended_audit) a)
         AS audit_rows,
       (SELECT coalesce(json_agg(n.id), '[]'::json)
        FROM (SELECT id, pg_notify('nest_pg_session', id::text)
-             FROM (SELECT id FROM replaced UNION SELECT id FROM evicted) ids WHERE $11::boolean) n) AS notified_ids
+             FROM (SELECT id FROM replaced UNION SELECT id FROM evicted UNION SELECT id FROM impersonations_ended) ids
+             WHERE $11::boolean) n) AS notified_ids
     FROM created`,
   },
 
@@ -160,7 +198,8 @@ export const SESSION_SQL = {
       WHERE id = $1 AND token_hash = $3
         AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()
       RETURNING id, user_id, data, created_at, last_seen_at, authenticated_at, idle_expires_at,
-                absolute_expires_at, rotated_at, revoked_at, ip, user_agent, version, token_generation, lifetime, now() AS db_now
+                absolute_expires_at, rotated_at, revoked_at, ip, user_agent, version, token_generation, lifetime,
+                impersonator_id, impersonator_session_id, now() AS db_now
     ), retired AS (
       INSERT INTO session_retired_tokens (token_hash, session_id, token_generation, retired_at)
       SELECT $3, id, token_generation - 1, rotated_at FROM rotated
@@ -169,7 +208,7 @@ export const SESSION_SQL = {
       WHERE session_id = $1 AND token_generation < (SELECT token_generation FROM rotated) - $10::int
     ), audit AS (
       INSERT INTO session_audit_log (event, session_id, user_id, actor_id, ip, user_agent, details)
-      SELECT 'rotated', id, user_id, $5, $6, $7,
+      SELECT 'rotated', id, user_id, coalesce($5, impersonator_id), $6, $7,
              jsonb_build_object('reason', $8::text, 'version', version, 'generation', token_generation) FROM rotated
       RETURNING id::text AS id, occurred_at, event, session_id, user_id, actor_id, ip, user_agent, details
     )
@@ -181,22 +220,26 @@ export const SESSION_SQL = {
     FROM rotated`,
   },
 
-  /** Logout and expiry: the row goes, its event ($2) stays. */
+  /**
+   * Logout and expiry: the row goes, its event ($2) stays, with the admin as actor when it was
+   * an impersonation session; the impersonations it had started end with it.
+   */
   deleteWithEvent: {
     name: 'deleteWithEvent',
     text: `
     WITH gone AS (
-      DELETE FROM user_sessions WHERE id = $1 RETURNING id, user_id
+      DELETE FROM user_sessions WHERE id = $1 RETURNING id, user_id, impersonator_id
     ), audit AS (
       INSERT INTO session_audit_log (event, session_id, user_id, actor_id, ip, user_agent, details)
-      SELECT $2, id, user_id, $3, $4, $5, $6::jsonb FROM gone
+      SELECT $2, id, user_id, coalesce(impersonator_id, $3), $4, $5, $6::jsonb FROM gone
       RETURNING id::text AS id, occurred_at, event, session_id, user_id, actor_id, ip, user_agent, details
-    )
+    ), ${endingImpersonationsOf('SELECT id FROM gone', '$4', '$5')}
     SELECT (SELECT count(*)::int FROM gone) AS count,
-      (SELECT coalesce(json_agg(a ORDER BY a.id::bigint), '[]'::json) FROM (SELECT * FROM audit) a) AS audit_rows,
+      (SELECT coalesce(json_agg(a ORDER BY a.id::bigint), '[]'::json)
+       FROM (SELECT * FROM audit UNION ALL SELECT * FROM impersonations_ended_audit) a) AS audit_rows,
       (SELECT coalesce(json_agg(n.id), '[]'::json)
        FROM (SELECT id, pg_notify('nest_pg_session', id::text)
-             FROM (SELECT id FROM gone) ids WHERE $7::boolean) n) AS notified_ids`,
+             FROM (SELECT id FROM gone UNION SELECT id FROM impersonations_ended) ids WHERE $7::boolean) n) AS notified_ids`,
   },
 
   /**
@@ -204,7 +247,9 @@ export const SESSION_SQL = {
    * holder of the token is told 'revoked' rather than 'invalid'. $7 scopes it to one user.
    * A `revoked` row always names an actor: the caller's, else the session's owner (who
    * revokes their own session, changes their password, is evicted by their own login).
-   * `token_reuse_detected` is the system's doing and keeps a null actor unless one is given.
+   * `token_reuse_detected` is the system's doing and keeps a null actor unless one is given;
+   * on an impersonation session, the admin behind it is the actor unless one is given. The
+   * impersonations the session had started end with it.
    */
   revoke: {
     name: 'revoke',
@@ -212,32 +257,37 @@ export const SESSION_SQL = {
     WITH revoked AS (
       UPDATE user_sessions SET revoked_at = now(), revoke_reason = $3, data = '{}'::jsonb
       WHERE id = $1 AND revoked_at IS NULL AND ($7::text IS NULL OR user_id = $7)
-      RETURNING id, user_id
+      RETURNING id, user_id, impersonator_id
     ), audit AS (
       INSERT INTO session_audit_log (event, session_id, user_id, actor_id, ip, user_agent, details)
-      SELECT $2, id, user_id, coalesce($4, CASE WHEN $2 = 'revoked' THEN user_id END), $5, $6,
+      SELECT $2, id, user_id, coalesce($4, impersonator_id, CASE WHEN $2 = 'revoked' THEN user_id END), $5, $6,
              jsonb_build_object('reason', $3::text) || coalesce($8::jsonb, '{}'::jsonb)
       FROM revoked
       RETURNING id::text AS id, occurred_at, event, session_id, user_id, actor_id, ip, user_agent, details
-    )
+    ), ${endingImpersonationsOf('SELECT id FROM revoked', '$5', '$6')}
     SELECT (SELECT count(*)::int FROM revoked) AS count,
-      (SELECT coalesce(json_agg(a ORDER BY a.id::bigint), '[]'::json) FROM (SELECT * FROM audit) a) AS audit_rows,
+      (SELECT coalesce(json_agg(a ORDER BY a.id::bigint), '[]'::json)
+       FROM (SELECT * FROM audit UNION ALL SELECT * FROM impersonations_ended_audit) a) AS audit_rows,
       (SELECT coalesce(json_agg(n.id), '[]'::json)
        FROM (SELECT id, pg_notify('nest_pg_session', id::text)
-             FROM (SELECT id FROM revoked) ids WHERE $9::boolean) n) AS notified_ids`,
+             FROM (SELECT id FROM revoked UNION SELECT id FROM impersonations_ended) ids WHERE $9::boolean) n) AS notified_ids`,
   },
 
-  /** Every session of user $1 but $3; one `revoked` row per session and one `revoked_all` summary. */
+  /**
+   * Every session of user $1 but $3; one `revoked` row per session and one `revoked_all`
+   * summary. The impersonations those sessions had started end with them.
+   */
   revokeAllForUser: {
     name: 'revokeAllForUser',
     text: `
     WITH revoked AS (
       UPDATE user_sessions SET revoked_at = now(), revoke_reason = $2, data = '{}'::jsonb
       WHERE user_id = $1 AND revoked_at IS NULL AND ($3::uuid IS NULL OR id <> $3)
-      RETURNING id, user_id
+      RETURNING id, user_id, impersonator_id
     ), per_session AS (
       INSERT INTO session_audit_log (event, session_id, user_id, actor_id, ip, user_agent, details)
-      SELECT 'revoked', id, user_id, coalesce($4, $1), $5, $6, jsonb_build_object('reason', $2::text) FROM revoked
+      SELECT 'revoked', id, user_id, coalesce($4, impersonator_id, $1), $5, $6, jsonb_build_object('reason', $2::text)
+      FROM revoked
       RETURNING id::text AS id, occurred_at, event, session_id, user_id, actor_id, ip, user_agent, details
     ), summary AS (
       INSERT INTO session_audit_log (event, session_id, user_id, actor_id, ip, user_agent, details)
@@ -245,20 +295,21 @@ export const SESSION_SQL = {
              jsonb_build_object('reason', $2::text, 'count', count(*), 'except', $3::uuid)
       FROM revoked
       RETURNING id::text AS id, occurred_at, event, session_id, user_id, actor_id, ip, user_agent, details
-    )
+    ), ${endingImpersonationsOf('SELECT id FROM revoked', '$5', '$6')}
     SELECT (SELECT count(*)::int FROM revoked) AS count,
       (SELECT coalesce(json_agg(a ORDER BY a.id::bigint), '[]'::json)
-       FROM (SELECT * FROM per_session UNION ALL SELECT * FROM summary) a) AS audit_rows,
+       FROM (SELECT * FROM per_session UNION ALL SELECT * FROM summary
+             UNION ALL SELECT * FROM impersonations_ended_audit) a) AS audit_rows,
       (SELECT coalesce(json_agg(n.id), '[]'::json)
        FROM (SELECT id, pg_notify('nest_pg_session', id::text)
-             FROM (SELECT id FROM revoked) ids WHERE $7::boolean) n) AS notified_ids`,
+             FROM (SELECT id FROM revoked UNION SELECT id FROM impersonations_ended) ids WHERE $7::boolean) n) AS notified_ids`,
   },
 
   listForUser: {
     name: 'listForUser',
     text: `
     SELECT id, created_at, last_seen_at, LEAST(idle_expires_at, absolute_expires_at) AS expires_at, ip, user_agent,
-           lifetime
+           lifetime, impersonator_id
     FROM user_sessions
     WHERE user_id = $1 AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()
     ORDER BY created_at DESC, id`,
@@ -304,12 +355,15 @@ export const SESSION_SQL = {
     FOR UPDATE`,
   },
 
-  /** Live sessions of a user, not counting the one a login is about to replace ($2, fixation). */
+  /**
+   * Live sessions of a user, not counting the one a login is about to replace ($2, fixation),
+   * nor an admin's impersonation of the user (support must not lock the user out, nor be evicted by them).
+   */
   countLiveForUser: {
     name: 'countLiveForUser',
     text: `
     SELECT count(*)::int AS count FROM user_sessions
-    WHERE user_id = $1 AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()
+    WHERE user_id = $1 AND impersonator_id IS NULL AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()
       AND ($2::bytea IS NULL OR (token_hash <> $2 AND previous_token_hash IS DISTINCT FROM $2))`,
   },
 
@@ -322,20 +376,20 @@ export const SESSION_SQL = {
     name: 'recordClientChange',
     text: `
     WITH current AS (
-      SELECT id, user_id, ip, user_agent FROM user_sessions WHERE id = $1 AND revoked_at IS NULL FOR UPDATE
+      SELECT id, user_id, ip, user_agent, impersonator_id FROM user_sessions WHERE id = $1 AND revoked_at IS NULL FOR UPDATE
     ), changed AS (
       UPDATE user_sessions s SET ip = $2, user_agent = $3
       FROM current c
       WHERE s.id = c.id AND (c.ip IS DISTINCT FROM $2 OR c.user_agent IS DISTINCT FROM $3)
-      RETURNING s.id, s.user_id, c.ip AS old_ip, c.user_agent AS old_user_agent
+      RETURNING s.id, s.user_id, s.impersonator_id, c.ip AS old_ip, c.user_agent AS old_user_agent
     ), ip_audit AS (
       INSERT INTO session_audit_log (event, session_id, user_id, actor_id, ip, user_agent, details)
-      SELECT 'ip_changed', id, user_id, NULL, $2, $3, jsonb_build_object('from', old_ip, 'to', $2::text)
+      SELECT 'ip_changed', id, user_id, impersonator_id, $2, $3, jsonb_build_object('from', old_ip, 'to', $2::text)
       FROM changed WHERE old_ip IS DISTINCT FROM $2
       RETURNING id::text AS id, occurred_at, event, session_id, user_id, actor_id, ip, user_agent, details
     ), ua_audit AS (
       INSERT INTO session_audit_log (event, session_id, user_id, actor_id, ip, user_agent, details)
-      SELECT 'ua_changed', id, user_id, NULL, $4, $3, jsonb_build_object('from', old_user_agent, 'to', $3::text)
+      SELECT 'ua_changed', id, user_id, impersonator_id, $4, $3, jsonb_build_object('from', old_user_agent, 'to', $3::text)
       FROM changed WHERE old_user_agent IS DISTINCT FROM $3
       RETURNING id::text AS id, occurred_at, event, session_id, user_id, actor_id, ip, user_agent, details
     )
@@ -362,7 +416,8 @@ export const SESSION_SQL = {
     name: 'findLiveById',
     text: `
     SELECT id, user_id, data, created_at, last_seen_at, authenticated_at, idle_expires_at,
-           absolute_expires_at, rotated_at, revoked_at, ip, user_agent, version, lifetime
+           absolute_expires_at, rotated_at, revoked_at, ip, user_agent, version, lifetime, impersonator_id,
+           impersonator_session_id
     FROM user_sessions
     WHERE id = $1 AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()`,
   },

@@ -16,9 +16,17 @@ import {
   type SessionSummary,
 } from './session-row.js';
 import { SESSION_SQL as SQL } from './session.sql.js';
+import { IMPERSONATION_SQL } from '../impersonation/impersonation.sql.js';
 import { SOCKET_SQL } from '../socket/socket.sql.js';
 import type { SocketSessionState } from '../socket/socket-session.registry.js';
-import type { AggregatedAuditRow, CreateSessionParams, PatchResult, RotateParams } from './session-store.types.js';
+import type {
+  AggregatedAuditRow,
+  CreateSessionParams,
+  PatchResult,
+  RotateParams,
+  StartImpersonationParams,
+  StopImpersonationParams,
+} from './session-store.types.js';
 import type { Statement } from './statement.js';
 
 /**
@@ -241,6 +249,44 @@ export class SessionStore {
     return row.count;
   }
 
+  /** The impersonation session; undefined when the admin's session is not live, or is itself an impersonation. */
+  async startImpersonation(p: StartImpersonationParams): Promise<SessionLookup | undefined> {
+    const [row] = await this.run(IMPERSONATION_SQL.startImpersonation, [
+      p.impersonatorSessionId,
+      p.tokenHash,
+      p.userId,
+      p.idleTimeoutMs,
+      p.maxDurationMs,
+      p.context.ip ?? null,
+      p.context.userAgent ?? null,
+      p.reason,
+    ]);
+    if (!row) return undefined;
+    this.committed(row);
+    return toSessionLookup(row, true);
+  }
+
+  /**
+   * Ends impersonation session `id` and gives the admin's own session the new token, in one
+   * statement. `ended`: it was a live impersonation session; `returnedTo`: the admin's session,
+   * undefined when that is no longer live.
+   */
+  async stopImpersonation(p: StopImpersonationParams): Promise<{ ended: boolean; returnedTo?: SessionLookup }> {
+    if (!isSessionId(p.id)) return { ended: false };
+    const [row] = await this.run(IMPERSONATION_SQL.stopImpersonation, [
+      p.id,
+      p.newTokenHash,
+      p.context.ip ?? null,
+      p.context.userAgent ?? null,
+      p.idleTimeoutMs,
+      RETIRED_TOKENS_KEPT,
+      this.notify,
+    ]);
+    this.committed(row);
+    if (row.id !== null) this.metrics?.rotation('manual');
+    return { ended: row.ended, returnedTo: row.id === null ? undefined : toSessionLookup(row, true) };
+  }
+
   async listForUser(userId: string, currentId?: string): Promise<SessionSummary[]> {
     const rows = await this.run(SQL.listForUser, [userId]);
     return rows.map((r) => ({
@@ -252,6 +298,7 @@ export class SessionStore {
       userAgent: r.user_agent,
       lifetime: r.lifetime,
       current: r.id === currentId,
+      ...(r.impersonator_id === null ? {} : { impersonatedBy: r.impersonator_id }),
     }));
   }
 
