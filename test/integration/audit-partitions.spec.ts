@@ -196,11 +196,14 @@ describe('the audit log partitions (kept by the purge)', () => {
     await dropAhead(db.pool, [7]);
     const role = `nps_app_${randomBytes(4).toString('hex')}`;
     // What a least-privilege app role gets: data access, no ownership.
-    await db.pool.query(`CREATE ROLE ${role} LOGIN;
+    // A password too: the embedded server authenticates by password, the CI one trusts.
+    const password = randomBytes(12).toString('hex');
+    await db.pool.query(`CREATE ROLE ${role} LOGIN PASSWORD '${password}';
       GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${role};
       GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO ${role}`);
     const url = new URL(db.url);
     url.username = role;
+    url.password = password;
     const asApp = new pg.Pool({ connectionString: url.toString(), max: 2 });
     try {
       await asApp.query(`INSERT INTO user_sessions (token_hash, user_id, idle_expires_at, absolute_expires_at)
