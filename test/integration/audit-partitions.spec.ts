@@ -201,7 +201,9 @@ describe('the audit log partitions (kept by the purge)', () => {
     await db.pool.query(`CREATE ROLE ${role} LOGIN PASSWORD '${password}';
       GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${role};
       GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO ${role}`);
-    const url = new URL(db.url);
+    // Straight to the server, also in the pooler pass: PgBouncer knows only its own users.
+    const url = new URL(process.env.DATABASE_URL ?? db.url);
+    url.pathname = `/${db.name}`;
     url.username = role;
     url.password = password;
     const asApp = new pg.Pool({ connectionString: url.toString(), max: 2 });

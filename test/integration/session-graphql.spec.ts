@@ -1,17 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { ApolloDriverConfig } from '@nestjs/apollo';
 import type { INestApplication } from '@nestjs/common';
-import { Args, Field, GraphQLModule, Mutation, ObjectType, Query, Resolver } from '@nestjs/graphql';
+import { Args, Context, Field, GraphQLModule, Mutation, ObjectType, Query, Resolver } from '@nestjs/graphql';
 import request from 'supertest';
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
 import {
   CsrfGuard,
   CurrentSession,
+  GuestSession,
   Public,
   SessionGuard,
   SessionService,
   UnsupportedContextError,
   type ActiveSession,
+  type HttpRequestLike,
+  type HttpResponseLike,
 } from '../../src/session/index.js';
 import { csrfTokenFor } from '../../src/session/csrf/csrf-token.js';
 import { ExpressApolloDriver } from '../support/apollo-express.js';
@@ -42,6 +45,16 @@ class MeResolver {
     return 'world';
   }
 
+  @GuestSession()
+  @Mutation(() => String)
+  async addToCart(
+    @Context() context: { req: HttpRequestLike & { res: HttpResponseLike } },
+    @Args('item') item: string,
+  ): Promise<string> {
+    await this.sessions.patchCurrent(context.req, context.req.res, { cart: item });
+    return item;
+  }
+
   @Mutation(() => String)
   async setNickname(@CurrentSession() session: ActiveSession, @Args('nickname') nickname: string): Promise<string> {
     await this.sessions.patch(session, { nickname });
@@ -63,7 +76,7 @@ describe('SessionGuard on GraphQL resolvers (Apollo, code first, Express)', () =
     db = await createTestDatabase();
     ({ app, server } = await createHostApp({
       url: db.url,
-      session: { rotationInterval: '1h', rotationGrace: '1m' },
+      session: { rotationInterval: '1h', rotationGrace: '1m', guests: { enabled: true } },
       login: 'u-gql',
       imports: [
         GraphQLModule.forRoot<ApolloDriverConfig>({
@@ -120,6 +133,23 @@ describe('SessionGuard on GraphQL resolvers (Apollo, code first, Express)', () =
       `SELECT data->>'nickname' AS nickname FROM user_sessions WHERE data ? 'nickname'`,
     );
     expect(rows).toEqual([{ nickname: 'neo' }]);
+  });
+
+  it('a guest attached by a @GuestSession() resolver is no session for the guarded resolvers of the same request', async () => {
+    const started = await gql('mutation { addToCart(item: "a") }', { 'Sec-Fetch-Site': 'same-origin' }).expect(200);
+    expect(started.body).toEqual({ data: { addToCart: 'a' } });
+    const guest = sidOf(started)!;
+    // Mutation fields run one after another: the guest resolver attaches the guest first.
+    const mixed = await gql('mutation { addToCart(item: "b") setNickname(nickname: "mallory") }', {
+      Cookie: `__Host-sid=${guest}`,
+      'x-csrf-token': csrfTokenFor(guest),
+    }).expect(200);
+    expect(mixed.body.data).toBeNull(); // setNickname is non-null: its refusal nulls the whole result
+    expect(mixed.body.errors).toEqual([
+      expect.objectContaining({ message: 'No session: log in first', path: ['setNickname'] }),
+    ]);
+    const { rows } = await db.pool.query(`SELECT user_id, data FROM user_sessions WHERE user_id IS NULL`);
+    expect(rows).toEqual([{ user_id: null, data: { cart: 'b' } }]);
   });
 
   it('a rotation due during a GraphQL request sends the new cookie on that response', async () => {

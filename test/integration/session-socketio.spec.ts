@@ -16,6 +16,7 @@ import {
   SOCKET_CLOSE_CODES,
   type ActiveSession,
 } from '../../src/session/index.js';
+import { SocketSessionRegistry } from '../../src/session/socket/socket-session.registry.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { ADAPTERS } from '../support/demo.js';
 import { createHostApp, type HostApp } from '../support/host-app.js';
@@ -34,6 +35,17 @@ class ProfileGateway implements OnGatewayInit {
   }
 }
 
+/** Our middleware accepts the session, then the app's own refuses the socket: it never connects. */
+@WebSocketGateway({ namespace: 'refusing' })
+class RefusingGateway implements OnGatewayInit {
+  constructor(@Inject(SessionSockets) private readonly sockets: SessionSockets) {}
+
+  afterInit(server: Server) {
+    server.use(this.sockets.ioMiddleware());
+    server.use((_socket, next) => next(new Error('refused by the app')));
+  }
+}
+
 const ENDED = SOCKET_CLOSE_CODES.sessionEnded;
 
 describe.each(ADAPTERS)('sessions on socket.io (@nestjs/platform-socket.io, %s)', (adapter) => {
@@ -49,7 +61,7 @@ describe.each(ADAPTERS)('sessions on socket.io (@nestjs/platform-socket.io, %s)'
       url: db.url,
       adapter,
       login: 'u-io',
-      providers: [ProfileGateway],
+      providers: [ProfileGateway, RefusingGateway],
       session: { sockets: { enabled: true } },
       configure: (app: INestApplication) => app.useWebSocketAdapter(new IoAdapter(app)),
       listen: true,
@@ -93,6 +105,25 @@ describe.each(ADAPTERS)('sessions on socket.io (@nestjs/platform-socket.io, %s)'
       );
     expect(await refused({})).toEqual({ code: ENDED, reason: 'missing' });
     expect(await refused({ Cookie: '__Host-sid=' + 'C'.repeat(43) })).toEqual({ code: ENDED, reason: 'invalid' });
+  });
+
+  it('forgets a socket that never connected (refused by a later middleware) once its connection closes', async () => {
+    const registry = b.moduleRef.get(SocketSessionRegistry);
+    const before = registry.size;
+    const { cookie } = await loginCookie();
+    const client = io(`${urlB}/refusing`, {
+      forceNew: true, // its own connection, with its own headers (io() shares one per host)
+      transports: ['websocket'],
+      extraHeaders: { Cookie: cookie },
+      reconnection: false,
+    });
+    clients.push(client);
+    const error = await new Promise<Error>((resolve) => client.once('connect_error', resolve));
+    expect(error.message).toBe('refused by the app');
+    client.close();
+    // Eventually (however slow the machine): without following the connection it stays forever.
+    for (let i = 0; i < 200 && registry.size !== before; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(registry.size).toBe(before);
   });
 
   it('answers with the handshake session, and disconnects within 1 s when another instance revokes it', async () => {

@@ -20,7 +20,18 @@ export const OptionalSession = () => SetMetadata(OPTIONAL_SESSION, true);
  */
 export const GuestSession = () => SetMetadata(GUEST_SESSION, true);
 
-/** The active session of the request (undefined on @Public/@OptionalSession routes without one). */
-export const CurrentSession = createParamDecorator((_: unknown, context: ExecutionContext) =>
-  sessionOf(requestOf(context)),
-); // HTTP, or the GraphQL context's req
+/**
+ * The active session of the request (undefined on @Public/@OptionalSession routes without one).
+ * HTTP, or the GraphQL context's req: one GraphQL request may run a @GuestSession() resolver and
+ * others, and only the former see a guest.
+ */
+export const CurrentSession = createParamDecorator((_: unknown, context: ExecutionContext) => {
+  const session = sessionOf(requestOf(context));
+  if (session?.isGuest && !isGuestRoute(context)) return undefined;
+  return session;
+});
+
+function isGuestRoute(context: ExecutionContext): boolean {
+  const marked = (target: object) => Reflect.getMetadata(GUEST_SESSION, target) as boolean | undefined;
+  return (marked(context.getHandler()) ?? marked(context.getClass())) === true;
+}

@@ -26,7 +26,7 @@ export class FreshSessionGuard implements CanActivate {
         context.getClass(),
       ]) ?? this.options.stepUp.maxAgeMs;
     const session = sessionOf(requestOf(context));
-    if (!session) return this.deny('missing', 'No session: log in first');
+    if (!session || session.isGuest) return this.deny('missing', 'No session: log in first');
     const internals = internalsOf(session);
     const now = internals?.checkedAt ?? Date.now();
     // An impersonation session is never fresh: the admin behind it never proved to be the user.

@@ -82,8 +82,11 @@ export class SessionGuard implements CanActivate {
     rememberClientIp(request, this.getClientIp(request));
     if (route.guests) allowGuestCreation(request);
     if (isPublic) return true;
-    // Several guarded resolvers of one GraphQL request (or the guard applied twice) check once.
-    if (sessionOf(request)) return true;
+    // Several guarded resolvers of one GraphQL request (or the guard applied twice) check once;
+    // a guest attached for a @GuestSession() resolver is still no session for the others.
+    const attached = sessionOf(request);
+    if (attached && (!attached.isGuest || route.guests)) return true;
+    if (attached) return optional || this.throwUnauthorized('missing');
 
     let outcome: PendingOutcome;
     try {

@@ -116,8 +116,9 @@ export class SessionImpersonation {
       context: auditContext(request),
     });
     if (!ended || !returnedTo) {
-      // Nothing left to return to: the client's impersonation token is dead either way.
-      this.transport.clear(response);
+      // Ended here with nothing to return to: clear the dead cookie. Not ended here: another
+      // request (a double click) may have stopped it and set the admin's cookie: leave it alone.
+      if (ended) this.transport.clear(response);
       attachSession(request, null);
       throw unauthorized(
         'revoked',

@@ -139,6 +139,11 @@ export class SessionSockets {
     (client as Partial<Closable>).once?.('disconnect', () => this.registry.unregister(client));
     // A ws client that hung up during the check already sent 'close': forget it now.
     if (((client as { readyState?: number }).readyState ?? 1) > 1) this.registry.unregister(client);
+    // A socket.io socket whose transport closed during the check (or that a later middleware
+    // refused) never connects, so never sends 'disconnect': follow its underlying connection.
+    const conn = (client as { conn?: { readyState?: string } & Partial<Closable> }).conn;
+    conn?.once?.('close', () => this.registry.unregister(client));
+    if (conn?.readyState !== undefined && conn.readyState !== 'open') this.registry.unregister(client);
     return outcome;
   }
 }
