@@ -9,6 +9,7 @@ import { PROFILE_NAME, RESERVED_PROFILES, SessionLifetimeOptions } from './lifet
 import { SessionMetricsOptions } from './metrics/metrics.options.js';
 import * as is from './option-schema.js';
 import { SessionOptionsError } from './option-schema.js';
+import { SessionPrivacyOptions } from './privacy/privacy.options.js';
 import * as security from './security/security.options.js';
 import { SessionSocketOptions } from './socket/socket.options.js';
 
@@ -125,6 +126,8 @@ export class SessionModuleOptions {
   @is.Nested(() => SessionSocketOptions) sockets?: SessionSocketOptions;
   /** An admin acting as a user, time-limited and audited (off by default). */
   @is.Nested(() => SessionImpersonationOptions) impersonation?: SessionImpersonationOptions;
+  /** Data minimisation: when the purge clears IP addresses and user agents from audit rows. */
+  @is.Nested(() => SessionPrivacyOptions) privacy?: SessionPrivacyOptions;
 }
 
 /** Every default, as a user would write it. */
@@ -160,6 +163,7 @@ export const DEFAULTS = {
   clientBinding: { audit: true, rejectOnUserAgentChange: false },
   sockets: { enabled: false, recheckInterval: '10s' },
   impersonation: { enabled: false, maxDuration: '1h' },
+  privacy: { personalDataRetention: '30d' }, // at most: purge.auditRetention when that is shorter
 } as const satisfies Partly<SessionModuleOptions>;
 
 type Partly<T> = { [K in keyof T]?: T[K] extends object | undefined ? Partly<T[K]> : T[K] };
@@ -240,7 +244,17 @@ function resolve(o: Filled<SessionModuleOptions, typeof DEFAULTS>, given: Sessio
     clientBinding: o.clientBinding,
     sockets: { enabled: o.sockets.enabled, recheckIntervalMs: ms(o.sockets.recheckInterval) },
     impersonation: { enabled: o.impersonation.enabled, maxDurationMs: ms(o.impersonation.maxDuration) },
+    privacy: { personalDataRetentionMs: personalDataRetentionMs(o, given) },
   };
+}
+
+/** null: never cleared. The default never outlives the audit rows themselves; a given value is judged in RULES. */
+function personalDataRetentionMs(o: Filled<SessionModuleOptions, typeof DEFAULTS>, given: SessionModuleOptions) {
+  const retention = o.privacy.personalDataRetention;
+  if (retention === false) return null;
+  const auditRetention = o.purge.auditRetention;
+  if (isGiven(given.privacy?.personalDataRetention) || auditRetention === false) return ms(retention);
+  return Math.min(ms(retention), ms(auditRetention));
 }
 
 export type ResolvedSessionOptions = ReturnType<typeof resolve>;
@@ -248,6 +262,7 @@ export type ResolvedCookieOptions = ResolvedSessionOptions['cookie'];
 export type ResolvedPurgeOptions = ResolvedSessionOptions['purge'];
 export type ResolvedCacheOptions = ResolvedSessionOptions['cache'];
 export type ResolvedMetricsOptions = ResolvedSessionOptions['metrics'];
+export type ResolvedPrivacyOptions = ResolvedSessionOptions['privacy'];
 export const DEFAULT_METRICS_PREFIX = DEFAULTS.metrics.prefix;
 
 /** The admin API's route prefix, also read where the module is built. */
@@ -310,6 +325,13 @@ const RULES: Rule[] = [
   },
   // A cache whose own instance stays silent would let the others serve its changes stale.
   (o) => o.cache.enabled && !o.cache.notify && 'cache.notify: cannot be false while cache.enabled is true',
+  // Rows are gone by then anyway: a longer one would promise a minimisation that never happens.
+  (o, show) =>
+    o.privacy.personalDataRetentionMs !== null &&
+    o.purge.auditRetentionMs !== null &&
+    o.privacy.personalDataRetentionMs > o.purge.auditRetentionMs &&
+    `privacy.personalDataRetention: ${show('privacy.personalDataRetention')} must not exceed purge.auditRetention ` +
+      `${show('purge.auditRetention')} (audit rows are deleted then), or be false`,
   (o) =>
     o.admin.enabled &&
     typeof o.admin.authorize !== 'function' &&

@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import type { SessionPurgeOptions } from '../session.options.js';
+import type { SessionModuleOptions, SessionPurgeOptions } from '../session.options.js';
 import type { CliOutput } from './commands.js';
 import { CliError, databaseUrlFrom, EXIT } from './database.js';
 
@@ -12,9 +12,13 @@ Commands:
   migrate                 Create or update the session tables (runs sessionMigrations; safe to
                           repeat, and next to running apps). Options:
                             --migrations-table <name>  TypeORM's migrations table (default: migrations)
-  purge                   Delete expired sessions and audit rows past retention, once, as the
-                          in-app job does (for an external scheduler). Options, else the env vars:
+  purge                   Delete expired sessions and audit rows past retention, and clear IP
+                          addresses and user agents from audit rows past the personal-data
+                          retention, once, as the in-app job does (for an external scheduler).
+                          Options, else the env vars:
                             --audit-retention <duration|forever>  (AUDIT_RETENTION; default 90d)
+                            --personal-data-retention <duration|forever>
+                                                                  (PERSONAL_DATA_RETENTION; default 30d)
                             --batch-size <rows>                   (PURGE_BATCH_SIZE)
                             --duty-cycle <0.001..1>               (PURGE_DUTY_CYCLE)
   sessions [--user <id>]  The number of active sessions, or one user's active sessions.
@@ -35,7 +39,12 @@ Exit codes:
 const COMMON = { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const;
 const COMMANDS = {
   migrate: { 'migrations-table': { type: 'string' } },
-  purge: { 'audit-retention': { type: 'string' }, 'batch-size': { type: 'string' }, 'duty-cycle': { type: 'string' } },
+  purge: {
+    'audit-retention': { type: 'string' },
+    'personal-data-retention': { type: 'string' },
+    'batch-size': { type: 'string' },
+    'duty-cycle': { type: 'string' },
+  },
   sessions: { user: { type: 'string' } },
   revoke: { user: { type: 'string' }, actor: { type: 'string' } },
 } as const satisfies Record<string, ParseArgsConfig['options']>;
@@ -121,7 +130,7 @@ function nonEmpty(value: string | boolean | undefined, flag: string): string | u
 function purgeOptions(
   values: Record<string, string | boolean | undefined>,
   env: NodeJS.ProcessEnv,
-): SessionPurgeOptions {
+): Pick<SessionModuleOptions, 'purge' | 'privacy'> {
   const pick = (flag: string, name: string) => nonEmpty(values[flag], `--${flag}`) ?? (env[name]?.trim() || undefined);
   const options: SessionPurgeOptions = {};
   const retention = pick('audit-retention', 'AUDIT_RETENTION');
@@ -131,7 +140,10 @@ function purgeOptions(
   if (batchSize !== undefined) options.batchSize = numberOf(batchSize, 'batch-size', 'PURGE_BATCH_SIZE');
   const dutyCycle = pick('duty-cycle', 'PURGE_DUTY_CYCLE');
   if (dutyCycle !== undefined) options.dutyCycle = numberOf(dutyCycle, 'duty-cycle', 'PURGE_DUTY_CYCLE');
-  return options;
+  const personal = pick('personal-data-retention', 'PERSONAL_DATA_RETENTION');
+  const privacy =
+    personal === undefined ? {} : { personalDataRetention: personal === 'forever' ? (false as const) : personal };
+  return { purge: options, privacy };
 }
 
 function numberOf(value: string, flag: string, name: string): number {

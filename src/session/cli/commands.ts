@@ -4,7 +4,7 @@ import pg from 'pg';
 import { METRICS_SQL } from '../metrics/metrics.sql.js';
 import { PurgeStore } from '../purge/purge.store.js';
 import { SessionPurgeService, type PurgeResult } from '../purge/session-purge.service.js';
-import { resolveSessionOptions, SessionOptionsError, type SessionPurgeOptions } from '../session.options.js';
+import { resolveSessionOptions, SessionOptionsError, type SessionModuleOptions } from '../session.options.js';
 import { runSessionMigrations } from '../startup/run-migrations.js';
 import { StoreUnavailableError } from '../store/pg-errors.js';
 import { SessionStore } from '../store/session.store.js';
@@ -37,10 +37,15 @@ export async function migrate(url: URL, migrationsTable: string, io: CliOutput):
  * `runOnce()` it claims no scheduled tick). Exit 0 when it ran or was skipped because another
  * instance is purging, 1 when it failed. SIGINT/SIGTERM stop it after the current batch.
  */
-export async function purge(url: URL, options: SessionPurgeOptions, io: CliOutput, json: boolean): Promise<number> {
+export async function purge(
+  url: URL,
+  options: Pick<SessionModuleOptions, 'purge' | 'privacy'>,
+  io: CliOutput,
+  json: boolean,
+): Promise<number> {
   let resolved;
   try {
-    resolved = resolveSessionOptions({ purge: { ...options, enabled: false } });
+    resolved = resolveSessionOptions({ ...options, purge: { ...options.purge, enabled: false } });
   } catch (error) {
     if (error instanceof SessionOptionsError) throw new CliError(error.message, EXIT.usage);
     throw error;
@@ -179,6 +184,7 @@ function auditPartitionNote(result: PurgeResult): string {
     result.auditPartitionsDropped > 0 && `${result.auditPartitionsDropped} audit partitions dropped`,
     result.auditPartitionsCreated > 0 && `${result.auditPartitionsCreated} audit partitions created`,
     result.auditRowsMoved && `${result.auditRowsMoved} audit rows moved out of the default partition`,
+    result.auditRowsCleared > 0 && `personal data cleared from ${result.auditRowsCleared} audit rows`,
   ].filter(Boolean);
   return parts.length > 0 ? ` (${parts.join(', ')})` : '';
 }

@@ -74,6 +74,7 @@ export class PrometheusSessionMetrics extends SessionMetrics implements OnModule
   private readonly rotations: Counter<'reason'>;
   private readonly purgeRows: Counter<'kind'>;
   private readonly purgeRuns: Counter<'result'>;
+  private readonly purgeCleared: Counter;
   private readonly purgeDuration: Histogram;
   private activeSample: { at: number; value: number } | undefined;
   private sampling: Promise<void> | undefined;
@@ -117,6 +118,10 @@ export class PrometheusSessionMetrics extends SessionMetrics implements OnModule
     for (const reason of ['interval', 'manual', 'reauthenticated']) this.rotations.labels(reason).inc(0);
     this.purgeRows = counter('purge_rows_total', 'Rows deleted by the purge (kind: sessions or audit)', ['kind']);
     for (const kind of ['sessions', 'audit']) this.purgeRows.labels(kind).inc(0);
+    this.purgeCleared = counter(
+      'purge_personal_data_cleared_total',
+      'Audit rows whose IP address and user agent the purge cleared (privacy.personalDataRetention)',
+    );
     this.purgeRuns = counter('purge_runs_total', 'Purge runs on this instance, by result (ok, skipped, failed)', [
       'result',
     ]);
@@ -191,6 +196,7 @@ export class PrometheusSessionMetrics extends SessionMetrics implements OnModule
     this.purgeRuns.labels('ok').inc();
     this.purgeRows.labels('sessions').inc(result.sessionsDeleted);
     this.purgeRows.labels('audit').inc(result.auditRowsDeleted);
+    this.purgeCleared.inc(result.auditRowsCleared);
     this.purgeDuration.observe(result.durationMs / 1000);
   }
 

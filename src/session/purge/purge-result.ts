@@ -12,7 +12,12 @@ export interface PurgeResult {
    * were: audit rows reached DEFAULT because no run had made their week's partition in time.
    */
   auditRowsMoved?: number;
-  /** Batches that deleted at least one row; each is its own short transaction. */
+  /**
+   * Audit rows older than `privacy.personalDataRetention` whose IP address, user agent and
+   * personal details the run cleared (they stay, without who they came from).
+   */
+  auditRowsCleared: number;
+  /** Batches that deleted or cleared at least one row; each is its own short transaction. */
   batches: number;
   durationMs: number;
   /**
@@ -45,5 +50,6 @@ export const NOTHING_PURGED = {
   auditRowsDeleted: 0,
   auditPartitionsCreated: 0,
   auditPartitionsDropped: 0,
+  auditRowsCleared: 0,
   batches: 0,
 } as const;

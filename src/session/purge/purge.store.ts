@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import type { Pool, PoolClient } from 'pg';
 import { toAuditRecord, type SessionAuditRecord } from '../audit/audit-record.js';
 import { asStoreError, StoreUnavailableError } from '../store/pg-errors.js';
+import { PRIVACY_SQL } from '../privacy/privacy.sql.js';
 import type { SessionChangeSink } from '../store/session.store.js';
 import type { Statement } from '../store/statement.js';
 import { AuditPartitions } from './audit-partitions.js';
@@ -78,6 +79,12 @@ export class PurgeConnection {
     const [row] = await this.step(EXPIRY_PASSES[pass], [batchSize, withAuditRows, this.notify]);
     if (row.deleted > 0) this.changes?.evictAll();
     return { deleted: row.deleted, auditRows: (row.audit_rows ?? []).map(toAuditRecord) };
+  }
+
+  /** Clears the personal data of one batch of audit rows older than `retentionMs`; how many rows it cleared. */
+  async clearPersonalData(retentionMs: number, batchSize: number): Promise<number> {
+    const [row] = await this.step(PRIVACY_SQL.clearPersonalData, [retentionMs, batchSize]);
+    return row.cleared;
   }
 
   /** True when this connection claimed the tick, false when another instance already had. */

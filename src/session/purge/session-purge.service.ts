@@ -40,6 +40,8 @@ export const SESSION_PURGE_JOB = 'nest-pg-session:purge';
 export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger(SessionPurgeService.name);
   private readonly options: ResolvedPurgeOptions;
+  /** Audit rows older than this lose their personal data; null: never. */
+  private readonly personalDataRetentionMs: number | null;
   private readonly scheduler: SchedulerRegistry;
   private readonly shutdown = new AbortController();
   /** Recorded with each tick this instance claims (session_purge_runs.instance). */
@@ -59,6 +61,7 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
     @Optional() private readonly metrics?: SessionMetrics,
   ) {
     this.options = options.purge;
+    this.personalDataRetentionMs = options.privacy.personalDataRetentionMs;
     this.scheduler = scheduler ?? new SchedulerRegistry();
   }
 
@@ -212,7 +215,8 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
     const done =
       (await this.drain(result, sessions('idle'), (n) => (result.sessionsDeleted += n))) &&
       (await this.drain(result, sessions('absolute'), (n) => (result.sessionsDeleted += n))) &&
-      (auditRetentionMs === null || (await this.expireAudit(partitions, auditRetentionMs, result)));
+      (auditRetentionMs === null || (await this.expireAudit(partitions, auditRetentionMs, result))) &&
+      (await this.clearPersonalData(connection, result));
     if (!done) result.interrupted = true;
     else await connection.purgeOldTicks(PURGE_RUNS_RETENTION_MS);
   }
@@ -227,6 +231,17 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
       result,
       () => partitions.purgeOldDefaultRows(retentionMs, this.options.batchSize),
       (n) => (result.auditRowsDeleted += n),
+    );
+  }
+
+  /** Last, so no row is cleared that the audit retention was about to delete. False when shutdown stopped it. */
+  private async clearPersonalData(connection: PurgeConnection, result: PurgeResult): Promise<boolean> {
+    const retentionMs = this.personalDataRetentionMs;
+    if (retentionMs === null) return true;
+    return this.drain(
+      result,
+      () => connection.clearPersonalData(retentionMs, this.options.batchSize),
+      (n) => (result.auditRowsCleared += n),
     );
   }
 

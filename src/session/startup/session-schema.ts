@@ -20,6 +20,7 @@ export const SESSION_SCHEMA: readonly { readonly migration: string; readonly rel
     migration: 'AddSessionImpersonation1796601600000',
     relations: ['user_sessions.impersonator_id', 'user_sessions.impersonator_session_id'],
   },
+  { migration: 'AddAuditPersonalDataIndex1796688000001', relations: ['session_audit_log_personal_idx'] },
 ];
 
 /**

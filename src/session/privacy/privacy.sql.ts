@@ -1,0 +1,46 @@
+import type { Statement } from '../store/statement.js';
+
+/**
+ * Top-level `details` keys that name an IP address or a user agent: `from`/`to` of `ip_changed`
+ * and `ua_changed` rows (and of a `revoked` row with reason `ua_changed`), `user_agents` of the
+ * aggregated `invalid_token`/`csrf_failed`/`guest_limited` rows. A new key that holds either
+ * belongs here AND in a migration that rebuilds session_audit_log_personal_idx with it.
+ */
+export const PERSONAL_DETAILS_KEYS = ['from', 'to', 'user_agents'] as const;
+
+/**
+ * Rows that still hold personal data, word for word the predicate of session_audit_log_personal_idx
+ * (migration AddAuditPersonalDataIndex1796688000001): the planner uses a partial index only for a
+ * query whose WHERE repeats it. A cleared row leaves that index, so a run with nothing to clear
+ * reads no rows, however large the table.
+ */
+const HOLDS_PERSONAL_DATA = `(ip IS NOT NULL OR user_agent IS NOT NULL OR details ?| ARRAY['from', 'to', 'user_agents'])`;
+
+export const PRIVACY_SQL = {
+  /**
+   * Clears ip, user_agent and the personal details keys of at most $2 audit rows older than $1
+   * ms, oldest first; the event, times, ids and the other details stay, so security statistics
+   * survive. SKIP LOCKED, as the purge's deletes: a row someone is erasing right now waits for
+   * the next batch. Joined on the whole primary key (id, occurred_at), so each row is one index
+   * probe into its own partition. Sent by PurgeConnection.step (its own transaction, SET LOCAL limits, lease).
+   */
+  clearPersonalData: {
+    name: 'clearPersonalData',
+    text: `
+    WITH batch AS (
+      SELECT id, occurred_at FROM session_audit_log
+      WHERE occurred_at < now() - $1 * interval '1 millisecond'
+        AND ${HOLDS_PERSONAL_DATA}
+      ORDER BY occurred_at
+      LIMIT $2
+      FOR UPDATE SKIP LOCKED
+    ), cleared AS (
+      UPDATE session_audit_log a
+      SET ip = NULL, user_agent = NULL, details = a.details - ARRAY['from', 'to', 'user_agents']
+      FROM batch b
+      WHERE a.id = b.id AND a.occurred_at = b.occurred_at
+      RETURNING 1
+    )
+    SELECT count(*)::int AS cleared FROM cleared`,
+  },
+} as const satisfies Record<string, Statement>;
