@@ -135,9 +135,18 @@ describe.each(ADAPTERS)('Prometheus metrics of the demo (%s)', (adapter) => {
       FROM generate_series(1, 4) g`,
       [],
     );
+    // Two audit rows past privacy.personalDataRetention (30 days): their address and user agent go.
+    await sql(
+      `INSERT INTO session_audit_log (event, occurred_at, ip, user_agent)
+      SELECT 'created', now() - interval '40 days', '203.0.113.' || g, 'Old/1.0' FROM generate_series(1, 2) g`,
+      [],
+    );
     const result = await demo.app.get(SessionPurgeService).runOnce();
-    expect(result.sessionsDeleted).toBe(4);
+    expect(result).toMatchObject({ sessionsDeleted: 4, auditRowsCleared: 2 });
     const after = await scrape();
+    expect(
+      sample(after, `${P}purge_personal_data_cleared_total`) - sample(before, `${P}purge_personal_data_cleared_total`),
+    ).toBe(2);
     expect(
       sample(after, `${P}purge_rows_total`, { kind: 'sessions' }) -
         sample(before, `${P}purge_rows_total`, { kind: 'sessions' }),

@@ -234,4 +234,28 @@ describe('nest-pg-session CLI', () => {
       out: expect.stringMatching(/^purged \d+ sessions and 2 audit rows in \d+ ms \(1 audit partitions dropped\)$/),
     });
   });
+
+  it('purge: clears IP addresses and user agents past --personal-data-retention (PERSONAL_DATA_RETENTION), forever keeps them', async () => {
+    await db.pool.query(
+      `INSERT INTO session_audit_log (event, occurred_at, ip, user_agent, details)
+       VALUES ('ip_changed', now() - interval '3 days', '203.0.113.9', 'Agent/1', '{"from": "198.51.100.1", "to": "203.0.113.9"}')`,
+    );
+    const personal = `SELECT ip, user_agent, details FROM session_audit_log WHERE event = 'ip_changed'`;
+    const env = { DATABASE_URL: db.url, AUDIT_RETENTION: 'forever' };
+    expect(await cli(['purge', '--json'], { ...env, PERSONAL_DATA_RETENTION: 'forever' })).toMatchObject({ code: 0 });
+    expect((await db.pool.query(personal)).rows).toEqual([
+      { ip: '203.0.113.9', user_agent: 'Agent/1', details: { from: '198.51.100.1', to: '203.0.113.9' } },
+    ]);
+    const run = await cli(['purge', '--personal-data-retention', '2d'], { ...env, PERSONAL_DATA_RETENTION: '7d' });
+    expect(run).toMatchObject({
+      code: 0,
+      out: expect.stringMatching(
+        /^purged \d+ sessions and 0 audit rows in \d+ ms \(personal data cleared from 1 audit rows\)$/,
+      ),
+    });
+    expect((await db.pool.query(personal)).rows).toEqual([{ ip: null, user_agent: null, details: {} }]);
+    const longer = await cli(['purge', '--audit-retention', '14d', '--personal-data-retention', '30d'], env);
+    expect(longer.code).toBe(2);
+    expect(longer.err).toMatch(/privacy\.personalDataRetention: '30d' must not exceed purge\.auditRetention '14d'/);
+  });
 });

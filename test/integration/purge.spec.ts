@@ -164,7 +164,7 @@ describe('session purge (store level, real Postgres)', () => {
     expect(await count(db.pool, `session_audit_log WHERE details->>'expiry' = 'absolute'`)).toBe(800);
     const line = logs.from('SessionPurgeService', 'log').at(-1)!.message;
     expect(line).toMatch(
-      /^purge run \{"sessionsDeleted":2000,"auditRowsDeleted":0,"auditPartitionsCreated":0,"auditPartitionsDropped":0,"batches":5,"durationMs":\d+\}$/,
+      /^purge run \{"sessionsDeleted":2000,"auditRowsDeleted":0,"auditPartitionsCreated":0,"auditPartitionsDropped":0,"auditRowsCleared":0,"batches":5,"durationMs":\d+\}$/,
     );
   });
 

@@ -19,10 +19,12 @@ const HOLDS_PERSONAL_DATA = `(ip IS NOT NULL OR user_agent IS NOT NULL OR detail
 export const PRIVACY_SQL = {
   /**
    * Clears ip, user_agent and the personal details keys of at most $2 audit rows older than $1
-   * ms, oldest first; the event, times, ids and the other details stay, so security statistics
-   * survive. SKIP LOCKED, as the purge's deletes: a row someone is erasing right now waits for
-   * the next batch. Joined on the whole primary key (id, occurred_at), so each row is one index
-   * probe into its own partition. Sent by PurgeConnection.step (its own transaction, SET LOCAL limits, lease).
+   * ms; the event, times, ids and the other details stay, so security statistics survive. No
+   * ORDER BY: any $2 rows will do (a cleared row leaves the index, so the next batch goes on), and
+   * without one the partitions' index scans stop after $2 rows instead of sorting the whole
+   * backlog on every batch. SKIP LOCKED, as the purge's deletes: a row someone is erasing right
+   * now waits for the next batch. Joined on the whole primary key (id, occurred_at): one probe per
+   * row into its own partition. Sent by PurgeConnection.step (own transaction, SET LOCAL limits, lease).
    */
   clearPersonalData: {
     name: 'clearPersonalData',
@@ -31,7 +33,6 @@ export const PRIVACY_SQL = {
       SELECT id, occurred_at FROM session_audit_log
       WHERE occurred_at < now() - $1 * interval '1 millisecond'
         AND ${HOLDS_PERSONAL_DATA}
-      ORDER BY occurred_at
       LIMIT $2
       FOR UPDATE SKIP LOCKED
     ), cleared AS (
