@@ -23,23 +23,27 @@ export const PRIVACY_SQL = {
    * ORDER BY: any $2 rows will do (a cleared row leaves the index, so the next batch goes on), and
    * without one the partitions' index scans stop after $2 rows instead of sorting the whole
    * backlog on every batch. SKIP LOCKED, as the purge's deletes: a row someone is erasing right
-   * now waits for the next batch. Joined on the whole primary key (id, occurred_at): one probe per
-   * row into its own partition. Sent by PurgeConnection.step (own transaction, SET LOCAL limits, lease).
+   * now waits for the next batch. The UPDATE finds the batch by id (unique across partitions:
+   * one identity) in the primary key's index, and the batch's time bounds prune every partition
+   * it does not span; a join on (id, occurred_at) was planned as a hash join over a sequential
+   * scan of every partition, per batch. Sent by PurgeConnection.step (own transaction, SET LOCAL
+   * limits, lease).
    */
   clearPersonalData: {
     name: 'clearPersonalData',
     text: `
-    WITH batch AS (
+    WITH batch AS MATERIALIZED (
       SELECT id, occurred_at FROM session_audit_log
       WHERE occurred_at < now() - $1 * interval '1 millisecond'
         AND ${HOLDS_PERSONAL_DATA}
       LIMIT $2
       FOR UPDATE SKIP LOCKED
     ), cleared AS (
-      UPDATE session_audit_log a
-      SET ip = NULL, user_agent = NULL, details = a.details - ARRAY['from', 'to', 'user_agents']
-      FROM batch b
-      WHERE a.id = b.id AND a.occurred_at = b.occurred_at
+      UPDATE session_audit_log
+      SET ip = NULL, user_agent = NULL, details = details - ARRAY['from', 'to', 'user_agents']
+      WHERE id = ANY (ARRAY(SELECT id FROM batch))
+        AND occurred_at >= (SELECT min(occurred_at) FROM batch)
+        AND occurred_at <= (SELECT max(occurred_at) FROM batch)
       RETURNING 1
     )
     SELECT count(*)::int AS cleared FROM cleared`,
