@@ -55,6 +55,7 @@ export function loadDemoConfig(env: NodeJS.ProcessEnv, databaseUrl: string): Dem
   Object.assign(session, securityOptions(env, port));
   Object.assign(session, lifetimeOptions(env));
   session.purge = purgeOptions(env);
+  session.privacy = privacyOptions(env);
   session.cache = cacheOptions(env);
   session.metrics = { enabled: onOff(env.SESSION_METRICS, true, 'SESSION_METRICS') }; // GET /metrics, admins only
   // 'off' behind a transaction pooler (PgBouncer pool_mode=transaction): no named prepared statements.
@@ -176,6 +177,13 @@ function duration(value: string | undefined, fallback: number, name: string, min
 function cacheOptions(env: NodeJS.ProcessEnv): SessionCacheOptions {
   const ttl = env.SESSION_CACHE_TTL?.trim();
   return { enabled: onOff(env.SESSION_CACHE?.trim(), true, 'SESSION_CACHE'), ...(ttl ? { ttl } : {}) };
+}
+
+/** PERSONAL_DATA_RETENTION: a duration or 'forever' (privacy.personalDataRetention); the module validates it. */
+export function privacyOptions(env: NodeJS.ProcessEnv): SessionModuleOptions['privacy'] {
+  const retention = env.PERSONAL_DATA_RETENTION?.trim();
+  if (!retention) return {};
+  return { personalDataRetention: retention === 'forever' ? false : retention };
 }
 
 /**

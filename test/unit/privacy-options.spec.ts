@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { loadDemoConfig } from '../../src/demo/demo-config.js';
 import {
   resolveSessionOptions,
   SessionOptionsError,
@@ -60,5 +61,21 @@ describe('privacy.personalDataRetention', () => {
 
   it('rejects a privacy group that is not an object', () => {
     expect(problem({ privacy: 'strict' })).toMatch(/privacy/);
+  });
+});
+
+describe('demo privacy environment', () => {
+  const config = (env: Record<string, string>) => loadDemoConfig(env, 'postgres://x').session;
+
+  it('maps PERSONAL_DATA_RETENTION to privacy.personalDataRetention, forever to false; the module judges it', () => {
+    expect(config({}).privacy).toEqual({});
+    expect(config({ PERSONAL_DATA_RETENTION: '7d' }).privacy).toEqual({ personalDataRetention: '7d' });
+    expect(config({ PERSONAL_DATA_RETENTION: 'forever' }).privacy).toEqual({ personalDataRetention: false });
+    expect(() => resolveSessionOptions(config({ PERSONAL_DATA_RETENTION: 'soon' }))).toThrow(
+      /privacy\.personalDataRetention/,
+    );
+    expect(() => resolveSessionOptions(config({ PERSONAL_DATA_RETENTION: '60d', AUDIT_RETENTION: '14d' }))).toThrow(
+      /must not exceed purge\.auditRetention '14d'/,
+    );
   });
 });
