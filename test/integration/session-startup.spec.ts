@@ -75,7 +75,7 @@ describe('start-up checks', () => {
     expect(failure).toBeInstanceOf(Error);
     const message = (failure as Error).message;
     expect(message).toMatch(
-      /^nest-pg-session: the session tables do not exist in this database \(missing: user_sessions, session_audit_log, session_purge_runs, session_purge_lease, session_audit_log_default, session_retired_tokens, session_module_keys, session_audit_log_inet_idx\)/,
+      /^nest-pg-session: the session tables do not exist in this database \(missing: user_sessions, session_audit_log, session_purge_runs, session_purge_lease, session_audit_log_default, session_retired_tokens, session_module_keys, session_audit_log_inet_idx, session_audit_log_personal_idx\)/,
     );
     for (const hint of HOW_TO) expect(message).toMatch(hint);
   });
