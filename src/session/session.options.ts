@@ -2,6 +2,7 @@ import { validateCronExpression } from 'cron';
 import { SessionAdminOptions } from './admin/admin.options.js';
 import { defaultCsrfCookieName, SessionCsrfOptions } from './csrf/csrf.options.js';
 import { formatDuration, parseDuration, type Duration } from './duration.js';
+import { SessionEncryptionOptions, toKeyObject } from './encryption/encryption.options.js';
 import { SessionGuestOptions } from './guest/guest.options.js';
 import { SessionImpersonationOptions } from './impersonation/impersonation.options.js';
 import { lifetimeProblems, lifetimeProfiles } from './lifetime/lifetime-profiles.js';
@@ -125,6 +126,8 @@ export class SessionModuleOptions {
   @is.Nested(() => SessionSocketOptions) sockets?: SessionSocketOptions;
   /** An admin acting as a user, time-limited and audited (off by default). */
   @is.Nested(() => SessionImpersonationOptions) impersonation?: SessionImpersonationOptions;
+  /** Session data encrypted at rest with AES-256-GCM (off until `keys` are given; docs/encryption.md). */
+  @is.Nested(() => SessionEncryptionOptions) encryption?: SessionEncryptionOptions;
 }
 
 /** Every default, as a user would write it. */
@@ -160,6 +163,7 @@ export const DEFAULTS = {
   clientBinding: { audit: true, rejectOnUserAgentChange: false },
   sockets: { enabled: false, recheckInterval: '10s' },
   impersonation: { enabled: false, maxDuration: '1h' },
+  encryption: { encryptWrites: true, readPlaintext: false }, // on when keys are given
 } as const satisfies Partly<SessionModuleOptions>;
 
 type Partly<T> = { [K in keyof T]?: T[K] extends object | undefined ? Partly<T[K]> : T[K] };
@@ -240,6 +244,12 @@ function resolve(o: Filled<SessionModuleOptions, typeof DEFAULTS>, given: Sessio
     clientBinding: o.clientBinding,
     sockets: { enabled: o.sockets.enabled, recheckIntervalMs: ms(o.sockets.recheckInterval) },
     impersonation: { enabled: o.impersonation.enabled, maxDurationMs: ms(o.impersonation.maxDuration) },
+    // Keys become KeyObjects at once: they print as `SecretKeyObject`, never as their bytes.
+    encryption: o.encryption.keys && {
+      keys: o.encryption.keys.map(({ id, key }) => ({ id, key: toKeyObject(key) })),
+      encryptWrites: o.encryption.encryptWrites,
+      readPlaintext: o.encryption.readPlaintext,
+    },
   };
 }
 
@@ -310,6 +320,10 @@ const RULES: Rule[] = [
   },
   // A cache whose own instance stays silent would let the others serve its changes stale.
   (o) => o.cache.enabled && !o.cache.notify && 'cache.notify: cannot be false while cache.enabled is true',
+  (o, _show, given) =>
+    !o.encryption &&
+    (given('encryption.encryptWrites') || given('encryption.readPlaintext')) &&
+    'encryption.keys: must be given (at least one key) for encryptWrites or readPlaintext to mean anything',
   (o) =>
     o.admin.enabled &&
     typeof o.admin.authorize !== 'function' &&

@@ -23,7 +23,16 @@ export type AuditEvent = (typeof AUDIT_EVENTS)[number];
 
 /** Why a session was revoked (`details.reason` of a `revoked` row). */
 export type RevokeReason =
-  'user' | 'admin' | 'revoke_others' | 'password_change' | 'limit_evicted' | 'fixation' | 'token_reuse' | 'ua_changed';
+  | 'user'
+  | 'admin'
+  | 'revoke_others'
+  | 'password_change'
+  | 'limit_evicted'
+  | 'fixation'
+  | 'token_reuse'
+  | 'ua_changed'
+  /** A value of its data failed decryption (encryption/data-at-rest.ts). */
+  | 'data_unreadable';
 
 /** Who did it and from where; stored with the event. */
 export interface AuditContext {
