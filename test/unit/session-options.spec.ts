@@ -158,6 +158,7 @@ describe('resolveSessionOptions defaults', () => {
     clientBinding: { audit: true, rejectOnUserAgentChange: false },
     sockets: { enabled: false, recheckIntervalMs: 10_000 },
     impersonation: { enabled: false, maxDurationMs: 60 * MINUTE },
+    encryption: undefined,
   };
 
   it('fill in NIST AAL2 timeouts and a __Host- cookie when nothing is given', () => {
