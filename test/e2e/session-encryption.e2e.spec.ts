@@ -122,7 +122,7 @@ describe.each(ADAPTERS)('session data encrypted at rest in the demo (%s)', (adap
       { reason: 'data_unreadable', dataKey: 'cart', cause: 'failed_authentication' },
     ]);
     const warned = logs.from('SessionEncryption', 'warn').map((e) => e.message);
-    expect(warned).toEqual([expect.stringContaining(`session ${id}: the value of data key 'cart' is unreadable`)]);
+    expect(warned).toEqual([expect.stringContaining(`session ${id}: the value of data key "cart" is unreadable`)]);
     expect(JSON.stringify(logs.entries)).not.toContain(item);
     expect(JSON.stringify(logs.entries)).not.toContain(KEY_OLD);
   });

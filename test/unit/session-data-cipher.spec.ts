@@ -19,7 +19,7 @@ function refusal(cipher: SessionDataCipher, sessionId: string, name: string, val
     return 'opened';
   } catch (error) {
     expect(error).toBeInstanceOf(SessionDataUnreadableError);
-    expect((error as Error).message).not.toContain(JSON.stringify(value)); // never the value
+    if (typeof value === 'string') expect((error as Error).message).not.toContain(value); // never the value
     return (error as SessionDataUnreadableError).reason;
   }
 }
@@ -101,6 +101,20 @@ describe('SessionDataCipher: one AES-256-GCM envelope per top-level value', () =
     expect(plainWrites.seal(SESSION, DATA)).toEqual(DATA);
     // ... and it still decrypts what was encrypted before.
     expect(plainWrites.open(SESSION, { ...cipher.seal(SESSION, { a: 1 }), b: 2 })).toEqual({ a: 1, b: 2 });
+  });
+
+  it('names a refused data key escaped and cut, so a key name cannot forge a log line', () => {
+    const name = `cart\n[Nest] 1 - LOG forged ${'x'.repeat(100)}`;
+    const error = (() => {
+      try {
+        cipher.openValue(SESSION, name, 'plain');
+      } catch (caught) {
+        return caught as Error;
+      }
+    })();
+    expect(error?.message).toContain('"cart\\u000a[Nest] 1 - LOG forged');
+    expect(error?.message).not.toContain('\n');
+    expect(error?.message).not.toContain('x'.repeat(80));
   });
 
   it('holdsEnvelope spots an envelope but not an ordinary string such as a version number', () => {

@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import { printable } from '../printable.js';
 import type { SessionLookup } from '../store/session-row.js';
 import { holdsEnvelope, SessionDataUnreadableError, type SessionDataCipher } from './session-data-cipher.js';
 
@@ -18,7 +19,7 @@ export class SessionDataEncryptedError extends Error {
   override name = 'SessionDataEncryptedError';
   constructor(sessionId: string, dataKey: string) {
     super(
-      `session ${sessionId} holds encrypted data (data key '${dataKey.slice(0, 64)}') but the encryption option has no keys: ` +
+      `session ${sessionId} holds encrypted data (data key ${printable(dataKey, 64)}) but the encryption option has no keys: ` +
         'configure encryption.keys again (encryptWrites: false stops encrypting new values); see docs/encryption.md',
     );
   }

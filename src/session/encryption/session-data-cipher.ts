@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes, type KeyObject } from 'node:crypto';
+import { printable } from '../printable.js';
 
 // One envelope per top-level value: `v1.<keyId>.<iv>.<ciphertext+tag>`, base64url. A value is a
 // jsonb string on its own, so `data || patch` still merges per key in one statement.
@@ -25,7 +26,7 @@ export class SessionDataUnreadableError extends Error {
     readonly dataKey: string,
     readonly reason: UnreadableCause,
   ) {
-    super(`session ${sessionId}: the value of data key '${dataKey.slice(0, 64)}' is unreadable (${reason})`);
+    super(`session ${sessionId}: the value of data key ${printable(dataKey, 64)} is unreadable (${reason})`);
   }
 }
 
