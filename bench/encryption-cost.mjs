@@ -7,6 +7,7 @@
 // on/off ratios.
 //
 //   npm run build && DATABASE_URL=postgres://... N=5000 node bench/encryption-cost.mjs
+//   SAME=1 ...   both apps without encryption, on plain rows: the method's own spread
 import 'reflect-metadata';
 import { createSecretKey, randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
@@ -53,7 +54,8 @@ await pool.query('UPDATE user_sessions SET data = $1', [JSON.stringify(DATA)]);
 const { rows } = await pool.query('SELECT id FROM user_sessions WHERE token_hash = ANY($1)', [
   Array.from({ length: 1000 }, (_, k) => hashOf(tokenOf(1001 + k))),
 ]);
-for (const { id } of rows)
+const SAME = Boolean(process.env.SAME);
+for (const { id } of SAME ? [] : rows)
   await pool.query('UPDATE user_sessions SET data = $2 WHERE id = $1', [id, JSON.stringify(cipher.seal(id, DATA))]);
 await pool.query('VACUUM ANALYZE user_sessions');
 const [{ bytes_plain, bytes_sealed }] = (
@@ -114,7 +116,10 @@ async function startApp(label, encryption) {
   await fastify.ready();
   return { label, app, fastify, first: encryption ? 1001 : 1 };
 }
-const apps = [await startApp('off', undefined), await startApp('on', { keys: [{ id: KEY.id, key: KEY.key }] })];
+const apps = [
+  await startApp('off', undefined),
+  SAME ? { ...(await startApp('off2', undefined)), first: 1001 } : await startApp('on', { keys: [KEY] }),
+];
 
 async function timed(app, path, i) {
   const started = performance.now();

@@ -21,7 +21,7 @@ export const AUDIT_EVENTS = [
 ] as const;
 export type AuditEvent = (typeof AUDIT_EVENTS)[number];
 
-/** Why a session was revoked (`details.reason` of a `revoked` row). */
+/** Why a session was revoked (`details.reason` of a `revoked` row); `data_unreadable`: a value of its data failed decryption. */
 export type RevokeReason =
   | 'user'
   | 'admin'
@@ -31,7 +31,6 @@ export type RevokeReason =
   | 'fixation'
   | 'token_reuse'
   | 'ua_changed'
-  /** A value of its data failed decryption (encryption/data-at-rest.ts). */
   | 'data_unreadable';
 
 /** Who did it and from where; stored with the event. */
