@@ -66,6 +66,8 @@ export function loadDemoConfig(env: NodeJS.ProcessEnv, databaseUrl: string): Dem
   session.impersonation = { enabled: onOff(env.SESSION_IMPERSONATION, true, 'SESSION_IMPERSONATION') };
   if (present(env.SESSION_IMPERSONATION_MAX_DURATION))
     session.impersonation.maxDuration = env.SESSION_IMPERSONATION_MAX_DURATION;
+  const encryption = encryptionOptions(env.SESSION_ENCRYPTION_KEYS);
+  if (encryption) session.encryption = encryption;
   return {
     databaseUrl,
     port,
@@ -139,6 +141,21 @@ function onOff(value: string | undefined, fallback: boolean, name: string): bool
   if (!present(value)) return fallback;
   if (value !== 'on' && value !== 'off') throw new DemoConfigError(`${name} must be 'on' or 'off', got '${value}'`);
   return value === 'on';
+}
+
+/**
+ * SESSION_ENCRYPTION_KEYS: `id:base64key` pairs separated by commas, newest first (the first
+ * encrypts, all decrypt), e.g. `2026-12:$(openssl rand -base64 32)`. The module validates each
+ * key without printing it. Unset: data is stored in plain JSON.
+ */
+function encryptionOptions(value: string | undefined): SessionModuleOptions['encryption'] {
+  if (!present(value?.trim())) return undefined;
+  const keys = value!.split(',').map((pair, i) => {
+    const at = pair.indexOf(':');
+    if (at < 0) throw new DemoConfigError(`SESSION_ENCRYPTION_KEYS: entry ${i + 1} must be id:base64key`);
+    return { id: pair.slice(0, at).trim(), key: pair.slice(at + 1).trim() };
+  });
+  return { keys };
 }
 
 function present(value: string | undefined): value is string {

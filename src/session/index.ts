@@ -37,6 +37,7 @@ export { SessionService, type CreateSessionInput, type CreatedSession } from './
 export type { ImpersonateInput, IssuedSession } from './impersonation/session-impersonation.js';
 export type { SessionImpersonationOptions } from './impersonation/impersonation.options.js';
 export type { SessionPrivacyOptions } from './privacy/privacy.options.js';
+export type { SessionEncryptionOptions, SessionEncryptionKey } from './encryption/encryption.options.js';
 export { sessionOf, type ActiveSession, type ActiveGuestSession, type SessionFailureReason } from './active-session.js';
 export type { SessionData, DefaultSessionData, SessionDataView, SessionDataPatch } from './session-data.types.js';
 export type { SessionSummary } from './store/session-row.js';

@@ -53,6 +53,7 @@ import {
 } from './startup/session-data-source.js';
 import { UserSessionEntity } from './store/session.entity.js';
 import { SessionStore } from './store/session.store.js';
+import { SessionDataCipher } from './encryption/session-data-cipher.js';
 import { BearerTransport } from './transport/bearer.transport.js';
 import { CookieTransport } from './transport/cookie.transport.js';
 import type { SessionTransport } from './transport/session-transport.js';
@@ -164,6 +165,7 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
           metrics: metrics.enabled ? metrics : undefined,
           notify: o.cache.notify,
           preparedStatements: o.preparedStatements,
+          cipher: o.encryption && new SessionDataCipher(o.encryption.keys, o.encryption),
         }),
       inject: [SESSION_DATA_SOURCE, SessionEvents, SessionCache, SessionMetrics, SESSION_OPTIONS],
     },

@@ -2,6 +2,7 @@ import { validateCronExpression } from 'cron';
 import { SessionAdminOptions } from './admin/admin.options.js';
 import { defaultCsrfCookieName, SessionCsrfOptions } from './csrf/csrf.options.js';
 import { formatDuration, parseDuration, type Duration } from './duration.js';
+import { SessionEncryptionOptions, toKeyObject } from './encryption/encryption.options.js';
 import { SessionGuestOptions } from './guest/guest.options.js';
 import { SessionImpersonationOptions } from './impersonation/impersonation.options.js';
 import { lifetimeProblems, lifetimeProfiles } from './lifetime/lifetime-profiles.js';
@@ -128,6 +129,8 @@ export class SessionModuleOptions {
   @is.Nested(() => SessionImpersonationOptions) impersonation?: SessionImpersonationOptions;
   /** Data minimisation: when the purge clears IP addresses and user agents from audit rows. */
   @is.Nested(() => SessionPrivacyOptions) privacy?: SessionPrivacyOptions;
+  /** Session data encrypted at rest with AES-256-GCM (off until `keys` are given; docs/encryption.md). */
+  @is.Nested(() => SessionEncryptionOptions) encryption?: SessionEncryptionOptions;
 }
 
 /** Every default, as a user would write it. */
@@ -164,6 +167,7 @@ export const DEFAULTS = {
   sockets: { enabled: false, recheckInterval: '10s' },
   impersonation: { enabled: false, maxDuration: '1h' },
   privacy: { personalDataRetention: '30d' }, // at most: purge.auditRetention when that is shorter
+  encryption: { encryptWrites: true, readPlaintext: false }, // on when keys are given
 } as const satisfies Partly<SessionModuleOptions>;
 
 type Partly<T> = { [K in keyof T]?: T[K] extends object | undefined ? Partly<T[K]> : T[K] };
@@ -245,6 +249,12 @@ function resolve(o: Filled<SessionModuleOptions, typeof DEFAULTS>, given: Sessio
     sockets: { enabled: o.sockets.enabled, recheckIntervalMs: ms(o.sockets.recheckInterval) },
     impersonation: { enabled: o.impersonation.enabled, maxDurationMs: ms(o.impersonation.maxDuration) },
     privacy: { personalDataRetentionMs: personalDataRetentionMs(o, given) },
+    // Keys become KeyObjects at once: they print as `SecretKeyObject`, never as their bytes.
+    encryption: o.encryption.keys && {
+      keys: o.encryption.keys.map(({ id, key }) => ({ id, key: toKeyObject(key) })),
+      encryptWrites: o.encryption.encryptWrites,
+      readPlaintext: o.encryption.readPlaintext,
+    },
   };
 }
 
@@ -332,6 +342,10 @@ const RULES: Rule[] = [
     o.privacy.personalDataRetentionMs > o.purge.auditRetentionMs &&
     `privacy.personalDataRetention: ${show('privacy.personalDataRetention')} must not exceed purge.auditRetention ` +
       `${show('purge.auditRetention')} (audit rows are deleted then), or be false`,
+  (o, _show, given) =>
+    !o.encryption &&
+    (given('encryption.encryptWrites') || given('encryption.readPlaintext')) &&
+    'encryption.keys: must be given (at least one key) for encryptWrites or readPlaintext to mean anything',
   (o) =>
     o.admin.enabled &&
     typeof o.admin.authorize !== 'function' &&

@@ -23,6 +23,7 @@ import {
 import { chosenProfile } from './lifetime/lifetime-profiles.js';
 import { profileOf, type LifetimeProfile } from './lifetime/lifetime.options.js';
 import { mayCreateGuest } from './request-state.js';
+import { SessionDataTooLargeError } from './encryption/data-at-rest.js';
 import { assertStorableData } from './session-data.js';
 import type { DefaultSessionData, SessionDataPatch } from './session-data.types.js';
 import { auditContext, SessionValidator } from './session-validator.js';
@@ -154,8 +155,10 @@ export class SessionService {
         userAgent: context.userAgent ?? null,
         limit: this.options.sessionLimit,
         carryGuest,
+        maxDataBytes: userId === null ? this.options.guests.maxDataBytes : this.options.maxDataBytes,
       })
       .catch((error: unknown) => {
+        if (error instanceof SessionDataTooLargeError) throw new PayloadTooLargeException(error.message);
         if (error instanceof SessionLimitExceededError) {
           throw new ConflictException({
             statusCode: 409,

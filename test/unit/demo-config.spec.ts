@@ -49,3 +49,25 @@ describe('demo configuration: SESSION_PREPARED_STATEMENTS', () => {
     );
   });
 });
+
+describe('demo configuration: SESSION_ENCRYPTION_KEYS', () => {
+  const load = (env: Record<string, string>) => loadDemoConfig(env, 'postgres://x');
+  const [a, b] = ['A'.repeat(43) + '=', 'B'.repeat(43) + '='];
+
+  it('is off when unset; id:key pairs, newest first, become encryption.keys', () => {
+    expect(load({}).session.encryption).toBeUndefined();
+    expect(load({ SESSION_ENCRYPTION_KEYS: `2026-12:${a}, 2026-06:${b}` }).session.encryption).toEqual({
+      keys: [
+        { id: '2026-12', key: a },
+        { id: '2026-06', key: b },
+      ],
+    });
+  });
+
+  it('refuses an entry without an id, naming the entry and not the key', () => {
+    const load2 = () => load({ SESSION_ENCRYPTION_KEYS: `2026-12:${a},${b}` });
+    expect(load2).toThrow(DemoConfigError);
+    expect(load2).toThrow('SESSION_ENCRYPTION_KEYS: entry 2 must be id:base64key');
+    expect(() => load2()).not.toThrow(b);
+  });
+});

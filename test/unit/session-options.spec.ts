@@ -159,6 +159,7 @@ describe('resolveSessionOptions defaults', () => {
     sockets: { enabled: false, recheckIntervalMs: 10_000 },
     impersonation: { enabled: false, maxDurationMs: 60 * MINUTE },
     privacy: { personalDataRetentionMs: 30 * 24 * HOUR },
+    encryption: undefined,
   };
 
   it('fill in NIST AAL2 timeouts and a __Host- cookie when nothing is given', () => {

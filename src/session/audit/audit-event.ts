@@ -21,9 +21,17 @@ export const AUDIT_EVENTS = [
 ] as const;
 export type AuditEvent = (typeof AUDIT_EVENTS)[number];
 
-/** Why a session was revoked (`details.reason` of a `revoked` row). */
+/** Why a session was revoked (`details.reason` of a `revoked` row); `data_unreadable`: a value of its data failed decryption. */
 export type RevokeReason =
-  'user' | 'admin' | 'revoke_others' | 'password_change' | 'limit_evicted' | 'fixation' | 'token_reuse' | 'ua_changed';
+  | 'user'
+  | 'admin'
+  | 'revoke_others'
+  | 'password_change'
+  | 'limit_evicted'
+  | 'fixation'
+  | 'token_reuse'
+  | 'ua_changed'
+  | 'data_unreadable';
 
 /** Who did it and from where; stored with the event. */
 export interface AuditContext {

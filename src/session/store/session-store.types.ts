@@ -18,6 +18,8 @@ export interface CreateSessionParams {
    * (in place of `data`), worked out while the guest row is locked. May throw to refuse the login.
    */
   carryGuest?: (guestData: Record<string, unknown>) => Record<string, unknown>;
+  /** With encryption on: the bound of the data as stored (sealed), checked before the insert. */
+  maxDataBytes?: number;
   /** Per-user cap on live sessions; the user's logins are serialised while it is checked. */
   limit?: { maxSessionsPerUser: number; policy: 'evict-oldest' | 'reject' };
 }

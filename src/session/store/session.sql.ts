@@ -113,7 +113,8 @@ export const SESSION_SQL = {
   },
 
   /**
-   * New session ($3 NULL: a guest's, audited `guest_created`), of lifetime profile $10; a token
+   * New session $11 (its id chosen by the caller, who sealed its data to it; $3 NULL: a guest's,
+   * audited `guest_created`), of lifetime profile $10; a token
    * the request already carried ($1) is revoked in the same statement (fixation). When that
    * token was a guest's, its end is audited `guest_upgraded` with both session ids instead
    * (the caller carried its data over in $4). With $9 (a per-user limit, evict-oldest), the
@@ -149,8 +150,8 @@ export const SESSION_SQL = {
       SELECT 'revoked', id, user_id, $3, $7, $8, '{"reason":"limit_evicted"}'::jsonb FROM evicted
       RETURNING id::text AS id, occurred_at, event, session_id, user_id, actor_id, ip, user_agent, details
     ), ${endingImpersonationsOf('SELECT id FROM replaced UNION ALL SELECT id FROM evicted', '$7', '$8')}, created AS (
-      INSERT INTO user_sessions (token_hash, user_id, data, idle_expires_at, absolute_expires_at, ip, user_agent, lifetime)
-      VALUES ($2, $3, $4::jsonb, now() + $5 * interval '1 millisecond', now() + $6 * interval '1 millisecond', $7, $8, $10)
+      INSERT INTO user_sessions (id, token_hash, user_id, data, idle_expires_at, absolute_expires_at, ip, user_agent, lifetime)
+      VALUES ($11::uuid, $2, $3, $4::jsonb, now() + $5 * interval '1 millisecond', now() + $6 * interval '1 millisecond', $7, $8, $10)
       RETURNING id, user_id, data, created_at, last_seen_at, authenticated_at, idle_expires_at,
                 absolute_expires_at, rotated_at, revoked_at, ip, user_agent, version, lifetime, impersonator_id,
                 impersonator_session_id, now() AS db_now
@@ -175,7 +176,7 @@ export const SESSION_SQL = {
       (SELECT coalesce(json_agg(n.id), '[]'::json)
        FROM (SELECT id, pg_notify('nest_pg_session', id::text)
              FROM (SELECT id FROM replaced UNION SELECT id FROM evicted UNION SELECT id FROM impersonations_ended) ids
-             WHERE $11::boolean) n) AS notified_ids
+             WHERE $12::boolean) n) AS notified_ids
     FROM created`,
   },
 
@@ -348,7 +349,7 @@ export const SESSION_SQL = {
   lockGuestByToken: {
     name: 'lockGuestByToken',
     text: `
-    SELECT data FROM user_sessions
+    SELECT id, data FROM user_sessions
     WHERE (token_hash = $1 OR previous_token_hash = $1) AND user_id IS NULL
       AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()
     LIMIT 1

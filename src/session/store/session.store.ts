@@ -1,7 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import type { Pool, PoolClient, QueryResultRow } from 'pg';
 import type { AuditContext, RevokeReason } from '../audit/audit-event.js';
 import { toAuditRecord } from '../audit/audit-record.js';
 import type { AuditEventSink } from '../audit/session-events.js';
+import { DataAtRest } from '../encryption/data-at-rest.js';
+import type { SessionDataCipher } from '../encryption/session-data-cipher.js';
 import type { SessionMetrics } from '../metrics/session-metrics.js';
 import { DEFAULTS } from '../session.options.js';
 import { queryWithin } from './bounded-wait.js';
@@ -51,6 +54,8 @@ export interface SessionStoreOptions {
   notify?: boolean;
   /** Name the hot-path statements (server-side prepared); false behind a transaction pooler. Default: the option's. */
   preparedStatements?: boolean;
+  /** Encrypts each value of `data` at rest (the `encryption` option); absent: data is stored as given. */
+  cipher?: SessionDataCipher;
 }
 
 /**
@@ -83,6 +88,8 @@ export class SessionStore {
   private readonly metrics?: SessionMetrics;
   private readonly notify: boolean;
   private readonly preparedStatements: boolean;
+  /** Seals data on its way in, opens it on its way out (encryption/data-at-rest.ts). */
+  readonly dataAtRest: DataAtRest;
 
   constructor(
     private readonly pool: Pool,
@@ -94,11 +101,14 @@ export class SessionStore {
     this.metrics = options.metrics;
     this.notify = options.notify ?? true;
     this.preparedStatements = options.preparedStatements ?? DEFAULTS.preparedStatements;
+    this.dataAtRest = new DataAtRest(options.cipher, (id, details) =>
+      this.revoke(id, 'data_unreadable', {}, { details }),
+    );
   }
 
   async lookupByTokenHash(tokenHash: Buffer): Promise<SessionLookup | undefined> {
     const [row] = await this.run(SQL.lookupByTokenHash, [tokenHash]);
-    return row && toSessionLookup(row, row.is_current_token);
+    return row && this.dataAtRest.openLookup(toSessionLookup(row, row.is_current_token));
   }
 
   /** The session a token was once issued to, when it is one of its newest RETIRED_TOKENS_KEPT retired tokens. */
@@ -120,17 +130,21 @@ export class SessionStore {
 
   async create(p: CreateSessionParams): Promise<SessionLookup> {
     const evictBeyond = p.limit?.policy === 'evict-oldest' ? p.limit.maxSessionsPerUser : null;
+    // The id is chosen here, so the data can be sealed to it before the insert.
+    const id = randomUUID();
+    let data = p.data;
     const values = [
       p.replacesTokenHash,
       p.tokenHash,
       p.userId,
-      JSON.stringify(p.data),
+      this.dataAtRest.sealed(id, data, p.maxDataBytes),
       p.idleTimeoutMs,
       p.absoluteTimeoutMs,
       p.ip,
       p.userAgent,
       evictBeyond,
       p.lifetime ?? (p.userId === null ? 'guest' : 'default'),
+      id,
       this.notify,
     ];
     const limit = p.userId === null ? undefined : p.limit;
@@ -151,12 +165,15 @@ export class SessionStore {
             }
             if (carryGuest) {
               const [guest] = await run(SQL.lockGuestByToken, [p.replacesTokenHash]);
-              if (guest) values[3] = JSON.stringify(carryGuest(guest.data));
+              if (guest) {
+                data = carryGuest(this.dataAtRest.openCarried(guest.id, guest.data));
+                values[3] = this.dataAtRest.sealed(id, data, p.maxDataBytes);
+              }
             }
             return run(SQL.create, values);
           });
     this.committed(row);
-    return toSessionLookup(row, true);
+    return this.dataAtRest.withPlain(toSessionLookup(row, true), data);
   }
 
   /** undefined when another request rotated (or revoked) the session first. */
@@ -177,7 +194,7 @@ export class SessionStore {
     if (!row) return undefined;
     this.committed(row);
     this.metrics?.rotation(p.reason);
-    return toSessionLookup(row, true);
+    return this.dataAtRest.openOrRevoke(toSessionLookup(row, true));
   }
 
   /** Deletes the row and records `event`; false when it was already gone. */
@@ -284,7 +301,8 @@ export class SessionStore {
     ]);
     this.committed(row);
     if (row.id !== null) this.metrics?.rotation('manual');
-    return { ended: row.ended, returnedTo: row.id === null ? undefined : toSessionLookup(row, true) };
+    const returnedTo = row.id === null ? undefined : await this.dataAtRest.openOrRevoke(toSessionLookup(row, true));
+    return { ended: row.ended, returnedTo };
   }
 
   async listForUser(userId: string, currentId?: string): Promise<SessionSummary[]> {
@@ -319,15 +337,16 @@ export class SessionStore {
   async findLiveById(id: string): Promise<SessionRow | undefined> {
     if (!isSessionId(id)) return undefined;
     const [row] = await this.run(SQL.findLiveById, [id]);
-    return row && toSessionRow(row);
+    return row && this.dataAtRest.openOrRevoke(toSessionRow(row));
   }
 
   /** `patch` must already be serialisable JSON that Postgres accepts (the service checks). */
   async patchData(id: string, patch: Record<string, unknown>, maxBytes: number): Promise<PatchResult> {
-    const [row] = await this.run(SQL.patchData, [id, JSON.stringify(patch), maxBytes, this.notify]);
+    const [row] = await this.run(SQL.patchData, [id, this.dataAtRest.sealed(id, patch), maxBytes, this.notify]);
     if (row) {
       this.committed(row);
-      return { ok: true, data: row.data };
+      const merged = await this.dataAtRest.openOrRevoke({ id, data: row.data as Record<string, unknown> });
+      return merged ? { ok: true, data: merged.data } : { ok: false, reason: 'not_found' };
     }
     const live = await this.findLiveById(id);
     return { ok: false, reason: live ? 'too_large' : 'not_found' };

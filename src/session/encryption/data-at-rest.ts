@@ -1,0 +1,118 @@
+import { Logger } from '@nestjs/common';
+import { printable } from '../printable.js';
+import type { SessionLookup } from '../store/session-row.js';
+import { holdsEnvelope, SessionDataUnreadableError, type SessionDataCipher } from './session-data-cipher.js';
+
+/** Sealed data over the stored bound (maxDataBytes bounds data as stored: docs/encryption.md). */
+export class SessionDataTooLargeError extends Error {
+  override name = 'SessionDataTooLargeError';
+  constructor(
+    readonly bytes: number,
+    readonly maxBytes: number,
+  ) {
+    super(`session data of ${bytes} bytes once encrypted exceeds the ${maxBytes}-byte limit`);
+  }
+}
+
+/** Encrypted data read without keys: serving the envelopes as strings would hand the app garbage. */
+export class SessionDataEncryptedError extends Error {
+  override name = 'SessionDataEncryptedError';
+  constructor(sessionId: string, dataKey: string) {
+    super(
+      `session ${sessionId} holds encrypted data (data key ${printable(dataKey, 64)}) but the encryption option has no keys: ` +
+        'configure encryption.keys again (encryptWrites: false stops encrypting new values); see docs/encryption.md',
+    );
+  }
+}
+
+/** A row of user_sessions as far as its data is concerned. */
+interface WithData {
+  id: string;
+  data: Record<string, unknown>;
+}
+
+/**
+ * Where session data crosses the store's boundary: sealed on its way into a statement, opened on
+ * its way out of one. Plaintext exists only in the process; a value that does not open revokes its
+ * session (audited `revoked`, reason `data_unreadable`, with the data key's name and why, never the
+ * value), and the request that read it is told 'revoked'.
+ */
+export class DataAtRest {
+  private readonly logger = new Logger('SessionEncryption');
+
+  constructor(
+    private readonly cipher: SessionDataCipher | undefined,
+    private readonly revoke: (sessionId: string, details: Record<string, unknown>) => Promise<unknown>,
+  ) {}
+
+  get encrypting(): boolean {
+    return this.cipher !== undefined;
+  }
+
+  /** The JSON text to store for session `id`; with encryption on, refused beyond `maxBytes` once sealed. */
+  sealed(id: string, data: Record<string, unknown>, maxBytes?: number): string {
+    if (!this.cipher) return JSON.stringify(data);
+    const text = JSON.stringify(this.cipher.seal(id, data));
+    const bytes = Buffer.byteLength(text, 'utf8');
+    if (maxBytes !== undefined && bytes > maxBytes) throw new SessionDataTooLargeError(bytes, maxBytes);
+    return text;
+  }
+
+  /**
+   * The row with its data in plain: the one function every read of `user_sessions.data` goes
+   * through. Throws SessionDataUnreadableError for a value that does not open, and
+   * SessionDataEncryptedError for encrypted data while no keys are configured.
+   */
+  open<T extends WithData>(row: T): T {
+    if (!this.cipher) {
+      const name = holdsEnvelope(row.data);
+      if (name !== undefined) throw new SessionDataEncryptedError(row.id, name);
+      return row;
+    }
+    return { ...row, data: this.cipher.open(row.id, row.data) };
+  }
+
+  /** open(), or, for data that does not open, the session revoked and undefined. */
+  async openOrRevoke<T extends WithData>(row: T): Promise<T | undefined> {
+    try {
+      return this.open(row);
+    } catch (error) {
+      await this.refuse(error);
+      return undefined;
+    }
+  }
+
+  /** The hot path's open(): synchronous when the data opens; otherwise the row as revoked, with no data. */
+  openLookup(row: SessionLookup): SessionLookup | Promise<SessionLookup> {
+    try {
+      return this.open(row);
+    } catch (error) {
+      return this.refuse(error).then(() => ({ ...row, data: {}, revokedAt: row.revokedAt ?? row.dbNow }));
+    }
+  }
+
+  /**
+   * A guest's data at its login, read under the guest row's lock: unreadable data is not carried
+   * (the insert revokes the guest anyway; revoking here would wait on that very lock).
+   */
+  openCarried(guestId: string, data: Record<string, unknown>): Record<string, unknown> {
+    try {
+      return this.open({ id: guestId, data }).data;
+    } catch (error) {
+      if (!(error instanceof SessionDataUnreadableError)) throw error;
+      this.logger.warn(`${error.message}: not carried into the new session`);
+      return {};
+    }
+  }
+
+  /** The same data as a freshly written row's, in plain (the caller sealed it). */
+  withPlain<T extends WithData>(row: T, data: Record<string, unknown>): T {
+    return this.cipher ? { ...row, data } : row;
+  }
+
+  private async refuse(error: unknown): Promise<void> {
+    if (!(error instanceof SessionDataUnreadableError)) throw error;
+    this.logger.warn(`${error.message}: session revoked`);
+    await this.revoke(error.sessionId, { dataKey: error.dataKey.slice(0, 64), cause: error.reason });
+  }
+}
