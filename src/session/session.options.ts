@@ -10,6 +10,7 @@ import { SessionMetricsOptions } from './metrics/metrics.options.js';
 import * as is from './option-schema.js';
 import { SessionOptionsError } from './option-schema.js';
 import * as security from './security/security.options.js';
+import { SessionSecondFactorOptions } from './second-factor/second-factor.options.js';
 import { SessionSocketOptions } from './socket/socket.options.js';
 
 export { SessionOptionsError };
@@ -125,6 +126,8 @@ export class SessionModuleOptions {
   @is.Nested(() => SessionSocketOptions) sockets?: SessionSocketOptions;
   /** An admin acting as a user, time-limited and audited (off by default). */
   @is.Nested(() => SessionImpersonationOptions) impersonation?: SessionImpersonationOptions;
+  /** Sessions waiting for a second factor: their lifetime and attempts. */
+  @is.Nested(() => SessionSecondFactorOptions) secondFactor?: SessionSecondFactorOptions;
 }
 
 /** Every default, as a user would write it. */
@@ -160,6 +163,7 @@ export const DEFAULTS = {
   clientBinding: { audit: true, rejectOnUserAgentChange: false },
   sockets: { enabled: false, recheckInterval: '10s' },
   impersonation: { enabled: false, maxDuration: '1h' },
+  secondFactor: { pendingTimeout: '5m', maxAttempts: 5 },
 } as const satisfies Partly<SessionModuleOptions>;
 
 type Partly<T> = { [K in keyof T]?: T[K] extends object | undefined ? Partly<T[K]> : T[K] };
@@ -240,6 +244,7 @@ function resolve(o: Filled<SessionModuleOptions, typeof DEFAULTS>, given: Sessio
     clientBinding: o.clientBinding,
     sockets: { enabled: o.sockets.enabled, recheckIntervalMs: ms(o.sockets.recheckInterval) },
     impersonation: { enabled: o.impersonation.enabled, maxDurationMs: ms(o.impersonation.maxDuration) },
+    secondFactor: { pendingTimeoutMs: ms(o.secondFactor.pendingTimeout), maxAttempts: o.secondFactor.maxAttempts },
   };
 }
 

@@ -22,6 +22,8 @@ export interface SessionRow {
   impersonatorId: string | null;
   /** An impersonation session: the admin's own session, to return to; null otherwise. */
   impersonatorSessionId: string | null;
+  /** Waiting for its second factor (`create(..., { pendingSecondFactor: true })`). */
+  secondFactorPending: boolean;
 }
 
 /** A lookup result: the row, which token generation matched, and the database's clock. */
@@ -70,6 +72,7 @@ export function toSessionLookup(r: QueryResultRow, isCurrentToken: boolean): Ses
     lifetime: r.lifetime,
     impersonatorId: r.impersonator_id ?? null,
     impersonatorSessionId: r.impersonator_session_id ?? null,
+    secondFactorPending: r.second_factor_pending === true,
     isCurrentToken,
     dbNow: r.db_now,
   };
