@@ -239,11 +239,11 @@ export class SessionService {
   /**
    * The app checked a second factor and it was wrong: counts one attempt (audited
    * `second_factor_failed`) and always throws 401 'second_factor_failed' with `attemptsLeft`, or
-   * 'revoked' when that was the last. Check and report one code at a time per session, or use
+   * 'revoked' when that was the last (the cookie is cleared). Check and report one code at a time per session, or use
    * `verifySecondFactor()`, which cannot be outrun by concurrent guesses.
    */
-  failSecondFactor(request: HttpRequestLike, _response?: HttpResponseLike): Promise<never> {
-    return this.secondFactor.fail(request);
+  failSecondFactor(request: HttpRequestLike, response: HttpResponseLike): Promise<never> {
+    return this.secondFactor.fail(request, response);
   }
 
   /** The session the guard attached to this request, if any; `TData` types its data, as for `ActiveSession`. */

@@ -237,6 +237,7 @@ describe.each(ADAPTERS)('sessions waiting for a second factor in the demo (%s)',
     }
     const last = await verify(token, await wrongCode()).expect(401);
     expect(last.body).toMatchObject({ reason: 'revoked', attemptsLeft: 0 });
+    expect(setCookieLine(last)).toMatch(/^__Host-sid=;.*(Max-Age=0|Expires=Thu, 01 Jan 1970)/i);
     const afterwards = await verify(token, await codeAt(currentStep())).expect(401);
     expect(afterwards.body.reason).toBe('revoked');
     expect(await sql('SELECT revoke_reason, second_factor_attempts FROM user_sessions WHERE id = $1', [id])).toEqual([

@@ -39,14 +39,10 @@ export class SessionSecondFactor {
     const { session, tokenHash } = this.pending(request, 'verifySecondFactor');
     const max = this.options.secondFactor.maxAttempts;
     const reserved = await this.store.reserveSecondFactorAttempt(session.id, tokenHash, max);
-    if (reserved === undefined) {
-      // None left (or no longer live): revoke it if it still stands, and refuse.
-      await this.store.failSecondFactor(this.params(request, session.id, tokenHash, false));
-      attachSession(request, null);
-      throw secondFactorFailed(0);
-    }
+    // None left (or no longer live): revoke it if it still stands, and refuse.
+    if (reserved === undefined) return this.failed(request, response, session.id, tokenHash, false);
     // A check that throws keeps its attempt used (reserved above) and its error.
-    if ((await check(session)) !== true) return this.failed(request, session.id, tokenHash, false, reserved);
+    if ((await check(session)) !== true) return this.failed(request, response, session.id, tokenHash, false);
     return this.complete(request, response);
   }
 
@@ -77,21 +73,23 @@ export class SessionSecondFactor {
   }
 
   /** The app checked a factor and it was wrong: counts an attempt, revoking at the limit; always throws 401. */
-  async fail(request: HttpRequestLike): Promise<never> {
+  async fail(request: HttpRequestLike, response: HttpResponseLike): Promise<never> {
     const { session, tokenHash } = this.pending(request, 'failSecondFactor');
-    return this.failed(request, session.id, tokenHash, true);
+    return this.failed(request, response, session.id, tokenHash, true);
   }
 
+  /** Records a failure (`counted`: not reserved before) and throws 401 with the attempts left. */
   private async failed(
     request: HttpRequestLike,
+    response: HttpResponseLike,
     id: string,
     tokenHash: Buffer,
     counted: boolean,
-    reserved?: number,
   ): Promise<never> {
     const result = await this.store.failSecondFactor(this.params(request, id, tokenHash, counted));
-    const attempts = result?.attempts ?? reserved ?? this.options.secondFactor.maxAttempts;
-    const left = result && !result.revoked ? Math.max(this.options.secondFactor.maxAttempts - attempts, 0) : 0;
+    const left = result && !result.revoked ? this.options.secondFactor.maxAttempts - result.attempts : 0;
+    // This request revoked it: the cookie is dead for sure, and no later response can have replaced it.
+    if (result?.revoked) this.transport.clear(response);
     if (left === 0) attachSession(request, null);
     throw secondFactorFailed(left);
   }

@@ -114,7 +114,7 @@ export const SESSION_SQL = {
 
   /**
    * New session ($3 NULL: a guest's, audited `guest_created`), of lifetime profile $10, waiting
-   * for a second factor when $12 (audited with `secondFactorPending`); a token
+   * for a second factor when $11 (audited with `secondFactorPending`); a token
    * the request already carried ($1) is revoked in the same statement (fixation). When that
    * token was a guest's, its end is audited `guest_upgraded` with both session ids instead
    * (the caller carried its data over in $4). With $9 (a per-user limit, evict-oldest), the
@@ -153,7 +153,7 @@ export const SESSION_SQL = {
       INSERT INTO user_sessions (token_hash, user_id, data, idle_expires_at, absolute_expires_at, ip, user_agent, lifetime,
                                  second_factor_pending)
       VALUES ($2, $3, $4::jsonb, now() + $5 * interval '1 millisecond', now() + $6 * interval '1 millisecond', $7, $8, $10,
-              $12)
+              $11)
       RETURNING id, user_id, data, created_at, last_seen_at, authenticated_at, idle_expires_at,
                 absolute_expires_at, rotated_at, revoked_at, ip, user_agent, version, lifetime, impersonator_id,
                 impersonator_session_id, second_factor_pending, now() AS db_now
@@ -179,7 +179,7 @@ export const SESSION_SQL = {
       (SELECT coalesce(json_agg(n.id), '[]'::json)
        FROM (SELECT id, pg_notify('nest_pg_session', id::text)
              FROM (SELECT id FROM replaced UNION SELECT id FROM evicted UNION SELECT id FROM impersonations_ended) ids
-             WHERE $11::boolean) n) AS notified_ids
+             WHERE $12::boolean) n) AS notified_ids
     FROM created`,
   },
 

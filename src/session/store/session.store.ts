@@ -133,8 +133,8 @@ export class SessionStore {
       p.userAgent,
       evictBeyond,
       p.lifetime ?? (p.userId === null ? 'guest' : 'default'),
-      this.notify,
       p.secondFactorPending === true,
+      this.notify,
     ];
     const limit = p.userId === null ? undefined : p.limit;
     const carryGuest = p.replacesTokenHash === null ? undefined : p.carryGuest;
