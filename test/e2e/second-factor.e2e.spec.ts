@@ -210,12 +210,18 @@ describe.each(ADAPTERS)('sessions waiting for a second factor in the demo (%s)',
   it('a replayed code upgrades nothing: one code, one login', async () => {
     const code = await nextCode();
     const first = await loginCarol();
-    await verify(first.token, code).expect(200);
+    const full = sessionCookie(await verify(first.token, code).expect(200))!;
     const second = await loginCarol();
     const replayed = await verify(second.token, code).expect(401);
     expect(replayed.body).toMatchObject({ reason: 'second_factor_failed', attemptsLeft: 4 });
-    expect(await rowOf(second.token)).toMatchObject({ second_factor_pending: true, second_factor_attempts: 1 });
+    const pending = await rowOf(second.token);
+    expect(pending).toMatchObject({ second_factor_pending: true, second_factor_attempts: 1 });
     await request(demo.server).get('/me').set(cookie(second.token)).expect(401);
+    // carol's device list shows someone mid-login with her password.
+    const devices = await request(demo.server).get('/sessions').set(cookie(full)).expect(200);
+    const listed = devices.body.find((d: { id: string }) => d.id === pending.id);
+    expect(listed).toMatchObject({ secondFactorPending: true, current: false });
+    expect(devices.body.find((d: { current: boolean }) => d.current).secondFactorPending).toBeUndefined();
   });
 
   it('completion on a full session or without one upgrades nothing (400 / 401)', async () => {

@@ -51,6 +51,8 @@ export interface SessionSummary {
   current: boolean;
   /** Opened by this admin acting as the user (impersonation); absent on the user's own sessions. */
   impersonatedBy?: string;
+  /** The password was given but the second factor not yet: someone is mid-login (absent on full sessions). */
+  secondFactorPending?: true;
 }
 
 /** A user_sessions row as a store statement returns it, with `db_now`; one object literal (the lookup is on the hot path). */

@@ -313,7 +313,7 @@ export const SESSION_SQL = {
     name: 'listForUser',
     text: `
     SELECT id, created_at, last_seen_at, LEAST(idle_expires_at, absolute_expires_at) AS expires_at, ip, user_agent,
-           lifetime, impersonator_id
+           lifetime, impersonator_id, second_factor_pending
     FROM user_sessions
     WHERE user_id = $1 AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()
     ORDER BY created_at DESC, id`,

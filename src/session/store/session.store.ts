@@ -344,6 +344,7 @@ export class SessionStore {
       lifetime: r.lifetime,
       current: r.id === currentId,
       ...(r.impersonator_id === null ? {} : { impersonatedBy: r.impersonator_id }),
+      ...(r.second_factor_pending ? { secondFactorPending: true as const } : {}),
     }));
   }
 
