@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Body, Controller, Get, HttpCode, Inject, Post, Req, Res } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Inject, Post, Req, Res, Sse, type MessageEvent } from '@nestjs/common';
+import { interval, map, type Observable } from 'rxjs';
 import request from 'supertest';
 import {
   CurrentSession,
@@ -84,6 +85,11 @@ class HostController {
     return { fresh: true };
   }
 
+  @Sse('events')
+  events(@CurrentSession() session: ActiveSession): Observable<MessageEvent> {
+    return interval(50).pipe(map((n) => ({ data: { n, userId: session.userId } })));
+  }
+
   @OptionalSession()
   @Get('maybe')
   maybe(@CurrentSession() session?: ActiveSession) {
@@ -120,7 +126,7 @@ describe('sessions waiting for a second factor (module, with the cache)', () => 
   const post = (path: string, token: string, body: object = {}) =>
     request(host.server).post(path).set(cookie(token)).send(body);
 
-  it('create() answers secondFactorRequired; the session lives secondFactor.pendingTimeout; only marked routes read it', async () => {
+  it('create() answers secondFactorRequired; the session lives secondFactor.pendingTimeout; only marked routes read it (no SSE stream)', async () => {
     const { body, token } = await signIn();
     expect(body).toMatchObject({ userId: 'u-9', secondFactorRequired: true, csrfToken: expect.any(String) });
     const [row] = await sql(
@@ -131,7 +137,7 @@ describe('sessions waiting for a second factor (module, with the cache)', () => 
     expect(row).toEqual({ absolute: 120, idle: 120 });
     const who = await request(host.server).get('/who').set(cookie(token)).expect(200);
     expect(who.body).toEqual({ userId: 'u-9', pending: true, data: { theme: 'dark' } });
-    for (const path of ['/me', '/maybe', '/fresh', '/admin/sessions/audit']) {
+    for (const path of ['/me', '/maybe', '/fresh', '/events', '/admin/sessions/audit']) {
       const refused = await request(host.server).get(path).set(cookie(token)).expect(401);
       expect([path, refused.body.reason]).toEqual([path, 'second_factor_required']);
     }
