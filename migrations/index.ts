@@ -7,6 +7,7 @@ import { AddSessionLifetimesAndGuests1796428800000 } from './1796428800000-AddSe
 import { CreateSessionModuleKeys1796515200000 } from './1796515200000-CreateSessionModuleKeys.js';
 import { IndexAuditLogByNetwork1796515200001 } from './1796515200001-IndexAuditLogByNetwork.js';
 import { AddSessionImpersonation1796601600000 } from './1796601600000-AddSessionImpersonation.js';
+import { AddSessionSecondFactor1796688000000 } from './1796688000000-AddSessionSecondFactor.js';
 import { AddAuditPersonalDataIndex1796688000001 } from './1796688000001-AddAuditPersonalDataIndex.js';
 
 /** Add these to your DataSource's `migrations` (the module never uses `synchronize`). */
@@ -20,6 +21,7 @@ export const sessionMigrations = [
   CreateSessionModuleKeys1796515200000,
   IndexAuditLogByNetwork1796515200001,
   AddSessionImpersonation1796601600000,
+  AddSessionSecondFactor1796688000000,
   AddAuditPersonalDataIndex1796688000001,
 ];
 
@@ -33,5 +35,6 @@ export {
   CreateSessionModuleKeys1796515200000,
   IndexAuditLogByNetwork1796515200001,
   AddSessionImpersonation1796601600000,
+  AddSessionSecondFactor1796688000000,
   AddAuditPersonalDataIndex1796688000001,
 };

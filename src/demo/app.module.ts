@@ -13,6 +13,8 @@ import { ImpersonationController } from './impersonation.controller.js';
 import { MeController } from './me.controller.js';
 import { MetricsController } from './metrics.controller.js';
 import { PageController } from './page.controller.js';
+import { SecondFactorController } from './second-factor.controller.js';
+import { TotpCodes } from './totp-codes.js';
 import { PasswordAttempts } from './password-attempts.js';
 import { SessionsController } from './sessions.controller.js';
 import { SessionGateway } from './session.gateway.js';
@@ -65,11 +67,13 @@ export class AppModule {
         ImpersonationController,
         HealthController,
         PageController,
+        SecondFactorController,
         ...(metricsRegistry ? [MetricsController] : []),
       ],
       providers: [
         SessionGateway,
         SessionHealthIndicator,
+        TotpCodes,
         {
           provide: PasswordAttempts,
           useValue: new PasswordAttempts(config.accountRateLimit, config.accountRateWindowMs),
@@ -94,7 +98,7 @@ async function ownRegistry(enabled: boolean): Promise<SessionMetricsRegistry | u
 /**
  * Password guessing is limited per client address with @nestjs/throttler: one budget of
  * LOGIN_RATE_LIMIT attempts a minute shared by every route that checks a password (login,
- * re-authentication, password change). The key leaves out the route (the default key
+ * re-authentication, password change) or a second factor. The key leaves out the route (the default key
  * includes it, which gave each route a budget of its own: three times the guesses).
  * Per-account limits are PasswordAttempts'. Loaded lazily (and skipped when the limit is 0):
  * the package is CommonJS requiring ESM-only Nest 12, which Node runs but Jest's module
@@ -107,6 +111,7 @@ async function loginRateLimit(limitPerMinute: number): Promise<{ imports: Dynami
     AuthController.prototype.login,
     AuthController.prototype.reauthenticate,
     MeController.prototype.changePassword,
+    SecondFactorController.prototype.verify,
   ];
   const isPasswordRoute = (context: ExecutionContext) => checksPassword.includes(context.getHandler() as never);
   return {

@@ -52,11 +52,21 @@ export class AuthController {
       return user !== undefined;
     });
     if (!user) throw new UnauthorizedException('Invalid username or password');
+    // A user with TOTP gets a pending session: it reaches only POST /auth/second-factor.
+    const pendingSecondFactor = this.users.totpSecretOf(user.id) !== undefined;
     // Sent with a guest's cookie, the guest's data (the cart) moves into this session.
     const created = await this.sessions.create(req, res, {
       userId: user.id,
       ...(dto.rememberMe === true ? { lifetime: 'remember' } : {}),
+      ...(pendingSecondFactor ? { pendingSecondFactor } : {}),
     });
+    if (created.secondFactorRequired)
+      return {
+        secondFactorRequired: true,
+        expiresAt: created.expiresAt,
+        ...(created.token ? { token: created.token } : {}),
+        ...(created.csrfToken ? { csrfToken: created.csrfToken } : {}),
+      };
     return {
       userId: created.userId,
       sessionId: created.sessionId,

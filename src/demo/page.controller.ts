@@ -25,7 +25,12 @@ const PAGE = `<!doctype html>
     <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
     <label class="check"><input name="rememberMe" type="checkbox"> Remember me (30 days on this device)</label>
     <button type="submit">Sign in</button>
-    <p class="hint">Demo users: alice, bob, admin; each one's password is &lt;name&gt;-password.</p>
+    <p class="hint">Demo users: alice, bob, admin, carol; each one's password is &lt;name&gt;-password. carol also needs a TOTP code (demo-only secret JBSWY3DPEHPK3PXP).</p>
+  </form>
+  <form id="second-factor" hidden>
+    <label>Code <input name="code" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9]{6}" required></label>
+    <button type="submit">Verify</button> <button type="button" id="second-factor-cancel">Back</button>
+    <p class="hint">Your password was right: enter the 6-digit code of your authenticator app.</p>
   </form>
   <section id="account" hidden>
     <p>Signed in as <strong id="user"></strong> <span id="session-id"></span></p>
@@ -73,6 +78,7 @@ async function refresh() {
     const me = await api('GET', '/me');
     if (me.csrfToken) csrfToken = me.csrfToken;
     $('login').hidden = true;
+    $('second-factor').hidden = true;
     $('account').hidden = false;
     $('user').textContent = me.userId;
     $('session-id').textContent = '(session ' + me.sessionId + ')';
@@ -90,6 +96,12 @@ async function refresh() {
         const mark = document.createElement('span');
         mark.className = 'current';
         mark.textContent = 'this device';
+        name.appendChild(mark);
+      }
+      if (s.secondFactorPending) {
+        const mark = document.createElement('span');
+        mark.className = 'support';
+        mark.textContent = 'signing in: second factor pending';
         name.appendChild(mark);
       }
       if (s.impersonatedBy) {
@@ -113,8 +125,12 @@ async function refresh() {
       body.appendChild(row);
     }
   } catch (error) {
-    csrfToken = null;
-    $('login').hidden = false;
+    // A pending session keeps its CSRF token for the code form; after a reload, from its cookie.
+    const pending = error.message === 'second_factor_required';
+    const csrfCookie = document.cookie.match(/(?:^|; )__Host-csrf=([^;]*)/);
+    csrfToken = pending ? csrfToken || (csrfCookie && csrfCookie[1]) : null;
+    $('login').hidden = pending;
+    $('second-factor').hidden = !pending;
     $('account').hidden = true;
     if (error.status !== 401) status('Error: ' + error.message);
   }
@@ -132,8 +148,20 @@ $('login').addEventListener('submit', (event) => {
     const result = await api('POST', '/auth/login', { username: form.get('username'), password: form.get('password'), rememberMe: form.get('rememberMe') === 'on' });
     if (result.csrfToken) csrfToken = result.csrfToken;
     event.target.reset();
+    if (result.secondFactorRequired) return 'Enter your code';
   }, 'Signed in');
 });
+$('second-factor').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  act(async () => {
+    const result = await api('POST', '/auth/second-factor', { code: form.get('code') });
+    if (result.csrfToken) csrfToken = result.csrfToken;
+    event.target.reset();
+  }, 'Signed in');
+});
+// A new login replaces the pending session; it also expires by itself within minutes.
+$('second-factor-cancel').addEventListener('click', () => { $('second-factor').hidden = true; $('login').hidden = false; });
 $('logout').addEventListener('click', () => act(() => api('POST', '/auth/logout'), 'Signed out'));
 $('stop-impersonating').addEventListener('click', () => act(async () => {
   const result = await api('POST', '/auth/stop-impersonating');

@@ -10,7 +10,15 @@ export interface DemoUser {
 interface StoredUser extends DemoUser {
   salt: Buffer;
   hash: Buffer;
+  /** Base32 TOTP secret: this user logs in with a second factor. */
+  totpSecret?: string;
 }
+
+/**
+ * carol's TOTP secret: a DEMO secret, public in the README (add it to any authenticator app to
+ * log in as carol). A real app stores one random secret per user, encrypted, and never logs it.
+ */
+export const DEMO_TOTP_SECRET = 'JBSWY3DPEHPK3PXP';
 
 const KEY_LENGTH = 32;
 const SCRYPT: ScryptOptions = { N: 16_384, r: 8, p: 1 };
@@ -21,7 +29,7 @@ function scryptAsync(password: BinaryLike, salt: BinaryLike): Promise<Buffer> {
   );
 }
 
-/** The demo's user directory: three fixed users, passwords kept as scrypt hashes only. */
+/** The demo's user directory: four fixed users (carol with TOTP), passwords kept as scrypt hashes only. */
 @Injectable()
 export class UsersService {
   private readonly users = new Map<string, StoredUser>();
@@ -33,14 +41,15 @@ export class UsersService {
   }
 
   private async seed(): Promise<void> {
-    const seeds: Array<[string, string, string, string[]]> = [
+    const seeds: Array<[string, string, string, string[], string?]> = [
       ['u-alice', 'alice', 'alice-password', ['user']],
       ['u-bob', 'bob', 'bob-password', ['user']],
       ['u-admin', 'admin', 'admin-password', ['user', 'admin']],
+      ['u-carol', 'carol', 'carol-password', ['user'], DEMO_TOTP_SECRET],
     ];
-    for (const [id, username, password, roles] of seeds) {
+    for (const [id, username, password, roles, totpSecret] of seeds) {
       const salt = randomBytes(16);
-      this.users.set(username, { id, username, roles, salt, hash: await scryptAsync(password, salt) });
+      this.users.set(username, { id, username, roles, salt, hash: await scryptAsync(password, salt), totpSecret });
     }
     const salt = randomBytes(16);
     this.dummy = { salt, hash: await scryptAsync(randomBytes(16), salt) };
@@ -75,6 +84,11 @@ export class UsersService {
   /** The name the per-account password limit counts under: the username, so login and step-up share it. */
   accountName(id: string): string {
     return this.findById(id)?.username ?? id;
+  }
+
+  /** The user's TOTP secret, when they log in with a second factor. */
+  totpSecretOf(id: string): string | undefined {
+    return [...this.users.values()].find((candidate) => candidate.id === id)?.totpSecret;
   }
 
   findById(id: string): DemoUser | undefined {

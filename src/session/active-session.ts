@@ -34,6 +34,11 @@ export interface ActiveSession<TData extends object = DefaultSessionData> {
    */
   readonly impersonator?: string;
   /**
+   * true: the session waits for its second factor (`create(..., { pendingSecondFactor: true })`);
+   * only `@SecondFactorRoute()` handlers see it. Absent on every other session.
+   */
+  readonly secondFactorPending?: true;
+  /**
    * Cookie sessions: the CSRF token that unsafe requests must send in the `x-csrf-token`
    * header (also in the non-HttpOnly `__Host-csrf` cookie). Changes when the token rotates.
    */
@@ -75,6 +80,7 @@ export class RequestSession implements Omit<ActiveSession, 'userId' | 'isGuest'>
   readonly absoluteExpiresAt: Date;
   // Declared, not initialised: an own property only on impersonation sessions.
   declare readonly impersonator?: string;
+  declare readonly secondFactorPending?: true;
   readonly #token: string | undefined;
   #csrfToken: string | undefined;
   readonly #internals: SessionInternals;
@@ -108,6 +114,7 @@ export class RequestSession implements Omit<ActiveSession, 'userId' | 'isGuest'>
     this.idleExpiresAt = new Date(idle);
     this.absoluteExpiresAt = new Date(absolute);
     if (row.impersonatorId) this.impersonator = row.impersonatorId;
+    if (row.secondFactorPending) this.secondFactorPending = true;
     this.#token = transport === 'cookie' ? token : undefined;
     this.#internals = { tokenDigest, checkedAt, isCurrentToken: row.isCurrentToken };
   }
@@ -136,7 +143,8 @@ export class RequestSession implements Omit<ActiveSession, 'userId' | 'isGuest'>
 
 /**
  * Why a request has no usable session; sent as `reason` in the 401 body (429 for
- * 'too_many_invalid_tokens'; 'reauth_required' comes from @RequireFreshSession).
+ * 'too_many_invalid_tokens'; 'reauth_required' comes from @RequireFreshSession;
+ * 'second_factor_required': a pending session outside a `@SecondFactorRoute()`).
  */
 export type SessionFailureReason =
   | 'missing'
@@ -145,7 +153,8 @@ export type SessionFailureReason =
   | 'absolute_timeout'
   | 'revoked'
   | 'too_many_invalid_tokens'
-  | 'reauth_required';
+  | 'reauth_required'
+  | 'second_factor_required';
 
 /** What the module keeps about a request's session that handlers must not see. */
 interface SessionInternals {

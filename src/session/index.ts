@@ -38,6 +38,8 @@ export type { ImpersonateInput, IssuedSession } from './impersonation/session-im
 export type { SessionImpersonationOptions } from './impersonation/impersonation.options.js';
 export type { SessionPrivacyOptions } from './privacy/privacy.options.js';
 export type { SessionEncryptionOptions, SessionEncryptionKey } from './encryption/encryption.options.js';
+export type { SecondFactorCheck } from './second-factor/session-second-factor.js';
+export type { SessionSecondFactorOptions } from './second-factor/second-factor.options.js';
 export { sessionOf, type ActiveSession, type ActiveGuestSession, type SessionFailureReason } from './active-session.js';
 export type { SessionData, DefaultSessionData, SessionDataView, SessionDataPatch } from './session-data.types.js';
 export type { SessionSummary } from './store/session-row.js';
@@ -48,6 +50,7 @@ export { StoreUnavailableError } from './store/pg-errors.js';
 // Route decorators and the guards to extend
 export { Public, OptionalSession, GuestSession, CurrentSession } from './decorators/session.decorators.js';
 export { RequireFreshSession, RealUserOnly } from './decorators/security.decorators.js';
+export { SecondFactorRoute } from './second-factor/second-factor.decorator.js';
 export { RealUserGuard } from './guards/real-user.guard.js';
 export { SkipCsrf } from './csrf/csrf.decorator.js';
 export { SessionGuard } from './guards/session.guard.js';

@@ -66,7 +66,13 @@ export class SessionValidator {
    * `rotate` false (a socket's handshake, which cannot receive a new token): a session due for
    * rotation is accepted as it is, and rotates on its next HTTP request.
    */
-  validate(request: HttpRequestLike, response: HttpResponseLike, guests = false, rotate = true): PendingOutcome {
+  validate(
+    request: HttpRequestLike,
+    response: HttpResponseLike,
+    guests = false,
+    rotate = true,
+    secondFactor = false,
+  ): PendingOutcome {
     // 1. token
     const reading = this.transport.read(request);
     if (reading.kind === 'none') return fail('missing');
@@ -85,6 +91,7 @@ export class SessionValidator {
       ticket: this.cache.ticket(),
       guests,
       rotate,
+      secondFactor,
     };
 
     // 2. row: a cached copy only ever says "still live" (judged at our clock plus the database
@@ -145,6 +152,8 @@ export class SessionValidator {
         .previousTokenReused(row.id, digestBytes(presented.digest), auditContext(request))
         .then(() => this.reject(response, 'revoked'));
     }
+    // Waiting for its second factor: refused before anything is written, but on the routes that verify it.
+    if (row.secondFactorPending && !presented.secondFactor) return fail('second_factor_required');
     // A changed client is recorded (or the session revoked) before anything else is written.
     return andThen(this.checkClient(request, row), (client) =>
       client === 'rejected'
@@ -161,7 +170,8 @@ export class SessionValidator {
     now: number,
     presented: PresentedToken,
   ): PendingOutcome {
-    if (!row.isCurrentToken) return this.accept(request, row, now, presented);
+    // A pending session lives a few minutes as it was created: no touch, no rotation.
+    if (!row.isCurrentToken || row.secondFactorPending) return this.accept(request, row, now, presented);
     if (
       presented.rotate &&
       this.options.rotationIntervalMs > 0 &&
@@ -312,6 +322,8 @@ interface PresentedToken {
   readonly guests: boolean;
   /** The token may be replaced (not on a socket's handshake). */
   readonly rotate: boolean;
+  /** The route verifies second factors (`@SecondFactorRoute()`): a pending session counts. */
+  readonly secondFactor: boolean;
 }
 
 function fail(reason: SessionFailureReason): ValidationOutcome {

@@ -30,6 +30,7 @@ import { AggregatedAuditLog } from './security/aggregated-audit.js';
 import { TokenFloodDetector } from './security/token-flood.detector.js';
 import { GuestCreationLimiter } from './guest/guest-creation.limiter.js';
 import { SessionImpersonation } from './impersonation/session-impersonation.js';
+import { SessionSecondFactor } from './second-factor/session-second-factor.js';
 import { RealUserGuard } from './guards/real-user.guard.js';
 import { SESSION_CACHE_STATUS, type SessionCacheStatus } from './health/cache-status.js';
 import { SessionHealth } from './health/session-health.js';
@@ -201,6 +202,7 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
     TokenFloodDetector,
     GuestCreationLimiter,
     SessionImpersonation,
+    SessionSecondFactor,
     SessionValidator,
     SessionService,
     SessionGuard,

@@ -12,6 +12,7 @@ import * as is from './option-schema.js';
 import { SessionOptionsError } from './option-schema.js';
 import { SessionPrivacyOptions } from './privacy/privacy.options.js';
 import * as security from './security/security.options.js';
+import { SessionSecondFactorOptions } from './second-factor/second-factor.options.js';
 import { SessionSocketOptions } from './socket/socket.options.js';
 
 export { SessionOptionsError };
@@ -131,6 +132,8 @@ export class SessionModuleOptions {
   @is.Nested(() => SessionPrivacyOptions) privacy?: SessionPrivacyOptions;
   /** Session data encrypted at rest with AES-256-GCM (off until `keys` are given; docs/encryption.md). */
   @is.Nested(() => SessionEncryptionOptions) encryption?: SessionEncryptionOptions;
+  /** Sessions waiting for a second factor: their lifetime and attempts. */
+  @is.Nested(() => SessionSecondFactorOptions) secondFactor?: SessionSecondFactorOptions;
 }
 
 /** Every default, as a user would write it. */
@@ -168,6 +171,7 @@ export const DEFAULTS = {
   impersonation: { enabled: false, maxDuration: '1h' },
   privacy: { personalDataRetention: '30d' }, // at most: purge.auditRetention when that is shorter
   encryption: { encryptWrites: true, readPlaintext: false }, // on when keys are given
+  secondFactor: { pendingTimeout: '5m', maxAttempts: 5 },
 } as const satisfies Partly<SessionModuleOptions>;
 
 type Partly<T> = { [K in keyof T]?: T[K] extends object | undefined ? Partly<T[K]> : T[K] };
@@ -255,6 +259,7 @@ function resolve(o: Filled<SessionModuleOptions, typeof DEFAULTS>, given: Sessio
       encryptWrites: o.encryption.encryptWrites,
       readPlaintext: o.encryption.readPlaintext,
     },
+    secondFactor: { pendingTimeoutMs: ms(o.secondFactor.pendingTimeout), maxAttempts: o.secondFactor.maxAttempts },
   };
 }
 

@@ -24,6 +24,8 @@ import { chosenProfile } from './lifetime/lifetime-profiles.js';
 import { profileOf, type LifetimeProfile } from './lifetime/lifetime.options.js';
 import { mayCreateGuest } from './request-state.js';
 import { SessionDataTooLargeError } from './encryption/data-at-rest.js';
+import { secondFactorRequired } from './second-factor/second-factor.errors.js';
+import { SessionSecondFactor, type SecondFactorCheck } from './second-factor/session-second-factor.js';
 import { assertStorableData } from './session-data.js';
 import type { DefaultSessionData, SessionDataPatch } from './session-data.types.js';
 import { auditContext, SessionValidator } from './session-validator.js';
@@ -49,6 +51,12 @@ export interface CreateSessionInput<TData extends object = DefaultSessionData> {
    * session. Default: the guest's keys, then `data`'s (`{ ...guestData, ...data }`).
    */
   mergeGuestData?: (guestData: Record<string, unknown>, data: Record<string, unknown>) => Record<string, unknown>;
+  /**
+   * The password was right but a second factor is still due: the session passes only
+   * `@SecondFactorRoute()` routes (401 'second_factor_required' elsewhere), lives
+   * `secondFactor.pendingTimeout`, and becomes a full one with `completeSecondFactor()`.
+   */
+  pendingSecondFactor?: boolean;
 }
 
 /** What `create()` returns; safe to send as the login response body. */
@@ -63,6 +71,8 @@ export interface CreatedSession {
   token?: string;
   /** Cookie transport only: the CSRF token for the `x-csrf-token` header (also in the `__Host-csrf` cookie). */
   csrfToken?: string;
+  /** Created with `pendingSecondFactor`: the client must verify its second factor next. */
+  secondFactorRequired?: true;
 }
 
 /** The session lifecycle: login, logout, rotation, revocation, device list and data. */
@@ -72,6 +82,7 @@ export class SessionService {
   // A property, not a constructor parameter: the constructor stays as subclasses and tests call it.
   @Inject(GuestCreationLimiter) private readonly guestLimiter!: GuestCreationLimiter;
   @Inject(SessionImpersonation) private readonly impersonation!: SessionImpersonation;
+  @Inject(SessionSecondFactor) private readonly secondFactor!: SessionSecondFactor;
 
   constructor(
     private readonly store: SessionStore,
@@ -94,7 +105,9 @@ export class SessionService {
     if (typeof input?.userId !== 'string' || input.userId.length === 0 || input.userId.length > 255) {
       throw new TypeError('SessionService.create: userId must be a string of 1..255 characters');
     }
-    const profile = chosenProfile(this.options.lifetimes, input.lifetime);
+    const chosen = chosenProfile(this.options.lifetimes, input.lifetime);
+    const pending = input.pendingSecondFactor === true;
+    const profile = pending ? pendingProfile(chosen, this.options.secondFactor.pendingTimeoutMs) : chosen;
     assertStorableData(input.data ?? {}, this.options.maxDataBytes);
     const carried = this.transport.read(request);
     const replaces = carried.kind === 'token' ? hashToken(carried.token) : null;
@@ -115,6 +128,7 @@ export class SessionService {
       profile,
       replaces,
       carryGuest,
+      pending,
     );
     return {
       sessionId: session.id,
@@ -123,6 +137,7 @@ export class SessionService {
       expiresAt: session.expiresAt,
       lifetime: profile.name,
       ...(this.transport.kind === 'bearer' ? { token } : { csrfToken: session.csrfToken }),
+      ...(pending ? { secondFactorRequired: true as const } : {}),
     };
   }
 
@@ -138,6 +153,7 @@ export class SessionService {
     profile: LifetimeProfile,
     replaces: Buffer | null,
     carryGuest?: CreateSessionParams['carryGuest'],
+    secondFactorPending = false,
   ): Promise<{ session: ActiveSession; token: string }> {
     const token = generateToken();
     const digest = tokenDigest(token);
@@ -156,6 +172,7 @@ export class SessionService {
         limit: this.options.sessionLimit,
         carryGuest,
         maxDataBytes: userId === null ? this.options.guests.maxDataBytes : this.options.maxDataBytes,
+        secondFactorPending,
       })
       .catch((error: unknown) => {
         if (error instanceof SessionDataTooLargeError) throw new PayloadTooLargeException(error.message);
@@ -196,6 +213,42 @@ export class SessionService {
     return this.impersonation.stop(request, response);
   }
 
+  /**
+   * On a `@SecondFactorRoute()` with a pending session: takes one of its `secondFactor.maxAttempts`
+   * attempts, then asks `check` (the app verifies the code for `session.userId`). True: as
+   * `completeSecondFactor()`. Otherwise 401 'second_factor_failed' with `attemptsLeft`, audited
+   * `second_factor_failed`; the last attempt revokes the session (401 'revoked'). Attempts are
+   * taken before checking, so concurrent guesses cannot outrun the limit.
+   */
+  verifySecondFactor(
+    request: HttpRequestLike,
+    response: HttpResponseLike,
+    check: SecondFactorCheck,
+  ): Promise<IssuedSession> {
+    return this.secondFactor.verify(request, response, check);
+  }
+
+  /**
+   * The app verified the pending session's second factor: it becomes a full session under a new
+   * token (the pending one stops working at once, no grace), authenticated now for
+   * `@RequireFreshSession()`, with its lifetime profile's timeouts from now; audited
+   * `second_factor_completed`. 400 'second_factor_not_pending' on a full session; 401 'revoked'
+   * when it is no longer live or used up its attempts.
+   */
+  completeSecondFactor(request: HttpRequestLike, response: HttpResponseLike): Promise<IssuedSession> {
+    return this.secondFactor.complete(request, response);
+  }
+
+  /**
+   * The app checked a second factor and it was wrong: counts one attempt (audited
+   * `second_factor_failed`) and always throws 401 'second_factor_failed' with `attemptsLeft`, or
+   * 'revoked' when that was the last (the cookie is cleared). Check and report one code at a time per session, or use
+   * `verifySecondFactor()`, which cannot be outrun by concurrent guesses.
+   */
+  failSecondFactor(request: HttpRequestLike, response: HttpResponseLike): Promise<never> {
+    return this.secondFactor.fail(request, response);
+  }
+
   /** The session the guard attached to this request, if any; `TData` types its data, as for `ActiveSession`. */
   current<TData extends object = DefaultSessionData>(request: object): ActiveSession<TData> | undefined {
     return sessionOf(request) as ActiveSession<TData> | undefined;
@@ -230,6 +283,8 @@ export class SessionService {
     reason: 'manual' | 'reauthenticated',
   ): Promise<ActiveSession> {
     const session = this.requireSession(request);
+    // A step-up is no second factor: a pending session becomes full only by completeSecondFactor().
+    if (session.secondFactorPending) throw secondFactorRequired();
     const internals = internalsOf(session);
     if (!internals)
       throw new Error(
@@ -291,6 +346,8 @@ export class SessionService {
     session: ActiveSession<TData> | ActiveSession | ActiveGuestSession<TData> | ActiveGuestSession,
     patch: NoInfer<SessionDataPatch<TData>>,
   ): Promise<SessionDataPatch<TData>> {
+    // Its data is the app's trust in a login that is not finished: nothing writes it before.
+    if (session.secondFactorPending) throw secondFactorRequired();
     const maxDataBytes = session.isGuest ? this.options.guests.maxDataBytes : this.options.maxDataBytes;
     assertStorableData(patch, maxDataBytes);
     const result = await this.store.patchData(session.id, patch, maxDataBytes).catch((error: unknown) => {
@@ -348,4 +405,13 @@ export class SessionService {
 /** The documented rule: the guest's keys are carried, the login's own `data` wins a clash. */
 function defaultMerge(guestData: Record<string, unknown>, data: Record<string, unknown>): Record<string, unknown> {
   return { ...guestData, ...data };
+}
+
+/** A pending session lives its profile's timeouts, but never longer than `secondFactor.pendingTimeout`. */
+function pendingProfile(profile: LifetimeProfile, pendingTimeoutMs: number): LifetimeProfile {
+  return {
+    name: profile.name,
+    idleTimeoutMs: Math.min(profile.idleTimeoutMs, pendingTimeoutMs),
+    absoluteTimeoutMs: Math.min(profile.absoluteTimeoutMs, pendingTimeoutMs),
+  };
 }

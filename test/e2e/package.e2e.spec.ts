@@ -398,7 +398,7 @@ describe('the published package', () => {
       expect(cli(['migrate'])).toMatchObject({
         code: 0,
         out: expect.stringMatching(
-          /^ran CreateSessionTables\d+, CreateSessionPurgeRuns\d+, CreateSessionPurgeLease\d+, PartitionSessionAuditLog\d+, CreateSessionRetiredTokens\d+, AddSessionLifetimesAndGuests\d+, CreateSessionModuleKeys\d+, IndexAuditLogByNetwork\d+, AddSessionImpersonation\d+, AddAuditPersonalDataIndex\d+$/,
+          /^ran CreateSessionTables\d+, CreateSessionPurgeRuns\d+, CreateSessionPurgeLease\d+, PartitionSessionAuditLog\d+, CreateSessionRetiredTokens\d+, AddSessionLifetimesAndGuests\d+, CreateSessionModuleKeys\d+, IndexAuditLogByNetwork\d+, AddSessionImpersonation\d+, AddSessionSecondFactor\d+, AddAuditPersonalDataIndex\d+$/,
         ),
       });
       const pool = new pg.Pool({ connectionString: emptyDb.url, max: 1 });

@@ -140,7 +140,7 @@ describe('nest-pg-session CLI', () => {
     });
     expect(await cli(['migrate'], { DATABASE_URL: empty.url })).toMatchObject({
       code: 0,
-      out: 'ran CreateSessionTables1763780000000, CreateSessionPurgeRuns1796169600000, CreateSessionPurgeLease1796212800000, PartitionSessionAuditLog1796256000000, CreateSessionRetiredTokens1796342400000, AddSessionLifetimesAndGuests1796428800000, CreateSessionModuleKeys1796515200000, IndexAuditLogByNetwork1796515200001, AddSessionImpersonation1796601600000, AddAuditPersonalDataIndex1796688000001',
+      out: 'ran CreateSessionTables1763780000000, CreateSessionPurgeRuns1796169600000, CreateSessionPurgeLease1796212800000, PartitionSessionAuditLog1796256000000, CreateSessionRetiredTokens1796342400000, AddSessionLifetimesAndGuests1796428800000, CreateSessionModuleKeys1796515200000, IndexAuditLogByNetwork1796515200001, AddSessionImpersonation1796601600000, AddSessionSecondFactor1796688000000, AddAuditPersonalDataIndex1796688000001',
     });
     expect(await cli(['migrate'], { DATABASE_URL: empty.url })).toMatchObject({
       code: 0,

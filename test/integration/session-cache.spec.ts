@@ -553,6 +553,7 @@ describe('SessionInvalidationListener with the database away', () => {
           lifetime: 'default',
           impersonatorId: null,
           impersonatorSessionId: null,
+          secondFactorPending: false,
           isCurrentToken: true,
           dbNow: new Date(now),
         },

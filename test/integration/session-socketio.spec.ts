@@ -107,6 +107,20 @@ describe.each(ADAPTERS)('sessions on socket.io (@nestjs/platform-socket.io, %s)'
     expect(await refused({ Cookie: '__Host-sid=' + 'C'.repeat(43) })).toEqual({ code: ENDED, reason: 'invalid' });
   });
 
+  it('refuses a session waiting for its second factor: connect_error { code: 4401, reason: second_factor_required }', async () => {
+    const { cookie, id } = await loginCookie();
+    await sql.query('UPDATE user_sessions SET second_factor_pending = true WHERE id = $1', [id]);
+    const client = io(urlB, {
+      forceNew: true,
+      transports: ['websocket'],
+      extraHeaders: { Cookie: cookie },
+      reconnection: false,
+    });
+    clients.push(client);
+    const error = await new Promise<Error>((resolve) => client.once('connect_error', resolve));
+    expect((error as Error & { data: unknown }).data).toEqual({ code: ENDED, reason: 'second_factor_required' });
+  });
+
   it('forgets a socket that never connected (refused by a later middleware) once its connection closes', async () => {
     const registry = b.moduleRef.get(SocketSessionRegistry);
     const before = registry.size;

@@ -23,6 +23,7 @@ const row: SessionLookup = {
   lifetime: 'default',
   impersonatorId: null,
   impersonatorSessionId: null,
+  secondFactorPending: false,
   isCurrentToken: true,
   dbNow: at('2026-12-01T10:05:00Z'),
 };

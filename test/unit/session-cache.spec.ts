@@ -31,6 +31,7 @@ function row(id: string, dbNow: number, extra: Partial<SessionLookup> = {}): Ses
     lifetime: 'default',
     impersonatorId: null,
     impersonatorSessionId: null,
+    secondFactorPending: false,
     isCurrentToken: true,
     dbNow: new Date(dbNow),
     ...extra,

@@ -160,6 +160,7 @@ describe('resolveSessionOptions defaults', () => {
     impersonation: { enabled: false, maxDurationMs: 60 * MINUTE },
     privacy: { personalDataRetentionMs: 30 * 24 * HOUR },
     encryption: undefined,
+    secondFactor: { pendingTimeoutMs: 5 * MINUTE, maxAttempts: 5 },
   };
 
   it('fill in NIST AAL2 timeouts and a __Host- cookie when nothing is given', () => {
@@ -391,6 +392,18 @@ describe('resolveSessionOptions errors name the bad option', () => {
     for (const bad of [0, '500ms', '25h', 'a while'])
       expectRejected({ impersonation: { maxDuration: bad } }, 'impersonation.maxDuration', 'duration');
     expectRejected({ impersonation: { enabled: 'yes' as never } }, 'impersonation.enabled');
+  });
+
+  it('secondFactor: pending sessions live 5m and get 5 attempts by default; bounds named when wrong', () => {
+    expect(resolveSessionOptions({}).secondFactor).toEqual({ pendingTimeoutMs: 5 * 60_000, maxAttempts: 5 });
+    expect(resolveSessionOptions({ secondFactor: { pendingTimeout: '2m', maxAttempts: 3 } }).secondFactor).toEqual({
+      pendingTimeoutMs: 2 * 60_000,
+      maxAttempts: 3,
+    });
+    for (const bad of [0, '10s', '2h', 'soon'])
+      expectRejected({ secondFactor: { pendingTimeout: bad } }, 'secondFactor.pendingTimeout', 'duration');
+    for (const bad of [0, 21, 2.5, '5'])
+      expectRejected({ secondFactor: { maxAttempts: bad as never } }, 'secondFactor.maxAttempts', 'integer');
   });
 
   it('refuses a touchInterval not shorter than the idle timeout', () => {

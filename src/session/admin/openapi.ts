@@ -148,6 +148,10 @@ const SCHEMAS = {
           type: 'string',
           description: 'Only on an impersonation session: the admin acting as the user',
         },
+        secondFactorPending: {
+          type: 'boolean',
+          description: 'Only on a session waiting for its second factor (true)',
+        },
       },
     },
   },

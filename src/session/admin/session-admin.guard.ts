@@ -8,6 +8,7 @@ import {
 } from '@nestjs/common';
 import { sessionOf, type ActiveSession } from '../active-session.js';
 import { SessionGuard } from '../guards/session.guard.js';
+import { secondFactorRequired } from '../second-factor/second-factor.errors.js';
 import { SESSION_OPTIONS } from '../session.constants.js';
 import type { ResolvedSessionOptions } from '../session.options.js';
 import type { HttpRequestLike } from '../transport/http.js';
@@ -35,6 +36,7 @@ export class SessionAdminGuard implements CanActivate {
         message: 'No session: log in first',
         reason: 'missing',
       });
+    if (session.secondFactorPending) throw secondFactorRequired();
     if (session.impersonator !== undefined && !this.allowsImpersonation(session, request))
       throw new ForbiddenException({
         statusCode: 403,

@@ -18,6 +18,8 @@ export const AUDIT_EVENTS = [
   'guest_limited',
   'impersonation_started',
   'impersonation_ended',
+  'second_factor_completed',
+  'second_factor_failed',
 ] as const;
 export type AuditEvent = (typeof AUDIT_EVENTS)[number];
 

@@ -1,6 +1,8 @@
 import { createParamDecorator, SetMetadata, type ExecutionContext } from '@nestjs/common';
 import { sessionOf } from '../active-session.js';
 import { requestOf } from '../guards/execution-context.js';
+import { SECOND_FACTOR_ROUTE } from '../second-factor/second-factor.decorator.js';
+import { secondFactorRequired } from '../second-factor/second-factor.errors.js';
 
 export const PUBLIC_ROUTE = 'nest-pg-session:public';
 export const OPTIONAL_SESSION = 'nest-pg-session:optional';
@@ -27,11 +29,13 @@ export const GuestSession = () => SetMetadata(GUEST_SESSION, true);
  */
 export const CurrentSession = createParamDecorator((_: unknown, context: ExecutionContext) => {
   const session = sessionOf(requestOf(context));
-  if (session?.isGuest && !isGuestRoute(context)) return undefined;
+  if (session?.isGuest && !isMarked(context, GUEST_SESSION)) return undefined;
+  // Also without the global guard (or after create() on a @Public() route): only verification routes read it.
+  if (session?.secondFactorPending && !isMarked(context, SECOND_FACTOR_ROUTE)) throw secondFactorRequired();
   return session;
 });
 
-function isGuestRoute(context: ExecutionContext): boolean {
-  const marked = (target: object) => Reflect.getMetadata(GUEST_SESSION, target) as boolean | undefined;
+function isMarked(context: ExecutionContext, key: string): boolean {
+  const marked = (target: object) => Reflect.getMetadata(key, target) as boolean | undefined;
   return (marked(context.getHandler()) ?? marked(context.getClass())) === true;
 }

@@ -27,6 +27,8 @@ export class FreshSessionGuard implements CanActivate {
       ]) ?? this.options.stepUp.maxAgeMs;
     const session = sessionOf(requestOf(context));
     if (!session || session.isGuest) return this.deny('missing', 'No session: log in first');
+    if (session.secondFactorPending)
+      return this.deny('second_factor_required', 'This session waits for its second factor: complete the login first');
     const internals = internalsOf(session);
     const now = internals?.checkedAt ?? Date.now();
     // An impersonation session is never fresh: the admin behind it never proved to be the user.

@@ -2,6 +2,7 @@ import type { ExecutionContext } from '@nestjs/common';
 import type { Reflector } from '@nestjs/core';
 import { SKIP_CSRF } from '../csrf/csrf.decorator.js';
 import { GUEST_SESSION, OPTIONAL_SESSION, PUBLIC_ROUTE } from '../decorators/session.decorators.js';
+import { SECOND_FACTOR_ROUTE } from '../second-factor/second-factor.decorator.js';
 
 /** What a route's decorators (on the handler, else its class) say about sessions. */
 export interface RouteFlags {
@@ -13,6 +14,8 @@ export interface RouteFlags {
   readonly guests: boolean;
   /** @SkipCsrf() */
   readonly skipCsrf: boolean;
+  /** @SecondFactorRoute(): a session waiting for its second factor counts. */
+  readonly secondFactor: boolean;
 }
 
 interface KnownRoute extends RouteFlags {
@@ -42,6 +45,7 @@ export class RouteFlagsMemo {
       guests,
       isPublic: !optional && reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets) === true,
       skipCsrf: reflector.getAllAndOverride<boolean>(SKIP_CSRF, targets) === true,
+      secondFactor: reflector.getAllAndOverride<boolean>(SECOND_FACTOR_ROUTE, targets) === true,
     };
     this.known.set(handler, flags);
     return flags;

@@ -85,12 +85,13 @@ export class SessionGuard implements CanActivate {
     // Several guarded resolvers of one GraphQL request (or the guard applied twice) check once;
     // a guest attached for a @GuestSession() resolver is still no session for the others.
     const attached = sessionOf(request);
+    if (attached?.secondFactorPending && !route.secondFactor) return this.throwUnauthorized('second_factor_required');
     if (attached && (!attached.isGuest || route.guests)) return true;
     if (attached) return optional || this.throwUnauthorized('missing');
 
     let outcome: PendingOutcome;
     try {
-      outcome = this.validator.validate(request, response, route.guests);
+      outcome = this.validator.validate(request, response, route.guests, true, route.secondFactor);
     } catch (error) {
       this.recordFailure(error);
       throw error;
@@ -141,7 +142,8 @@ export class SessionGuard implements CanActivate {
     }
     attachSession(request, null);
     if (outcome.reason === 'too_many_invalid_tokens') return this.throwTooManyInvalidTokens();
-    if (optional) return true;
+    // A pending session is refused even where a session is optional: it is no login yet, and no guest either.
+    if (optional && outcome.reason !== 'second_factor_required') return true;
     return this.throwUnauthorized(outcome.reason);
   }
 
@@ -190,4 +192,5 @@ const MESSAGES: Record<SessionFailureReason, string> = {
   revoked: 'The session was revoked',
   too_many_invalid_tokens: 'Too many invalid session tokens from this address: try again later',
   reauth_required: 'This action needs a recent login: authenticate again',
+  second_factor_required: 'This session waits for its second factor: complete the login first',
 };

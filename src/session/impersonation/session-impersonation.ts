@@ -10,6 +10,7 @@ import { attachSession, sessionOf, type ActiveSession } from '../active-session.
 import { boundText } from '../audit/audit-event.js';
 import { profileOf } from '../lifetime/lifetime.options.js';
 import { printable } from '../printable.js';
+import { secondFactorRequired } from '../second-factor/second-factor.errors.js';
 import { auditContext, SessionValidator } from '../session-validator.js';
 import { SESSION_OPTIONS, SESSION_TRANSPORT } from '../session.constants.js';
 import type { ResolvedSessionOptions } from '../session.options.js';
@@ -68,6 +69,7 @@ export class SessionImpersonation {
     if (!this.options.impersonation.enabled)
       throw new Error('SessionService.impersonate: impersonation.enabled is false');
     const admin = requireSession(request, 'impersonate');
+    if (admin.secondFactorPending) throw secondFactorRequired();
     if (typeof input?.userId !== 'string' || input.userId.length === 0 || input.userId.length > 255)
       throw new TypeError('SessionService.impersonate: userId must be a string of 1..255 characters');
     if (admin.impersonator)

@@ -20,6 +20,10 @@ export const SESSION_SCHEMA: readonly { readonly migration: string; readonly rel
     migration: 'AddSessionImpersonation1796601600000',
     relations: ['user_sessions.impersonator_id', 'user_sessions.impersonator_session_id'],
   },
+  {
+    migration: 'AddSessionSecondFactor1796688000000',
+    relations: ['user_sessions.second_factor_pending', 'user_sessions.second_factor_attempts'],
+  },
   { migration: 'AddAuditPersonalDataIndex1796688000001', relations: ['session_audit_log_personal_idx'] },
 ];
 

@@ -22,6 +22,8 @@ export interface SessionRow {
   impersonatorId: string | null;
   /** An impersonation session: the admin's own session, to return to; null otherwise. */
   impersonatorSessionId: string | null;
+  /** Waiting for its second factor (`create(..., { pendingSecondFactor: true })`). */
+  secondFactorPending: boolean;
 }
 
 /** A lookup result: the row, which token generation matched, and the database's clock. */
@@ -49,6 +51,8 @@ export interface SessionSummary {
   current: boolean;
   /** Opened by this admin acting as the user (impersonation); absent on the user's own sessions. */
   impersonatedBy?: string;
+  /** The password was given but the second factor not yet: someone is mid-login (absent on full sessions). */
+  secondFactorPending?: true;
 }
 
 /** A user_sessions row as a store statement returns it, with `db_now`; one object literal (the lookup is on the hot path). */
@@ -70,6 +74,7 @@ export function toSessionLookup(r: QueryResultRow, isCurrentToken: boolean): Ses
     lifetime: r.lifetime,
     impersonatorId: r.impersonator_id ?? null,
     impersonatorSessionId: r.impersonator_session_id ?? null,
+    secondFactorPending: r.second_factor_pending === true,
     isCurrentToken,
     dbNow: r.db_now,
   };

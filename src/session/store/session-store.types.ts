@@ -22,6 +22,20 @@ export interface CreateSessionParams {
   maxDataBytes?: number;
   /** Per-user cap on live sessions; the user's logins are serialised while it is checked. */
   limit?: { maxSessionsPerUser: number; policy: 'evict-oldest' | 'reject' };
+  /** The session waits for a second factor (its timeouts above are already the short ones). */
+  secondFactorPending?: boolean;
+}
+
+export interface CompleteSecondFactorParams {
+  id: string;
+  /** The pending token's hash: only its holder acts on the session. */
+  tokenHash: Buffer;
+  newTokenHash: Buffer;
+  /** The lifetime profile's, counted from completion. */
+  idleTimeoutMs: number;
+  absoluteTimeoutMs: number;
+  maxAttempts: number;
+  context: AuditContext;
 }
 
 export interface RotateParams {

@@ -63,7 +63,7 @@ export const SESSION_SQL = {
     text: `
     SELECT id, user_id, data, created_at, last_seen_at, authenticated_at, idle_expires_at,
            absolute_expires_at, rotated_at, revoked_at, ip, user_agent, version, lifetime, impersonator_id,
-           impersonator_session_id, token_hash = $1 AS is_current_token, now() AS db_now
+           impersonator_session_id, second_factor_pending, token_hash = $1 AS is_current_token, now() AS db_now
     FROM user_sessions
     WHERE token_hash = $1 OR previous_token_hash = $1
     LIMIT 1`,
@@ -114,7 +114,8 @@ export const SESSION_SQL = {
 
   /**
    * New session $11 (its id chosen by the caller, who sealed its data to it; $3 NULL: a guest's,
-   * audited `guest_created`), of lifetime profile $10; a token
+   * audited `guest_created`), of lifetime profile $10, waiting for a second factor when $12
+   * (audited with `secondFactorPending`); a token
    * the request already carried ($1) is revoked in the same statement (fixation). When that
    * token was a guest's, its end is audited `guest_upgraded` with both session ids instead
    * (the caller carried its data over in $4). With $9 (a per-user limit, evict-oldest), the
@@ -150,15 +151,18 @@ export const SESSION_SQL = {
       SELECT 'revoked', id, user_id, $3, $7, $8, '{"reason":"limit_evicted"}'::jsonb FROM evicted
       RETURNING id::text AS id, occurred_at, event, session_id, user_id, actor_id, ip, user_agent, details
     ), ${endingImpersonationsOf('SELECT id FROM replaced UNION ALL SELECT id FROM evicted', '$7', '$8')}, created AS (
-      INSERT INTO user_sessions (id, token_hash, user_id, data, idle_expires_at, absolute_expires_at, ip, user_agent, lifetime)
-      VALUES ($11::uuid, $2, $3, $4::jsonb, now() + $5 * interval '1 millisecond', now() + $6 * interval '1 millisecond', $7, $8, $10)
+      INSERT INTO user_sessions (id, token_hash, user_id, data, idle_expires_at, absolute_expires_at, ip, user_agent, lifetime,
+                                 second_factor_pending)
+      VALUES ($11::uuid, $2, $3, $4::jsonb, now() + $5 * interval '1 millisecond', now() + $6 * interval '1 millisecond', $7, $8, $10,
+              $12)
       RETURNING id, user_id, data, created_at, last_seen_at, authenticated_at, idle_expires_at,
                 absolute_expires_at, rotated_at, revoked_at, ip, user_agent, version, lifetime, impersonator_id,
-                impersonator_session_id, now() AS db_now
+                impersonator_session_id, second_factor_pending, now() AS db_now
     ), created_audit AS (
       INSERT INTO session_audit_log (event, session_id, user_id, actor_id, ip, user_agent, details)
       SELECT CASE WHEN user_id IS NULL THEN 'guest_created' ELSE 'created' END, id, user_id, user_id, ip, user_agent,
              CASE WHEN lifetime = 'default' THEN '{}'::jsonb ELSE jsonb_build_object('lifetime', lifetime) END
+               || CASE WHEN second_factor_pending THEN '{"secondFactorPending":true}'::jsonb ELSE '{}'::jsonb END
       FROM created
       RETURNING id::text AS id, occurred_at, event, session_id, user_id, actor_id, ip, user_agent, details
     ), upgraded_audit AS (
@@ -176,7 +180,7 @@ export const SESSION_SQL = {
       (SELECT coalesce(json_agg(n.id), '[]'::json)
        FROM (SELECT id, pg_notify('nest_pg_session', id::text)
              FROM (SELECT id FROM replaced UNION SELECT id FROM evicted UNION SELECT id FROM impersonations_ended) ids
-             WHERE $12::boolean) n) AS notified_ids
+             WHERE $13::boolean) n) AS notified_ids
     FROM created`,
   },
 
@@ -310,7 +314,7 @@ export const SESSION_SQL = {
     name: 'listForUser',
     text: `
     SELECT id, created_at, last_seen_at, LEAST(idle_expires_at, absolute_expires_at) AS expires_at, ip, user_agent,
-           lifetime, impersonator_id
+           lifetime, impersonator_id, second_factor_pending
     FROM user_sessions
     WHERE user_id = $1 AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()
     ORDER BY created_at DESC, id`,
@@ -322,7 +326,7 @@ export const SESSION_SQL = {
     text: `
     WITH patched AS (
       UPDATE user_sessions SET data = data || $2::jsonb, version = version + 1
-      WHERE id = $1 AND revoked_at IS NULL AND octet_length((data || $2::jsonb)::text) <= $3
+      WHERE id = $1 AND revoked_at IS NULL AND NOT second_factor_pending AND octet_length((data || $2::jsonb)::text) <= $3
       RETURNING id, data
     )
     SELECT data,

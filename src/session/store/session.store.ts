@@ -20,10 +20,12 @@ import {
 } from './session-row.js';
 import { SESSION_SQL as SQL } from './session.sql.js';
 import { IMPERSONATION_SQL } from '../impersonation/impersonation.sql.js';
+import { SECOND_FACTOR_SQL } from '../second-factor/second-factor.sql.js';
 import { SOCKET_SQL } from '../socket/socket.sql.js';
 import type { SocketSessionState } from '../socket/socket-session.registry.js';
 import type {
   AggregatedAuditRow,
+  CompleteSecondFactorParams,
   CreateSessionParams,
   PatchResult,
   RotateParams,
@@ -145,6 +147,7 @@ export class SessionStore {
       evictBeyond,
       p.lifetime ?? (p.userId === null ? 'guest' : 'default'),
       id,
+      p.secondFactorPending === true,
       this.notify,
     ];
     const limit = p.userId === null ? undefined : p.limit;
@@ -280,7 +283,7 @@ export class SessionStore {
     ]);
     if (!row) return undefined;
     this.committed(row);
-    return toSessionLookup(row, true);
+    return this.dataAtRest.openOrRevoke(toSessionLookup(row, true));
   }
 
   /**
@@ -305,6 +308,48 @@ export class SessionStore {
     return { ended: row.ended, returnedTo };
   }
 
+  /** The full session under its new token; undefined when `p.id` with `p.tokenHash` is no live pending session. */
+  async completeSecondFactor(p: CompleteSecondFactorParams): Promise<SessionLookup | undefined> {
+    const [row] = await this.run(SECOND_FACTOR_SQL.completeSecondFactor, [
+      p.id,
+      p.tokenHash,
+      p.newTokenHash,
+      p.idleTimeoutMs,
+      p.absoluteTimeoutMs,
+      p.context.ip ?? null,
+      p.context.userAgent ?? null,
+      RETIRED_TOKENS_KEPT,
+      p.maxAttempts,
+      this.notify,
+    ]);
+    if (!row) return undefined;
+    this.committed(row);
+    return this.dataAtRest.openOrRevoke(toSessionLookup(row, true));
+  }
+
+  /** Takes one attempt of a live pending session: its count, or undefined when none is left (or it is not live). */
+  async reserveSecondFactorAttempt(id: string, tokenHash: Buffer, maxAttempts: number): Promise<number | undefined> {
+    const [row] = await this.run(SECOND_FACTOR_SQL.reserveSecondFactorAttempt, [id, tokenHash, maxAttempts]);
+    return row?.attempts;
+  }
+
+  /** Records a failed attempt (`counted`: not reserved before); undefined when it was no live pending session. */
+  async failSecondFactor(
+    p: Omit<CompleteSecondFactorParams, 'newTokenHash' | 'idleTimeoutMs' | 'absoluteTimeoutMs'> & { counted: boolean },
+  ): Promise<{ attempts: number; revoked: boolean } | undefined> {
+    const [row] = await this.run(SECOND_FACTOR_SQL.failSecondFactor, [
+      p.id,
+      p.tokenHash,
+      p.counted ? 1 : 0,
+      p.maxAttempts,
+      p.context.ip ?? null,
+      p.context.userAgent ?? null,
+      this.notify,
+    ]);
+    this.committed(row);
+    return row.attempts === null ? undefined : { attempts: row.attempts, revoked: row.revoked };
+  }
+
   async listForUser(userId: string, currentId?: string): Promise<SessionSummary[]> {
     const rows = await this.run(SQL.listForUser, [userId]);
     return rows.map((r) => ({
@@ -317,6 +362,7 @@ export class SessionStore {
       lifetime: r.lifetime,
       current: r.id === currentId,
       ...(r.impersonator_id === null ? {} : { impersonatedBy: r.impersonator_id }),
+      ...(r.second_factor_pending ? { secondFactorPending: true as const } : {}),
     }));
   }
 

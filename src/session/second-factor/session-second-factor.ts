@@ -1,0 +1,119 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { attachSession, internalsOf, sessionOf, type ActiveSession } from '../active-session.js';
+import type { IssuedSession } from '../impersonation/session-impersonation.js';
+import { profileOf } from '../lifetime/lifetime.options.js';
+import { auditContext, SessionValidator } from '../session-validator.js';
+import { SESSION_OPTIONS, SESSION_TRANSPORT } from '../session.constants.js';
+import type { ResolvedSessionOptions } from '../session.options.js';
+import { SessionStore } from '../store/session.store.js';
+import { digestBytes, generateToken, tokenDigest } from '../token/session-token.js';
+import type { HttpRequestLike, HttpResponseLike } from '../transport/http.js';
+import type { SessionTransport } from '../transport/session-transport.js';
+import { notPending, secondFactorFailed } from './second-factor.errors.js';
+
+/** What the app's check gets: the pending session (its `userId` names whose factor to verify). */
+export type SecondFactorCheck = (session: ActiveSession) => boolean | Promise<boolean>;
+
+/**
+ * Second factors behind SessionService.verifySecondFactor / completeSecondFactor /
+ * failSecondFactor. The module verifies no factor itself: the app does, on a
+ * `@SecondFactorRoute()`, and tells the module the outcome. Every statement names the session by
+ * id and pending token, so a session that stopped being pending (completed, revoked, expired)
+ * between the guard and the call is refused, never upgraded twice.
+ */
+@Injectable()
+export class SessionSecondFactor {
+  constructor(
+    private readonly store: SessionStore,
+    private readonly validator: SessionValidator,
+    @Inject(SESSION_TRANSPORT) private readonly transport: SessionTransport,
+    @Inject(SESSION_OPTIONS) private readonly options: ResolvedSessionOptions,
+  ) {}
+
+  /**
+   * Takes an attempt first (none left: the session is revoked, 401 'revoked'), then runs
+   * `check`: true completes, anything else counts as a failure (401 'second_factor_failed'
+   * with `attemptsLeft`; the last one revokes). Concurrent guesses share the same attempts.
+   */
+  async verify(request: HttpRequestLike, response: HttpResponseLike, check: SecondFactorCheck): Promise<IssuedSession> {
+    const { session, tokenHash } = this.pending(request, 'verifySecondFactor');
+    const max = this.options.secondFactor.maxAttempts;
+    const reserved = await this.store.reserveSecondFactorAttempt(session.id, tokenHash, max);
+    // None left (or no longer live): revoke it if it still stands, and refuse.
+    if (reserved === undefined) return this.failed(request, response, session.id, tokenHash, false);
+    // A check that throws keeps its attempt used (reserved above) and its error.
+    if ((await check(session)) !== true) return this.failed(request, response, session.id, tokenHash, false);
+    return this.complete(request, response);
+  }
+
+  /** The factor was verified: new token, full session, authenticated now. */
+  async complete(request: HttpRequestLike, response: HttpResponseLike): Promise<IssuedSession> {
+    const { session, tokenHash } = this.pending(request, 'completeSecondFactor');
+    const profile = profileOf(this.options.lifetimes, session.lifetime);
+    const token = generateToken();
+    const digest = tokenDigest(token);
+    const row = await this.store.completeSecondFactor({
+      ...this.params(request, session.id, tokenHash, false),
+      newTokenHash: digestBytes(digest),
+      idleTimeoutMs: profile.idleTimeoutMs,
+      absoluteTimeoutMs: profile.absoluteTimeoutMs,
+    });
+    if (!row) {
+      attachSession(request, null);
+      throw secondFactorFailed(0);
+    }
+    this.transport.write(response, token, row.absoluteExpiresAt.getTime() - row.dbNow.getTime());
+    const full = this.validator.attach(request, row, token, digest);
+    return {
+      sessionId: full.id,
+      userId: full.userId,
+      expiresAt: full.expiresAt,
+      ...(this.transport.kind === 'bearer' ? { token } : { csrfToken: full.csrfToken }),
+    };
+  }
+
+  /** The app checked a factor and it was wrong: counts an attempt, revoking at the limit; always throws 401. */
+  async fail(request: HttpRequestLike, response: HttpResponseLike): Promise<never> {
+    const { session, tokenHash } = this.pending(request, 'failSecondFactor');
+    return this.failed(request, response, session.id, tokenHash, true);
+  }
+
+  /** Records a failure (`counted`: not reserved before) and throws 401 with the attempts left. */
+  private async failed(
+    request: HttpRequestLike,
+    response: HttpResponseLike,
+    id: string,
+    tokenHash: Buffer,
+    counted: boolean,
+  ): Promise<never> {
+    const result = await this.store.failSecondFactor(this.params(request, id, tokenHash, counted));
+    const left = result && !result.revoked ? this.options.secondFactor.maxAttempts - result.attempts : 0;
+    // This request revoked it: the cookie is dead for sure, and no later response can have replaced it.
+    if (result?.revoked) this.transport.clear(response);
+    if (left === 0) attachSession(request, null);
+    throw secondFactorFailed(left);
+  }
+
+  private params(request: HttpRequestLike, id: string, tokenHash: Buffer, counted: boolean) {
+    return {
+      id,
+      tokenHash,
+      counted,
+      maxAttempts: this.options.secondFactor.maxAttempts,
+      context: auditContext(request),
+    };
+  }
+
+  /** The request's pending session and its token hash; a clear error for anything else. */
+  private pending(request: HttpRequestLike, method: string): { session: ActiveSession; tokenHash: Buffer } {
+    const session = sessionOf(request);
+    if (!session)
+      throw new Error(
+        `SessionService.${method}: no session on this request: call it from a @SecondFactorRoute() with the pending session`,
+      );
+    if (!session.secondFactorPending) throw notPending(method);
+    const internals = internalsOf(session);
+    if (!internals) throw new Error(`SessionService.${method}: the session was not attached by this module`);
+    return { session, tokenHash: digestBytes(internals.tokenDigest) };
+  }
+}
