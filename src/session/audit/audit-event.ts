@@ -18,6 +18,7 @@ export const AUDIT_EVENTS = [
   'guest_limited',
   'impersonation_started',
   'impersonation_ended',
+  'personal_data_erased',
 ] as const;
 export type AuditEvent = (typeof AUDIT_EVENTS)[number];
 

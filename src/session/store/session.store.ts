@@ -17,6 +17,7 @@ import {
 } from './session-row.js';
 import { SESSION_SQL as SQL } from './session.sql.js';
 import { IMPERSONATION_SQL } from '../impersonation/impersonation.sql.js';
+import { PRIVACY_SQL } from '../privacy/privacy.sql.js';
 import { SOCKET_SQL } from '../socket/socket.sql.js';
 import type { SocketSessionState } from '../socket/socket-session.registry.js';
 import type {
@@ -320,6 +321,12 @@ export class SessionStore {
     if (!isSessionId(id)) return undefined;
     const [row] = await this.run(SQL.findLiveById, [id]);
     return row && toSessionRow(row);
+  }
+
+  /** Every session row holding the user's personal data (privacy.sql.ts), newest first, for the export. Never tokens. */
+  async sessionsOfUser(userId: string, limit: number): Promise<Array<SessionRow & { revokeReason: string | null }>> {
+    const rows = await this.run(PRIVACY_SQL.sessionsOfUser, [userId, limit]);
+    return rows.map((row) => ({ ...toSessionRow(row), revokeReason: row.revoke_reason ?? null }));
   }
 
   /** `patch` must already be serialisable JSON that Postgres accepts (the service checks). */

@@ -1,0 +1,153 @@
+import { AUDIT_RECORD_COLUMNS } from '../audit/audit-record.js';
+import type { Statement } from '../store/statement.js';
+
+/**
+ * The guest sessions that became user $1's at a login (`guest_upgraded` rows name them): the
+ * visitor was the same person, so their rows are the user's personal data too.
+ */
+const GUESTS_OF_USER = `
+    guests AS (
+      SELECT DISTINCT (details->>'guestSessionId')::uuid AS id FROM session_audit_log
+      WHERE user_id = $1 AND event = 'guest_upgraded' AND details ? 'guestSessionId'
+    )`;
+
+/** An audit row about user $1: theirs, caused by them (as admin or impersonator), or of a guest session that became theirs. */
+const ABOUT_USER = `(user_id = $1 OR actor_id = $1 OR session_id IN (SELECT id FROM guests))`;
+
+/**
+ * The personal fields a row's `details` can hold: the old and new address or user agent of
+ * `ip_changed` / `ua_changed`, and the user agents an aggregated row (invalid_token,
+ * csrf_failed, guest_limited) counted. Everything else in details is ids, counts and reasons.
+ */
+const DETAILS_WITHOUT_PERSONAL_FIELDS = `
+      CASE WHEN event IN ('ip_changed', 'ua_changed') THEN details - 'from' - 'to' ELSE details END - 'user_agents'`;
+
+/**
+ * The statements of SessionPrivacyStore (erasure and access, GDPR Art. 17 and 15). The erasure
+ * runs them in one transaction, after the user's advisory lock (SESSION_SQL.lockUserSessions).
+ * None is prepared (they are not on the hot path), so they work behind a transaction pooler.
+ */
+export const PRIVACY_SQL = {
+  /**
+   * Every session row holding user $1's personal data: theirs (live or a revoked tombstone),
+   * their guest sessions before login, and the impersonation sessions they started as an admin
+   * (found by their `impersonation_started` rows, by index, rather than by scanning impersonator_id).
+   */
+  sessionIdsOfUser: {
+    name: 'sessionIdsOfUser',
+    text: `
+    WITH ${GUESTS_OF_USER}
+    SELECT id FROM user_sessions WHERE user_id = $1
+    UNION
+    SELECT id FROM user_sessions WHERE user_id IS NULL AND id IN (SELECT id FROM guests)
+    UNION
+    SELECT id FROM user_sessions
+    WHERE impersonator_id = $1
+      AND id IN (SELECT session_id FROM session_audit_log WHERE actor_id = $1 AND event = 'impersonation_started')`,
+  },
+
+  /** The retired token hashes of sessions $1 (the cascade would delete them too, uncounted). */
+  deleteRetiredTokens: {
+    name: 'deleteRetiredTokens',
+    text: `
+    WITH gone AS (DELETE FROM session_retired_tokens WHERE session_id = ANY($1::uuid[]) RETURNING 1)
+    SELECT count(*)::int AS count FROM gone`,
+  },
+
+  /**
+   * Deletes sessions $2 and any other of user $1 (one that appeared since sessionIdsOfUser),
+   * announcing each on the invalidation channel when $3 (as SESSION_SQL does), so caches drop
+   * them and sockets on them close, on every instance, when the transaction commits.
+   */
+  deleteSessions: {
+    name: 'deleteSessions',
+    text: `
+    WITH gone AS (
+      DELETE FROM user_sessions WHERE user_id = $1 OR id = ANY($2::uuid[]) RETURNING id
+    )
+    SELECT (SELECT coalesce(json_agg(id), '[]'::json) FROM gone) AS ids,
+      (SELECT coalesce(json_agg(n.id), '[]'::json)
+       FROM (SELECT id, pg_notify('nest_pg_session', id::text) FROM gone WHERE $3::boolean) n) AS notified_ids`,
+  },
+
+  /**
+   * Mode 'anonymise': every row about user $1 loses its address, user agent and the personal
+   * fields of details; user $1 becomes pseudonym $2 wherever they are the subject or the actor.
+   */
+  anonymiseAudit: {
+    name: 'anonymiseAudit',
+    text: `
+    WITH ${GUESTS_OF_USER}, anonymised AS (
+      UPDATE session_audit_log
+      SET user_id = CASE WHEN user_id = $1 THEN $2 ELSE user_id END,
+          actor_id = CASE WHEN actor_id = $1 THEN $2 ELSE actor_id END,
+          ip = NULL, user_agent = NULL, details = ${DETAILS_WITHOUT_PERSONAL_FIELDS}
+      WHERE ${ABOUT_USER}
+      RETURNING 1
+    )
+    SELECT (SELECT count(*)::int FROM anonymised) AS anonymised, 0 AS deleted`,
+  },
+
+  /**
+   * Mode 'delete': the rows of user $1 and of their guest sessions go. Rows about other users
+   * that user $1 caused (as an admin) are part of those users' history: they stay, anonymised
+   * as above, with pseudonym $2 as actor.
+   */
+  deleteAudit: {
+    name: 'deleteAudit',
+    text: `
+    WITH ${GUESTS_OF_USER}, deleted AS (
+      DELETE FROM session_audit_log
+      WHERE user_id = $1 OR session_id IN (SELECT id FROM guests)
+      RETURNING 1
+    ), anonymised AS (
+      UPDATE session_audit_log
+      SET actor_id = $2, ip = NULL, user_agent = NULL, details = ${DETAILS_WITHOUT_PERSONAL_FIELDS}
+      WHERE actor_id = $1 AND user_id IS DISTINCT FROM $1
+        AND (session_id IS NULL OR session_id NOT IN (SELECT id FROM guests))
+      RETURNING 1
+    )
+    SELECT (SELECT count(*)::int FROM anonymised) AS anonymised, (SELECT count(*)::int FROM deleted) AS deleted`,
+  },
+
+  /** The erasure's own row: subject pseudonym $1, actor $2, the admin's request $3/$4, counts and mode $5. */
+  recordErasure: {
+    name: 'recordErasure',
+    text: `
+    INSERT INTO session_audit_log (event, session_id, user_id, actor_id, ip, user_agent, details)
+    VALUES ('personal_data_erased', NULL, $1, $2, $3, $4, $5::jsonb)
+    RETURNING ${AUDIT_RECORD_COLUMNS}`,
+  },
+
+  /**
+   * The export: user $1's session rows (the same set erasure deletes), newest first, at most
+   * $2. Never a token hash. Mapped by the store's toSessionRow, like every session read.
+   */
+  sessionsOfUser: {
+    name: 'sessionsOfUser',
+    text: `
+    WITH ${GUESTS_OF_USER}
+    SELECT id, user_id, data, created_at, last_seen_at, authenticated_at, idle_expires_at,
+           absolute_expires_at, rotated_at, revoked_at, revoke_reason, ip, user_agent, version, lifetime,
+           impersonator_id, impersonator_session_id
+    FROM user_sessions
+    WHERE user_id = $1
+       OR (user_id IS NULL AND id IN (SELECT id FROM guests))
+       OR (impersonator_id = $1
+           AND id IN (SELECT session_id FROM session_audit_log WHERE actor_id = $1 AND event = 'impersonation_started'))
+    ORDER BY created_at DESC, id DESC
+    LIMIT $2`,
+  },
+
+  /** The export: audit rows about user $1 (the same set erasure anonymises), newest first, at most $2. */
+  auditOfUser: {
+    name: 'auditOfUser',
+    text: `
+    WITH ${GUESTS_OF_USER}
+    SELECT ${AUDIT_RECORD_COLUMNS}
+    FROM session_audit_log l
+    WHERE ${ABOUT_USER}
+    ORDER BY l.occurred_at DESC, l.id DESC
+    LIMIT $2`,
+  },
+} as const satisfies Record<string, Statement>;
