@@ -138,7 +138,10 @@ export function defaultActor(): string {
   }
 }
 
-export async function withStore(url: URL, work: (pool: pg.Pool, store: SessionStore) => Promise<number>): Promise<number> {
+export async function withStore(
+  url: URL,
+  work: (pool: pg.Pool, store: SessionStore) => Promise<number>,
+): Promise<number> {
   const pool = await connect(url);
   try {
     await requireSchema(pool);

@@ -65,7 +65,14 @@ const SCHEMAS = {
   },
   erasure: {
     type: 'object',
-    required: ['mode', 'pseudonym', 'sessionsDeleted', 'retiredTokensDeleted', 'auditRowsAnonymised', 'auditRowsDeleted'],
+    required: [
+      'mode',
+      'pseudonym',
+      'sessionsDeleted',
+      'retiredTokensDeleted',
+      'auditRowsAnonymised',
+      'auditRowsDeleted',
+    ],
     properties: {
       mode: { type: 'string', enum: [...ERASURE_MODES] },
       pseudonym: { type: 'string', description: "The user's stand-in in the audit log from now on" },
@@ -90,10 +97,18 @@ export function documentSessionPrivacyApi(s: SwaggerDecorators): void {
   ])
     decorate(SessionPrivacyAdminController);
   const common = [
-    s.ApiParam({ name: 'userId', description: 'The user whose data is meant', schema: { type: 'string', maxLength: 255 } }),
+    s.ApiParam({
+      name: 'userId',
+      description: 'The user whose data is meant',
+      schema: { type: 'string', maxLength: 255 },
+    }),
     s.ApiResponse({ status: 400, description: 'Invalid user id or mode', schema: ERROR_BODY }),
     s.ApiResponse({ status: 401, description: 'No valid session', schema: ERROR_BODY }),
-    s.ApiResponse({ status: 403, description: 'The session may not use the admin API (admin.authorize)', schema: ERROR_BODY }),
+    s.ApiResponse({
+      status: 403,
+      description: 'The session may not use the admin API (admin.authorize)',
+      schema: ERROR_BODY,
+    }),
     s.ApiResponse({ status: 503, description: 'The session store is unavailable: retry', schema: ERROR_BODY }),
   ];
   const routes: Record<keyof SessionPrivacyAdminController, unknown[]> = {

@@ -138,7 +138,10 @@ export class SessionPrivacyStore {
         throw new StoreUnavailableError(`no connection within ${this.queryTimeoutMs} ms`);
       });
     } catch (error) {
-      connecting.then((late) => late.release(), () => undefined); // one that comes too late goes straight back
+      connecting.then(
+        (late) => late.release(),
+        () => undefined,
+      ); // one that comes too late goes straight back
       throw asStoreError(error);
     }
   }

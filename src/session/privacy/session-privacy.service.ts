@@ -87,8 +87,7 @@ export class SessionPrivacyService {
     if (mode === 'anonymise' && PSEUDONYM_PATTERN.test(userId))
       throw badRequest(`${userId} is already a pseudonym: its rows can only be deleted (mode 'delete')`);
     // Users erasing themselves leave no address behind either.
-    const context =
-      options.request && options.actorId !== userId ? auditContext(options.request, options.actorId) : {};
+    const context = options.request && options.actorId !== userId ? auditContext(options.request, options.actorId) : {};
     const { counts, pseudonym } = await this.privacy.erase({ userId, mode, actorId: options.actorId, context });
     return { mode, pseudonym, ...counts };
   }
