@@ -11,6 +11,7 @@ import type { Statement } from '../store/statement.js';
 import { PRIVACY_SQL } from './privacy.sql.js';
 import { userPseudonym } from './pseudonym.js';
 
+/** How erasure treats the user's audit rows: keep them without personal data (default), or delete them. */
 export type ErasureMode = 'anonymise' | 'delete';
 
 /** What one erasure did, as recorded in its `personal_data_erased` row. */

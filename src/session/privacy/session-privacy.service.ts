@@ -8,10 +8,12 @@ import { EraseUserQueryDto } from './erase-user.dto.js';
 import { PSEUDONYM_PATTERN } from './pseudonym.js';
 import { SessionPrivacyStore, type ErasureCounts, type ErasureMode } from './privacy.store.js';
 
-/** The export's bounds: the newest rows of each kind; `truncated` says when there were more. */
+/** The export's bound on sessions (the newest); `truncated.sessions` says when there were more. */
 export const MAX_EXPORTED_SESSIONS = 200;
+/** The export's bound on audit events (the newest); `truncated.auditEvents` says when there were more. */
 export const MAX_EXPORTED_AUDIT_EVENTS = 5_000;
 
+/** The second argument of `SessionPrivacyService.eraseUser`. */
 export interface EraseUserOptions {
   /** Who erases (an admin's user id, or the user's own): the audit row's actor. Required. */
   actorId: string;
@@ -21,6 +23,7 @@ export interface EraseUserOptions {
   request?: HttpRequestLike;
 }
 
+/** What `eraseUser` did (also the `details` of its `personal_data_erased` row, with the mode). */
 export interface ErasureResult extends ErasureCounts {
   mode: ErasureMode;
   /** The user's stand-in in the audit log from now on (the subject of the `personal_data_erased` row). */
@@ -49,8 +52,10 @@ export interface ExportedSession {
   data: Record<string, unknown>;
 }
 
+/** What `exportUser` returns: JSON-ready (dates serialise as ISO strings). */
 export interface PersonalDataExport {
   userId: string;
+  /** This server's clock when the export was read. */
   exportedAt: Date;
   /** Newest first, at most MAX_EXPORTED_SESSIONS: live ones, revoked ones kept until expiry, guest and impersonation ones. */
   sessions: ExportedSession[];
