@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { hashToken } from '../../src/session/token/session-token.js';
-import { ADAPTERS, cookie, login, startDemo, type LoggedIn, type RunningDemo } from '../support/demo.js';
+import { performance } from 'node:perf_hooks';
+import { ADAPTERS, bareCookie, cookie, login, startDemo, type LoggedIn, type RunningDemo } from '../support/demo.js';
+import { closedWithin, openWs } from '../support/sockets.js';
 
 // The demo's clients all come from loopback, so the user agent is what marks a user's rows.
 const PROBE_UA = 'PersonalDataProbe/1.0 (e2e)';
@@ -10,8 +12,11 @@ describe.each(ADAPTERS)('personal data in the admin API of the demo (%s)', (adap
   let demo: RunningDemo;
   let admin: string;
   let alice: LoggedIn;
+  let wsUrl: string;
   beforeAll(async () => {
     demo = await startDemo(adapter);
+    await demo.app.listen(0, '127.0.0.1'); // for the demo's WebSocket
+    wsUrl = `ws://127.0.0.1:${(demo.server.address() as { port: number }).port}/ws`;
     alice = await login(demo.server, 'alice', { 'User-Agent': PROBE_UA });
     admin = (await login(demo.server, 'admin')).token;
   });
@@ -149,12 +154,16 @@ describe.each(ADAPTERS)('personal data in the admin API of the demo (%s)', (adap
     await request(demo.server).get('/me').set(cookie(admin)).expect(200);
   });
 
-  it("DELETE ?mode=delete removes the user's audit rows, leaving only the erasure's own", async () => {
+  it("DELETE ?mode=delete removes the user's audit rows, leaving only the erasure's own; the user's socket closes within 1 s", async () => {
     const bob = await login(demo.server, 'bob', { 'User-Agent': PROBE_UA });
+    const { closed } = await openWs(wsUrl, { ...bareCookie(bob.token), 'User-Agent': PROBE_UA });
+    const erasedAt = performance.now();
     const response = await request(demo.server)
       .delete('/admin/users/u-bob/personal-data?mode=delete')
       .set(cookie(admin))
       .expect(200);
+    // The session row is gone, as after a logout: the socket closes the same way.
+    expect(await closedWithin(closed, erasedAt, 1_000)).toMatchObject({ code: 4401, reason: 'logout' });
     expect(response.body).toMatchObject({ mode: 'delete', sessionsDeleted: 1, auditRowsAnonymised: 0 });
     expect(response.body.auditRowsDeleted).toBeGreaterThanOrEqual(1);
     await request(demo.server).get('/me').set(cookie(bob.token)).expect(401);
