@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { BadRequestException } from '@nestjs/common';
 import request from 'supertest';
-import { SessionPrivacyService } from '../../src/session/index.js';
+import { SessionEvents, SessionPrivacyService, type SessionAuditRecord } from '../../src/session/index.js';
 import { userPseudonym } from '../../src/session/privacy/pseudonym.js';
 import { SessionStore } from '../../src/session/store/session.store.js';
 import { generateToken, hashToken } from '../../src/session/token/session-token.js';
@@ -180,7 +180,12 @@ describe('SessionPrivacyService.eraseUser on real PostgreSQL', () => {
         `SELECT event, count(*)::int AS n FROM session_audit_log WHERE user_id = $1 OR actor_id = $1 GROUP BY 1 ORDER BY 1`,
         [user],
       );
-      const result = await privacy.eraseUser(user, admin);
+      const emitted: SessionAuditRecord[] = [];
+      const subscription = a.moduleRef
+        .get(SessionEvents)
+        .on('personal_data_erased')
+        .subscribe((record) => emitted.push(record));
+      const result = await privacy.eraseUser(user, admin).finally(() => subscription.unsubscribe());
       const { rows: after } = await db.pool.query(
         `SELECT event, count(*)::int AS n FROM session_audit_log WHERE (user_id = $1 OR actor_id = $1)
            AND event <> 'personal_data_erased' GROUP BY 1 ORDER BY 1`,
@@ -222,6 +227,10 @@ describe('SessionPrivacyService.eraseUser on real PostgreSQL', () => {
             auditRowsDeleted: 0,
           },
         }),
+      ]);
+      // Emitted once committed, as the row is stored.
+      expect(emitted).toEqual([
+        expect.objectContaining({ id: records[0].id, userId: result.pseudonym, actorId: 'admin-1', ip: ADMIN_IP }),
       ]);
     });
   });
