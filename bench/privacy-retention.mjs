@@ -18,7 +18,7 @@ import { loadSessionLib } from './session-lib.mjs';
 const { PurgeStore, SessionPurgeService, resolveSessionOptions } = await loadSessionLib(
   new URL('../dist', import.meta.url).pathname,
 );
-const { PRIVACY_SQL } = await import('../dist/src/session/privacy/privacy.sql.js');
+const { RETENTION_SQL } = await import('../dist/src/session/privacy/retention.sql.js');
 
 const ELIGIBLE = Number(process.env.ELIGIBLE ?? 200_000);
 const YOUNG = Number(process.env.YOUNG ?? ELIGIBLE);
@@ -59,7 +59,7 @@ async function explained(how) {
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
-    return await client.query(`EXPLAIN (${how}) ${PRIVACY_SQL.clearPersonalData.text}`, [30 * 86_400_000, 5_000]);
+    return await client.query(`EXPLAIN (${how}) ${RETENTION_SQL.clearPersonalData.text}`, [30 * 86_400_000, 5_000]);
   } finally {
     await client.query('ROLLBACK');
     client.release();

@@ -71,6 +71,16 @@ export {
 } from './audit/audit-query.dto.js';
 export { SessionAdminService, type AdminActor } from './admin/session-admin.service.js';
 export { SessionAdminGuard } from './admin/session-admin.guard.js';
+export {
+  SessionPrivacyService,
+  MAX_EXPORTED_SESSIONS,
+  MAX_EXPORTED_AUDIT_EVENTS,
+  type EraseUserOptions,
+  type ErasureResult,
+  type ExportedSession,
+  type PersonalDataExport,
+} from './privacy/session-privacy.service.js';
+export type { ErasureMode, ErasureCounts } from './privacy/privacy.store.js';
 export { SESSION_ADMIN_TAG, SESSION_BEARER_SECURITY, SESSION_COOKIE_SECURITY } from './admin/openapi.js';
 
 // Operations: purge, health, metrics (the Terminus indicator is in `nest-pg-session/health`)

@@ -26,6 +26,10 @@ import { SessionGuard } from './guards/session.guard.js';
 import { ModuleKeyStore } from './keys/module-key.store.js';
 import { PurgeStore } from './purge/purge.store.js';
 import { SessionPurgeService } from './purge/session-purge.service.js';
+import { sessionPrivacyAdminControllerAt } from './privacy/privacy-admin.controller.js';
+import { sessionPrivacyOpenApiProvider } from './privacy/privacy-openapi.js';
+import { SessionPrivacyStore } from './privacy/privacy.store.js';
+import { SessionPrivacyService } from './privacy/session-privacy.service.js';
 import { AggregatedAuditLog } from './security/aggregated-audit.js';
 import { TokenFloodDetector } from './security/token-flood.detector.js';
 import { GuestCreationLimiter } from './guest/guest-creation.limiter.js';
@@ -197,6 +201,18 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
         new PurgeStore(poolOf(dataSource), cache, o.cache.notify),
       inject: [SESSION_DATA_SOURCE, SessionCache, SESSION_OPTIONS],
     },
+    {
+      provide: SessionPrivacyStore,
+      useFactory: (
+        dataSource: DataSource,
+        keys: ModuleKeyStore,
+        cache: SessionCache,
+        events: SessionEvents,
+        o: ResolvedSessionOptions,
+      ) => new SessionPrivacyStore(poolOf(dataSource), { keys, changes: cache, events, notify: o.cache.notify }),
+      inject: [SESSION_DATA_SOURCE, ModuleKeyStore, SessionCache, SessionEvents, SESSION_OPTIONS],
+    },
+    SessionPrivacyService,
     SessionEvents,
     AggregatedAuditLog,
     TokenFloodDetector,
@@ -220,8 +236,12 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
   if (extras.globalGuard !== false)
     providers.push({ provide: APP_GUARD, useExisting: SessionGuard }, { provide: APP_GUARD, useExisting: CsrfGuard });
   // Off by default: the routes exist only when enabled where the module is imported.
-  const admin = extras.admin?.enabled === true ? [sessionAdminControllerAt(adminPath(extras.admin))] : [];
-  if (admin.length > 0) providers.push(sessionAdminOpenApiProvider); // OpenAPI docs when @nestjs/swagger is installed
+  const admin =
+    extras.admin?.enabled === true
+      ? [sessionAdminControllerAt(adminPath(extras.admin)), sessionPrivacyAdminControllerAt(adminPath(extras.admin))]
+      : [];
+  // OpenAPI docs when @nestjs/swagger is installed
+  if (admin.length > 0) providers.push(sessionAdminOpenApiProvider, sessionPrivacyOpenApiProvider);
   return {
     ...definition,
     global: extras.isGlobal !== false,
@@ -247,6 +267,7 @@ function withSessionProviders(definition: DynamicModule, extras: SessionModuleEx
       SessionEvents,
       SessionAuditService,
       SessionAdminService,
+      SessionPrivacyService,
       SessionPurgeService,
       SessionCache,
       SessionInvalidationListener,

@@ -394,7 +394,7 @@ describe('the published package', () => {
       });
     });
 
-    it('migrate, sessions, revoke and purge against the database', async () => {
+    it('migrate, sessions, revoke, export-user, erase-user and purge against the database', async () => {
       expect(cli(['migrate'])).toMatchObject({
         code: 0,
         out: expect.stringMatching(
@@ -413,6 +413,15 @@ describe('the published package', () => {
         expect(cli(['revoke', '--user', 'u1', '--actor', 'ops'])).toMatchObject({
           code: 0,
           out: 'revoked 2 sessions of user "u1" (actor "ops")',
+        });
+        // The privacy commands load their module on demand: that import must resolve in the package too.
+        expect(JSON.parse(cli(['export-user', 'u0', '--json']).out)).toMatchObject({
+          userId: 'u0',
+          sessions: [{}, {}],
+        });
+        expect(JSON.parse(cli(['erase-user', 'u0', '--actor', 'ops', '--json']).out)).toMatchObject({
+          mode: 'anonymise',
+          sessionsDeleted: 2,
         });
         const purge = cli(['purge', '--json'], { DATABASE_URL: emptyDb.url, PURGE_DUTY_CYCLE: '1' });
         expect(purge.code).toBe(0);

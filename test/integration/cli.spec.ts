@@ -66,7 +66,7 @@ describe('nest-pg-session CLI', () => {
     expect(await cli(['frobnicate'])).toMatchObject({
       code: 2,
       err: expect.stringMatching(
-        /^nest-pg-session: unknown command "frobnicate" \(commands: migrate, purge, sessions, revoke\)/,
+        /^nest-pg-session: unknown command "frobnicate" \(commands: migrate, purge, sessions, revoke, export-user, erase-user\)/,
       ),
     });
     expect(await cli(['sessions', '--usr', 'x'])).toMatchObject({

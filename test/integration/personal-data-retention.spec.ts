@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
-import { PRIVACY_SQL } from '../../src/session/privacy/privacy.sql.js';
+import { RETENTION_SQL } from '../../src/session/privacy/retention.sql.js';
 import { PurgeStore } from '../../src/session/purge/purge.store.js';
 import { SessionPurgeService } from '../../src/session/purge/session-purge.service.js';
 import { resolveSessionOptions, type SessionModuleOptions } from '../../src/session/session.options.js';
@@ -134,7 +134,7 @@ describe('personal data retention (purge step, real Postgres, populated audit lo
     try {
       await client.query('BEGIN');
       const [{ 'QUERY PLAN': plans }] = (
-        await client.query(`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${PRIVACY_SQL.clearPersonalData.text}`, [
+        await client.query(`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${RETENTION_SQL.clearPersonalData.text}`, [
           30 * 86_400_000,
           BATCH,
         ])

@@ -47,6 +47,7 @@ describe('OpenAPI document of the admin API (@nestjs/swagger installed)', () => 
       '/internal/admin/sessions/audit',
       '/internal/admin/sessions/audit/summary',
       '/internal/admin/sessions/{id}',
+      '/internal/admin/users/{userId}/personal-data',
       '/internal/admin/users/{userId}/sessions',
     ]);
     const operations = [
@@ -55,6 +56,8 @@ describe('OpenAPI document of the admin API (@nestjs/swagger installed)', () => 
       doc.paths['/internal/admin/sessions/{id}'].delete,
       doc.paths['/internal/admin/users/{userId}/sessions'].get,
       doc.paths['/internal/admin/users/{userId}/sessions'].delete,
+      doc.paths['/internal/admin/users/{userId}/personal-data'].get,
+      doc.paths['/internal/admin/users/{userId}/personal-data'].delete,
     ];
     for (const operation of operations) {
       expect(operation?.tags).toEqual(['session-admin']);
@@ -115,5 +118,22 @@ describe('OpenAPI document of the admin API (@nestjs/swagger installed)', () => 
     expect((revokeAll.responses['200'] as any).content['application/json'].schema.properties.revoked.type).toBe(
       'integer',
     );
+  });
+
+  it('documents the personal-data export and erasure: the mode parameter and both answers', () => {
+    const exported = doc.paths['/internal/admin/users/{userId}/personal-data'].get!;
+    const exportSchema = (exported.responses['200'] as any).content['application/json'].schema;
+    expect(exportSchema.required).toEqual(['userId', 'exportedAt', 'sessions', 'auditEvents', 'truncated']);
+    expect(exportSchema.properties.sessions.items.properties).not.toHaveProperty('tokenHash');
+    const erase = doc.paths['/internal/admin/users/{userId}/personal-data'].delete!;
+    const parameters = erase.parameters as Array<{ name: string; in: string; required: boolean; schema: any }>;
+    expect(parameters.map((p) => [p.name, p.in]).sort()).toEqual([
+      ['mode', 'query'],
+      ['userId', 'path'],
+    ]);
+    expect(parameters.find((p) => p.name === 'mode')!.schema).toMatchObject({ enum: ['anonymise', 'delete'] });
+    expect(Object.keys(erase.responses).sort()).toEqual(['200', '400', '401', '403', '503']);
+    const erasure = (erase.responses['200'] as any).content['application/json'].schema;
+    expect(erasure.properties.mode.enum).toEqual(['anonymise', 'delete']);
   });
 });

@@ -5,6 +5,9 @@ import { AUDIT_RECORD_COLUMNS } from '../../src/session/audit/audit-record.js';
 import { HEALTH_SQL } from '../../src/session/health/health.sql.js';
 import { IMPERSONATION_SQL } from '../../src/session/impersonation/impersonation.sql.js';
 import { METRICS_SQL } from '../../src/session/metrics/metrics.sql.js';
+import { PRIVACY_SQL } from '../../src/session/privacy/privacy.sql.js';
+import { RETENTION_SQL } from '../../src/session/privacy/retention.sql.js';
+import { SECOND_FACTOR_SQL } from '../../src/session/second-factor/second-factor.sql.js';
 import { PURGE_SQL } from '../../src/session/purge/purge.sql.js';
 import { INVALIDATE_ALL, INVALIDATION_CHANNEL, SESSION_SQL } from '../../src/session/store/session.sql.js';
 import type { Statement } from '../../src/session/store/statement.js';
@@ -13,6 +16,9 @@ const SETS: Record<string, Record<string, Statement>> = {
   SESSION_SQL,
   IMPERSONATION_SQL,
   PURGE_SQL,
+  PRIVACY_SQL,
+  RETENTION_SQL,
+  SECOND_FACTOR_SQL,
   AUDIT_SQL,
   METRICS_SQL,
   HEALTH_SQL,
@@ -84,6 +90,7 @@ describe('the SQL files: every statement complete as it runs, named as logs and 
         'IMPERSONATION_SQL.stopImpersonation',
         'PURGE_SQL.purgeAbsoluteExpired',
         'PURGE_SQL.purgeIdleExpired',
+        'PRIVACY_SQL.deleteSessions',
         'SESSION_SQL.create',
         'SESSION_SQL.deleteWithEvent',
         'SESSION_SQL.patchData',

@@ -62,7 +62,7 @@ export async function loadSwagger(
   }
 }
 
-const ERROR_BODY = {
+export const ERROR_BODY = {
   type: 'object',
   required: ['statusCode', 'message'],
   properties: {
@@ -84,7 +84,7 @@ const COUNTS = {
   description: 'Count per event; events without rows are left out',
 };
 
-const AUDIT_RECORD = {
+export const AUDIT_RECORD = {
   type: 'object',
   required: ['id', 'occurredAt', 'event', 'sessionId', 'userId', 'actorId', 'ip', 'userAgent', 'details'],
   properties: {

@@ -20,6 +20,7 @@ export const AUDIT_EVENTS = [
   'impersonation_ended',
   'second_factor_completed',
   'second_factor_failed',
+  'personal_data_erased',
 ] as const;
 export type AuditEvent = (typeof AUDIT_EVENTS)[number];
 

@@ -24,6 +24,13 @@ Commands:
   sessions [--user <id>]  The number of active sessions, or one user's active sessions.
   revoke --user <id>      Revoke every session of a user, audited (revoked, revoked_all) with
                           reason 'admin' and actor --actor <id> (default: cli:<os user name>).
+  export-user <id>        Print what the module stores about a user, as JSON: their sessions (with
+                          data, never tokens) and audit events (bounded, see docs/privacy.md).
+  erase-user <id> --actor <id> [--mode anonymise|delete]
+                          Erase a user's personal data in one transaction: delete their sessions,
+                          anonymise their audit rows (default: address, user agent and user id
+                          replaced by a keyed pseudonym) or delete them (--mode delete); audited as
+                          personal_data_erased with actor --actor (required). Safe to repeat.
 
 Options for every command:
   --json                  Print the result as one line of JSON.
@@ -47,8 +54,12 @@ const COMMANDS = {
   },
   sessions: { user: { type: 'string' } },
   revoke: { user: { type: 'string' }, actor: { type: 'string' } },
+  'export-user': {},
+  'erase-user': { actor: { type: 'string' }, mode: { type: 'string' } },
 } as const satisfies Record<string, ParseArgsConfig['options']>;
 type Command = keyof typeof COMMANDS;
+/** The commands that take one positional argument: the user id. */
+const WITH_USER_ARGUMENT = new Set<Command>(['export-user', 'erase-user']);
 
 const stdio: CliOutput = {
   out: (line) => void process.stdout.write(`${line}\n`),
@@ -68,7 +79,7 @@ export async function runCli(argv: string[], env: NodeJS.ProcessEnv, io: CliOutp
 }
 
 async function dispatch(argv: string[], env: NodeJS.ProcessEnv, io: CliOutput): Promise<number> {
-  const { command, values } = parse(argv);
+  const { command, values, positional } = parse(argv);
   if (command === undefined || values.help) {
     io.out(HELP);
     return command === undefined && !values.help ? EXIT.usage : EXIT.ok;
@@ -90,14 +101,38 @@ async function dispatch(argv: string[], env: NodeJS.ProcessEnv, io: CliOutput): 
       if (user === undefined) throw new CliError('revoke needs --user <id>: whose sessions to revoke', EXIT.usage);
       return revoke(url, user, nonEmpty(values.actor, '--actor'), io, json);
     }
+    case 'export-user':
+    case 'erase-user':
+      return privacyCommand(command, positional, values, url, io, json);
   }
+}
+
+async function privacyCommand(
+  command: 'export-user' | 'erase-user',
+  positional: string | undefined,
+  values: Values,
+  url: URL,
+  io: CliOutput,
+  json: boolean,
+): Promise<number> {
+  const { cliUserId, eraseUser, exportUser, ERASE_MODES } = await import('./privacy-commands.js');
+  if (command === 'export-user')
+    return exportUser(url, cliUserId(positional, command, 'whose data to print'), io, json);
+  const userId = cliUserId(positional, command, 'whose data to erase');
+  const actorId = nonEmpty(values.actor, '--actor');
+  if (actorId === undefined)
+    throw new CliError('erase-user needs --actor <id>: who erases, recorded in the audit log', EXIT.usage);
+  const mode = nonEmpty(values.mode, '--mode') ?? 'anonymise';
+  if (!(ERASE_MODES as readonly string[]).includes(mode))
+    throw new CliError(`--mode must be one of: ${ERASE_MODES.join(', ')}`, EXIT.usage);
+  return eraseUser(url, userId, { actorId, mode: mode as (typeof ERASE_MODES)[number] }, io, json);
 }
 
 type Values = Record<string, string | boolean | undefined>;
 const EVERY_OPTION: ParseArgsConfig['options'] = Object.assign({}, COMMON, ...Object.values(COMMANDS));
 
 /** One util.parseArgs pass over every command's options (so they may come before or after the command), then the command's own check. */
-function parse(argv: string[]): { command?: Command; values: Values } {
+function parse(argv: string[]): { command?: Command; values: Values; positional?: string } {
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: EVERY_OPTION, allowPositionals: true, strict: true });
@@ -113,11 +148,12 @@ function parse(argv: string[]): { command?: Command; values: Values } {
       `unknown command ${JSON.stringify(command)} (commands: ${Object.keys(COMMANDS).join(', ')})`,
       EXIT.usage,
     );
+  const positional = WITH_USER_ARGUMENT.has(command as Command) ? extra.shift() : undefined;
   if (extra.length > 0) throw new CliError(`${command}: unexpected argument ${JSON.stringify(extra[0])}`, EXIT.usage);
   const own = { ...COMMON, ...COMMANDS[command as Command] };
   for (const key of Object.keys(values))
     if (!Object.hasOwn(own, key)) throw new CliError(`${command} does not take --${key}`, EXIT.usage);
-  return { command: command as Command, values };
+  return { command: command as Command, values, positional };
 }
 
 function nonEmpty(value: string | boolean | undefined, flag: string): string | undefined {

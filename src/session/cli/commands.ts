@@ -143,7 +143,10 @@ export function defaultActor(): string {
   }
 }
 
-async function withStore(url: URL, work: (pool: pg.Pool, store: SessionStore) => Promise<number>): Promise<number> {
+export async function withStore(
+  url: URL,
+  work: (pool: pg.Pool, store: SessionStore) => Promise<number>,
+): Promise<number> {
   const pool = await connect(url);
   try {
     await requireSchema(pool);

@@ -4,8 +4,8 @@ import { storeQuery } from '../store/bounded-wait.js';
 import type { Statement } from '../store/statement.js';
 import { MODULE_KEYS_SQL } from './module-keys.sql.js';
 
-/** The keys the module keeps in `session_module_keys`, by name. */
-export type ModuleKeyName = 'audit-cursor';
+/** The keys the module keeps in `session_module_keys`, by name ('user-pseudonym': privacy/pseudonym.ts). */
+export type ModuleKeyName = 'audit-cursor' | 'user-pseudonym';
 
 export const MODULE_KEY_BYTES = 32;
 

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import type { Pool, PoolClient } from 'pg';
 import { toAuditRecord, type SessionAuditRecord } from '../audit/audit-record.js';
 import { asStoreError, StoreUnavailableError } from '../store/pg-errors.js';
-import { PRIVACY_SQL } from '../privacy/privacy.sql.js';
+import { RETENTION_SQL } from '../privacy/retention.sql.js';
 import type { SessionChangeSink } from '../store/session.store.js';
 import type { Statement } from '../store/statement.js';
 import { AuditPartitions } from './audit-partitions.js';
@@ -83,7 +83,7 @@ export class PurgeConnection {
 
   /** Clears the personal data of one batch of audit rows older than `retentionMs`; how many rows it cleared. */
   async clearPersonalData(retentionMs: number, batchSize: number): Promise<number> {
-    const [row] = await this.step(PRIVACY_SQL.clearPersonalData, [retentionMs, batchSize]);
+    const [row] = await this.step(RETENTION_SQL.clearPersonalData, [retentionMs, batchSize]);
     return row.cleared;
   }
 

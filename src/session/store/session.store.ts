@@ -4,6 +4,7 @@ import type { AuditContext, RevokeReason } from '../audit/audit-event.js';
 import { toAuditRecord } from '../audit/audit-record.js';
 import type { AuditEventSink } from '../audit/session-events.js';
 import { DataAtRest } from '../encryption/data-at-rest.js';
+import { SessionDataUnreadableError } from '../encryption/session-data-cipher.js';
 import type { SessionDataCipher } from '../encryption/session-data-cipher.js';
 import type { SessionMetrics } from '../metrics/session-metrics.js';
 import { DEFAULTS } from '../session.options.js';
@@ -21,6 +22,7 @@ import {
 import { SESSION_SQL as SQL } from './session.sql.js';
 import { IMPERSONATION_SQL } from '../impersonation/impersonation.sql.js';
 import { SECOND_FACTOR_SQL } from '../second-factor/second-factor.sql.js';
+import { PRIVACY_SQL } from '../privacy/privacy.sql.js';
 import { SOCKET_SQL } from '../socket/socket.sql.js';
 import type { SocketSessionState } from '../socket/socket-session.registry.js';
 import type {
@@ -384,6 +386,21 @@ export class SessionStore {
     if (!isSessionId(id)) return undefined;
     const [row] = await this.run(SQL.findLiveById, [id]);
     return row && this.dataAtRest.openOrRevoke(toSessionRow(row));
+  }
+
+  /** Every session row holding the user's personal data (privacy.sql.ts), newest first, for the export. Never tokens. */
+  async sessionsOfUser(userId: string, limit: number): Promise<Array<SessionRow & { revokeReason: string | null }>> {
+    const rows = await this.run(PRIVACY_SQL.sessionsOfUser, [userId, limit]);
+    return rows.map((row) => {
+      const session = { ...toSessionRow(row), revokeReason: row.revoke_reason ?? null };
+      try {
+        return this.dataAtRest.open(session);
+      } catch (error) {
+        // An export has no side effects: data that does not open (docs/encryption.md) is left out, not revoked.
+        if (error instanceof SessionDataUnreadableError) return { ...session, data: {} };
+        throw error;
+      }
+    });
   }
 
   /** `patch` must already be serialisable JSON that Postgres accepts (the service checks). */
