@@ -95,7 +95,7 @@ export const SECOND_FACTOR_SQL = {
       (SELECT coalesce(json_agg(a ORDER BY a.id::bigint), '[]'::json)
        FROM (SELECT * FROM failed_audit UNION ALL SELECT * FROM revoked_audit) a) AS audit_rows,
       (SELECT coalesce(json_agg(n.id), '[]'::json)
-       FROM (SELECT id, pg_notify('nest_pg_session', id::text) FROM failed WHERE revoked AND $7::boolean) n) AS notified_ids
+       FROM (SELECT id, pg_notify('nest_pg_session', id::text) FROM failed WHERE $7::boolean AND revoked) n) AS notified_ids
     FROM (SELECT) one LEFT JOIN failed f ON true`,
   },
 } as const satisfies Record<string, Statement>;
