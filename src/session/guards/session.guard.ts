@@ -72,6 +72,8 @@ export class SessionGuard implements CanActivate {
       if (isPublic && error instanceof UnsupportedContextError) return true;
       throw error;
     }
+    // Per handler: one GraphQL request runs several, and only a @GuestSession() one may start a guest.
+    allowGuestCreation(request, route.guests && !skipped);
     if (skipped) {
       // Say "no session here" rather than nothing: CsrfGuard then still checks the origin of an
       // unsafe request, instead of taking the missing answer for a guard registered out of order.
@@ -80,7 +82,6 @@ export class SessionGuard implements CanActivate {
     }
     // Also on @Public() routes: the login's `created` audit row must carry the same address.
     rememberClientIp(request, this.getClientIp(request));
-    if (route.guests) allowGuestCreation(request);
     if (isPublic) return true;
     // Several guarded resolvers of one GraphQL request (or the guard applied twice) check once;
     // a guest attached for a @GuestSession() resolver is still no session for the others.
