@@ -1,3 +1,4 @@
+import { endingImpersonationsOf } from '../store/session.sql.js';
 import type { Statement } from '../store/statement.js';
 
 /**
@@ -18,7 +19,8 @@ import type { Statement } from '../store/statement.js';
  * all. Revoked tombstones need no clause of their own: they are kept until these deadlines.
  * With $3 true (`cache.notify`), a batch that deleted anything tells every instance's cache
  * to flush (INVALIDATE_ALL on INVALIDATION_CHANNEL), in the same statement: one notice
- * instead of one per row.
+ * instead of one per row. The impersonations a deleted session had started end with it
+ * (revoked, audited `impersonation_ended`), as when a request ends that session.
  */
 export const PURGE_SQL = {
   /**
@@ -71,7 +73,7 @@ export const PURGE_SQL = {
         LIMIT $1
         FOR UPDATE SKIP LOCKED))
       RETURNING id, user_id, idle_expires_at, absolute_expires_at, revoked_at, revoke_reason
-    ), audit AS (
+    ), ${endingImpersonationsOf('SELECT id FROM gone', 'NULL::text', 'NULL::text')}, audit AS (
       INSERT INTO session_audit_log (event, session_id, user_id, details)
       SELECT 'purged', id, user_id, jsonb_strip_nulls(jsonb_build_object(
         'expiry', CASE WHEN revoked_at IS NOT NULL THEN 'revoked'
@@ -84,7 +86,9 @@ export const PURGE_SQL = {
       RETURNING id::text AS id, occurred_at, event, session_id, user_id, actor_id, ip, user_agent, details
     )
     SELECT (SELECT count(*)::int FROM gone) AS deleted,
-           CASE WHEN $2 THEN (SELECT json_agg(a ORDER BY a.id::bigint) FROM audit a) END AS audit_rows,
+           CASE WHEN $2 THEN (SELECT json_agg(a ORDER BY a.id::bigint)
+                              FROM (SELECT * FROM audit UNION ALL SELECT * FROM impersonations_ended_audit) a) END
+             AS audit_rows,
            (SELECT count(*) FROM (SELECT pg_notify('nest_pg_session', '*')
                                   WHERE $3::boolean AND EXISTS (SELECT 1 FROM gone)) n) AS notified`,
   },
@@ -101,7 +105,7 @@ export const PURGE_SQL = {
         LIMIT $1
         FOR UPDATE SKIP LOCKED))
       RETURNING id, user_id, idle_expires_at, absolute_expires_at, revoked_at, revoke_reason
-    ), audit AS (
+    ), ${endingImpersonationsOf('SELECT id FROM gone', 'NULL::text', 'NULL::text')}, audit AS (
       INSERT INTO session_audit_log (event, session_id, user_id, details)
       SELECT 'purged', id, user_id, jsonb_strip_nulls(jsonb_build_object(
         'expiry', CASE WHEN revoked_at IS NOT NULL THEN 'revoked'
@@ -114,7 +118,9 @@ export const PURGE_SQL = {
       RETURNING id::text AS id, occurred_at, event, session_id, user_id, actor_id, ip, user_agent, details
     )
     SELECT (SELECT count(*)::int FROM gone) AS deleted,
-           CASE WHEN $2 THEN (SELECT json_agg(a ORDER BY a.id::bigint) FROM audit a) END AS audit_rows,
+           CASE WHEN $2 THEN (SELECT json_agg(a ORDER BY a.id::bigint)
+                              FROM (SELECT * FROM audit UNION ALL SELECT * FROM impersonations_ended_audit) a) END
+             AS audit_rows,
            (SELECT count(*) FROM (SELECT pg_notify('nest_pg_session', '*')
                                   WHERE $3::boolean AND EXISTS (SELECT 1 FROM gone)) n) AS notified`,
   },
