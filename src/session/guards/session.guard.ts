@@ -89,6 +89,8 @@ export class SessionGuard implements CanActivate {
     if (attached && (!attached.isGuest || route.guests)) return true;
     if (attached) return optional || this.throwUnauthorized('missing');
 
+    // Before the check: an SSE stream of this request (whileLive) then misses no notice sent meanwhile.
+    const ticket = this.sockets?.ticket();
     let outcome: PendingOutcome;
     try {
       outcome = this.validator.validate(request, response, route.guests);
@@ -98,7 +100,10 @@ export class SessionGuard implements CanActivate {
     }
     return andThen(
       outcome,
-      (settled) => this.conclude(settled, request, response, optional),
+      (settled) => {
+        if (settled.ok && ticket !== undefined) this.sockets!.checkedAt(settled.session, ticket);
+        return this.conclude(settled, request, response, optional);
+      },
       (error: unknown) => {
         this.recordFailure(error);
         throw error;
