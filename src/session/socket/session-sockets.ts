@@ -104,12 +104,12 @@ export class SessionSockets {
     });
   }
 
-  /** For SessionGuard, before it checks a request: undefined when sockets are off. */
+  /** For SessionGuard, before it checks a request: undefined when sockets are off. @internal */
   ticket(): number | undefined {
     return this.options.sockets.enabled ? this.registry.ticket() : undefined;
   }
 
-  /** For SessionGuard: `session` was checked after `ticket()` gave `ticket`. */
+  /** For SessionGuard: `session` was checked after `ticket()` gave `ticket`. @internal */
   checkedAt(session: ActiveSession, ticket: number): void {
     ticketOfSession.set(session, ticket);
   }
