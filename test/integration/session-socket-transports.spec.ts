@@ -12,14 +12,12 @@ import {
 } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { WsAdapter } from '@nestjs/platform-ws';
-import { SubscribeMessage, WebSocketGateway, type OnGatewayConnection } from '@nestjs/websockets';
 import { createHash } from 'node:crypto';
 import http, { type IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { from, interval, map, switchMap, type Observable } from 'rxjs';
 import request from 'supertest';
-import type WebSocket from 'ws';
 import {
   CurrentSession,
   GuestSession,
@@ -34,21 +32,7 @@ import { SocketSessionRegistry } from '../../src/session/socket/socket-session.r
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { ADAPTERS } from '../support/demo.js';
 import { createHostApp, type HostApp } from '../support/host-app.js';
-import { closedWithin, openWs, refusal } from '../support/sockets.js';
-
-@WebSocketGateway({ path: '/ws' })
-class ProfileGateway implements OnGatewayConnection {
-  constructor(@Inject(SessionSockets) private readonly sockets: SessionSockets) {}
-
-  handleConnection(client: WebSocket, request: IncomingMessage) {
-    return this.sockets.accept(client, request);
-  }
-
-  @SubscribeMessage('whoami')
-  whoami(@CurrentSession() session: ActiveSession) {
-    return { event: 'whoami', data: session.userId };
-  }
-}
+import { closedWithin, openWs, ProfileGateway, refusal } from '../support/sockets.js';
 
 @Controller()
 class StreamController {
