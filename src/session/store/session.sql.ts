@@ -21,7 +21,7 @@ export const INVALIDATE_ALL = '*';
  * session leaves no impersonation behind. The statement adds `impersonations_ended` to its
  * notified ids and `impersonations_ended_audit` to its audit rows. `$ip`/`$ua`: its parameters.
  */
-export function endingImpersonationsOf(ended: string, ip: string, userAgent: string): string {
+function endingImpersonationsOf(ended: string, ip: string, userAgent: string): string {
   return `impersonations_ended AS (
       UPDATE user_sessions SET revoked_at = now(), revoke_reason = 'impersonator_ended', data = '{}'::jsonb
       WHERE impersonator_session_id IN (${ended}) AND id NOT IN (${ended}) AND revoked_at IS NULL
