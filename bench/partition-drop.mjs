@@ -8,12 +8,12 @@
 // bench/results/partition-drop.json, which bench/capacity-model.mjs reads (docs/scaling.md).
 //
 //   node bench/partition-drop.mjs [--rows=200000]
-import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import pg from 'pg';
 import { runMigrations } from '../dist/src/demo/migrate.js';
 import { BROWSER_UA, CLIENT_IP } from './write-path-ops.mjs';
+import { createScratchDatabase } from './scratch-database.mjs';
 
 const rows = Number(process.argv.find((a) => a.startsWith('--rows='))?.slice(7) ?? 200_000);
 if (!(Number.isInteger(rows) && rows >= 1_000)) throw new Error('--rows takes an integer >= 1000');
@@ -31,15 +31,10 @@ async function measured(client, work) {
   return { ms: Math.round(ms), walBytes: Number(r[0].b) };
 }
 
-const name = `nps_partition_drop_${randomBytes(4).toString('hex')}`;
-const admin = new pg.Client({ connectionString: serverUrl });
-await admin.connect();
-await admin.query(`CREATE DATABASE ${name}`);
-const url = new URL(serverUrl);
-url.pathname = `/${name}`;
-const client = new pg.Client({ connectionString: url.toString() });
+const scratch = await createScratchDatabase(serverUrl, 'nps_partition_drop');
+const client = new pg.Client({ connectionString: scratch.url });
 try {
-  await runMigrations(url.toString());
+  await runMigrations(scratch.url);
   await client.connect();
   // Two weeks long past, each its own partition (as AuditPartitions makes them), filled alike.
   const weeks = [
@@ -92,6 +87,5 @@ try {
   await writeFile(new URL('results/partition-drop.json', import.meta.url), json);
 } finally {
   await client.end().catch(() => undefined);
-  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
-  await admin.end();
+  await scratch.drop();
 }

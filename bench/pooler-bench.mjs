@@ -13,12 +13,12 @@
 // Needs DATABASE_URL (or PostgreSQL at 127.0.0.1:5432) and pgbouncer. Prints a Markdown table.
 import autocannon from 'autocannon';
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { runMigrations } from '../dist/src/demo/migrate.js';
 import { startPgBouncer } from '../test/support/pgbouncer.mjs';
+import { createScratchDatabase } from './scratch-database.mjs';
 
 const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const DURATION = Number(process.env.DURATION ?? 5);
@@ -89,13 +89,10 @@ async function login(url, username) {
 const load = (url, cookie) =>
   autocannon({ url: `${url}/me`, connections: 20, duration: DURATION, headers: { cookie } });
 
-async function measure(config, bouncer, admin) {
-  const name = `nps_pooler_${randomBytes(4).toString('hex')}`;
-  await admin.query(`CREATE DATABASE ${name}`);
-  const direct = new URL(serverUrl);
-  direct.pathname = `/${name}`;
-  await runMigrations(direct.toString());
-  const db = new pg.Pool({ connectionString: direct.toString(), max: 2 });
+async function measure(config, bouncer) {
+  const { name, url: direct, drop } = await createScratchDatabase(serverUrl, 'nps_pooler');
+  await runMigrations(direct);
+  const db = new pg.Pool({ connectionString: direct, max: 2 });
   db.on('error', () => undefined); // DROP ... WITH (FORCE) at the end may reach a closing idle client
   const demos = [];
   try {
@@ -184,29 +181,23 @@ async function measure(config, bouncer, admin) {
   } finally {
     await Promise.all(demos.map((d) => d.stop()));
     await db.end();
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await drop();
   }
 }
 
-const admin = new pg.Client({ connectionString: serverUrl });
-await admin.connect();
 const rows = [];
-try {
-  for (const mode of ['transaction', 'session']) {
-    const bouncer = await startPgBouncer({ serverUrl, poolMode: mode });
-    try {
-      for (const config of CONFIGS.filter((c) => c.mode === mode)) {
-        console.error(`[pooler bench] ${JSON.stringify(config)}`);
-        const row = await measure(config, bouncer, admin);
-        console.error(`[pooler bench]   ${JSON.stringify(row)}`);
-        rows.push(row);
-      }
-    } finally {
-      await bouncer.stop();
+for (const mode of ['transaction', 'session']) {
+  const bouncer = await startPgBouncer({ serverUrl, poolMode: mode });
+  try {
+    for (const config of CONFIGS.filter((c) => c.mode === mode)) {
+      console.error(`[pooler bench] ${JSON.stringify(config)}`);
+      const row = await measure(config, bouncer);
+      console.error(`[pooler bench]   ${JSON.stringify(row)}`);
+      rows.push(row);
     }
+  } finally {
+    await bouncer.stop();
   }
-} finally {
-  await admin.end();
 }
 console.log(
   '| pooling | preparedStatements | cache | instances | GET /me under load: non-2xx of total | listener | revoke refused by the other instance after | purge of 2,000 expired rows |',

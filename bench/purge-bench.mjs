@@ -16,13 +16,13 @@
 // `offMs`, and the next run picks up where it stopped. The unbatched DELETE is one statement,
 // so it gets a no-purge window of `offMs` right before and right after it.
 import { Logger } from '@nestjs/common';
-import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../dist/src/demo/embedded-postgres.js';
 import { runMigrations } from '../dist/src/demo/migrate.js';
 import { loadSessionLib } from './session-lib.mjs';
+import { createScratchDatabase } from './scratch-database.mjs';
 
 const { PurgeStore, SESSION_SQL, SessionPurgeService, resolveSessionOptions } = await loadSessionLib(
   new URL('../dist', import.meta.url).pathname,
@@ -55,13 +55,8 @@ export async function runPurgeBench(options = {}) {
   const server = o.databaseUrl ?? process.env.DATABASE_URL;
   const embedded = server ? undefined : await startEmbeddedPostgres();
   const serverUrl = server ?? embedded.url;
-  const name = `nps_purge_bench_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  const databaseUrl = url.toString();
+  const scratch = await createScratchDatabase(serverUrl, 'nps_purge_bench');
+  const databaseUrl = scratch.url;
   const pool = new pg.Pool({ connectionString: databaseUrl, max: o.loops + 2 });
   let closing = false; // pool.end() resolves before its connections have finished closing
   pool.on('error', (error) => closing || log(`idle connection lost: ${error.message}`));
@@ -69,7 +64,7 @@ export async function runPurgeBench(options = {}) {
     await runMigrations(databaseUrl);
     const version = (await pool.query('SHOW server_version')).rows[0].server_version;
     log(
-      `PostgreSQL ${version}${embedded ? ' (embedded)' : ` at ${url.host}`}; ${o.expired} expired + ${o.live} live sessions`,
+      `PostgreSQL ${version}${embedded ? ' (embedded)' : ` at ${new URL(databaseUrl).host}`}; ${o.expired} expired + ${o.live} live sessions`,
     );
 
     const runs = {};
@@ -115,8 +110,7 @@ export async function runPurgeBench(options = {}) {
   } finally {
     closing = true;
     await pool.end();
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
-    await admin.end();
+    await scratch.drop();
     await embedded?.stop();
   }
 }

@@ -18,11 +18,11 @@
 // stale token costs. FLOOD_LIMIT sets flood.limit (0 never blocks), else the default limit
 // would answer 429 after 100 of them.
 import 'reflect-metadata';
-import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { BENCH_USER_AGENT, seedSessions, tokenOf } from './seed.mjs';
+import { createScratchDatabase } from './scratch-database.mjs';
 const { NestFactory } = await import('@nestjs/core');
 const { Controller, Get, Module, Req } = await import('@nestjs/common');
 const { FastifyAdapter } = await import('@nestjs/platform-fastify');
@@ -37,16 +37,8 @@ const { runMigrations } = await load(builds[0], 'demo/migrate.js');
 
 let db;
 if (process.env.DATABASE_URL) {
-  const name = `nps_route_cost_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  const url = new URL(process.env.DATABASE_URL);
-  url.pathname = `/${name}`;
-  db = {
-    url: url.toString(),
-    stop: async () => (await admin.query(`DROP DATABASE ${name} WITH (FORCE)`), await admin.end()),
-  };
+  const scratch = await createScratchDatabase(process.env.DATABASE_URL, 'nps_route_cost');
+  db = { url: scratch.url, stop: scratch.drop };
 } else {
   db = await (await load(builds[0], 'demo/embedded-postgres.js')).startEmbeddedPostgres();
 }

@@ -7,11 +7,11 @@
 // VACUUM ANALYZE: `pg_column_size` of the tuples, `pg_relation_size`/`pg_indexes_size` of the
 // tables divided by their rows (so page headers, fill and the free space one update per row
 // leaves are in it).
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { runMigrations } from '../dist/src/demo/migrate.js';
 import { loadSessionLib } from './session-lib.mjs';
 import { CLIENT_CONTEXT, ourOps } from './write-path-ops.mjs';
+import { createScratchDatabase } from './scratch-database.mjs';
 
 const { PurgeStore } = await loadSessionLib(new URL('../dist', import.meta.url).pathname);
 const CONCURRENCY = 8;
@@ -55,16 +55,11 @@ async function tableSizes(pool, table) {
 }
 
 export async function measureRowSizes({ serverUrl, rows, SessionStore, log }) {
-  const name = `nps_row_sizes_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  const pool = new pg.Pool({ connectionString: url.toString(), max: CONCURRENCY + 1 });
+  const scratch = await createScratchDatabase(serverUrl, 'nps_row_sizes');
+  const pool = new pg.Pool({ connectionString: scratch.url, max: CONCURRENCY + 1 });
   pool.on('error', () => undefined);
   try {
-    await runMigrations(url.toString());
+    await runMigrations(scratch.url);
     const store = new SessionStore(pool, { notify: false });
     const ops = ourOps(store, pool, { rowsPerWorker: Math.ceil(rows / CONCURRENCY), supply: 0 });
     await repeat(ops.create, rows);
@@ -88,9 +83,11 @@ export async function measureRowSizes({ serverUrl, rows, SessionStore, log }) {
     await pool.query(`UPDATE user_sessions SET idle_expires_at = now() - interval '1 second'`);
     const connection = await new PurgeStore(pool, undefined, false).connect();
     try {
+      // Every purge statement renews the lease, so a run holds it (a scratch database: nobody else does).
+      if (!(await connection.tryLock())) throw new Error('row sizes: the purge lease is taken');
       while ((await connection.purgeExpiredSessions('idle', 5_000, false)).deleted > 0);
     } finally {
-      await connection.release(false);
+      await connection.release();
     }
     await pool.query('VACUUM ANALYZE session_audit_log');
     const audit = await tableSizes(pool, 'session_audit_log');
@@ -107,7 +104,6 @@ export async function measureRowSizes({ serverUrl, rows, SessionStore, log }) {
     };
   } finally {
     await pool.end().catch(() => undefined);
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
-    await admin.end();
+    await scratch.drop();
   }
 }

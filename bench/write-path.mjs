@@ -25,7 +25,6 @@
 // ABBA order over `rounds` rounds of `seconds` each, so the machine's drift falls on all alike;
 // ratios (on/off, ours/peer) are taken within each round and the median printed. Output: a
 // table on stdout, figures in bench/results/write-path.json, progress on stderr.
-import { randomBytes } from 'node:crypto';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -38,6 +37,7 @@ import { seedSessions } from './seed.mjs';
 import { createPeerTable, ourOps, peerOps } from './write-path-ops.mjs';
 import { measureRowSizes } from './row-sizes.mjs';
 import { formatWritePath, summarise } from './write-path-report.mjs';
+import { createScratchDatabase } from './scratch-database.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { SessionStore } = await loadSessionLib(join(here, '..', 'dist'));
@@ -127,13 +127,8 @@ export async function runWritePathBench(options = {}) {
   checkOptions(o);
   const embedded = (o.databaseUrl ?? process.env.DATABASE_URL) ? undefined : await startEmbeddedPostgres();
   const serverUrl = o.databaseUrl ?? process.env.DATABASE_URL ?? embedded.url;
-  const name = `nps_write_bench_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  const databaseUrl = url.toString();
+  const scratch = await createScratchDatabase(serverUrl, 'nps_write_bench');
+  const databaseUrl = scratch.url;
   const maxC = Math.max(...o.concurrency);
   const pools = [];
   const newPool = (max) => {
@@ -202,8 +197,7 @@ export async function runWritePathBench(options = {}) {
   } finally {
     await listener?.end().catch(() => undefined);
     for (const p of pools) await p.end().catch(() => undefined);
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => undefined);
-    await admin.end();
+    await scratch.drop();
     await embedded?.stop();
   }
 }

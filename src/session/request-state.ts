@@ -24,9 +24,13 @@ export function ownStateOf(request: object): RequestState {
   return state;
 }
 
-/** Set by SessionGuard on a @GuestSession() route. */
-export function allowGuestCreation(request: object): void {
-  ownStateOf(request).guestRoute = true;
+/**
+ * Set by SessionGuard for every handler it checks: true on a @GuestSession() route. Cleared
+ * elsewhere, so it never carries over to a later resolver of the same GraphQL request.
+ */
+export function allowGuestCreation(request: object, allowed = true): void {
+  if (allowed) ownStateOf(request).guestRoute = true;
+  else if (states.get(request)?.guestRoute) delete states.get(request)!.guestRoute;
 }
 
 /** Whether SessionGuard found the request's route marked @GuestSession(). */

@@ -21,6 +21,7 @@ import {
   type IssuedSession,
 } from './impersonation/session-impersonation.js';
 import { chosenProfile } from './lifetime/lifetime-profiles.js';
+import { TokenReuseDetector } from './security/token-reuse.detector.js';
 import { profileOf, type LifetimeProfile } from './lifetime/lifetime.options.js';
 import { mayCreateGuest } from './request-state.js';
 import { SessionDataTooLargeError } from './encryption/data-at-rest.js';
@@ -111,6 +112,11 @@ export class SessionService {
     assertStorableData(input.data ?? {}, this.options.maxDataBytes);
     const carried = this.transport.read(request);
     const replaces = carried.kind === 'token' ? hashToken(carried.token) : null;
+    // A token retired past its grace is theft wherever it comes back, a login included.
+    if (replaces)
+      await new TokenReuseDetector(this.store, this.options.rotationGraceMs).retiredTokenReused(replaces, () =>
+        auditContext(request),
+      );
     // A guest becoming this user: its data moves into the new session (read under a row lock), and
     // its token is revoked by the insert.
     const carryGuest = this.options.guests.enabled

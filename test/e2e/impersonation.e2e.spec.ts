@@ -11,6 +11,7 @@ import {
   startDemo,
   type RunningDemo,
 } from '../support/demo.js';
+import { SessionPurgeService } from '../../src/session/index.js';
 import { captureNestLogs } from '../support/log-capture.js';
 
 const REASON = 'ticket #4711: checkout fails for this user';
@@ -52,9 +53,11 @@ describe.each(ADAPTERS)('impersonation in the demo (%s)', (adapter) => {
     expect(token).not.toBe(admin.token);
     const me = await request(demo.server).get('/me').set(cookie(token)).expect(200);
     expect(me.body).toMatchObject({ userId: 'u-alice', sessionId, impersonator: 'u-admin' });
-    // The admin's own session stays, untouched, to return to.
-    const own = await request(demo.server).get('/me').set(cookie(admin.token)).expect(200);
-    expect(own.body.impersonator).toBeUndefined();
+    // The admin's own session stays to return to, but its token left the client: it is retired.
+    const own = await request(demo.server).get('/me').set(cookie(admin.token)).expect(401);
+    expect(own.body.reason).toBe('invalid'); // inside the grace window: no theft alarm yet
+    const [kept] = await sql(`SELECT revoked_at FROM user_sessions WHERE id = $1`, [admin.sessionId]);
+    expect(kept.revoked_at).toBeNull();
     expect(await auditOf(sessionId)).toEqual([
       {
         event: 'impersonation_started',
@@ -182,13 +185,19 @@ describe.each(ADAPTERS)('impersonation in the demo (%s)', (adapter) => {
     await sql(`UPDATE user_sessions SET absolute_expires_at = now() - interval '1 second' WHERE id = $1`, [
       admin.sessionId,
     ]);
+    // The impersonation ended with the admin's session: the guard refuses it before the stop runs.
     const stopped = await request(demo.server).post('/auth/stop-impersonating').set(cookie(token)).expect(401);
-    expect(stopped.body.reason).toBe('revoked');
+    expect(stopped.body.reason).toBe('idle_timeout');
     expect(setCookieLine(stopped)).toMatch(/Max-Age=0|Expires=Thu, 01 Jan 1970/);
     await request(demo.server).get('/me').set(cookie(token)).expect(401);
-    expect((await auditOf(sessionId)).map((row) => row.event)).toEqual([
-      'impersonation_started',
-      'impersonation_ended',
+    expect(await auditOf(sessionId)).toEqual([
+      expect.objectContaining({ event: 'impersonation_started' }),
+      {
+        event: 'impersonation_ended',
+        user_id: 'u-alice',
+        actor_id: 'u-admin',
+        details: { reason: 'impersonator_session_ended', sessionId, impersonatorSessionId: admin.sessionId },
+      },
     ]);
   });
 
@@ -219,18 +228,12 @@ describe.each(ADAPTERS)('impersonation in the demo (%s)', (adapter) => {
   it("theft detected on the admin's session ends its impersonations", async () => {
     const { admin, token, sessionId } = await impersonate();
     await request(demo.server).get('/me').set(cookie(token)).expect(200);
-    // The admin's token was rotated out a day ago (moved in SQL): whoever presents it now stole it.
-    await sql(
-      `UPDATE user_sessions SET previous_token_hash = token_hash, token_hash = sha256(gen_random_uuid()::text::bytea),
-              rotated_at = now() - interval '1 day' WHERE id = $1`,
-      [admin.sessionId],
-    );
-    // The change went round the demo's cache: announce it, as the module's own statements do.
-    await sql(`SELECT pg_notify('nest_pg_session', $1)`, [admin.sessionId]);
-    await eventually(
-      async () => (await request(demo.server).get('/me').set(cookie(admin.token))).status === 401,
-      5_000,
-    );
+    // The start retired the admin's token; a day later (moved in SQL) whoever presents it stole it.
+    await sql(`UPDATE session_retired_tokens SET retired_at = now() - interval '1 day' WHERE session_id = $1`, [
+      admin.sessionId,
+    ]);
+    const theft = await request(demo.server).get('/me').set(cookie(admin.token)).expect(401);
+    expect(theft.body.reason).toBe('revoked');
     const [revoked] = await sql(`SELECT revoke_reason FROM user_sessions WHERE id = $1`, [admin.sessionId]);
     expect(revoked.revoke_reason).toBe('token_reuse');
     expect((await request(demo.server).get('/me').set(cookie(token)).expect(401)).body.reason).toBe('revoked');
@@ -241,10 +244,64 @@ describe.each(ADAPTERS)('impersonation in the demo (%s)', (adapter) => {
     });
   });
 
-  it("logging out of the admin's session ends its impersonations", async () => {
-    const { admin, token } = await impersonate();
-    await request(demo.server).post('/auth/logout').set(cookie(admin.token)).expect(204);
-    await request(demo.server).get('/me').set(cookie(token)).expect(401);
+  it("the admin's own token cannot log out or act while impersonating; past the grace its return ends both", async () => {
+    const { admin, token, sessionId } = await impersonate();
+    await request(demo.server).post('/auth/logout').set(cookie(admin.token)).expect(401);
+    await request(demo.server).get('/me').set(cookie(token)).expect(200);
+    await sql(`UPDATE session_retired_tokens SET retired_at = now() - interval '1 day' WHERE session_id = $1`, [
+      admin.sessionId,
+    ]);
+    expect((await request(demo.server).get('/me').set(cookie(admin.token)).expect(401)).body.reason).toBe('revoked');
+    expect((await request(demo.server).get('/me').set(cookie(token)).expect(401)).body.reason).toBe('revoked');
+    expect((await auditOf(sessionId)).at(-1)).toMatchObject({
+      event: 'impersonation_ended',
+      details: { reason: 'impersonator_session_ended' },
+    });
+  });
+
+  it("ends when the admin's own session idles out underneath, before any purge", async () => {
+    const { admin, token, sessionId } = await impersonate();
+    await sql(`UPDATE user_sessions SET idle_expires_at = now() - interval '1 second' WHERE id = $1`, [
+      admin.sessionId,
+    ]);
+    const refused = await request(demo.server).get('/me').set(cookie(token)).expect(401);
+    expect(refused.body.reason).toBe('idle_timeout');
+    expect((await auditOf(sessionId)).at(-1)).toEqual({
+      event: 'impersonation_ended',
+      user_id: 'u-alice',
+      actor_id: 'u-admin',
+      details: { reason: 'impersonator_session_ended', sessionId, impersonatorSessionId: admin.sessionId },
+    });
+  });
+
+  it("ends, audited, when the purge deletes the admin's expired session", async () => {
+    const { admin, token, sessionId } = await impersonate();
+    await request(demo.server).get('/me').set(cookie(token)).expect(200); // now in the demo's session cache
+    await sql(`UPDATE user_sessions SET idle_expires_at = now() - interval '1 second' WHERE id = $1`, [
+      admin.sessionId,
+    ]);
+    await demo.app.get(SessionPurgeService).runOnce();
+    expect(await sql(`SELECT 1 FROM user_sessions WHERE id = $1`, [admin.sessionId])).toEqual([]);
+    const [ended] = await sql(`SELECT revoke_reason FROM user_sessions WHERE id = $1`, [sessionId]);
+    expect(ended.revoke_reason).toBe('impersonator_ended');
+    expect((await auditOf(sessionId)).at(-1)).toEqual({
+      event: 'impersonation_ended',
+      user_id: 'u-alice',
+      actor_id: 'u-admin',
+      details: { reason: 'impersonator_session_ended', sessionId, impersonatorSessionId: admin.sessionId },
+    });
+    expect((await request(demo.server).get('/me').set(cookie(token)).expect(401)).body.reason).toBe('revoked');
+  });
+
+  it('logging out of an impersonation is audited as its end, with the admin as actor', async () => {
+    const { admin, token, sessionId } = await impersonate();
+    await request(demo.server).post('/auth/logout').set(cookie(token)).expect(204);
+    expect((await auditOf(sessionId)).at(-1)).toEqual({
+      event: 'impersonation_ended',
+      user_id: 'u-alice',
+      actor_id: 'u-admin',
+      details: { reason: 'logout', sessionId, impersonatorSessionId: admin.sessionId },
+    });
   });
 
   it('every audit row written while impersonating names the admin as actor (rotation, client change, logout)', async () => {
@@ -257,7 +314,12 @@ describe.each(ADAPTERS)('impersonation in the demo (%s)', (adapter) => {
     await request(demo.server).patch('/me/data').set(cookie(next)).set(browser).send({ note: 'x' }).expect(200);
     await request(demo.server).post('/auth/logout').set(cookie(next)).set(browser).expect(204);
     const rows = await auditOf(sessionId);
-    expect(rows.map((row) => row.event)).toEqual(['impersonation_started', 'ua_changed', 'rotated', 'logout']);
+    expect(rows.map((row) => row.event)).toEqual([
+      'impersonation_started',
+      'ua_changed',
+      'rotated',
+      'impersonation_ended',
+    ]);
     expect(rows.map((row) => row.actor_id)).toEqual(Array(4).fill('u-admin'));
     expect(rows.map((row) => row.user_id)).toEqual(Array(4).fill('u-alice'));
   });
@@ -345,12 +407,30 @@ describe('impersonation over the bearer transport', () => {
     expect(started.body).toMatchObject({ userId: 'u-alice', impersonator: 'u-admin', token: expect.any(String) });
     const me = await request(demo.server).get('/me').set(bearer(started.body.token)).expect(200);
     expect(me.body.impersonator).toBe('u-admin');
+    // As with a cookie, the admin's own token stops working while impersonating.
+    expect((await request(demo.server).get('/me').set(bearer(admin.token)).expect(401)).body.reason).toBe('invalid');
     const stopped = await request(demo.server)
       .post('/auth/stop-impersonating')
       .set(bearer(started.body.token))
       .expect(200);
     expect(stopped.body).toMatchObject({ sessionId: admin.sessionId, userId: 'u-admin', token: expect.any(String) });
     await request(demo.server).get('/me').set(bearer(stopped.body.token)).expect(200);
+    await request(demo.server).get('/me').set(bearer(started.body.token)).expect(401);
+  });
+
+  it("a client that goes on using the admin's token past the grace is treated as theft: both sessions end", async () => {
+    const admin = await login(demo.server, 'admin');
+    const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
+    const started = await request(demo.server)
+      .post('/admin/users/u-alice/impersonate')
+      .set(bearer(admin.token))
+      .send({ reason: REASON })
+      .expect(200);
+    await demo.db.pool.query(
+      `UPDATE session_retired_tokens SET retired_at = now() - interval '1 day' WHERE session_id = $1`,
+      [admin.sessionId],
+    );
+    expect((await request(demo.server).get('/me').set(bearer(admin.token)).expect(401)).body.reason).toBe('revoked');
     await request(demo.server).get('/me').set(bearer(started.body.token)).expect(401);
   });
 });

@@ -108,6 +108,27 @@ describe.each(CASES)('reuse of any retired token (%s, %s)', (adapter, transport)
     },
   );
 
+  it('a login that carries a token from 2 rotations back revokes the session it came from, as any request would', async () => {
+    const { sessionId, tokens } = await sessionWithRotations('alice', 2);
+    const relogin = await request(demo.server)
+      .post('/auth/login')
+      .set(THIEF)
+      .set(as(tokens[0]))
+      .send({ username: 'alice', password: 'alice-password' })
+      .expect(200);
+    expect(relogin.body.sessionId).not.toBe(sessionId);
+    expect((await me(tokens[2]).expect(401)).body.reason).toBe('revoked');
+    expect(await reuseRows(sessionId)).toEqual([
+      {
+        ip: THIEF['X-Forwarded-For'],
+        user_agent: THIEF['User-Agent'],
+        details: { reason: 'token_reuse', generation: 0, current: 2, behind: 2 },
+      },
+    ]);
+    // The login itself stands: its password was checked, and its session is new.
+    await me((sessionCookie(relogin) ?? relogin.body.token) as string, THIEF).expect(200);
+  });
+
   it('inside the grace window the token just rotated out still works, and rotates nothing', async () => {
     const { sessionId, tokens } = await sessionWithRotations('bob', 2);
     // The rotation to tokens[3] happens now: tokens[2] is inside its grace, tokens[1] is not.

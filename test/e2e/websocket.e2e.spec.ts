@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import request from 'supertest';
 import WebSocket from 'ws';
 import { SOCKET_CLOSE_CODES } from '../../src/session/index.js';
-import { ADAPTERS, bareCookie, cookie, login, startDemo, type RunningDemo } from '../support/demo.js';
+import { ADAPTERS, bareCookie, cookie, login, sessionCookie, startDemo, type RunningDemo } from '../support/demo.js';
 import { closedWithin, openWs, refusal } from '../support/sockets.js';
 
 /** The demo's contract: `/ws` needs a session, answers `whoami`, and closes with 4401 when the session ends. */
@@ -51,5 +51,23 @@ describe.each(ADAPTERS)('demo WebSocket /ws (%s)', (adapter) => {
     const result = await closedWithin(closed, revokedAt, 1_000);
     console.log(`[${adapter}] demo /ws closed ${result.ms} ms after an admin revoke`);
     expect(result).toMatchObject({ code: 4401, reason: 'revoked' });
+  });
+
+  it("closes an impersonation's socket when the admin's own session has ended underneath", async () => {
+    const admin = await login(demo.server, 'admin');
+    const started = await request(demo.server)
+      .post('/admin/users/u-alice/impersonate')
+      .set(cookie(admin.token))
+      .send({ reason: 'ticket #1' })
+      .expect(200);
+    const { socket, closed } = await openWs(url, bareCookie(sessionCookie(started)!));
+    expect(await whoami(socket)).toBe('u-alice');
+    // The admin's session idled out (the clock moved in SQL); a notice makes the registry re-read.
+    await demo.db.pool.query(`UPDATE user_sessions SET idle_expires_at = now() - interval '1 second' WHERE id = $1`, [
+      admin.sessionId,
+    ]);
+    const endedAt = performance.now();
+    await demo.db.pool.query(`SELECT pg_notify('nest_pg_session', $1)`, [started.body.sessionId]);
+    expect(await closedWithin(closed, endedAt, 1_000)).toMatchObject({ code: 4401, reason: 'idle_timeout' });
   });
 });

@@ -55,6 +55,23 @@ class MeResolver {
     return item;
   }
 
+  /** Takes guests but starts none: reading an empty cart writes nothing. */
+  @GuestSession()
+  @Mutation(() => String)
+  peekCart(@CurrentSession() session?: ActiveSession): string {
+    return String(session?.data.cart ?? 'empty');
+  }
+
+  @Public()
+  @Mutation(() => String)
+  async leaveNote(
+    @Context() context: { req: HttpRequestLike & { res: HttpResponseLike } },
+    @Args('note') note: string,
+  ): Promise<string> {
+    await this.sessions.patchCurrent(context.req, context.req.res, { note });
+    return note;
+  }
+
   @Mutation(() => String)
   async setNickname(@CurrentSession() session: ActiveSession, @Args('nickname') nickname: string): Promise<string> {
     await this.sessions.patch(session, { nickname });
@@ -150,6 +167,25 @@ describe('SessionGuard on GraphQL resolvers (Apollo, code first, Express)', () =
     ]);
     const { rows } = await db.pool.query(`SELECT user_id, data FROM user_sessions WHERE user_id IS NULL`);
     expect(rows).toEqual([{ user_id: null, data: { cart: 'b' } }]);
+  });
+
+  it('a @GuestSession() resolver lets no later resolver of the same request start a guest', async () => {
+    const guests = async () =>
+      (await db.pool.query(`SELECT count(*)::int AS n FROM user_sessions WHERE user_id IS NULL`)).rows[0].n;
+    const before = await guests();
+    const sameOrigin = { 'Sec-Fetch-Site': 'same-origin' };
+    // Mutation fields run one after another: the guest resolver's guard has run before leaveNote's.
+    const mixed = await gql('mutation { peekCart leaveNote(note: "planted") }', sameOrigin).expect(200);
+    expect(mixed.body.data).toBeNull();
+    expect(mixed.body.errors).toEqual([expect.objectContaining({ path: ['leaveNote'] })]);
+    expect(sidOf(mixed)).toBeUndefined();
+    expect(await guests()).toBe(before);
+    const { rows } = await db.pool.query(`SELECT 1 FROM user_sessions WHERE data ? 'note'`);
+    expect(rows).toEqual([]);
+    // The guest route itself still starts one.
+    const started = await gql('mutation { addToCart(item: "c") }', sameOrigin).expect(200);
+    expect(sidOf(started)).toBeDefined();
+    expect(await guests()).toBe(before + 1);
   });
 
   it('a rotation due during a GraphQL request sends the new cookie on that response', async () => {

@@ -10,15 +10,14 @@ import {
   type INestApplication,
   type MessageEvent,
 } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
 import { WsAdapter } from '@nestjs/platform-ws';
-import { SubscribeMessage, WebSocketGateway, type OnGatewayConnection } from '@nestjs/websockets';
 import { createHash } from 'node:crypto';
 import http, { type IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { interval, map, type Observable } from 'rxjs';
+import { from, interval, map, switchMap, type Observable } from 'rxjs';
 import request from 'supertest';
-import type WebSocket from 'ws';
 import {
   CurrentSession,
   GuestSession,
@@ -29,35 +28,42 @@ import {
   type HttpRequestLike,
   type HttpResponseLike,
 } from '../../src/session/index.js';
+import { SocketSessionRegistry } from '../../src/session/socket/socket-session.registry.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { ADAPTERS } from '../support/demo.js';
 import { createHostApp, type HostApp } from '../support/host-app.js';
-import { closedWithin, openWs, refusal } from '../support/sockets.js';
-
-@WebSocketGateway({ path: '/ws' })
-class ProfileGateway implements OnGatewayConnection {
-  constructor(@Inject(SessionSockets) private readonly sockets: SessionSockets) {}
-
-  handleConnection(client: WebSocket, request: IncomingMessage) {
-    return this.sockets.accept(client, request);
-  }
-
-  @SubscribeMessage('whoami')
-  whoami(@CurrentSession() session: ActiveSession) {
-    return { event: 'whoami', data: session.userId };
-  }
-}
+import { closedWithin, openWs, ProfileGateway, refusal } from '../support/sockets.js';
 
 @Controller()
 class StreamController {
   constructor(
     @Inject(SessionSockets) private readonly sockets: SessionSockets,
     @Inject(SessionService) private readonly sessions: SessionService,
+    @Inject(ModuleRef) private readonly moduleRef: ModuleRef,
   ) {}
 
   @Sse('events')
   events(@CurrentSession() session: ActiveSession): Observable<MessageEvent> {
     return this.sockets.whileLive(session, interval(50).pipe(map((n) => ({ data: { n } }))));
+  }
+
+  /**
+   * The race: the session is revoked, and its NOTIFY heard, after the guard checked this
+   * request but before the stream registers (as a slow handler or interceptor would let happen).
+   */
+  @Sse('late-events')
+  lateEvents(@CurrentSession() session: ActiveSession): Observable<MessageEvent> {
+    const registry = this.moduleRef.get(SocketSessionRegistry, { strict: false });
+    const heard = new Promise<void>((resolve) => {
+      const original = registry.sessionChanged.bind(registry);
+      registry.sessionChanged = (id: string) => {
+        original(id);
+        if (id === session.id) resolve();
+      };
+    });
+    return from(this.sessions.revoke(session.id).then(() => heard)).pipe(
+      switchMap(() => this.sockets.whileLive(session, interval(50).pipe(map((n) => ({ data: { n } }))))),
+    );
   }
 
   @GuestSession()
@@ -136,6 +142,25 @@ describe.each(ADAPTERS)('sessions on streams and sockets: SSE, guests, bearer, n
     const ms = (await ended) - revokedAt;
     console.log(`[${adapter}] SSE: revoke → stream ended in ${Math.round(ms)} ms`);
     expect(ms).toBeLessThan(1_000);
+  });
+
+  it('ends an SSE stream whose session was revoked between the guard and the stream (no missed NOTIFY)', async () => {
+    const { host, port } = await start({});
+    const token = tokenOf(await request(host.server).post('/login').expect(200))!;
+    const stream = await new Promise<IncomingMessage>((resolve, reject) =>
+      http
+        .get({ host: '127.0.0.1', port, path: '/late-events', headers: { Cookie: `__Host-sid=${token}` } }, resolve)
+        .on('error', reject),
+    );
+    expect(stream.statusCode).toBe(200);
+    stream.resume();
+    // Without the guard's ticket the stream would run on to the session's deadline (hours).
+    const ended = await Promise.race([
+      new Promise<boolean>((resolve) => stream.once('end', () => resolve(true))),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5_000).unref()),
+    ]);
+    stream.destroy();
+    expect(ended).toBe(true);
   });
 
   it("refuses a guest session's socket (a socket is a user's)", async () => {

@@ -1,18 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Controller, HttpCode, Inject, Post, Req, Res, type INestApplication } from '@nestjs/common';
 import { WsAdapter } from '@nestjs/platform-ws';
-import { SubscribeMessage, WebSocketGateway, type OnGatewayConnection } from '@nestjs/websockets';
-import type { IncomingMessage } from 'node:http';
+import { SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import request from 'supertest';
-import type WebSocket from 'ws';
 import {
   CurrentSession,
   OptionalSession,
-  Public,
   SessionService,
-  SessionSockets,
   SOCKET_CLOSE_CODES,
   type ActiveSession,
   type HttpRequestLike,
@@ -24,27 +20,7 @@ import { SessionStore } from '../../src/session/store/session.store.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { ADAPTERS, cookie as withCsrf, eventually } from '../support/demo.js';
 import { createHostApp, type HostApp } from '../support/host-app.js';
-import { closedWithin, openWs, refusal } from '../support/sockets.js';
-
-@WebSocketGateway({ path: '/ws' })
-class ProfileGateway implements OnGatewayConnection {
-  constructor(@Inject(SessionSockets) private readonly sockets: SessionSockets) {}
-
-  handleConnection(client: WebSocket, request: IncomingMessage) {
-    return this.sockets.accept(client, request);
-  }
-
-  @SubscribeMessage('whoami')
-  whoami(@CurrentSession() session: ActiveSession) {
-    return { event: 'whoami', data: session.userId };
-  }
-
-  @Public()
-  @SubscribeMessage('ping')
-  ping() {
-    return { event: 'pong', data: 'ok' };
-  }
-}
+import { closedWithin, openWs, ProfileGateway, refusal } from '../support/sockets.js';
 
 /** A gateway that never checks its handshake: its sockets have no session. */
 @WebSocketGateway({ path: '/unchecked' })

@@ -1,5 +1,9 @@
+import { Inject } from '@nestjs/common';
+import { SubscribeMessage, WebSocketGateway, type OnGatewayConnection } from '@nestjs/websockets';
+import type { IncomingMessage } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
+import { CurrentSession, Public, SessionSockets, type ActiveSession } from '../../src/session/index.js';
 
 /** How a ws socket ended, and when (performance.now()). */
 export interface Closed {
@@ -54,5 +58,26 @@ export async function closedWithin(
     return { ...result, ms: Math.round(result.at - since) };
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/** The ws gateway the socket specs share: `/ws` checks its handshake, answers `whoami` (guarded) and `ping` (public). */
+@WebSocketGateway({ path: '/ws' })
+export class ProfileGateway implements OnGatewayConnection {
+  constructor(@Inject(SessionSockets) private readonly sockets: SessionSockets) {}
+
+  handleConnection(client: WebSocket, request: IncomingMessage) {
+    return this.sockets.accept(client, request);
+  }
+
+  @SubscribeMessage('whoami')
+  whoami(@CurrentSession() session: ActiveSession) {
+    return { event: 'whoami', data: session.userId };
+  }
+
+  @Public()
+  @SubscribeMessage('ping')
+  ping() {
+    return { event: 'pong', data: 'ok' };
   }
 }

@@ -50,7 +50,8 @@ describe('the SQL files: every statement complete as it runs, named as logs and 
   });
 
   it('writes "live" out the same way wherever a deadline is compared with now()', () => {
-    const live = ALL.filter((s) => /idle_expires_at > now\(\)/.test(s.text));
+    // deleteWithEvent compares an impersonation's own idle deadline (did the admin's session end it first?), not liveness.
+    const live = ALL.filter((s) => /idle_expires_at > now\(\)/.test(s.text) && s.id !== 'SESSION_SQL.deleteWithEvent');
     expect(live.map((s) => s.id).sort()).toEqual(
       [
         'IMPERSONATION_SQL.startImpersonation',
@@ -90,6 +91,7 @@ describe('the SQL files: every statement complete as it runs, named as logs and 
     const notifying = ALL.filter((s) => /pg_notify/.test(s.text) && s.id !== 'LISTENER_SQL.probe');
     expect(notifying.map((s) => s.id).sort()).toEqual(
       [
+        'IMPERSONATION_SQL.startImpersonation',
         'IMPERSONATION_SQL.stopImpersonation',
         'PURGE_SQL.purgeAbsoluteExpired',
         'PURGE_SQL.purgeIdleExpired',

@@ -72,6 +72,8 @@ export class SessionGuard implements CanActivate {
       if (isPublic && error instanceof UnsupportedContextError) return true;
       throw error;
     }
+    // Per handler: one GraphQL request runs several, and only a @GuestSession() one may start a guest.
+    allowGuestCreation(request, route.guests && !skipped);
     if (skipped) {
       // Say "no session here" rather than nothing: CsrfGuard then still checks the origin of an
       // unsafe request, instead of taking the missing answer for a guard registered out of order.
@@ -80,7 +82,6 @@ export class SessionGuard implements CanActivate {
     }
     // Also on @Public() routes: the login's `created` audit row must carry the same address.
     rememberClientIp(request, this.getClientIp(request));
-    if (route.guests) allowGuestCreation(request);
     if (isPublic) return true;
     // Several guarded resolvers of one GraphQL request (or the guard applied twice) check once;
     // a guest attached for a @GuestSession() resolver is still no session for the others.
@@ -89,6 +90,8 @@ export class SessionGuard implements CanActivate {
     if (attached && (!attached.isGuest || route.guests)) return true;
     if (attached) return optional || this.throwUnauthorized('missing');
 
+    // Before the check: an SSE stream of this request (whileLive) then misses no notice sent meanwhile.
+    const ticket = this.sockets?.ticket();
     let outcome: PendingOutcome;
     try {
       outcome = this.validator.validate(request, response, route.guests, true, route.secondFactor);
@@ -98,7 +101,10 @@ export class SessionGuard implements CanActivate {
     }
     return andThen(
       outcome,
-      (settled) => this.conclude(settled, request, response, optional),
+      (settled) => {
+        if (settled.ok && ticket !== undefined) this.sockets!.checkedAt(settled.session, ticket);
+        return this.conclude(settled, request, response, optional);
+      },
       (error: unknown) => {
         this.recordFailure(error);
         throw error;

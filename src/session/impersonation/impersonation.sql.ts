@@ -11,15 +11,35 @@ export const IMPERSONATION_SQL = {
    * From the admin's live, real session $1 (not itself an impersonation), a session of user $3
    * with token hash $2, the admin's lifetime profile, idle timeout $4 and an absolute end of
    * $5 ms from now, never past the admin session's own. Audited `impersonation_started`, with
-   * the reason ($8) and both session ids. No row: the admin session is not live or impersonates.
+   * the reason ($8) and both session ids. The admin's own token leaves the client with either
+   * transport: it is retired here (as by a manual rotation: no grace, its reuse is theft; the
+   * newest $10 retired hashes kept) and the session gets hash $9, which no client holds, until
+   * stopImpersonation gives it a new token. Its idle deadline is renewed with the
+   * impersonation's, which ends no later than it (the lookup's IMPERSONATOR_END). NOTIFY ($11)
+   * for the admin's session. No row: the admin session is not live or impersonates.
    */
   startImpersonation: {
     name: 'startImpersonation',
     text: `
     WITH impersonator AS (
-      SELECT id, user_id, lifetime, absolute_expires_at FROM user_sessions
+      SELECT id, user_id, lifetime, absolute_expires_at, token_hash, token_generation FROM user_sessions
       WHERE id = $1 AND user_id IS NOT NULL AND impersonator_session_id IS NULL
         AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()
+      FOR UPDATE
+    ), withdrawn AS (
+      UPDATE user_sessions s
+      SET previous_token_hash = NULL, token_hash = $9, token_generation = s.token_generation + 1, rotated_at = now(),
+          idle_expires_at = greatest(s.idle_expires_at, least(now() + $4 * interval '1 millisecond', s.absolute_expires_at)),
+          version = s.version + 1
+      FROM impersonator i WHERE s.id = i.id
+      RETURNING s.id, s.user_id, s.version, s.token_generation
+    ), retired AS (
+      INSERT INTO session_retired_tokens (token_hash, session_id, token_generation, retired_at)
+      SELECT token_hash, id, token_generation, now() FROM impersonator
+    ), forgotten AS (
+      DELETE FROM session_retired_tokens
+      WHERE session_id IN (SELECT id FROM impersonator)
+        AND token_generation < (SELECT token_generation FROM impersonator) + 1 - $10::int
     ), created AS (
       INSERT INTO user_sessions (token_hash, user_id, data, idle_expires_at, absolute_expires_at, ip, user_agent, lifetime,
                                  impersonator_id, impersonator_session_id)
@@ -35,10 +55,16 @@ export const IMPERSONATION_SQL = {
              jsonb_build_object('reason', $8::text, 'sessionId', id, 'impersonatorSessionId', impersonator_session_id,
                                 'expiresAt', absolute_expires_at)
       FROM created
+      UNION ALL
+      SELECT 'rotated', id, user_id, user_id, $6, $7,
+             jsonb_build_object('reason', 'impersonation_started', 'version', version, 'generation', token_generation)
+      FROM withdrawn
       RETURNING id::text AS id, occurred_at, event, session_id, user_id, actor_id, ip, user_agent, details
     )
     SELECT *,
-      (SELECT coalesce(json_agg(a ORDER BY a.id::bigint), '[]'::json) FROM (SELECT * FROM audit) a) AS audit_rows
+      (SELECT coalesce(json_agg(a ORDER BY a.id::bigint), '[]'::json) FROM (SELECT * FROM audit) a) AS audit_rows,
+      (SELECT coalesce(json_agg(n.id), '[]'::json)
+       FROM (SELECT id, pg_notify('nest_pg_session', id::text) FROM withdrawn WHERE $11::boolean) n) AS notified_ids
     FROM created`,
   },
 

@@ -18,8 +18,28 @@ import type { Statement } from '../store/statement.js';
  * all. Revoked tombstones need no clause of their own: they are kept until these deadlines.
  * With $3 true (`cache.notify`), a batch that deleted anything tells every instance's cache
  * to flush (INVALIDATE_ALL on INVALIDATION_CHANNEL), in the same statement: one notice
- * instead of one per row.
+ * instead of one per row. The impersonations a deleted session had started end with it
+ * (revoked, audited `impersonation_ended`), as when a request ends that session.
  */
+/**
+ * The impersonations that sessions in `gone` had started end with them, as in
+ * store/session.sql.ts (endingImpersonationsOf), written for batches of hundreds: `= ANY` of an
+ * array reads the partial index on impersonator_session_id, whatever the table's statistics
+ * (an `IN (SELECT ... FROM gone)` could be planned as a scan of the table per batch).
+ */
+const IMPERSONATIONS_ENDED = `impersonations_ended AS (
+      UPDATE user_sessions SET revoked_at = now(), revoke_reason = 'impersonator_ended', data = '{}'::jsonb
+      WHERE impersonator_session_id = ANY (ARRAY(SELECT id FROM gone)) AND revoked_at IS NULL
+        AND id <> ALL (ARRAY(SELECT id FROM gone))
+      RETURNING id, user_id, impersonator_id, impersonator_session_id
+    ), impersonations_ended_audit AS (
+      INSERT INTO session_audit_log (event, session_id, user_id, actor_id, details)
+      SELECT 'impersonation_ended', id, user_id, impersonator_id,
+             jsonb_build_object('reason', 'impersonator_session_ended', 'sessionId', id, 'impersonatorSessionId', impersonator_session_id)
+      FROM impersonations_ended
+      RETURNING id::text AS id, occurred_at, event, session_id, user_id, actor_id, ip, user_agent, details
+    )`;
+
 export const PURGE_SQL = {
   /**
    * Takes the purge lease for holder $1 for $2 ms: a row comes back only when nobody holds it,
@@ -71,7 +91,7 @@ export const PURGE_SQL = {
         LIMIT $1
         FOR UPDATE SKIP LOCKED))
       RETURNING id, user_id, idle_expires_at, absolute_expires_at, revoked_at, revoke_reason
-    ), audit AS (
+    ), ${IMPERSONATIONS_ENDED}, audit AS (
       INSERT INTO session_audit_log (event, session_id, user_id, details)
       SELECT 'purged', id, user_id, jsonb_strip_nulls(jsonb_build_object(
         'expiry', CASE WHEN revoked_at IS NOT NULL THEN 'revoked'
@@ -84,7 +104,9 @@ export const PURGE_SQL = {
       RETURNING id::text AS id, occurred_at, event, session_id, user_id, actor_id, ip, user_agent, details
     )
     SELECT (SELECT count(*)::int FROM gone) AS deleted,
-           CASE WHEN $2 THEN (SELECT json_agg(a ORDER BY a.id::bigint) FROM audit a) END AS audit_rows,
+           CASE WHEN $2 THEN (SELECT json_agg(a ORDER BY a.id::bigint)
+                              FROM (SELECT * FROM audit UNION ALL SELECT * FROM impersonations_ended_audit) a) END
+             AS audit_rows,
            (SELECT count(*) FROM (SELECT pg_notify('nest_pg_session', '*')
                                   WHERE $3::boolean AND EXISTS (SELECT 1 FROM gone)) n) AS notified`,
   },
@@ -101,7 +123,7 @@ export const PURGE_SQL = {
         LIMIT $1
         FOR UPDATE SKIP LOCKED))
       RETURNING id, user_id, idle_expires_at, absolute_expires_at, revoked_at, revoke_reason
-    ), audit AS (
+    ), ${IMPERSONATIONS_ENDED}, audit AS (
       INSERT INTO session_audit_log (event, session_id, user_id, details)
       SELECT 'purged', id, user_id, jsonb_strip_nulls(jsonb_build_object(
         'expiry', CASE WHEN revoked_at IS NOT NULL THEN 'revoked'
@@ -114,7 +136,9 @@ export const PURGE_SQL = {
       RETURNING id::text AS id, occurred_at, event, session_id, user_id, actor_id, ip, user_agent, details
     )
     SELECT (SELECT count(*)::int FROM gone) AS deleted,
-           CASE WHEN $2 THEN (SELECT json_agg(a ORDER BY a.id::bigint) FROM audit a) END AS audit_rows,
+           CASE WHEN $2 THEN (SELECT json_agg(a ORDER BY a.id::bigint)
+                              FROM (SELECT * FROM audit UNION ALL SELECT * FROM impersonations_ended_audit) a) END
+             AS audit_rows,
            (SELECT count(*) FROM (SELECT pg_notify('nest_pg_session', '*')
                                   WHERE $3::boolean AND EXISTS (SELECT 1 FROM gone)) n) AS notified`,
   },

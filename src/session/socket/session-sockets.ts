@@ -13,6 +13,9 @@ import { SocketSessionRegistry } from './socket-session.registry.js';
 /** The handshake check still under way for a socket: the guard waits for it before a message. */
 const pending = new WeakMap<object, Promise<ActiveSession | undefined>>();
 
+/** The registry's ticket taken before the guard checked a request's session, for that request's whileLive(). */
+const ticketOfSession = new WeakMap<ActiveSession, number>();
+
 /** Takes the headers HTTP would send (Retry-After, a cleared cookie) and drops them: a socket has no response. */
 const RESPONSE_SINK = { header: () => undefined };
 
@@ -101,9 +104,21 @@ export class SessionSockets {
     });
   }
 
+  /** For SessionGuard, before it checks a request: undefined when sockets are off. @internal */
+  ticket(): number | undefined {
+    return this.options.sockets.enabled ? this.registry.ticket() : undefined;
+  }
+
+  /** For SessionGuard: `session` was checked after `ticket()` gave `ticket`. @internal */
+  checkedAt(session: ActiveSession, ticket: number): void {
+    ticketOfSession.set(session, ticket);
+  }
+
   /**
    * Mirrors `source` until the session ends (revoked, logged out, expired: as a socket would
-   * close), then completes: for `@Sse()` streams, whose request was checked by the guard.
+   * close), then completes: for `@Sse()` streams, whose request was checked by the guard. A
+   * notice since that check (the guard's ticket) makes the registry read the session again at
+   * once; a session the guard did not check is read again in any case.
    */
   whileLive<T>(session: ActiveSession, source: Observable<T>): Observable<T> {
     if (!this.options.sockets.enabled)
@@ -111,7 +126,7 @@ export class SessionSockets {
     return new Observable<T>((subscriber) => {
       // Closed like a ws socket: the registry needs nothing more of it.
       const stream = { readyState: 1, close: () => subscriber.complete() };
-      this.registry.register(stream, session);
+      this.registry.register(stream, session, ticketOfSession.get(session) ?? -1);
       const subscription = source.subscribe(subscriber);
       return () => {
         subscription.unsubscribe();

@@ -36,6 +36,15 @@ function endingImpersonationsOf(ended: string, ip: string, userAgent: string): s
 }
 
 /**
+ * When the admin's own session behind impersonation session `s` ends (or ended): its idle or
+ * absolute deadline, the moment it was revoked, or now when it is gone (purged, logged out).
+ * So an impersonation never outlives the admin's session, whatever ended it.
+ */
+export const IMPERSONATOR_END = `coalesce((SELECT CASE WHEN a.revoked_at IS NULL THEN least(a.idle_expires_at, a.absolute_expires_at)
+                                            ELSE a.revoked_at END
+                                  FROM user_sessions a WHERE a.id = s.impersonator_session_id), now())`;
+
+/**
  * Every statement the module sends about sessions, each complete as it runs (as Spring
  * Session's JdbcIndexedSessionRepository keeps them), so a reviewer can check each against
  * the indexes in the migration. Conventions shared by all of them:
@@ -56,15 +65,21 @@ function endingImpersonationsOf(ended: string, ip: string, userAgent: string): s
  *   column is never pruned from the subquery.
  */
 export const SESSION_SQL = {
-  /** Hot path: one indexed read by the current or previous token hash. */
+  /**
+   * Hot path: one indexed read by the current or previous token hash. An impersonation
+   * session idles out no later than the admin's own session ends (IMPERSONATOR_END); the
+   * CASE runs that read for impersonation sessions only.
+   */
   lookupByTokenHash: {
     name: 'lookupByTokenHash',
     preparedAs: 'nps_lookup',
     text: `
-    SELECT id, user_id, data, created_at, last_seen_at, authenticated_at, idle_expires_at,
+    SELECT id, user_id, data, created_at, last_seen_at, authenticated_at,
+           CASE WHEN impersonator_session_id IS NULL THEN idle_expires_at
+                ELSE least(idle_expires_at, ${IMPERSONATOR_END}) END AS idle_expires_at,
            absolute_expires_at, rotated_at, revoked_at, ip, user_agent, version, lifetime, impersonator_id,
            impersonator_session_id, second_factor_pending, token_hash = $1 AS is_current_token, now() AS db_now
-    FROM user_sessions
+    FROM user_sessions s
     WHERE token_hash = $1 OR previous_token_hash = $1
     LIMIT 1`,
   },
@@ -227,16 +242,29 @@ export const SESSION_SQL = {
 
   /**
    * Logout and expiry: the row goes, its event ($2) stays, with the admin as actor when it was
-   * an impersonation session; the impersonations it had started end with it.
+   * an impersonation session. Such a session's logout, or its idle expiry before its own
+   * deadline (the lookup's IMPERSONATOR_END: the admin's session ended), is recorded as
+   * `impersonation_ended` (reason 'logout' or 'impersonator_session_ended'), as a stop is. The
+   * impersonations the deleted session had started end with it.
    */
   deleteWithEvent: {
     name: 'deleteWithEvent',
     text: `
     WITH gone AS (
-      DELETE FROM user_sessions WHERE id = $1 RETURNING id, user_id, impersonator_id
+      DELETE FROM user_sessions WHERE id = $1
+      RETURNING id, user_id, impersonator_id, impersonator_session_id,
+        CASE WHEN impersonator_session_id IS NULL THEN NULL
+             WHEN $2::text = 'logout' THEN 'logout'
+             WHEN $2::text = 'expired_idle' AND idle_expires_at > now() THEN 'impersonator_session_ended'
+        END AS impersonation_end
     ), audit AS (
       INSERT INTO session_audit_log (event, session_id, user_id, actor_id, ip, user_agent, details)
-      SELECT $2, id, user_id, coalesce(impersonator_id, $3), $4, $5, $6::jsonb FROM gone
+      SELECT CASE WHEN impersonation_end IS NULL THEN $2 ELSE 'impersonation_ended' END,
+             id, user_id, coalesce(impersonator_id, $3), $4, $5,
+             CASE WHEN impersonation_end IS NULL THEN '{}'::jsonb
+                  ELSE jsonb_build_object('reason', impersonation_end, 'sessionId', id,
+                                          'impersonatorSessionId', impersonator_session_id) END || $6::jsonb
+      FROM gone
       RETURNING id::text AS id, occurred_at, event, session_id, user_id, actor_id, ip, user_agent, details
     ), ${endingImpersonationsOf('SELECT id FROM gone', '$4', '$5')}
     SELECT (SELECT count(*)::int FROM gone) AS count,

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Pool, PoolClient, QueryResultRow } from 'pg';
+import { randomBytes } from 'node:crypto';
 import type { AuditContext, RevokeReason } from '../audit/audit-event.js';
 import { toAuditRecord } from '../audit/audit-record.js';
 import type { AuditEventSink } from '../audit/session-events.js';
@@ -271,7 +272,10 @@ export class SessionStore {
     return row.count;
   }
 
-  /** The impersonation session; undefined when the admin's session is not live, or is itself an impersonation. */
+  /**
+   * The impersonation session; undefined when the admin's session is not live, or is itself an
+   * impersonation. The admin's own token is retired in the same statement.
+   */
   async startImpersonation(p: StartImpersonationParams): Promise<SessionLookup | undefined> {
     const [row] = await this.run(IMPERSONATION_SQL.startImpersonation, [
       p.impersonatorSessionId,
@@ -282,6 +286,9 @@ export class SessionStore {
       p.context.ip ?? null,
       p.context.userAgent ?? null,
       p.reason,
+      randomBytes(32), // the admin's session's hash while impersonating: the hash of no token anyone holds
+      RETIRED_TOKENS_KEPT,
+      this.notify,
     ]);
     if (!row) return undefined;
     this.committed(row);
