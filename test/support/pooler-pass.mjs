@@ -52,6 +52,10 @@ for (const mode of modes) {
       `${mode === 'transaction' ? ', preparedStatements off' : ''}) on port ${bouncer.port}: ${paths.join(' ')}; ` +
       `left out: ${ignored.join(', ')}`,
   );
+  if (!files.length) {
+    await bouncer.stop(); // Jest given no path would run every file, unit tests included
+    continue;
+  }
   const result = spawnSync('npx', ['jest', '--runTestsByPath', ...files], {
     stdio: 'inherit',
     env,

@@ -106,9 +106,7 @@ export function directPassPlan(env = process.env, pgbouncer = findPgBouncer()) {
   if (env.SECOND_PASS_FULL === '1') return { files: all, reason: 'SECOND_PASS_FULL=1: all of them' };
   if (!pgbouncer)
     return { files: all, reason: 'all of them: pgbouncer is not installed, so no pooler pass will reach this server' };
-  const covered = new Map(); // file -> the pooler modes that run it
-  for (const mode of poolerModes(env))
-    for (const file of poolerPassFiles(mode, env).files) covered.set(file, [...(covered.get(file) ?? []), mode]);
+  const covered = new Set(poolerModes(env).flatMap((mode) => poolerPassFiles(mode, env).files));
   const counts = poolerModes(env).map((mode) => `${poolerPassFiles(mode, env).files.length} in ${mode} mode`);
   return {
     files: all.filter((file) => !covered.has(file)),
