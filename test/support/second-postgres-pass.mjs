@@ -1,8 +1,11 @@
-// Re-runs the integration and e2e suites against the PostgreSQL at 127.0.0.1:5432 (v15 on
-// this machine kind and CI), so two major versions are covered. Skipped, with a message,
-// where no server answers there.
+// Runs integration and e2e tests directly against the PostgreSQL at 127.0.0.1:5432 (v15 on this
+// machine kind and CI), so two major versions are covered. When the transaction-mode pooler pass
+// (pooler-pass.mjs, run next by `npm test`) will send the other files' statements to that same
+// server, only the files it leaves out run here: see postgres-passes.mjs. Skipped, with a
+// message, where no server answers there.
 import { spawnSync } from 'node:child_process';
 import pg from 'pg';
+import { directPassPlan, NO_SHARED_SERVER } from './postgres-passes.mjs';
 
 const url = process.env.SECOND_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
@@ -15,16 +18,17 @@ try {
   console.log(`[second pass] skipped: no PostgreSQL answers at ${new URL(url).host} (${error.message})`);
   process.exit(0);
 }
-console.log(`[second pass] integration and e2e tests against PostgreSQL ${version} at ${new URL(url).host}`);
-// Left out: the package test (no database of its own) and the files that start their own
-// embedded server to stop and restart it (they would not touch the server at 5432 at all).
-const notHere = ['package.e2e', 'faults.e2e', 'database-outage.e2e', 'purge-outage'];
-const result = spawnSync(
-  'npx',
-  ['jest', 'test/integration', 'test/e2e', '--testPathIgnorePatterns', notHere.join('|')],
-  {
-    stdio: 'inherit',
-    env: { ...process.env, DATABASE_URL: url, NODE_OPTIONS: '--experimental-vm-modules' },
-  },
+const { files, reason } = directPassPlan();
+console.log(
+  `[second pass] ${files.length} integration and e2e files directly against PostgreSQL ${version} at ` +
+    `${new URL(url).host}: ${reason}; never here: ${NO_SHARED_SERVER.join(', ')}\n  ${files.join('\n  ')}`,
 );
+// Jest given no path would run every file, unit tests included.
+if (!files.length) process.exit(0);
+const started = Date.now();
+const result = spawnSync('npx', ['jest', '--runTestsByPath', ...files], {
+  stdio: 'inherit',
+  env: { ...process.env, DATABASE_URL: url, NODE_OPTIONS: '--experimental-vm-modules' },
+});
+console.log(`[second pass] exit ${result.status} in ${Math.round((Date.now() - started) / 1000)} s`);
 process.exit(result.status ?? 1);

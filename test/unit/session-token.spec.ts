@@ -13,11 +13,14 @@ describe('session tokens', () => {
   it('are 43 base64url characters (32 random bytes) and never repeat', () => {
     const tokens = new Set(Array.from({ length: 10_000 }, generateToken));
     expect(tokens.size).toBe(10_000);
-    for (const token of tokens) {
-      expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
-      expect(Buffer.from(token, 'base64url')).toHaveLength(32);
-      expect(isWellFormedToken(token)).toBe(true);
-    }
+    // One expect over the list: 30,000 matcher calls cost seconds, the checks themselves microseconds.
+    const malformed = [...tokens].filter(
+      (token) =>
+        !/^[A-Za-z0-9_-]{43}$/.test(token) ||
+        Buffer.from(token, 'base64url').length !== 32 ||
+        !isWellFormedToken(token),
+    );
+    expect(malformed).toEqual([]);
   });
 
   it('hash to SHA-256 of the token text', () => {
