@@ -29,6 +29,25 @@ function scryptAsync(password: BinaryLike, salt: BinaryLike): Promise<Buffer> {
   );
 }
 
+const SEEDS: Array<[string, string, string, string[], string?]> = [
+  ['u-alice', 'alice', 'alice-password', ['user']],
+  ['u-bob', 'bob', 'bob-password', ['user']],
+  ['u-admin', 'admin', 'admin-password', ['user', 'admin']],
+  ['u-carol', 'carol', 'carol-password', ['user'], DEMO_TOTP_SECRET],
+];
+
+// Hashed once per process: every app instance (tests start hundreds) copies them instead of
+// paying scrypt four times again; a password change replaces only that instance's copy.
+let seededUsers: Promise<StoredUser[]> | undefined;
+async function hashSeeds(): Promise<StoredUser[]> {
+  const users: StoredUser[] = [];
+  for (const [id, username, password, roles, totpSecret] of SEEDS) {
+    const salt = randomBytes(16);
+    users.push({ id, username, roles, salt, hash: await scryptAsync(password, salt), totpSecret });
+  }
+  return users;
+}
+
 /** The demo's user directory: four fixed users (carol with TOTP), passwords kept as scrypt hashes only. */
 @Injectable()
 export class UsersService {
@@ -41,16 +60,7 @@ export class UsersService {
   }
 
   private async seed(): Promise<void> {
-    const seeds: Array<[string, string, string, string[], string?]> = [
-      ['u-alice', 'alice', 'alice-password', ['user']],
-      ['u-bob', 'bob', 'bob-password', ['user']],
-      ['u-admin', 'admin', 'admin-password', ['user', 'admin']],
-      ['u-carol', 'carol', 'carol-password', ['user'], DEMO_TOTP_SECRET],
-    ];
-    for (const [id, username, password, roles, totpSecret] of seeds) {
-      const salt = randomBytes(16);
-      this.users.set(username, { id, username, roles, salt, hash: await scryptAsync(password, salt), totpSecret });
-    }
+    for (const user of await (seededUsers ??= hashSeeds())) this.users.set(user.username, { ...user });
     const salt = randomBytes(16);
     this.dummy = { salt, hash: await scryptAsync(randomBytes(16), salt) };
   }
