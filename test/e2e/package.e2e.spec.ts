@@ -431,6 +431,6 @@ describe('the published package', () => {
       } finally {
         await pool.end();
       }
-    });
+    }, 180_000); // seven command runs, each a fresh Node process: over a minute on a busy 2-core machine
   });
 });
