@@ -139,7 +139,7 @@ describe('SessionDataCipher: one AES-256-GCM envelope per top-level value', () =
     }
   });
 
-  it('opens a stored "__proto__" key as an own property, never as the prototype', () => {
+  it('opens a stored __proto__ key as an own property, never as the prototype', () => {
     // JSON.parse (as the pg driver reads jsonb) makes "__proto__" an ordinary own key.
     const stored = cipher.seal(SESSION, JSON.parse('{"__proto__": {"isAdmin": true}, "locale": "fr"}'));
     expect(Object.keys(stored)).toEqual(['__proto__', 'locale']);
