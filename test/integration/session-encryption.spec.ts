@@ -232,6 +232,14 @@ describe('session data encrypted at rest (SessionStore against PostgreSQL)', () 
     expect((await auditOf(row.id)).at(-1).details).toMatchObject({ dataKey: 'nick', cause: 'failed_authentication' });
   });
 
+  it('data that is no object (stored by hand) revokes the session instead of failing every request', async () => {
+    const store = storeWith([NEW]);
+    const { row, token } = await create(store, { theme: 'dark' });
+    await db.pool.query(`UPDATE user_sessions SET data = 'null'::jsonb WHERE id = $1`, [row.id]);
+    expect((await store.lookupByTokenHash(hashToken(token)))?.revokedAt).toBeInstanceOf(Date);
+    expect((await auditOf(row.id)).at(-1).details).toMatchObject({ cause: 'failed_authentication' });
+  });
+
   it("a guest's data moves into the user's session at login, sealed to the new session's id", async () => {
     const store = storeWith([NEW]);
     const guest = await create(store, { cart: [SECRET] }, null);

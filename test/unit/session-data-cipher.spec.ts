@@ -139,6 +139,11 @@ describe('SessionDataCipher: one AES-256-GCM envelope per top-level value', () =
     }
   });
 
+  it('refuses stored data that is no object (null, an array, a string) as unreadable, not with a TypeError', () => {
+    for (const data of [null, [cipher.sealValue(SESSION, '0', 1)], 'text', 3])
+      expect(() => cipher.open(SESSION, data as never)).toThrow(SessionDataUnreadableError);
+  });
+
   it('opens a stored __proto__ key as an own property, never as the prototype', () => {
     // JSON.parse (as the pg driver reads jsonb) makes "__proto__" an ordinary own key.
     const stored = cipher.seal(SESSION, JSON.parse('{"__proto__": {"isAdmin": true}, "locale": "fr"}'));

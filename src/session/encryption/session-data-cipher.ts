@@ -66,6 +66,9 @@ export class SessionDataCipher {
 
   /** The plain data of a stored row; throws SessionDataUnreadableError on the first value that does not open. */
   open(sessionId: string, data: Record<string, unknown>): Record<string, unknown> {
+    // Only SQL written by hand can store a non-object; refused, not a TypeError (a 500 on every request).
+    if (typeof data !== 'object' || data === null || Array.isArray(data))
+      throw new SessionDataUnreadableError(sessionId, '', 'failed_authentication');
     const opened: Record<string, unknown> = {};
     for (const [name, value] of Object.entries(data)) own(opened, name, this.openValue(sessionId, name, value));
     return opened;
