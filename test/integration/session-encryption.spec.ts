@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createSecretKey, randomBytes } from 'node:crypto';
-import { SessionDataEncryptedError } from '../../src/session/encryption/data-at-rest.js';
 import { SessionDataCipher, type DataCipherKey } from '../../src/session/encryption/session-data-cipher.js';
 import { SessionStore } from '../../src/session/store/session.store.js';
 import { generateToken, hashToken } from '../../src/session/token/session-token.js';
@@ -196,16 +195,49 @@ describe('session data encrypted at rest (SessionStore against PostgreSQL)', () 
     expect((await auditOf(legacy.row.id)).at(-1).details).toMatchObject({ dataKey: 'locale', cause: 'plaintext' });
   });
 
-  it('turning encryption off: without keys, encrypted rows fail loudly; with encryptWrites false they still open', async () => {
-    const { row, token } = await create(storeWith([NEW]), { theme: 'dark' });
-    await expect(new SessionStore(db.pool).lookupByTokenHash(hashToken(token))).rejects.toThrow(
-      SessionDataEncryptedError,
-    );
+  it('turning encryption off: with encryptWrites false values open and new ones are plain; without the option, stored text is served as it is', async () => {
+    const { row, token } = await create(storeWith([NEW]), { theme: 'dark', note: 'kept' });
     const winding = storeWith([NEW], { encryptWrites: false, readPlaintext: false });
-    expect((await winding.lookupByTokenHash(hashToken(token)))?.data).toEqual({ theme: 'dark' });
+    expect((await winding.lookupByTokenHash(hashToken(token)))?.data).toEqual({ theme: 'dark', note: 'kept' });
     await winding.patchData(row.id, { theme: 'light' }, 65_536);
-    expect((await stored(row.id)).data).toEqual({ theme: 'light' });
-    expect((await new SessionStore(db.pool).lookupByTokenHash(hashToken(token)))?.data).toEqual({ theme: 'light' });
+    expect((await stored(row.id)).data.theme).toBe('light');
+    // Without the option nothing is inspected: a value still encrypted reaches the app as its envelope text.
+    const off = await new SessionStore(db.pool).lookupByTokenHash(hashToken(token));
+    expect(off?.revokedAt).toBeNull();
+    expect(off?.data).toEqual({ theme: 'light', note: (await stored(row.id)).data.note });
+    expect(off?.data.note).toMatch(/^v1\.2026-12\./);
+  });
+
+  it('a plain string shaped like an envelope: served as written without the option, sealed when the option is there', async () => {
+    const lookalike = `v1.${NEW.id}.${randomBytes(12).toString('base64url')}.${randomBytes(24).toString('base64url')}`;
+    const off = new SessionStore(db.pool);
+    const { row, token } = await create(off, { nick: 'x' });
+    expect((await off.patchData(row.id, { nick: lookalike }, 65_536)).ok).toBe(true);
+    expect((await off.lookupByTokenHash(hashToken(token)))?.data).toEqual({ nick: lookalike });
+    expect((await off.sessionsOfUser('user-1', 100)).find((s) => s.id === row.id)?.data).toEqual({ nick: lookalike });
+
+    // Written while the option is there, even with plain writes, it is sealed, so it reads back as the string.
+    for (const store of [storeWith([NEW]), storeWith([NEW], { encryptWrites: false, readPlaintext: false })]) {
+      const mine = await create(store, { nick: lookalike });
+      expect((await stored(mine.row.id)).data.nick).not.toBe(lookalike);
+      expect((await store.lookupByTokenHash(hashToken(mine.token)))?.data).toEqual({ nick: lookalike });
+    }
+
+    // One written before the option (the row above) cannot be told from an envelope: it is refused
+    // like any unreadable value (the session revoked, no error thrown), never served as something else.
+    const found = await storeWith([NEW], { encryptWrites: true, readPlaintext: true }).lookupByTokenHash(
+      hashToken(token),
+    );
+    expect(found?.revokedAt).toBeInstanceOf(Date);
+    expect((await auditOf(row.id)).at(-1).details).toMatchObject({ dataKey: 'nick', cause: 'failed_authentication' });
+  });
+
+  it('data that is no object (stored by hand) revokes the session instead of failing every request', async () => {
+    const store = storeWith([NEW]);
+    const { row, token } = await create(store, { theme: 'dark' });
+    await db.pool.query(`UPDATE user_sessions SET data = 'null'::jsonb WHERE id = $1`, [row.id]);
+    expect((await store.lookupByTokenHash(hashToken(token)))?.revokedAt).toBeInstanceOf(Date);
+    expect((await auditOf(row.id)).at(-1).details).toMatchObject({ cause: 'failed_authentication' });
   });
 
   it("a guest's data moves into the user's session at login, sealed to the new session's id", async () => {

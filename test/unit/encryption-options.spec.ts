@@ -89,4 +89,24 @@ describe('the encryption option', () => {
     for (const secret of [B64, almost, B64URL]) expect(message).not.toContain(secret);
     expect(message).toContain('not shown');
   });
+
+  it.each([
+    ['id and key swapped', { keys: [{ id: B64, key: '2026-12' }] }],
+    ['a key instead of the option', B64],
+    ['a key instead of the list', { keys: B64 }],
+    ['a key instead of an entry', { keys: [B64] }],
+    ['a key with an extra character', { keys: [{ id: '2026', key: B64 + 'x' }] }],
+  ])('prints no part of a key put in the wrong place: %s', (_what, encryption) => {
+    const message = problem(encryption);
+    // 12 characters of a random key are enough to tell it apart: none of its 12-character runs may show.
+    for (let i = 0; i + 12 <= B64.length; i++) expect(message).not.toContain(B64.slice(i, i + 12));
+  });
+
+  it('names a refused id by its length when it could be key material, and quotes an ordinary mistake', () => {
+    expect(problem({ keys: [{ id: B64, key: '2026-12' }] })).toContain('[0].id: must be 1..32');
+    expect(problem({ keys: [{ id: B64, key: '2026-12' }] })).toContain('got a string of 44 characters (not shown)');
+    expect(problem({ keys: [{ id: 'a+b', key: B64 }] })).toContain('got a string of 3 characters (not shown)');
+    expect(problem({ keys: [{ id: '2026.12', key: B64 }] })).toContain(`got '2026.12'`);
+    expect(problem({ keys: [{ id: 7, key: B64 }] })).toContain('got 7');
+  });
 });

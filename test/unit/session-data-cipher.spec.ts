@@ -2,7 +2,6 @@ import { describe, expect, it } from '@jest/globals';
 import { createSecretKey, randomBytes, randomUUID } from 'node:crypto';
 import {
   ENVELOPE,
-  holdsEnvelope,
   SessionDataCipher,
   SessionDataUnreadableError,
 } from '../../src/session/encryption/session-data-cipher.js';
@@ -117,8 +116,44 @@ describe('SessionDataCipher: one AES-256-GCM envelope per top-level value', () =
     expect(error?.message).not.toContain('x'.repeat(80));
   });
 
-  it('holdsEnvelope spots an envelope but not an ordinary string such as a version number', () => {
-    expect(holdsEnvelope({ v: 'v1.2.3', w: 'v1.a.b.c' })).toBeUndefined();
-    expect(holdsEnvelope({ plain: 1, secret: cipher.sealValue(SESSION, 'secret', 1) })).toBe('secret');
+  it('never takes a plain string shaped like an envelope for one, whatever the options', () => {
+    // What a user can type into a field the app keeps in its session: a well-formed envelope of a
+    // configured key, and one of a key that does not exist.
+    const lookalikes = {
+      nick: cipher.sealValue(SESSION, 'nick', 'admin'),
+      bio: 'v1.x.AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA',
+    };
+    for (const options of [
+      { encryptWrites: true, readPlaintext: false },
+      { encryptWrites: true, readPlaintext: true },
+      { encryptWrites: false, readPlaintext: false },
+      { encryptWrites: false, readPlaintext: true },
+    ]) {
+      const configured = new SessionDataCipher([NEW, OLD], options);
+      const stored = configured.seal(SESSION, { ...lookalikes, plain: 'v1.2.3' });
+      // Written plain only when writes are plain and the string cannot be read as an envelope.
+      expect(stored.plain).toEqual(options.encryptWrites ? expect.stringMatching(ENVELOPE) : 'v1.2.3');
+      expect(stored.nick).not.toBe(lookalikes.nick);
+      expect(stored.bio).not.toBe(lookalikes.bio);
+      expect(configured.open(SESSION, stored)).toEqual({ ...lookalikes, plain: 'v1.2.3' });
+    }
+  });
+
+  it('refuses stored data that is no object (null, an array, a string) as unreadable, not with a TypeError', () => {
+    for (const data of [null, [cipher.sealValue(SESSION, '0', 1)], 'text', 3])
+      expect(() => cipher.open(SESSION, data as never)).toThrow(SessionDataUnreadableError);
+  });
+
+  it('opens a stored __proto__ key as an own property, never as the prototype', () => {
+    // JSON.parse (as the pg driver reads jsonb) makes "__proto__" an ordinary own key.
+    const stored = cipher.seal(SESSION, JSON.parse('{"__proto__": {"isAdmin": true}, "locale": "fr"}'));
+    expect(Object.keys(stored)).toEqual(['__proto__', 'locale']);
+    const opened = cipher.open(SESSION, JSON.parse(JSON.stringify(stored)));
+    expect(Object.getPrototypeOf(opened)).toBe(Object.prototype);
+    expect((opened as { isAdmin?: unknown }).isAdmin).toBeUndefined();
+    expect(Object.getOwnPropertyDescriptor(opened, '__proto__')?.value).toEqual({ isAdmin: true });
+    expect(JSON.stringify(opened)).toBe('{"__proto__":{"isAdmin":true},"locale":"fr"}');
+    const plainWrites = new SessionDataCipher([NEW], { encryptWrites: false, readPlaintext: false });
+    expect(Object.keys(plainWrites.seal(SESSION, JSON.parse('{"__proto__": 1}')))).toEqual(['__proto__']);
   });
 });

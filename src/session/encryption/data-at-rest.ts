@@ -1,7 +1,6 @@
 import { Logger } from '@nestjs/common';
-import { printable } from '../printable.js';
 import type { SessionLookup } from '../store/session-row.js';
-import { holdsEnvelope, SessionDataUnreadableError, type SessionDataCipher } from './session-data-cipher.js';
+import { SessionDataUnreadableError, type SessionDataCipher } from './session-data-cipher.js';
 
 /** Sealed data over the stored bound (maxDataBytes bounds data as stored: docs/encryption.md). */
 export class SessionDataTooLargeError extends Error {
@@ -11,17 +10,6 @@ export class SessionDataTooLargeError extends Error {
     readonly maxBytes: number,
   ) {
     super(`session data of ${bytes} bytes once encrypted exceeds the ${maxBytes}-byte limit`);
-  }
-}
-
-/** Encrypted data read without keys: serving the envelopes as strings would hand the app garbage. */
-export class SessionDataEncryptedError extends Error {
-  override name = 'SessionDataEncryptedError';
-  constructor(sessionId: string, dataKey: string) {
-    super(
-      `session ${sessionId} holds encrypted data (data key ${printable(dataKey, 64)}) but the encryption option has no keys: ` +
-        'configure encryption.keys again (encryptWrites: false stops encrypting new values); see docs/encryption.md',
-    );
   }
 }
 
@@ -45,10 +33,6 @@ export class DataAtRest {
     private readonly revoke: (sessionId: string, details: Record<string, unknown>) => Promise<unknown>,
   ) {}
 
-  get encrypting(): boolean {
-    return this.cipher !== undefined;
-  }
-
   /** The JSON text to store for session `id`; with encryption on, refused beyond `maxBytes` once sealed. */
   sealed(id: string, data: Record<string, unknown>, maxBytes?: number): string {
     if (!this.cipher) return JSON.stringify(data);
@@ -60,15 +44,11 @@ export class DataAtRest {
 
   /**
    * The row with its data in plain: the one function every read of `user_sessions.data` goes
-   * through. Throws SessionDataUnreadableError for a value that does not open, and
-   * SessionDataEncryptedError for encrypted data while no keys are configured.
+   * through. Throws SessionDataUnreadableError for a value that does not open. Without the
+   * encryption option, data is plain and never inspected (docs/encryption.md, "Turning it off").
    */
   open<T extends WithData>(row: T): T {
-    if (!this.cipher) {
-      const name = holdsEnvelope(row.data);
-      if (name !== undefined) throw new SessionDataEncryptedError(row.id, name);
-      return row;
-    }
+    if (!this.cipher) return row;
     return { ...row, data: this.cipher.open(row.id, row.data) };
   }
 

@@ -36,15 +36,24 @@ export function keyListProblems(value: unknown): string[] {
     const { id, key, ...rest } = entry as Record<string, unknown>;
     for (const extra of Object.keys(rest)) problems.push(`${at}.${extra}: property ${extra} should not exist`);
     if (typeof id !== 'string' || !KEY_ID.test(id))
-      problems.push(
-        `${at}.id: must be 1..32 letters, digits, '_' or '-'; got ${is.quoted(typeof id === 'string' ? id.slice(0, 40) : id)}`,
-      );
+      problems.push(`${at}.id: must be 1..32 letters, digits, '_' or '-'; got ${shownId(id)}`);
     else if (seen.has(id)) problems.push(`${at}.id: '${id}' is used by an earlier key; ids must be unique`);
     else seen.add(id);
     const problem = keyMaterialProblem(key);
     if (problem) problems.push(`${at}.key: ${problem}`);
   });
   return problems;
+}
+
+/**
+ * A refused id as it may be printed: an id is not secret, but a refused one may be a key put in
+ * the wrong place (id and key swapped), so anything longer than an id or made only of base64
+ * characters is described by its length.
+ */
+function shownId(id: unknown): string {
+  if (typeof id !== 'string') return is.quoted(id);
+  if (id.length > 32 || /^[A-Za-z0-9+/=_-]+$/.test(id)) return `a string of ${id.length} characters (not shown)`;
+  return is.quoted(id);
 }
 
 /** Describes a bad key by its shape only (type, length), never its content. */

@@ -51,18 +51,26 @@ export class SessionDataCipher {
     this.writer = keys[0];
   }
 
-  /** Each value of `data` as an envelope under the first key (as it is when encryptWrites is off). */
+  /**
+   * Each value of `data` as an envelope under the first key. With encryptWrites off, values stay
+   * plain except a string shaped like an envelope: stored plain, it would be read back as one.
+   */
   seal(sessionId: string, data: Record<string, unknown>): Record<string, unknown> {
-    if (!this.options.encryptWrites) return data;
     const sealed: Record<string, unknown> = {};
-    for (const [name, value] of Object.entries(data)) sealed[name] = this.sealValue(sessionId, name, value);
+    for (const [name, value] of Object.entries(data)) {
+      const plain = !this.options.encryptWrites && !looksSealed(value);
+      own(sealed, name, plain ? value : this.sealValue(sessionId, name, value));
+    }
     return sealed;
   }
 
   /** The plain data of a stored row; throws SessionDataUnreadableError on the first value that does not open. */
   open(sessionId: string, data: Record<string, unknown>): Record<string, unknown> {
+    // Only SQL written by hand can store a non-object; refused, not a TypeError (a 500 on every request).
+    if (typeof data !== 'object' || data === null || Array.isArray(data))
+      throw new SessionDataUnreadableError(sessionId, '', 'failed_authentication');
     const opened: Record<string, unknown> = {};
-    for (const [name, value] of Object.entries(data)) opened[name] = this.openValue(sessionId, name, value);
+    for (const [name, value] of Object.entries(data)) own(opened, name, this.openValue(sessionId, name, value));
     return opened;
   }
 
@@ -75,7 +83,7 @@ export class SessionDataCipher {
   }
 
   openValue(sessionId: string, name: string, value: unknown): unknown {
-    const parts = typeof value === 'string' ? ENVELOPE.exec(value) : null;
+    const parts = looksSealed(value) ? ENVELOPE.exec(value) : null;
     if (!parts) {
       // Plain JSON: a row written before encryption was on, or while encryptWrites is off.
       if (this.options.readPlaintext || !this.options.encryptWrites) return value;
@@ -105,11 +113,12 @@ function additionalData(sessionId: string, name: string): Buffer {
   return Buffer.from(`${VERSION}\u0000${sessionId}\u0000${name}`, 'utf8');
 }
 
-/** The first key of `data` whose value is shaped like an envelope (read without the keys, it would be served as a string). */
-export function holdsEnvelope(data: Record<string, unknown>): string | undefined {
-  for (const name in data) {
-    const value = data[name];
-    if (typeof value === 'string' && value.startsWith('v1.') && ENVELOPE.test(value)) return name;
-  }
-  return undefined;
+/** Whether a stored value is read as an envelope (the one test that decides it, on write and on read). */
+function looksSealed(value: unknown): value is string {
+  return typeof value === 'string' && value.startsWith('v1.') && ENVELOPE.test(value);
+}
+
+/** `target[name] = value` as an own property: assigning a "__proto__" key would set the prototype instead. */
+function own(target: Record<string, unknown>, name: string, value: unknown): void {
+  Object.defineProperty(target, name, { value, enumerable: true, writable: true, configurable: true });
 }
