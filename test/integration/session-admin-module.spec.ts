@@ -92,6 +92,12 @@ describe('the admin API is off by default and mounted only as configured', () =>
       .get('/admin/users/x/sessions')
       .set('Cookie', await as('root-3'))
       .expect(200, []);
+    // Its unsafe routes still need the CSRF token: a forged cross-site DELETE is refused.
+    const forged = await request(server)
+      .delete('/admin/users/x/sessions')
+      .set('Cookie', await as('root-3'))
+      .expect(403);
+    expect(forged.body.reason).toBe('csrf_token_missing');
   });
 
   it('forRootAsync: routes declared beside useFactory, the rule from the factory with injected services', async () => {

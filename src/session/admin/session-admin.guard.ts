@@ -7,6 +7,7 @@ import {
   UnauthorizedException,
 } from '@nestjs/common';
 import { sessionOf, type ActiveSession } from '../active-session.js';
+import { CsrfGuard } from '../csrf/csrf.guard.js';
 import { SessionGuard } from '../guards/session.guard.js';
 import { secondFactorRequired } from '../second-factor/second-factor.errors.js';
 import { SESSION_OPTIONS } from '../session.constants.js';
@@ -16,12 +17,13 @@ import type { HttpRequestLike } from '../transport/http.js';
 /**
  * Guards the admin API: no valid session → 401 (as everywhere), a session that `authorize`
  * does not answer `true` for → 403. Works without the global guard too (`globalGuard: false`):
- * then it validates the session itself.
+ * then it validates the session itself, and checks CSRF itself (the admin API revokes and erases).
  */
 @Injectable()
 export class SessionAdminGuard implements CanActivate {
   constructor(
     private readonly sessionGuard: SessionGuard,
+    private readonly csrfGuard: CsrfGuard,
     @Inject(SESSION_OPTIONS) private readonly options: ResolvedSessionOptions,
   ) {}
 
@@ -37,6 +39,7 @@ export class SessionAdminGuard implements CanActivate {
         reason: 'missing',
       });
     if (session.secondFactorPending) throw secondFactorRequired();
+    this.csrfGuard.canActivate(context); // throws 403; a second check after the global guard's finds the same
     if (session.impersonator !== undefined && !this.allowsImpersonation(session, request))
       throw new ForbiddenException({
         statusCode: 403,
