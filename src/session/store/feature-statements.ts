@@ -16,6 +16,7 @@ import {
 } from './session-row.js';
 import type {
   CompleteSecondFactorParams,
+  FailSecondFactorParams,
   StartImpersonationParams,
   StopImpersonationParams,
 } from './session-store.types.js';
@@ -102,9 +103,7 @@ export class FeatureStatements {
   }
 
   /** Records a failed attempt (`counted`: not reserved before); undefined when it was no live pending session. */
-  async failSecondFactor(
-    p: Omit<CompleteSecondFactorParams, 'newTokenHash' | 'idleTimeoutMs' | 'absoluteTimeoutMs'> & { counted: boolean },
-  ): Promise<{ attempts: number; revoked: boolean } | undefined> {
+  async failSecondFactor(p: FailSecondFactorParams): Promise<{ attempts: number; revoked: boolean } | undefined> {
     const [row] = await this.db.run(SECOND_FACTOR_SQL.failSecondFactor, [
       p.id,
       p.tokenHash,

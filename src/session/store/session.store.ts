@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import type { AuditContext, RevokeReason } from '../audit/audit-event.js';
 import { DataAtRest } from '../encryption/data-at-rest.js';
+import type { SocketSessionState } from '../socket/socket-session.registry.js';
 import { FeatureStatements } from './feature-statements.js';
 import { SessionCreation } from './session-creation.js';
 import {
@@ -19,6 +20,7 @@ import type {
   AggregatedAuditRow,
   CompleteSecondFactorParams,
   CreateSessionParams,
+  FailSecondFactorParams,
   PatchResult,
   RotateParams,
   StartImpersonationParams,
@@ -185,15 +187,15 @@ export class SessionStore {
     return this.features.reserveSecondFactorAttempt(id, tokenHash, maxAttempts);
   }
 
-  failSecondFactor(p: Parameters<FeatureStatements['failSecondFactor']>[0]) {
+  failSecondFactor(p: FailSecondFactorParams): Promise<{ attempts: number; revoked: boolean } | undefined> {
     return this.features.failSecondFactor(p);
   }
 
-  socketSessionStates(ids: string[]) {
+  socketSessionStates(ids: string[]): Promise<SocketSessionState[]> {
     return this.features.socketSessionStates(ids);
   }
 
-  sessionsOfUser(userId: string, limit: number) {
+  sessionsOfUser(userId: string, limit: number): Promise<Array<SessionRow & { revokeReason: string | null }>> {
     return this.features.sessionsOfUser(userId, limit);
   }
 
