@@ -3,7 +3,7 @@ import { IsOptional, ValidateBy, ValidateNested, validateSync, type ValidationEr
 import { parseDuration, type Duration } from './duration.js';
 
 // The building blocks of the option schemas: each option is a class property whose decorator
-// checks it on its own, through class-validator. Rules between options are in session.options.ts.
+// checks it on its own, through class-validator. Rules between options are in session-option-rules.ts.
 
 /** Thrown at start-up; the message names each bad option, one per line. */
 export class SessionOptionsError extends Error {
@@ -161,4 +161,29 @@ export function problemsOf(schema: Schema, options: object): string[] {
   const instance = instantiate(schema, options, '', problems);
   const errors = validateSync(instance, { whitelist: true, forbidNonWhitelisted: true, forbidUnknownValues: true });
   return [...flatten(errors, ''), ...problems];
+}
+
+// Filling in the defaults (session.options.ts): given options over DEFAULTS, group by group.
+
+export type Partly<T> = { [K in keyof T]?: T[K] extends object | undefined ? Partly<T[K]> : T[K] };
+export type Group = Record<string, unknown>;
+/** T with the defaults D filled in: those keys are no longer optional. */
+export type Filled<T, D> = Omit<T, keyof D> & {
+  [K in keyof D & keyof T]-?: D[K] extends Group ? Filled<NonNullable<T[K]>, D[K]> : Exclude<T[K], undefined>;
+};
+
+export const isGroup = (value: unknown): value is Group =>
+  typeof value === 'object' && value !== null && !Array.isArray(value) && typeof value !== 'function';
+export const isGiven = (value: unknown) => value !== undefined && value !== null;
+export const at = (root: unknown, path: string) =>
+  path.split('.').reduce<unknown>((o, key) => (isGroup(o) ? o[key] : undefined), root);
+
+/** The given options over the defaults, group by group; a given value is kept as the very object. */
+export function fill(given: Group, defaults: Group): Group {
+  const filled: Group = { ...defaults };
+  for (const [key, value] of Object.entries(given)) if (isGiven(value)) filled[key] = value;
+  for (const [key, value] of Object.entries(defaults)) {
+    if (isGroup(value)) filled[key] = fill(isGroup(given[key]) ? given[key] : {}, value);
+  }
+  return filled;
 }

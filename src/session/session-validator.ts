@@ -1,14 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
-import {
-  attachSession,
-  RequestSession,
-  sessionOf,
-  type ActiveSession,
-  type SessionFailureReason,
-} from './active-session.js';
-import { boundText, MAX_IP_LENGTH, MAX_USER_AGENT_LENGTH, type AuditContext } from './audit/audit-event.js';
+import { attachSession, RequestSession, type ActiveSession, type SessionFailureReason } from './active-session.js';
+import { auditContext } from './audit/audit-context.js';
 import { clockOffset, monotonicNow, SessionCache } from './cache/session-cache.js';
-import { andThen, type MaybePromise } from './maybe-async.js';
+import { andThen } from './maybe-async.js';
+import { ClientBinding } from './security/client-binding.js';
 import { TokenFloodDetector } from './security/token-flood.detector.js';
 import { TokenReuseDetector } from './security/token-reuse.detector.js';
 import { SESSION_OPTIONS, SESSION_TRANSPORT } from './session.constants.js';
@@ -17,15 +12,12 @@ import type { ResolvedSessionOptions } from './session.options.js';
 import { isLiveAt, type SessionLookup } from './store/session-row.js';
 import { SessionStore } from './store/session.store.js';
 import { digestBytes, generateToken, tokenDigest } from './token/session-token.js';
-import { clientIp, headerValue, setHeader, type HttpRequestLike, type HttpResponseLike } from './transport/http.js';
+import { setHeader, type HttpRequestLike, type HttpResponseLike } from './transport/http.js';
 import type { SessionTransport } from './transport/session-transport.js';
+import { fail, type PendingOutcome, type PresentedToken, type ValidationOutcome } from './validation-outcome.js';
 
-export type ValidationOutcome =
-  | { readonly ok: true; readonly session: ActiveSession }
-  | { readonly ok: false; readonly reason: SessionFailureReason };
-
-/** An outcome now (the cache answered and nothing needs writing) or once the database has answered. */
-export type PendingOutcome = MaybePromise<ValidationOutcome>;
+export { auditContext } from './audit/audit-context.js';
+export type { PendingOutcome, ValidationOutcome } from './validation-outcome.js';
 
 /**
  * The hot path, top to bottom: token → row → decision → request.
@@ -49,6 +41,7 @@ export type PendingOutcome = MaybePromise<ValidationOutcome>;
 @Injectable()
 export class SessionValidator {
   private readonly reuse: TokenReuseDetector;
+  private readonly clientBinding: ClientBinding;
 
   constructor(
     private readonly store: SessionStore,
@@ -58,6 +51,7 @@ export class SessionValidator {
     private readonly cache: SessionCache,
   ) {
     this.reuse = new TokenReuseDetector(store, options.rotationGraceMs);
+    this.clientBinding = new ClientBinding(store, options);
   }
 
   /**
@@ -155,7 +149,7 @@ export class SessionValidator {
     // Waiting for its second factor: refused before anything is written, but on the routes that verify it.
     if (row.secondFactorPending && !presented.secondFactor) return fail('second_factor_required');
     // A changed client is recorded (or the session revoked) before anything else is written.
-    return andThen(this.checkClient(request, row), (client) =>
+    return andThen(this.clientBinding.check(request, row), (client) =>
       client === 'rejected'
         ? this.reject(response, 'revoked')
         : this.writeIfDue(request, response, client, now, presented),
@@ -214,36 +208,6 @@ export class SessionValidator {
     // Another request or instance touched it first: a cached copy has the old times.
     this.cache.evictSession(row.id);
     return this.accept(request, row, now, presented);
-  }
-
-  /**
-   * Client binding as detection: a request from another address or user agent than the row
-   * records is audited once (the row then records the new one); with
-   * `rejectOnUserAgentChange`, a new user agent revokes the session instead. Returns the row
-   * itself when the client is the one recorded (no await on the common path).
-   */
-  private checkClient(request: HttpRequestLike, row: SessionLookup): MaybePromise<SessionLookup | 'rejected'> {
-    const { audit, rejectOnUserAgentChange } = this.options.clientBinding;
-    if (!audit && !rejectOnUserAgentChange) return row;
-    // The common case, settled on the raw values: the very client the row records (a value
-    // the row holds is already in the bounded form auditContext() would make of it).
-    const rawIp = clientIp(request);
-    if ((rawIp === undefined || rawIp === row.ip) && (headerValue(request, 'user-agent') ?? null) === row.userAgent)
-      return row;
-    const context = auditContext(request);
-    // An unknown address (the client hung up before we read it, or a transport without one)
-    // is no evidence of a move: recording it would write the row and audit a change twice.
-    const ip = context.ip ?? row.ip;
-    const userAgent = context.userAgent ?? null;
-    if (rejectOnUserAgentChange && userAgent !== row.userAgent) {
-      return this.store
-        .revoke(row.id, 'ua_changed', context, { event: 'ua_changed', details: { from: row.userAgent, to: userAgent } })
-        .then(() => 'rejected' as const);
-    }
-    if (!audit || (ip === row.ip && userAgent === row.userAgent)) return row;
-    return this.store
-      .recordClientChange(row.id, ip, userAgent, context.ip ?? null)
-      .then(() => ({ ...row, ip, userAgent }));
   }
 
   /**
@@ -311,33 +275,4 @@ export class SessionValidator {
     if (reason === 'idle_timeout' || reason === 'absolute_timeout') this.transport.clear(response);
     return fail(reason);
   }
-}
-
-/** The token a request presented, its SHA-256 (tokenDigest), and the cache's ticket taken before any read. */
-interface PresentedToken {
-  readonly token: string;
-  readonly digest: string;
-  readonly ticket: number;
-  /** The route takes guest sessions. */
-  readonly guests: boolean;
-  /** The token may be replaced (not on a socket's handshake). */
-  readonly rotate: boolean;
-  /** The route verifies second factors (`@SecondFactorRoute()`): a pending session counts. */
-  readonly secondFactor: boolean;
-}
-
-function fail(reason: SessionFailureReason): ValidationOutcome {
-  return { ok: false, reason };
-}
-
-/**
- * Who and where, for the audit rows a request causes. While a request runs in an impersonation
- * session, the admin behind it is the actor of everything it does, whatever `actorId` says.
- */
-export function auditContext(request: HttpRequestLike, actorId?: string): AuditContext {
-  return {
-    actorId: sessionOf(request)?.impersonator ?? actorId ?? null,
-    ip: boundText(clientIp(request), MAX_IP_LENGTH),
-    userAgent: boundText(headerValue(request, 'user-agent'), MAX_USER_AGENT_LENGTH),
-  };
 }

@@ -1,18 +1,5 @@
-import {
-  BadRequestException,
-  ConflictException,
-  Inject,
-  Injectable,
-  NotFoundException,
-  PayloadTooLargeException,
-} from '@nestjs/common';
-import {
-  attachSession,
-  internalsOf,
-  sessionOf,
-  type ActiveSession,
-  type ActiveGuestSession,
-} from './active-session.js';
+import { BadRequestException, Inject, Injectable, NotFoundException, PayloadTooLargeException } from '@nestjs/common';
+import { attachSession, sessionOf, type ActiveSession, type ActiveGuestSession } from './active-session.js';
 import type { RevokeReason } from './audit/audit-event.js';
 import { GuestCreationLimiter } from './guest/guest-creation.limiter.js';
 import {
@@ -20,66 +7,30 @@ import {
   type ImpersonateInput,
   type IssuedSession,
 } from './impersonation/session-impersonation.js';
-import { chosenProfile } from './lifetime/lifetime-profiles.js';
-import { TokenReuseDetector } from './security/token-reuse.detector.js';
-import { profileOf, type LifetimeProfile } from './lifetime/lifetime.options.js';
 import { mayCreateGuest } from './request-state.js';
-import { SessionDataTooLargeError } from './encryption/data-at-rest.js';
 import { secondFactorRequired } from './second-factor/second-factor.errors.js';
 import { SessionSecondFactor, type SecondFactorCheck } from './second-factor/session-second-factor.js';
 import { assertStorableData } from './session-data.js';
 import type { DefaultSessionData, SessionDataPatch } from './session-data.types.js';
+import { requireSession, SessionIssuer, type CreatedSession, type CreateSessionInput } from './session-issuer.js';
 import { auditContext, SessionValidator } from './session-validator.js';
 import { SESSION_OPTIONS, SESSION_TRANSPORT } from './session.constants.js';
 import type { ResolvedSessionOptions } from './session.options.js';
 import { isDataException } from './store/pg-errors.js';
 import type { SessionSummary } from './store/session-row.js';
-import type { CreateSessionParams } from './store/session-store.types.js';
-import { SessionLimitExceededError, SessionStore } from './store/session.store.js';
-import { digestBytes, generateToken, hashToken, tokenDigest } from './token/session-token.js';
-import { DroppedCookieWarning } from './transport/cookie.transport.js';
+import { SessionStore } from './store/session.store.js';
 import { setHeader, type HttpRequestLike, type HttpResponseLike } from './transport/http.js';
 import type { SessionTransport } from './transport/session-transport.js';
 
-export interface CreateSessionInput<TData extends object = DefaultSessionData> {
-  userId: string;
-  /** The new session's first data (typed like `patch()`'s argument). */
-  data?: SessionDataPatch<TData>;
-  /** A profile of the `lifetimes` option (e.g. 'remember'); default: 'default' (idleTimeout, absoluteTimeout). */
-  lifetime?: string;
-  /**
-   * When the request carries a live guest session's token, how its data joins `data` in the new
-   * session. Default: the guest's keys, then `data`'s (`{ ...guestData, ...data }`).
-   */
-  mergeGuestData?: (guestData: Record<string, unknown>, data: Record<string, unknown>) => Record<string, unknown>;
-  /**
-   * The password was right but a second factor is still due: the session passes only
-   * `@SecondFactorRoute()` routes (401 'second_factor_required' elsewhere), lives
-   * `secondFactor.pendingTimeout`, and becomes a full one with `completeSecondFactor()`.
-   */
-  pendingSecondFactor?: boolean;
-}
+export type { CreatedSession, CreateSessionInput } from './session-issuer.js';
 
-/** What `create()` returns; safe to send as the login response body. */
-export interface CreatedSession {
-  sessionId: string;
-  userId: string;
-  createdAt: Date;
-  expiresAt: Date;
-  /** The lifetime profile it was created with. */
-  lifetime: string;
-  /** Bearer transport only: the client's token. Never present with cookies. */
-  token?: string;
-  /** Cookie transport only: the CSRF token for the `x-csrf-token` header (also in the `__Host-csrf` cookie). */
-  csrfToken?: string;
-  /** Created with `pendingSecondFactor`: the client must verify its second factor next. */
-  secondFactorRequired?: true;
-}
-
-/** The session lifecycle: login, logout, rotation, revocation, device list and data. */
+/**
+ * The session lifecycle: login, logout, rotation, revocation, device list and data. New
+ * sessions and tokens are issued by SessionIssuer (session-issuer.ts).
+ */
 @Injectable()
 export class SessionService {
-  private readonly droppedCookie = new DroppedCookieWarning();
+  private readonly issuer: SessionIssuer;
   // A property, not a constructor parameter: the constructor stays as subclasses and tests call it.
   @Inject(GuestCreationLimiter) private readonly guestLimiter!: GuestCreationLimiter;
   @Inject(SessionImpersonation) private readonly impersonation!: SessionImpersonation;
@@ -87,10 +38,12 @@ export class SessionService {
 
   constructor(
     private readonly store: SessionStore,
-    private readonly validator: SessionValidator,
+    validator: SessionValidator,
     @Inject(SESSION_TRANSPORT) private readonly transport: SessionTransport,
     @Inject(SESSION_OPTIONS) private readonly options: ResolvedSessionOptions,
-  ) {}
+  ) {
+    this.issuer = new SessionIssuer(store, validator, transport, options);
+  }
 
   /**
    * Starts a session for an authenticated user. The token is always new; a token the
@@ -103,99 +56,7 @@ export class SessionService {
     response: HttpResponseLike,
     input: CreateSessionInput<NoInfer<TData>>,
   ): Promise<CreatedSession> {
-    if (typeof input?.userId !== 'string' || input.userId.length === 0 || input.userId.length > 255) {
-      throw new TypeError('SessionService.create: userId must be a string of 1..255 characters');
-    }
-    const chosen = chosenProfile(this.options.lifetimes, input.lifetime);
-    const pending = input.pendingSecondFactor === true;
-    const profile = pending ? pendingProfile(chosen, this.options.secondFactor.pendingTimeoutMs) : chosen;
-    assertStorableData(input.data ?? {}, this.options.maxDataBytes);
-    const carried = this.transport.read(request);
-    const replaces = carried.kind === 'token' ? hashToken(carried.token) : null;
-    // A token retired past its grace is theft wherever it comes back, a login included.
-    if (replaces)
-      await new TokenReuseDetector(this.store, this.options.rotationGraceMs).retiredTokenReused(replaces, () =>
-        auditContext(request),
-      );
-    // A guest becoming this user: its data moves into the new session (read under a row lock), and
-    // its token is revoked by the insert.
-    const carryGuest = this.options.guests.enabled
-      ? (guestData: Record<string, unknown>) => {
-          const merged = (input.mergeGuestData ?? defaultMerge)(guestData, input.data ?? {});
-          assertStorableData(merged, this.options.maxDataBytes);
-          return merged;
-        }
-      : undefined;
-    const { session, token } = await this.start(
-      request,
-      response,
-      input.userId,
-      input.data ?? {},
-      profile,
-      replaces,
-      carryGuest,
-      pending,
-    );
-    return {
-      sessionId: session.id,
-      userId: input.userId,
-      createdAt: session.createdAt,
-      expiresAt: session.expiresAt,
-      lifetime: profile.name,
-      ...(this.transport.kind === 'bearer' ? { token } : { csrfToken: session.csrfToken }),
-      ...(pending ? { secondFactorRequired: true as const } : {}),
-    };
-  }
-
-  /**
-   * Inserts the session (a guest's when `userId` is null), sets the cookie for the profile's
-   * absolute timeout, and attaches the session to the request.
-   */
-  private async start(
-    request: HttpRequestLike,
-    response: HttpResponseLike,
-    userId: string | null,
-    data: Record<string, unknown>,
-    profile: LifetimeProfile,
-    replaces: Buffer | null,
-    carryGuest?: CreateSessionParams['carryGuest'],
-    secondFactorPending = false,
-  ): Promise<{ session: ActiveSession; token: string }> {
-    const token = generateToken();
-    const digest = tokenDigest(token);
-    const context = auditContext(request);
-    const row = await this.store
-      .create({
-        tokenHash: digestBytes(digest),
-        replacesTokenHash: replaces,
-        userId,
-        data,
-        lifetime: profile.name,
-        idleTimeoutMs: profile.idleTimeoutMs,
-        absoluteTimeoutMs: profile.absoluteTimeoutMs,
-        ip: context.ip ?? null,
-        userAgent: context.userAgent ?? null,
-        limit: this.options.sessionLimit,
-        carryGuest,
-        maxDataBytes: userId === null ? this.options.guests.maxDataBytes : this.options.maxDataBytes,
-        secondFactorPending,
-      })
-      .catch((error: unknown) => {
-        if (error instanceof SessionDataTooLargeError) throw new PayloadTooLargeException(error.message);
-        if (error instanceof SessionLimitExceededError) {
-          throw new ConflictException({
-            statusCode: 409,
-            error: 'Conflict',
-            reason: 'session_limit',
-            message: `This account already has ${error.limit} active sessions, the most allowed. Log out on another device (or revoke a session there) and try again.`,
-          });
-        }
-        throw error;
-      });
-    this.transport.write(response, token, row.absoluteExpiresAt.getTime() - row.dbNow.getTime());
-    if (this.transport.kind === 'cookie') this.droppedCookie.check(request, this.options.cookie);
-    // The token goes back beside the session, never onto it: handlers may serialise the session.
-    return { session: this.validator.attach(request, row, token, digest), token };
+    return this.issuer.create(request, response, input);
   }
 
   /**
@@ -262,7 +123,7 @@ export class SessionService {
 
   /** Logout: the row is deleted server-side, the cookie cleared, and the browser told to drop cookies. */
   async destroy(request: HttpRequestLike, response: HttpResponseLike): Promise<void> {
-    const session = this.requireSession(request);
+    const session = requireSession(request);
     await this.store.deleteWithEvent(session.id, 'logout', auditContext(request, session.userId ?? undefined));
     this.transport.clear(response);
     if (this.transport.kind === 'cookie') setHeader(response, 'Clear-Site-Data', '"cookies"');
@@ -271,7 +132,7 @@ export class SessionService {
 
   /** Issues a new token now (e.g. after a privilege change); id and absolute expiry stay. */
   async rotate(request: HttpRequestLike, response: HttpResponseLike): Promise<ActiveSession> {
-    return this.rotateWith(request, response, 'manual');
+    return this.issuer.rotate(request, response, 'manual');
   }
 
   /**
@@ -280,25 +141,7 @@ export class SessionService {
    * so a new CSRF token), as after a login.
    */
   async reauthenticate(request: HttpRequestLike, response: HttpResponseLike): Promise<ActiveSession> {
-    return this.rotateWith(request, response, 'reauthenticated');
-  }
-
-  private async rotateWith(
-    request: HttpRequestLike,
-    response: HttpResponseLike,
-    reason: 'manual' | 'reauthenticated',
-  ): Promise<ActiveSession> {
-    const session = this.requireSession(request);
-    // A step-up is no second factor: a pending session becomes full only by completeSecondFactor().
-    if (session.secondFactorPending) throw secondFactorRequired();
-    const internals = internalsOf(session);
-    if (!internals)
-      throw new Error(
-        `SessionService.${reason === 'manual' ? 'rotate' : 'reauthenticate'}: the session was not attached by this module`,
-      );
-    const rotated = await this.validator.rotateToken(request, response, session, internals.tokenDigest, reason);
-    if (!rotated) throw new NotFoundException('session was rotated or revoked concurrently');
-    return this.validator.attach(request, rotated.row, rotated.token, rotated.digest);
+    return this.issuer.rotate(request, response, 'reauthenticated');
   }
 
   /**
@@ -388,36 +231,7 @@ export class SessionService {
       throw new Error('SessionService.patchCurrent: cannot start a guest session: guests.enabled is false');
     assertStorableData(patch, this.options.guests.maxDataBytes);
     this.guestLimiter.acquireOrRefuse(request, response);
-    const carried = this.transport.read(request);
-    const replaces = carried.kind === 'token' ? hashToken(carried.token) : null;
-    const guest = await this.start(
-      request,
-      response,
-      null,
-      patch,
-      profileOf(this.options.lifetimes, 'guest'),
-      replaces,
-    );
-    return guest.session.data as SessionDataPatch<TData>;
+    const guest = await this.issuer.startGuest(request, response, patch);
+    return guest.data as SessionDataPatch<TData>;
   }
-
-  private requireSession(request: object): ActiveSession {
-    const session = sessionOf(request);
-    if (!session) throw new Error('No session on this request: call it from a route the SessionGuard protects');
-    return session;
-  }
-}
-
-/** The documented rule: the guest's keys are carried, the login's own `data` wins a clash. */
-function defaultMerge(guestData: Record<string, unknown>, data: Record<string, unknown>): Record<string, unknown> {
-  return { ...guestData, ...data };
-}
-
-/** A pending session lives its profile's timeouts, but never longer than `secondFactor.pendingTimeout`. */
-function pendingProfile(profile: LifetimeProfile, pendingTimeoutMs: number): LifetimeProfile {
-  return {
-    name: profile.name,
-    idleTimeoutMs: Math.min(profile.idleTimeoutMs, pendingTimeoutMs),
-    absoluteTimeoutMs: Math.min(profile.absoluteTimeoutMs, pendingTimeoutMs),
-  };
 }

@@ -10,15 +10,13 @@ import {
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob } from 'cron';
 import { hostname } from 'node:os';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { SessionEvents } from '../audit/session-events.js';
 import { SessionMetrics } from '../metrics/session-metrics.js';
 import { SESSION_OPTIONS } from '../session.constants.js';
 import type { ResolvedPurgeOptions, ResolvedSessionOptions } from '../session.options.js';
-import { asStoreError, redactSecrets, StoreUnavailableError } from '../store/pg-errors.js';
 import { NOTHING_PURGED, type PurgeResult, type PurgeRunStatus } from './purge-result.js';
-import { AUDIT_PARTITION_WEEKS_AHEAD, type AuditPartitions } from './audit-partitions.js';
-import { PURGE_RUNS_RETENTION_MS, PurgeStore, type PurgeConnection } from './purge.store.js';
+import { PurgeStore } from './purge.store.js';
+import { describe, PurgeWork } from './purge-work.js';
 import { scheduledInstant } from './scheduled-instant.js';
 
 export type { PurgeResult, PurgeRunStatus } from './purge-result.js';
@@ -40,8 +38,7 @@ export const SESSION_PURGE_JOB = 'nest-pg-session:purge';
 export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger(SessionPurgeService.name);
   private readonly options: ResolvedPurgeOptions;
-  /** Audit rows older than this lose their personal data; null: never. */
-  private readonly personalDataRetentionMs: number | null;
+  private readonly work: PurgeWork;
   private readonly scheduler: SchedulerRegistry;
   private readonly shutdown = new AbortController();
   /** Recorded with each tick this instance claims (session_purge_runs.instance). */
@@ -61,8 +58,14 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
     @Optional() private readonly metrics?: SessionMetrics,
   ) {
     this.options = options.purge;
-    this.personalDataRetentionMs = options.privacy.personalDataRetentionMs;
     this.scheduler = scheduler ?? new SchedulerRegistry();
+    this.work = new PurgeWork(
+      options.purge,
+      options.privacy.personalDataRetentionMs,
+      this.shutdown.signal,
+      this.logger,
+      events,
+    );
   }
 
   onApplicationBootstrap(): void {
@@ -174,7 +177,7 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
       if (tick && !(await connection.claimTick(tick, this.instance)))
         return { ...result, skipped: 'claimed', durationMs: elapsed(started) };
       try {
-        await this.purge(connection, result);
+        await this.work.purge(connection, result);
       } catch (error) {
         if (tick) await connection.finishTick(tick, { ...result, error: describe(error) }).catch(() => undefined);
         throw error;
@@ -190,99 +193,6 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
       await connection.release();
     }
   }
-
-  /**
-   * The run's work, counted into `result`; session_purge_runs keeps a week of ticks. The audit
-   * log's partitions are made first, so today's rows never wait on a slow session purge to get one.
-   */
-  private async purge(connection: PurgeConnection, result: PurgeResult): Promise<void> {
-    const { batchSize, auditRetentionMs } = this.options;
-    const partitions = connection.auditPartitions();
-    const stopped = () => this.shutdown.signal.aborted;
-    const made = await partitions.createAhead(AUDIT_PARTITION_WEEKS_AHEAD, auditRetentionMs, stopped);
-    result.auditPartitionsCreated += made.created;
-    if (made.rowsMoved > 0) result.auditRowsMoved = (result.auditRowsMoved ?? 0) + made.rowsMoved;
-    this.partitionFailure('create', made.error);
-    const sessions = (pass: 'idle' | 'absolute') => async () => {
-      const { deleted, auditRows } = await connection.purgeExpiredSessions(
-        pass,
-        batchSize,
-        this.events?.observed === true,
-      );
-      for (const record of auditRows) this.events!.publish(record);
-      return deleted;
-    };
-    const done =
-      (await this.drain(result, sessions('idle'), (n) => (result.sessionsDeleted += n))) &&
-      (await this.drain(result, sessions('absolute'), (n) => (result.sessionsDeleted += n))) &&
-      (auditRetentionMs === null || (await this.expireAudit(partitions, auditRetentionMs, result))) &&
-      (await this.clearPersonalData(connection, result));
-    if (!done) result.interrupted = true;
-    else await connection.purgeOldTicks(PURGE_RUNS_RETENTION_MS);
-  }
-
-  /** Audit rows past the retention: whole partitions first, then what waits in DEFAULT. False when shutdown stopped it. */
-  private async expireAudit(partitions: AuditPartitions, retentionMs: number, result: PurgeResult): Promise<boolean> {
-    const gone = await partitions.dropExpired(retentionMs, () => this.shutdown.signal.aborted);
-    result.auditPartitionsDropped += gone.dropped;
-    result.auditRowsDeleted += gone.rowsDropped;
-    this.partitionFailure('drop', gone.error);
-    return this.drain(
-      result,
-      () => partitions.purgeOldDefaultRows(retentionMs, this.options.batchSize),
-      (n) => (result.auditRowsDeleted += n),
-    );
-  }
-
-  /** Last, so no row is cleared that the audit retention was about to delete. False when shutdown stopped it. */
-  private async clearPersonalData(connection: PurgeConnection, result: PurgeResult): Promise<boolean> {
-    const retentionMs = this.personalDataRetentionMs;
-    if (retentionMs === null) return true;
-    return this.drain(
-      result,
-      () => connection.clearPersonalData(retentionMs, this.options.batchSize),
-      (n) => (result.auditRowsCleared += n),
-    );
-  }
-
-  /**
-   * Partition DDL that fails (the table stayed locked past the lock timeout, the role may not own
-   * it) is a warning: sessions still get purged, audit rows still have DEFAULT, the next run
-   * retries. A lost connection still ends the run.
-   */
-  private partitionFailure(step: 'create' | 'drop', error: unknown): void {
-    if (error === undefined) return;
-    const code = String((error as { code?: unknown })?.code ?? '');
-    if (!/^[0-9A-Z]{5}$/.test(code) || /^(08|57P)/.test(code)) throw asStoreError(error);
-    const hint =
-      code === '42501'
-        ? ' (the role that runs the purge must own session_audit_log to create and drop its partitions)'
-        : '';
-    this.logger.warn(`audit partitions (${step}) failed, the next run tries again: ${describe(error)}${hint}`);
-  }
-
-  /**
-   * Runs batches until one comes back short, pausing after each in proportion to how long it
-   * took (the duty cycle), so the pace adapts to the server. False when shutdown stopped it.
-   */
-  private async drain(
-    result: PurgeResult,
-    batch: () => Promise<number>,
-    count: (deleted: number) => void,
-  ): Promise<boolean> {
-    const { batchSize, dutyCycle } = this.options;
-    for (;;) {
-      if (this.shutdown.signal.aborted) return false;
-      const started = performance.now();
-      const deleted = await batch();
-      count(deleted);
-      if (deleted > 0) result.batches++;
-      if (deleted < batchSize) return true;
-      const pauseMs = ((performance.now() - started) * (1 - dutyCycle)) / dutyCycle;
-      if (pauseMs >= 1) await sleep(pauseMs, undefined, { signal: this.shutdown.signal }).catch(() => undefined);
-    }
-  }
-
   private async stop(): Promise<void> {
     this.shutdown.abort();
     if (this.scheduler.doesExist('cron', SESSION_PURGE_JOB)) this.scheduler.deleteCronJob(SESSION_PURGE_JOB);
@@ -296,15 +206,6 @@ export class SessionPurgeService implements OnApplicationBootstrap, BeforeApplic
     this.logger.log(`purge run ${JSON.stringify(result)}`);
     return result;
   }
-}
-
-/** For the log line and session_purge_runs.error: with anything token-shaped redacted, as the store's warnings are. */
-function describe(error: unknown): string {
-  return redactSecrets(
-    error instanceof StoreUnavailableError
-      ? `session store unavailable: ${error.detail}`
-      : String((error as Error)?.message ?? error),
-  );
 }
 
 function tickOf(tick: Date | undefined): Pick<PurgeResult, 'tick'> {

@@ -113,3 +113,18 @@ export function toRetiredToken(r: QueryResultRow): RetiredToken {
     dbNow: r.db_now,
   };
 }
+
+/**
+ * Retired token hashes kept per session, newest first; an older one is forgotten, and
+ * presenting it then answers `invalid` like any unknown token. 64 covers every periodic
+ * rotation of a session at the defaults (absoluteTimeout 12h / rotationInterval 15m = 48)
+ * plus 16 manual or step-up ones, at about 100 bytes each (hash, index entries, row).
+ */
+export const RETIRED_TOKENS_KEPT = 64;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Session ids come from URLs too: anything that is not a uuid simply matches no session. */
+export function isSessionId(value: unknown): value is string {
+  return typeof value === 'string' && UUID.test(value);
+}

@@ -38,6 +38,14 @@ export interface CompleteSecondFactorParams {
   context: AuditContext;
 }
 
+/** A failed second-factor attempt; `counted`: not reserved before. */
+export type FailSecondFactorParams = Omit<
+  CompleteSecondFactorParams,
+  'newTokenHash' | 'idleTimeoutMs' | 'absoluteTimeoutMs'
+> & {
+  counted: boolean;
+};
+
 export interface RotateParams {
   id: string;
   oldTokenHash: Buffer;
