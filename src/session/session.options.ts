@@ -12,7 +12,11 @@ import * as is from './option-schema.js';
 import { SessionOptionsError } from './option-schema.js';
 import { SessionPrivacyOptions } from './privacy/privacy.options.js';
 import * as security from './security/security.options.js';
-import { SessionSecondFactorOptions } from './second-factor/second-factor.options.js';
+import {
+  resolveSecondFactor,
+  SECOND_FACTOR_DEFAULTS,
+  SessionSecondFactorOptions,
+} from './second-factor/second-factor.options.js';
 import { SessionSocketOptions } from './socket/socket.options.js';
 
 export { SessionOptionsError };
@@ -171,7 +175,7 @@ export const DEFAULTS = {
   impersonation: { enabled: false, maxDuration: '1h' },
   privacy: { personalDataRetention: '30d' }, // at most: purge.auditRetention when that is shorter
   encryption: { encryptWrites: true, readPlaintext: false }, // on when keys are given
-  secondFactor: { pendingTimeout: '5m', maxAttempts: 5 },
+  secondFactor: SECOND_FACTOR_DEFAULTS,
 } as const satisfies Partly<SessionModuleOptions>;
 
 type Partly<T> = { [K in keyof T]?: T[K] extends object | undefined ? Partly<T[K]> : T[K] };
@@ -259,7 +263,7 @@ function resolve(o: Filled<SessionModuleOptions, typeof DEFAULTS>, given: Sessio
       encryptWrites: o.encryption.encryptWrites,
       readPlaintext: o.encryption.readPlaintext,
     },
-    secondFactor: { pendingTimeoutMs: ms(o.secondFactor.pendingTimeout), maxAttempts: o.secondFactor.maxAttempts },
+    secondFactor: resolveSecondFactor(o.secondFactor),
   };
 }
 

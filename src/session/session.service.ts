@@ -1,11 +1,4 @@
-import {
-  BadRequestException,
-  ConflictException,
-  Inject,
-  Injectable,
-  NotFoundException,
-  PayloadTooLargeException,
-} from '@nestjs/common';
+import { BadRequestException, Inject, Injectable, NotFoundException, PayloadTooLargeException } from '@nestjs/common';
 import {
   attachSession,
   internalsOf,
@@ -25,7 +18,7 @@ import { TokenReuseDetector } from './security/token-reuse.detector.js';
 import { profileOf, type LifetimeProfile } from './lifetime/lifetime.options.js';
 import { mayCreateGuest } from './request-state.js';
 import { SessionDataTooLargeError } from './encryption/data-at-rest.js';
-import { secondFactorRequired } from './second-factor/second-factor.errors.js';
+import { secondFactorRequired, sessionLimitReached } from './second-factor/second-factor.errors.js';
 import { SessionSecondFactor, type SecondFactorCheck } from './second-factor/session-second-factor.js';
 import { assertStorableData } from './session-data.js';
 import type { DefaultSessionData, SessionDataPatch } from './session-data.types.js';
@@ -80,6 +73,8 @@ export interface CreatedSession {
 @Injectable()
 export class SessionService {
   private readonly droppedCookie = new DroppedCookieWarning();
+  /** Built at the first login that carries a token, then kept. */
+  private tokenReuse?: TokenReuseDetector;
   // A property, not a constructor parameter: the constructor stays as subclasses and tests call it.
   @Inject(GuestCreationLimiter) private readonly guestLimiter!: GuestCreationLimiter;
   @Inject(SessionImpersonation) private readonly impersonation!: SessionImpersonation;
@@ -114,8 +109,9 @@ export class SessionService {
     const replaces = carried.kind === 'token' ? hashToken(carried.token) : null;
     // A token retired past its grace is theft wherever it comes back, a login included.
     if (replaces)
-      await new TokenReuseDetector(this.store, this.options.rotationGraceMs).retiredTokenReused(replaces, () =>
-        auditContext(request),
+      await (this.tokenReuse ??= new TokenReuseDetector(this.store, this.options.rotationGraceMs)).retiredTokenReused(
+        replaces,
+        () => auditContext(request),
       );
     // A guest becoming this user: its data moves into the new session (read under a row lock), and
     // its token is revoked by the insert.
@@ -179,17 +175,11 @@ export class SessionService {
         carryGuest,
         maxDataBytes: userId === null ? this.options.guests.maxDataBytes : this.options.maxDataBytes,
         secondFactorPending,
+        maxPendingPerUser: this.options.secondFactor.maxPendingPerUser,
       })
       .catch((error: unknown) => {
         if (error instanceof SessionDataTooLargeError) throw new PayloadTooLargeException(error.message);
-        if (error instanceof SessionLimitExceededError) {
-          throw new ConflictException({
-            statusCode: 409,
-            error: 'Conflict',
-            reason: 'session_limit',
-            message: `This account already has ${error.limit} active sessions, the most allowed. Log out on another device (or revoke a session there) and try again.`,
-          });
-        }
+        if (error instanceof SessionLimitExceededError) throw sessionLimitReached(error.limit);
         throw error;
       });
     this.transport.write(response, token, row.absoluteExpiresAt.getTime() - row.dbNow.getTime());

@@ -29,7 +29,7 @@ export const OUTCOME_OF_REASON: Readonly<Record<SessionFailureReason, Validation
   revoked: 'revoked',
   too_many_invalid_tokens: 'rate_limited',
   reauth_required: 'ok',
-  second_factor_required: 'ok',
+  second_factor_required: 'invalid',
 };
 
 export type RotationReason = 'interval' | 'manual' | 'reauthenticated';

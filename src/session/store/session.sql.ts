@@ -1,3 +1,4 @@
+import { pendingBeyond } from '../second-factor/pending-sessions.sql.js';
 import type { Statement } from './statement.js';
 
 /**
@@ -21,7 +22,7 @@ export const INVALIDATE_ALL = '*';
  * session leaves no impersonation behind. The statement adds `impersonations_ended` to its
  * notified ids and `impersonations_ended_audit` to its audit rows. `$ip`/`$ua`: its parameters.
  */
-function endingImpersonationsOf(ended: string, ip: string, userAgent: string): string {
+export function endingImpersonationsOf(ended: string, ip: string, userAgent: string): string {
   return `impersonations_ended AS (
       UPDATE user_sessions SET revoked_at = now(), revoke_reason = 'impersonator_ended', data = '{}'::jsonb
       WHERE impersonator_session_id IN (${ended}) AND id NOT IN (${ended}) AND revoked_at IS NULL
@@ -135,7 +136,9 @@ export const SESSION_SQL = {
    * token was a guest's, its end is audited `guest_upgraded` with both session ids instead
    * (the caller carried its data over in $4). With $9 (a per-user limit, evict-oldest), the
    * user's oldest live sessions beyond the newest $9 - 1 are revoked too (never an admin's
-   * impersonation of the user); the caller holds the user's advisory lock. The impersonations a
+   * impersonation of the user); the caller holds the user's advisory lock. Pending sessions neither
+   * count nor evict (the limit applies when one completes); a pending one evicts the user's oldest
+   * pending ones beyond the newest $13 - 1. The impersonations a
    * replaced or evicted session had started end with it.
    */
   create: {
@@ -155,11 +158,12 @@ export const SESSION_SQL = {
       UPDATE user_sessions SET revoked_at = now(), revoke_reason = 'limit_evicted', data = '{}'::jsonb
       WHERE id IN (
         SELECT id FROM user_sessions
-        WHERE $9::int IS NOT NULL AND user_id = $3 AND impersonator_id IS NULL
+        WHERE $9::int IS NOT NULL AND user_id = $3 AND impersonator_id IS NULL AND NOT second_factor_pending AND NOT $12
           AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()
           AND ($1::bytea IS NULL OR (token_hash <> $1 AND previous_token_hash IS DISTINCT FROM $1))
         ORDER BY created_at DESC, id DESC
         OFFSET greatest($9::int - 1, 0))
+        OR id IN (${pendingBeyond('$3', '$13', 'AND $12 AND ($1::bytea IS NULL OR (token_hash <> $1 AND previous_token_hash IS DISTINCT FROM $1))')})
       RETURNING id, user_id
     ), evicted_audit AS (
       INSERT INTO session_audit_log (event, session_id, user_id, actor_id, ip, user_agent, details)
@@ -195,7 +199,7 @@ export const SESSION_SQL = {
       (SELECT coalesce(json_agg(n.id), '[]'::json)
        FROM (SELECT id, pg_notify('nest_pg_session', id::text)
              FROM (SELECT id FROM replaced UNION SELECT id FROM evicted UNION SELECT id FROM impersonations_ended) ids
-             WHERE $13::boolean) n) AS notified_ids
+             WHERE $14::boolean) n) AS notified_ids
     FROM created`,
   },
 
@@ -215,7 +219,7 @@ export const SESSION_SQL = {
           token_generation = token_generation + 1,
           rotated_at = now(), last_seen_at = now(), idle_expires_at = now() + $4 * interval '1 millisecond',
           version = version + 1, authenticated_at = CASE WHEN $9 THEN now() ELSE authenticated_at END
-      WHERE id = $1 AND token_hash = $3
+      WHERE id = $1 AND token_hash = $3 AND NOT second_factor_pending
         AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()
       RETURNING id, user_id, data, created_at, last_seen_at, authenticated_at, idle_expires_at,
                 absolute_expires_at, rotated_at, revoked_at, ip, user_agent, version, token_generation, lifetime,
@@ -396,7 +400,8 @@ export const SESSION_SQL = {
     name: 'countLiveForUser',
     text: `
     SELECT count(*)::int AS count FROM user_sessions
-    WHERE user_id = $1 AND impersonator_id IS NULL AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()
+    WHERE user_id = $1 AND impersonator_id IS NULL AND NOT second_factor_pending
+      AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()
       AND ($2::bytea IS NULL OR (token_hash <> $2 AND previous_token_hash IS DISTINCT FROM $2))`,
   },
 

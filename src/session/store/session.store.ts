@@ -151,6 +151,7 @@ export class SessionStore {
       p.lifetime ?? (p.userId === null ? 'guest' : 'default'),
       id,
       p.secondFactorPending === true,
+      p.maxPendingPerUser ?? 1,
       this.notify,
     ];
     const limit = p.userId === null ? undefined : p.limit;
@@ -319,7 +320,8 @@ export class SessionStore {
 
   /** The full session under its new token; undefined when `p.id` with `p.tokenHash` is no live pending session. */
   async completeSecondFactor(p: CompleteSecondFactorParams): Promise<SessionLookup | undefined> {
-    const [row] = await this.run(SECOND_FACTOR_SQL.completeSecondFactor, [
+    const limit = p.limit;
+    const values = [
       p.id,
       p.tokenHash,
       p.newTokenHash,
@@ -329,22 +331,91 @@ export class SessionStore {
       p.context.userAgent ?? null,
       RETIRED_TOKENS_KEPT,
       p.maxAttempts,
+      limit?.policy === 'evict-oldest' ? limit.maxSessionsPerUser : null,
       this.notify,
-    ]);
+    ];
+    if (!limit) return this.completed((await this.run(SECOND_FACTOR_SQL.completeSecondFactor, values))[0]);
+    // As a login: the user's lock serialises counting/evicting with their logins and completions.
+    const outcome = await this.transaction(async (run) => {
+      await run(SQL.lockUserSessions, [p.userId]);
+      if (limit.policy === 'reject') {
+        const [live] = await run(SQL.countLiveForUser, [p.userId, null]);
+        if (live.count >= limit.maxSessionsPerUser) {
+          const ctx = p.context;
+          const [ended] = await run(SECOND_FACTOR_SQL.endPending, [
+            p.id,
+            p.tokenHash,
+            'limit_rejected',
+            ctx.ip ?? null,
+            ctx.userAgent ?? null,
+            this.notify,
+          ]);
+          return { ended };
+        }
+      }
+      return { row: (await run(SECOND_FACTOR_SQL.completeSecondFactor, values))[0] };
+    });
+    if ('ended' in outcome) {
+      if (outcome.ended) this.committed(outcome.ended);
+      // Refused as a login would be; the pending session ended with it (log in again later).
+      if (outcome.ended?.count === 1) throw new SessionLimitExceededError(limit.maxSessionsPerUser);
+      return undefined;
+    }
+    return this.completed(outcome.row);
+  }
+
+  private async completed(row: QueryResultRow | undefined): Promise<SessionLookup | undefined> {
     if (!row) return undefined;
     this.committed(row);
     return this.dataAtRest.openOrRevoke(toSessionLookup(row, true));
   }
 
-  /** Takes one attempt of a live pending session: its count, or undefined when none is left (or it is not live). */
-  async reserveSecondFactorAttempt(id: string, tokenHash: Buffer, maxAttempts: number): Promise<number | undefined> {
-    const [row] = await this.run(SECOND_FACTOR_SQL.reserveSecondFactorAttempt, [id, tokenHash, maxAttempts]);
-    return row?.attempts;
+  /** Ends a live pending session (reason `reason`, audited); false when it was no live pending one. */
+  async endPending(id: string, tokenHash: Buffer, reason: string, context: AuditContext): Promise<boolean> {
+    const [row] = await this.run(SECOND_FACTOR_SQL.endPending, [
+      id,
+      tokenHash,
+      reason,
+      context.ip ?? null,
+      context.userAgent ?? null,
+      this.notify,
+    ]);
+    this.committed(row);
+    return row.count === 1;
+  }
+
+  /**
+   * Takes one attempt of a live pending session under the user's lock (see the statement):
+   * `attempts` undefined when none is left or it is not live; `locked` with `retryAfterMs` when
+   * the user's failures fill `userFailureLimit` within the window.
+   */
+  async reserveSecondFactorAttempt(p: {
+    id: string;
+    tokenHash: Buffer;
+    userId: string;
+    maxAttempts: number;
+    userFailureLimit: number;
+    userFailureWindowMs: number;
+  }): Promise<{ attempts?: number; locked: boolean; retryAfterMs: number }> {
+    const [row] = await this.transaction(async (run) => {
+      await run(SQL.lockUserSessions, [p.userId]);
+      return run(SECOND_FACTOR_SQL.reserveSecondFactorAttempt, [
+        p.id,
+        p.tokenHash,
+        p.maxAttempts,
+        p.userId,
+        p.userFailureLimit,
+        p.userFailureWindowMs,
+      ]);
+    });
+    return { attempts: row.attempts ?? undefined, locked: row.locked, retryAfterMs: Number(row.retry_after_ms) };
   }
 
   /** Records a failed attempt (`counted`: not reserved before); undefined when it was no live pending session. */
   async failSecondFactor(
-    p: Omit<CompleteSecondFactorParams, 'newTokenHash' | 'idleTimeoutMs' | 'absoluteTimeoutMs'> & { counted: boolean },
+    p: Omit<CompleteSecondFactorParams, 'newTokenHash' | 'idleTimeoutMs' | 'absoluteTimeoutMs' | 'userId' | 'limit'> & {
+      counted: boolean;
+    },
   ): Promise<{ attempts: number; revoked: boolean } | undefined> {
     const [row] = await this.run(SECOND_FACTOR_SQL.failSecondFactor, [
       p.id,
