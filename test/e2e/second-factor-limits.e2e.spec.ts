@@ -77,3 +77,25 @@ describe.each(ADAPTERS)('the second factor under the demo limits (%s)', (adapter
     });
   });
 });
+
+describe.each(ADAPTERS)("the demo's account limiter counts wrong codes (%s)", (adapter) => {
+  let demo: RunningDemo;
+  beforeAll(async () => {
+    demo = await startDemo(adapter, { ACCOUNT_RATE_LIMIT: '3' });
+  });
+  afterAll(async () => demo?.close());
+
+  it('3 wrong codes spend carol’s 3 password attempts: the next login with the right password is 429', async () => {
+    const login = () =>
+      request(demo.server).post('/auth/login').send({ username: 'carol', password: 'carol-password' });
+    const token = sessionCookie(await login().expect(200))!;
+    for (let i = 0; i < 3; i++)
+      await request(demo.server)
+        .post('/auth/second-factor')
+        .set(cookie(token))
+        .send({ code: await wrongCode() })
+        .expect(401);
+    const refused = await login().expect(429);
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+  });
+});

@@ -13,7 +13,7 @@ import { sessionOf } from '../../src/session/active-session.js';
 import { SessionStore } from '../../src/session/store/session.store.js';
 import { hashToken } from '../../src/session/token/session-token.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { cookie, sessionCookie } from '../support/demo.js';
+import { cookie, sessionCookie, setCookieLine } from '../support/demo.js';
 import { createHostApp, type HostApp } from '../support/host-app.js';
 
 /** How many times an app's code check ran (the per-user limit must stop guesses before it). */
@@ -172,7 +172,7 @@ describe('second factor and the session limit (reject, 1 per user)', () => {
       reason: 'session_limit',
       message: expect.stringContaining('1 active sessions'),
     });
-    expect(refused.headers['set-cookie']?.join('\n')).toMatch(/__Host-sid=;/);
+    expect(setCookieLine(refused)).toMatch(/^__Host-sid=;/);
     const [row] = await sql('SELECT revoke_reason, second_factor_pending FROM user_sessions WHERE id = $1', [
       pending.body.sessionId,
     ]);
@@ -228,7 +228,7 @@ describe('second factor: the per-user failure limit and honest refusals', () => 
     });
     expect(locked.body.retryAfterSeconds).toBeGreaterThan(14 * 60);
     expect(locked.body.retryAfterSeconds).toBeLessThanOrEqual(15 * 60);
-    expect(locked.headers['set-cookie']?.join('\n')).toMatch(/__Host-sid=;/);
+    expect(setCookieLine(locked)).toMatch(/^__Host-sid=;/);
     const [ended] = await sql('SELECT revoke_reason FROM user_sessions WHERE id = $1', [p2.id]);
     expect(ended.revoke_reason).toBe('second_factor_locked');
     expect(
