@@ -65,6 +65,12 @@ class PendingController {
     return this.sessions.completeSecondFactor(req, res);
   }
 
+  @SecondFactorRoute()
+  @Post('fail')
+  fail(@Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpResponseLike) {
+    return this.sessions.failSecondFactor(req, res);
+  }
+
   @Public()
   @Post('complete-without-session')
   completeWithoutSession(@Req() req: HttpRequestLike, @Res({ passthrough: true }) res: HttpResponseLike) {
@@ -244,6 +250,21 @@ describe('second factor: the per-user failure limit and honest refusals', () => 
     // The window moves on: the failures age out, and the right code works again.
     await sql(`UPDATE session_audit_log SET occurred_at = occurred_at - interval '16 minutes' WHERE user_id = 'lk-1'`);
     await verify((await pendingLogin('lk-1')).token, { ok: true }).expect(200);
+  });
+
+  it('apps that check codes themselves: failSecondFactor() failures count, and completeSecondFactor() is refused past the limit', async () => {
+    const p1 = await pendingLogin('lk-5');
+    for (let i = 0; i < 3; i++) await request(host.server).post('/fail').set(cookie(p1.token)).expect(401);
+    const p2 = await pendingLogin('lk-5');
+    await request(host.server).post('/fail').set(cookie(p2.token)).expect(401);
+    const refused = await request(host.server).post('/complete').set(cookie(p2.token)).expect(401);
+    expect(refused.body).toMatchObject({ reason: 'second_factor_locked', retryAfterSeconds: expect.any(Number) });
+    expect((await sql('SELECT revoke_reason FROM user_sessions WHERE id = $1', [p2.id]))[0].revoke_reason).toBe(
+      'second_factor_locked',
+    );
+    await sql(`UPDATE session_audit_log SET occurred_at = occurred_at - interval '16 minutes' WHERE user_id = 'lk-5'`);
+    const p3 = await pendingLogin('lk-5');
+    await request(host.server).post('/complete').set(cookie(p3.token)).expect(200);
   });
 
   it('concurrent guesses across two pending sessions share the per-user limit (4 checks, never 6)', async () => {

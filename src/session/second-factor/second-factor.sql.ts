@@ -13,6 +13,14 @@ function userFailures(user: string, w: string): string {
            FROM user_sessions p WHERE p.user_id = ${user} AND p.second_factor_pending AND p.revoked_at IS NULL)`;
 }
 
+/** Until the oldest of user `user`'s failures leaves the window ($w ms), at least a second. */
+function retryAfterMs(user: string, w: string): string {
+  return `greatest(1000, ceil(extract(epoch FROM (
+        SELECT min(occurred_at) + ${w} * interval '1 millisecond' - now() FROM session_audit_log
+        WHERE user_id = ${user} AND event = 'second_factor_failed' AND occurred_at > now() - ${w} * interval '1 millisecond'
+      )) * 1000))::bigint AS retry_after_ms`;
+}
+
 /**
  * The statements of sessions waiting for a second factor (conventions as in store/session.sql.ts:
  * database clock, durations in ms, the audit row in the same statement, NOTIFY gated by a
@@ -122,12 +130,18 @@ export const SECOND_FACTOR_SQL = {
         AND (SELECT failures FROM used) < $5
       RETURNING second_factor_attempts AS attempts
     )
-    SELECT (SELECT attempts FROM reserved) AS attempts, used.failures >= $5 AS locked,
-      greatest(1000, ceil(extract(epoch FROM (
-        SELECT min(occurred_at) + $6 * interval '1 millisecond' - now() FROM session_audit_log
-        WHERE user_id = $4 AND event = 'second_factor_failed' AND occurred_at > now() - $6 * interval '1 millisecond'
-      )) * 1000))::bigint AS retry_after_ms
+    SELECT (SELECT attempts FROM reserved) AS attempts, used.failures >= $5 AS locked, ${retryAfterMs('$4', '$6')}
     FROM used`,
+  },
+
+  /**
+   * Whether user $1 has $2 failures (decided or in flight) within $3 ms, for a completion the
+   * app reports without verifySecondFactor(): `locked` and `retry_after_ms` as the reserve's.
+   */
+  userSecondFactorLock: {
+    name: 'userSecondFactorLock',
+    text: `
+    SELECT ${userFailures('$1', '$3')} >= $2 AS locked, ${retryAfterMs('$1', '$3')}`,
   },
 
   /**

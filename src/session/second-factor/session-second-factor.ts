@@ -55,22 +55,43 @@ export class SessionSecondFactor {
       userFailureLimit: sf.userFailureLimit,
       userFailureWindowMs: sf.userFailureWindowMs,
     });
-    if (reserved.locked) {
-      const ended = await this.store.endPending(session.id, tokenHash, 'second_factor_locked', auditContext(request));
-      attachSession(request, null);
-      if (!ended) throw pendingSessionGone();
-      this.transport.clear(response);
-      throw secondFactorLocked(reserved.retryAfterMs);
-    }
+    if (reserved.locked) return this.locked(request, response, session.id, tokenHash, reserved.retryAfterMs);
     // None left (or no longer live): revoke it if it still stands, and refuse.
     if (reserved.attempts === undefined) return this.failed(request, response, session.id, tokenHash, false);
     // A check that throws keeps its attempt used (reserved above) and its error.
     if ((await check(session)) !== true) return this.failed(request, response, session.id, tokenHash, false);
-    return this.complete(request, response);
+    return this.completeVerified(request, response);
+  }
+
+  /**
+   * The app verified the factor itself: refused like verify() when the user's failures fill
+   * `userFailureLimit` (a correct guess among unlimited app-side guesses must not pass), else completed.
+   */
+  async complete(request: HttpRequestLike, response: HttpResponseLike): Promise<IssuedSession> {
+    const { session, tokenHash, userId } = this.pending(request, 'completeSecondFactor');
+    const sf = this.options.secondFactor;
+    const lock = await this.store.userSecondFactorLock(userId, sf.userFailureLimit, sf.userFailureWindowMs);
+    if (lock.locked) return this.locked(request, response, session.id, tokenHash, lock.retryAfterMs);
+    return this.completeVerified(request, response);
+  }
+
+  /** Ends the pending session (audited) and answers 401 'second_factor_locked'. */
+  private async locked(
+    request: HttpRequestLike,
+    response: HttpResponseLike,
+    id: string,
+    tokenHash: Buffer,
+    retryAfterMs: number,
+  ): Promise<never> {
+    const ended = await this.store.endPending(id, tokenHash, 'second_factor_locked', auditContext(request));
+    attachSession(request, null);
+    if (!ended) throw pendingSessionGone();
+    this.transport.clear(response);
+    throw secondFactorLocked(retryAfterMs);
   }
 
   /** The factor was verified: new token, full session, authenticated now. */
-  async complete(request: HttpRequestLike, response: HttpResponseLike): Promise<IssuedSession> {
+  private async completeVerified(request: HttpRequestLike, response: HttpResponseLike): Promise<IssuedSession> {
     const { session, tokenHash, userId } = this.pending(request, 'completeSecondFactor');
     const profile = profileOf(this.options.lifetimes, session.lifetime);
     const token = generateToken();

@@ -384,6 +384,16 @@ export class SessionStore {
     return row.count === 1;
   }
 
+  /** Whether the user's second-factor failures fill `limit` within `windowMs` (see reserveSecondFactorAttempt). */
+  async userSecondFactorLock(
+    userId: string,
+    limit: number,
+    windowMs: number,
+  ): Promise<{ locked: boolean; retryAfterMs: number }> {
+    const [row] = await this.run(SECOND_FACTOR_SQL.userSecondFactorLock, [userId, limit, windowMs]);
+    return { locked: row.locked, retryAfterMs: Number(row.retry_after_ms) };
+  }
+
   /**
    * Takes one attempt of a live pending session under the user's lock (see the statement):
    * `attempts` undefined when none is left or it is not live; `locked` with `retryAfterMs` when
