@@ -1,6 +1,7 @@
 import { Body, Controller, HttpCode, Post, Req, Res } from '@nestjs/common';
 import { Matches } from 'class-validator';
 import { SecondFactorRoute, SessionService, type HttpRequestLike, type HttpResponseLike } from '../session/index.js';
+import { PasswordAttempts } from './password-attempts.js';
 import { TotpCodes } from './totp-codes.js';
 import { UsersService } from './users.service.js';
 
@@ -21,6 +22,7 @@ export class SecondFactorController {
     private readonly users: UsersService,
     private readonly sessions: SessionService,
     private readonly codes: TotpCodes,
+    private readonly attempts: PasswordAttempts,
   ) {}
 
   @SecondFactorRoute()
@@ -33,7 +35,10 @@ export class SecondFactorController {
   ) {
     const issued = await this.sessions.verifySecondFactor(req, res, async (session) => {
       const secret = this.users.totpSecretOf(session.userId);
-      return secret !== undefined && (await this.codes.accept(session.userId, secret, dto.code));
+      // A wrong code spends the account's password attempts too: guessing codes also closes the login.
+      return this.attempts.check(this.users.accountName(session.userId), res, async () => {
+        return secret !== undefined && (await this.codes.accept(session.userId, secret, dto.code));
+      });
     });
     return {
       userId: issued.userId,

@@ -1,9 +1,9 @@
-import { ConflictException, NotFoundException, PayloadTooLargeException } from '@nestjs/common';
+import { NotFoundException, PayloadTooLargeException } from '@nestjs/common';
 import { internalsOf, sessionOf, type ActiveSession } from './active-session.js';
 import { SessionDataTooLargeError } from './encryption/data-at-rest.js';
 import { chosenProfile } from './lifetime/lifetime-profiles.js';
 import { profileOf, type LifetimeProfile } from './lifetime/lifetime.options.js';
-import { secondFactorRequired } from './second-factor/second-factor.errors.js';
+import { secondFactorRequired, sessionLimitReached } from './second-factor/second-factor.errors.js';
 import { TokenReuseDetector } from './security/token-reuse.detector.js';
 import { assertStorableData } from './session-data.js';
 import type { DefaultSessionData, SessionDataPatch } from './session-data.types.js';
@@ -58,6 +58,8 @@ export interface CreatedSession {
  */
 export class SessionIssuer {
   private readonly droppedCookie = new DroppedCookieWarning();
+  /** Built at the first login that carries a token, then kept. */
+  private tokenReuse?: TokenReuseDetector;
 
   constructor(
     private readonly store: SessionStore,
@@ -82,8 +84,9 @@ export class SessionIssuer {
     const replaces = carried.kind === 'token' ? hashToken(carried.token) : null;
     // A token retired past its grace is theft wherever it comes back, a login included.
     if (replaces)
-      await new TokenReuseDetector(this.store, this.options.rotationGraceMs).retiredTokenReused(replaces, () =>
-        auditContext(request),
+      await (this.tokenReuse ??= new TokenReuseDetector(this.store, this.options.rotationGraceMs)).retiredTokenReused(
+        replaces,
+        () => auditContext(request),
       );
     // A guest becoming this user: its data moves into the new session (read under a row lock), and
     // its token is revoked by the insert.
@@ -159,17 +162,11 @@ export class SessionIssuer {
         carryGuest,
         maxDataBytes: userId === null ? this.options.guests.maxDataBytes : this.options.maxDataBytes,
         secondFactorPending,
+        maxPendingPerUser: this.options.secondFactor.maxPendingPerUser,
       })
       .catch((error: unknown) => {
         if (error instanceof SessionDataTooLargeError) throw new PayloadTooLargeException(error.message);
-        if (error instanceof SessionLimitExceededError) {
-          throw new ConflictException({
-            statusCode: 409,
-            error: 'Conflict',
-            reason: 'session_limit',
-            message: `This account already has ${error.limit} active sessions, the most allowed. Log out on another device (or revoke a session there) and try again.`,
-          });
-        }
+        if (error instanceof SessionLimitExceededError) throw sessionLimitReached(error.limit);
         throw error;
       });
     this.transport.write(response, token, row.absoluteExpiresAt.getTime() - row.dbNow.getTime());

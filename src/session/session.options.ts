@@ -22,7 +22,11 @@ import {
 import { SessionPrivacyOptions } from './privacy/privacy.options.js';
 import { SessionPurgeOptions } from './purge/purge.options.js';
 import * as security from './security/security.options.js';
-import { SessionSecondFactorOptions } from './second-factor/second-factor.options.js';
+import {
+  resolveSecondFactor,
+  SECOND_FACTOR_DEFAULTS,
+  SessionSecondFactorOptions,
+} from './second-factor/second-factor.options.js';
 import { mountedAdmin, RULES } from './session-option-rules.js';
 import { SessionSocketOptions } from './socket/socket.options.js';
 import { SessionCookieOptions } from './transport/cookie.options.js';
@@ -136,7 +140,7 @@ export const DEFAULTS = {
   impersonation: { enabled: false, maxDuration: '1h' },
   privacy: { personalDataRetention: '30d' }, // at most: purge.auditRetention when that is shorter
   encryption: { encryptWrites: true, readPlaintext: false }, // on when keys are given
-  secondFactor: { pendingTimeout: '5m', maxAttempts: 5 },
+  secondFactor: SECOND_FACTOR_DEFAULTS,
 } as const satisfies Partly<SessionModuleOptions>;
 
 const ms = (duration: Duration): number => parseDuration(duration)!;
@@ -201,7 +205,7 @@ function resolve(o: Filled<SessionModuleOptions, typeof DEFAULTS>, given: Sessio
       encryptWrites: o.encryption.encryptWrites,
       readPlaintext: o.encryption.readPlaintext,
     },
-    secondFactor: { pendingTimeoutMs: ms(o.secondFactor.pendingTimeout), maxAttempts: o.secondFactor.maxAttempts },
+    secondFactor: resolveSecondFactor(o.secondFactor),
   };
 }
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import type { Pool } from 'pg';
 import { Counter, Registry } from 'prom-client';
 import { SessionOptionsError } from '../../src/session/index.js';
-import { NoopSessionMetrics } from '../../src/session/metrics/session-metrics.js';
+import { NoopSessionMetrics, OUTCOME_OF_REASON } from '../../src/session/metrics/session-metrics.js';
 import { resolveSessionOptions } from '../../src/session/session.options.js';
 import {
   createSessionMetrics,
@@ -137,5 +137,14 @@ describe('StoreErrorLog', () => {
       'statement rotate failed: Error: ECONNREFUSED connect ECONNREFUSED 127.0.0.1:5432',
       expect.stringMatching(/^statement lookupByTokenHash failed: .* \(4 more failures of it in the last 0 s\)$/),
     ]);
+  });
+});
+
+describe('validation outcomes', () => {
+  it("count a pending session refused outside its verification route as a refusal ('invalid'), never as ok", () => {
+    expect(OUTCOME_OF_REASON.second_factor_required).toBe('invalid');
+    // Only the freshness check, which runs after a successful validation, counts as ok.
+    const ok = Object.entries(OUTCOME_OF_REASON).filter(([, outcome]) => outcome === 'ok');
+    expect(ok.map(([reason]) => reason)).toEqual(['reauth_required']);
   });
 });

@@ -160,7 +160,13 @@ describe('resolveSessionOptions defaults', () => {
     impersonation: { enabled: false, maxDurationMs: 60 * MINUTE },
     privacy: { personalDataRetentionMs: 30 * 24 * HOUR },
     encryption: undefined,
-    secondFactor: { pendingTimeoutMs: 5 * MINUTE, maxAttempts: 5 },
+    secondFactor: {
+      pendingTimeoutMs: 5 * MINUTE,
+      maxAttempts: 5,
+      userFailureLimit: 10,
+      userFailureWindowMs: 15 * MINUTE,
+      maxPendingPerUser: 3,
+    },
   };
 
   it('fill in NIST AAL2 timeouts and a __Host- cookie when nothing is given', () => {
@@ -395,11 +401,31 @@ describe('resolveSessionOptions errors name the bad option', () => {
   });
 
   it('secondFactor: pending sessions live 5m and get 5 attempts by default; bounds named when wrong', () => {
-    expect(resolveSessionOptions({}).secondFactor).toEqual({ pendingTimeoutMs: 5 * 60_000, maxAttempts: 5 });
+    const perUser = { userFailureLimit: 10, userFailureWindowMs: 15 * 60_000, maxPendingPerUser: 3 };
+    expect(resolveSessionOptions({}).secondFactor).toEqual({
+      pendingTimeoutMs: 5 * 60_000,
+      maxAttempts: 5,
+      ...perUser,
+    });
     expect(resolveSessionOptions({ secondFactor: { pendingTimeout: '2m', maxAttempts: 3 } }).secondFactor).toEqual({
       pendingTimeoutMs: 2 * 60_000,
       maxAttempts: 3,
+      ...perUser,
     });
+    expect(
+      resolveSessionOptions({ secondFactor: { userFailureLimit: 4, userFailureWindow: '1h', maxPendingPerUser: 1 } })
+        .secondFactor,
+    ).toMatchObject({ userFailureLimit: 4, userFailureWindowMs: 60 * 60_000, maxPendingPerUser: 1 });
+    for (const bad of [0, 1001, 2.5, '5'])
+      expectRejected({ secondFactor: { userFailureLimit: bad as never } }, 'secondFactor.userFailureLimit', 'integer');
+    for (const bad of [0, '30s', '2d', 'soon'])
+      expectRejected({ secondFactor: { userFailureWindow: bad } }, 'secondFactor.userFailureWindow', 'duration');
+    for (const bad of [0, 21, '3'])
+      expectRejected(
+        { secondFactor: { maxPendingPerUser: bad as never } },
+        'secondFactor.maxPendingPerUser',
+        'integer',
+      );
     for (const bad of [0, '10s', '2h', 'soon'])
       expectRejected({ secondFactor: { pendingTimeout: bad } }, 'secondFactor.pendingTimeout', 'duration');
     for (const bad of [0, 21, 2.5, '5'])

@@ -23,7 +23,7 @@ export const IMPERSONATION_SQL = {
     text: `
     WITH impersonator AS (
       SELECT id, user_id, lifetime, absolute_expires_at, token_hash, token_generation FROM user_sessions
-      WHERE id = $1 AND user_id IS NOT NULL AND impersonator_session_id IS NULL
+      WHERE id = $1 AND user_id IS NOT NULL AND impersonator_session_id IS NULL AND NOT second_factor_pending
         AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()
       FOR UPDATE
     ), withdrawn AS (

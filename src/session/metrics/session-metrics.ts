@@ -19,7 +19,8 @@ export const VALIDATION_OUTCOMES: readonly ValidationMetricOutcome[] = [
 
 /**
  * Both timeouts are "expired" to an operator. `reauth_required` never comes out of validation
- * (@RequireFreshSession raises it for a session that validated fine), so it counts as ok.
+ * (@RequireFreshSession raises it for a session that validated fine), so it counts as ok. A pending
+ * session outside its verification route is refused like a token that is not valid there: 'invalid'.
  */
 export const OUTCOME_OF_REASON: Readonly<Record<SessionFailureReason, ValidationMetricOutcome>> = {
   missing: 'missing',
@@ -29,7 +30,7 @@ export const OUTCOME_OF_REASON: Readonly<Record<SessionFailureReason, Validation
   revoked: 'revoked',
   too_many_invalid_tokens: 'rate_limited',
   reauth_required: 'ok',
-  second_factor_required: 'ok',
+  second_factor_required: 'invalid',
 };
 
 export type RotationReason = 'interval' | 'manual' | 'reauthenticated';

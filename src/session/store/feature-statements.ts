@@ -3,7 +3,6 @@ import { SessionDataUnreadableError } from '../encryption/session-data-cipher.js
 import type { DataAtRest } from '../encryption/data-at-rest.js';
 import { IMPERSONATION_SQL } from '../impersonation/impersonation.sql.js';
 import { PRIVACY_SQL } from '../privacy/privacy.sql.js';
-import { SECOND_FACTOR_SQL } from '../second-factor/second-factor.sql.js';
 import type { SocketSessionState } from '../socket/socket-session.registry.js';
 import { SOCKET_SQL } from '../socket/socket.sql.js';
 import {
@@ -14,17 +13,12 @@ import {
   type SessionLookup,
   type SessionRow,
 } from './session-row.js';
-import type {
-  CompleteSecondFactorParams,
-  FailSecondFactorParams,
-  StartImpersonationParams,
-  StopImpersonationParams,
-} from './session-store.types.js';
+import type { StartImpersonationParams, StopImpersonationParams } from './session-store.types.js';
 import type { StatementRunner } from './statement-runner.js';
 
 /**
- * The session statements of the features' own SQL sets (impersonation, second factor, sockets,
- * privacy export), for SessionStore, which runs SESSION_SQL and hands these here.
+ * The session statements of the features' own SQL sets (impersonation, sockets, privacy
+ * export; the second factor's are in second-factor.store.ts), for SessionStore, which runs SESSION_SQL and hands these here.
  */
 export class FeatureStatements {
   constructor(
@@ -75,46 +69,6 @@ export class FeatureStatements {
     if (row.id !== null) this.db.metrics?.rotation('manual');
     const returnedTo = row.id === null ? undefined : await this.dataAtRest.openOrRevoke(toSessionLookup(row, true));
     return { ended: row.ended, returnedTo };
-  }
-
-  /** The full session under its new token; undefined when `p.id` with `p.tokenHash` is no live pending session. */
-  async completeSecondFactor(p: CompleteSecondFactorParams): Promise<SessionLookup | undefined> {
-    const [row] = await this.db.run(SECOND_FACTOR_SQL.completeSecondFactor, [
-      p.id,
-      p.tokenHash,
-      p.newTokenHash,
-      p.idleTimeoutMs,
-      p.absoluteTimeoutMs,
-      p.context.ip ?? null,
-      p.context.userAgent ?? null,
-      RETIRED_TOKENS_KEPT,
-      p.maxAttempts,
-      this.db.notify,
-    ]);
-    if (!row) return undefined;
-    this.db.committed(row);
-    return this.dataAtRest.openOrRevoke(toSessionLookup(row, true));
-  }
-
-  /** Takes one attempt of a live pending session: its count, or undefined when none is left (or it is not live). */
-  async reserveSecondFactorAttempt(id: string, tokenHash: Buffer, maxAttempts: number): Promise<number | undefined> {
-    const [row] = await this.db.run(SECOND_FACTOR_SQL.reserveSecondFactorAttempt, [id, tokenHash, maxAttempts]);
-    return row?.attempts;
-  }
-
-  /** Records a failed attempt (`counted`: not reserved before); undefined when it was no live pending session. */
-  async failSecondFactor(p: FailSecondFactorParams): Promise<{ attempts: number; revoked: boolean } | undefined> {
-    const [row] = await this.db.run(SECOND_FACTOR_SQL.failSecondFactor, [
-      p.id,
-      p.tokenHash,
-      p.counted ? 1 : 0,
-      p.maxAttempts,
-      p.context.ip ?? null,
-      p.context.userAgent ?? null,
-      this.db.notify,
-    ]);
-    this.db.committed(row);
-    return row.attempts === null ? undefined : { attempts: row.attempts, revoked: row.revoked };
   }
 
   /** The sessions of open sockets, in one read (socket/socket-session.registry.ts). Deleted ones are absent. */

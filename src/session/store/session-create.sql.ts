@@ -1,4 +1,5 @@
 import type { Statement } from './statement.js';
+import { pendingBeyond } from '../second-factor/pending-sessions.sql.js';
 import { endingImpersonationsOf } from './session-end.sql.js';
 
 /** A login: the new session, with the per-user limit and the guest carry-over around it. Part of SESSION_SQL (session.sql.ts). */
@@ -11,7 +12,9 @@ export const CREATE_SQL = {
    * token was a guest's, its end is audited `guest_upgraded` with both session ids instead
    * (the caller carried its data over in $4). With $9 (a per-user limit, evict-oldest), the
    * user's oldest live sessions beyond the newest $9 - 1 are revoked too (never an admin's
-   * impersonation of the user); the caller holds the user's advisory lock. The impersonations a
+   * impersonation of the user); the caller holds the user's advisory lock. Pending sessions neither
+   * count nor evict (the limit applies when one completes); a pending one evicts the user's oldest
+   * pending ones beyond the newest $13 - 1. The impersonations a
    * replaced or evicted session had started end with it.
    */
   create: {
@@ -31,11 +34,12 @@ export const CREATE_SQL = {
       UPDATE user_sessions SET revoked_at = now(), revoke_reason = 'limit_evicted', data = '{}'::jsonb
       WHERE id IN (
         SELECT id FROM user_sessions
-        WHERE $9::int IS NOT NULL AND user_id = $3 AND impersonator_id IS NULL
+        WHERE $9::int IS NOT NULL AND user_id = $3 AND impersonator_id IS NULL AND NOT second_factor_pending AND NOT $12
           AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()
           AND ($1::bytea IS NULL OR (token_hash <> $1 AND previous_token_hash IS DISTINCT FROM $1))
         ORDER BY created_at DESC, id DESC
         OFFSET greatest($9::int - 1, 0))
+        OR id IN (${pendingBeyond('$3', '$13', 'AND $12 AND ($1::bytea IS NULL OR (token_hash <> $1 AND previous_token_hash IS DISTINCT FROM $1))')})
       RETURNING id, user_id
     ), evicted_audit AS (
       INSERT INTO session_audit_log (event, session_id, user_id, actor_id, ip, user_agent, details)
@@ -71,7 +75,7 @@ export const CREATE_SQL = {
       (SELECT coalesce(json_agg(n.id), '[]'::json)
        FROM (SELECT id, pg_notify('nest_pg_session', id::text)
              FROM (SELECT id FROM replaced UNION SELECT id FROM evicted UNION SELECT id FROM impersonations_ended) ids
-             WHERE $13::boolean) n) AS notified_ids
+             WHERE $14::boolean) n) AS notified_ids
     FROM created`,
   },
 
@@ -107,7 +111,8 @@ export const CREATE_SQL = {
     name: 'countLiveForUser',
     text: `
     SELECT count(*)::int AS count FROM user_sessions
-    WHERE user_id = $1 AND impersonator_id IS NULL AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()
+    WHERE user_id = $1 AND impersonator_id IS NULL AND NOT second_factor_pending
+      AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()
       AND ($2::bytea IS NULL OR (token_hash <> $2 AND previous_token_hash IS DISTINCT FROM $2))`,
   },
 

@@ -41,6 +41,7 @@ export class SessionCreation {
       p.lifetime ?? (p.userId === null ? 'guest' : 'default'),
       id,
       p.secondFactorPending === true,
+      p.maxPendingPerUser ?? 1,
       this.db.notify,
     ];
     const limit = p.userId === null ? undefined : p.limit;

@@ -24,6 +24,8 @@ export interface CreateSessionParams {
   limit?: { maxSessionsPerUser: number; policy: 'evict-oldest' | 'reject' };
   /** The session waits for a second factor (its timeouts above are already the short ones). */
   secondFactorPending?: boolean;
+  /** With `secondFactorPending`: the user's pending sessions kept, this one included. */
+  maxPendingPerUser?: number;
 }
 
 export interface CompleteSecondFactorParams {
@@ -36,12 +38,15 @@ export interface CompleteSecondFactorParams {
   absoluteTimeoutMs: number;
   maxAttempts: number;
   context: AuditContext;
+  /** The session's user and the module's `sessionLimit`: applied now, as a login's is. */
+  userId: string;
+  limit?: { maxSessionsPerUser: number; policy: 'evict-oldest' | 'reject' };
 }
 
 /** A failed second-factor attempt; `counted`: not reserved before. */
 export type FailSecondFactorParams = Omit<
   CompleteSecondFactorParams,
-  'newTokenHash' | 'idleTimeoutMs' | 'absoluteTimeoutMs'
+  'newTokenHash' | 'idleTimeoutMs' | 'absoluteTimeoutMs' | 'userId' | 'limit'
 > & {
   counted: boolean;
 };

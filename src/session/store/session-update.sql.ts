@@ -18,7 +18,7 @@ export const UPDATE_SQL = {
           token_generation = token_generation + 1,
           rotated_at = now(), last_seen_at = now(), idle_expires_at = now() + $4 * interval '1 millisecond',
           version = version + 1, authenticated_at = CASE WHEN $9 THEN now() ELSE authenticated_at END
-      WHERE id = $1 AND token_hash = $3
+      WHERE id = $1 AND token_hash = $3 AND NOT second_factor_pending
         AND revoked_at IS NULL AND idle_expires_at > now() AND absolute_expires_at > now()
       RETURNING id, user_id, data, created_at, last_seen_at, authenticated_at, idle_expires_at,
                 absolute_expires_at, rotated_at, revoked_at, ip, user_agent, version, token_generation, lifetime,

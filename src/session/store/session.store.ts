@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import type { AuditContext, RevokeReason } from '../audit/audit-event.js';
 import { DataAtRest } from '../encryption/data-at-rest.js';
+import { SecondFactorStatements, type ReserveAttemptParams } from '../second-factor/second-factor.store.js';
 import type { SocketSessionState } from '../socket/socket-session.registry.js';
 import { FeatureStatements } from './feature-statements.js';
 import { SessionCreation } from './session-creation.js';
@@ -36,12 +37,13 @@ export type { SessionChangeSink, SessionStoreOptions } from './statement-runner.
  * Sessions in PostgreSQL: every statement is one of SESSION_SQL (session.sql.ts), run through
  * the StatementRunner (statement-runner.ts: bounded, classified, its audit rows and evictions
  * handed on once committed). A login's create runs in SessionCreation, the features' own
- * statements in FeatureStatements.
+ * statements in FeatureStatements and SecondFactorStatements.
  */
 export class SessionStore {
   private readonly db: StatementRunner;
   private readonly creation: SessionCreation;
   private readonly features: FeatureStatements;
+  private readonly secondFactor: SecondFactorStatements;
   /** Seals data on its way in, opens it on its way out (encryption/data-at-rest.ts). */
   readonly dataAtRest: DataAtRest;
 
@@ -52,6 +54,7 @@ export class SessionStore {
     );
     this.creation = new SessionCreation(this.db, this.dataAtRest);
     this.features = new FeatureStatements(this.db, this.dataAtRest);
+    this.secondFactor = new SecondFactorStatements(this.db, this.dataAtRest);
   }
 
   async lookupByTokenHash(tokenHash: Buffer): Promise<SessionLookup | undefined> {
@@ -170,7 +173,7 @@ export class SessionStore {
     return row.count;
   }
 
-  // Impersonation, second factor, sockets, the privacy export: feature-statements.ts.
+  // Impersonation, sockets, the privacy export: feature-statements.ts; the second factor: second-factor.store.ts.
   startImpersonation(p: StartImpersonationParams): Promise<SessionLookup | undefined> {
     return this.features.startImpersonation(p);
   }
@@ -180,15 +183,29 @@ export class SessionStore {
   }
 
   completeSecondFactor(p: CompleteSecondFactorParams): Promise<SessionLookup | undefined> {
-    return this.features.completeSecondFactor(p);
+    return this.secondFactor.complete(p);
   }
 
-  reserveSecondFactorAttempt(id: string, tokenHash: Buffer, maxAttempts: number): Promise<number | undefined> {
-    return this.features.reserveSecondFactorAttempt(id, tokenHash, maxAttempts);
+  reserveSecondFactorAttempt(
+    p: ReserveAttemptParams,
+  ): Promise<{ attempts?: number; locked: boolean; retryAfterMs: number }> {
+    return this.secondFactor.reserveAttempt(p);
   }
 
   failSecondFactor(p: FailSecondFactorParams): Promise<{ attempts: number; revoked: boolean } | undefined> {
-    return this.features.failSecondFactor(p);
+    return this.secondFactor.fail(p);
+  }
+
+  endPending(id: string, tokenHash: Buffer, reason: string, context: AuditContext): Promise<boolean> {
+    return this.secondFactor.endPending(id, tokenHash, reason, context);
+  }
+
+  userSecondFactorLock(
+    userId: string,
+    limit: number,
+    windowMs: number,
+  ): Promise<{ locked: boolean; retryAfterMs: number }> {
+    return this.secondFactor.userLock(userId, limit, windowMs);
   }
 
   socketSessionStates(ids: string[]): Promise<SocketSessionState[]> {
