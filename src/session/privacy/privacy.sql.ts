@@ -77,7 +77,7 @@ export const PRIVACY_SQL = {
       SELECT 'impersonation_ended', id, user_id, impersonator_id, NULL, NULL,
              jsonb_build_object('reason', 'user_erased', 'sessionId', id, 'impersonatorSessionId', impersonator_session_id)
       FROM ended
-      RETURNING 1
+      RETURNING ${AUDIT_RECORD_COLUMNS}
     )
     SELECT count(*)::int AS count FROM audit`,
   },
