@@ -44,6 +44,22 @@ describe.each(ADAPTERS)('personal data in the admin API of the demo (%s)', (adap
     },
   );
 
+  it("DELETE of the admin's own user id is a 403: an admin cannot erase their own trail", async () => {
+    const before = await rowsWith('session_audit_log', 'u-admin');
+    for (const mode of ['anonymise', 'delete']) {
+      const response = await request(demo.server)
+        .delete(`/admin/users/u-admin/personal-data?mode=${mode}`)
+        .set(cookie(admin))
+        .expect(403);
+      expect(response.body).toMatchObject({
+        reason: 'self_erasure',
+        message: expect.stringContaining('another admin'),
+      });
+    }
+    await request(demo.server).get('/me').set(cookie(admin)).expect(200);
+    expect(await rowsWith('session_audit_log', 'u-admin')).toBe(before);
+  });
+
   it('GET exports the sessions and audit events, never cached, never a token or its hash', async () => {
     // The requests above sent no user agent (ua_changed); this one brings the probe back (ua_changed again).
     await request(demo.server)

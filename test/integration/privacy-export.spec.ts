@@ -101,6 +101,60 @@ describe('SessionPrivacyService.exportUser on real PostgreSQL', () => {
     ]);
   });
 
+  it("an admin's export holds their acts on others, not the others' data, address or user agent", async () => {
+    const TARGET_UA = 'TargetSecretBrowser/3.0';
+    const adminSession = await session('u-export-admin', { mine: true });
+    const target = await store.create({
+      tokenHash: hashToken(generateToken()),
+      replacesTokenHash: null,
+      userId: 'u-export-target',
+      data: { secret: 'the target user only' },
+      idleTimeoutMs: 30 * MINUTE,
+      absoluteTimeoutMs: 60 * MINUTE,
+      ip: '192.0.2.77',
+      userAgent: TARGET_UA,
+    });
+    // The target's own client change, then a revocation attributed to the admin with the target's
+    // request (as revoke's attribution names the impersonator): rows with the admin as actor only.
+    await store.recordClientChange(target.id, '192.0.2.78', `${TARGET_UA} (new)`);
+    await store.revoke(target.id, 'admin', { actorId: 'u-export-admin', ip: '192.0.2.79', userAgent: TARGET_UA });
+    const impersonation = await store.startImpersonation({
+      impersonatorSessionId: adminSession.id,
+      userId: 'u-export-target',
+      tokenHash: hashToken(generateToken()),
+      idleTimeoutMs: 10 * MINUTE,
+      maxDurationMs: 10 * MINUTE,
+      reason: 'ticket 8',
+      context: { ip: '203.0.113.9', userAgent: 'ExportAdmin/1.0' },
+    });
+    await db.pool.query(`UPDATE user_sessions SET data = $2 WHERE id = $1`, [
+      impersonation!.id,
+      { secret: 'the target user only' },
+    ]);
+
+    const exported = await privacy.exportUser('u-export-admin');
+
+    const text = JSON.stringify(exported);
+    for (const needle of [TARGET_UA, '192.0.2.7', 'the target user only'])
+      expect([needle, text.includes(needle)]).toEqual([needle, false]);
+    const byId = Object.fromEntries(exported.sessions.map((s) => [s.id, s]));
+    expect(byId[adminSession.id]).toMatchObject({ data: { mine: true }, userAgent: 'ExportProbe/1.0' });
+    // The impersonation session they started: the target's data, and no address or user agent.
+    expect(byId[impersonation!.id]).toMatchObject({ userId: 'u-export-target', data: {}, ip: null, userAgent: null });
+    // The facts of the admin's acts stay.
+    expect(
+      exported.auditEvents
+        .filter((e) => e.userId === 'u-export-target')
+        .map((e) => e.event)
+        .sort(),
+    ).toEqual(['impersonation_started', 'revoked']);
+    expect(exported.auditEvents.find((e) => e.event === 'impersonation_started')?.details).toMatchObject({
+      reason: 'ticket 8',
+    });
+    // The target's own export still holds all of it.
+    expect(JSON.stringify(await privacy.exportUser('u-export-target'))).toContain(TARGET_UA);
+  });
+
   it('never holds a token or a token hash, of any generation', async () => {
     const first = await session('u-tokens', { a: 1 });
     const rotated = generateToken();

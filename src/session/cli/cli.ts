@@ -115,7 +115,7 @@ async function privacyCommand(
   io: CliOutput,
   json: boolean,
 ): Promise<number> {
-  const { cliUserId, eraseUser, exportUser, ERASE_MODES } = await import('./privacy-commands.js');
+  const { cliUserId, eraseUser, exportUser, ERASURE_MODES } = await import('./privacy-commands.js');
   if (command === 'export-user')
     return exportUser(url, cliUserId(positional, command, 'whose data to print'), io, json);
   const userId = cliUserId(positional, command, 'whose data to erase');
@@ -123,9 +123,9 @@ async function privacyCommand(
   if (actorId === undefined)
     throw new CliError('erase-user needs --actor <id>: who erases, recorded in the audit log', EXIT.usage);
   const mode = nonEmpty(values.mode, '--mode') ?? 'anonymise';
-  if (!(ERASE_MODES as readonly string[]).includes(mode))
-    throw new CliError(`--mode must be one of: ${ERASE_MODES.join(', ')}`, EXIT.usage);
-  return eraseUser(url, userId, { actorId, mode: mode as (typeof ERASE_MODES)[number] }, io, json);
+  if (!(ERASURE_MODES as readonly string[]).includes(mode))
+    throw new CliError(`--mode must be one of: ${ERASURE_MODES.join(', ')}`, EXIT.usage);
+  return eraseUser(url, userId, { actorId, mode: mode as (typeof ERASURE_MODES)[number] }, io, json);
 }
 
 type Values = Record<string, string | boolean | undefined>;

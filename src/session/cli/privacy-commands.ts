@@ -5,7 +5,7 @@ import type { CliOutput } from './commands.js';
 import { withStore } from './commands.js';
 import { CliError, EXIT } from './database.js';
 
-export const ERASE_MODES: readonly ErasureMode[] = ['anonymise', 'delete'];
+export { ERASURE_MODES } from '../privacy/erase-user.dto.js';
 
 /** A user id as the library takes it, checked before anything connects. */
 export function cliUserId(value: string | undefined, command: string, what: string): string {

@@ -1,6 +1,6 @@
 import { AUDIT_RECORD_COLUMNS } from '../audit/audit-record.js';
 import type { Statement } from '../store/statement.js';
-import { PERSONAL_DETAILS_KEYS } from './retention.sql.js';
+import { STRIP_PERSONAL_DATA } from './personal-details.js';
 
 /**
  * The guest sessions that became user $1's at a login (`guest_upgraded` rows name them): the
@@ -45,9 +45,6 @@ const SESSION_IDS_OF_USER = `SELECT id FROM user_sessions WHERE user_id = $1
     WHERE impersonator_id = $1
       AND id IN (SELECT session_id FROM session_audit_log WHERE actor_id = $1 AND event = 'impersonation_started')`;
 
-/** Every personal field of `details`, on any event (the same keys the retention step clears). */
-const DETAILS_WITHOUT_PERSONAL_FIELDS = `details - ARRAY[${PERSONAL_DETAILS_KEYS.map((key) => `'${key}'`).join(', ')}]`;
-
 /**
  * The statements of SessionPrivacyStore (erasure and access, GDPR Art. 17 and 15). The erasure
  * runs them in one transaction, after the user's advisory lock (SESSION_SQL.lockUserSessions).
@@ -62,6 +59,29 @@ export const PRIVACY_SQL = {
     ${SESSION_IDS_OF_USER}`,
   },
 
+  /**
+   * Ends every live impersonation of user $1 as a revocation of it does (revoked 'user_erased',
+   * audited `impersonation_ended` with the admin as actor; the admin's own session is left as
+   * it is), so the erasure that then deletes the session leaves the admin's trail complete. The
+   * row is about user $1: the audit step anonymises or deletes it with their others.
+   */
+  endImpersonationsOfUser: {
+    name: 'endImpersonationsOfUser',
+    text: `
+    WITH ended AS (
+      UPDATE user_sessions SET revoked_at = now(), revoke_reason = 'user_erased', data = '{}'::jsonb
+      WHERE user_id = $1 AND impersonator_session_id IS NOT NULL AND revoked_at IS NULL
+      RETURNING id, user_id, impersonator_id, impersonator_session_id
+    ), audit AS (
+      INSERT INTO session_audit_log (event, session_id, user_id, actor_id, ip, user_agent, details)
+      SELECT 'impersonation_ended', id, user_id, impersonator_id, NULL, NULL,
+             jsonb_build_object('reason', 'user_erased', 'sessionId', id, 'impersonatorSessionId', impersonator_session_id)
+      FROM ended
+      RETURNING ${AUDIT_RECORD_COLUMNS}
+    )
+    SELECT count(*)::int AS count FROM audit`,
+  },
+
   /** The retired token hashes of sessions $1 (the cascade would delete them too, uncounted). */
   deleteRetiredTokens: {
     name: 'deleteRetiredTokens',
@@ -71,8 +91,8 @@ export const PRIVACY_SQL = {
   },
 
   /**
-   * Deletes sessions $2 and any other of user $1 (one that appeared since sessionIdsOfUser),
-   * announcing each on the invalidation channel when $3 (as SESSION_SQL does), so caches drop
+   * Deletes sessions $2 and any other of user $1 (one that appeared since sessionIdsOfUser; run
+   * again as the erasure's last statement for a login that committed meanwhile), announcing each on the invalidation channel when $3 (as SESSION_SQL does), so caches drop
    * them and sockets on them close, on every instance, when the transaction commits.
    */
   deleteSessions: {
@@ -99,7 +119,7 @@ export const PRIVACY_SQL = {
       UPDATE session_audit_log l
       SET user_id = CASE WHEN user_id = $1 THEN $2 ELSE user_id END,
           actor_id = CASE WHEN actor_id = $1 THEN $2 ELSE actor_id END,
-          ip = NULL, user_agent = NULL, details = ${DETAILS_WITHOUT_PERSONAL_FIELDS}
+          ${STRIP_PERSONAL_DATA}
       FROM targets t WHERE l.occurred_at = t.at AND l.id = t.key_id
       RETURNING 1
     )
@@ -122,7 +142,7 @@ export const PRIVACY_SQL = {
       RETURNING 1
     ), anonymised AS (
       UPDATE session_audit_log
-      SET actor_id = $2, ip = NULL, user_agent = NULL, details = ${DETAILS_WITHOUT_PERSONAL_FIELDS}
+      SET actor_id = $2, ${STRIP_PERSONAL_DATA}
       WHERE actor_id = $1 AND user_id IS DISTINCT FROM $1
         AND (session_id IS NULL OR session_id NOT IN (SELECT id FROM guests))
       RETURNING 1
@@ -130,7 +150,7 @@ export const PRIVACY_SQL = {
     SELECT (SELECT count(*)::int FROM anonymised) AS anonymised, (SELECT count(*)::int FROM deleted) AS deleted`,
   },
 
-  /** The erasure's own row: subject pseudonym $1, actor $2, the admin's request $3/$4, counts and mode $5. */
+  /** The erasure's own row: subject pseudonym $1, actor $2 (the eraser), the eraser's request $3/$4, counts and mode $5. */
   recordErasure: {
     name: 'recordErasure',
     text: `

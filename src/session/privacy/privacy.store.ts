@@ -25,9 +25,9 @@ export interface ErasureCounts {
 export interface ErasureParams {
   userId: string;
   mode: ErasureMode;
-  /** Who erased: recorded as the row's actor (the pseudonym instead when users erase themselves). */
+  /** Who erased: the row's actor, always the real one (the pseudonym when users erase themselves: that id is erased too). */
   actorId: string;
-  /** The admin's request address and user agent, for the erasure's own row. */
+  /** The eraser's request address and user agent, for the erasure's own row (empty when users erase themselves). */
   context: AuditContext;
 }
 
@@ -71,6 +71,7 @@ export class SessionPrivacyStore {
     const notify = this.options.notify ?? true;
     const { counts, record, deletedIds } = await this.transaction(async (run) => {
       await run(SESSION_SQL.lockUserSessions, [p.userId]);
+      await run(PRIVACY_SQL.endImpersonationsOfUser, [p.userId]);
       const ids = (await run(PRIVACY_SQL.sessionIdsOfUser, [p.userId])).map((row) => row.id as string);
       const [retired] = await run(PRIVACY_SQL.deleteRetiredTokens, [ids]);
       const [sessions] = await run(PRIVACY_SQL.deleteSessions, [p.userId, ids, notify]);
@@ -78,8 +79,12 @@ export class SessionPrivacyStore {
         p.userId,
         pseudonym,
       ]);
+      // A login that committed after deleteSessions (its `created` row now pseudonymised) must
+      // not leave a live session: READ COMMITTED, this last statement sees and deletes it.
+      const [late] = await run(PRIVACY_SQL.deleteSessions, [p.userId, [], notify]);
+      const deletedIds = [...(sessions.ids as string[]), ...(late.ids as string[])];
       const counts: ErasureCounts = {
-        sessionsDeleted: sessions.ids.length,
+        sessionsDeleted: deletedIds.length,
         retiredTokensDeleted: retired.count,
         auditRowsAnonymised: audit.anonymised,
         auditRowsDeleted: audit.deleted,
@@ -91,7 +96,7 @@ export class SessionPrivacyStore {
         p.context.userAgent ?? null,
         JSON.stringify({ mode: p.mode, ...counts }),
       ]);
-      return { counts, record: toAuditRecord(row), deletedIds: sessions.ids as string[] };
+      return { counts, record: toAuditRecord(row), deletedIds };
     });
     for (const id of deletedIds) this.options.changes?.evictSession(String(id));
     this.options.events?.publish(record);

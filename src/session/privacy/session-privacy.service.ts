@@ -1,10 +1,12 @@
-import { BadRequestException, Injectable } from '@nestjs/common';
+import { BadRequestException, Injectable, Optional } from '@nestjs/common';
 import { ID_PATTERN, validateDto } from '../audit/audit-query.dto.js';
 import type { SessionAuditRecord } from '../audit/audit-record.js';
+import { AggregatedAuditLog } from '../security/aggregated-audit.js';
 import { auditContext } from '../session-validator.js';
 import { SessionStore } from '../store/session.store.js';
 import type { HttpRequestLike } from '../transport/http.js';
 import { EraseUserQueryDto } from './erase-user.dto.js';
+import { withoutPersonalDetails } from './personal-details.js';
 import { PSEUDONYM_PATTERN } from './pseudonym.js';
 import { SessionPrivacyStore, type ErasureCounts, type ErasureMode } from './privacy.store.js';
 
@@ -75,6 +77,8 @@ export class SessionPrivacyService {
   constructor(
     private readonly privacy: SessionPrivacyStore,
     private readonly sessions: SessionStore,
+    /** This instance's buffered invalid-token/CSRF tallies (absent in the CLI). */
+    @Optional() private readonly aggregated?: AggregatedAuditLog,
   ) {}
 
   /**
@@ -91,8 +95,11 @@ export class SessionPrivacyService {
     const { mode = 'anonymise' } = validateDto(EraseUserQueryDto, { mode: options.mode });
     if (mode === 'anonymise' && PSEUDONYM_PATTERN.test(userId))
       throw badRequest(`${userId} is already a pseudonym: its rows can only be deleted (mode 'delete')`);
-    // Users erasing themselves leave no address behind either.
+    // The erasure row is about the eraser, who stays: their real id and request. Users erasing
+    // themselves (account deletion) are recorded by their pseudonym, without an address.
     const context = options.request && options.actorId !== userId ? auditContext(options.request, options.actorId) : {};
+    // Tallies not yet written would land after the erasure with the user's id and user agents.
+    this.aggregated?.forgetUser(userId);
     const { counts, pseudonym } = await this.privacy.erase({ userId, mode, actorId: options.actorId, context });
     return { mode, pseudonym, ...counts };
   }
@@ -107,31 +114,44 @@ export class SessionPrivacyService {
     return {
       userId,
       exportedAt: new Date(),
-      sessions: sessions.slice(0, MAX_EXPORTED_SESSIONS).map((s) => ({
-        id: s.id,
-        userId: s.userId,
-        guest: s.userId === null,
-        createdAt: s.createdAt,
-        lastSeenAt: s.lastSeenAt,
-        authenticatedAt: s.authenticatedAt,
-        idleExpiresAt: s.idleExpiresAt,
-        absoluteExpiresAt: s.absoluteExpiresAt,
-        revokedAt: s.revokedAt,
-        revokeReason: s.revokeReason,
-        lifetime: s.lifetime,
-        ip: s.ip,
-        userAgent: s.userAgent,
-        impersonatorId: s.impersonatorId,
-        impersonatorSessionId: s.impersonatorSessionId,
-        data: s.data,
-      })),
-      auditEvents: auditEvents.slice(0, MAX_EXPORTED_AUDIT_EVENTS),
+      sessions: sessions.slice(0, MAX_EXPORTED_SESSIONS).map((s) => {
+        // An impersonation session the user started as an admin: its data is the target user's.
+        const theirs = s.userId === null || s.userId === userId;
+        return {
+          id: s.id,
+          userId: s.userId,
+          guest: s.userId === null,
+          createdAt: s.createdAt,
+          lastSeenAt: s.lastSeenAt,
+          authenticatedAt: s.authenticatedAt,
+          idleExpiresAt: s.idleExpiresAt,
+          absoluteExpiresAt: s.absoluteExpiresAt,
+          revokedAt: s.revokedAt,
+          revokeReason: s.revokeReason,
+          lifetime: s.lifetime,
+          ip: theirs ? s.ip : null,
+          userAgent: theirs ? s.userAgent : null,
+          impersonatorId: s.impersonatorId,
+          impersonatorSessionId: s.impersonatorSessionId,
+          data: theirs ? s.data : {},
+        };
+      }),
+      auditEvents: auditEvents.slice(0, MAX_EXPORTED_AUDIT_EVENTS).map((event) => aboutUser(event, userId)),
       truncated: {
         sessions: sessions.length > MAX_EXPORTED_SESSIONS,
         auditEvents: auditEvents.length > MAX_EXPORTED_AUDIT_EVENTS,
       },
     };
   }
+}
+
+/**
+ * A row where the user is only the actor (an admin acting on another user) holds the other
+ * user's address, user agent and personal details: the export keeps the facts, not those.
+ */
+function aboutUser(event: SessionAuditRecord, userId: string): SessionAuditRecord {
+  if (event.actorId !== userId || event.userId === userId || event.userId === null) return event;
+  return { ...event, ip: null, userAgent: null, details: withoutPersonalDetails(event.details) };
 }
 
 function requireUserId(userId: unknown): asserts userId is string {

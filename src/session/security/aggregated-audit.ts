@@ -125,6 +125,16 @@ export class AggregatedAuditLog implements OnModuleInit, OnModuleDestroy {
   }
 
   /**
+   * Drops this instance's buffered tallies and unwritten rows of `userId` (erasure): written
+   * after it, they would bring back the user's id and user agents. Other instances keep theirs.
+   */
+  forgetUser(userId: string): void {
+    const keys = [...this.tallies.entries()].filter(([, tally]) => tally.userId === userId).map(([key]) => key);
+    for (const key of keys) this.tallies.delete(key);
+    this.pending = this.pending.filter((row) => row.user_id !== userId);
+  }
+
+  /**
    * Writes every tally whose window has ended (with `all`, every tally: shutdown). One INSERT
    * per call; rows that could not be written are retried on the next sweep, up to a bound.
    */
