@@ -21,9 +21,11 @@ import type { HttpRequestLike } from '../transport/http.js';
  */
 @Injectable()
 export class SessionAdminGuard implements CanActivate {
+  // A property, not a constructor parameter: subclasses (allowsImpersonation) keep calling super as before.
+  @Inject(CsrfGuard) private readonly csrfGuard!: CsrfGuard;
+
   constructor(
     private readonly sessionGuard: SessionGuard,
-    private readonly csrfGuard: CsrfGuard,
     @Inject(SESSION_OPTIONS) private readonly options: ResolvedSessionOptions,
   ) {}
 
