@@ -1,4 +1,4 @@
-import type { Pool, PoolClient, QueryResultRow } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import type { AuditContext } from '../audit/audit-event.js';
 import { toAuditRecord, type SessionAuditRecord } from '../audit/audit-record.js';
 import type { AuditEventSink } from '../audit/session-events.js';
@@ -7,7 +7,7 @@ import { storeQuery, within } from '../store/bounded-wait.js';
 import { asStoreError, StoreUnavailableError } from '../store/pg-errors.js';
 import { SESSION_SQL } from '../store/session.sql.js';
 import type { SessionChangeSink } from '../store/session.store.js';
-import type { Statement } from '../store/statement.js';
+import { inTransaction, type RunInTransaction } from '../store/transaction.js';
 import { PRIVACY_SQL } from './privacy.sql.js';
 import { userPseudonym } from './pseudonym.js';
 
@@ -109,32 +109,14 @@ export class SessionPrivacyStore {
     return rows.map(toAuditRecord);
   }
 
-  /** `work` in one transaction on one connection; any error rolls it back (a connection that cannot is discarded). */
-  private async transaction<T>(
-    work: (run: (statement: Statement, values: unknown[]) => Promise<QueryResultRow[]>) => Promise<T>,
-  ): Promise<T> {
+  /** `work` in one transaction on one connection (store/transaction.ts). */
+  private async transaction<T>(work: (run: RunInTransaction) => Promise<T>): Promise<T> {
     const client = await this.connect();
-    let broken = false;
-    const onError = () => {
-      broken = true; // a checked-out client has no pool listener: unheard, a lost server would crash the process
-    };
-    client.on('error', onError);
-    try {
-      const run = (statement: Statement, values: unknown[] | undefined) =>
-        storeQuery(client, statement, values, this.queryTimeoutMs);
-      await run(SESSION_SQL.begin, undefined);
-      const result = await work(run);
-      await run(SESSION_SQL.commit, undefined);
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => {
-        broken = true;
-      });
-      throw error;
-    } finally {
-      client.removeListener('error', onError);
-      client.release(broken);
-    }
+    return inTransaction(
+      client,
+      (statement, values) => storeQuery(client, statement, values, this.queryTimeoutMs),
+      work,
+    );
   }
 
   private async connect(): Promise<PoolClient> {

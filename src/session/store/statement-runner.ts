@@ -8,6 +8,7 @@ import { queryWithin } from './bounded-wait.js';
 import { asStoreError, StoreErrorLog, StoreUnavailableError } from './pg-errors.js';
 import { SESSION_SQL as SQL } from './session.sql.js';
 import type { Statement } from './statement.js';
+import { inTransaction, type RunInTransaction } from './transaction.js';
 
 /**
  * Told which sessions a committed statement changed (the ids it also sent by NOTIFY), so
@@ -97,27 +98,12 @@ export class StatementRunner {
     );
   }
 
-  /** Runs `work` in one transaction on one connection; any error rolls it back. */
-  async transaction<T>(
-    work: (run: (statement: Statement, values: unknown[]) => Promise<QueryResultRow[]>) => Promise<T>,
-  ): Promise<T> {
+  /** Runs `work` in one transaction on one connection (transaction.ts); any error rolls it back. */
+  async transaction<T>(work: (run: RunInTransaction) => Promise<T>): Promise<T> {
     const client = await this.pool.connect().catch((error: unknown) => {
       this.errorLog.report(SQL.begin.name, error);
       throw asStoreError(error);
     });
-    let broken = false;
-    try {
-      await this.run(SQL.begin, undefined, client);
-      const result = await work((statement, values) => this.run(statement, values, client));
-      await this.run(SQL.commit, undefined, client);
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => {
-        broken = true;
-      });
-      throw error;
-    } finally {
-      client.release(broken);
-    }
+    return inTransaction(client, (statement, values) => this.run(statement, values, client), work);
   }
 }
