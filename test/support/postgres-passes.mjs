@@ -16,6 +16,25 @@ export const PASS_DIRS = ['test/integration', 'test/e2e'];
 // server at 5432 at all). Patterns, as for Jest's --testPathIgnorePatterns.
 export const NO_SHARED_SERVER = ['package.e2e', 'faults.e2e', 'database-outage.e2e', 'purge-outage'];
 
+// Run on the first server only (SECOND_PASS_FULL=1 or POOLER_PASS_FULL=1 runs them again): what
+// they assert lives in the HTTP layer or the process, and the statements they send are the ones
+// the other files already send to the second server, so a second server version or a pooler
+// cannot change their outcome. Together about 100 s of a 2-core CI run.
+export const FIRST_SERVER_ONLY = [
+  'demo-hardening.e2e', // slow and aborted bodies, the in-memory password-attempt limiters
+  'demo-shutdown.e2e', // signals to the demo process and its own throwaway PostgreSQL
+  'security-csrf.e2e', // Origin, Fetch Metadata and token checks before any statement
+  'csrf-origin-message.e2e', // the wording of a CSRF refusal
+  'dev-cookie-warning.e2e', // a log line about the Secure cookie attribute
+  'fuzz.e2e', // hostile HTTP input refused before it reaches a statement
+];
+
+/** What may run on the second server: all but NO_SHARED_SERVER, and FIRST_SERVER_ONLY unless a full pass is asked for. */
+export function onSecondServer(env = process.env) {
+  const full = env.SECOND_PASS_FULL === '1' || env.POOLER_PASS_FULL === '1';
+  return specFiles(PASS_DIRS, [...NO_SHARED_SERVER, ...(full ? [] : FIRST_SERVER_ONLY)]);
+}
+
 // Left out of both pooler modes: the pooler tests, which start a PgBouncer of their own (the
 // direct passes run them); session-health.spec, which asserts the error categories PostgreSQL
 // gives for a dropped database or a terminated connection, where PgBouncer answers late (a
@@ -91,7 +110,11 @@ export function poolerPassFiles(mode, env = process.env) {
   const paths =
     env.POOLER_PASS_PATHS?.split(',') ?? // one file or a few, when debugging
     (mode === 'session' && env.POOLER_PASS_FULL !== '1' ? SESSION_MODE_FILES : PASS_DIRS);
-  const ignored = [...NOT_THROUGH_POOLER, ...(mode === 'transaction' ? NOT_IN_TRANSACTION_MODE : [])];
+  const ignored = [
+    ...NOT_THROUGH_POOLER,
+    ...(env.POOLER_PASS_FULL === '1' ? [] : FIRST_SERVER_ONLY),
+    ...(mode === 'transaction' ? NOT_IN_TRANSACTION_MODE : []),
+  ];
   return { paths, ignored, files: specFiles(paths, ignored) };
 }
 
@@ -102,7 +125,7 @@ export function poolerPassFiles(mode, env = process.env) {
  * connection does, so a file it runs has seen that server. `reason` says which, for the log.
  */
 export function directPassPlan(env = process.env, pgbouncer = findPgBouncer()) {
-  const all = specFiles(PASS_DIRS, NO_SHARED_SERVER);
+  const all = onSecondServer(env);
   if (env.SECOND_PASS_FULL === '1') return { files: all, reason: 'SECOND_PASS_FULL=1: all of them' };
   if (!pgbouncer)
     return { files: all, reason: 'all of them: pgbouncer is not installed, so no pooler pass will reach this server' };

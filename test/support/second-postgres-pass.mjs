@@ -5,7 +5,7 @@
 // message, where no server answers there.
 import { spawnSync } from 'node:child_process';
 import pg from 'pg';
-import { directPassPlan, NO_SHARED_SERVER } from './postgres-passes.mjs';
+import { directPassPlan, FIRST_SERVER_ONLY, NO_SHARED_SERVER } from './postgres-passes.mjs';
 
 const url = process.env.SECOND_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
@@ -21,7 +21,8 @@ try {
 const { files, reason } = directPassPlan();
 console.log(
   `[second pass] ${files.length} integration and e2e files directly against PostgreSQL ${version} at ` +
-    `${new URL(url).host}: ${reason}; never here: ${NO_SHARED_SERVER.join(', ')}\n  ${files.join('\n  ')}`,
+    `${new URL(url).host}: ${reason}; never here: ${NO_SHARED_SERVER.join(', ')}; ` +
+    `first server only (SECOND_PASS_FULL=1 runs them): ${FIRST_SERVER_ONLY.join(', ')}\n  ${files.join('\n  ')}`,
 );
 // Jest given no path would run every file, unit tests included.
 if (!files.length) process.exit(0);

@@ -2,9 +2,11 @@ import { describe, expect, it } from '@jest/globals';
 import { existsSync } from 'node:fs';
 import {
   directPassPlan,
+  FIRST_SERVER_ONLY,
   NO_SHARED_SERVER,
   NOT_IN_TRANSACTION_MODE,
   NOT_THROUGH_POOLER,
+  onSecondServer as onSecondServerOf,
   PASS_DIRS,
   poolerPassFiles,
   SESSION_MODE_FILES,
@@ -13,19 +15,22 @@ import {
 
 // The passes after the first one split the integration and e2e files between a direct run on the
 // second server and PgBouncer in front of it: a file must not fall between them unnoticed.
-const onSecondServer = specFiles(PASS_DIRS, NO_SHARED_SERVER);
+const onSecondServer = onSecondServerOf({});
 const union = (...lists: string[][]) => [...new Set(lists.flat())].sort();
 
 describe('what the passes on the second PostgreSQL run', () => {
-  it('finds every integration and e2e spec, and leaves out only the files that cannot use that server', () => {
+  it('finds every integration and e2e spec, and leaves out only the files that cannot use that server or gain nothing there', () => {
     const all = specFiles(PASS_DIRS);
     expect(all.length).toBeGreaterThan(40);
     expect(all.every((file) => /^test\/(integration|e2e)\/.+\.spec\.ts$/.test(file))).toBe(true);
-    expect(all.filter((file) => !onSecondServer.includes(file))).toHaveLength(NO_SHARED_SERVER.length);
+    expect(all.filter((file) => !onSecondServer.includes(file))).toHaveLength(
+      NO_SHARED_SERVER.length + FIRST_SERVER_ONLY.length,
+    );
+    expect(onSecondServerOf({ SECOND_PASS_FULL: '1' })).toHaveLength(all.length - NO_SHARED_SERVER.length);
   });
 
   it('names only files that exist: a renamed file cannot drop out of a list silently', () => {
-    for (const pattern of [...NOT_THROUGH_POOLER, ...NOT_IN_TRANSACTION_MODE])
+    for (const pattern of [...NOT_THROUGH_POOLER, ...NOT_IN_TRANSACTION_MODE, ...FIRST_SERVER_ONLY])
       expect([pattern, specFiles(PASS_DIRS).filter((file) => new RegExp(pattern).test(file)).length]).toEqual([
         pattern,
         1,
@@ -55,6 +60,8 @@ describe('what the passes on the second PostgreSQL run', () => {
     const without = directPassPlan({}, false);
     expect(without.files).toEqual(onSecondServer);
     expect(without.reason).toMatch(/pgbouncer is not installed/);
-    expect(directPassPlan({ SECOND_PASS_FULL: '1' }, '/usr/sbin/pgbouncer').files).toEqual(onSecondServer);
+    expect(directPassPlan({ SECOND_PASS_FULL: '1' }, '/usr/sbin/pgbouncer').files).toEqual(
+      onSecondServerOf({ SECOND_PASS_FULL: '1' }),
+    );
   });
 });
