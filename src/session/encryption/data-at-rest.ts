@@ -72,15 +72,16 @@ export class DataAtRest {
   }
 
   /**
-   * A guest's data at its login, read under the guest row's lock: unreadable data is not carried
-   * (the insert revokes the guest anyway; revoking here would wait on that very lock).
+   * open()'s data, or {} (logged: `leftOut` says where it was left out) for data that does not
+   * open, with no revocation: for reads that must not write, e.g. a guest's data at its login,
+   * under the guest row's lock (the insert revokes the guest anyway), or an export.
    */
-  openCarried(guestId: string, data: Record<string, unknown>): Record<string, unknown> {
+  openOrEmpty(id: string, data: Record<string, unknown>, leftOut: string): Record<string, unknown> {
     try {
-      return this.open({ id: guestId, data }).data;
+      return this.open({ id, data }).data;
     } catch (error) {
       if (!(error instanceof SessionDataUnreadableError)) throw error;
-      this.logger.warn(`${error.message}: not carried into the new session`);
+      this.logger.warn(`${error.message}: ${leftOut}`);
       return {};
     }
   }

@@ -63,7 +63,9 @@ export class SessionCreation {
             if (carryGuest) {
               const [guest] = await run(SQL.lockGuestByToken, [p.replacesTokenHash]);
               if (guest) {
-                data = carryGuest(this.dataAtRest.openCarried(guest.id, guest.data));
+                data = carryGuest(
+                  this.dataAtRest.openOrEmpty(guest.id, guest.data, 'not carried into the new session'),
+                );
                 values[3] = this.dataAtRest.sealed(id, data, p.maxDataBytes);
               }
             }
